@@ -1,0 +1,80 @@
+"""Immutable views of the aggregator state that exporters read (never the live state)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .records import StreamKey
+
+# Upper bounds of the prompt/completion token histograms (Prometheus adds +Inf).
+TOKEN_BUCKETS: tuple[float, ...] = (
+    16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768,
+)
+
+
+@dataclass(frozen=True)
+class HistogramSnapshot:
+    """Cumulative since start. ``bucket_counts[i]`` counts values <= ``TOKEN_BUCKETS[i]``
+    (non-cumulative per bucket); the last element counts values above the last bound."""
+
+    bucket_counts: tuple[int, ...]
+    sum: float
+    count: int
+
+    def cumulative(self) -> list[tuple[float, int]]:
+        """(upper bound, cumulative count) pairs ending with (+inf, count), as Prometheus wants."""
+        out, running = [], 0
+        for bound, c in zip((*TOKEN_BUCKETS, float("inf")), self.bucket_counts):
+            running += c
+            out.append((float(bound), running))
+        return out
+
+
+@dataclass(frozen=True)
+class WindowSignals:
+    """Window gauges of one stream. ``None`` where the window holds too little to say."""
+
+    window_answers: int = 0
+    window_answers_with_text: int = 0
+    sample_answers: int = 0
+    exact_duplicate_ratio: float | None = None
+    near_duplicate_ratio: float | None = None
+    repeated_ngram_within_answer: float | None = None
+    repeated_ngram_across_answers: float | None = None
+    distinct_ngram_ratio: dict[int, float] = field(default_factory=dict)
+    ngram_diversity_score: float | None = None
+    compression_ratio: float | None = None
+    self_repetition_score: float | None = None
+    entities_per_answer: float | None = None
+    entity_diversity_ratio: float | None = None
+    entity_entropy_bits: float | None = None
+    embedding_vendi_score: float | None = None
+    embedding_mean_cosine_similarity: float | None = None
+    embedding_effective_rank: float | None = None
+    context_distinct_ratio: float | None = None
+    context_top10_share: float | None = None
+    completion_tokens_cv: float | None = None
+
+
+@dataclass(frozen=True)
+class StreamSnapshot:
+    """Everything exported for one (service, release, cohort). Counters are cumulative."""
+
+    key: StreamKey
+    answers_total: int
+    answers_without_text_total: int
+    answers_truncated_total: int
+    duplicate_answers_total: dict[str, int]          # kind: exact | near
+    tokens_total: dict[str, int]                     # type: prompt | completion
+    tokens_estimated_total: dict[str, int]           # type: prompt | completion (approximate)
+    prompt_tokens: HistogramSnapshot
+    completion_tokens: HistogramSnapshot
+    first_seen: float
+    window: WindowSignals
+
+
+@dataclass(frozen=True)
+class AggregatorSnapshot:
+    streams: tuple[StreamSnapshot, ...]
+    streams_folded_total: int        # records routed to an __other__ stream by the stream cap
+    created: float
