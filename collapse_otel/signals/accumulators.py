@@ -1,0 +1,194 @@
+"""Small mergeable accumulators: means, moments and frequency tables.
+
+Each has ``update``, ``merge`` (in place; merge(A, B) equals observing A's then B's items),
+``get`` and ``to_bytes`` / ``from_bytes``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+from .batch import entropy_bits
+from .codec import Reader, Writer
+
+TAG_MEAN, TAG_MOMENTS, TAG_FREQ, TAG_ENTITIES = 1, 2, 3, 4
+
+
+class MeanAccumulator:
+    """Mean of per-answer values (e.g. seq-rep-4 over a window)."""
+
+    __slots__ = ("count", "total")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0.0
+
+    def update(self, value: float) -> None:
+        self.count += 1
+        self.total += value
+
+    def merge(self, other: MeanAccumulator) -> MeanAccumulator:
+        self.count += other.count
+        self.total += other.total
+        return self
+
+    def get(self) -> float | None:
+        return self.total / self.count if self.count else None
+
+    def to_bytes(self) -> bytes:
+        return Writer(TAG_MEAN, 1).u64(self.count).f64(self.total).getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> MeanAccumulator:
+        r = Reader(data, TAG_MEAN)
+        out = cls()
+        out.count, out.total = r.u64(), r.f64()
+        r.done()
+        return out
+
+
+class MomentStats:
+    """Count, sum and sum of squares: mean and coefficient of variation of token counts."""
+
+    __slots__ = ("count", "total", "total_sq")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0.0
+        self.total_sq = 0.0
+
+    def update(self, value: float) -> None:
+        self.count += 1
+        self.total += value
+        self.total_sq += value * value
+
+    def merge(self, other: MomentStats) -> MomentStats:
+        self.count += other.count
+        self.total += other.total
+        self.total_sq += other.total_sq
+        return self
+
+    def mean(self) -> float | None:
+        return self.total / self.count if self.count else None
+
+    def get(self) -> float | None:
+        """Coefficient of variation (population std / mean); None without data."""
+        if not self.count:
+            return None
+        mean = self.total / self.count
+        if mean <= 0:
+            return 0.0
+        var = max(self.total_sq / self.count - mean * mean, 0.0)
+        return math.sqrt(var) / mean
+
+    def to_bytes(self) -> bytes:
+        return (Writer(TAG_MOMENTS, 1).u64(self.count).f64(self.total).f64(self.total_sq)
+                .getvalue())
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> MomentStats:
+        r = Reader(data, TAG_MOMENTS)
+        out = cls()
+        out.count, out.total, out.total_sq = r.u64(), r.f64(), r.f64()
+        r.done()
+        return out
+
+
+class FrequencyTable:
+    """Counts of hashed keys (retrieved context ids): distinct ratio and top-k share."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self) -> None:
+        self.counts: dict[int, int] = {}
+        self.total = 0
+
+    def update(self, keys: Iterable[int]) -> None:
+        counts = self.counts
+        for k in keys:
+            counts[k] = counts.get(k, 0) + 1
+            self.total += 1
+
+    def merge(self, other: FrequencyTable) -> FrequencyTable:
+        counts = self.counts
+        for k, c in other.counts.items():
+            counts[k] = counts.get(k, 0) + c
+        self.total += other.total
+        return self
+
+    def distinct_ratio(self) -> float | None:
+        return len(self.counts) / self.total if self.total else None
+
+    def top_share(self, k: int = 10) -> float | None:
+        if not self.total:
+            return None
+        return sum(heapq.nlargest(k, self.counts.values())) / self.total
+
+    def entropy_bits(self) -> float | None:
+        if not self.total:
+            return None
+        return entropy_bits(np.fromiter(self.counts.values(), dtype=np.int64,
+                                        count=len(self.counts)))
+
+    def get(self) -> tuple[float | None, float | None]:
+        return self.distinct_ratio(), self.top_share()
+
+    def to_bytes(self) -> bytes:
+        return Writer(TAG_FREQ, 1).u64(self.total).int_counts(self.counts).getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> FrequencyTable:
+        r = Reader(data, TAG_FREQ)
+        out = cls()
+        out.total = r.u64()
+        out.counts = r.int_counts()
+        r.done()
+        return out
+
+
+class EntityStats:
+    """Entity mentions over answers: per-answer distinct mean, distinct/mentions, entropy."""
+
+    __slots__ = ("answers", "distinct_per_answer_total", "mentions")
+
+    def __init__(self) -> None:
+        self.answers = 0
+        self.distinct_per_answer_total = 0
+        self.mentions = FrequencyTable()
+
+    def update(self, entity_hashes: list[int]) -> None:
+        self.answers += 1
+        self.distinct_per_answer_total += len(set(entity_hashes))
+        self.mentions.update(entity_hashes)
+
+    def merge(self, other: EntityStats) -> EntityStats:
+        self.answers += other.answers
+        self.distinct_per_answer_total += other.distinct_per_answer_total
+        self.mentions.merge(other.mentions)
+        return self
+
+    def get(self) -> tuple[float | None, float | None, float | None]:
+        """(mean distinct entities per answer, distinct / mentions, entropy in bits)."""
+        if not self.answers:
+            return None, None, None
+        per_answer = self.distinct_per_answer_total / self.answers
+        if not self.mentions.total:
+            return per_answer, None, None
+        return per_answer, self.mentions.distinct_ratio(), self.mentions.entropy_bits()
+
+    def to_bytes(self) -> bytes:
+        return (Writer(TAG_ENTITIES, 1).u64(self.answers).u64(self.distinct_per_answer_total)
+                .blob(self.mentions.to_bytes()).getvalue())
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> EntityStats:
+        r = Reader(data, TAG_ENTITIES)
+        out = cls()
+        out.answers, out.distinct_per_answer_total = r.u64(), r.u64()
+        out.mentions = FrequencyTable.from_bytes(r.blob())
+        r.done()
+        return out

@@ -1,0 +1,191 @@
+"""Exact and near-duplicate detection over the answers of a window.
+
+Exact: xxh3 of the normalised text. Near: Jaccard of word 5-gram shingle sets >= threshold with
+an earlier answer, found through MinHash-LSH candidates and then verified exactly on the stored
+shingle hashes, so no flagged pair is below the threshold. Answers with fewer than 5 tokens
+have no shingles and are checked for exact duplicates only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .codec import Reader, Writer
+from .minhash import MinHasher
+
+TAG_DUPLICATES = 30
+MAX_CANDIDATES = 16   # verified per answer; bounds the cost on templated traffic
+BUCKET_DEPTH = 4      # most recent entries kept per LSH bucket
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateResult:
+    exact: bool
+    near: bool
+    max_similarity: float
+
+
+def sorted_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Jaccard of two sorted arrays of unique values."""
+    if not len(a) or not len(b):
+        return 1.0 if len(a) == len(b) else 0.0
+    idx = np.searchsorted(b, a)
+    idx[idx == len(b)] = 0
+    inter = int(np.count_nonzero(b[idx] == a))
+    return inter / (len(a) + len(b) - inter)
+
+
+class DuplicateIndex:
+    """One pane of the duplicate window: exact hashes, LSH buckets, shingle sets, in order."""
+
+    def __init__(self, threshold: float = 0.8, minhasher: MinHasher | None = None) -> None:
+        self.threshold = threshold
+        self.minhasher = minhasher or MinHasher()
+        self.text_hashes: list[int] = []
+        self.shingles: list[np.ndarray | None] = []
+        self._exact: set[int] = set()
+        self._buckets: dict[int, int | list[int]] = {}
+        self.exact_count = 0
+        self.near_count = 0
+
+    def __len__(self) -> int:
+        return len(self.text_hashes)
+
+    # -- lookup and insertion (the aggregator calls these across the panes of a window) --
+    def has_exact(self, text_hash: int) -> bool:
+        return text_hash in self._exact
+
+    def candidates(self, band_keys: Iterable[int]) -> list[int]:
+        out: list[int] = []
+        buckets = self._buckets
+        for key in band_keys:
+            hit = buckets.get(key)
+            if hit is None:
+                continue
+            if isinstance(hit, int):
+                out.append(hit)
+            else:
+                out.extend(hit)
+        return out
+
+    def best_match(self, shingles: np.ndarray, band_keys: list[int], limit: int) -> float:
+        """Highest verified Jaccard among (at most ``limit``) LSH candidates; 0.0 if none."""
+        best = 0.0
+        cands = self.candidates(band_keys)
+        if not cands:
+            return best
+        for idx in sorted(set(cands), reverse=True)[:limit]:
+            other = self.shingles[idx]
+            if other is not None:
+                best = max(best, sorted_jaccard(shingles, other))
+                if best >= 1.0:
+                    break
+        return best
+
+    def add(self, text_hash: int, shingles: np.ndarray | None, band_keys: list[int] | None,
+            exact: bool, near: bool) -> None:
+        idx = len(self.text_hashes)
+        self.text_hashes.append(text_hash)
+        self.exact_count += exact
+        self.near_count += near
+        if exact:
+            # an exact duplicate adds nothing new to match against: keep no shingles for it
+            self.shingles.append(None)
+            return
+        self._exact.add(text_hash)
+        self.shingles.append(shingles)
+        if band_keys is None:
+            return
+        buckets = self._buckets
+        for key in band_keys:
+            hit = buckets.get(key)
+            if hit is None:
+                buckets[key] = idx
+            elif isinstance(hit, int):
+                buckets[key] = [hit, idx]
+            else:
+                hit.append(idx)
+                if len(hit) > BUCKET_DEPTH:
+                    del hit[0]
+
+    # -- the uniform streaming API --
+    def update(self, text_hash: int, shingles: np.ndarray | None) -> DuplicateResult:
+        """Check one answer against this index, then add it."""
+        return check_and_add([self], text_hash, shingles, self.threshold)
+
+    def merge(self, other: DuplicateIndex) -> DuplicateIndex:
+        """Replay other's answers in order: equals observing self's answers, then other's."""
+        for th, sh in zip(other.text_hashes, other.shingles):
+            self.update(th, sh)
+        return self
+
+    def get(self) -> tuple[int, int, int]:
+        """(answers, exact duplicates, near duplicates)."""
+        return len(self), self.exact_count, self.near_count
+
+    def to_bytes(self) -> bytes:
+        w = Writer(TAG_DUPLICATES, 1).f64(self.threshold).u64(self.minhasher.bands)
+        w.u64(self.minhasher.rows).u64(self.exact_count).u64(self.near_count)
+        w.array(np.array(self.text_hashes, dtype=np.uint64), "<u8")
+        lengths = np.array([-1 if s is None else len(s) for s in self.shingles], dtype=np.int64)
+        flat = [s for s in self.shingles if s is not None]
+        w.array(lengths, "<i8")
+        w.array(np.concatenate(flat) if flat else np.zeros(0, np.uint64), "<u8")
+        return w.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, minhasher: MinHasher | None = None) -> DuplicateIndex:
+        r = Reader(data, TAG_DUPLICATES)
+        threshold, bands, rows = r.f64(), r.u64(), r.u64()
+        mh = minhasher if minhasher is not None and (minhasher.bands, minhasher.rows) == (
+            bands, rows) else MinHasher(bands, rows)
+        out = cls(threshold, mh)
+        exact_count, near_count = r.u64(), r.u64()
+        hashes, lengths, flat = r.array("<u8"), r.array("<i8"), r.array("<u8")
+        r.done()
+        if len(hashes) != len(lengths) or int(lengths[lengths > 0].sum()) != len(flat):
+            raise ValueError("duplicate index bytes are inconsistent")
+        pos = 0
+        for th, n in zip(hashes.tolist(), lengths.tolist()):
+            if n < 0:
+                out.add(th, None, None, exact=True, near=False)
+                continue
+            sh = flat[pos:pos + n]
+            pos += n
+            keys = band_keys_for(mh, sh) if n else None
+            out.add(th, sh, keys, exact=False, near=False)
+        out.exact_count, out.near_count = exact_count, near_count
+        return out
+
+
+def band_keys_for(minhasher: MinHasher, shingles: np.ndarray) -> list[int] | None:
+    if not len(shingles):
+        return None
+    sig = minhasher.signatures(shingles, np.zeros(len(shingles), np.int64), 1)
+    return minhasher.band_keys(sig)[0].tolist()
+
+
+def check_and_add(panes: list[DuplicateIndex], text_hash: int, shingles: np.ndarray | None,
+                  threshold: float, band_keys: list[int] | None = None) -> DuplicateResult:
+    """Check an answer against every pane of a window (newest last), then add it to the last.
+
+    ``shingles`` is None or empty for answers too short to shingle (exact check only).
+    """
+    current = panes[-1]
+    if any(p.has_exact(text_hash) for p in panes):
+        current.add(text_hash, None, None, exact=True, near=False)
+        return DuplicateResult(True, False, 1.0)
+    best = 0.0
+    if shingles is not None and len(shingles):
+        if band_keys is None:
+            band_keys = band_keys_for(current.minhasher, shingles)
+        for pane in reversed(panes):
+            best = max(best, pane.best_match(shingles, band_keys, MAX_CANDIDATES))
+    else:
+        shingles, band_keys = None, None
+    near = best >= threshold
+    current.add(text_hash, shingles, band_keys, exact=False, near=near)
+    return DuplicateResult(False, near, best)
