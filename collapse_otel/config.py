@@ -31,6 +31,7 @@ class CollapseConfig:
     embedding_dim: int = 128
     queue_size: int = 10_000
     batch_size: int = 256
+    refresh_seconds: float = 5.0
     prometheus_host: str = "127.0.0.1"
     prometheus_port: int = 9464
     capture_message_content: bool = False
@@ -42,6 +43,8 @@ class CollapseConfig:
                 raise ValueError(f"{name} must be >= 1")
         if not 0.0 < self.near_duplicate_threshold <= 1.0:
             raise ValueError("near_duplicate_threshold must be in (0, 1]")
+        if self.refresh_seconds < 0:
+            raise ValueError("refresh_seconds must be >= 0")
         if self.window_seconds <= 0:
             raise ValueError("window_seconds must be > 0")
 

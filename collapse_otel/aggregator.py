@@ -1,0 +1,245 @@
+"""The streaming aggregator: per-stream windows of every collapse signal, bounded in memory.
+
+Records are analysed per batch outside the lock (collapse_otel.analysis), then applied to
+their stream under the lock. Streams beyond ``max_streams`` fold into release='__other__'.
+Window gauges are computed on demand from the sketches and cached per stream, so a scrape
+costs little when nothing changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .analysis import BatchAnalyzer, PreparedAnswer
+from .config import CollapseConfig
+from .records import OTHER_RELEASE, AnswerRecord, StreamKey
+from .signals.codec import Reader, Writer
+from .signals.embedding import Embedder, HashedFeatureEmbedder
+from .signals.minhash import MinHasher
+from .snapshot import AggregatorSnapshot, WindowSignals
+from .stream import StreamState
+from .text.entities import EntityExtractor, RuleBasedEntityExtractor
+from .text.hashing import TokenHasher
+from .text.normalize import clean_text
+
+_log = logging.getLogger(__name__)
+TAG_AGGREGATOR = 50
+MAX_LABEL_CHARS = 128
+OVERFLOW_STREAMS = 16  # (service, '__other__', cohort) streams allowed past the cap
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerResult:
+    """What the aggregator concluded about one answer."""
+
+    stream: StreamKey
+    has_text: bool
+    exact_duplicate: bool
+    near_duplicate: bool
+    max_similarity: float
+    seq_rep_4: float | None
+    entity_count: int
+    truncated: bool
+
+
+def sanitize_label(value: object, default: str) -> str:
+    """A label value safe to export: a str, valid UTF-8, at most 128 characters, never empty."""
+    text = clean_text(value) if isinstance(value, (str, bytes)) else \
+        ("" if value is None else clean_text(str(value)))
+    text = text[:MAX_LABEL_CHARS]
+    return text if text.strip() else default
+
+
+class Aggregator:
+    """Per-(service, release, cohort) collapse signals over sliding windows."""
+
+    def __init__(self, config: CollapseConfig | None = None, *,
+                 entity_extractor: EntityExtractor | None = None,
+                 embedder: Embedder | None = None) -> None:
+        self.config = config or CollapseConfig.resolve()
+        cfg = self.config
+        self._hasher = TokenHasher()
+        self._minhasher = MinHasher()
+        self.embedder = embedder or HashedFeatureEmbedder(cfg.embedding_dim, self._hasher)
+        self._analyzer = BatchAnalyzer(
+            max_answer_chars=cfg.max_answer_chars,
+            entity_extractor=entity_extractor or RuleBasedEntityExtractor(),
+            embedder=self.embedder, minhasher=self._minhasher, hasher=self._hasher)
+        self._lock = threading.RLock()
+        self._streams: dict[StreamKey, StreamState] = {}
+        self.streams_folded_total = 0
+        self.errors_total = 0
+        self._errors_logged: set[str] = set()
+
+    # -- writing --
+    def observe(self, record: AnswerRecord) -> AnswerResult | None:
+        """Analyse one answer; None if its analysis failed (counted in ``errors_total``)."""
+        return self.observe_batch([record])[0]
+
+    def observe_batch(self, records: Sequence[AnswerRecord]) -> list[AnswerResult | None]:
+        for rec in records:
+            if not isinstance(rec, AnswerRecord):
+                raise TypeError(f"expected AnswerRecord, got {type(rec).__name__}")
+        prepared = self._prepare(records)
+        results: list[AnswerResult | None] = []
+        with self._lock:
+            for p in prepared:
+                results.append(None if p is None else self._apply(p))
+        return results
+
+    def _prepare(self, records: Sequence[AnswerRecord]) -> list[PreparedAnswer | None]:
+        try:
+            return list(self._analyzer.prepare(records))
+        except Exception:  # isolate the record that broke the batch
+            out: list[PreparedAnswer | None] = []
+            for rec in records:
+                try:
+                    out.extend(self._analyzer.prepare([rec]))
+                except Exception as exc:  # counted and logged once per kind, never raised
+                    self._record_error(exc)
+                    out.append(None)
+            return out
+
+    def _record_error(self, exc: Exception) -> None:
+        self.errors_total += 1
+        kind = type(exc).__name__
+        if kind not in self._errors_logged:
+            self._errors_logged.add(kind)
+            _log.warning("collapse-otel: signal analysis failed (%s); record dropped", kind)
+
+    def _apply(self, p: PreparedAnswer) -> AnswerResult:
+        state = self._stream_for(p.record, p.timestamp)
+        dup = state.apply(p)
+        return AnswerResult(
+            stream=state.key, has_text=p.has_text,
+            exact_duplicate=bool(dup and dup.exact), near_duplicate=bool(dup and dup.near),
+            max_similarity=dup.max_similarity if dup else 0.0, seq_rep_4=p.seq_rep,
+            entity_count=len(p.entity_hashes or ()), truncated=p.truncated)
+
+    def _stream_for(self, rec: AnswerRecord, ts: float) -> StreamState:
+        cfg = self.config
+        key = StreamKey(sanitize_label(rec.service, cfg.service),
+                        sanitize_label(rec.release, cfg.release),
+                        sanitize_label(rec.cohort, cfg.cohort))
+        state = self._streams.get(key)
+        if state is not None:
+            return state
+        if len(self._streams) >= cfg.max_streams:
+            self.streams_folded_total += 1
+            key = StreamKey(key.service, OTHER_RELEASE, key.cohort)
+            state = self._streams.get(key)
+            if state is not None:
+                return state
+            if len(self._streams) >= cfg.max_streams + OVERFLOW_STREAMS:
+                key = StreamKey(OTHER_RELEASE, OTHER_RELEASE, OTHER_RELEASE)
+                state = self._streams.get(key)
+                if state is not None:
+                    return state
+        state = self._new_stream(key, ts)
+        self._streams[key] = state
+        return state
+
+    def _new_stream(self, key: StreamKey, first_seen: float) -> StreamState:
+        cfg = self.config
+        return StreamState(
+            key, first_seen, pane_answers=max(1, (cfg.window_answers + 1) // 2),
+            pane_seconds=cfg.window_seconds / 2, threshold=cfg.near_duplicate_threshold,
+            minhasher=self._minhasher, dim=self.embedder.dim, sample_size=cfg.sample_size)
+
+    # -- reading --
+    def snapshot(self, max_age: float | None = None) -> AggregatorSnapshot:
+        """An immutable view of every stream. Window gauges of a stream that changed are
+        recomputed when its cached values are older than ``max_age`` seconds (default: the
+        config's ``refresh_seconds``; 0 = always fresh)."""
+        max_age = self.config.refresh_seconds if max_age is None else max_age
+        now = time.monotonic()
+        with self._lock:
+            streams = []
+            for state in self._streams.values():
+                if state.cached is None or (state.dirty and now - state.computed_at >= max_age):
+                    self._refresh(state, now)
+                streams.append(state.snapshot(state.cached))
+            return AggregatorSnapshot(tuple(streams), self.streams_folded_total, time.time())
+
+    def refresh(self, budget_seconds: float = 0.05) -> int:
+        """Recompute stale window gauges for up to ``budget_seconds`` (for the idle worker),
+        so scrapes find fresh values. Returns how many streams were refreshed."""
+        start = now = time.monotonic()
+        done = 0
+        with self._lock:
+            stale = sorted((s for s in self._streams.values() if s.dirty),
+                           key=lambda s: s.computed_at)
+            for state in stale:
+                if now - start >= budget_seconds:
+                    break
+                self._refresh(state, now)
+                done += 1
+                now = time.monotonic()
+        return done
+
+    def _refresh(self, state: StreamState, now: float) -> None:
+        state.cached = state.window_signals(self._hasher)
+        state.dirty = False
+        state.computed_at = now
+
+    def stream_keys(self) -> list[StreamKey]:
+        with self._lock:
+            return list(self._streams)
+
+    # -- persistence --
+    def to_bytes(self) -> bytes:
+        """Versioned state of every stream (the configuration itself is not stored)."""
+        with self._lock:
+            w = Writer(TAG_AGGREGATOR, 1).u64(self.streams_folded_total).u64(len(self._streams))
+            for state in self._streams.values():
+                w.blob(state.to_bytes())
+            return w.getvalue()
+
+    def restore(self, data: bytes) -> None:
+        """Replace this aggregator's streams with those of ``to_bytes`` output.
+
+        Raises ValueError on corrupt or foreign bytes, leaving the current state untouched."""
+        r = Reader(data, TAG_AGGREGATOR)
+        folded, count = r.u64(), r.u64()
+        streams: dict[StreamKey, StreamState] = {}
+        for _ in range(count):
+            state = StreamState.from_bytes(
+                r.blob(), threshold=self.config.near_duplicate_threshold,
+                minhasher=self._minhasher, dim=self.embedder.dim,
+                sample_size=self.config.sample_size)
+            streams[state.key] = state
+        r.done()
+        with self._lock:
+            self._streams = streams
+            self.streams_folded_total = folded
+
+    @classmethod
+    def from_bytes(cls, data: bytes, config: CollapseConfig | None = None,
+                   **kwargs: object) -> Aggregator:
+        agg = cls(config, **kwargs)
+        agg.restore(data)
+        return agg
+
+
+def window_of(snapshot: AggregatorSnapshot, key: StreamKey) -> WindowSignals | None:
+    for stream in snapshot.streams:
+        if stream.key == key:
+            return stream.window
+    return None
+
+
+def observe_all(aggregator: Aggregator, records: Iterable[AnswerRecord],
+                batch_size: int = 256) -> None:
+    """Feed an iterable of records in batches (scripts, tests, the demo)."""
+    batch: list[AnswerRecord] = []
+    for rec in records:
+        batch.append(rec)
+        if len(batch) >= batch_size:
+            aggregator.observe_batch(batch)
+            batch = []
+    if batch:
+        aggregator.observe_batch(batch)

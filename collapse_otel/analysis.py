@@ -1,0 +1,142 @@
+"""Per-answer analysis of a batch of records: everything that needs no stream state.
+
+Runs outside the aggregator's lock, vectorised over the batch with numpy: tokens, hashes,
+seq-rep-4, shingles and their MinHash band keys, entities and embedding rows.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .records import AnswerRecord
+from .signals.embedding import Embedder, HashedFeatureEmbedder
+from .signals.minhash import MinHasher
+from .text.entities import EntityExtractor
+from .text.hashing import NgramBatch, TokenHasher, text_hash
+from .text.normalize import clean_text, normalize, tokenize
+
+SHINGLE_SIZE = 5
+SEQ_REP_N = 4
+MAX_CONTEXT_IDS = 256
+MAX_CONTEXT_ID_CHARS = 512
+
+
+@dataclass(slots=True)
+class PreparedAnswer:
+    record: AnswerRecord
+    timestamp: float
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    context_hashes: list[int]
+    has_text: bool = False
+    truncated: bool = False
+    normalized: str = ""
+    text_hash: int = 0
+    seq_rep: float | None = None
+    shingles: np.ndarray | None = None
+    band_keys: list[int] | None = None
+    entity_hashes: list[int] | None = None
+    embedding: np.ndarray | None = None
+
+
+def token_count(value: object) -> int | None:
+    """A usable token count, or None for missing / negative / non-finite / wrong-typed values."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return int(value) if value >= 0 else None
+
+
+def _timestamp(value: object) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return time.time()
+
+
+def _context_hashes(ids: object) -> list[int]:
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, (list, tuple, set, frozenset)):
+        return []
+    out = []
+    for i, cid in enumerate(ids):
+        if i >= MAX_CONTEXT_IDS:
+            break
+        out.append(text_hash(clean_text(cid if isinstance(cid, (str, bytes)) else str(cid))
+                             [:MAX_CONTEXT_ID_CHARS]))
+    return out
+
+
+class BatchAnalyzer:
+    """Turns records into PreparedAnswers. Holds only bounded caches (token hashes)."""
+
+    def __init__(self, *, max_answer_chars: int, entity_extractor: EntityExtractor,
+                 embedder: Embedder, minhasher: MinHasher, hasher: TokenHasher) -> None:
+        self.max_answer_chars = max_answer_chars
+        self.entities = entity_extractor
+        self.embedder = embedder
+        self.minhasher = minhasher
+        self.hasher = hasher
+
+    def prepare(self, records: Sequence[AnswerRecord]) -> list[PreparedAnswer]:
+        prepared: list[PreparedAnswer] = []
+        texts: list[str] = []
+        token_hashes: list[np.ndarray] = []
+        for rec in records:
+            p = PreparedAnswer(rec, _timestamp(rec.timestamp), token_count(rec.prompt_tokens),
+                               token_count(rec.completion_tokens),
+                               _context_hashes(rec.context_ids))
+            prepared.append(p)
+            if rec.answer is None:
+                continue
+            raw = clean_text(rec.answer)
+            if len(raw) > self.max_answer_chars:
+                raw, p.truncated = raw[: self.max_answer_chars], True
+            p.has_text = True
+            p.normalized = normalize(raw)
+            p.text_hash = text_hash(p.normalized)
+            p.entity_hashes = [text_hash(e) for e in self.entities.extract(raw)]
+            texts.append(raw)
+            token_hashes.append(self.hasher.hash_tokens(tokenize(p.normalized)))
+        with_text = [p for p in prepared if p.has_text]
+        if with_text:
+            self._vectorised(with_text, texts, NgramBatch(token_hashes))
+        return prepared
+
+    def _vectorised(self, answers: list[PreparedAnswer], texts: list[str],
+                    batch: NgramBatch) -> None:
+        count = len(answers)
+        # seq-rep-4: 1 - unique / total 4-grams within each answer
+        grams, owner = batch.ngrams(SEQ_REP_N)
+        total = np.bincount(owner, minlength=count)
+        unique = np.bincount(_unique_pairs(grams, owner)[1], minlength=count)
+        # unique word 5-gram shingles, then MinHash band keys
+        sh, sh_owner = _unique_pairs(*batch.ngrams(SHINGLE_SIZE))
+        keys = self.minhasher.band_keys(self.minhasher.signatures(sh, sh_owner, count))
+        per_answer = np.bincount(sh_owner, minlength=count)
+        bounds = np.concatenate(([0], np.cumsum(per_answer)))
+        if isinstance(self.embedder, HashedFeatureEmbedder):
+            rows = self.embedder.embed_batch(batch)
+        else:
+            rows = np.asarray(self.embedder.embed(texts), dtype=np.float64)
+        for i, p in enumerate(answers):
+            if total[i]:
+                p.seq_rep = 1.0 - unique[i] / total[i]
+            if per_answer[i]:
+                p.shingles = sh[bounds[i]:bounds[i + 1]]
+                p.band_keys = keys[i].tolist()
+            p.embedding = rows[i]
+
+
+def _unique_pairs(hashes: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unique (owner, hash) pairs sorted by owner then hash."""
+    if not len(hashes):
+        return hashes, owner
+    order = np.lexsort((hashes, owner))
+    h, o = hashes[order], owner[order]
+    keep = np.r_[True, (h[1:] != h[:-1]) | (o[1:] != o[:-1])]
+    return h[keep], o[keep]

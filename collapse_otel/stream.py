@@ -1,0 +1,242 @@
+"""One stream's state: cumulative counters and a two-pane sliding window of sketches.
+
+The window is the previous pane plus the current one. The current pane rotates when it holds
+half the window's answers or is half the window's time span old, so the window always covers
+between half and all of the configured answers / seconds, and eviction is dropping a pane:
+no per-answer subtraction, and every sketch only needs ``merge``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .analysis import PreparedAnswer
+from .records import StreamKey
+from .signals.accumulators import EntityStats, FrequencyTable, MeanAccumulator, MomentStats
+from .signals.codec import Reader, Writer
+from .signals.corpus import corpus_signals
+from .signals.duplicates import DuplicateIndex, DuplicateResult, check_and_add
+from .signals.embedding import EmbeddingSketch
+from .signals.minhash import MinHasher
+from .signals.reservoir import ReservoirSample
+from .snapshot import TOKEN_BUCKETS, HistogramSnapshot, StreamSnapshot, WindowSignals
+from .text.hashing import TokenHasher, text_hash
+
+TAG_PANE, TAG_STREAM = 40, 41
+_BOUNDS = np.array(TOKEN_BUCKETS, dtype=np.float64)
+
+
+class Pane:
+    """Sketches of the answers of one half-window."""
+
+    def __init__(self, start: float, *, threshold: float, minhasher: MinHasher, dim: int,
+                 sample_size: int, seed: int) -> None:
+        self.start = start
+        self.answers = 0
+        self.answers_with_text = 0
+        self.duplicates = DuplicateIndex(threshold, minhasher)
+        self.seq_rep = MeanAccumulator()
+        self.entities = EntityStats()
+        self.embedding = EmbeddingSketch(dim)
+        self.completion = MomentStats()
+        self.contexts = FrequencyTable()
+        self.sample = ReservoirSample(sample_size, seed)
+
+    def to_bytes(self) -> bytes:
+        w = Writer(TAG_PANE, 1).f64(self.start).u64(self.answers).u64(self.answers_with_text)
+        for part in (self.duplicates, self.seq_rep, self.entities, self.embedding,
+                     self.completion, self.contexts, self.sample):
+            w.blob(part.to_bytes())
+        return w.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, minhasher: MinHasher) -> Pane:
+        r = Reader(data, TAG_PANE)
+        start, answers, with_text = r.f64(), r.u64(), r.u64()
+        pane = cls.__new__(cls)
+        pane.start, pane.answers, pane.answers_with_text = start, answers, with_text
+        pane.duplicates = DuplicateIndex.from_bytes(r.blob(), minhasher)
+        pane.seq_rep = MeanAccumulator.from_bytes(r.blob())
+        pane.entities = EntityStats.from_bytes(r.blob())
+        pane.embedding = EmbeddingSketch.from_bytes(r.blob())
+        pane.completion = MomentStats.from_bytes(r.blob())
+        pane.contexts = FrequencyTable.from_bytes(r.blob())
+        pane.sample = ReservoirSample.from_bytes(r.blob())
+        r.done()
+        return pane
+
+
+class StreamState:
+    """Counters since start plus the window panes of one (service, release, cohort)."""
+
+    def __init__(self, key: StreamKey, first_seen: float, *, pane_answers: int,
+                 pane_seconds: float, threshold: float, minhasher: MinHasher, dim: int,
+                 sample_size: int) -> None:
+        self.key = key
+        self.first_seen = first_seen
+        self.pane_answers = pane_answers
+        self.pane_seconds = pane_seconds
+        self._pane_args = dict(threshold=threshold, minhasher=minhasher, dim=dim,
+                               sample_size=sample_size)
+        self._seed = text_hash("\x1f".join(key))
+        self._panes_made = 0
+        self.counts = dict(answers=0, without_text=0, truncated=0, exact=0, near=0,
+                           prompt=0, completion=0, prompt_estimated=0, completion_estimated=0)
+        self.prompt_hist = np.zeros(len(TOKEN_BUCKETS) + 1, dtype=np.int64)
+        self.completion_hist = np.zeros(len(TOKEN_BUCKETS) + 1, dtype=np.int64)
+        self.previous: Pane | None = None
+        self.current = self._new_pane(first_seen)
+        self.dirty = True
+        self.cached: WindowSignals | None = None
+        self.computed_at = float("-inf")
+
+    def _new_pane(self, start: float) -> Pane:
+        self._panes_made += 1
+        return Pane(start, seed=(self._seed + self._panes_made) & (2**64 - 1), **self._pane_args)
+
+    def _advance(self, ts: float) -> None:
+        cur = self.current
+        if cur.answers >= self.pane_answers or ts - cur.start >= self.pane_seconds:
+            too_old = ts - cur.start >= 2 * self.pane_seconds
+            self.previous = None if too_old else cur
+            self.current = self._new_pane(ts)
+
+    def apply(self, p: PreparedAnswer) -> DuplicateResult | None:
+        """Add one prepared answer; returns its duplicate verdict (None without text)."""
+        self._advance(p.timestamp)
+        self.dirty = True
+        c, pane = self.counts, self.current
+        c["answers"] += 1
+        pane.answers += 1
+        rec = p.record
+        for kind, value, hist in (("prompt", p.prompt_tokens, self.prompt_hist),
+                                  ("completion", p.completion_tokens, self.completion_hist)):
+            if value is None:
+                continue
+            c[f"{kind}_estimated" if rec.tokens_estimated else kind] += value
+            hist[np.searchsorted(_BOUNDS, value, side="left")] += 1
+        if p.completion_tokens is not None:
+            pane.completion.update(p.completion_tokens)
+        if p.context_hashes:
+            pane.contexts.update(p.context_hashes)
+        if not p.has_text:
+            c["without_text"] += 1
+            return None
+        c["truncated"] += p.truncated
+        pane.answers_with_text += 1
+        panes = [pane.duplicates] if self.previous is None else \
+            [self.previous.duplicates, pane.duplicates]
+        result = check_and_add(panes, p.text_hash, p.shingles, pane.duplicates.threshold,
+                               p.band_keys)
+        c["exact"] += result.exact
+        c["near"] += result.near
+        if p.seq_rep is not None:
+            pane.seq_rep.update(p.seq_rep)
+        pane.entities.update(p.entity_hashes or [])
+        if p.embedding is not None:
+            pane.embedding.update(p.embedding[None, :])
+        pane.sample.update(p.normalized)
+        return result
+
+    # -- reading --
+    def window_signals(self, hasher: TokenHasher) -> WindowSignals:
+        """Compute every window gauge from the merged panes (the costly part of a snapshot)."""
+        panes = [p for p in (self.previous, self.current) if p is not None]
+        answers = sum(p.answers for p in panes)
+        with_text = sum(p.answers_with_text for p in panes)
+        seq, ents, emb = MeanAccumulator(), EntityStats(), EmbeddingSketch(self.current.embedding.dim)
+        comp, ctx = MomentStats(), FrequencyTable()
+        sample = self.current.sample.copy() if self.previous is None else \
+            self.previous.sample.copy().merge(self.current.sample)
+        for p in panes:
+            seq.merge(p.seq_rep)
+            ents.merge(p.entities)
+            emb.merge(p.embedding)
+            comp.merge(p.completion)
+            ctx.merge(p.contexts)
+        exact = sum(p.duplicates.exact_count for p in panes)
+        near = sum(p.duplicates.near_count for p in panes)
+        per_answer, ent_ratio, ent_bits = ents.get()
+        vendi, cosine, rank = emb.get()
+        texts = sample.get()
+        corpus = corpus_signals(texts, hasher) if texts else None
+        return WindowSignals(
+            window_answers=answers,
+            window_answers_with_text=with_text,
+            sample_answers=len(texts),
+            exact_duplicate_ratio=exact / with_text if with_text else None,
+            near_duplicate_ratio=near / with_text if with_text else None,
+            repeated_ngram_within_answer=seq.get(),
+            repeated_ngram_across_answers=corpus.repeated_ngram_across_answers if corpus else None,
+            distinct_ngram_ratio=dict(corpus.distinct) if corpus else {},
+            ngram_diversity_score=corpus.ngram_diversity_score if corpus else None,
+            compression_ratio=corpus.compression_ratio if corpus else None,
+            self_repetition_score=corpus.self_repetition_score if corpus else None,
+            entities_per_answer=per_answer,
+            entity_diversity_ratio=ent_ratio,
+            entity_entropy_bits=ent_bits,
+            embedding_vendi_score=vendi,
+            embedding_mean_cosine_similarity=cosine,
+            embedding_effective_rank=rank,
+            context_distinct_ratio=ctx.distinct_ratio(),
+            context_top10_share=ctx.top_share(10),
+            completion_tokens_cv=comp.get(),
+        )
+
+    def snapshot(self, window: WindowSignals) -> StreamSnapshot:
+        c = self.counts
+        return StreamSnapshot(
+            key=self.key,
+            answers_total=c["answers"],
+            answers_without_text_total=c["without_text"],
+            answers_truncated_total=c["truncated"],
+            duplicate_answers_total={"exact": c["exact"], "near": c["near"]},
+            tokens_total={"prompt": c["prompt"], "completion": c["completion"]},
+            tokens_estimated_total={"prompt": c["prompt_estimated"],
+                                    "completion": c["completion_estimated"]},
+            prompt_tokens=_hist(self.prompt_hist, c["prompt"] + c["prompt_estimated"]),
+            completion_tokens=_hist(self.completion_hist,
+                                    c["completion"] + c["completion_estimated"]),
+            first_seen=self.first_seen,
+            window=window,
+        )
+
+    # -- persistence --
+    def to_bytes(self) -> bytes:
+        w = Writer(TAG_STREAM, 1)
+        for part in self.key:
+            w.text(part)
+        w.f64(self.first_seen).u64(self.pane_answers).f64(self.pane_seconds).u64(self._panes_made)
+        for name in sorted(self.counts):
+            w.text(name).u64(self.counts[name])
+        w.array(self.prompt_hist, "<i8").array(self.completion_hist, "<i8")
+        w.blob(self.previous.to_bytes() if self.previous else b"").blob(self.current.to_bytes())
+        return w.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, threshold: float, minhasher: MinHasher, dim: int,
+                   sample_size: int) -> StreamState:
+        r = Reader(data, TAG_STREAM)
+        key = StreamKey(r.text(), r.text(), r.text())
+        first_seen, pane_answers, pane_seconds, made = r.f64(), r.u64(), r.f64(), r.u64()
+        state = cls(key, first_seen, pane_answers=pane_answers, pane_seconds=pane_seconds,
+                    threshold=threshold, minhasher=minhasher, dim=dim, sample_size=sample_size)
+        for _ in range(len(state.counts)):
+            name = r.text()
+            if name not in state.counts:
+                raise ValueError(f"unknown stream counter {name!r}")
+            state.counts[name] = r.u64()
+        state.prompt_hist, state.completion_hist = r.array("<i8"), r.array("<i8")
+        if len(state.prompt_hist) != len(TOKEN_BUCKETS) + 1 or \
+                len(state.completion_hist) != len(TOKEN_BUCKETS) + 1:
+            raise ValueError("histogram buckets do not match this version")
+        prev, cur = r.blob(), r.blob()
+        r.done()
+        state.previous = Pane.from_bytes(prev, minhasher) if prev else None
+        state.current = Pane.from_bytes(cur, minhasher)
+        state._panes_made = made
+        return state
+
+
+def _hist(buckets: np.ndarray, total: int) -> HistogramSnapshot:
+    return HistogramSnapshot(tuple(int(x) for x in buckets), float(total), int(buckets.sum()))
