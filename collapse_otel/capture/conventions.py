@@ -1,0 +1,323 @@
+"""Reading GenAI spans of every convention real instrumentations emit (DESIGN.md section 5).
+
+Pure functions over attribute mappings, with no SDK objects, so the span processor and the
+OTLP receiver share them. First match wins, in the order the design lists. Attribute values
+may have any type (a bad instrumentation, a hostile payload): readers coerce or skip, never
+raise on type, and bound how much they read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .build import as_count, as_label, as_text, document_id, first_label
+
+LLM = "llm"
+RETRIEVER = "retriever"
+
+MAX_DOCS = 100
+MAX_MESSAGES = 32
+MAX_JSON_CHARS = 2_000_000
+
+_KIND_KEYS = ("openinference.span.kind", "fi.span.kind", "gen_ai.span.kind")
+_LLM_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "completion"})
+_RETRIEVER_OPERATIONS = frozenset({"retrieval", "retrieve", "vector_db_retrieve"})
+_LLM_HINT_KEYS = (
+    "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "llm.token_count.completion",
+    "gen_ai.usage.prompt_tokens", "gen_ai.usage.completion_tokens", "gen_ai.output.messages",
+    "llm.output_messages.0.message.content", "gen_ai.completion.0.content",
+)
+_RETRIEVER_HINT_KEYS = (
+    "gen_ai.retrieval.documents", "retrieval.documents.0.document.id",
+    "retrieval.documents.0.document.content", "retrieval.documents.0.document.metadata",
+)
+
+PROMPT_TOKEN_KEYS = ("gen_ai.usage.input_tokens", "llm.token_count.prompt",
+                     "gen_ai.usage.prompt_tokens")
+COMPLETION_TOKEN_KEYS = ("gen_ai.usage.output_tokens", "llm.token_count.completion",
+                         "gen_ai.usage.completion_tokens")
+MODEL_KEYS = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name")
+
+
+@dataclass(frozen=True, slots=True)
+class SpanFacts:
+    """What one span says about an answer or a retrieval (labels None when absent)."""
+
+    kind: str                       # LLM | RETRIEVER
+    answer: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    prompt_chars: int = 0           # length of prompt text seen, for token estimates
+    model: str | None = None
+    context_ids: tuple[str, ...] = ()
+    release: str | None = None      # span-level (collapse.release, run metadata)
+    cohort: str | None = None
+    captured: bool = False          # collapse-otel already captured this answer itself
+
+
+def classify(attributes: Mapping[str, Any]) -> str | None:
+    """LLM, RETRIEVER or None, reading as few attributes as possible."""
+    get = attributes.get
+    for key in _KIND_KEYS:
+        kind = get(key)
+        if kind is not None:
+            kind = str(kind).upper()
+            if kind == "LLM":
+                return LLM
+            if kind == "RETRIEVER":
+                return RETRIEVER
+            return None
+    op = get("gen_ai.operation.name")
+    if isinstance(op, str):
+        if op in _LLM_OPERATIONS:
+            return LLM
+        if op in _RETRIEVER_OPERATIONS:
+            return RETRIEVER
+    req = get("llm.request.type")  # legacy OpenLLMetry
+    if req in ("chat", "completion"):
+        return LLM
+    for key in _LLM_HINT_KEYS:
+        if get(key) is not None:
+            return LLM
+    for key in _RETRIEVER_HINT_KEYS:
+        if get(key) is not None:
+            return RETRIEVER
+    return None
+
+
+def extract(attributes: Mapping[str, Any], kind: str | None = None) -> SpanFacts | None:
+    """Facts of one finished span, or None when it is neither an LLM nor a retriever span."""
+    kind = kind or classify(attributes)
+    if kind == LLM:
+        return _llm_facts(attributes)
+    if kind == RETRIEVER:
+        return SpanFacts(RETRIEVER, context_ids=retrieval_ids(attributes),
+                         release=_span_label(attributes, "release"),
+                         cohort=_span_label(attributes, "cohort"),
+                         captured=attributes.get("collapse.captured") is True)
+    return None
+
+
+def resource_release(resource: Mapping[str, Any] | None) -> str | None:
+    if not resource:
+        return None
+    return first_label(resource.get("service.version"), resource.get("langfuse.release"))
+
+
+def resource_service(resource: Mapping[str, Any] | None) -> str | None:
+    name = as_label(resource.get("service.name")) if resource else None
+    return None if name is None or name.startswith("unknown_service") else name
+
+
+# -- LLM spans ------------------------------------------------------------------------------
+
+def _llm_facts(a: Mapping[str, Any]) -> SpanFacts:
+    get = a.get
+    model = None
+    for key in MODEL_KEYS:
+        model = as_label(get(key))
+        if model and model != "unknown":
+            break
+        model = None
+    return SpanFacts(
+        LLM,
+        answer=answer_text(a),
+        prompt_tokens=_first_count(a, PROMPT_TOKEN_KEYS),
+        completion_tokens=_first_count(a, COMPLETION_TOKEN_KEYS),
+        prompt_chars=_prompt_chars(a),
+        model=model,
+        context_ids=retrieval_ids(a) if get("gen_ai.retrieval.documents") is not None else (),
+        release=_span_label(a, "release"),
+        cohort=_span_label(a, "cohort"),
+        captured=get("collapse.captured") is True,
+    )
+
+
+def _first_count(a: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
+    for key in keys:
+        n = as_count(a.get(key))
+        if n is not None:
+            return n
+    return None
+
+
+def answer_text(a: Mapping[str, Any]) -> str | None:
+    """The answer text, or None when the span carries none (content capture off)."""
+    get = a.get
+    text = _messages_text(_json(get("gen_ai.output.messages")), first_only=True)
+    if text is not None:
+        return text
+    text = _indexed_message_text(a, "llm.output_messages", first_only=True)
+    if text is not None:
+        return text
+    text = _output_value_text(get("output.value"), get("output.mime_type"))
+    if text is not None:
+        return text
+    return as_text(get("gen_ai.completion.0.content"))
+
+
+def _messages_text(messages: Any, first_only: bool) -> str | None:
+    """Text parts of OTel GenAI JSON messages ``[{role, parts: [{type, content}]}]``."""
+    if not isinstance(messages, list):
+        return None
+    texts: list[str] = []
+    for msg in messages[:MAX_MESSAGES]:
+        if not isinstance(msg, Mapping):
+            continue
+        parts = msg.get("parts")
+        if isinstance(parts, list):
+            texts.extend(t for p in parts if isinstance(p, Mapping) and p.get("type", "text") == "text"
+                         and (t := as_text(p.get("content"))) is not None)
+        elif (t := as_text(msg.get("content"))) is not None:
+            texts.append(t)
+        if first_only and texts:
+            break
+    return "\n".join(texts) if texts else None
+
+
+def _indexed_message_text(a: Mapping[str, Any], prefix: str, first_only: bool) -> str | None:
+    """OpenInference flattened messages: ``{prefix}.{i}.message.content`` or ``.contents``."""
+    texts: list[str] = []
+    for i in range(MAX_MESSAGES):
+        base = f"{prefix}.{i}.message"
+        content = as_text(a.get(f"{base}.content"))
+        if content is not None:
+            texts.append(content)
+        else:
+            parts = [t for j in range(MAX_MESSAGES)
+                     if (t := as_text(a.get(f"{base}.contents.{j}.message_content.text"))) is not None]
+            if not parts and a.get(f"{base}.role") is None:
+                break
+            if parts:
+                texts.append("\n".join(parts))
+        if first_only and texts:
+            break
+    return "\n".join(texts) if texts else None
+
+
+def _output_value_text(value: Any, mime: Any) -> str | None:
+    text = as_text(value)
+    if text is None:
+        return None
+    if mime != "application/json":
+        return text
+    data = _json(text)
+    # LangChain LLM output serialised by OpenInference: {"generations": [[{"text": ...}]]}
+    if isinstance(data, Mapping):
+        gens = data.get("generations")
+        if isinstance(gens, list) and gens and isinstance(gens[0], list) and gens[0]:
+            first = gens[0][0]
+            if isinstance(first, Mapping):
+                return as_text(first.get("text"))
+    return None
+
+
+def _prompt_chars(a: Mapping[str, Any]) -> int:
+    """Characters of prompt text on the span (for a token estimate when usage is missing)."""
+    n = 0
+    for key in ("gen_ai.input.messages", "gen_ai.system_instructions"):
+        value = a.get(key)
+        if value is not None:
+            text = _messages_text(_json(value), first_only=False)
+            n += len(text) if text else 0
+    if n:
+        return n
+    text = _indexed_message_text(a, "llm.input_messages", first_only=False)
+    if text:
+        return len(text)
+    for i in range(MAX_MESSAGES):
+        t = as_text(a.get(f"gen_ai.prompt.{i}.content"))
+        if t is None:
+            break
+        n += len(t)
+    return n
+
+
+# -- retriever spans ------------------------------------------------------------------------
+
+def retrieval_ids(a: Mapping[str, Any]) -> tuple[str, ...]:
+    """Document ids of a retrieval, in the order the design lists the conventions."""
+    docs = _json(a.get("gen_ai.retrieval.documents"))
+    if isinstance(docs, list):
+        ids = [document_id(d.get("id"), d.get("metadata"), d.get("content"))
+               if isinstance(d, Mapping) else as_label(d) for d in docs[:MAX_DOCS]]
+        return tuple(i for i in ids if i)
+    ids = _indexed_doc_ids(a)
+    if ids:
+        return ids
+    for key in ("traceloop.entity.output", "gen_ai.task.output"):
+        data = _json(a.get(key))
+        if isinstance(data, Mapping) and isinstance(data.get("documents"), list):
+            return _json_doc_ids(data["documents"])
+    return ()
+
+
+def _indexed_doc_ids(a: Mapping[str, Any]) -> tuple[str, ...]:
+    """OpenInference ``retrieval.documents.{i}.document.*``; ids missing there are looked up
+    in ``output.value`` (LangChain retriever output serialised with ``documents[].id``)."""
+    out: list[str] = []
+    fallback: list[Any] | None = None
+    for i in range(MAX_DOCS):
+        base = f"retrieval.documents.{i}.document"
+        doc_id, content, meta = (a.get(f"{base}.id"), a.get(f"{base}.content"),
+                                 a.get(f"{base}.metadata"))
+        if doc_id is None and content is None and meta is None:
+            break
+        if as_label(doc_id) is None:
+            if fallback is None:
+                data = _json(a.get("output.value"))
+                docs = data.get("documents") if isinstance(data, Mapping) else None
+                fallback = docs if isinstance(docs, list) else []
+            if i < len(fallback) and isinstance(fallback[i], Mapping):
+                doc_id = fallback[i].get("id")
+        metadata = _json(meta) if isinstance(meta, str) else meta
+        ident = document_id(doc_id, metadata, content)
+        if ident:
+            out.append(ident)
+    return tuple(out)
+
+
+def _json_doc_ids(docs: list[Any]) -> tuple[str, ...]:
+    out = []
+    for d in docs[:MAX_DOCS]:
+        if isinstance(d, Mapping):
+            kwargs = d.get("kwargs") if isinstance(d.get("kwargs"), Mapping) else d
+            ident = document_id(kwargs.get("id"), kwargs.get("metadata"),
+                                kwargs.get("page_content", kwargs.get("content")))
+            if ident:
+                out.append(ident)
+    return tuple(out)
+
+
+# -- labels -----------------------------------------------------------------------------
+
+def _span_label(a: Mapping[str, Any], name: str) -> str | None:
+    """collapse.<name>, else LangChain run metadata carried by the instrumentation."""
+    label = as_label(a.get(f"collapse.{name}"))
+    if label:
+        return label
+    label = as_label(a.get(f"traceloop.association.properties.{name}"))
+    if label:
+        return label
+    meta = a.get("metadata")  # OpenInference: LangChain run metadata as JSON
+    if isinstance(meta, str) and f'"{name}"' in meta:
+        data = _json(meta)
+        if isinstance(data, Mapping):
+            return as_label(data.get(name))
+    if name == "release":
+        return as_label(a.get("langfuse.release"))
+    return None
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("utf-8", "replace")
+    if not isinstance(value, str) or len(value) > MAX_JSON_CHARS:
+        return value if isinstance(value, (list, dict)) else None
+    try:
+        return json.loads(value)
+    except (ValueError, RecursionError):
+        return None
