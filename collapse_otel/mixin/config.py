@@ -1,0 +1,117 @@
+"""The one config that drives rules, alerts and dashboards (kubernetes-mixin style).
+
+Users keep a small YAML/JSON file of overrides and regenerate; every field has a default that
+suits a single ``collapse-otel`` job scraped every 15-30 s.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class MixinConfig:
+    """Selectors, windows, thresholds, ``for:`` durations, runbook links and the datasource."""
+
+    # Which scrape targets carry collapse-otel metrics (a PromQL label matcher list).
+    job_selector: str = 'job="collapse-otel"'
+    # Rate windows of the recording rules, and the duplicate-ratio baseline.
+    rate_window_short: str = "5m"
+    rate_window_long: str = "1h"
+    baseline_window: str = "1d"
+    # The own baseline skips the newest stretch, so a spike does not hide in its own baseline;
+    # a release younger than this is compared with its previous release instead.
+    baseline_offset: str = "1h"
+    # How far back to look for the previous release's last value (it may be retired).
+    previous_release_lookback: str = "1d"
+
+    # CollapseDuplicateAnswerSpike
+    duplicate_ratio_threshold: float = 0.3
+    duplicate_spike_factor: float = 2.0
+    duplicate_min_answers_per_second: float = 0.1
+    duplicate_for: str = "10m"
+    duplicate_severity: str = "warning"
+    # Repetition and diversity alerts need this many answers in the window (both releases').
+    min_window_answers: int = 100
+    # CollapseRepetitionHigh
+    repetition_threshold: float = 0.25
+    repetition_for: str = "15m"
+    repetition_severity: str = "warning"
+    # Diversity drops against the previous release
+    diversity_drop_fraction: float = 0.2
+    diversity_for: str = "30m"
+    diversity_severity: str = "warning"
+    lexical_metric: str = "collapse_ngram_diversity_score"
+    # CollapseTelemetryDropping
+    dropping_for: str = "15m"
+    dropping_severity: str = "warning"
+
+    # Alert rule group evaluation interval ("" = Prometheus' global evaluation_interval).
+    rule_interval: str = ""
+    # str.format pattern; {anchor} is alert-name-<lowercased alert name>, {alertname} the name.
+    runbook_url_pattern: str = (
+        "https://github.com/collapse-otel/collapse-otel/blob/main/"
+        "exporters/prometheus/runbook.md#{anchor}"
+    )
+    # Grafana
+    datasource_name: str = "Prometheus"
+    dashboard_uid_prefix: str = "collapse-otel"
+    dashboard_tags: tuple[str, ...] = ("collapse-otel",)
+    dashboard_refresh: str = "30s"
+    dashboard_time_from: str = "now-6h"
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.diversity_drop_fraction < 1.0:
+            raise ValueError("diversity_drop_fraction must be in (0, 1)")
+        if self.duplicate_spike_factor < 1.0:
+            raise ValueError("duplicate_spike_factor must be >= 1")
+        if not 0.0 <= self.duplicate_ratio_threshold <= 1.0:
+            raise ValueError("duplicate_ratio_threshold must be in [0, 1]")
+        if "{anchor}" not in self.runbook_url_pattern and \
+                "{alertname}" not in self.runbook_url_pattern:
+            raise ValueError("runbook_url_pattern needs {anchor} or {alertname}")
+
+    def runbook_url(self, alertname: str) -> str:
+        """Link to the runbook section of one alert (anchor alert-name-<lowercased>)."""
+        return self.runbook_url_pattern.format(anchor=runbook_anchor(alertname),
+                                               alertname=alertname)
+
+    def with_overrides(self, overrides: dict[str, Any]) -> MixinConfig:
+        """A copy with ``overrides`` applied; unknown keys are an error, not silently ignored."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"unknown mixin config keys: {', '.join(unknown)}")
+        values = dict(overrides)
+        if "dashboard_tags" in values:
+            values["dashboard_tags"] = tuple(values["dashboard_tags"])
+        return replace(self, **values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def runbook_anchor(alertname: str) -> str:
+    return f"alert-name-{alertname.lower()}"
+
+
+def load_config(path: str | Path | None = None) -> MixinConfig:
+    """Defaults, overridden by a JSON or YAML file (YAML needs PyYAML installed)."""
+    if path is None:
+        return MixinConfig()
+    text = Path(path).read_text(encoding="utf-8")
+    data: Any
+    if str(path).endswith(".json"):
+        data = json.loads(text)
+    else:
+        try:
+            import yaml
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise SystemExit("YAML config needs PyYAML (pip install pyyaml), or use .json") from exc
+        data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of config keys")
+    return MixinConfig().with_overrides(data)

@@ -1,0 +1,172 @@
+"""The overview (every signal per release over time) and plugin-health dashboards.
+
+Panels query the contract's raw series with ``$__rate_interval``, not recording rules, so a
+dashboard works before any rule is loaded and whatever windows the rules use.
+"""
+
+from __future__ import annotations
+
+from .config import MixinConfig
+from .grafana import Row, dashboard, query_variable, timeseries
+from .promql import sel
+
+RI = "$__rate_interval"
+BY = "release, cohort"
+LEGEND = "{{release}} / {{cohort}}"
+
+# (title, metric, extra matcher, unit, description) for the window gauges of the overview.
+GAUGES: dict[str, list[tuple[str, str, str, str, str]]] = {
+    "Repetition": [
+        ("Repeated 4-gram ratio, within answers", "collapse_repeated_ngram_ratio",
+         'scope="within_answer"', "percentunit",
+         "Mean seq-rep-4 of answers in the window: generation loops push it up."),
+        ("Repeated 4-gram ratio, across answers", "collapse_repeated_ngram_ratio",
+         'scope="across_answers"', "percentunit",
+         "1 - distinct-4 of the window sample: templated phrasing pushes it up."),
+        ("Compression ratio", "collapse_compression_ratio", "", "short",
+         "gzip ratio of the window sample; higher = more repetitive."),
+        ("Self-repetition score", "collapse_self_repetition_score", "", "short",
+         "4-grams shared across answers of the window sample; higher = more repetitive."),
+    ],
+    "Lexical diversity": [
+        ("N-gram diversity score", "collapse_ngram_diversity_score", "", "short",
+         "Sum of distinct-1..4 over the window sample; lower = narrower vocabulary."),
+        ("Completion tokens CV", "collapse_completion_tokens_cv", "", "short",
+         "Coefficient of variation of completion tokens; shrinking variance is a collapse sign."),
+    ],
+    "Entities": [
+        ("Entities per answer", "collapse_entities_per_answer", "", "short",
+         "Mean distinct entities per answer in the window."),
+        ("Entity diversity ratio", "collapse_entity_diversity_ratio", "", "percentunit",
+         "Distinct entities / entity mentions in the window."),
+        ("Entity entropy", "collapse_entity_entropy_bits", "", "short",
+         "Entropy of the entity distribution in bits."),
+    ],
+    "Embeddings": [
+        ("Embedding Vendi score", "collapse_embedding_vendi_score", "", "short",
+         "Effective number of distinct answers (q=1); lower = narrower."),
+        ("Mean pairwise cosine similarity", "collapse_embedding_mean_cosine_similarity", "",
+         "short", "Higher = answers more alike."),
+        ("Embedding effective rank", "collapse_embedding_effective_rank", "", "short",
+         "Effective rank of the answer embeddings; lower = narrower."),
+    ],
+    "Retrieval": [
+        ("Distinct retrieved contexts", "collapse_context_distinct_ratio", "", "percentunit",
+         "Distinct retrieved context ids / retrieved ids in the window."),
+        ("Top-10 context share", "collapse_context_top10_share", "", "percentunit",
+         "Share of retrievals taken by the 10 most retrieved context ids."),
+    ],
+}
+
+
+def stream_sel(cfg: MixinConfig, *extra: str) -> str:
+    return sel(cfg, 'service=~"$service"', 'release=~"$release"', 'cohort=~"$cohort"', *extra)
+
+
+def rate_sum(metric: str, matchers: str, by: str = BY, window: str = RI) -> str:
+    return f"sum by ({by}) (rate({metric}{matchers}[{window}]))"
+
+
+def quantiles(metric: str, matchers: str, qs: tuple[float, ...] = (0.5, 0.9)) -> list:
+    return [(f"histogram_quantile({q}, sum by ({BY}, le) "
+             f"(rate({metric}_bucket{matchers}[{RI}])))", f"p{int(q * 100)} {LEGEND}")
+            for q in qs]
+
+
+def stream_variables(cfg: MixinConfig) -> list[dict]:
+    job = sel(cfg)
+    svc = sel(cfg, 'service=~"$service"')
+    rel = sel(cfg, 'service=~"$service"', 'release=~"$release"')
+    return [
+        query_variable("service", "Service", f"label_values(collapse_answers_total{job}, service)",
+                       multi=True, include_all=True),
+        query_variable("release", "Release",
+                       f"label_values(collapse_answers_total{svc}, release)",
+                       multi=True, include_all=True),
+        query_variable("cohort", "Cohort", f"label_values(collapse_answers_total{rel}, cohort)",
+                       multi=True, include_all=True),
+    ]
+
+
+def overview(cfg: MixinConfig) -> dict:
+    s = stream_sel(cfg)
+    answers = rate_sum("collapse_answers_total", s)
+    traffic = Row("Traffic", [
+        timeseries("Answers per second", [(answers, LEGEND)], "reqps"),
+        timeseries("Answers in window", [(f"sum by ({BY}) (collapse_window_answers{s})", LEGEND)],
+                   description="Answers behind the window gauges below (summed over processes)."),
+        timeseries("Answers without text", [
+            (f"{rate_sum('collapse_answers_without_text_total', s)} / {answers}", LEGEND)],
+            "percentunit", "Share of answers the text signals cannot see (content capture off)."),
+        timeseries("Tokens per second", [
+            (rate_sum("collapse_llm_tokens_total", s, f"{BY}, type"), f"{LEGEND} {{{{type}}}}"),
+            (rate_sum("collapse_llm_tokens_estimated_total", s, f"{BY}, type"),
+             f"{LEGEND} {{{{type}}}} estimated")], "short"),
+        timeseries("Completion tokens per answer", quantiles("collapse_completion_tokens", s)),
+        timeseries("Prompt tokens per answer", quantiles("collapse_prompt_tokens", s)),
+    ])
+    dup = Row("Duplicates", [
+        timeseries("Duplicate answer ratio", [(
+            f"{rate_sum('collapse_duplicate_answers_total', s, f'{BY}, kind')}\n"
+            f"/ ignoring (kind) group_left\n{answers}", f"{LEGEND} {{{{kind}}}}")],
+            "percentunit", "Answers that repeat an earlier answer of the window (exact or near)."
+            " The spike alert compares this with the release's one-day baseline.", width=16),
+        timeseries("Distinct n-gram ratio", [(
+            f"avg by ({BY}, n) (collapse_distinct_ngram_ratio{s})", f"{LEGEND} n={{{{n}}}}")],
+            "percentunit", "distinct-n of the window sample, n = 1..4."),
+    ])
+    rows = [traffic, dup]
+    for title, gauges in GAUGES.items():
+        rows.append(Row(title, [
+            timeseries(name, [(f"avg by ({BY}) ({metric}{stream_sel(cfg, extra)})", LEGEND)],
+                       unit, desc)
+            for name, metric, extra, unit, desc in gauges]))
+    return dashboard(cfg, "overview", "collapse-otel / Overview",
+                     "Every collapse signal per release and cohort over time.",
+                     stream_variables(cfg), rows)
+
+
+def health(cfg: MixinConfig) -> dict:
+    j = sel(cfg)
+    s = sel(cfg, 'service=~"$service"')
+    by = "service, release"
+    answers = rate_sum("collapse_answers_total", s, by)
+    rows = [
+        Row("Plugin", [
+            timeseries("Records dropped by reason", [(
+                rate_sum("collapse_records_dropped_total", j, "instance, reason"),
+                "{{instance}} {{reason}}")], "short",
+                "Records the plugin dropped instead of slowing the host (CollapseTelemetryDropping)."),
+            timeseries("Queue depth", [(f"collapse_queue_depth{j}", "{{instance}}")], "short",
+                       "Records waiting for the worker thread."),
+            timeseries("Worker busy (processing seconds per second)", [(
+                f"rate(collapse_processing_seconds_total{j}[{RI}])", "{{instance}}")],
+                "percentunit", "Share of one core the analysis worker uses."),
+            timeseries("Streams held", [(f"collapse_streams{j}", "{{instance}}")], "short",
+                       "(service, release, cohort) streams in the aggregator; capped."),
+            timeseries("Records folded into __other__", [(
+                f"rate(collapse_streams_folded_total{j}[{RI}])", "{{instance}}")], "short",
+                "Records of streams beyond the cap, counted under release=\"__other__\"."),
+            timeseries("Scrape target up", [(f"up{j}", "{{instance}}")], "short"),
+        ]),
+        Row("Coverage", [
+            timeseries("Answers without text", [(
+                f"{rate_sum('collapse_answers_without_text_total', s, by)} / {answers}",
+                "{{service}} {{release}}")], "percentunit"),
+            timeseries("Answers truncated", [(
+                f"{rate_sum('collapse_answers_truncated_total', s, by)} / {answers}",
+                "{{service}} {{release}}")], "percentunit"),
+            timeseries("Estimated tokens", [(
+                f"{rate_sum('collapse_llm_tokens_estimated_total', s, f'{by}, type')}\n/ (\n"
+                f"  {rate_sum('collapse_llm_tokens_estimated_total', s, f'{by}, type')}\n"
+                f"  + {rate_sum('collapse_llm_tokens_total', s, f'{by}, type')}\n)",
+                "{{service}} {{release}} {{type}}")], "percentunit",
+                "Tokens approximated because the model reported no usage."),
+        ]),
+    ]
+    variables = [query_variable("service", "Service",
+                                f"label_values(collapse_answers_total{j}, service)",
+                                multi=True, include_all=True)]
+    return dashboard(cfg, "health", "collapse-otel / Plugin health",
+                     "Is collapse-otel itself keeping up: drops, queue, worker time, streams.",
+                     variables, rows)

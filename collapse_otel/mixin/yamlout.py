@@ -1,0 +1,79 @@
+"""A tiny YAML writer for rule files, so generating them needs no PyYAML at runtime.
+
+Handles what the rule files contain: mappings, lists, strings, numbers, booleans. Multi-line
+strings (PromQL) become ``|-`` block scalars; other strings are plain when that is
+unambiguous, else single-quoted, or JSON-style double-quoted (a valid YAML double-quoted
+scalar) when they hold control characters.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:/\-]*$")
+_DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
+_RESERVED = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = str(value)
+    if (_PLAIN.match(text) and text.lower() not in _RESERVED) or _DURATION.match(text):
+        return text
+    if text.isprintable():
+        return "'" + text.replace("'", "''") + "'"
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _block(text: str, indent: int) -> list[str]:
+    pad = " " * indent
+    return ["|-"] + [f"{pad}{line}" if line else "" for line in text.split("\n")]
+
+
+def _emit(value: object, indent: int, out: list[str]) -> None:
+    pad = " " * indent
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _emit_item(f"{pad}{_scalar(key)}:", item, indent, out)
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict) and item:
+                start = len(out)
+                _emit(item, indent + 2, out)
+                out[start] = f"{pad}- " + out[start][indent + 2:]
+            else:
+                _emit_item(f"{pad}-", item, indent, out)
+    else:
+        raise TypeError(f"cannot emit {type(value).__name__} at top level")
+
+
+def _emit_item(prefix: str, item: object, indent: int, out: list[str]) -> None:
+    if isinstance(item, dict):
+        if not item:
+            out.append(f"{prefix} {{}}")
+            return
+        out.append(prefix)
+        _emit(item, indent + 2, out)
+    elif isinstance(item, list):
+        if not item:
+            out.append(f"{prefix} []")
+            return
+        out.append(prefix)
+        _emit(item, indent + 2, out)
+    elif isinstance(item, str) and "\n" in item:
+        lines = _block(item.strip("\n"), indent + 2)
+        out.append(f"{prefix} {lines[0]}")
+        out.extend(lines[1:])
+    else:
+        out.append(f"{prefix} {_scalar(item)}")
+
+
+def dump(value: dict, header: str = "") -> str:
+    """YAML text of ``value``; ``header`` lines become leading comments."""
+    out = [f"# {line}".rstrip() for line in header.splitlines()]
+    _emit(value, 0, out)
+    return "\n".join(out) + "\n"
