@@ -71,6 +71,10 @@ CONTEXT_TOP10_SHARE = _m("collapse_context_top10_share", "gauge",
                          "Share of retrievals taken by the 10 most retrieved context ids.")
 COMPLETION_TOKENS_CV = _m("collapse_completion_tokens_cv", "gauge",
                           "Coefficient of variation of completion tokens in the window.")
+# Added by the export issue: the window duplicate share, so alerts need no rate() over counters.
+DUPLICATE_ANSWER_RATIO = _m("collapse_duplicate_answer_ratio", "gauge",
+                            "Share of answers in the window that duplicate an earlier one.",
+                            ("kind",))
 
 # Plugin health (no stream labels except where listed).
 RECORDS_DROPPED = _m("collapse_records_dropped", "counter",
@@ -81,6 +85,8 @@ PROCESSING_SECONDS = _m("collapse_processing_seconds", "counter",
 STREAMS = _m("collapse_streams", "gauge", "Streams held by the aggregator.")
 STREAMS_FOLDED = _m("collapse_streams_folded", "counter",
                     "Records folded into release='__other__' by the stream cap.")
+RECORDS_PROCESSED = _m("collapse_records_processed", "counter",
+                       "Records the worker analysed (the denominator of the drop rate).")
 RELEASE_INFO = _m("collapse_release_info", "gauge",
                   "1 per release, with the release before it (configured order, else first seen).",
                   ("previous_release",))
@@ -91,9 +97,9 @@ STREAM_METRICS: tuple[MetricDef, ...] = (
     DISTINCT_NGRAM_RATIO, NGRAM_DIVERSITY_SCORE, COMPRESSION_RATIO, SELF_REPETITION_SCORE,
     ENTITIES_PER_ANSWER, ENTITY_DIVERSITY_RATIO, ENTITY_ENTROPY_BITS, EMBEDDING_VENDI_SCORE,
     EMBEDDING_MEAN_COSINE, EMBEDDING_EFFECTIVE_RANK, CONTEXT_DISTINCT_RATIO, CONTEXT_TOP10_SHARE,
-    COMPLETION_TOKENS_CV,
+    COMPLETION_TOKENS_CV, DUPLICATE_ANSWER_RATIO,
 )
 HEALTH_METRICS: tuple[MetricDef, ...] = (
-    RECORDS_DROPPED, QUEUE_DEPTH, PROCESSING_SECONDS, STREAMS, STREAMS_FOLDED,
+    RECORDS_DROPPED, QUEUE_DEPTH, PROCESSING_SECONDS, STREAMS, STREAMS_FOLDED, RECORDS_PROCESSED,
 )
 ALL_METRICS: tuple[MetricDef, ...] = (*STREAM_METRICS, *HEALTH_METRICS, RELEASE_INFO)

@@ -1,0 +1,177 @@
+"""One snapshot -> flat series, shared by the Prometheus and the OTLP path.
+
+Both exporters read the same (metric, labels, value) rows, so they carry the same values by
+construction; each only differs in how it encodes them. Label values are made safe here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from typing import NamedTuple
+
+from ..records import OTHER_RELEASE
+from ..snapshot import AggregatorSnapshot, HistogramSnapshot, StreamSnapshot, WindowSignals
+from . import names as N
+from .labels import safe_label_value
+
+_log = logging.getLogger(__name__)
+
+Labels = tuple[tuple[str, str], ...]   # ((label, value), ...) in a fixed order
+
+
+class Row(NamedTuple):
+    metric: N.MetricDef
+    labels: Labels
+    value: float
+
+
+class HistRow(NamedTuple):
+    metric: N.MetricDef
+    labels: Labels
+    hist: HistogramSnapshot
+
+
+# Window gauges without extra labels: metric -> WindowSignals attribute.
+_PLAIN_GAUGES: tuple[tuple[N.MetricDef, str], ...] = (
+    (N.WINDOW_ANSWERS, "window_answers"),
+    (N.NGRAM_DIVERSITY_SCORE, "ngram_diversity_score"),
+    (N.COMPRESSION_RATIO, "compression_ratio"),
+    (N.SELF_REPETITION_SCORE, "self_repetition_score"),
+    (N.ENTITIES_PER_ANSWER, "entities_per_answer"),
+    (N.ENTITY_DIVERSITY_RATIO, "entity_diversity_ratio"),
+    (N.ENTITY_ENTROPY_BITS, "entity_entropy_bits"),
+    (N.EMBEDDING_VENDI_SCORE, "embedding_vendi_score"),
+    (N.EMBEDDING_MEAN_COSINE, "embedding_mean_cosine_similarity"),
+    (N.EMBEDDING_EFFECTIVE_RANK, "embedding_effective_rank"),
+    (N.CONTEXT_DISTINCT_RATIO, "context_distinct_ratio"),
+    (N.CONTEXT_TOP10_SHARE, "context_top10_share"),
+    (N.COMPLETION_TOKENS_CV, "completion_tokens_cv"),
+)
+KINDS = ("exact", "near")
+TOKEN_TYPES = ("prompt", "completion")
+
+
+def stream_labels(stream: StreamSnapshot) -> Labels:
+    s, r, c = stream.key
+    return (("service", safe_label_value(s)), ("release", safe_label_value(r)),
+            ("cohort", safe_label_value(c)))
+
+
+def unique_streams(snapshot: AggregatorSnapshot) -> Iterator[tuple[Labels, StreamSnapshot]]:
+    """Streams with their safe labels; a stream whose safe labels repeat an earlier one is
+    skipped, because two series with one label set make the whole scrape invalid."""
+    seen: set[Labels] = set()
+    for stream in snapshot.streams:
+        labels = stream_labels(stream)
+        if labels in seen:
+            _log.debug("collapse-otel: skipping a stream whose safe labels repeat another")
+            continue
+        seen.add(labels)
+        yield labels, stream
+
+
+def _window_rows(w: WindowSignals, base: Labels) -> Iterator[Row]:
+    for metric, attr in _PLAIN_GAUGES:
+        value = getattr(w, attr)
+        if value is not None:
+            yield Row(metric, base, float(value))
+    for kind, value in (("exact", w.exact_duplicate_ratio), ("near", w.near_duplicate_ratio)):
+        if value is not None:
+            yield Row(N.DUPLICATE_ANSWER_RATIO, (*base, ("kind", kind)), float(value))
+    for scope, value in (("within_answer", w.repeated_ngram_within_answer),
+                         ("across_answers", w.repeated_ngram_across_answers)):
+        if value is not None:
+            yield Row(N.REPEATED_NGRAM_RATIO, (*base, ("scope", scope)), float(value))
+    for n in sorted(w.distinct_ngram_ratio):
+        value = w.distinct_ngram_ratio[n]
+        if value is not None:
+            yield Row(N.DISTINCT_NGRAM_RATIO, (*base, ("n", str(n))), float(value))
+
+
+def stream_rows(stream: StreamSnapshot, base: Labels) -> Iterator[Row]:
+    """Counter and gauge rows of one stream (counters: cumulative totals)."""
+    yield Row(N.ANSWERS, base, float(stream.answers_total))
+    yield Row(N.ANSWERS_WITHOUT_TEXT, base, float(stream.answers_without_text_total))
+    yield Row(N.ANSWERS_TRUNCATED, base, float(stream.answers_truncated_total))
+    for kind in KINDS:
+        yield Row(N.DUPLICATE_ANSWERS, (*base, ("kind", kind)),
+                  float(stream.duplicate_answers_total.get(kind, 0)))
+    for typ in TOKEN_TYPES:
+        yield Row(N.LLM_TOKENS, (*base, ("type", typ)), float(stream.tokens_total.get(typ, 0)))
+        yield Row(N.LLM_TOKENS_ESTIMATED, (*base, ("type", typ)),
+                  float(stream.tokens_estimated_total.get(typ, 0)))
+    yield from _window_rows(stream.window, base)
+
+
+def stream_histograms(stream: StreamSnapshot, base: Labels) -> Iterator[HistRow]:
+    yield HistRow(N.PROMPT_TOKENS, base, stream.prompt_tokens)
+    yield HistRow(N.COMPLETION_TOKENS, base, stream.completion_tokens)
+
+
+def health_rows(snapshot: AggregatorSnapshot, stats: object | None) -> Iterator[Row]:
+    """Plugin health. ``stats`` is duck-typed PipelineStats (dropped, queue_depth,
+    processing_seconds, records_processed); without it only the aggregator's part is known."""
+    yield Row(N.STREAMS, (), float(len(snapshot.streams)))
+    yield Row(N.STREAMS_FOLDED, (), float(snapshot.streams_folded_total))
+    if stats is None:
+        return
+    dropped = dict(getattr(stats, "dropped", None) or {})
+    dropped.setdefault("queue_full", 0)
+    for reason in sorted(dropped):
+        yield Row(N.RECORDS_DROPPED, (("reason", safe_label_value(reason)),), float(dropped[reason]))
+    for metric, attr in ((N.QUEUE_DEPTH, "queue_depth"),
+                         (N.PROCESSING_SECONDS, "processing_seconds"),
+                         (N.RECORDS_PROCESSED, "records_processed")):
+        value = getattr(stats, attr, None)
+        if value is not None:
+            yield Row(metric, (), float(value))
+
+
+def release_rows(snapshot: AggregatorSnapshot, release_order: Sequence[str] | None) -> Iterator[Row]:
+    """``collapse_release_info{service, release, previous_release} 1``.
+
+    Per service, releases are ordered by ``release_order`` (configured), then by first-seen
+    time for releases the configuration does not list; ``previous_release`` is the release
+    before it among those seen ("" for the first). ``__other__`` is not a release and gets none.
+    """
+    rank = {r: i for i, r in enumerate(release_order or ())}
+    first: dict[tuple[str, str], float] = {}
+    for stream in snapshot.streams:
+        service, release, _ = stream.key
+        if release == OTHER_RELEASE:
+            continue
+        key = (service, release)
+        first[key] = min(first.get(key, stream.first_seen), stream.first_seen)
+    by_service: dict[str, list[str]] = {}
+    for (service, release), _ in sorted(
+            first.items(), key=lambda kv: (rank.get(kv[0][1], len(rank)), kv[1], kv[0][1])):
+        by_service.setdefault(service, []).append(release)
+    seen: set[Labels] = set()
+    for service, releases in sorted(by_service.items()):
+        previous = ""
+        for release in releases:
+            labels = (("service", safe_label_value(service)), ("release", safe_label_value(release)),
+                      ("previous_release", safe_label_value(previous)))
+            if labels not in seen:
+                seen.add(labels)
+                yield Row(N.RELEASE_INFO, labels, 1.0)
+            previous = release
+
+
+def as_snapshot_source(source: object) -> Callable[[], AggregatorSnapshot]:
+    """Accept an Aggregator (``.snapshot()``), a capture pipeline (``.aggregator``, read on
+    every call: a pipeline rebuilds its aggregator after fork) or a snapshot callable."""
+    if hasattr(source, "snapshot"):
+        return source.snapshot
+    if hasattr(source, "aggregator"):
+        return lambda: source.aggregator.snapshot()
+    if callable(source):
+        return source
+    raise TypeError(f"not a snapshot source: {type(source).__name__}")
+
+
+def as_stats_source(source: object) -> Callable[[], object] | None:
+    """The pipeline stats callable of ``source`` when it has one (``.stats()``)."""
+    stats = getattr(source, "stats", None)
+    return stats if callable(stats) else None

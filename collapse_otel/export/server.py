@@ -1,0 +1,177 @@
+"""Serving /metrics: a standalone server, or WSGI / ASGI apps to mount on the user's own server.
+
+All three serve the text format 0.0.4 through :mod:`.encode` (OpenMetrics adds nothing the
+collapse metrics use, and Prometheus accepts text whatever it asked for). Each takes a
+``registry=``; without one, a private registry holding one :class:`CollapseCollector` is used,
+so nothing global is touched unless the caller passes ``prometheus_client.REGISTRY``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import socket
+import threading
+import weakref
+from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
+from urllib.parse import parse_qs
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client.registry import CollectorRegistry
+
+from ..config import CollapseConfig
+from .encode import CONTENT_TYPE, generate_text
+from .prometheus import CollapseCollector
+from .series import as_snapshot_source, as_stats_source
+
+_COLLECTORS: weakref.WeakKeyDictionary[CollectorRegistry, CollapseCollector] = (
+    weakref.WeakKeyDictionary())
+_LOCK = threading.Lock()
+
+
+class _DefaultPipeline:
+    """The process-wide capture pipeline, looked up on every scrape (it may be replaced, and
+    it is rebuilt in forked workers)."""
+
+    @staticmethod
+    def snapshot():
+        from ..capture.pipeline import get_pipeline  # capture sits beside export: lazy import
+        return get_pipeline().aggregator.snapshot()
+
+    @staticmethod
+    def stats():
+        from ..capture.pipeline import get_pipeline
+        return get_pipeline().stats()
+
+
+def collapse_registry(registry: CollectorRegistry | None = None, *, source: object = None,
+                      release_order: Iterable[str] | None = None) -> CollectorRegistry:
+    """``registry`` (a new private one when None) with a CollapseCollector over ``source``
+    registered once. ``source``: an Aggregator, a capture pipeline, or a snapshot callable;
+    None means the process-wide pipeline."""
+    registry = CollectorRegistry(auto_describe=True) if registry is None else registry
+    with _LOCK:
+        if registry not in _COLLECTORS:
+            src = _DefaultPipeline() if source is None else source
+            collector = CollapseCollector(as_snapshot_source(src), as_stats_source(src),
+                                          release_order)
+            registry.register(collector)
+            _COLLECTORS[registry] = collector
+    return registry
+
+
+def _bake(registry: CollectorRegistry, params: dict[str, list[str]], accept_encoding: str,
+          disable_compression: bool) -> tuple[list[tuple[str, str]], bytes]:
+    if "name[]" in params:
+        registry = registry.restricted_registry(params["name[]"])
+    output = generate_text(registry)
+    headers = [("Content-Type", CONTENT_TYPE)]
+    if not disable_compression and "gzip" in (accept_encoding or "").lower():
+        output = gzip.compress(output, compresslevel=6)
+        headers.append(("Content-Encoding", "gzip"))
+    return headers, output
+
+
+def make_wsgi_app(registry: CollectorRegistry | None = None, *, source: object = None,
+                  release_order: Iterable[str] | None = None,
+                  disable_compression: bool = False) -> Callable:
+    """A WSGI app serving the collapse metrics (and whatever else ``registry`` holds)."""
+    registry = collapse_registry(registry, source=source, release_order=release_order)
+
+    def collapse_metrics_app(environ, start_response):
+        if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
+            start_response("405 Method Not Allowed", [("Allow", "GET, HEAD")])
+            return [b""]
+        params = parse_qs(environ.get("QUERY_STRING", ""))
+        headers, output = _bake(registry, params, environ.get("HTTP_ACCEPT_ENCODING", ""),
+                                disable_compression)
+        start_response("200 OK", headers)
+        return [output]
+
+    collapse_metrics_app.registry = registry
+    return collapse_metrics_app
+
+
+def make_asgi_app(registry: CollectorRegistry | None = None, *, source: object = None,
+                  release_order: Iterable[str] | None = None,
+                  disable_compression: bool = False) -> Callable:
+    """An ASGI app serving the collapse metrics; encoding runs in a worker thread so a large
+    scrape never stalls the event loop."""
+    registry = collapse_registry(registry, source=source, release_order=release_order)
+
+    async def collapse_metrics_app(scope, receive, send):
+        if scope.get("type") != "http":
+            return
+        if scope.get("method", "GET") not in ("GET", "HEAD"):
+            await send({"type": "http.response.start", "status": 405,
+                        "headers": [(b"allow", b"GET, HEAD")]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        params = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        encoding = ",".join(v.decode("latin-1") for k, v in scope.get("headers", ())
+                            if k.lower() == b"accept-encoding")
+        headers, output = await asyncio.get_running_loop().run_in_executor(
+            None, _bake, registry, params, encoding, disable_compression)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(k.lower().encode(), v.encode()) for k, v in headers]})
+        await send({"type": "http.response.body", "body": output})
+
+    collapse_metrics_app.registry = registry
+    return collapse_metrics_app
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:   # no access log on stderr
+        pass
+
+
+class PrometheusServer:
+    """Handle of a running /metrics server: ``.url``, ``.port``, ``.close()``; a context manager."""
+
+    def __init__(self, httpd: WSGIServer, thread: threading.Thread,
+                 registry: CollectorRegistry) -> None:
+        self._httpd, self._thread, self.registry = httpd, thread, registry
+        self.addr, self.port = httpd.server_address[:2]
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.addr}]" if ":" in self.addr else self.addr
+        return f"http://{host}:{self.port}/metrics"
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> PrometheusServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def start_prometheus_server(port: int | None = None, addr: str | None = None,
+                            registry: CollectorRegistry | None = None, *, source: object = None,
+                            release_order: Iterable[str] | None = None,
+                            config: CollapseConfig | None = None) -> PrometheusServer:
+    """Serve /metrics in a daemon thread. ``port`` / ``addr`` default to
+    ``OTEL_EXPORTER_PROMETHEUS_PORT`` / ``_HOST`` (else 9464 on 127.0.0.1); port 0 picks a free
+    port (read it from the handle)."""
+    config = config or CollapseConfig.resolve()
+    port = config.prometheus_port if port is None else port
+    addr = config.prometheus_host if addr is None else addr
+    app = make_wsgi_app(registry, source=source, release_order=release_order)
+    server_class = _ThreadingServer
+    if ":" in addr:
+        server_class = type("_ThreadingServer6", (_ThreadingServer,),
+                            {"address_family": socket.AF_INET6})
+    httpd = make_server(addr, port, app, server_class, handler_class=_QuietHandler)
+    thread = threading.Thread(target=httpd.serve_forever, name="collapse-otel-metrics",
+                              daemon=True)
+    thread.start()
+    return PrometheusServer(httpd, thread, app.registry)

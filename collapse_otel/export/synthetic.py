@@ -1,0 +1,65 @@
+"""Deterministic synthetic snapshots, so export can be tested and benchmarked at any scale
+(for example 200 full streams) without running the signal pipeline."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from ..records import StreamKey
+from ..snapshot import (
+    TOKEN_BUCKETS,
+    AggregatorSnapshot,
+    HistogramSnapshot,
+    StreamSnapshot,
+    WindowSignals,
+)
+
+
+def _histogram(rng: random.Random, count: int, scale: int) -> HistogramSnapshot:
+    counts = [0] * (len(TOKEN_BUCKETS) + 1)
+    total = 0
+    for _ in range(count):
+        value = int(rng.expovariate(1 / scale)) + 1
+        total += value
+        i = next((i for i, b in enumerate(TOKEN_BUCKETS) if value <= b), len(TOKEN_BUCKETS))
+        counts[i] += 1
+    return HistogramSnapshot(tuple(counts), float(total), count)
+
+
+def synthetic_stream(key: StreamKey, seed: int = 0, answers: int = 500,
+                     first_seen: float = 1_700_000_000.0, full: bool = True) -> StreamSnapshot:
+    """One stream with every counter, both histograms and (if ``full``) every window gauge set."""
+    rng = random.Random(f"{key}:{seed}")
+    r = rng.random
+    window = WindowSignals(
+        window_answers=answers, window_answers_with_text=answers, sample_answers=min(answers, 1000),
+        exact_duplicate_ratio=r() / 4, near_duplicate_ratio=r() / 4,
+        repeated_ngram_within_answer=r() / 3, repeated_ngram_across_answers=r(),
+        distinct_ngram_ratio={n: r() for n in (1, 2, 3, 4)}, ngram_diversity_score=4 * r(),
+        compression_ratio=1 + 3 * r(), self_repetition_score=5 * r(),
+        entities_per_answer=5 * r(), entity_diversity_ratio=r(), entity_entropy_bits=8 * r(),
+        embedding_vendi_score=50 * r(), embedding_mean_cosine_similarity=r(),
+        embedding_effective_rank=60 * r(), context_distinct_ratio=r(), context_top10_share=r(),
+        completion_tokens_cv=r(),
+    ) if full else WindowSignals(window_answers=answers)
+    exact = int(answers * window.exact_duplicate_ratio) if full else 0
+    return StreamSnapshot(
+        key=key, answers_total=answers, answers_without_text_total=answers // 50,
+        answers_truncated_total=answers // 200,
+        duplicate_answers_total={"exact": exact, "near": exact // 2},
+        tokens_total={"prompt": 300 * answers, "completion": 120 * answers},
+        tokens_estimated_total={"prompt": 0, "completion": answers // 10},
+        prompt_tokens=_histogram(rng, answers, 300), completion_tokens=_histogram(rng, answers, 120),
+        first_seen=first_seen, window=window,
+    )
+
+
+def synthetic_snapshot(keys: Sequence[StreamKey] | int = 200, seed: int = 0, answers: int = 500,
+                       streams_folded_total: int = 0) -> AggregatorSnapshot:
+    """``keys`` streams (or that many ``svc-i/v-j/default`` streams), first seen in list order."""
+    if isinstance(keys, int):
+        keys = [StreamKey(f"svc-{i % 10}", f"v{i // 10}", "default") for i in range(keys)]
+    streams = tuple(synthetic_stream(k, seed, answers, 1_700_000_000.0 + i)
+                    for i, k in enumerate(keys))
+    return AggregatorSnapshot(streams, streams_folded_total, 1_700_000_100.0)
