@@ -29,7 +29,8 @@ from .text.normalize import clean_text
 _log = logging.getLogger(__name__)
 TAG_AGGREGATOR = 50
 MAX_LABEL_CHARS = 128
-OVERFLOW_STREAMS = 16  # (service, '__other__', cohort) streams allowed past the cap
+OVERFLOW_STREAMS = 16
+CHUNK = 4096  # records analysed together (bounded temporary arrays)  # (service, '__other__', cohort) streams allowed past the cap
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,9 @@ class Aggregator:
         for rec in records:
             if not isinstance(rec, AnswerRecord):
                 raise TypeError(f"expected AnswerRecord, got {type(rec).__name__}")
+        if len(records) > CHUNK:
+            return [r for i in range(0, len(records), CHUNK)
+                    for r in self.observe_batch(records[i:i + CHUNK])]
         prepared = self._prepare(records)
         results: list[AnswerResult | None] = []
         with self._lock:

@@ -18,12 +18,15 @@ from .signals.embedding import Embedder, HashedFeatureEmbedder
 from .signals.minhash import MinHasher
 from .text.entities import EntityExtractor
 from .text.hashing import NgramBatch, TokenHasher, text_hash
-from .text.normalize import clean_text, normalize, tokenize
+from .text.normalize import clean_text, normalize, word_tokens
 
 SHINGLE_SIZE = 5
 SEQ_REP_N = 4
 MAX_CONTEXT_IDS = 256
 MAX_CONTEXT_ID_CHARS = 512
+MAX_BATCH = 1 << 16
+_SHIFT, _OWNER_SHIFT = np.uint64(16), np.uint64(48)
+_LOW48 = np.uint64((1 << 48) - 1)
 
 
 @dataclass(slots=True)
@@ -101,7 +104,7 @@ class BatchAnalyzer:
             p.text_hash = text_hash(p.normalized)
             p.entity_hashes = [text_hash(e) for e in self.entities.extract(raw)]
             texts.append(raw)
-            token_hashes.append(self.hasher.hash_tokens(tokenize(p.normalized)))
+            token_hashes.append(self.hasher.hash_tokens(word_tokens(p.normalized)))
         with_text = [p for p in prepared if p.has_text]
         if with_text:
             self._vectorised(with_text, texts, NgramBatch(token_hashes))
@@ -133,10 +136,16 @@ class BatchAnalyzer:
 
 
 def _unique_pairs(hashes: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unique (owner, hash) pairs sorted by owner then hash."""
+    """Unique (owner, hash) pairs sorted by owner then hash, hashes cut to 48 bits.
+
+    Packing the owner into the top 16 bits makes this one sort of one array (3x faster than
+    a two-key lexsort); 48-bit hashes collide with probability ~1e-10 per 100-shingle pair.
+    """
     if not len(hashes):
         return hashes, owner
-    order = np.lexsort((hashes, owner))
-    h, o = hashes[order], owner[order]
-    keep = np.r_[True, (h[1:] != h[:-1]) | (o[1:] != o[:-1])]
-    return h[keep], o[keep]
+    if owner[-1] >= MAX_BATCH:
+        raise ValueError(f"batches are limited to {MAX_BATCH} answers")
+    keys = (hashes >> _SHIFT) | (owner.astype(np.uint64) << _OWNER_SHIFT)
+    keys.sort()
+    keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
+    return keys & _LOW48, (keys >> _OWNER_SHIFT).astype(np.int64)

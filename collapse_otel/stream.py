@@ -41,8 +41,21 @@ class Pane:
         self.completion = MomentStats()
         self.contexts = FrequencyTable()
         self.sample = ReservoirSample(sample_size, seed)
+        self._pending: list[np.ndarray] = []
+
+    def add_embedding(self, row: np.ndarray) -> None:
+        """Queue a row; rows are folded into S in blocks (one matmul instead of many)."""
+        self._pending.append(row)
+        if len(self._pending) >= 256:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self.embedding.update(np.vstack(self._pending))
+            self._pending = []
 
     def to_bytes(self) -> bytes:
+        self.flush()
         w = Writer(TAG_PANE, 1).f64(self.start).u64(self.answers).u64(self.answers_with_text)
         for part in (self.duplicates, self.seq_rep, self.entities, self.embedding,
                      self.completion, self.contexts, self.sample):
@@ -62,6 +75,7 @@ class Pane:
         pane.completion = MomentStats.from_bytes(r.blob())
         pane.contexts = FrequencyTable.from_bytes(r.blob())
         pane.sample = ReservoirSample.from_bytes(r.blob())
+        pane._pending = []
         r.done()
         return pane
 
@@ -134,7 +148,7 @@ class StreamState:
             pane.seq_rep.update(p.seq_rep)
         pane.entities.update(p.entity_hashes or [])
         if p.embedding is not None:
-            pane.embedding.update(p.embedding[None, :])
+            pane.add_embedding(p.embedding)
         pane.sample.update(p.normalized)
         return result
 
@@ -149,6 +163,7 @@ class StreamState:
         sample = self.current.sample.copy() if self.previous is None else \
             self.previous.sample.copy().merge(self.current.sample)
         for p in panes:
+            p.flush()
             seq.merge(p.seq_rep)
             ents.merge(p.entities)
             emb.merge(p.embedding)

@@ -44,18 +44,20 @@ class TokenHasher:
         self._cache: dict[str, int] = {}
         self._max = max_cache
 
-    def hash_tokens(self, tokens: Sequence[str]) -> np.ndarray:
+    def hash_tokens(self, tokens: Sequence[str] | Sequence[bytes]) -> np.ndarray:
+        """xxh3-64 of each token (str tokens hash as their UTF-8 bytes)."""
         cache = self._cache
+        try:
+            return np.fromiter(map(cache.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
+        except KeyError:
+            pass
         if len(cache) > self._max:
             cache.clear()
-        out = []
-        append = out.append
         for tok in tokens:
-            h = cache.get(tok)
-            if h is None:
-                h = cache[tok] = xxhash.xxh3_64_intdigest(tok.encode("utf-8", "surrogatepass"))
-            append(h)
-        return np.array(out, dtype=np.uint64)
+            if tok not in cache:
+                raw = tok if isinstance(tok, bytes) else tok.encode("utf-8", "surrogatepass")
+                cache[tok] = xxhash.xxh3_64_intdigest(raw)
+        return np.fromiter(map(cache.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
 
 
 class NgramBatch:

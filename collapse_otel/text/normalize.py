@@ -12,7 +12,7 @@ import re
 import unicodedata
 
 _WORD = re.compile(r"\w+")
-_SPACE = re.compile(r"\s+")
+_WORD_BYTES = re.compile(rb"\w+")
 
 
 def clean_text(text: object) -> str:
@@ -32,7 +32,7 @@ def normalize(text: str) -> str:
     """NFKC, lower-case, whitespace collapsed to single spaces and stripped."""
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text)
-    return _SPACE.sub(" ", text.lower()).strip()
+    return " ".join(text.lower().split())
 
 
 def tokenize(text: str) -> list[str]:
@@ -40,6 +40,14 @@ def tokenize(text: str) -> list[str]:
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text)
     return _WORD.findall(text.lower())
+
+
+def word_tokens(normalized: str) -> list[str] | list[bytes]:
+    """Tokens of an already normalised text, as bytes when it is ASCII (twice as fast to find,
+    and hashed without re-encoding). Same tokens as ``tokenize``."""
+    if normalized.isascii():
+        return _WORD_BYTES.findall(normalized.encode("ascii"))
+    return _WORD.findall(normalized)
 
 
 def whitespace_tokens(texts: list[str]) -> list[str]:

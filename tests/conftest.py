@@ -1,0 +1,35 @@
+"""Shared fixtures: the shipped test data and helpers to build records."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+HUMAN_VS_LLM = DATA / "human-vs-llm"
+REFERENCE = DATA / "reference"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def load_texts(file_name: str) -> dict[str, list[str]]:
+    return json.loads((HUMAN_VS_LLM / file_name).read_text())
+
+
+@pytest.fixture(scope="session")
+def reference() -> dict:
+    return json.loads((REFERENCE / "metric-values.json").read_text())
+
+
+def require_binary(name: str) -> str:
+    """Path of a system binary; skip when missing on a laptop, fail when CI=true."""
+    import shutil
+
+    path = shutil.which(name)
+    if path is None:
+        if IN_CI:
+            pytest.fail(f"{name} is required in CI (Debian package 'prometheus')")
+        pytest.skip(f"{name} not installed (apt-get install prometheus)")
+    return path
