@@ -1,0 +1,45 @@
+"""Capture: LangChain handler, span processor, completion hook, observe() and the worker.
+
+LangChain is optional, so the handler and the instrumentor are imported on first access.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .observe import observe
+from .pipeline import Pipeline, PipelineStats, flush, get_pipeline, set_pipeline, shutdown
+from .span_processor import CollapseSpanProcessor
+
+__all__ = [
+    "CollapseCallbackHandler",
+    "CollapseCompletionHook",
+    "CollapseInstrumentor",
+    "CollapseSpanProcessor",
+    "Pipeline",
+    "PipelineStats",
+    "flush",
+    "get_pipeline",
+    "instrument",
+    "observe",
+    "set_pipeline",
+    "shutdown",
+    "uninstrument",
+]
+
+_LAZY = {
+    "CollapseCallbackHandler": ".langchain_handler",
+    "CollapseCompletionHook": ".completion_hook",
+    "CollapseInstrumentor": ".instrumentor",
+    "instrument": ".instrumentor",
+    "uninstrument": ".instrumentor",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(module, __name__), name)

@@ -1,0 +1,82 @@
+"""The OTel util-genai completion hook: answers from any instrumentation built on util-genai.
+
+``opentelemetry-util-genai`` calls the hook named by ``OTEL_INSTRUMENTATION_GENAI_COMPLETION_HOOK``
+(entry point group ``opentelemetry_genai_completion_hook``) with the output messages of every
+inference, even when content capture on spans is off: the text reaches the in-process aggregator
+without ever being put on a span. Tokens, model and labels are read from the invocation's span;
+the span is marked ``collapse.captured`` so a CollapseSpanProcessor does not count it twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .build import as_text
+from .conventions import LLM, SpanFacts, extract
+from .pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
+from .span_processor import facts_to_record
+
+
+class CollapseCompletionHook:
+    """A util-genai ``CompletionHook``; the entry point builds it with no arguments."""
+
+    def __init__(self, release: str | None = None, cohort: str | None = None,
+                 service: str | None = None, pipeline: Pipeline | None = None) -> None:
+        self.release, self.cohort, self.service = release, cohort, service
+        self._pipeline = pipeline
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self._pipeline if self._pipeline is not None else get_pipeline()
+
+    def on_completion(self, *, inputs: Sequence[Any] = (), outputs: Sequence[Any] = (),
+                      system_instruction: Sequence[Any] = (), tool_definitions: Any = None,
+                      span: Any = None, log_record: Any = None) -> None:
+        try:
+            self._capture(inputs, outputs, system_instruction, span)
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                self.pipeline.report_error(CAPTURE_ERROR, exc)
+
+    def _capture(self, inputs: Sequence[Any], outputs: Sequence[Any],
+                 system_instruction: Sequence[Any], span: Any) -> None:
+        attrs = getattr(span, "attributes", None)
+        attrs = attrs if isinstance(attrs, Mapping) else {}
+        if attrs.get("gen_ai.operation.name") not in (None, "chat", "text_completion",
+                                                      "generate_content"):
+            return  # embeddings, tools, agents, retrievals: not answers
+        facts = extract(attrs, LLM) or SpanFacts(LLM)
+        text = _first_output_text(outputs)
+        prompt_chars = sum(len(t) for m in (*system_instruction, *inputs)
+                           for t in _texts(getattr(m, "parts", None) or [m]))
+        facts = SpanFacts(LLM, answer=text if text is not None else facts.answer,
+                          prompt_tokens=facts.prompt_tokens,
+                          completion_tokens=facts.completion_tokens,
+                          prompt_chars=prompt_chars or facts.prompt_chars, model=facts.model,
+                          context_ids=facts.context_ids, release=facts.release,
+                          cohort=facts.cohort)
+        resource = getattr(getattr(span, "resource", None), "attributes", None)
+        record = facts_to_record(self.pipeline.config, facts, resource, release=self.release,
+                                 cohort=self.cohort, service=self.service)
+        if self.pipeline.submit(record) and span is not None and span.is_recording():
+            span.set_attribute("collapse.captured", True)
+
+
+def _texts(parts: Sequence[Any]) -> list[str]:
+    out = []
+    for p in parts:
+        if getattr(p, "type", None) == "text":
+            text = as_text(getattr(p, "content", None))
+            if text is not None:
+                out.append(text)
+    return out
+
+
+def _first_output_text(outputs: Sequence[Any]) -> str | None:
+    for message in outputs:
+        texts = _texts(getattr(message, "parts", None) or [])
+        if texts:
+            return "\n".join(texts)
+    return None

@@ -1,0 +1,141 @@
+"""Zero-code wiring: CollapseInstrumentor (``opentelemetry-instrument``) and instrument().
+
+``instrument()`` builds the config, installs a fresh default pipeline, injects a
+CollapseCallbackHandler into every LangChain callback manager (through langchain-core's
+configure hook, so chains, agents and LangGraph graphs are covered with no code change) and,
+unless told otherwise, serves /metrics. ``uninstrument()`` undoes each step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from dataclasses import fields
+from typing import Any
+
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+
+from ..config import CollapseConfig
+from .pipeline import Pipeline, set_pipeline
+
+_log = logging.getLogger(__name__)
+_CONFIG_FIELDS = frozenset(f.name for f in fields(CollapseConfig))
+
+
+class _HandlerSlot:
+    """Stands in for the ContextVar langchain-core's configure hook reads.
+
+    A real ContextVar set in one thread is invisible in threads started elsewhere (a web
+    server's pool), so the hook reads this process-wide slot instead; ``get()`` is all the
+    hook calls. It is registered once and stays inert (None) after uninstrument().
+    """
+
+    def __init__(self) -> None:
+        self.handler: Any = None
+        self.registered = False
+
+    def get(self, default: Any = None) -> Any:
+        return self.handler
+
+
+_SLOT = _HandlerSlot()
+
+
+def _install_langchain_hook(handler: Any) -> bool:
+    try:
+        from langchain_core.tracers.context import register_configure_hook
+    except ImportError:
+        return False
+    if not _SLOT.registered:
+        register_configure_hook(_SLOT, True)  # type: ignore[arg-type]
+        _SLOT.registered = True
+    _SLOT.handler = handler
+    return True
+
+
+class CollapseInstrumentor(BaseInstrumentor):
+    """``opentelemetry-instrument python app.py`` loads this through its entry point.
+
+    Keyword arguments of ``instrument()``: any CollapseConfig field (``release=``,
+    ``service=``, ``queue_size=`` ...), ``langchain`` (inject the handler, default True),
+    ``prometheus`` (serve /metrics on ``prometheus_host:prometheus_port``, default True),
+    ``tracer_provider`` (for the handler's spans), ``emit_spans`` (default True).
+    """
+
+    def __init__(self) -> None:
+        if not hasattr(self, "_state"):
+            self._state: dict[str, Any] = {}
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ()  # LangChain is optional: without it the pipeline and /metrics still serve
+
+    def _instrument(self, **kwargs: Any) -> None:
+        from .langchain_handler import CollapseCallbackHandler
+
+        overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in _CONFIG_FIELDS}
+        config = CollapseConfig.resolve(**overrides)
+        pipeline = Pipeline(config)
+        state: dict[str, Any] = {"pipeline": pipeline, "previous": set_pipeline(pipeline)}
+        if kwargs.get("langchain", True):
+            try:
+                handler = CollapseCallbackHandler(
+                    overrides.get("release"), overrides.get("cohort"), overrides.get("service"),
+                    pipeline=pipeline, tracer_provider=kwargs.get("tracer_provider"),
+                    emit_spans=kwargs.get("emit_spans", True))
+                state["langchain"] = _install_langchain_hook(handler)
+            except ImportError:
+                state["langchain"] = False
+        if kwargs.get("prometheus", True):
+            state["server"] = _start_metrics(config)
+        self._state = state
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        state, self._state = self._state, {}
+        _SLOT.handler = None
+        server = state.get("server")
+        if server is not None:
+            try:
+                server.close()
+            except Exception as exc:  # pragma: no cover - defensive
+                _log.warning("collapse-otel: closing /metrics failed (%s)", type(exc).__name__)
+        pipeline = state.get("pipeline")
+        if pipeline is not None:
+            set_pipeline(state.get("previous"))
+            pipeline.shutdown(kwargs.get("timeout", 5.0))
+
+    @property
+    def metrics_server(self) -> Any:
+        """The running /metrics server handle (``.url``), or None."""
+        return self._state.get("server")
+
+    @property
+    def pipeline(self) -> Pipeline | None:
+        return self._state.get("pipeline")
+
+
+def _start_metrics(config: CollapseConfig) -> Any:
+    try:
+        from ..export import server as export_server
+    except ImportError:
+        return None
+    start = getattr(export_server, "start_prometheus_server", None)
+    if start is None:
+        return None
+    try:
+        return start(config=config)
+    except OSError as exc:  # port taken (another worker of the same app): keep the app running
+        _log.warning("collapse-otel: /metrics not started on %s:%s (%s)",
+                     config.prometheus_host, config.prometheus_port, exc.strerror or exc)
+        return None
+
+
+def instrument(**kwargs: Any) -> CollapseInstrumentor:
+    """Turn collapse-otel on for this process (see :class:`CollapseInstrumentor`)."""
+    inst = CollapseInstrumentor()
+    inst.instrument(**kwargs)
+    return inst
+
+
+def uninstrument() -> None:
+    """Undo :func:`instrument`: handler removed, /metrics stopped, pipeline flushed and closed."""
+    CollapseInstrumentor().uninstrument()

@@ -1,0 +1,39 @@
+"""observe(): capture one answer from plain code, no framework needed."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from typing import Any
+
+from .build import estimate_tokens, make_record
+from .pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
+
+
+def observe(answer: str | bytes | None, *, release: str | None = None,
+            cohort: str | None = None, prompt_tokens: int | None = None,
+            completion_tokens: int | None = None, context_ids: Iterable[Any] = (),
+            model: str | None = None, service: str | None = None,
+            pipeline: Pipeline | None = None) -> bool:
+    """Queue one LLM answer for analysis; True if queued. Never blocks, never raises.
+
+    ``answer=None`` counts an answer whose text you cannot share (tokens still count). When
+    ``completion_tokens`` is not given it is estimated from the text and flagged as estimated.
+    Labels left out come from COLLAPSE_OTEL_* env vars, else the defaults.
+    """
+    p = pipeline
+    try:
+        p = p if p is not None else get_pipeline()
+        estimated = False
+        if completion_tokens is None and isinstance(answer, (str, bytes)):
+            completion_tokens, estimated = estimate_tokens(
+                answer if isinstance(answer, str) else answer.decode("utf-8", "replace")), True
+        record = make_record(p.config, answer, prompt_tokens=prompt_tokens,
+                             completion_tokens=completion_tokens, context_ids=context_ids,
+                             model=model, service=service, release=release, cohort=cohort,
+                             tokens_estimated=estimated)
+        return p.submit(record)
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            (p if isinstance(p, Pipeline) else get_pipeline()).report_error(CAPTURE_ERROR, exc)
+        return False
