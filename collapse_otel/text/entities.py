@@ -1,0 +1,316 @@
+"""Entity extraction for the entity-diversity signal.
+
+An extractor turns one answer into entity *mentions*: ``spans()`` gives their character offsets in
+the input, ``extract()`` gives one normalised key per mention (repeats count, so the aggregator can
+compute mentions, distinct entities and entropy). Keys are NFKC, case-folded and
+whitespace-collapsed, so "New York" and "new  york" are one entity.
+
+The default, :class:`RuleBasedEntityExtractor`, is offline, deterministic and cheap enough to run
+on every answer. :class:`SpacyEntityExtractor` wraps a user's own spaCy pipeline when better
+recall is worth the cost. Extractors never raise: whatever goes wrong yields fewer entities.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol, runtime_checkable
+
+from . import entity_patterns as pat
+
+#: Every kind the rule-based extractor knows. ``name`` = capitalised proper-noun spans.
+ENTITY_KINDS = frozenset(
+    {"name", "quantity", "date", "url", "email", "code", "handle", "hashtag"}
+)
+
+_SENTENCE_END = frozenset(".!?:;\n\r\"“”'‘’(*•>#|-–—…")
+
+
+@runtime_checkable
+class EntityExtractor(Protocol):
+    """What the aggregator needs from an entity extractor. Implementations must never raise."""
+
+    def extract(self, text: str) -> list[str]:
+        """One normalised key per entity mention, in text order."""
+        ...
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """``(start, end)`` character offsets of the mentions in ``text``, in text order."""
+        ...
+
+
+def entity_key(mention: str) -> str:
+    """NFKC, case-folded, whitespace collapsed: the identity of an entity across answers."""
+    if not mention.isascii():
+        mention = unicodedata.normalize("NFKC", mention)
+    return " ".join(mention.casefold().split())
+
+
+class RuleBasedEntityExtractor:
+    """Regex rules for names, quantities, dates, URLs, e-mails and code identifiers.
+
+    ``kinds`` selects which kinds are reported (default: all of :data:`ENTITY_KINDS`). Text past
+    ``max_chars`` is not analysed, which bounds the time one huge answer can take.
+    """
+
+    def __init__(self, kinds: Iterable[str] | None = None, max_chars: int = 200_000) -> None:
+        chosen = ENTITY_KINDS if kinds is None else frozenset(kinds)
+        unknown = chosen - ENTITY_KINDS
+        if unknown:
+            raise ValueError(f"unknown entity kinds: {sorted(unknown)}")
+        self.kinds = chosen
+        self.max_chars = max(0, int(max_chars))
+        self._main = pat.main_pattern()
+        self._month_date = pat.month_date_pattern()
+        self._first_group = self._main.groupindex["first"]
+        self._url = pat.url_pattern()
+        self._email = pat.email_pattern()
+        self._snake = pat.snake_pattern()
+        self._dotted_anchor = pat.dotted_anchor()
+        self._dotted = pat.dotted_pattern()
+
+    def __repr__(self) -> str:
+        return f"RuleBasedEntityExtractor(kinds={sorted(self.kinds)!r})"
+
+    def extract(self, text: str) -> list[str]:
+        try:
+            return [entity_key(text[s:e]) for s, e, _ in self._find(text)]
+        except Exception:  # never raise into the pipeline; a bad answer just has no entities
+            return []
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        try:
+            return [(s, e) for s, e, _ in self._find(text)]
+        except Exception:
+            return []
+
+    def mentions(self, text: str) -> list[tuple[int, int, str]]:
+        """``(start, end, kind)`` per mention: what ``spans()`` reports, with the rule that fired."""
+        try:
+            return self._find(text)
+        except Exception:
+            return []
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _find(self, text: str) -> list[tuple[int, int, str]]:
+        if not isinstance(text, str) or not text:
+            return []
+        if len(text) > self.max_chars:
+            text = text[: self.max_chars]
+        strong = self._strong(text)
+        found = self._names_and_numbers(text)
+        if strong:
+            found = _merge(strong, found)
+        kinds = self.kinds
+        if len(kinds) == len(ENTITY_KINDS):
+            return found
+        return [m for m in found if m[2] in kinds]
+
+    def _strong(self, text: str) -> list[tuple[int, int, str]]:
+        """Lower-case-led kinds that win over anything overlapping them (URLs, e-mails, code)."""
+        out: list[tuple[int, int, str]] = []
+        if "://" in text or "www." in text:
+            out += [(*m.span(), "url") for m in self._url.finditer(text)]
+        if "@" in text:
+            _anchored(text, _find_all(text, "@"), self._email, "email", out)
+        if "_" in text:
+            _anchored(text, _find_all(text, "_"), self._snake, "code", out)
+        if "." in text:
+            dots = [m.start() for m in self._dotted_anchor.finditer(text)]
+            if dots:
+                _anchored(text, dots, self._dotted, "code", out)
+        if len(out) > 1:
+            out = _merge([], sorted(out, key=lambda m: (m[0], -m[1])))
+        return out
+
+    def _names_and_numbers(self, text: str) -> list[tuple[int, int, str]]:
+        # The hot loop: runs once per capital letter / number in every answer, so it is inlined.
+        out: list[tuple[int, int, str]] = []
+        add = out.append
+        special = _SPECIAL_FIRST
+        first_group = self._first_group
+        for m in self._main.finditer(text):
+            start, end = m.span()
+            kind = m.lastgroup or ""
+            if kind == "name":
+                if start and (text[start - 1].isalnum() or text[start - 1] == "_"):
+                    add(_hump(text, start, end))
+                    continue
+                first = text[start : m.end(first_group)].casefold()
+                if first in special:
+                    span = self._special_name(text, start, end, first)
+                    if span is not None:
+                        add(span)
+                    continue
+                add((start, end, "name"))
+            elif kind == "tick":
+                add((start + 1, end - 1, "code"))
+            else:
+                add((start, end, kind.rstrip("0123456789")))
+        return out
+
+    def _special_name(
+        self, text: str, start: int, end: int, first: str
+    ) -> tuple[int, int, str] | None:
+        """A span opening with a month, a never-entity word, or a common word."""
+        if first.rstrip(".") in pat.MONTH_WORDS:
+            date = self._month_date.match(text, start)
+            if date is not None:
+                return (start, date.end(), "date")
+        if first in pat.COMMON_WORDS or first in pat.NEVER_ALONE:
+            new_start = _strip_leading(text, start, end, _sentence_initial(text, start))
+            if new_start is None:
+                return None
+            start = new_start
+        return (start, end, "name")
+
+
+def _hump(text: str, start: int, end: int) -> tuple[int, int, str]:
+    """A capital inside a word: "getValue", "iPhone", "eBay" are code; "3D", "4K" are names.
+
+    Only the word itself is kept, not the capitalised words that may follow it.
+    """
+    word_start = start - 1
+    while word_start and (text[word_start - 1].isalnum() or text[word_start - 1] == "_"):
+        word_start -= 1
+    stop = start
+    while stop < end and not text[stop].isspace():
+        stop += 1
+    kind = "code" if any(c.islower() for c in text[word_start:start]) else "name"
+    return (word_start, stop, kind)
+
+
+_SPECIAL_FIRST = (
+    pat.COMMON_WORDS
+    | pat.NEVER_ALONE
+    | pat.MONTH_WORDS
+    | frozenset(m + "." for m in pat.MONTH_WORDS)
+)
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def _sentence_initial(text: str, start: int) -> bool:
+    i = start - 1
+    while i >= 0 and text[i] in " \t\u00a0":
+        i -= 1
+    return i < 0 or text[i] in _SENTENCE_END or text[i].isdigit()
+
+
+def _strip_leading(text: str, start: int, end: int, initial: bool) -> int | None:
+    """Start of what is left of a capitalised span once leading non-name words are cut off.
+
+    Cut: words that are never entities, common words when the span opens a sentence, and the
+    connectors or numbers that follow a cut word. ``None`` when nothing is left.
+    """
+    pos = start
+    while pos < end:
+        stop = pos
+        while stop < end and not text[stop].isspace():
+            stop += 1
+        word = text[pos:stop].casefold()
+        drop = word in pat.NEVER_ALONE or (initial and word in pat.COMMON_WORDS)
+        if not drop and pos > start:
+            drop = word in pat.CONNECTORS or word.isdigit()
+        if not drop:
+            return pos
+        pos = stop
+        while pos < end and text[pos].isspace():
+            pos += 1
+    return None
+
+
+def _find_all(text: str, char: str) -> list[int]:
+    out = []
+    i = text.find(char)
+    while i >= 0:
+        out.append(i)
+        i = text.find(char, i + 1)
+    return out
+
+
+_WORD_BACK = frozenset("_.+-")
+
+
+def _anchored(
+    text: str, anchors: list[int], pattern: Any, kind: str, out: list[tuple[int, int, str]]
+) -> None:
+    """Match ``pattern`` at the start of the word holding each anchor position."""
+    done = 0
+    for i in anchors:
+        if i < done:
+            continue
+        start = i
+        while start > done and (text[start - 1].isalnum() or text[start - 1] in _WORD_BACK):
+            start -= 1
+        while start < i and text[start] in ".+-":
+            start += 1
+        m = pattern.match(text, start)
+        if m is not None and m.end() > i:
+            out.append((start, m.end(), kind))
+            done = m.end()
+
+
+def _merge(
+    strong: list[tuple[int, int, str]], weak: list[tuple[int, int, str]]
+) -> list[tuple[int, int, str]]:
+    """Both lists sorted by start; keep all of ``strong``, and ``weak`` items not overlapping it.
+
+    With ``strong`` empty, de-overlap ``weak``: earliest start, then longest, wins.
+    """
+    out: list[tuple[int, int, str]] = []
+    if not strong:
+        last_end = -1
+        for s, e, k in weak:
+            if s >= last_end:
+                out.append((s, e, k))
+                last_end = e
+        return out
+    i = 0
+    for s, e, k in weak:
+        while i < len(strong) and strong[i][1] <= s:
+            out.append(strong[i])
+            i += 1
+        if i < len(strong) and strong[i][0] < e:
+            continue
+        out.append((s, e, k))
+    out.extend(strong[i:])
+    return out
+
+
+class SpacyEntityExtractor:
+    """Adapter for a user-installed spaCy pipeline: ``SpacyEntityExtractor(spacy.load(...))``.
+
+    Anything with ``nlp(text).ents`` (items with ``start_char``/``end_char``) works. spaCy is never
+    imported here and is not a dependency: install it yourself (``pip install collapse-otel[spacy]``).
+    ``labels`` keeps only those entity labels (e.g. ``{"PERSON", "ORG"}``).
+    """
+
+    def __init__(self, nlp: Callable[[str], Any], labels: Iterable[str] | None = None) -> None:
+        self.nlp = nlp
+        self.labels = None if labels is None else frozenset(labels)
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        try:
+            if not isinstance(text, str) or not text:
+                return []
+            doc = self.nlp(text)
+            out = []
+            for ent in doc.ents:
+                if self.labels is not None and ent.label_ not in self.labels:
+                    continue
+                s, e = int(ent.start_char), int(ent.end_char)
+                if 0 <= s < e <= len(text):
+                    out.append((s, e))
+            return sorted(out)
+        except Exception:  # a broken pipeline must not break the host
+            return []
+
+    def extract(self, text: str) -> list[str]:
+        try:
+            return [entity_key(text[s:e]) for s, e in self.spans(text)]
+        except Exception:
+            return []

@@ -1,0 +1,204 @@
+"""Regular expressions and word lists for the rule-based entity extractor.
+
+Kept apart from the extractor so the rules can be read (and tuned) in one place. Everything is
+compiled lazily on first use and cached, so importing the package costs nothing.
+
+Speed comes from the shape of the main pattern: every branch starts with a capital letter, a
+digit, or one of ``$€£¥₹@#```, so the regex engine skips the (mostly lower-case) rest of the text
+in C. Kinds that start with a lower-case letter (URLs, e-mails, snake_case, dotted names) have
+their own patterns, run only when a cheap substring test says they can match.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+# Lower-case words allowed inside a multi-word name, between two capitalised words:
+# "Bank of America", "Lord of the Rings", "Vincent van Gogh", "Rio de Janeiro".
+CONNECTORS = (
+    "of", "the", "de", "da", "di", "do", "dos", "das", "del", "della", "des", "du", "van", "von",
+    "der", "den", "ter", "la", "le", "el", "al", "bin", "ibn", "y", "and", "&", "for", "on",
+)
+
+# Capitalised at the start of a sentence only because they start it: function words, pronouns
+# and frequent sentence openers. A leading run of them is cut off a sentence-initial span.
+# Words that are also common names (Will, May, Mark, Bill, Amber...) are deliberately absent.
+_COMMON_WORDS = (
+    """
+    a an the this that these those there here it its it's i i'm i've i'll i'd me my mine we we're
+    we've our ours you you're you've your yours he he's him his she she's her hers they they're
+    them their theirs who whom whose which what what's when where why how whoever whatever
+    and or but nor so yet if then else than because since as though although while unless until
+    after before once also just only even still already again maybe perhaps please thanks thank
+    yes yeah yep no nope not never always often sometimes usually oh ok okay hey hi hello wow
+    well now today tonight tomorrow yesterday soon later first second third next last finally
+    however therefore thus hence meanwhile moreover furthermore instead otherwise anyway indeed
+    actually basically really very too much many more most some any all each every both either
+    neither few several other another such same own one two three four five six seven eight
+    nine ten in on at by for from to of off up down out over under into onto upon about above
+    below between through during without within along across around against among near
+    is are was were be been being am do does did done doing have has had having can could shall
+    should will would may might must let let's get got go going gone make made see look like
+    love want need know think say said tell use try take give keep find call come came
+    new old good great best better bad big small little long high low right left sure true
+    note see step example answer question summary conclusion overall result results
+    """
+)
+COMMON_WORDS = frozenset(_COMMON_WORDS.split())
+
+# Capitalised tokens that are not entities wherever they stand.
+_NEVER_ALONE = (
+    """
+    i i'm i've i'll i'd ok okay rt lol lmao omg wtf btw imo imho tbh idk pls plz thx ty yes no
+    hi hey hello
+    monday tuesday wednesday thursday friday saturday sunday january february march april june
+    july august september october november december
+    """
+)
+NEVER_ALONE = frozenset(_NEVER_ALONE.split())
+
+_MONTH_WORDS = (
+    "jan feb mar apr may jun jul aug sep sept oct nov dec january february march april june july"
+    " august september october november december"
+)
+MONTH_WORDS = frozenset(_MONTH_WORDS.split())
+_MONTH = (
+    r"(?:Jan(?:uary|\.)?|Feb(?:ruary|\.)?|Mar(?:ch|\.)?|Apr(?:il|\.)?|May|June?|Jun\.|July?"
+    r"|Jul\.|Aug(?:ust|\.)?|Sep(?:tember|t\.?|\.)?|Oct(?:ober|\.)?|Nov(?:ember|\.)?"
+    r"|Dec(?:ember|\.)?)"
+)
+_ORD = r"(?:st|nd|rd|th)?"
+_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+_SP = r"[ \t\u00a0]"
+_UNITS = (
+    r"%|‰|°[CF]?|(?:[kKMGTP]i?B|[kMG]?bps|[kMG]?Hz|[kMG]?W|[mk]?m|cm|mm|nm|km/h|mph|kph|kg|mg|g|lbs?"
+    r"|oz|ft|mi|[mM]?[lL]|mAh|ms|µs|ns|px|dpi|fps|[kKmMbB]n?|USD|EUR|GBP|JPY|CHF|INR)\b"
+    r"|(?i:percent|per cent|dollars?|euros?|pounds?|yen|rupees?|bytes?|kilobytes?|megabytes?"
+    r"|gigabytes?|terabytes?|kilometres?|kilometers?|metres?|meters?|centimet(?:re|er)s?|miles?"
+    r"|feet|foot|inch(?:es)?|kilograms?|grams?|tonnes?|tons?|litres?|liters?|seconds?|minutes?"
+    r"|hours?|days?|weeks?|months?|years?|decades?|centuries|million|billion|trillion|thousand"
+    r"|tokens?|degrees?|volts?|watts?|calories|kcal)\b"
+)
+_CURRENCY = r"[$€£¥₹]"
+_TITLES = ("Mr", "Mrs", "Ms", "Dr", "Prof", "St", "Sr", "Jr", "Mt", "Gen", "Sen", "Gov")
+
+
+@cache
+def uppercase_class() -> str:
+    """A character class of the BMP's upper- and title-case letters (``re`` has no ``\\p{Lu}``)."""
+    ranges: list[list[int]] = []
+    for cp in range(0x10000):
+        ch = chr(cp)
+        if ch.isupper() or ch.istitle():
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1][1] = cp
+            else:
+                ranges.append([cp, cp])
+    parts = [
+        re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}"
+        for a, b in ranges
+    ]
+    return "[" + "".join(parts) + "]"
+
+
+def _one_scan(branches: list[tuple[str, str, str]]) -> str:
+    """Join ``(group, first-character class, rest)`` branches behind ONE leading class.
+
+    ``re`` only skips ahead fast when a pattern opens with a single character class; a pattern
+    opening with an alternation is tried at every position (about 30 times slower here). So the
+    first character is consumed by the union class, and a one-character look-behind picks the
+    branches it can start.
+    """
+    union = "".join(first[1:-1] for _, first, _ in branches)
+    alts = "|".join(f"(?<={first})(?P<{group}>{rest})" for group, first, rest in branches)
+    return f"[{union}](?:{alts})"
+
+
+@cache
+def main_pattern() -> re.Pattern[str]:
+    """Dates, quantities, handles, hashtags, `code` and capitalised name spans.
+
+    Group names are the kind plus an optional digit (``date1``); ``first`` marks the end of a
+    name's first word. Month-first dates ("March 12, 2024") start as names and are re-matched
+    with :func:`month_date_pattern` by the caller.
+    """
+    up = uppercase_class()
+    # The rest of a capitalised word: "Paris", "O'Brien", "Jean-Luc", "AT&T", "U.S.", "Mr.";
+    # a possessive 's is left out.
+    after_title = "|".join(rf"(?<=\b{t}\.)" for t in _TITLES)
+    # One \w* run, then separator+run pairs: far faster in ``re`` than a per-character choice.
+    word_rest = (
+        rf"\w*(?:(?:['’](?![sS]\b)|[-&](?={up}|\d)|\.(?={up}(?:\.|\b)))\w+)*"
+        rf"(?:\.(?:(?<=\.{up}\.)|(?:{after_title})(?={_SP}+{up})))?"
+    )
+    capword = up + word_rest
+    conn = "|".join(re.escape(c) for c in CONNECTORS)
+    conn_first = re.escape("".join(sorted({c[0] for c in CONNECTORS})))
+    name_rest = (
+        rf"(?P<first>{word_rest})"
+        rf"(?:{_SP}+(?:(?:(?=[{conn_first}])(?:{conn}){_SP}+){{0,2}}{capword}|\d+(?![\w.,])))*"
+    )
+    num_rest = r"\d{0,2}(?:,\d{3})+(?:\.\d+)?|\d*(?:\.\d+)?"
+    digit = r"[0-9]"
+    lone = r"(?<![\w.,][0-9])"  # a number that does not continue a word or another number
+    branches = [
+        ("date1", digit, rf"{lone}\d{{3}}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d)?)?(?!\d)"),
+        ("date2", digit, rf"{lone}\d?[/.]\d{{1,2}}[/.](?:\d{{4}}|\d\d)(?!\d)"),
+        ("date3", digit, rf"{lone}\d?{_ORD}{_SP}+(?:of{_SP}+)?{_MONTH}(?:,?{_SP}+\d{{4}})?(?!\w)"),
+        ("quantity1", digit, rf"{lone}(?:{num_rest}){_SP}?(?:{_UNITS}|{_CURRENCY})"),
+        (
+            "quantity2",
+            _CURRENCY,
+            rf"{_SP}?(?:{_NUM})(?:{_SP}?(?:[kKmMbB]n?\b|(?i:million|billion|trillion|thousand)\b))?",
+        ),
+        ("handle", "[@]", r"(?<![\w@]@)[A-Za-z0-9_]{1,30}(?![\w@])"),
+        ("hashtag", "[#]", r"(?<![\w&#]#)[^\W\d_]\w{0,60}"),
+        ("tick", "[`]", r"[^`\n]{1,80}`"),
+        ("name", up, name_rest),
+    ]
+    return re.compile(_one_scan(branches))
+
+
+@cache
+def month_date_pattern() -> re.Pattern[str]:
+    """Month-first dates: "March 12, 2024", "Mar 12th", "March 2024"."""
+    return re.compile(
+        rf"{_MONTH}{_SP}+(?:\d{{1,2}}{_ORD}(?:,?{_SP}+\d{{4}})?|\d{{4}})(?!\w)"
+    )
+
+
+@cache
+def url_pattern() -> re.Pattern[str]:
+    """http(s)/ftp URLs and www. hosts, without trailing sentence punctuation."""
+    return re.compile(r"(?:https?://|ftp://|www\.)[^\s<>\"'`]*[^\s<>\"'`.,;:!?)\]}]")
+
+
+# The patterns below are matched with ``.match()`` at the start of the word around an anchor
+# character ("@", "_", a dot glued to a letter), found by a fast scan; see entities._anchored.
+
+
+@cache
+def email_pattern() -> re.Pattern[str]:
+    return re.compile(r"[\w+-][\w.+-]*@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b")
+
+
+@cache
+def snake_pattern() -> re.Pattern[str]:
+    """snake_case / SCREAMING_CASE / __dunder__ identifiers, optionally dotted or called."""
+    return re.compile(
+        r"_*[A-Za-z][A-Za-z0-9]*(?:_+[A-Za-z0-9]+)+_*(?:\.[A-Za-z_]\w+)*(?:\(\))?"
+        r"|__[A-Za-z0-9]+__(?:\(\))?"
+    )
+
+
+@cache
+def dotted_anchor() -> re.Pattern[str]:
+    """A dot glued to a following letter, as in ``os.path``; starts with a literal, so fast."""
+    return re.compile(r"\.[A-Za-z_]")
+
+
+@cache
+def dotted_pattern() -> re.Pattern[str]:
+    """``pkg.module.name`` and ``obj.method()``; every part has two or more characters."""
+    return re.compile(r"[A-Za-z_][A-Za-z0-9_]+(?:\.[A-Za-z_][A-Za-z0-9_]+)+(?:\(\))?(?![\w@])")
