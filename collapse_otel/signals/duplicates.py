@@ -26,6 +26,7 @@ class DuplicateResult:
     exact: bool
     near: bool
     max_similarity: float
+    match: int | None = None   # position of the best match in its pane (verification, tests)
 
 
 def sorted_jaccard(a: np.ndarray, b: np.ndarray) -> float:
@@ -71,19 +72,22 @@ class DuplicateIndex:
                 out.extend(hit)
         return out
 
-    def best_match(self, shingles: np.ndarray, band_keys: list[int], limit: int) -> float:
-        """Highest verified Jaccard among (at most ``limit``) LSH candidates; 0.0 if none."""
-        best = 0.0
+    def best_match(self, shingles: np.ndarray, band_keys: list[int],
+                   limit: int) -> tuple[float, int | None]:
+        """(highest verified Jaccard, its position) among at most ``limit`` LSH candidates,
+        the most recent first; (0.0, None) if none."""
+        best, where = 0.0, None
         cands = self.candidates(band_keys)
-        if not cands:
-            return best
         for idx in sorted(set(cands), reverse=True)[:limit]:
             other = self.shingles[idx]
-            if other is not None:
-                best = max(best, sorted_jaccard(shingles, other))
+            if other is None:
+                continue
+            sim = sorted_jaccard(shingles, other)
+            if sim > best:
+                best, where = sim, idx
                 if best >= 1.0:
                     break
-        return best
+        return best, where
 
     def add(self, text_hash: int, shingles: np.ndarray | None, band_keys: list[int] | None,
             exact: bool, near: bool) -> None:
@@ -178,14 +182,16 @@ def check_and_add(panes: list[DuplicateIndex], text_hash: int, shingles: np.ndar
     if any(p.has_exact(text_hash) for p in panes):
         current.add(text_hash, None, None, exact=True, near=False)
         return DuplicateResult(True, False, 1.0)
-    best = 0.0
+    best, match = 0.0, None
     if shingles is not None and len(shingles):
         if band_keys is None:
             band_keys = band_keys_for(current.minhasher, shingles)
         for pane in reversed(panes):
-            best = max(best, pane.best_match(shingles, band_keys, MAX_CANDIDATES))
+            sim, where = pane.best_match(shingles, band_keys, MAX_CANDIDATES)
+            if sim > best:
+                best, match = sim, where
     else:
         shingles, band_keys = None, None
     near = best >= threshold
     current.add(text_hash, shingles, band_keys, exact=False, near=near)
-    return DuplicateResult(False, near, best)
+    return DuplicateResult(False, near, best, match if near else None)

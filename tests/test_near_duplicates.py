@@ -1,0 +1,69 @@
+"""Near-duplicate index at scale: planted pairs with J >= 0.9 are all found, and no flagged
+pair is below 0.8 (checked on the real word 5-gram tuples, not on hashes)."""
+
+from __future__ import annotations
+
+import random
+import re
+
+from collapse_otel.signals.batch import jaccard, ngrams
+from collapse_otel.signals.duplicates import DuplicateIndex
+from collapse_otel.text import normalize, shingle_set, text_hash, tokenize
+
+from .conftest import HUMAN_VS_LLM
+
+
+def vocabulary() -> list[str]:
+    words: set[str] = set()
+    for path in sorted(HUMAN_VS_LLM.glob("*.json")):
+        words.update(re.findall(r"[a-z]+", path.read_text().lower()))
+    return sorted(words)
+
+
+def generate(n: int, seed: int = 11):
+    """Fresh answers, plus planted variants of earlier answers with 0..14 word edits."""
+    rng = random.Random(seed)
+    vocab = vocabulary()
+    texts: list[str] = []
+    planted: list[tuple[int, int]] = []  # (earlier, later)
+    for i in range(n):
+        if i > 10 and rng.random() < 0.15:
+            src = rng.randrange(i)
+            words = texts[src].split()
+            for _ in range(rng.choice((0, 1, 1, 1, 2, 2, 3, 4, 6, 8, 10, 14))):
+                words[rng.randrange(len(words))] = rng.choice(vocab)
+            planted.append((src, i))
+            texts.append(" ".join(words))
+        else:
+            texts.append(" ".join(rng.choice(vocab) for _ in range(rng.randint(60, 300))))
+    return texts, planted
+
+
+def true_jaccard(a: str, b: str) -> float:
+    return jaccard(ngrams(tokenize(a), 5), ngrams(tokenize(b), 5))
+
+
+def test_near_duplicates_over_twenty_thousand_answers():
+    texts, planted = generate(20_000)
+    index = DuplicateIndex(threshold=0.8)
+    results = [index.update(text_hash(normalize(t)), shingle_set(tokenize(t))) for t in texts]
+
+    high = [(a, b) for a, b in planted if true_jaccard(texts[a], texts[b]) >= 0.9]
+    assert len(high) > 700, "the generator must plant enough high-similarity pairs"
+    missed = [(a, b) for a, b in high if not (results[b].exact or results[b].near)]
+    assert missed == []
+
+    flagged = [i for i, r in enumerate(results) if r.near]
+    assert len(flagged) > 500
+    for i in flagged:
+        match = results[i].match
+        assert match is not None and match < i
+        assert true_jaccard(texts[match], texts[i]) >= 0.8
+
+    # planted pairs between 0.5 and 0.8 exist and are not flagged through their source alone
+    middling = [(a, b) for a, b in planted if 0.5 <= true_jaccard(texts[a], texts[b]) < 0.8]
+    assert middling, "the generator must also plant pairs just under the threshold"
+    for _, b in middling:
+        r = results[b]
+        if r.near:  # only allowed through another, genuinely similar earlier answer
+            assert true_jaccard(texts[r.match], texts[b]) >= 0.8
