@@ -1,0 +1,43 @@
+"""Dependency direction (DESIGN.md section 3): text and signals import no OTel, Prometheus or
+LangChain; the aggregator imports only text, signals, records, config and snapshot types."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parents[1] / "collapse_otel"
+FORBIDDEN = ("opentelemetry", "prometheus_client", "langchain", "langgraph")
+CORE = ("aggregator.py", "analysis.py", "stream.py", "snapshot.py", "records.py", "config.py",
+        "envvars.py")
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            out.add(("." * node.level) + (node.module or ""))
+    return out
+
+
+def test_text_and_signals_import_no_frameworks():
+    for folder in ("text", "signals"):
+        for path in (PKG / folder).glob("*.py"):
+            bad = [m for m in imports_of(path) if m.startswith(FORBIDDEN)]
+            assert not bad, f"{path.name} imports {bad}"
+
+
+def test_core_imports_stay_below_capture_and_export():
+    for name in CORE:
+        for module in imports_of(PKG / name):
+            assert not module.startswith(FORBIDDEN), f"{name} imports {module}"
+            assert not module.startswith((".capture", ".export", ".demo", ".mixin")), \
+                f"{name} imports {module}"
+
+
+def test_no_module_is_huge():
+    for path in PKG.rglob("*.py"):
+        assert len(path.read_text().splitlines()) <= 450, f"{path} is over ~400 lines"
