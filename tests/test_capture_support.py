@@ -1,0 +1,91 @@
+"""Shared pieces for the capture tests (real LangChain runnables, a real Aggregator).
+
+Named test_capture_* so it belongs with the capture tests; it holds no tests itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+from langchain_core.documents import Document
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import RunnablePassthrough
+
+from collapse_otel.aggregator import Aggregator
+from collapse_otel.capture.pipeline import Pipeline
+from collapse_otel.config import CollapseConfig
+from collapse_otel.records import AnswerRecord
+
+ANSWERS = [
+    "Paris is the capital of France and its largest city.",
+    "The Loire is the longest river in France.",
+    "Mont Blanc is the highest mountain in the Alps.",
+]
+USAGE = [(17, 11), (19, 9), (23, 10)]
+
+
+class RecordingAggregator(Aggregator):
+    """The real Aggregator, also keeping the records it was given (for exact assertions)."""
+
+    def __init__(self, config: CollapseConfig | None = None, **kw) -> None:
+        super().__init__(config, **kw)
+        self.records: list[AnswerRecord] = []
+
+    def observe_batch(self, records: Sequence[AnswerRecord]):
+        self.records.extend(records)
+        return super().observe_batch(records)
+
+
+def make_pipeline(**config) -> tuple[Pipeline, RecordingAggregator]:
+    cfg = CollapseConfig.resolve(environ={}, **config)
+    agg = RecordingAggregator(cfg)
+    return Pipeline(cfg, aggregator=agg), agg
+
+
+def usage_model() -> GenericFakeChatModel:
+    """A chat model that reports token usage, cycling through ANSWERS."""
+    return GenericFakeChatModel(messages=itertools.cycle([
+        AIMessage(content=a, usage_metadata={"input_tokens": p, "output_tokens": c,
+                                             "total_tokens": p + c})
+        for a, (p, c) in zip(ANSWERS, USAGE, strict=True)]))
+
+
+class DocRetriever(BaseRetriever):
+    """A real retriever: the first document has an id, the second a metadata id, the third
+    neither (content hash); ``with_metadata_ids`` mirrors Document.id into metadata['id']."""
+
+    with_metadata_ids: bool = False
+
+    def _get_relevant_documents(self, query: str, *, run_manager=None) -> list[Document]:
+        docs = [Document(page_content=f"{query}: about rivers", id="doc-rivers"),
+                Document(page_content=f"{query}: about mountains", id="doc-mountains",
+                         metadata={"doc_id": "meta-mountains"}),
+                Document(page_content="a page with no id at all", metadata={"lang": "en"})]
+        if self.with_metadata_ids:
+            for d in docs[:2]:
+                d.metadata = {**d.metadata, "id": d.id}
+            docs[1].metadata.pop("doc_id", None)
+        return docs
+
+
+PROMPT = ChatPromptTemplate.from_messages([("system", "Context:\n{context}"),
+                                           ("human", "{question}")])
+
+
+def simple_chain(model=None):
+    return PROMPT | (model or usage_model()) | StrOutputParser()
+
+
+def format_docs(docs) -> str:
+    return "\n".join(d.page_content for d in docs)
+
+
+def rag_chain(model=None, retriever: BaseRetriever | None = None):
+    retriever = retriever or DocRetriever()
+    return ({"context": retriever | format_docs, "question": RunnablePassthrough()}
+            | PROMPT | (model or usage_model()) | StrOutputParser())
