@@ -33,19 +33,27 @@ def _alert(cfg: MixinConfig, name: str, expr: str, for_: str, severity: str,
 
 
 def duplicate_spike(cfg: MixinConfig) -> dict:
+    """Above a threshold and well above the release's own baseline or its predecessor's.
+
+    A steady high ratio (an FAQ bot) is its own baseline, so it never fires; the own
+    baseline ends ``baseline_offset`` ago so an ongoing spike does not raise it.
+    """
     n = rule_names(cfg)
     on = f"on ({STREAM_BY})"
+    factor = num(cfg.duplicate_spike_factor)
     expr = (
         f"{n.duplicate_ratio_short} > {num(cfg.duplicate_ratio_threshold)}\n"
         f"and {on}\n"
-        f"{n.duplicate_ratio_short}\n"
-        f"  > {on}\n"
-        f"  {num(cfg.duplicate_spike_factor)} * (\n"
-        f"    avg_over_time({n.duplicate_ratio_long}[{cfg.baseline_window}]"
+        "(\n"
+        f"  {n.duplicate_ratio_short}\n"
+        f"    > {on}\n"
+        f"    {factor} * avg_over_time({n.duplicate_ratio_long}[{cfg.baseline_window}]"
         f" offset {cfg.baseline_offset})\n"
-        f"    or {on}\n"
-        f"    {n.duplicate_baseline_previous}\n"
-        "  )\n"
+        f"  or {on}\n"
+        f"  {n.duplicate_ratio_short}\n"
+        f"    > {on}\n"
+        f"    {factor} * {n.duplicate_baseline_previous}\n"
+        ")\n"
         f"and {on}\n"
         f"{n.answers_rate} >= {num(cfg.duplicate_min_answers_per_second)}"
     )
@@ -54,10 +62,10 @@ def duplicate_spike(cfg: MixinConfig) -> dict:
         "Duplicate answers spiked for {{ $labels.service }} release "
         "{{ $labels.release }}.",
         f"{STREAM}: {{{{ $value | humanizePercentage }}}} of answers over the last "
-        f"{cfg.rate_window_short} repeat an earlier answer. That is above "
-        f"{cfg.duplicate_ratio_threshold:.0%} and more than {num(cfg.duplicate_spike_factor)}x "
-        f"the release's {cfg.baseline_window} baseline (its own, ending {cfg.baseline_offset} "
-        "ago, or the previous release's while the release is younger than that), with at least "
+        f"{cfg.rate_window_short} repeat an earlier answer: above "
+        f"{cfg.duplicate_ratio_threshold:.0%} and more than {factor}x the release's own "
+        f"{cfg.baseline_window} baseline (ending {cfg.baseline_offset} ago) or {factor}x the "
+        f"previous release's {cfg.baseline_window} average, with at least "
         f"{num(cfg.duplicate_min_answers_per_second)} answers/s.",
     )
 
