@@ -1,0 +1,72 @@
+"""The ``collapse-otel`` command: ``demo``, ``mixin`` (ops files) and ``serve`` (OTLP receiver).
+
+Subcommands import their module only when chosen, so ``collapse-otel demo`` needs no ops
+dependencies and ``collapse-otel mixin`` never loads LangChain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+
+def _positive(value: str) -> float:
+    number = float(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return number
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="collapse-otel", description="Model-collapse signals for LLM agent services.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    demo = sub.add_parser("demo", help="simulated RAG agent, three releases, live metrics, table")
+    demo.add_argument("--port", type=int, default=None,
+                      help="metrics port (default: OTEL_EXPORTER_PROMETHEUS_PORT, else 9464; "
+                           "a busy port falls back to a free one)")
+    demo.add_argument("--addr", default=None,
+                      help="metrics address (default: OTEL_EXPORTER_PROMETHEUS_HOST, else 127.0.0.1)")
+    demo.add_argument("--duration", type=_positive, default=20.0,
+                      help="seconds of traffic (default 20)")
+    demo.add_argument("--answers", type=lambda v: int(_positive(v)), default=600,
+                      help="answers per release (default 600)")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the simulated traffic")
+    demo.add_argument("--serve", action="store_true",
+                      help="keep serving /metrics after the table until interrupted")
+    sub.add_parser("mixin", help="generate Prometheus rules, alerts and Grafana dashboards",
+                   add_help=False)
+    sub.add_parser("serve", help="OTLP receiver turning GenAI spans into collapse metrics",
+                   add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    if argv and argv[0] in ("mixin", "serve"):
+        return _delegate(argv[0], argv[1:])
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from .demo import run_demo
+        return run_demo(port=args.port, duration=args.duration, answers=args.answers,
+                        serve=args.serve, addr=args.addr, seed=args.seed)
+    parser.print_help()
+    return 2
+
+
+def _delegate(command: str, rest: list[str]) -> int:
+    """Hand the remaining arguments to ``collapse_otel.<command>.main(argv)``."""
+    try:
+        module = importlib.import_module(f"collapse_otel.{command}")
+        entry = module.main
+    except (ImportError, AttributeError):
+        sys.stderr.write(f"collapse-otel {command}: not available in this installation\n")
+        return 2
+    return int(entry(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""The demo's closing table: every exported signal (rows) per release (columns).
+
+Built from the same rows the exporters publish (``export.series``), so what the table shows
+is what Prometheus scrapes; rows are named by their series so they can be found in Grafana.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..export import names as N
+from ..export.series import health_rows, stream_histograms, stream_rows, unique_streams
+from ..snapshot import AggregatorSnapshot
+
+# Which way a signal moves when a release collapses.
+_WORSE_WHEN_HIGHER = {N.DUPLICATE_ANSWERS, N.DUPLICATE_ANSWER_RATIO, N.REPEATED_NGRAM_RATIO,
+                      N.COMPRESSION_RATIO, N.SELF_REPETITION_SCORE, N.EMBEDDING_MEAN_COSINE,
+                      N.CONTEXT_TOP10_SHARE}
+_WORSE_WHEN_LOWER = {N.DISTINCT_NGRAM_RATIO, N.NGRAM_DIVERSITY_SCORE, N.ENTITIES_PER_ANSWER,
+                     N.ENTITY_DIVERSITY_RATIO, N.ENTITY_ENTROPY_BITS, N.EMBEDDING_VENDI_SCORE,
+                     N.EMBEDDING_EFFECTIVE_RANK, N.CONTEXT_DISTINCT_RATIO, N.COMPLETION_TOKENS_CV}
+
+
+def _row_name(metric: N.MetricDef, labels: Sequence[tuple[str, str]]) -> str:
+    extra = ",".join(f'{k}="{v}"' for k, v in labels[3:])
+    return f"{metric.sample_name}{{{extra}}}" if extra else metric.sample_name
+
+
+def _fmt(value: float | None, count: bool) -> str:
+    if value is None:
+        return "-"
+    return f"{int(value):,}" if count else f"{value:.3f}"
+
+
+def signal_table(snapshot: AggregatorSnapshot, releases: Sequence[str]) -> list[list[str]]:
+    """Header + one row per series: [name, collapse-direction, value per release]."""
+    cells: dict[str, dict[str, float]] = {}
+    order: list[str] = []
+    direction: dict[str, str] = {}
+    counts: set[str] = set()
+    for base, stream in unique_streams(snapshot):
+        release = stream.key.release
+        rows = [(m, labels, v) for m, labels, v in stream_rows(stream, base)]
+        for metric, labels, hist in stream_histograms(stream, base):
+            mean = hist.sum / hist.count if hist.count else None
+            rows.append((metric, (*labels, ("stat", "mean")), mean))
+        for metric, labels, value in rows:
+            name = _row_name(metric, labels)
+            if name not in cells:
+                cells[name] = {}
+                order.append(name)
+                if metric.kind == "counter" or metric is N.WINDOW_ANSWERS:
+                    counts.add(name)
+                direction[name] = ("higher" if metric in _WORSE_WHEN_HIGHER else
+                                   "lower" if metric in _WORSE_WHEN_LOWER else "")
+            cells[name][release] = value
+    table = [["signal", "collapse if", *releases]]
+    for name in order:
+        table.append([name, direction[name], *(_fmt(cells[name].get(r), name in counts) for r in releases)])
+    return table
+
+
+def render(table: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    lines = []
+    for n, row in enumerate(table):
+        parts = [row[0].ljust(widths[0]), row[1].ljust(widths[1]),
+                 *(c.rjust(w) for c, w in zip(row[2:], widths[2:], strict=True))]
+        lines.append("  ".join(parts).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def health_line(snapshot: AggregatorSnapshot, stats: object | None) -> str:
+    values = {}
+    dropped = 0.0
+    for metric, _labels, value in health_rows(snapshot, stats):
+        if metric is N.RECORDS_DROPPED:
+            dropped += value
+        else:
+            values[metric] = value
+    processed = values.get(N.RECORDS_PROCESSED)
+    seconds = values.get(N.PROCESSING_SECONDS)
+    parts = [f"streams {int(values.get(N.STREAMS, 0))}"]
+    if processed is not None:
+        parts.append(f"records processed {int(processed):,}")
+        parts.append(f"dropped {int(dropped)}")
+    if seconds is not None and processed:
+        parts.append(f"analysis {seconds / processed * 1000:.2f} ms/answer")
+    return "pipeline: " + ", ".join(parts)
