@@ -12,6 +12,7 @@ recall is worth the cost. Extractors never raise: whatever goes wrong yields few
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol, runtime_checkable
@@ -23,6 +24,7 @@ ENTITY_KINDS = frozenset(
     {"name", "quantity", "date", "url", "email", "code", "handle", "hashtag"}
 )
 
+_NON_SPACE = re.compile(r"\S+")
 _SENTENCE_END = frozenset(".!?:;\n\r\"“”'‘’(*•>#|-–—…")
 
 
@@ -128,42 +130,79 @@ class RuleBasedEntityExtractor:
         # The hot loop: runs once per capital letter / number in every answer, so it is inlined.
         out: list[tuple[int, int, str]] = []
         add = out.append
-        special = _SPECIAL_FIRST
+        months = _MONTHS
+        not_alone = _NOT_ALONE
+        suffixes = pat.NON_NAME_SUFFIXES
         first_group = self._first_group
+        last_end = 0
         for m in self._main.finditer(text):
             start, end = m.span()
-            kind = m.lastgroup or ""
+            if start < last_end:
+                continue  # inside a month-first date that ran past the regex match
+            kind = m.lastgroup
             if kind == "name":
                 if start and (text[start - 1].isalnum() or text[start - 1] == "_"):
                     add(_hump(text, start, end))
                     continue
-                first = text[start : m.end(first_group)].casefold()
-                if first in special:
-                    span = self._special_name(text, start, end, first)
+                first_end = m.end(first_group)
+                first = text[start:first_end].casefold()
+                if first in months:
+                    date = self._month_date.match(text, start)
+                    if date is not None:
+                        last_end = date.end()
+                        add((start, last_end, "date"))
+                        continue
+                if first_end == end:  # one word: "The", "I", "Monday", "Paris"
+                    if first in not_alone or end - start == 1:
+                        continue
+                    if first.endswith(suffixes) and _sentence_initial(text, start):
+                        continue
+                    add((start, end, "name"))
+                else:
+                    span = _multiword(text, start, end, first)
                     if span is not None:
                         add(span)
-                    continue
-                add((start, end, "name"))
+                        last_end = span[1]
             elif kind == "tick":
                 add((start + 1, end - 1, "code"))
             else:
-                add((start, end, kind.rstrip("0123456789")))
+                add((start, end, (kind or "").rstrip("0123456789")))
         return out
 
-    def _special_name(
-        self, text: str, start: int, end: int, first: str
-    ) -> tuple[int, int, str] | None:
-        """A span opening with a month, a never-entity word, or a common word."""
-        if first.rstrip(".") in pat.MONTH_WORDS:
-            date = self._month_date.match(text, start)
+
+_MONTHS = pat.MONTH_WORDS | frozenset(m + "." for m in pat.MONTH_WORDS)
+_NOT_ALONE = pat.COMMON_WORDS | pat.NEVER_ALONE | pat.CALENDAR_WORDS
+
+
+def _multiword(text: str, start: int, end: int, first: str) -> tuple[int, int, str] | None:
+    """Clean a span of several capitalised words; ``None`` when no name is left.
+
+    Leading common words go when the span opens a sentence ("The Beatles" -> "Beatles"), chat
+    words ("I", "OK") go from either end, and runs of capitals with 3+ words are shouting.
+    """
+    if first in pat.COMMON_WORDS or first in pat.NEVER_ALONE:
+        new_start = _strip_leading(text, start, end, _sentence_initial(text, start))
+        if new_start is None:
+            return None
+        start = new_start
+        if text[start:end].split(None, 1)[0].casefold() in _MONTHS:  # "On March 5, 2024"
+            date = pat.month_date_pattern().match(text, start)
             if date is not None:
                 return (start, date.end(), "date")
-        if first in pat.COMMON_WORDS or first in pat.NEVER_ALONE:
-            new_start = _strip_leading(text, start, end, _sentence_initial(text, start))
-            if new_start is None:
-                return None
-            start = new_start
+    last = text.rfind(" ", start, end)
+    if last < 0:  # one word left
+        word = text[start:end].casefold()
+        if end - start <= 1 or word in _NOT_ALONE:
+            return None
         return (start, end, "name")
+    if text[last + 1 : end].casefold() in pat.NEVER_ALONE:
+        end = last
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        return _multiword(text, start, end, "")
+    if text.count(" ", start, end) >= 2 and text[start:end].isupper():
+        return None  # "IM HAVING A HEART ATTACK"
+    return (start, end, "name")
 
 
 def _hump(text: str, start: int, end: int) -> tuple[int, int, str]:
@@ -181,18 +220,6 @@ def _hump(text: str, start: int, end: int) -> tuple[int, int, str]:
     return (word_start, stop, kind)
 
 
-_SPECIAL_FIRST = (
-    pat.COMMON_WORDS
-    | pat.NEVER_ALONE
-    | pat.MONTH_WORDS
-    | frozenset(m + "." for m in pat.MONTH_WORDS)
-)
-
-
-def _is_word_char(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
-
-
 def _sentence_initial(text: str, start: int) -> bool:
     i = start - 1
     while i >= 0 and text[i] in " \t\u00a0":
@@ -203,23 +230,19 @@ def _sentence_initial(text: str, start: int) -> bool:
 def _strip_leading(text: str, start: int, end: int, initial: bool) -> int | None:
     """Start of what is left of a capitalised span once leading non-name words are cut off.
 
-    Cut: words that are never entities, common words when the span opens a sentence, and the
-    connectors or numbers that follow a cut word. ``None`` when nothing is left.
+    Cut: chat words; common words when the span opens a sentence or is in capitals ("NOT",
+    "BEST"); and the connectors or numbers that follow a cut word. ``None``: nothing left.
     """
-    pos = start
-    while pos < end:
-        stop = pos
-        while stop < end and not text[stop].isspace():
-            stop += 1
-        word = text[pos:stop].casefold()
-        drop = word in pat.NEVER_ALONE or (initial and word in pat.COMMON_WORDS)
-        if not drop and pos > start:
+    for m in _NON_SPACE.finditer(text, start, end):
+        raw = m.group()
+        word = raw.casefold()
+        drop = word in pat.NEVER_ALONE or (
+            word in pat.COMMON_WORDS and (initial or (len(raw) > 1 and raw.isupper()))
+        )
+        if not drop and m.start() > start:
             drop = word in pat.CONNECTORS or word.isdigit()
         if not drop:
-            return pos
-        pos = stop
-        while pos < end and text[pos].isspace():
-            pos += 1
+            return m.start()
     return None
 
 

@@ -15,48 +15,69 @@ import re
 from functools import cache
 
 # Lower-case words allowed inside a multi-word name, between two capitalised words:
-# "Bank of America", "Lord of the Rings", "Vincent van Gogh", "Rio de Janeiro".
-CONNECTORS = (
-    "of", "the", "de", "da", "di", "do", "dos", "das", "del", "della", "des", "du", "van", "von",
-    "der", "den", "ter", "la", "le", "el", "al", "bin", "ibn", "y", "and", "&", "for", "on",
+# "Bank of America", "Lord of the Rings", "Vincent van Gogh", "Rio de Janeiro". Not "and":
+# "Alice and Bob" are two entities far more often than one.
+CONNECTORS = frozenset(
+    ("of", "the", "de", "da", "di", "do", "dos", "das", "del", "della", "des", "du", "van", "von",
+     "der", "den", "ter", "la", "le", "el", "al", "bin", "ibn", "y")
 )
 
-# Capitalised at the start of a sentence only because they start it: function words, pronouns
-# and frequent sentence openers. A leading run of them is cut off a sentence-initial span.
-# Words that are also common names (Will, May, Mark, Bill, Amber...) are deliberately absent.
-_COMMON_WORDS = (
-    """
+# Capitalised at the start of a sentence only because they start it: function words, pronouns,
+# frequent openers, interjections and chat words. A leading run of them is cut off a span that
+# opens a sentence (and off any span when written in capitals, as in "NOT" or "BEST").
+_COMMON_WORDS = """
     a an the this that these those there here it its it's i i'm i've i'll i'd me my mine we we're
     we've our ours you you're you've your yours he he's him his she she's her hers they they're
     them their theirs who whom whose which what what's when where why how whoever whatever
     and or but nor so yet if then else than because since as though although while unless until
     after before once also just only even still already again maybe perhaps please thanks thank
-    yes yeah yep no nope not never always often sometimes usually oh ok okay hey hi hello wow
-    well now today tonight tomorrow yesterday soon later first second third next last finally
+    yes yeah yep yup no nope nah not never always often sometimes usually oh ok okay hey hi hello
+    wow well now today tonight tomorrow yesterday soon later first second third next last finally
     however therefore thus hence meanwhile moreover furthermore instead otherwise anyway indeed
     actually basically really very too much many more most some any all each every both either
     neither few several other another such same own one two three four five six seven eight
     nine ten in on at by for from to of off up down out over under into onto upon about above
-    below between through during without within along across around against among near
+    below between through during without within along across around against among near like with
     is are was were be been being am do does did done doing have has had having can could shall
-    should will would may might must let let's get got go going gone make made see look like
-    love want need know think say said tell use try take give keep find call come came
+    should will would may might must let let's get got go going gone make made see look looks
+    love loved want need know think say said tell use try take give keep find call come came
+    check stop wait stay leave feel hope watch subscribe share follow click read learn
     new old good great best better bad big small little long high low right left sure true
-    note see step example answer question summary conclusion overall result results
+    nice cool awesome amazing beautiful funny super fake glad sorry poor pure real
+    note step example answer question summary conclusion overall result results important
+    additionally certainly consider ensure remember install run create add set define avoid
+    include provide start open select choose enable configure understand identify implement
+    review update based according depending using given key main benefits tips steps option
+    options solution approach reason reasons definition introduction background explanation
+    features usage output input error warning tip here's there's everyday everything nothing
+    something anything everyone someone anyone people video movie kids girl boy man guy guys
+    welcome literally seriously sincerely anytime kinda luv congrats bye rip coming mom dad mum
+    im ive id ill thats dont cant wont isnt didnt doesnt ca wo u ur da dat dis
+    lol lmao lmfao rofl omg wtf btw imo imho tbh idk pls plz thx ty xd haha hahaha damn dude
+    bro bruh fuck shit god omfg yay ugh hmm aw aww
     """
-)
 COMMON_WORDS = frozenset(_COMMON_WORDS.split())
 
-# Capitalised tokens that are not entities wherever they stand.
-_NEVER_ALONE = (
+# Chat tokens that are never entities: cut from either end of a capitalised span.
+_NEVER_ALONE = """
+    i i'm i've i'll i'd im ive ok okay rt lol lmao lmfao omg wtf btw imo imho tbh idk pls plz thx
+    xd yes no hi hey hello
     """
-    i i'm i've i'll i'd ok okay rt lol lmao omg wtf btw imo imho tbh idk pls plz thx ty yes no
-    hi hey hello
-    monday tuesday wednesday thursday friday saturday sunday january february march april june
-    july august september october november december
-    """
-)
 NEVER_ALONE = frozenset(_NEVER_ALONE.split())
+
+# Not an entity alone, but part of names such as "Saturday Night Live" or "March Madness".
+_CALENDAR = """
+    monday tuesday wednesday thursday friday saturday sunday january february march april june
+    july august september october november december today tomorrow yesterday
+    """
+CALENDAR_WORDS = frozenset(_CALENDAR.split())
+
+# Sentence-initial single words with these endings are adverbs and participles ("Literally",
+# "Additionally", "Stabilized"), not names.
+NON_NAME_SUFFIXES = (
+    "ally", "ously", "ively", "fully", "ingly", "ately", "ently", "antly", "ably", "ibly", "edly",
+    "ized", "ised", "ated",
+)
 
 _MONTH_WORDS = (
     "jan feb mar apr may jun jul aug sep sept oct nov dec january february march april june july"
@@ -81,6 +102,7 @@ _UNITS = (
     r"|tokens?|degrees?|volts?|watts?|calories|kcal)\b"
 )
 _CURRENCY = r"[$€£¥₹]"
+_BIG_NUMBER = r"(?i:million|billion|trillion|thousand)"
 _TITLES = ("Mr", "Mrs", "Ms", "Dr", "Prof", "St", "Sr", "Jr", "Mt", "Gen", "Sen", "Gov")
 
 
@@ -102,16 +124,19 @@ def uppercase_class() -> str:
     return "[" + "".join(parts) + "]"
 
 
-def _one_scan(branches: list[tuple[str, str, str]]) -> str:
-    """Join ``(group, first-character class, rest)`` branches behind ONE leading class.
+def _one_scan(branches: list[tuple[str, str, list[tuple[str, str]]]]) -> str:
+    """Join ``(first-character class, guard, [(group, rest), ...])`` behind ONE leading class.
 
     ``re`` only skips ahead fast when a pattern opens with a single character class; a pattern
     opening with an alternation is tried at every position (about 30 times slower here). So the
     first character is consumed by the union class, and a one-character look-behind picks the
-    branches it can start.
+    branches it can start; ``guard`` is checked once for all of them.
     """
-    union = "".join(first[1:-1] for _, first, _ in branches)
-    alts = "|".join(f"(?<={first})(?P<{group}>{rest})" for group, first, rest in branches)
+    union = "".join(first[1:-1] for first, _, _ in branches)
+    alts = "|".join(
+        f"(?<={first}){guard}(?:" + "|".join(f"(?P<{g}>{rest})" for g, rest in rests) + ")"
+        for first, guard, rests in branches
+    )
     return f"[{union}](?:{alts})"
 
 
@@ -133,29 +158,33 @@ def main_pattern() -> re.Pattern[str]:
         rf"(?:\.(?:(?<=\.{up}\.)|(?:{after_title})(?={_SP}+{up})))?"
     )
     capword = up + word_rest
-    conn = "|".join(re.escape(c) for c in CONNECTORS)
+    conn = "|".join(re.escape(c) for c in sorted(CONNECTORS, key=lambda c: (-len(c), c)))
     conn_first = re.escape("".join(sorted({c[0] for c in CONNECTORS})))
     name_rest = (
         rf"(?P<first>{word_rest})"
-        rf"(?:{_SP}+(?:(?:(?=[{conn_first}])(?:{conn}){_SP}+){{0,2}}{capword}|\d+(?![\w.,])))*"
+        rf"(?:{_SP}+(?:(?:(?=[{conn_first}])(?:{conn}){_SP}+){{0,2}}{capword}|\d{{1,3}}(?![\w.,])))*"
     )
     num_rest = r"\d{0,2}(?:,\d{3})+(?:\.\d+)?|\d*(?:\.\d+)?"
-    digit = r"[0-9]"
-    lone = r"(?<![\w.,][0-9])"  # a number that does not continue a word or another number
     branches = [
-        ("date1", digit, rf"{lone}\d{{3}}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d)?)?(?!\d)"),
-        ("date2", digit, rf"{lone}\d?[/.]\d{{1,2}}[/.](?:\d{{4}}|\d\d)(?!\d)"),
-        ("date3", digit, rf"{lone}\d?{_ORD}{_SP}+(?:of{_SP}+)?{_MONTH}(?:,?{_SP}+\d{{4}})?(?!\w)"),
-        ("quantity1", digit, rf"{lone}(?:{num_rest}){_SP}?(?:{_UNITS}|{_CURRENCY})"),
+        (up, "", [("name", name_rest)]),  # first: by far the most frequent
         (
-            "quantity2",
-            _CURRENCY,
-            rf"{_SP}?(?:{_NUM})(?:{_SP}?(?:[kKmMbB]n?\b|(?i:million|billion|trillion|thousand)\b))?",
+            "[0-9]",
+            r"(?<![\w.,][0-9])",  # a number that does not continue a word or another number
+            [
+                ("date1", r"\d{3}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d)?)?(?!\d)"),
+                ("date2", r"\d?[/.]\d{1,2}[/.](?:\d{4}|\d\d)(?!\d)"),
+                ("date3", rf"\d?{_ORD}{_SP}+(?:of{_SP}+)?{_MONTH}(?:,?{_SP}+\d{{4}})?(?!\w)"),
+                ("quantity1", rf"(?:{num_rest}){_SP}?(?:{_UNITS}|{_CURRENCY})"),
+            ],
         ),
-        ("handle", "[@]", r"(?<![\w@]@)[A-Za-z0-9_]{1,30}(?![\w@])"),
-        ("hashtag", "[#]", r"(?<![\w&#]#)[^\W\d_]\w{0,60}"),
-        ("tick", "[`]", r"[^`\n]{1,80}`"),
-        ("name", up, name_rest),
+        (
+            _CURRENCY,
+            "",
+            [("quantity2", rf"{_SP}?(?:{_NUM})(?:{_SP}?(?:[kKmMbB]n?\b|{_BIG_NUMBER}\b))?")],
+        ),
+        ("[@]", r"(?<![\w@]@)", [("handle", r"[A-Za-z0-9_]{1,30}(?![\w@])")]),
+        ("[#]", r"(?<![\w&#]#)", [("hashtag", r"[^\W\d_]\w{0,60}")]),
+        ("[`]", "", [("tick", r"[^`\n]{1,80}`")]),
     ]
     return re.compile(_one_scan(branches))
 
