@@ -1,0 +1,1 @@
+"""Performance harness (`make bench`): every figure is measured, ratios run in one process."""

@@ -1,0 +1,41 @@
+"""`make bench`: run every benchmark on one core and print one table."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+SUITES = ("bench_signals", "ner_eval", "bench_capture", "bench_export")
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
+    return str(value)
+
+
+def main() -> int:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # "one core"
+    rows: list[dict] = []
+    for suite in SUITES:
+        try:
+            module = importlib.import_module(f"benchmarks.{suite}")
+        except ImportError as exc:
+            print(f"skipping {suite}: {exc}", file=sys.stderr)
+            continue
+        rows.extend(module.run())
+    table = [("benchmark", "measured", "unit", "target", "note")]
+    table += [(r["name"], _fmt(r["value"]), r.get("unit", ""), r.get("target", ""),
+               r.get("note", "")) for r in rows]
+    widths = [max(len(str(row[i])) for row in table) for i in range(5)]
+    for i, row in enumerate(table):
+        print("| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths)) + " |")
+        if i == 0:
+            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,43 @@
+"""Answer streams for the benchmarks: 100-word answers from real texts and from a generator."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "human-vs-llm"
+
+
+def data_answers(words: int = 100, offsets: tuple[int, ...] = (0,)) -> list[str]:
+    """100-word pieces of every human and model text in the shipped data; each extra offset
+    adds the pieces starting that many words later (overlapping, so not near duplicates)."""
+    out: list[str] = []
+    for offset in offsets:
+        for path in sorted(DATA.glob("*.json")):
+            d = json.loads(path.read_text())
+            for cohort in ("original", "sampled"):
+                for text in d[cohort]:
+                    w = text.split()
+                    out.extend(" ".join(w[i:i + words])
+                               for i in range(offset, len(w) - words + 1, words))
+    return out
+
+
+def generated_answers(n: int, words: int = 100, seed: int = 1) -> list[str]:
+    """Sentences from a Zipf-distributed vocabulary with names and numbers, 10% near copies."""
+    rng = random.Random(seed)
+    vocab = sorted({w.lower() for t in data_answers()[:400] for w in t.split() if w.isalpha()})
+    names = ["Ada Lovelace", "Alan Turing", "New York", "Grace Hopper", "Kyoto", "Nairobi"]
+    weights = [1.0 / (i + 1) for i in range(len(vocab))]
+    out: list[str] = []
+    for i in range(n):
+        if out and rng.random() < 0.1:
+            w = rng.choice(out).split()
+            w[rng.randrange(len(w))] = rng.choice(vocab)
+            out.append(" ".join(w))
+            continue
+        toks = rng.choices(vocab, weights, k=words - 6)
+        toks[5:5] = rng.choice(names).split() + [str(rng.randint(1, 999)), "km"]
+        out.append(" ".join(toks[:words]).capitalize() + ".")
+    return out
