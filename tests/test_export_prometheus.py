@@ -1,0 +1,179 @@
+"""Prometheus export: the collector against the contract, the encoder, release info, promtool."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Enum,
+    Gauge,
+    Histogram,
+    Info,
+    Summary,
+    generate_latest,
+)
+from prometheus_client.parser import text_string_to_metric_families
+
+from collapse_otel.capture.pipeline import PipelineStats
+from collapse_otel.export import names as N
+from collapse_otel.export.encode import encode_text, generate_text
+from collapse_otel.export.prometheus import CollapseCollector
+from collapse_otel.export.synthetic import synthetic_snapshot, synthetic_stream
+from collapse_otel.records import OTHER_RELEASE, StreamKey
+from collapse_otel.snapshot import TOKEN_BUCKETS, AggregatorSnapshot, WindowSignals
+from tests.conftest import require_binary
+
+STATS = PipelineStats(dropped={"queue_full": 3, "signal_error": 1}, queue_depth=7,
+                      processing_seconds=1.25, records_processed=900)
+
+
+def _registry(snapshot, stats=STATS, release_order=None) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(CollapseCollector(lambda: snapshot, (lambda: stats) if stats else None,
+                                        release_order))
+    return registry
+
+
+def _samples(exposition: bytes) -> dict[tuple[str, frozenset], float]:
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for fam in text_string_to_metric_families(exposition.decode())
+            for s in fam.samples}
+
+
+def promtool_problems(exposition: bytes) -> list[str]:
+    """``promtool check metrics`` findings; skips without promtool unless CI=true."""
+    promtool = require_binary("promtool")
+    proc = subprocess.run([promtool, "check", "metrics"], input=exposition,
+                          capture_output=True, timeout=60)
+    return [line for line in (proc.stdout + proc.stderr).decode().splitlines() if line.strip()]
+
+
+# The contract name collapse_entity_entropy_bits breaks promlint's base-unit rule ("use bytes").
+# Names are fixed by names.py; renaming is the contract owner's call (reported), so this one
+# finding is tolerated below and test_promtool_reports_nothing is a strict xfail until then.
+KNOWN_CONTRACT_LINT = 'collapse_entity_entropy_bits use base unit "bytes" instead of "bits"'
+
+
+def test_every_contract_metric_is_exposed_with_snapshot_values():
+    keys = [StreamKey("svc", r, "default") for r in ("v1", "v2", "v3")]
+    snapshot = synthetic_snapshot(keys, streams_folded_total=4)
+    samples = _samples(generate_latest(_registry(snapshot)))
+    names = {name for name, _ in samples}
+    for metric in N.ALL_METRICS:
+        expected = (f"{metric.name}_count" if metric.kind == "histogram" else metric.sample_name)
+        assert expected in names, metric.name
+    for stream in snapshot.streams:
+        base = {"service": "svc", "release": stream.key.release, "cohort": "default"}
+        lab = frozenset(base.items())
+        w = stream.window
+        assert samples[("collapse_answers_total", lab)] == stream.answers_total
+        for kind in ("exact", "near"):
+            k = frozenset({**base, "kind": kind}.items())
+            assert samples[("collapse_duplicate_answers_total", k)] == \
+                stream.duplicate_answers_total[kind]
+        assert samples[("collapse_duplicate_answer_ratio",
+                        frozenset({**base, "kind": "exact"}.items()))] == w.exact_duplicate_ratio
+        assert samples[("collapse_repeated_ngram_ratio", frozenset(
+            {**base, "scope": "within_answer"}.items()))] == w.repeated_ngram_within_answer
+        for n, value in w.distinct_ngram_ratio.items():
+            assert samples[("collapse_distinct_ngram_ratio",
+                            frozenset({**base, "n": str(n)}.items()))] == value
+        assert samples[("collapse_embedding_vendi_score", lab)] == w.embedding_vendi_score
+        assert samples[("collapse_completion_tokens_cv", lab)] == w.completion_tokens_cv
+        hist = stream.completion_tokens
+        running = 0
+        for bound, count in zip((*TOKEN_BUCKETS, float("inf")), hist.bucket_counts, strict=True):
+            running += count
+            le = "+Inf" if bound == float("inf") else str(float(bound))
+            assert samples[("collapse_completion_tokens_bucket",
+                            frozenset({**base, "le": le}.items()))] == running
+        assert samples[("collapse_completion_tokens_count", lab)] == hist.count
+        assert samples[("collapse_completion_tokens_sum", lab)] == hist.sum
+    assert samples[("collapse_streams_folded_total", frozenset())] == 4
+    assert samples[("collapse_streams", frozenset())] == 3
+    assert samples[("collapse_records_dropped_total", frozenset({("reason", "queue_full")}))] == 3
+    assert samples[("collapse_queue_depth", frozenset())] == 7
+    assert samples[("collapse_processing_seconds_total", frozenset())] == 1.25
+    assert samples[("collapse_records_processed_total", frozenset())] == 900
+
+
+def test_gauges_without_a_value_are_omitted_not_zero():
+    full = synthetic_stream(StreamKey("s", "full", "c"))
+    thin = synthetic_stream(StreamKey("s", "thin", "c"), full=False, answers=2)
+    assert thin.window.embedding_vendi_score is None
+    samples = _samples(generate_latest(_registry(AggregatorSnapshot((full, thin), 0, 0.0))))
+    vendi = {dict(lab)["release"] for name, lab in samples if name == "collapse_embedding_vendi_score"}
+    assert vendi == {"full"}
+    windows = {dict(lab)["release"] for name, lab in samples if name == "collapse_window_answers"}
+    assert windows == {"full", "thin"}
+
+
+def test_release_info_follows_configured_order_then_first_seen():
+    def stream(service, release, first_seen):
+        return synthetic_stream(StreamKey(service, release, "default"), first_seen=first_seen)
+
+    snapshot = AggregatorSnapshot((
+        stream("a", "v3", 1.0), stream("a", "v1", 3.0), stream("a", "canary", 0.5),
+        stream("a", "v2", 2.0), stream("a", OTHER_RELEASE, 0.1), stream("b", "x", 9.0),
+        stream("b", "y", 8.0)), 0, 10.0)
+    samples = _samples(generate_latest(_registry(snapshot, release_order=["v1", "v2", "v3"])))
+    info = {(dict(lab)["service"], dict(lab)["release"]): dict(lab)["previous_release"]
+            for name, lab in samples if name == "collapse_release_info"}
+    # Configured releases first in their order, then unlisted ones by first-seen; no __other__.
+    assert info == {("a", "v1"): "", ("a", "v2"): "v1", ("a", "v3"): "v2", ("a", "canary"): "v3",
+                    ("b", "y"): "", ("b", "x"): "y"}
+
+
+def test_fast_encoder_is_byte_identical_to_generate_latest():
+    registry = _registry(synthetic_snapshot(40))
+    Counter("plain_requests", "Requests.", ["path"], registry=registry).labels('a"b\n\\').inc(3)
+    Gauge("plain_temperature", "Temp\\erature\nline.", registry=registry).set(-1.5e-7)
+    Histogram("plain_latency_seconds", "Latency.", registry=registry).observe(0.3)
+    Summary("plain_size_bytes", "Size.", registry=registry).observe(12)
+    Info("plain_build", "Build.", registry=registry).info({"version": "1.0"})
+    Enum("plain_state", "State.", states=["a", "b"], registry=registry).state("b")
+    assert generate_text(registry) == generate_latest(registry)
+    assert encode_text([]) == b""
+
+
+def test_describe_takes_no_snapshot_and_double_registration_is_refused():
+    def boom():
+        raise AssertionError("snapshot taken at registration")
+
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(CollapseCollector(boom))
+    with pytest.raises(ValueError):
+        registry.register(CollapseCollector(boom))
+
+
+def test_failing_stats_source_keeps_the_scrape():
+    def broken():
+        raise RuntimeError("stats down")
+
+    registry = CollectorRegistry()
+    snapshot = synthetic_snapshot(2)
+    registry.register(CollapseCollector(lambda: snapshot, broken))
+    samples = _samples(generate_latest(registry))
+    assert any(name == "collapse_answers_total" for name, _ in samples)
+    assert not any(name == "collapse_queue_depth" for name, _ in samples)
+
+
+def test_exposition_passes_promtool_except_the_known_contract_finding():
+    problems = promtool_problems(generate_text(_registry(synthetic_snapshot(30))))
+    assert [p for p in problems if p != KNOWN_CONTRACT_LINT] == []
+
+
+@pytest.mark.xfail(strict=True, reason="collapse_entity_entropy_bits fails promlint's base-unit "
+                   "rule; the contract owner decides on a rename")
+def test_promtool_reports_nothing():
+    assert promtool_problems(generate_text(_registry(synthetic_snapshot(3)))) == []
+
+
+def test_window_signals_default_is_a_valid_exposition():
+    empty = AggregatorSnapshot((synthetic_stream(StreamKey("s", "r", "c"), full=False),), 0, 0.0)
+    text = generate_text(_registry(empty, stats=None))
+    assert _samples(text)
+    assert WindowSignals().embedding_vendi_score is None
