@@ -160,10 +160,15 @@ def answer_text(a: Mapping[str, Any]) -> str | None:
 
 
 def _messages_text(messages: Any, first_only: bool) -> str | None:
+    texts = _messages_texts(messages, first_only)
+    return "\n".join(texts) if texts else None
+
+
+def _messages_texts(messages: Any, first_only: bool) -> list[str]:
     """Text parts of OTel GenAI JSON messages ``[{role, parts: [{type, content}]}]``."""
-    if not isinstance(messages, list):
-        return None
     texts: list[str] = []
+    if not isinstance(messages, list):
+        return texts
     for msg in messages[:MAX_MESSAGES]:
         if not isinstance(msg, Mapping):
             continue
@@ -175,10 +180,15 @@ def _messages_text(messages: Any, first_only: bool) -> str | None:
             texts.append(t)
         if first_only and texts:
             break
-    return "\n".join(texts) if texts else None
+    return texts
 
 
 def _indexed_message_text(a: Mapping[str, Any], prefix: str, first_only: bool) -> str | None:
+    texts = _indexed_message_texts(a, prefix, first_only)
+    return "\n".join(texts) if texts else None
+
+
+def _indexed_message_texts(a: Mapping[str, Any], prefix: str, first_only: bool) -> list[str]:
     """OpenInference flattened messages: ``{prefix}.{i}.message.content`` or ``.contents``."""
     texts: list[str] = []
     for i in range(MAX_MESSAGES):
@@ -195,7 +205,7 @@ def _indexed_message_text(a: Mapping[str, Any], prefix: str, first_only: bool) -
                 texts.append("\n".join(parts))
         if first_only and texts:
             break
-    return "\n".join(texts) if texts else None
+    return texts
 
 
 def _output_value_text(value: Any, mime: Any) -> str | None:
@@ -221,13 +231,12 @@ def _prompt_chars(a: Mapping[str, Any]) -> int:
     for key in ("gen_ai.input.messages", "gen_ai.system_instructions"):
         value = a.get(key)
         if value is not None:
-            text = _messages_text(_json(value), first_only=False)
-            n += len(text) if text else 0
+            n += sum(len(t) for t in _messages_texts(_json(value), first_only=False))
     if n:
         return n
-    text = _indexed_message_text(a, "llm.input_messages", first_only=False)
-    if text:
-        return len(text)
+    n = sum(len(t) for t in _indexed_message_texts(a, "llm.input_messages", first_only=False))
+    if n:
+        return n
     for i in range(MAX_MESSAGES):
         t = as_text(a.get(f"gen_ai.prompt.{i}.content"))
         if t is None:

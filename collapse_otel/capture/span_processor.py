@@ -32,17 +32,20 @@ from .conventions import (
     resource_service,
 )
 from .pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
+from .trace_join import join_context_ids
 
 _log = logging.getLogger(__name__)
+MAX_LINKS_PER_TRACE = 10_000
 
 
 class _Trace:
-    __slots__ = ("first_seen", "pending", "retrievals")
+    __slots__ = ("first_seen", "pending", "retrievals", "parents")
 
     def __init__(self, now: float) -> None:
         self.first_seen = now
-        self.pending: list[tuple[int, SpanFacts, Mapping[str, Any] | None]] = []
-        self.retrievals: list[tuple[int, tuple[str, ...]]] = []
+        self.pending: list[tuple[int, int, SpanFacts, Mapping[str, Any] | None]] = []
+        self.retrievals: list[tuple[int, int, tuple[str, ...]]] = []
+        self.parents: dict[int, int | None] = {}
 
 
 class CollapseSpanProcessor(SpanProcessor):
@@ -60,8 +63,9 @@ class CollapseSpanProcessor(SpanProcessor):
         self._max_traces = max_traces
         self._hold = hold_seconds
         self._max_pending = max_pending_per_trace
-        # touched by host threads (add) and the worker (discard): set ops are atomic
+        # shared by host threads and the worker; single set/dict/list ops are atomic
         self._open: set[int] = set()
+        self._links: dict[int, list[tuple[int, int | None]]] = {}
         # worker-thread state only
         self._traces: OrderedDict[int, _Trace] = OrderedDict()
 
@@ -82,18 +86,28 @@ class CollapseSpanProcessor(SpanProcessor):
                 attrs = span.attributes
             parent = span.parent
             is_root = parent is None or parent.is_remote
+            parent_id = None if is_root else parent.span_id
             kind = classify(attrs) if attrs else None
-            trace_id = span.context.trace_id
+            ctx = span.context
+            trace_id = ctx.trace_id
             if kind is not None:
-                if not is_root:
+                if not is_root and trace_id not in self._open:
                     if len(self._open) > 4 * self._max_traces:
-                        self._open.clear()  # ids of traces whose items were dropped
+                        self._open.clear()  # traces whose items were dropped on a full queue
+                        self._links.clear()
+                    self._links[trace_id] = []
                     self._open.add(trace_id)
                 resource = span.resource.attributes if span.resource is not None else None
                 self.pipeline.submit_deferred(partial(
-                    self._ingest, kind, attrs, resource, trace_id, is_root, span.end_time or 0))
-            elif is_root and trace_id in self._open:
-                self.pipeline.submit_deferred(partial(self._close, trace_id))
+                    self._ingest, kind, attrs, resource, trace_id, ctx.span_id, parent_id,
+                    span.end_time or 0))
+            elif trace_id in self._open:
+                # an ancestor of GenAI spans (ancestors end after their descendants)
+                links = self._links.get(trace_id)
+                if links is not None and len(links) < MAX_LINKS_PER_TRACE:
+                    links.append((ctx.span_id, parent_id))
+                if is_root:
+                    self.pipeline.submit_deferred(partial(self._close, trace_id))
         except Exception as exc:
             self.pipeline.report_error(CAPTURE_ERROR, exc)
 
@@ -113,13 +127,13 @@ class CollapseSpanProcessor(SpanProcessor):
     # -- worker thread ------------------------------------------------------------------
 
     def _ingest(self, kind: str, attrs: Mapping[str, Any], resource: Mapping[str, Any] | None,
-                trace_id: int, is_root: bool, end_time: int) -> list[AnswerRecord]:
+                trace_id: int, span_id: int, parent_id: int | None,
+                end_time: int) -> list[AnswerRecord]:
         out = self._expire()
         facts = extract(attrs, kind)
-        if facts is None:
-            return out
-        if facts.kind == LLM and facts.captured:
+        if facts is not None and facts.kind == LLM and facts.captured:
             facts = None  # our own LangChain handler already counted this answer
+        is_root = parent_id is None
         if is_root and trace_id not in self._traces:
             if facts is not None and facts.kind == LLM:
                 out.append(self._record(facts, resource, ()))
@@ -129,13 +143,14 @@ class CollapseSpanProcessor(SpanProcessor):
             trace = self._traces[trace_id] = _Trace(time.monotonic())
             if len(self._traces) > self._max_traces:
                 out.extend(self._close(next(iter(self._traces))))
+        trace.parents[span_id] = parent_id
         if facts is not None:
             if facts.kind == RETRIEVER and facts.context_ids:
                 if len(trace.retrievals) < self._max_pending:
-                    trace.retrievals.append((end_time, facts.context_ids))
+                    trace.retrievals.append((span_id, end_time, facts.context_ids))
             elif facts.kind == LLM:
                 if len(trace.pending) < self._max_pending:
-                    trace.pending.append((end_time, facts, resource))
+                    trace.pending.append((span_id, end_time, facts, resource))
                 else:
                     out.append(self._record(facts, resource, ()))
         if is_root:
@@ -144,14 +159,16 @@ class CollapseSpanProcessor(SpanProcessor):
 
     def _close(self, trace_id: int) -> list[AnswerRecord]:
         self._open.discard(trace_id)
+        links = self._links.pop(trace_id, None) or ()
         trace = self._traces.pop(trace_id, None)
         if trace is None:
             return []
-        out = []
-        for end, facts, resource in trace.pending:
-            ids = [i for r_end, r_ids in trace.retrievals if r_end <= end for i in r_ids]
-            out.append(self._record(facts, resource, ids))
-        return out
+        parents = dict(links)
+        parents.update(trace.parents)
+        joined = join_context_ids([(sid, end) for sid, end, _, _ in trace.pending],
+                                  trace.retrievals, parents)
+        return [self._record(facts, resource, ids)
+                for (_, _, facts, resource), ids in zip(trace.pending, joined, strict=True)]
 
     def _close_all(self) -> list[AnswerRecord]:
         out: list[AnswerRecord] = []
