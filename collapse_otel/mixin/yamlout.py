@@ -2,31 +2,61 @@
 
 Handles what the rule files contain: mappings, lists, strings, numbers, booleans. Multi-line
 strings (PromQL) become ``|-`` block scalars; other strings are plain when that is
-unambiguous, else single-quoted, or JSON-style double-quoted (a valid YAML double-quoted
-scalar) when they hold control characters.
+unambiguous, else single-quoted, or double-quoted with \\u / \\U escapes when they hold
+characters YAML does not allow raw.
 """
 
 from __future__ import annotations
 
-import json
 import re
 
-_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:/\-]*$")
-_DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
+_PLAIN = re.compile(r"[A-Za-z_]([A-Za-z0-9_.:/\-]*[A-Za-z0-9_])?")
+_DURATION = re.compile(r"([0-9]+(ms|s|m|h|d|w|y))+")
 _RESERVED = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
 
 
 def _scalar(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _float(value)
     text = str(value)
-    if (_PLAIN.match(text) and text.lower() not in _RESERVED) or _DURATION.match(text):
+    if (_PLAIN.fullmatch(text) and text.lower() not in _RESERVED) or _DURATION.fullmatch(text):
         return text
     if text.isprintable():
         return "'" + text.replace("'", "''") + "'"
-    return json.dumps(text, ensure_ascii=False)
+    return '"' + "".join(_escape(ch) for ch in text) + '"'
+
+
+def _float(value: float) -> str:
+    if value != value:
+        return ".nan"
+    if value in (float("inf"), float("-inf")):
+        return ".inf" if value > 0 else "-.inf"
+    text = repr(value)
+    if "." not in text:  # YAML 1.1 floats need a dot: 1e-05 -> 1.0e-05
+        mantissa, _, exponent = text.partition("e")
+        text = f"{mantissa}.0e{exponent}" if exponent else f"{mantissa}.0"
+    return text
+
+
+def _escape(ch: str) -> str:
+    if ch in '\\"':
+        return "\\" + ch
+    if ch.isprintable():
+        return ch
+    code = ord(ch)
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _blockable(text: str) -> bool:
+    """A ``|-`` block keeps the text exactly only if no line needs escaping or trimming."""
+    lines = text.split("\n")
+    return (len(lines) > 1 and bool(lines[0]) and not lines[0][0].isspace()
+            and bool(lines[-1])
+            and all(line.isprintable() and line == line.rstrip() for line in lines))
 
 
 def _block(text: str, indent: int) -> list[str]:
@@ -64,8 +94,8 @@ def _emit_item(prefix: str, item: object, indent: int, out: list[str]) -> None:
             return
         out.append(prefix)
         _emit(item, indent + 2, out)
-    elif isinstance(item, str) and "\n" in item:
-        lines = _block(item.strip("\n"), indent + 2)
+    elif isinstance(item, str) and _blockable(item):
+        lines = _block(item, indent + 2)
         out.append(f"{prefix} {lines[0]}")
         out.extend(lines[1:])
     else:
