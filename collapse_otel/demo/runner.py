@@ -74,8 +74,10 @@ def _stop_on_signals(stop: threading.Event):
 
 def run_demo(port: int | None = None, duration: float = 20.0, answers: int = 600,
              serve: bool = False, addr: str | None = None, seed: int = 0,
-             out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+             out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Run the demo; returns the process exit code."""
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
     config = CollapseConfig.resolve(service=SERVICE, refresh_seconds=1.0)
     port = config.prometheus_port if port is None else port
     addr = config.prometheus_host if addr is None else addr
