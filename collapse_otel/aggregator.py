@@ -75,6 +75,7 @@ class Aggregator:
         self.streams_folded_total = 0
         self.errors_total = 0
         self._errors_logged: set[str] = set()
+        self._key_cache: dict[tuple, StreamKey] = {}
 
     # -- writing --
     def observe(self, record: AnswerRecord) -> AnswerResult | None:
@@ -124,11 +125,25 @@ class Aggregator:
             max_similarity=dup.max_similarity if dup else 0.0, seq_rep_4=p.seq_rep,
             entity_count=len(p.entity_hashes or ()), truncated=p.truncated)
 
-    def _stream_for(self, rec: AnswerRecord, ts: float) -> StreamState:
+    def _key_for(self, rec: AnswerRecord) -> StreamKey:
+        raw = (rec.service, rec.release, rec.cohort)
+        try:
+            return self._key_cache[raw]
+        except (KeyError, TypeError):  # TypeError: an unhashable label value
+            pass
         cfg = self.config
         key = StreamKey(sanitize_label(rec.service, cfg.service),
                         sanitize_label(rec.release, cfg.release),
                         sanitize_label(rec.cohort, cfg.cohort))
+        if len(self._key_cache) >= 4096:
+            self._key_cache.clear()
+        if all(isinstance(v, str) for v in raw):
+            self._key_cache[raw] = key
+        return key
+
+    def _stream_for(self, rec: AnswerRecord, ts: float) -> StreamState:
+        cfg = self.config
+        key = self._key_for(rec)
         state = self._streams.get(key)
         if state is not None:
             return state

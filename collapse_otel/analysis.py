@@ -25,6 +25,7 @@ SEQ_REP_N = 4
 MAX_CONTEXT_IDS = 256
 MAX_CONTEXT_ID_CHARS = 512
 MAX_BATCH = 1 << 16
+MAX_TOKENS = 100_000_000  # per answer; larger reports are treated as invalid
 
 
 @dataclass(slots=True)
@@ -46,12 +47,13 @@ class PreparedAnswer:
 
 
 def token_count(value: object) -> int | None:
-    """A usable token count, or None for missing / negative / non-finite / wrong-typed values."""
+    """A usable token count, or None for missing / negative / non-finite / absurd (over
+    MAX_TOKENS) / wrong-typed values: one bad report must not poison the counters."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    return int(value) if value >= 0 else None
+    return int(value) if 0 <= value <= MAX_TOKENS else None
 
 
 def _timestamp(value: object) -> float:

@@ -130,10 +130,7 @@ def test_bad_token_counts_are_ignored_not_raised(tokens):
                              timestamp=float("nan")))
     s = agg.snapshot().streams[0]
     assert s.answers_total == 1
-    if tokens == 1e30:
-        assert s.tokens_total["prompt"] == int(1e30)
-    else:
-        assert s.tokens_total == {"prompt": 0, "completion": 0}
+    assert s.tokens_total == {"prompt": 0, "completion": 0}
 
 
 def test_hostile_labels_are_sanitised():
