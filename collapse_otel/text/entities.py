@@ -76,7 +76,10 @@ class RuleBasedEntityExtractor:
 
     def extract(self, text: str) -> list[str]:
         try:
-            return [entity_key(text[s:e]) for s, e, _ in self._find(text)]
+            found = self._find(text)
+            if text.isascii():  # the usual case: NFKC is the identity, skip it per mention
+                return [" ".join(text[s:e].casefold().split()) for s, e, _ in found]
+            return [entity_key(text[s:e]) for s, e, _ in found]
         except Exception:  # never raise into the pipeline; a bad answer just has no entities
             return []
 
@@ -121,17 +124,20 @@ class RuleBasedEntityExtractor:
         if "." in text:
             dots = [m.start() for m in self._dotted_anchor.finditer(text)]
             if dots:
-                _anchored(text, dots, self._dotted, "code", out)
+                found: list[tuple[int, int, str]] = []
+                _anchored(text, dots, self._dotted, "code", found)
+                out += [m for m in found if not _missing_space(text, m[0], m[1])]
         if len(out) > 1:
             out = _merge([], sorted(out, key=lambda m: (m[0], -m[1])))
         return out
 
     def _names_and_numbers(self, text: str) -> list[tuple[int, int, str]]:
-        # The hot loop: runs once per capital letter / number in every answer, so it is inlined.
+        # The hot loop: runs once per capitalised word / number in every answer, so it is
+        # inlined and ordered by frequency (about half the matches are "The", "I", "It"...).
         out: list[tuple[int, int, str]] = []
         add = out.append
-        months = _MONTHS
-        not_alone = _NOT_ALONE
+        reject = _REJECT_CASED
+        months = _MONTHS_CASED
         suffixes = pat.NON_NAME_SUFFIXES
         first_group = self._first_group
         last_end = 0
@@ -141,28 +147,36 @@ class RuleBasedEntityExtractor:
                 continue  # inside a month-first date that ran past the regex match
             kind = m.lastgroup
             if kind == "name":
-                if start and (text[start - 1].isalnum() or text[start - 1] == "_"):
-                    add(_hump(text, start, end))
+                word = text[start:end]
+                if word in reject:
                     continue
                 first_end = m.end(first_group)
+                if first_end == end:  # one word
+                    if word in months:
+                        date = self._month_date.match(text, start)
+                        if date is not None:
+                            last_end = date.end()
+                            add((start, last_end, "date"))
+                        continue
+                    if end - start == 1 or word.casefold() in _NOT_ALONE:
+                        continue
+                    if word.endswith(suffixes) and _sentence_initial(text, start):
+                        continue
+                    add((start, end, "name"))
+                    continue
                 first = text[start:first_end].casefold()
-                if first in months:
+                if first in _MONTHS:
                     date = self._month_date.match(text, start)
                     if date is not None:
                         last_end = date.end()
                         add((start, last_end, "date"))
                         continue
-                if first_end == end:  # one word: "The", "I", "Monday", "Paris"
-                    if first in not_alone or end - start == 1:
-                        continue
-                    if first.endswith(suffixes) and _sentence_initial(text, start):
-                        continue
-                    add((start, end, "name"))
-                else:
-                    span = _multiword(text, start, end, first)
-                    if span is not None:
-                        add(span)
-                        last_end = span[1]
+                span = _multiword(text, start, end, first)
+                if span is not None:
+                    add(span)
+                    last_end = span[1]
+            elif kind == "hump":
+                add(_hump(text, start, end))
             elif kind == "tick":
                 add((start + 1, end - 1, "code"))
             else:
@@ -171,7 +185,17 @@ class RuleBasedEntityExtractor:
 
 
 _MONTHS = pat.MONTH_WORDS | frozenset(m + "." for m in pat.MONTH_WORDS)
-_NOT_ALONE = pat.COMMON_WORDS | pat.NEVER_ALONE | pat.CALENDAR_WORDS
+_NOT_ALONE = (
+    pat.COMMON_WORDS | pat.ALONE_ONLY | pat.NEVER_ALONE | pat.CALENDAR_WORDS - pat.MONTH_WORDS
+)
+
+
+def _cased(words: frozenset[str]) -> frozenset[str]:
+    return frozenset(f(w) for w in words for f in (str.capitalize, str.upper, str.lower))
+
+
+_REJECT_CASED = _cased(_NOT_ALONE - _MONTHS)  # exact-string lookup, no casefold() on the hot path
+_MONTHS_CASED = _cased(_MONTHS)
 
 
 def _multiword(text: str, start: int, end: int, first: str) -> tuple[int, int, str] | None:
@@ -180,6 +204,9 @@ def _multiword(text: str, start: int, end: int, first: str) -> tuple[int, int, s
     Leading common words go when the span opens a sentence ("The Beatles" -> "Beatles"), chat
     words ("I", "OK") go from either end, and runs of capitals with 3+ words are shouting.
     """
+    span = text[start:end]
+    if span.isupper() and len(span.split()) >= 3:
+        return None  # "IM HAVING A HEART ATTACK"
     if first in pat.COMMON_WORDS or first in pat.NEVER_ALONE:
         new_start = _strip_leading(text, start, end, _sentence_initial(text, start))
         if new_start is None:
@@ -189,7 +216,8 @@ def _multiword(text: str, start: int, end: int, first: str) -> tuple[int, int, s
             date = pat.month_date_pattern().match(text, start)
             if date is not None:
                 return (start, date.end(), "date")
-    last = text.rfind(" ", start, end)
+    last = max(text.rfind(" ", start, end), text.rfind("\t", start, end))
+    last = max(last, text.rfind("\u00a0", start, end))
     if last < 0:  # one word left
         word = text[start:end].casefold()
         if end - start <= 1 or word in _NOT_ALONE:
@@ -200,24 +228,16 @@ def _multiword(text: str, start: int, end: int, first: str) -> tuple[int, int, s
         while end > start and text[end - 1].isspace():
             end -= 1
         return _multiword(text, start, end, "")
-    if text.count(" ", start, end) >= 2 and text[start:end].isupper():
-        return None  # "IM HAVING A HEART ATTACK"
     return (start, end, "name")
 
 
 def _hump(text: str, start: int, end: int) -> tuple[int, int, str]:
-    """A capital inside a word: "getValue", "iPhone", "eBay" are code; "3D", "4K" are names.
-
-    Only the word itself is kept, not the capitalised words that may follow it.
-    """
+    """A capital inside a word: "getValue", "iPhone", "eBay" are code; "3D", "4K" are names."""
     word_start = start - 1
     while word_start and (text[word_start - 1].isalnum() or text[word_start - 1] == "_"):
         word_start -= 1
-    stop = start
-    while stop < end and not text[stop].isspace():
-        stop += 1
     kind = "code" if any(c.islower() for c in text[word_start:start]) else "name"
-    return (word_start, stop, kind)
+    return (word_start, end, kind)
 
 
 def _sentence_initial(text: str, start: int) -> bool:
@@ -246,6 +266,14 @@ def _strip_leading(text: str, start: int, end: int, initial: bool) -> int | None
     return None
 
 
+def _missing_space(text: str, start: int, end: int) -> bool:
+    """ "odd.He", "from.Within": two sentences glued together, not a dotted name."""
+    for part in text[start:end].split(".")[1:]:
+        if part[:1].isupper() and part.casefold() in pat.COMMON_WORDS:
+            return True
+    return False
+
+
 def _find_all(text: str, char: str) -> list[int]:
     out = []
     i = text.find(char)
@@ -271,6 +299,8 @@ def _anchored(
             start -= 1
         while start < i and text[start] in ".+-":
             start += 1
+        if start and text[start - 1] in "@#":
+            continue  # a handle or hashtag, found by the main pattern
         m = pattern.match(text, start)
         if m is not None and m.end() > i:
             out.append((start, m.end(), kind))

@@ -32,18 +32,19 @@ _COMMON_WORDS = """
     and or but nor so yet if then else than because since as though although while unless until
     after before once also just only even still already again maybe perhaps please thanks thank
     yes yeah yep yup no nope nah not never always often sometimes usually oh ok okay hey hi hello
-    wow well now today tonight tomorrow yesterday soon later first second third next last finally
+    wow well now today tonight tomorrow yesterday soon later finally
     however therefore thus hence meanwhile moreover furthermore instead otherwise anyway indeed
     actually basically really very too much many more most some any all each every both either
     neither few several other another such same own one two three four five six seven eight
-    nine ten in on at by for from to of off up down out over under into onto upon about above
+    nine ten eleven twelve twenty thirty forty fifty hundred thousand firstly secondly thirdly
+    lastly in on at by for from to of off up down out over under into onto upon about above
     below between through during without within along across around against among near like with
     is are was were be been being am do does did done doing have has had having can could shall
     should will would may might must let let's get got go going gone make made see look looks
     love loved want need know think say said tell use try take give keep find call come came
-    check stop wait stay leave feel hope watch subscribe share follow click read learn
-    new old good great best better bad big small little long high low right left sure true
-    nice cool awesome amazing beautiful funny super fake glad sorry poor pure real
+    check stop wait stay leave feel hope watch subscribe share follow click read learn ask visit
+    contact consult refer apply
+    awesome amazing beautiful funny fake glad sorry write send
     note step example answer question summary conclusion overall result results important
     additionally certainly consider ensure remember install run create add set define avoid
     include provide start open select choose enable configure understand identify implement
@@ -57,6 +58,14 @@ _COMMON_WORDS = """
     bro bruh fuck shit god omfg yay ugh hmm aw aww
     """
 COMMON_WORDS = frozenset(_COMMON_WORDS.split())
+
+# Adjectives that open many names ("New York", "Great Britain", "Big Ben", "Little Rock"): not
+# an entity alone, but never cut off a longer span.
+_ALONE_ONLY = """
+    new old good great best better bad big small little long high low right left sure true nice
+    cool super poor pure real first second third next last
+    """
+ALONE_ONLY = frozenset(_ALONE_ONLY.split())
 
 # Chat tokens that are never entities: cut from either end of a capitalised span.
 _NEVER_ALONE = """
@@ -162,11 +171,13 @@ def main_pattern() -> re.Pattern[str]:
     conn_first = re.escape("".join(sorted({c[0] for c in CONNECTORS})))
     name_rest = (
         rf"(?P<first>{word_rest})"
-        rf"(?:{_SP}+(?:(?:(?=[{conn_first}])(?:{conn}){_SP}+){{0,2}}{capword}|\d{{1,3}}(?![\w.,])))*"
+        rf"(?:{_SP}+(?:(?:(?=[{conn_first}])(?:{conn}){_SP}+){{0,2}}{capword}|\d{{1,3}}(?![\w.,/:-])))*"
     )
     num_rest = r"\d{0,2}(?:,\d{3})+(?:\.\d+)?|\d*(?:\.\d+)?"
     branches = [
-        (up, "", [("name", name_rest)]),  # first: by far the most frequent
+        # A capital inside a word ("getValue", "iPhone", "3D"): the caller classifies it.
+        (up, rf"(?<=\w{up})", [("hump", r"\w*")]),
+        (up, "", [("name", name_rest)]),  # by far the most frequent
         (
             "[0-9]",
             r"(?<![\w.,][0-9])",  # a number that does not continue a word or another number
