@@ -109,8 +109,12 @@ def overview(cfg: MixinConfig) -> dict:
         timeseries("Duplicate answer ratio", [(
             f"{rate_sum('collapse_duplicate_answers_total', s, f'{BY}, kind')}\n"
             f"/ ignoring (kind) group_left\n{answers}", f"{LEGEND} {{{{kind}}}}")],
-            "percentunit", "Answers that repeat an earlier answer of the window (exact or near)."
-            " The spike alert compares this with the release's one-day baseline.", width=16),
+            "percentunit", "Answers that repeat an earlier answer (exact or near), from the "
+            "counters. The spike alert compares this with the release's one-day baseline."),
+        timeseries("Duplicate share of the window", [(
+            f"avg by ({BY}, kind) (collapse_duplicate_answer_ratio{s})",
+            f"{LEGEND} {{{{kind}}}}")], "percentunit",
+            "Share of the answers now in the window that duplicate an earlier one."),
         timeseries("Distinct n-gram ratio", [(
             f"avg by ({BY}, n) (collapse_distinct_ngram_ratio{s})", f"{LEGEND} n={{{{n}}}}")],
             "percentunit", "distinct-n of the window sample, n = 1..4."),
@@ -137,6 +141,14 @@ def health(cfg: MixinConfig) -> dict:
                 rate_sum("collapse_records_dropped_total", j, "instance, reason"),
                 "{{instance}} {{reason}}")], "short",
                 "Records the plugin dropped instead of slowing the host (CollapseTelemetryDropping)."),
+            timeseries("Dropped share of records", [(
+                f"{rate_sum('collapse_records_dropped_total', j, 'instance')}\n/ (\n"
+                f"  {rate_sum('collapse_records_dropped_total', j, 'instance')}\n"
+                f"  + {rate_sum('collapse_records_processed_total', j, 'instance')}\n)",
+                "{{instance}}")], "percentunit", "Dropped / (dropped + analysed) records."),
+            timeseries("Records analysed per second", [(
+                rate_sum("collapse_records_processed_total", j, "instance"), "{{instance}}")],
+                "short"),
             timeseries("Queue depth", [(f"collapse_queue_depth{j}", "{{instance}}")], "short",
                        "Records waiting for the worker thread."),
             timeseries("Worker busy (processing seconds per second)", [(

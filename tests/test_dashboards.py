@@ -1,0 +1,130 @@
+"""Offline checks of the generated Grafana dashboards (what Grafana would reject or mis-render)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from collapse_otel.export.names import HEALTH_METRICS, STREAM_METRICS
+
+ROOT = Path(__file__).resolve().parent.parent
+DASHBOARD_FILES = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+BUILTIN_VARIABLES = {"__rate_interval", "__interval", "__range"}
+
+
+def _load(name: str) -> dict:
+    return json.loads((ROOT / "grafana" / "dashboards" / name).read_text())
+
+
+def _targets(model: dict) -> list[dict]:
+    return [t for p in model["panels"] for t in p.get("targets", [])]
+
+
+def _variables(model: dict) -> dict[str, dict]:
+    return {v["name"]: v for v in model["templating"]["list"]}
+
+
+def test_the_three_dashboards_exist() -> None:
+    assert [p.name for p in DASHBOARD_FILES] == [
+        "collapse-overview.json", "collapse-plugin-health.json",
+        "collapse-release-comparison.json"]
+
+
+@pytest.mark.parametrize("path", DASHBOARD_FILES, ids=lambda p: p.name)
+def test_dashboard_is_well_formed(path: Path) -> None:
+    model = json.loads(path.read_text())
+    assert model["schemaVersion"] == 39
+    assert re.fullmatch(r"[a-z0-9-]{1,40}", model["uid"])
+    assert model["title"] and model["time"]["from"].startswith("now-")
+    ids = [p["id"] for p in model["panels"]]
+    assert len(ids) == len(set(ids)) and all(isinstance(i, int) and i > 0 for i in ids)
+    cells: set[tuple[int, int]] = set()
+    for panel in model["panels"]:
+        pos = panel["gridPos"]
+        assert set(pos) == {"h", "w", "x", "y"}, panel["title"]
+        assert all(isinstance(v, int) for v in pos.values())
+        assert pos["w"] > 0 and pos["h"] > 0 and pos["x"] >= 0 and pos["x"] + pos["w"] <= 24
+        covered = {(x, y) for x in range(pos["x"], pos["x"] + pos["w"])
+                   for y in range(pos["y"], pos["y"] + pos["h"])}
+        assert not covered & cells, f"panel overlaps another: {panel['title']}"
+        cells |= covered
+        if panel["type"] == "row":
+            assert "targets" not in panel
+            continue
+        assert panel["type"] in {"timeseries", "stat", "table"}
+        assert panel["datasource"] == DATASOURCE
+        assert panel["targets"], panel["title"]
+        refs = [t["refId"] for t in panel["targets"]]
+        assert len(refs) == len(set(refs))
+        for target in panel["targets"]:
+            assert target["datasource"] == DATASOURCE, panel["title"]
+            assert target["expr"].strip()
+
+
+@pytest.mark.parametrize("path", DASHBOARD_FILES, ids=lambda p: p.name)
+def test_variables_are_defined_and_use_the_datasource_variable(path: Path) -> None:
+    model = json.loads(path.read_text())
+    variables = _variables(model)
+    ds = variables["datasource"]
+    assert ds["type"] == "datasource" and ds["query"] == "prometheus"
+    assert model["templating"]["list"][0] is not None and model["templating"]["list"][0] == ds
+    for var in variables.values():
+        if var["type"] == "query":
+            assert var["datasource"] == DATASOURCE
+            assert var["query"]["query"] == var["definition"]
+    text = json.dumps([t["expr"] for t in _targets(model)] +
+                      [v["definition"] for v in variables.values() if v["type"] == "query"])
+    used = set(re.findall(r"\$\{?(\w+)", text))
+    undefined = used - set(variables) - BUILTIN_VARIABLES
+    assert not undefined, f"undefined variables: {undefined}"
+
+
+def test_overview_has_the_stream_variables_and_every_signal_per_release() -> None:
+    model = _load("collapse-overview.json")
+    variables = _variables(model)
+    for name in ("service", "release", "cohort"):
+        assert variables[name]["type"] == "query"
+    assert variables["release"]["multi"] and variables["release"]["includeAll"]
+    exprs = [t["expr"] for t in _targets(model)]
+    text = "\n".join(exprs)
+    for metric in STREAM_METRICS:
+        name = metric.name + "_bucket" if metric.kind == "histogram" else metric.sample_name
+        if metric.name == "collapse_answers_truncated":
+            continue  # on the health dashboard's coverage row
+        assert re.search(rf"\b{name}\b", text), f"overview lacks {name}"
+    for expr in exprs:
+        assert 'release=~"$release"' in expr and 'cohort=~"$cohort"' in expr, expr
+        assert re.search(r"\bby \([^)]*\brelease\b", expr), f"not per release: {expr}"
+
+
+def test_release_comparison_has_two_pickers_deltas_and_token_distributions() -> None:
+    model = _load("collapse-release-comparison.json")
+    variables = _variables(model)
+    for side in ("release_a", "release_b"):
+        assert variables[side]["type"] == "query" and not variables[side]["multi"]
+    panels = [p for p in model["panels"] if p["type"] != "row"]
+    pairs = [p for p in panels if p["type"] == "stat" and len(p["targets"]) == 2]
+    assert len(pairs) >= 10
+    for panel in pairs:
+        a, b = (t["expr"] for t in panel["targets"])
+        assert '"$release_a"' in a and '"$release_b"' in b
+        assert a.replace("$release_a", "$release_b") == b  # the same query, other release
+    deltas = [p for p in panels if p["title"].endswith(": change")]
+    assert len(deltas) == len(pairs)
+    for panel in deltas:
+        assert "$release_a" in panel["targets"][0]["expr"]
+        assert "$release_b" in panel["targets"][0]["expr"]
+    quantile_exprs = [t["expr"] for t in _targets(model) if "histogram_quantile" in t["expr"]]
+    for hist in ("collapse_completion_tokens_bucket", "collapse_prompt_tokens_bucket"):
+        assert sum(hist in e for e in quantile_exprs) >= 6
+
+
+def test_plugin_health_shows_every_health_metric() -> None:
+    text = "\n".join(t["expr"] for t in _targets(_load("collapse-plugin-health.json")))
+    for metric in HEALTH_METRICS:
+        assert re.search(rf"\b{metric.sample_name}\b", text), metric.sample_name
+    assert "by (instance, reason)" in text
