@@ -40,8 +40,28 @@ def _metric_name(name: str) -> str:
     return escape_metric_name(name, UNDERSCORES)
 
 
-def _label_value(value: str) -> str:
+def escape_label_value(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+class LabelSet(dict):
+    """A sample's labels plus their rendered ``{k="v",...}`` text, for producers (the collapse
+    collector) that can render it more cheaply than per sample; plain dicts work too."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, pairs: Iterable[tuple[str, str]], text: str) -> None:
+        super().__init__(pairs)
+        self.text = text
+
+
+def render_labels(pairs: Iterable[tuple[str, str]]) -> str:
+    """``{k="v",...}`` sorted by name, escaped as generate_latest does ("" when empty)."""
+    items = sorted(pairs)
+    if not items:
+        return ""
+    return "{" + ",".join(f'{escape_label_name(k, UNDERSCORES)}="{escape_label_value(v)}"'
+                          for k, v in items) + "}"
 
 
 class _LabelCache(dict):
@@ -55,7 +75,7 @@ class _LabelCache(dict):
         text = self._pairs.get(item)
         if text is None:
             k, v = item
-            text = self._pairs[item] = f'{escape_label_name(k, UNDERSCORES)}="{_label_value(v)}"'
+            text = self._pairs[item] = f'{escape_label_name(k, UNDERSCORES)}="{escape_label_value(v)}"'
         return text
 
     def __missing__(self, items: tuple[tuple[str, str], ...]) -> str:
@@ -68,6 +88,7 @@ def encode_text(metrics: Iterable[Metric]) -> bytes:
     """Text format 0.0.4 of ``metrics``, as ``generate_latest`` would write it."""
     labels = _LabelCache()
     names: dict[str, str] = {}
+    values: dict[float, str] = {}
     out: list[str] = []
     for metric in metrics:
         mname, mtype = metric.name, metric.type
@@ -86,7 +107,12 @@ def encode_text(metrics: Iterable[Metric]) -> bytes:
             if sname is None:
                 sname = names[s.name] = _metric_name(s.name)
             ts = "" if s.timestamp is None else f" {int(float(s.timestamp) * 1000):d}"
-            line = f"{sname}{labels[tuple(s.labels.items())]} {floatToGoString(s.value)}{ts}\n"
+            lbl = s.labels
+            text = lbl.text if lbl.__class__ is LabelSet else labels[tuple(lbl.items())]
+            value = values.get(s.value)
+            if value is None or s.value == 0:   # 0.0 and -0.0 share a key but not a text
+                value = values[s.value] = floatToGoString(s.value)
+            line = f"{sname}{text} {value}{ts}\n"
             suffix = special.get(s.name)
             if suffix is None:
                 out.append(line)

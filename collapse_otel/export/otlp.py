@@ -86,8 +86,8 @@ class OtelMetrics:
         self.release_order: tuple[str, ...] = tuple(release_order or ())
         self._lock = threading.Lock()
         self._closed = False
-        self._observations: dict[N.MetricDef, list[Observation]] = {}
-        self._fed: dict[tuple[N.MetricDef, Labels], HistogramSnapshot] = {}
+        self._observations: dict[str, list[Observation]] = {}   # by metric name
+        self._fed: dict[tuple[str, Labels], HistogramSnapshot] = {}
         provider = meter_provider or metrics.get_meter_provider()
         from .. import __version__
         meter = provider.get_meter(METER_NAME, __version__)
@@ -99,7 +99,7 @@ class OtelMetrics:
         def callback(options: CallbackOptions, _metric: N.MetricDef = metric) -> list[Observation]:
             if _metric is _FIRST:
                 self._refresh()
-            return self._observations.get(_metric, [])
+            return self._observations.get(_metric.name, [])
 
         if metric.kind == "histogram":
             self._histograms[metric] = meter.create_histogram(
@@ -120,19 +120,19 @@ class OtelMetrics:
                 return
             snapshot = self._snapshot_source()
             stats = self._stats_source() if self._stats_source else None
-            obs: dict[N.MetricDef, list[Observation]] = {}
+            obs: dict[str, list[Observation]] = {}
             for base, stream in unique_streams(snapshot):
                 for metric, labels, value in stream_rows(stream, base):
-                    obs.setdefault(metric, []).append(Observation(value, dict(labels)))
+                    obs.setdefault(metric.name, []).append(Observation(value, dict(labels)))
                 for metric, labels, hist in stream_histograms(stream, base):
                     self._feed(metric, labels, hist)
             for metric, labels, value in (*health_rows(snapshot, stats),
                                           *release_rows(snapshot, self.release_order)):
-                obs.setdefault(metric, []).append(Observation(value, dict(labels)))
+                obs.setdefault(metric.name, []).append(Observation(value, dict(labels)))
             self._observations = obs
 
     def _feed(self, metric: N.MetricDef, labels: Labels, hist: HistogramSnapshot) -> None:
-        key = (metric, labels)
+        key = (metric.name, labels)
         prev = self._fed.get(key)
         if prev is not None and (hist.count < prev.count or any(
                 c < p for c, p in zip(hist.bucket_counts, prev.bucket_counts, strict=False))):
