@@ -158,7 +158,7 @@ class RuleBasedEntityExtractor:
                             last_end = date.end()
                             add((start, last_end, "date"))
                         continue
-                    if end - start == 1 or word.casefold() in _NOT_ALONE:
+                    if end - start == 1:
                         continue
                     if word.endswith(suffixes) and _sentence_initial(text, start):
                         continue
@@ -201,8 +201,8 @@ _MONTHS_CASED = _cased(_MONTHS)
 def _multiword(text: str, start: int, end: int, first: str) -> tuple[int, int, str] | None:
     """Clean a span of several capitalised words; ``None`` when no name is left.
 
-    Leading common words go when the span opens a sentence ("The Beatles" -> "Beatles"), chat
-    words ("I", "OK") go from either end, and runs of capitals with 3+ words are shouting.
+    Runs of capitals with 3+ words are shouting; leading common words go when the span opens a
+    sentence ("The Beatles" -> "Beatles"); chat words ("I", "OK") go from either end.
     """
     span = text[start:end]
     if span.isupper() and len(span.split()) >= 3:
@@ -212,22 +212,18 @@ def _multiword(text: str, start: int, end: int, first: str) -> tuple[int, int, s
         if new_start is None:
             return None
         start = new_start
-        if text[start:end].split(None, 1)[0].casefold() in _MONTHS:  # "On March 5, 2024"
+        span = text[start:end]
+        if span.split(None, 1)[0].casefold() in _MONTHS:  # "On March 5, 2024"
             date = pat.month_date_pattern().match(text, start)
             if date is not None:
                 return (start, date.end(), "date")
-    last = max(text.rfind(" ", start, end), text.rfind("\t", start, end))
-    last = max(last, text.rfind("\u00a0", start, end))
-    if last < 0:  # one word left
-        word = text[start:end].casefold()
-        if end - start <= 1 or word in _NOT_ALONE:
+    parts = span.rsplit(None, 1)
+    if len(parts) == 1:  # one word left
+        if end - start <= 1 or span.casefold() in _NOT_ALONE:
             return None
         return (start, end, "name")
-    if text[last + 1 : end].casefold() in pat.NEVER_ALONE:
-        end = last
-        while end > start and text[end - 1].isspace():
-            end -= 1
-        return _multiword(text, start, end, "")
+    if parts[1].casefold() in pat.NEVER_ALONE:  # "... and I"
+        return _multiword(text, start, start + len(parts[0]), "")
     return (start, end, "name")
 
 

@@ -101,15 +101,45 @@ _MONTH = (
 _ORD = r"(?:st|nd|rd|th)?"
 _NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 _SP = r"[ \t\u00a0]"
-_UNITS = (
-    r"%|‰|°[CF]?|(?:[kKMGTP]i?B|[kMG]?bps|[kMG]?Hz|[kMG]?W|[mk]?m|cm|mm|nm|km/h|mph|kph|kg|mg|g|lbs?"
-    r"|oz|ft|mi|[mM]?[lL]|mAh|ms|µs|ns|px|dpi|fps|[kKmMbB]n?|USD|EUR|GBP|JPY|CHF|INR)\b"
-    r"|(?i:percent|per cent|dollars?|euros?|pounds?|yen|rupees?|bytes?|kilobytes?|megabytes?"
-    r"|gigabytes?|terabytes?|kilometres?|kilometers?|metres?|meters?|centimet(?:re|er)s?|miles?"
-    r"|feet|foot|inch(?:es)?|kilograms?|grams?|tonnes?|tons?|litres?|liters?|seconds?|minutes?"
-    r"|hours?|days?|weeks?|months?|years?|decades?|centuries|million|billion|trillion|thousand"
-    r"|tokens?|degrees?|volts?|watts?|calories|kcal)\b"
-)
+# Units after a number, as word lists compiled into tries (``re`` tries alternatives one by one,
+# so a flat list of 80 words would cost about a microsecond per number).
+_UNIT_SYMBOLS = """
+    kB KB MB GB TB PB KiB MiB GiB TiB bps kbps Mbps Gbps Hz kHz MHz GHz W kW MW GW mm cm m km nm
+    km/h mph kph mg g kg lb lbs oz ft mi l L ml mL mAh ms µs ns px dpi fps k K M b B bn mn
+    USD EUR GBP JPY CHF INR
+    """
+UNIT_SYMBOLS = _UNIT_SYMBOLS.split()
+_UNIT_WORDS = """
+    percent dollar dollars euro euros pound pounds yen rupee rupees byte bytes kilobyte kilobytes
+    megabyte megabytes gigabyte gigabytes terabyte terabytes kilometre kilometres kilometer
+    kilometers metre metres meter meters centimetre centimetres centimeter centimeters mile miles
+    feet foot inch inches kilogram kilograms gram grams tonne tonnes ton tons litre litres liter
+    liters second seconds minute minutes hour hours day days week weeks month months year years
+    decade decades century centuries million billion trillion thousand token tokens degree
+    degrees volt volts watt watts calories kcal
+    """
+UNIT_WORDS = _UNIT_WORDS.split()
+
+
+def trie(words: list[str]) -> str:
+    """A regex matching exactly ``words``, factored by common prefixes."""
+    root: dict = {}
+    for word in words:
+        node = root
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:
+        alts = [re.escape(ch) + emit(sub) for ch, sub in sorted(node.items()) if ch]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 and len(alts[0]) == 1 else "(?:" + "|".join(alts) + ")"
+        return body + "?" if "" in node else body
+
+    return emit(root)
+
+
 _CURRENCY = r"[$€£¥₹]"
 _BIG_NUMBER = r"(?i:million|billion|trillion|thousand)"
 _TITLES = ("Mr", "Mrs", "Ms", "Dr", "Prof", "St", "Sr", "Jr", "Mt", "Gen", "Sen", "Gov")
@@ -160,20 +190,27 @@ def main_pattern() -> re.Pattern[str]:
     up = uppercase_class()
     # The rest of a capitalised word: "Paris", "O'Brien", "Jean-Luc", "AT&T", "U.S.", "Mr.";
     # a possessive 's is left out.
-    after_title = "|".join(rf"(?<=\b{t}\.)" for t in _TITLES)
-    # One \w* run, then separator+run pairs: far faster in ``re`` than a per-character choice.
+    titles: dict[int, list[str]] = {}
+    for t in _TITLES:
+        titles.setdefault(len(t), []).append(t)
+    after_title = "|".join(rf"(?<=\b(?:{'|'.join(ts)})\.)" for ts in titles.values())
+    # One \w run, then runs joined by ' - & . ("O'Brien", "Jean-Luc", "AT&T", "U.S."), then the
+    # dot of an initialism or a title ("U.S.", "Mr."). Possessive loops: nothing to backtrack
+    # into, and much faster in ``re`` than a choice per character. A possessive 's is left out.
     word_rest = (
-        rf"\w*(?:(?:['’](?![sS]\b)|[-&](?={up}|\d)|\.(?={up}(?:\.|\b)))\w+)*"
-        rf"(?:\.(?:(?<=\.{up}\.)|(?:{after_title})(?={_SP}+{up})))?"
+        rf"\w*+(?:(?:['’](?![sS]\b)|[-&](?={up}|\d)|\.(?={up}(?:\.|\b)))\w++"
+        rf"|\.(?:(?<=\.{up}\.)|(?:{after_title})(?={_SP}+{up})))*+"
     )
     capword = up + word_rest
-    conn = "|".join(re.escape(c) for c in sorted(CONNECTORS, key=lambda c: (-len(c), c)))
-    conn_first = re.escape("".join(sorted({c[0] for c in CONNECTORS})))
+    conn = trie(sorted(CONNECTORS))
     name_rest = (
         rf"(?P<first>{word_rest})"
-        rf"(?:{_SP}+(?:(?:(?=[{conn_first}])(?:{conn}){_SP}+){{0,2}}{capword}|\d{{1,3}}(?![\w.,/:-])))*"
+        rf"(?:{_SP}+(?:(?:(?:{conn}){_SP}+){{0,2}}{capword}|\d{{1,3}}(?![\w.,/:-])))*+"
     )
     num_rest = r"\d{0,2}(?:,\d{3})+(?:\.\d+)?|\d*(?:\.\d+)?"
+    units = (
+        rf"%|‰|°[CF]?|{trie(UNIT_SYMBOLS)}\b|(?i:{trie(UNIT_WORDS)}|per cent)\b"
+    )
     branches = [
         # A capital inside a word ("getValue", "iPhone", "3D"): the caller classifies it.
         (up, rf"(?<=\w{up})", [("hump", r"\w*")]),
@@ -185,7 +222,7 @@ def main_pattern() -> re.Pattern[str]:
                 ("date1", r"\d{3}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d)?)?(?!\d)"),
                 ("date2", r"\d?[/.]\d{1,2}[/.](?:\d{4}|\d\d)(?!\d)"),
                 ("date3", rf"\d?{_ORD}{_SP}+(?:of{_SP}+)?{_MONTH}(?:,?{_SP}+\d{{4}})?(?!\w)"),
-                ("quantity1", rf"(?:{num_rest}){_SP}?(?:{_UNITS}|{_CURRENCY})"),
+                ("quantity1", rf"(?:{num_rest}){_SP}?(?:{units}|{_CURRENCY})"),
             ],
         ),
         (
