@@ -122,3 +122,15 @@ def test_default_source_is_the_process_wide_pipeline():
     finally:
         set_pipeline(old)
         pipeline.shutdown()
+
+
+def test_importing_export_registers_and_starts_nothing():
+    import subprocess
+    import sys
+
+    code = ("import threading, collapse_otel.export, collapse_otel.demo\n"
+            "from prometheus_client import REGISTRY\n"
+            "names = [m.name for m in REGISTRY.collect()]\n"
+            "assert not [n for n in names if n.startswith('collapse')], names\n"
+            "assert threading.active_count() == 1, threading.enumerate()\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
