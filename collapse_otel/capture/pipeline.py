@@ -39,6 +39,8 @@ EXTRACT_ERROR = "extract_error"
 SHUTDOWN = "shutdown"
 CAPTURE_ERROR = "capture_error"
 
+LINGER_SECONDS = 0.05
+
 
 @dataclass(frozen=True)
 class PipelineStats:
@@ -75,6 +77,7 @@ class Pipeline:
     def _reset_runtime(self) -> None:
         self._queue: deque[Any] = deque()
         self._wake = threading.Event()
+        self._urgent = threading.Event()  # flush / shutdown: skip the linger
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -157,9 +160,14 @@ class Pipeline:
             self._thread.start()
 
     def _run(self) -> None:
-        queue, wake = self._queue, self._wake
+        queue, wake, limit = self._queue, self._wake, self.config.batch_size
         while True:
             wake.wait(0.5)
+            if len(queue) < limit and not self._urgent.is_set():
+                # linger so a batch fills up: the per-batch cost is amortised and the host
+                # thread is not handed the GIL back and forth for every record
+                self._urgent.wait(LINGER_SECONDS)
+            self._urgent.clear()
             wake.clear()
             while queue:
                 self._drain_once()
@@ -225,6 +233,7 @@ class Pipeline:
                 self._start()
             marker = _FlushMarker()
             self._queue.append(marker)
+            self._urgent.set()
             self._wake.set()
             return marker.done.wait(timeout)
         except Exception as exc:  # pragma: no cover - defensive
@@ -236,6 +245,7 @@ class Pipeline:
         try:
             self.flush(timeout)
             self._closed = True
+            self._urgent.set()
             self._wake.set()
             thread = self._thread
             if thread is not None and thread is not threading.current_thread():
