@@ -134,3 +134,16 @@ def test_importing_export_registers_and_starts_nothing():
             "assert not [n for n in names if n.startswith('collapse')], names\n"
             "assert threading.active_count() == 1, threading.enumerate()\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_a_registry_with_the_users_own_collapse_collector_is_served_as_is(aggregator):
+    from collapse_otel.export import CollapseCollector
+
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(CollapseCollector(aggregator.snapshot, release_order=["v1", "v0"]))
+    app = make_wsgi_app(registry)          # must not register a second collector
+    env: dict = {}
+    setup_testing_defaults(env)
+    body = b"".join(app(env, lambda *a: None))
+    assert body.count(b"# TYPE collapse_answers_total counter") == 1
+    assert b'collapse_release_info{previous_release="v1",release="v0"' in body

@@ -45,14 +45,23 @@ class _DefaultPipeline:
         return get_pipeline().stats()
 
 
+def _has_collapse_collector(registry: CollectorRegistry) -> bool:
+    if registry in _COLLECTORS:
+        return True
+    # A CollapseCollector the caller registered themselves (client_python keeps this map).
+    return any(isinstance(c, CollapseCollector)
+               for c in list(getattr(registry, "_collector_to_names", {})))
+
+
 def collapse_registry(registry: CollectorRegistry | None = None, *, source: object = None,
                       release_order: Iterable[str] | None = None) -> CollectorRegistry:
-    """``registry`` (a new private one when None) with a CollapseCollector over ``source``
-    registered once. ``source``: an Aggregator, a capture pipeline, or a snapshot callable;
-    None means the process-wide pipeline."""
+    """``registry`` (a new private one when None) holding a CollapseCollector over ``source``,
+    registered once: a registry that already has one is used as it is. ``source``: an
+    Aggregator, a capture pipeline, or a snapshot callable; None means the process-wide
+    pipeline."""
     registry = CollectorRegistry(auto_describe=True) if registry is None else registry
     with _LOCK:
-        if registry not in _COLLECTORS:
+        if not _has_collapse_collector(registry):
             src = _DefaultPipeline() if source is None else source
             collector = CollapseCollector(as_snapshot_source(src), as_stats_source(src),
                                           release_order)
