@@ -1,0 +1,91 @@
+"""OTLP/gRPC TraceService (optional: needs ``grpcio``). The Collector's loadbalancing
+exporter speaks OTLP/gRPC, so this is the transport of the scale-out tier.
+
+Codes follow the OTLP specification: INVALID_ARGUMENT for a malformed request, UNAVAILABLE
+with RetryInfo when the queue is full or the server is not ready (retryable), UNAUTHENTICATED
+without the bearer token, partial_success for spans that could not be taken.
+"""
+
+from __future__ import annotations
+
+import hmac
+from concurrent import futures
+from typing import Any
+
+from .decode import batch_of
+from .receiver import OK, Receiver
+
+
+def available() -> bool:
+    try:
+        import grpc  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _retry_trailer(seconds: int) -> tuple[tuple[str, bytes], ...]:
+    try:
+        from google.protobuf.duration_pb2 import Duration
+        from google.rpc.error_details_pb2 import RetryInfo
+    except ImportError:   # pragma: no cover
+        return ()
+    info = RetryInfo(retry_delay=Duration(seconds=seconds))
+    return (("google.rpc.retryinfo-bin", info.SerializeToString()),)
+
+
+def start_grpc(receiver: Receiver, host: str, port: int, token: str | None,
+               workers: int = 8) -> tuple[Any, int]:
+    """Start the gRPC server; returns (server, bound port)."""
+    import grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as pb
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc as pb_grpc
+
+    stats = receiver.stats
+
+    class TraceService(pb_grpc.TraceServiceServicer):
+        def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC method name)
+            response = pb.ExportTraceServiceResponse()
+            code = self._export(request, context, response)
+            stats.request("grpc", code)
+            return response
+
+        def _export(self, request: Any, context: Any, response: Any) -> str:
+            if token is not None:
+                meta = dict(context.invocation_metadata())
+                auth = meta.get("authorization", "")
+                if not (auth.startswith("Bearer ") and
+                        hmac.compare_digest(auth[7:].strip().encode(), token.encode())):
+                    context.set_code(grpc.StatusCode.UNAUTHENTICATED)
+                    context.set_details("missing or wrong bearer token")
+                    return "UNAUTHENTICATED"
+            try:
+                batch = batch_of(request)
+                outcome = receiver.accept(batch, request.ByteSize())
+            except Exception:   # never let one request take the server down
+                context.set_code(grpc.StatusCode.INTERNAL)
+                context.set_details("internal error")
+                return "INTERNAL"
+            if outcome.status != OK:
+                context.set_trailing_metadata(_retry_trailer(outcome.retry_after))
+                context.set_code(grpc.StatusCode.UNAVAILABLE)
+                context.set_details(outcome.message)
+                return "UNAVAILABLE"
+            if outcome.rejected or outcome.message:
+                response.partial_success.rejected_spans = outcome.rejected
+                response.partial_success.error_message = outcome.message
+            return "OK"
+
+    limit = receiver.settings.max_body_bytes
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collapse-grpc"),
+        options=[("grpc.max_receive_message_length", limit),
+                 ("grpc.max_send_message_length", 4 * 1024 * 1024)],
+        maximum_concurrent_rpcs=workers * 4)
+    pb_grpc.add_TraceServiceServicer_to_server(TraceService(), server)
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    bound = server.add_insecure_port(address)
+    if bound == 0:
+        raise OSError(f"cannot bind OTLP/gRPC to {address}")
+    server.start()
+    return server, bound

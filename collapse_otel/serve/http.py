@@ -1,0 +1,291 @@
+"""OTLP/HTTP (POST /v1/traces), /metrics, /healthz and /readyz on the standard library server.
+
+Responses follow the OTLP/HTTP specification: the response body uses the request's content
+type; 200 with ``partial_success`` for spans that could not be taken; 400 for a body that is
+not an ExportTraceServiceRequest; 413 over the body limit; 415 for another content type or
+encoding; 429 (queue full) / 503 (starting, stopping, busy) with Retry-After so clients retry.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hmac
+import logging
+import threading
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from google.protobuf import json_format
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from prometheus_client.registry import CollectorRegistry
+
+from ..export.encode import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from ..export.encode import generate_text
+from .decode import DecodeError, batch_of, parse_json, parse_protobuf
+from .receiver import OK, RETRY, Outcome, Receiver
+
+_log = logging.getLogger(__name__)
+PROTOBUF, JSON = "application/x-protobuf", "application/json"
+TRACES_PATH = "/v1/traces"
+MAX_CONCURRENT_DECODES = 4     # bodies being decoded at once (bounds memory; the GIL bounds CPU)
+BUSY_WAIT_SECONDS = 2.0
+
+try:   # google.rpc.Status ships with googleapis-common-protos (an OTLP exporter dependency)
+    from google.rpc.status_pb2 import Status as _Status
+except ImportError:  # pragma: no cover - then errors are sent as text
+    _Status = None
+
+
+class HttpApp:
+    """What every listener shares: the receiver, the registry, the token."""
+
+    def __init__(self, receiver: Receiver, registry: CollectorRegistry,
+                 token: str | None) -> None:
+        self.receiver = receiver
+        self.registry = registry
+        self.token = token
+        self.max_body = receiver.settings.max_body_bytes
+        self.decodes = threading.BoundedSemaphore(MAX_CONCURRENT_DECODES)
+        self._logged: set[str] = set()
+
+    def authorized(self, header: str | None) -> bool:
+        if self.token is None:
+            return True
+        if not header or not header.startswith("Bearer "):
+            return False
+        return hmac.compare_digest(header[7:].strip().encode(), self.token.encode())
+
+    def log_once(self, kind: str, exc: BaseException) -> None:
+        if kind not in self._logged:
+            self._logged.add(kind)
+            _log.warning("collapse-otel serve: %s (%s); logged once per kind", kind,
+                         type(exc).__name__)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+    app: HttpApp
+    serve_otlp: bool
+    serve_metrics: bool
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 60
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:   # no access log
+        pass
+
+    # -- GET ------------------------------------------------------------------------------
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        app = self.server.app
+        if path == "/healthz":
+            alive = app.receiver.pipeline.stats() is not None
+            self._send(200 if alive else 503, b"ok\n" if alive else b"unhealthy\n", "text/plain")
+        elif path == "/readyz":
+            r = app.receiver
+            ready = r.ready and not r.closing
+            self._send(200 if ready else 503, b"ready\n" if ready else b"not ready\n",
+                       "text/plain")
+        elif path == "/metrics" and self.server.serve_metrics:
+            if not app.authorized(self.headers.get("Authorization")):
+                self._unauthorized()
+                return
+            body = generate_text(app.registry)
+            headers = {}
+            if "gzip" in (self.headers.get("Accept-Encoding") or "").lower():
+                body = gzip.compress(body, compresslevel=6)
+                headers["Content-Encoding"] = "gzip"
+            self._send(200, body, METRICS_CONTENT_TYPE, headers)
+        else:
+            self._send(404, b"not found\n", "text/plain")
+
+    # -- POST -----------------------------------------------------------------------------
+    def do_POST(self) -> None:
+        path = self.path.split("?", 1)[0]
+        app = self.server.app
+        stats = app.receiver.stats
+        if path != TRACES_PATH or not self.server.serve_otlp:
+            self._drain_or_close()
+            self._send(404, b"not found\n", "text/plain")
+            return
+        ctype = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+        fmt = PROTOBUF if ctype == PROTOBUF else JSON if ctype == JSON else None
+        code = self._post(app, fmt)
+        stats.request("http", str(code))
+
+    def _post(self, app: HttpApp, fmt: str | None) -> int:
+        if not app.authorized(self.headers.get("Authorization")):
+            self._drain_or_close()
+            return self._unauthorized()
+        if fmt is None:
+            self._drain_or_close()
+            return self._error(415, "use application/x-protobuf or application/json", PROTOBUF)
+        encoding = (self.headers.get("Content-Encoding") or "identity").strip().lower()
+        if encoding not in ("identity", "gzip"):
+            self._drain_or_close()
+            return self._error(415, f"unsupported Content-Encoding {encoding!r}", fmt)
+        if not app.decodes.acquire(timeout=BUSY_WAIT_SECONDS):
+            self._drain_or_close()
+            return self._error(503, "busy; retry later", fmt,
+                               app.receiver.settings.retry_after_seconds)
+        try:
+            return self._decode_and_accept(app, fmt, encoding)
+        except Exception as exc:   # never let a request take the server down
+            app.log_once("request handling failed", exc)
+            return self._error(500, "internal error", fmt)
+        finally:
+            app.decodes.release()
+
+    def _decode_and_accept(self, app: HttpApp, fmt: str, encoding: str) -> int:
+        body = self._read_body(app.max_body)
+        if body is None:
+            return self._error(413, f"request body over {app.max_body} bytes", fmt)
+        if isinstance(body, str):
+            return self._error(400, body, fmt)
+        if encoding == "gzip":
+            body = gunzip(body, app.max_body)
+            if body is None:
+                return self._error(413, f"decompressed body over {app.max_body} bytes", fmt)
+            if isinstance(body, str):
+                return self._error(400, body, fmt)
+        try:
+            req = parse_protobuf(body) if fmt == PROTOBUF else parse_json(body)
+            batch = batch_of(req)
+        except DecodeError as exc:
+            return self._error(400, str(exc), fmt)
+        del req
+        outcome = app.receiver.accept(batch, len(body))
+        return self._reply(outcome, fmt)
+
+    def _read_body(self, limit: int) -> bytes | str | None:
+        """The body; None over ``limit``; a str describing a framing error."""
+        length = self.headers.get("Content-Length")
+        if length is None:
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                return self._read_chunked(limit)
+            self.close_connection = True
+            return "a Content-Length or chunked body is required"
+        try:
+            n = int(length)
+        except ValueError:
+            self.close_connection = True
+            return "invalid Content-Length"
+        if n < 0:
+            self.close_connection = True
+            return "invalid Content-Length"
+        if n > limit:
+            self.close_connection = True     # the unread body must not be parsed as a request
+            return None
+        body = self.rfile.read(n)
+        if len(body) != n:
+            self.close_connection = True
+            return "truncated body"
+        return body
+
+    def _read_chunked(self, limit: int) -> bytes | str | None:
+        parts, total = [], 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                self.close_connection = True
+                return "invalid chunked encoding"
+            if size == 0:
+                while self.rfile.readline(1024).strip():   # trailers
+                    pass
+                return b"".join(parts)
+            total += size
+            if total > limit:
+                self.close_connection = True
+                return None
+            parts.append(self.rfile.read(size))
+            self.rfile.readline(1024)
+
+    def _drain_or_close(self) -> None:
+        """Skip an unread body so the connection can be reused; close it if it is large."""
+        try:
+            n = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            n = -1
+        if 0 <= n <= 1 << 20 and "chunked" not in (self.headers.get("Transfer-Encoding") or ""):
+            self.rfile.read(n)
+        else:
+            self.close_connection = True
+
+    # -- responses ------------------------------------------------------------------------
+    def _reply(self, outcome: Outcome, fmt: str) -> int:
+        if outcome.status == OK:
+            resp = ExportTraceServiceResponse()
+            if outcome.rejected or outcome.message:
+                resp.partial_success.rejected_spans = outcome.rejected
+                resp.partial_success.error_message = outcome.message
+            body = resp.SerializeToString() if fmt == PROTOBUF else \
+                json_format.MessageToJson(resp, indent=None).encode()
+            self._send(200, body, fmt)
+            return 200
+        code = 429 if outcome.status == RETRY else 503
+        return self._error(code, outcome.message, fmt, outcome.retry_after)
+
+    def _error(self, code: int, message: str, fmt: str, retry_after: int = 0) -> int:
+        headers = {"Retry-After": str(retry_after)} if retry_after else {}
+        if _Status is None:
+            self._send(code, message.encode(), "text/plain", headers)
+            return code
+        status = _Status(code=_GRPC_CODE.get(code, 2), message=message)
+        body = status.SerializeToString() if fmt == PROTOBUF else \
+            json_format.MessageToJson(status, indent=None).encode()
+        self._send(code, body, fmt, headers)
+        return code
+
+    def _unauthorized(self) -> int:
+        self._send(401, b"missing or wrong bearer token\n", "text/plain",
+                   {"WWW-Authenticate": 'Bearer realm="collapse-otel"'})
+        return 401
+
+    def _send(self, code: int, body: bytes, ctype: str,
+              headers: dict[str, str] | None = None) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+# google.rpc.Code for the HTTP status (as the OTLP spec maps them).
+_GRPC_CODE = {400: 3, 401: 16, 404: 5, 413: 8, 415: 3, 429: 8, 500: 13, 503: 14}
+
+
+def gunzip(data: bytes, limit: int) -> bytes | str | None:
+    """Decompress with a bound (a gzip bomb stops at ``limit``); None over the limit."""
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = d.decompress(data, limit + 1)
+        if len(out) > limit:
+            return None
+        if not d.eof:
+            return "truncated gzip body"
+    except zlib.error:
+        return "invalid gzip body"
+    return out
+
+
+def make_server(host: str, port: int, app: HttpApp, *, otlp: bool,
+                metrics: bool) -> _Server:
+    server_class = _Server
+    if ":" in host:
+        import socket
+        server_class = type("_Server6", (_Server,), {"address_family": socket.AF_INET6})
+    httpd = server_class((host, port), Handler)
+    httpd.app, httpd.serve_otlp, httpd.serve_metrics = app, otlp, metrics
+    return httpd

@@ -1,0 +1,79 @@
+"""Self-observability of the receiver: collapse_serve_* families beside the collapse contract.
+
+These describe one replica (requests, spans, queue, snapshots); they are not part of the
+collapse metrics contract in export/names.py, which stays the same for every capture path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from .receiver import Receiver
+
+REQUESTS = "collapse_serve_requests"
+SPANS = "collapse_serve_spans"
+ANSWER_SPANS = "collapse_serve_answer_spans_accepted"
+QUEUED_ANSWERS = "collapse_serve_queued_answers"
+QUEUED_BYTES = "collapse_serve_queued_bytes"
+HELD_TRACES = "collapse_serve_held_traces"
+SNAPSHOTS = "collapse_serve_snapshots"
+LAST_SNAPSHOT = "collapse_serve_last_snapshot_timestamp_seconds"
+STATE_CORRUPT = "collapse_serve_state_corrupt"
+READY = "collapse_serve_ready"
+
+
+class ServeCollector(Collector):
+    def __init__(self, receiver: Receiver) -> None:
+        self._receiver = receiver
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(self._families(empty=True))
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._families(empty=False))
+
+    def _families(self, empty: bool) -> list[Metric]:
+        r = self._receiver
+        st = r.stats
+        requests = CounterMetricFamily(REQUESTS, "OTLP export requests answered, by transport "
+                                       "and response code.", labels=["transport", "code"])
+        spans = CounterMetricFamily(SPANS, "Spans received, by outcome: accepted, rejected "
+                                    "(partial success, not retryable), refused (client told "
+                                    "to retry).", labels=["outcome"])
+        answers = CounterMetricFamily(ANSWER_SPANS, "LLM answer spans accepted for analysis.")
+        q_answers = GaugeMetricFamily(QUEUED_ANSWERS, "Answer spans accepted, not yet analysed.")
+        q_bytes = GaugeMetricFamily(QUEUED_BYTES, "Request bytes accepted, not yet analysed.")
+        held = GaugeMetricFamily(HELD_TRACES, "Traces whose answers wait for the root span.")
+        snaps = CounterMetricFamily(SNAPSHOTS, "State snapshots written, by outcome.",
+                                    labels=["outcome"])
+        last = GaugeMetricFamily(LAST_SNAPSHOT, "Unix time of the last successful snapshot.")
+        corrupt = CounterMetricFamily(STATE_CORRUPT, "State files found corrupt at start and "
+                                      "set aside.")
+        ready = GaugeMetricFamily(READY, "1 when the receiver accepts spans.")
+        families: list[Metric] = [requests, spans, answers, q_answers, q_bytes, held, snaps,
+                                  last, corrupt, ready]
+        if empty:
+            return families
+        with st._lock:
+            req = dict(st.requests)
+            span_counts = dict(st.spans)
+            snap_counts = dict(st.snapshots)
+            accepted, corrupt_n, last_t = st.answers_accepted, st.state_corrupt, \
+                st.last_snapshot_time
+        for (transport, code), n in sorted(req.items()):
+            requests.add_metric([transport, code], n)
+        for outcome in ("accepted", "rejected", "refused"):
+            spans.add_metric([outcome], span_counts.get(outcome, 0))
+        answers.add_metric([], accepted)
+        q_answers.add_metric([], r.queued_answers)
+        q_bytes.add_metric([], r.queued_bytes)
+        held.add_metric([], r.assembler.held_traces)
+        for outcome in ("success", "failure"):
+            snaps.add_metric([outcome], snap_counts.get(outcome, 0))
+        last.add_metric([], last_t)
+        corrupt.add_metric([], corrupt_n)
+        ready.add_metric([], 1.0 if r.ready and not r.closing else 0.0)
+        return families

@@ -1,0 +1,162 @@
+"""The transport-independent core: admit a decoded request whole, or tell the client to retry.
+
+A request is queued as one deferred item on the capture pipeline, so it is taken all or
+nothing: a client told to retry (429 / UNAVAILABLE) has had none of its spans counted, and
+its retry cannot count any of them twice. Admission is bounded by answers and bytes not yet
+analysed, which bounds the server's memory whatever the clients send.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+from functools import partial
+
+from ..capture.pipeline import Pipeline
+from ..config import CollapseConfig
+from ..records import AnswerRecord
+from .decode import Batch
+from .settings import ServeSettings
+from .traces import TraceAssembler
+
+OK, RETRY, UNAVAILABLE = "ok", "retry", "unavailable"
+_PIPELINE_ITEMS = 1_000_000   # the byte/answer gate below is the real bound
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: str               # OK | RETRY (queue full) | UNAVAILABLE (starting, stopping)
+    rejected: int = 0         # spans refused for good (partial success)
+    message: str = ""
+    retry_after: int = 0
+
+
+class ServeStats:
+    """Counters of the receiver itself (exported as collapse_serve_*)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: dict[tuple[str, str], int] = {}
+        self.spans: dict[str, int] = {}
+        self.answers_accepted = 0
+        self.snapshots: dict[str, int] = {}
+        self.state_corrupt = 0
+        self.last_snapshot_time = 0.0
+        self.last_snapshot_bytes = 0
+
+    def request(self, transport: str, code: str) -> None:
+        with self._lock:
+            key = (transport, code)
+            self.requests[key] = self.requests.get(key, 0) + 1
+
+    def add_spans(self, outcome: str, n: int) -> None:
+        if n:
+            with self._lock:
+                self.spans[outcome] = self.spans.get(outcome, 0) + n
+
+    def snapshot_done(self, outcome: str) -> None:
+        with self._lock:
+            self.snapshots[outcome] = self.snapshots.get(outcome, 0) + 1
+
+
+class Receiver:
+    """Owns the pipeline (and its aggregator) that every transport feeds."""
+
+    def __init__(self, settings: ServeSettings, config: CollapseConfig,
+                 aggregator: object = None) -> None:
+        self.settings = settings
+        self.config = config
+        self.pipeline = Pipeline(replace(config, queue_size=_PIPELINE_ITEMS), aggregator)
+        # traces with answers or retrievals still waiting for their root span: their later
+        # spans (the root is usually not a GenAI span) must reach the worker too
+        self._open: set[bytes] = set()
+        self.assembler = TraceAssembler(config, hold_seconds=settings.hold_seconds,
+                                        max_traces=settings.max_traces,
+                                        on_close=self._open.discard)
+        self.stats = ServeStats()
+        self._lock = threading.Lock()
+        self.queued_answers = 0
+        self.queued_bytes = 0
+        self.ready = False
+        self.closing = False
+
+    def accept(self, batch: Batch, nbytes: int) -> Outcome:
+        """Queue the request's spans for analysis, or say why not. Never raises."""
+        s = self.settings
+        if self.closing or not self.ready:
+            self.stats.add_spans("refused", batch.spans)
+            return Outcome(UNAVAILABLE, message="collapse-otel serve is not ready",
+                           retry_after=s.retry_after_seconds)
+        message = "; ".join(batch.errors)
+        taken = batch.spans - batch.rejected
+        opened = self._relevant(batch)
+        if not batch.items:    # no GenAI span and nothing waiting for a root: nothing to do
+            self._count_taken(batch, taken)
+            return Outcome(OK, batch.rejected, message)
+        with self._lock:
+            full = (self.queued_answers and
+                    self.queued_answers + batch.answers > s.max_queued_answers) or \
+                   (self.queued_bytes and self.queued_bytes + nbytes > s.max_queued_bytes)
+            if full:
+                retry = True
+            else:
+                retry = False
+                self.queued_answers += batch.answers
+                self.queued_bytes += nbytes
+        if retry:
+            self.stats.add_spans("refused", batch.spans)
+            return Outcome(RETRY, message="collapse-otel serve queue is full; retry later",
+                           retry_after=s.retry_after_seconds)
+        if not self.pipeline.submit_deferred(partial(self._work, batch, nbytes)):
+            self._release(batch.answers, nbytes)
+            self.stats.add_spans("refused", batch.spans)
+            return Outcome(UNAVAILABLE, message="collapse-otel serve is shutting down",
+                           retry_after=s.retry_after_seconds)
+        if opened:
+            if len(self._open) > 4 * self.settings.max_traces:
+                self._open.clear()    # ids of traces the worker closed while we raced it
+            self._open.update(opened)
+        self._count_taken(batch, taken)
+        return Outcome(OK, batch.rejected, message)
+
+    def _relevant(self, batch: Batch) -> set[bytes]:
+        """Keep only spans of traces with GenAI spans (here or held); return the traces this
+        request leaves open (GenAI spans without their root)."""
+        genai = {i.trace_id for i in batch.items if i.kind is not None}
+        open_ = self._open
+        if not genai and not open_:
+            batch.items = []
+            return set()
+        keep = [i for i in batch.items if i.trace_id in genai or i.trace_id in open_]
+        batch.items = keep
+        rooted = {i.trace_id for i in keep if i.parent_id is None}
+        return genai - rooted
+
+    def _count_taken(self, batch: Batch, taken: int) -> None:
+        self.stats.add_spans("accepted", taken)
+        self.stats.add_spans("rejected", batch.rejected)
+        if batch.answers:
+            with self.stats._lock:
+                self.stats.answers_accepted += batch.answers
+
+    def _release(self, answers: int, nbytes: int) -> None:
+        with self._lock:
+            self.queued_answers -= answers
+            self.queued_bytes -= nbytes
+
+    def _work(self, batch: Batch, nbytes: int) -> list[AnswerRecord]:
+        """Runs on the pipeline's worker thread."""
+        try:
+            return self.assembler.ingest(batch)
+        finally:
+            self._release(batch.answers, nbytes)
+
+    def tick(self) -> None:
+        """Let the worker release answers whose trace root never came (called periodically)."""
+        if self.assembler.held_traces:
+            self.pipeline.submit_deferred(self.assembler.expire)
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Count every held answer and wait until everything queued is analysed."""
+        self.pipeline.submit_deferred(self.assembler.close_all)
+        return self.pipeline.flush(timeout)

@@ -1,0 +1,163 @@
+"""Wiring of ``collapse-otel serve``: listeners, state restore and snapshots, orderly stop.
+
+Start: restore the last snapshot (a corrupt one is set aside and counted), open the
+listeners, then report ready. Stop (SIGTERM / SIGINT): report not ready, close the listeners,
+count every held answer, wait for the worker, write a final snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.registry import CollectorRegistry
+
+from ..config import CollapseConfig
+from ..export.server import collapse_registry
+from . import grpc_server
+from .http import HttpApp, make_server
+from .metrics import ServeCollector
+from .receiver import Receiver
+from .settings import ServeSettings, SettingsError, resolve
+from .state import StateStore, write_atomic
+
+_log = logging.getLogger("collapse_otel.serve")
+TICK_SECONDS = 1.0
+
+
+class Service:
+    """One receiver process. ``start()`` then ``stop()``; ``ports`` tells where it listens."""
+
+    def __init__(self, settings: ServeSettings, config: CollapseConfig | None = None) -> None:
+        self.settings = settings
+        try:
+            config = config or CollapseConfig.resolve(**dict(settings.collapse))
+        except TypeError as exc:
+            raise SettingsError(str(exc)) from None
+        self.config = config
+        self.receiver = Receiver(settings, config)
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(ServeCollector(self.receiver))
+        collapse_registry(self.registry, source=self.receiver.pipeline)
+        self.store = StateStore(settings.state_file) if settings.state_file else None
+        self.ports: dict[str, int] = {}
+        self.restore_outcome = "disabled"
+        self._servers: list[Any] = []
+        self._grpc: Any = None
+        self._stop = threading.Event()
+        self._house: threading.Thread | None = None
+        self._snapshot_lock = threading.Lock()
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> Service:
+        s = self.settings
+        if self.store is not None:
+            result = self.store.restore(self.receiver.pipeline.aggregator)
+            self.restore_outcome = result.outcome
+            if result.outcome == "corrupt":
+                with self.receiver.stats._lock:
+                    self.receiver.stats.state_corrupt += 1
+        app = HttpApp(self.receiver, self.registry, s.token)
+        same = s.metrics_port < 0 or s.metrics_port == s.otlp_http_port != 0
+        otlp = make_server(s.host, s.otlp_http_port, app, otlp=True, metrics=same)
+        self._serve(otlp, "otlp_http")
+        if not same:
+            self._serve(make_server(s.host, s.metrics_port, app, otlp=False, metrics=True),
+                        "metrics")
+        else:
+            self.ports["metrics"] = self.ports["otlp_http"]
+        if s.otlp_grpc_port >= 0:
+            if grpc_server.available():
+                self._grpc, self.ports["otlp_grpc"] = grpc_server.start_grpc(
+                    self.receiver, s.host, s.otlp_grpc_port, s.token, s.grpc_workers)
+            else:
+                _log.warning("collapse-otel serve: OTLP/gRPC disabled, grpcio is not installed "
+                             "(pip install grpcio); OTLP/HTTP is on")
+        self._house = threading.Thread(target=self._housekeeping, name="collapse-serve-house",
+                                       daemon=True)
+        self._house.start()
+        self.receiver.ready = True
+        _log.info("collapse-otel serve: ready %s (state: %s)", self.ports, self.restore_outcome)
+        return self
+
+    def _serve(self, httpd: Any, name: str) -> None:
+        self.ports[name] = httpd.server_address[1]
+        thread = threading.Thread(target=httpd.serve_forever, name=f"collapse-serve-{name}",
+                                  daemon=True)
+        thread.start()
+        self._servers.append(httpd)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        r = self.receiver
+        r.closing = True
+        self._stop.set()
+        if self._grpc is not None:
+            self._grpc.stop(grace=5).wait(10)
+        for httpd in self._servers:
+            httpd.shutdown()
+            httpd.server_close()
+        r.drain(timeout)
+        self.snapshot()
+        r.pipeline.shutdown(timeout)
+
+    def _housekeeping(self) -> None:
+        next_snapshot = time.monotonic() + self.settings.snapshot_seconds
+        while not self._stop.wait(TICK_SECONDS if self.store is None else
+                                  min(TICK_SECONDS, self.settings.snapshot_seconds)):
+            try:
+                self.receiver.tick()
+                if self.store is not None and time.monotonic() >= next_snapshot:
+                    self.snapshot()
+                    next_snapshot = time.monotonic() + self.settings.snapshot_seconds
+            except Exception:   # keep ticking whatever happens
+                _log.warning("collapse-otel serve: housekeeping failed", exc_info=True)
+
+    def snapshot(self) -> bool:
+        """Write the aggregator state now (False when persistence is off or it failed)."""
+        if self.store is None:
+            return False
+        stats = self.receiver.stats
+        with self._snapshot_lock:
+            try:
+                size = self.store.save(self.receiver.pipeline.aggregator)
+            except Exception as exc:
+                stats.snapshot_done("failure")
+                _log.warning("collapse-otel serve: snapshot to %s failed (%s)", self.store.path,
+                             type(exc).__name__)
+                return False
+        with stats._lock:
+            stats.last_snapshot_time, stats.last_snapshot_bytes = time.time(), size
+        stats.snapshot_done("success")
+        return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``collapse-otel serve``: run until SIGTERM / SIGINT."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        settings, args = resolve(sys.argv[1:] if argv is None else argv)
+        service = Service(settings).start()
+    except SettingsError as exc:
+        sys.stderr.write(f"collapse-otel serve: {exc}\n")
+        return 2
+    except OSError as exc:
+        sys.stderr.write(f"collapse-otel serve: cannot listen: {exc}\n")
+        return 1
+    if args.print_port_file:
+        write_atomic(Path(args.print_port_file), json.dumps(
+            {**service.ports, "restore": service.restore_outcome}).encode())
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        pass
+    _log.info("collapse-otel serve: stopping")
+    service.stop()
+    return 0

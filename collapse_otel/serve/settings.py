@@ -1,0 +1,203 @@
+"""Settings of ``collapse-otel serve``: flag > environment variable > YAML file > default.
+
+The receiver's own knobs live here (the analysis knobs stay in CollapseConfig, whose fields
+the YAML file may set under ``collapse:``). The environment variables are declared in
+``SERVE_ENV_VARS`` for the project-wide list in collapse_otel/envvars.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from ..envvars import EnvVar
+
+
+class SettingsError(ValueError):
+    """An invalid or unsafe serve configuration (the command exits with status 2)."""
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    host: str = "127.0.0.1"
+    otlp_http_port: int = 4318
+    otlp_grpc_port: int = 4317          # -1 disables gRPC
+    metrics_port: int = 9464            # -1: /metrics only on the OTLP/HTTP port
+    token: str | None = None            # bearer token; from env or a file, never a flag
+    allow_insecure: bool = False        # accept a non-loopback bind without a token
+    max_body_bytes: int = 16 * 1024 * 1024      # per request, after decompression
+    max_queued_answers: int = 10_000    # LLM spans accepted but not analysed yet
+    max_queued_bytes: int = 128 * 1024 * 1024   # request bytes accepted but not analysed yet
+    retry_after_seconds: int = 1
+    hold_seconds: float = 10.0          # LLM spans wait this long for their trace's root
+    max_traces: int = 4096              # traces held open at once
+    state_file: str | None = None       # aggregator snapshots (None: no persistence)
+    snapshot_seconds: float = 60.0
+    grpc_workers: int = 8
+    collapse: Mapping[str, Any] = field(default_factory=dict)  # CollapseConfig overrides
+
+
+SERVE_ENV_VARS: tuple[EnvVar, ...] = (
+    EnvVar("COLLAPSE_OTEL_SERVE_HOST", "host", "127.0.0.1", "address serve binds its listeners to"),
+    EnvVar("COLLAPSE_OTEL_SERVE_OTLP_HTTP_PORT", "otlp_http_port", 4318, "OTLP/HTTP port"),
+    EnvVar("COLLAPSE_OTEL_SERVE_OTLP_GRPC_PORT", "otlp_grpc_port", 4317,
+           "OTLP/gRPC port (-1 disables gRPC; needs grpcio)"),
+    EnvVar("COLLAPSE_OTEL_SERVE_METRICS_PORT", "metrics_port", 9464,
+           "/metrics port (-1: serve /metrics on the OTLP/HTTP port only)"),
+    EnvVar("COLLAPSE_OTEL_SERVE_TOKEN", "token", None,
+           "bearer token clients must send (Authorization: Bearer ...)"),
+    EnvVar("COLLAPSE_OTEL_SERVE_TOKEN_FILE", "token_file", None, "file holding the bearer token"),
+    EnvVar("COLLAPSE_OTEL_SERVE_ALLOW_INSECURE", "allow_insecure", False,
+           "allow a non-loopback bind without a token"),
+    EnvVar("COLLAPSE_OTEL_SERVE_MAX_BODY_BYTES", "max_body_bytes", 16 * 1024 * 1024,
+           "largest request body accepted, after decompression (larger: 413)"),
+    EnvVar("COLLAPSE_OTEL_SERVE_MAX_QUEUED_ANSWERS", "max_queued_answers", 10_000,
+           "answers accepted but not yet analysed before requests get 429 + Retry-After"),
+    EnvVar("COLLAPSE_OTEL_SERVE_MAX_QUEUED_BYTES", "max_queued_bytes", 128 * 1024 * 1024,
+           "request bytes accepted but not yet analysed before requests get 429"),
+    EnvVar("COLLAPSE_OTEL_SERVE_RETRY_AFTER_SECONDS", "retry_after_seconds", 1,
+           "Retry-After sent with 429 / 503"),
+    EnvVar("COLLAPSE_OTEL_SERVE_HOLD_SECONDS", "hold_seconds", 10.0,
+           "how long an answer waits for its trace's root span before it is counted anyway"),
+    EnvVar("COLLAPSE_OTEL_SERVE_STATE_FILE", "state_file", None,
+           "aggregator snapshot file, restored at start (unset: no persistence)"),
+    EnvVar("COLLAPSE_OTEL_SERVE_SNAPSHOT_SECONDS", "snapshot_seconds", 60.0,
+           "seconds between periodic snapshots"),
+    EnvVar("COLLAPSE_OTEL_SERVE_CONFIG", "config", None, "YAML settings file"),
+)
+_ENV = {v.field: v.name for v in SERVE_ENV_VARS}
+_FIELDS = {f.name: f for f in fields(ServeSettings)}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="collapse-otel serve",
+        description="OTLP receiver: GenAI spans of any language in, collapse metrics out.")
+    p.add_argument("--host", help="bind address (default 127.0.0.1)")
+    p.add_argument("--otlp-http-port", type=int, help="OTLP/HTTP port (default 4318; 0 = any)")
+    p.add_argument("--otlp-grpc-port", type=int, help="OTLP/gRPC port (default 4317; -1 = off)")
+    p.add_argument("--metrics-port", type=int,
+                   help="/metrics port (default 9464; -1 = on the OTLP/HTTP port)")
+    p.add_argument("--config", help="YAML settings file")
+    p.add_argument("--token-file", help="file holding the bearer token clients must send")
+    p.add_argument("--allow-insecure", action="store_true", default=None,
+                   help="allow a non-loopback bind without a bearer token")
+    p.add_argument("--state-file", help="snapshot file for the aggregator state")
+    p.add_argument("--snapshot-seconds", type=float, help="seconds between snapshots")
+    p.add_argument("--max-body-bytes", type=int, help="largest request body accepted")
+    p.add_argument("--max-queued-answers", type=int,
+                   help="answers waiting for analysis before clients are told to retry")
+    p.add_argument("--print-port-file", help=argparse.SUPPRESS)  # tests: where ports go
+    return p
+
+
+def resolve(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None,
+            ) -> tuple[ServeSettings, argparse.Namespace]:
+    """Settings from flags, env and the YAML file, validated (SettingsError if unsafe)."""
+    env = os.environ if environ is None else environ
+    args = build_parser().parse_args(list(argv or ()))
+    values: dict[str, Any] = {}
+    config_file = args.config or env.get("COLLAPSE_OTEL_SERVE_CONFIG")
+    if config_file:
+        values.update(load_yaml(config_file))
+    for name, var in _ENV.items():
+        raw = env.get(var)
+        if raw is not None and name in _FIELDS:
+            values[name] = _parse(name, raw, var)
+    token_file = args.token_file or env.get(_ENV["token_file"]) or values.pop("token_file", None)
+    values.pop("token_file", None)
+    for name in ("host", "otlp_http_port", "otlp_grpc_port", "metrics_port", "allow_insecure",
+                 "state_file", "snapshot_seconds", "max_body_bytes", "max_queued_answers"):
+        value = getattr(args, name)
+        if value is not None:
+            values[name] = value
+    if token_file:
+        try:
+            values["token"] = Path(token_file).read_text().strip()
+        except OSError as exc:
+            raise SettingsError(f"cannot read token file {token_file}: {exc}") from None
+    settings = ServeSettings(**values)
+    validate(settings)
+    return settings, args
+
+
+def load_yaml(path: str) -> dict[str, Any]:
+    """Top-level keys are ServeSettings fields (dashes allowed); ``collapse:`` holds
+    CollapseConfig fields. Unknown keys are an error: a typo must not pass silently."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SettingsError(f"cannot read config file {path}: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise SettingsError(f"{path}: expected a mapping at the top level")
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        if name == "token":
+            raise SettingsError(f"{path}: put the token in a token_file, not in the config")
+        if name not in _FIELDS and name != "token_file":
+            raise SettingsError(f"{path}: unknown setting {key!r}")
+        if name == "collapse" and not isinstance(value, Mapping):
+            raise SettingsError(f"{path}: 'collapse' must be a mapping of CollapseConfig fields")
+        out[name] = dict(value) if name == "collapse" else value
+    return out
+
+
+def _parse(name: str, raw: str, var: str) -> Any:
+    default = _FIELDS[name].default
+    raw = raw.strip()
+    try:
+        if isinstance(default, bool):
+            low = raw.lower()
+            if low in _TRUE or low in _FALSE:
+                return low in _TRUE
+            raise ValueError(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"invalid {var}={raw!r}") from None
+    return raw or None
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def validate(s: ServeSettings) -> None:
+    for name in ("max_body_bytes", "max_queued_answers", "max_queued_bytes", "max_traces",
+                 "grpc_workers", "retry_after_seconds"):
+        if getattr(s, name) < 1:
+            raise SettingsError(f"{name} must be >= 1")
+    if s.snapshot_seconds <= 0 or s.hold_seconds < 0:
+        raise SettingsError("snapshot_seconds must be > 0 and hold_seconds >= 0")
+    for name in ("otlp_http_port", "otlp_grpc_port", "metrics_port"):
+        port = getattr(s, name)
+        if not -1 <= port <= 65535 or (name == "otlp_http_port" and port < 0):
+            raise SettingsError(f"{name} out of range: {port}")
+    if s.token is not None and not s.token:
+        raise SettingsError("the bearer token is empty")
+    if not is_loopback(s.host) and s.token is None and not s.allow_insecure:
+        raise SettingsError(
+            f"refusing to listen on {s.host} without a bearer token: set "
+            "COLLAPSE_OTEL_SERVE_TOKEN(_FILE) or pass --allow-insecure")
+
+
+def with_overrides(s: ServeSettings, **changes: Any) -> ServeSettings:
+    out = replace(s, **changes)
+    validate(out)
+    return out
