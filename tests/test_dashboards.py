@@ -113,11 +113,13 @@ def test_release_comparison_has_two_pickers_deltas_and_token_distributions() -> 
         a, b = (t["expr"] for t in panel["targets"])
         assert '"$release_a"' in a and '"$release_b"' in b
         assert a.replace("$release_a", "$release_b") == b  # the same query, other release
-    deltas = [p for p in panels if p["title"].endswith(": change")]
+    deltas = {p["title"].removesuffix(": change"): p for p in panels
+              if p["title"].endswith(": change")}
     assert len(deltas) == len(pairs)
-    for panel in deltas:
-        assert "$release_a" in panel["targets"][0]["expr"]
-        assert "$release_b" in panel["targets"][0]["expr"]
+    for panel in pairs:
+        a, b = (t["expr"] for t in panel["targets"])
+        # (B - A) / A with every operand parenthesised: the operands are ratios themselves.
+        assert deltas[panel["title"]]["targets"][0]["expr"] == f"(\n({b})\n-\n({a})\n)\n/ ({a})"
     quantile_exprs = [t["expr"] for t in _targets(model) if "histogram_quantile" in t["expr"]]
     for hist in ("collapse_completion_tokens_bucket", "collapse_prompt_tokens_bucket"):
         assert sum(hist in e for e in quantile_exprs) >= 6

@@ -77,8 +77,9 @@ class Stack:
     demo_url: str
     cfg: MixinConfig
 
-    def query(self, expr: str) -> list[dict]:
-        url = f"{self.prom}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    def query(self, expr: str, at: float | None = None) -> list[dict]:
+        params = {"query": expr} if at is None else {"query": expr, "time": f"{at:.3f}"}
+        url = f"{self.prom}/api/v1/query?" + urllib.parse.urlencode(params)
         body = _get(url)
         assert body["status"] == "success", f"{body.get('error')}: {expr}"
         return body["data"]["result"]
@@ -193,7 +194,7 @@ def _variable_values(stack: Stack, model: dict) -> dict[str, str]:
         found = stack.label_values(label, selector)
         assert found, f"variable ${var['name']} has no values ({query})"
         if var["name"] == "release_a":
-            values[var["name"]] = "v1"
+            values[var["name"]] = "v2"  # the predecessor: non-zero duplicates to divide by
         elif var["name"] == "release_b":
             values[var["name"]] = "v3"
         elif var.get("multi"):
@@ -220,17 +221,31 @@ def _substitute(expr: str, values: dict[str, str]) -> str:
 def test_every_panel_target_returns_data(stack: Stack, path: Path) -> None:
     model = json.loads(path.read_text())
     values = _variable_values(stack, model)
-    empty, checked = [], 0
+    at = time.time() - 1  # one evaluation instant for every query of the dashboard
+    empty, results = [], {}
     for panel in model["panels"]:
         for target in panel.get("targets", []):
             expr = _substitute(target["expr"], values)
-            result = stack.query(expr)
-            checked += 1
-            numbers = [float(r["value"][1]) for r in result]
+            numbers = [float(r["value"][1]) for r in stack.query(expr, at)]
+            results[(panel["title"], target["refId"])] = numbers
             if not numbers or all(math.isnan(v) for v in numbers):
                 empty.append(f"{panel['title']} [{target['refId']}]: {expr}")
-    assert checked >= 10
+    assert len(results) >= 10
     assert not empty, "targets without data:\n" + "\n".join(empty)
+    # Release comparison: each "change" panel is (B - A) / A of its side-by-side panel.
+    deltas = 0
+    for (title, ref), numbers in results.items():
+        if title.endswith(": change") or (f"{title}: change", "A") not in results:
+            continue
+        if ref != "A":
+            continue
+        (a,), (b,) = numbers, results[(title, "B")]
+        (delta,) = results[(f"{title}: change", "A")]
+        if a != 0 and math.isfinite(a) and math.isfinite(b):
+            assert delta == pytest.approx((b - a) / a, rel=1e-9, abs=1e-12), title
+            deltas += 1
+    if "comparison" in path.name:
+        assert deltas >= 10
 
 
 def _states(stack: Stack, alertname: str) -> dict[str, str]:

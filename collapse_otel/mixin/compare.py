@@ -34,7 +34,8 @@ def side_sel(cfg: MixinConfig, side: str, *extra: str) -> str:
 
 def _pair(title: str, expr_a: str, expr_b: str, unit: str) -> list[Panel]:
     values = stat(title, [(expr_a, "$release_a"), (expr_b, "$release_b")], unit, width=8)
-    delta = stat(f"{title}: change", [(f"({expr_b} - {expr_a})\n/ {expr_a}", "B vs A")],
+    delta = stat(f"{title}: change", [(f"(\n({expr_b})\n-\n({expr_a})\n)\n/ ({expr_a})",
+                                       "B vs A")],
                  "percentunit", "(B - A) / A over the selected range.", width=4)
     return [values, delta]
 
