@@ -92,6 +92,22 @@ def test_unknown_or_invalid_config_is_rejected(tmp_path: Path, capsys) -> None:
         MixinConfig(runbook_url_pattern="https://no-placeholder/")
 
 
+@pytest.mark.parametrize("overrides", [
+    {"rate_window_short": "5 minutes"}, {"duplicate_for": "10"}, {"rule_interval": "fast"},
+    {"duplicate_ratio_threshold": "0.3"}, {"min_window_answers": 100.5},
+    {"duplicate_spike_factor": True}, {"job_selector": None}])
+def test_config_values_are_type_and_duration_checked(overrides: dict) -> None:
+    with pytest.raises(ValueError):
+        MixinConfig().with_overrides(overrides)
+
+
+def test_integer_thresholds_are_accepted_as_floats() -> None:
+    cfg = MixinConfig().with_overrides({"duplicate_spike_factor": 3, "rule_interval": "30s"})
+    assert cfg.duplicate_spike_factor == 3.0 and isinstance(cfg.duplicate_spike_factor, float)
+    assert "3 * avg_over_time" in generate(cfg)[ALERTS_PATH]
+    assert "interval: 30s" in generate(cfg)[RULES_PATH]
+
+
 def test_print_config_shows_the_effective_values(tmp_path: Path, capsys) -> None:
     cfg_file = tmp_path / "c.json"
     cfg_file.write_text(json.dumps({"repetition_threshold": 0.4}))

@@ -7,9 +7,15 @@ suits a single ``collapse-otel`` job scraped every 15-30 s.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+
+_DURATION = re.compile(r"([0-9]+(ms|s|m|h|d|w|y))+")
+_DURATION_FIELDS = ("rate_window_short", "rate_window_long", "baseline_window", "baseline_offset",
+                    "previous_release_lookback", "duplicate_for", "repetition_for",
+                    "diversity_for", "dropping_for")
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,20 @@ class MixinConfig:
     dashboard_time_from: str = "now-6h"
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            value, default = getattr(self, f.name), f.default
+            if isinstance(default, float) and isinstance(value, int) \
+                    and not isinstance(value, bool):
+                object.__setattr__(self, f.name, float(value))
+            elif not isinstance(value, type(default)) or \
+                    (isinstance(value, bool) and not isinstance(default, bool)):
+                raise ValueError(f"{f.name} must be a {type(default).__name__}, got {value!r}")
+        for name in _DURATION_FIELDS:
+            if not _DURATION.fullmatch(getattr(self, name)):
+                raise ValueError(f"{name} must be a Prometheus duration like 5m, got "
+                                 f"{getattr(self, name)!r}")
+        if self.rule_interval and not _DURATION.fullmatch(self.rule_interval):
+            raise ValueError(f"rule_interval must be empty or a duration, got {self.rule_interval!r}")
         if not 0.0 < self.diversity_drop_fraction < 1.0:
             raise ValueError("diversity_drop_fraction must be in (0, 1)")
         if self.duplicate_spike_factor < 1.0:
