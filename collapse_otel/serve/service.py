@@ -35,14 +35,15 @@ TICK_SECONDS = 1.0
 class Service:
     """One receiver process. ``start()`` then ``stop()``; ``ports`` tells where it listens."""
 
-    def __init__(self, settings: ServeSettings, config: CollapseConfig | None = None) -> None:
+    def __init__(self, settings: ServeSettings, config: CollapseConfig | None = None, *,
+                 aggregator: object = None) -> None:
         self.settings = settings
         try:
             config = config or CollapseConfig.resolve(**dict(settings.collapse))
         except TypeError as exc:
             raise SettingsError(str(exc)) from None
         self.config = config
-        self.receiver = Receiver(settings, config)
+        self.receiver = Receiver(settings, config, aggregator)
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(ServeCollector(self.receiver))
         collapse_registry(self.registry, source=self.receiver.pipeline)
