@@ -81,17 +81,17 @@ def emit_conventions(tracer) -> None:
                               "llm.output_messages.0.message.content": "OpenInference answer.",
                               "llm.token_count.prompt": 12, "llm.token_count.completion": 3,
                               "metadata": '{"release": "oi-release", "cohort": "beta"}'})
-    with tracer.start_as_current_span("workflow"):              # OpenLLMetry (traceloop)
-        with tracer.start_as_current_span("openai.chat") as s:
-            s.set_attributes({"llm.request.type": "chat", "gen_ai.usage.prompt_tokens": 8,
-                              "gen_ai.usage.completion_tokens": 5,
-                              "gen_ai.completion.0.content": "OpenLLMetry answer.",
-                              "traceloop.association.properties.release": "tl-release"})
-    with tracer.start_as_current_span("agent"):                 # traceAI (Future AGI)
-        with tracer.start_as_current_span("llm") as s:
-            s.set_attributes({"fi.span.kind": "LLM", "llm.token_count.prompt": 9,
-                              "llm.output_messages.0.message.content": "traceAI answer, "
-                              "no completion count so it is estimated."})
+    with tracer.start_as_current_span("workflow"), \
+            tracer.start_as_current_span("openai.chat") as s:      # OpenLLMetry (traceloop)
+        s.set_attributes({"llm.request.type": "chat", "gen_ai.usage.prompt_tokens": 8,
+                          "gen_ai.usage.completion_tokens": 5,
+                          "gen_ai.completion.0.content": "OpenLLMetry answer.",
+                          "traceloop.association.properties.release": "tl-release"})
+    with tracer.start_as_current_span("agent"), \
+            tracer.start_as_current_span("llm") as s:              # traceAI (Future AGI)
+        s.set_attributes({"fi.span.kind": "LLM", "llm.token_count.prompt": 9,
+                          "llm.output_messages.0.message.content": "traceAI answer, "
+                          "no completion count so it is estimated."})
 
 
 def summary(records):
