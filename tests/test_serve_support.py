@@ -24,9 +24,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 PROTOBUF = "application/x-protobuf"
 REPO = Path(__file__).resolve().parent.parent
-WORDS = tuple("the river museum opens early and closes late while the guide explains old maps "
-              "of harbours bridges castles forests islands and markets to curious visitors"
-              .split(" "))
+_PHRASE = ("the river museum opens early and closes late while the guide explains old maps "
+           "of harbours bridges castles forests islands and markets to curious visitors")
+WORDS = tuple(_PHRASE.split())
 
 
 def kv(key: str, value) -> KeyValue:
