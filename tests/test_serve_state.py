@@ -1,0 +1,152 @@
+"""State across restarts: the snapshot format, corrupt files set aside, kill -9 then restart."""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+
+import pytest
+
+from collapse_otel.aggregator import Aggregator
+from collapse_otel.config import CollapseConfig
+from collapse_otel.records import AnswerRecord
+from collapse_otel.serve import state
+from collapse_otel.serve.state import CorruptState, StateStore
+from tests.test_serve_support import (
+    ServerProcess,
+    answer_text,
+    by_stream,
+    post,
+    rag_trace,
+    request_of,
+    value,
+    wait_for,
+)
+
+
+def filled_aggregator(n: int = 300) -> Aggregator:
+    agg = Aggregator(CollapseConfig.resolve(environ={}))
+    rng = random.Random(3)
+    agg.observe_batch([AnswerRecord(answer_text(rng), 10, 5, (f"d{i % 7}",), service="s",
+                                    release=f"v{i % 3}") for i in range(n)])
+    return agg
+
+
+def windows(agg: Aggregator) -> dict:
+    snap = agg.snapshot(max_age=0)
+    return {s.key: (s.answers_total, s.window.window_answers, s.window.exact_duplicate_ratio)
+            for s in snap.streams}
+
+
+def test_round_trip_and_atomic_file(tmp_path):
+    agg = filled_aggregator()
+    store = StateStore(tmp_path / "sub" / "state.bin")
+    size = store.save(agg)
+    assert size == store.path.stat().st_size
+    assert [p.name for p in store.path.parent.iterdir()] == ["state.bin"]   # no temp left
+    fresh = Aggregator(CollapseConfig.resolve(environ={}))
+    assert store.restore(fresh).outcome == "restored"
+    assert windows(fresh) == windows(agg)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "magic", "version", "empty", "garbage"])
+def test_corrupt_snapshot_is_set_aside_never_raises(tmp_path, damage):
+    store = StateStore(tmp_path / "state.bin")
+    store.save(filled_aggregator(50))
+    data = bytearray(store.path.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+    elif damage == "flip":
+        data[-10] ^= 0xFF
+    elif damage == "magic":
+        data[0:8] = b"NOTSTATE"
+    elif damage == "version":
+        data[8:10] = (99).to_bytes(2, "big")
+    elif damage == "empty":
+        data = bytearray()
+    else:
+        data = bytearray(random.Random(1).randbytes(5000))
+    store.path.write_bytes(bytes(data))
+    with pytest.raises(CorruptState):
+        state.decode(bytes(data))
+    fresh = Aggregator(CollapseConfig.resolve(environ={}))
+    result = store.restore(fresh)
+    assert result.outcome == "corrupt" and result.moved_to is not None
+    assert not store.path.exists() and result.moved_to.read_bytes() == bytes(data)
+    assert fresh.snapshot().streams == ()
+
+
+def test_valid_checksum_but_foreign_payload_is_set_aside(tmp_path):
+    store = StateStore(tmp_path / "state.bin")
+    store.path.write_bytes(state.encode(b"not an aggregator at all"))
+    assert store.restore(Aggregator(CollapseConfig.resolve(environ={}))).outcome == "corrupt"
+
+
+def _send(url: str, seed: int, traces: int, release: str) -> None:
+    rng = random.Random(seed)
+    spans = [s for _ in range(traces) for s in rag_trace(rng, answer_text(rng, 20))]
+    assert post(url, request_of({("agent", release): spans}).SerializeToString())[0] == 200
+
+
+def test_kill_9_then_restart_restores_the_last_snapshot(tmp_path):
+    state_file = tmp_path / "collapse.state"
+    args = ("--state-file", str(state_file), "--snapshot-seconds", "0.3")
+    server = ServerProcess(tmp_path, *args)
+    try:
+        for i, release in enumerate(("v1", "v2", "v1")):
+            _send(server.url, i, 120, release)
+        wait_for(lambda: value(server.metrics(), "collapse_answers_total") == 360, 30,
+                 "answers analysed")
+        # a snapshot that started after the last answer was analysed holds all of them
+        seen = value(server.metrics(), "collapse_serve_snapshots_total", outcome="success")
+        wait_for(lambda: value(server.metrics(), "collapse_serve_snapshots_total",
+                               outcome="success") >= seen + 2, 30, "two more snapshots")
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(10)
+    finally:
+        server.stop()
+    expected_agg = Aggregator(CollapseConfig.resolve(environ={}))
+    expected_agg.restore(state.decode(state_file.read_bytes()))   # what the last snapshot held
+    expected = windows(expected_agg)
+    assert sum(v[0] for v in expected.values()) == 360
+    with ServerProcess(tmp_path, *args) as restarted:
+        assert restarted.info["restore"] == "restored"
+        text = restarted.metrics()
+        answers = by_stream(text, "collapse_answers_total")
+        window = by_stream(text, "collapse_window_answers")
+        assert answers == {tuple(k): float(v[0]) for k, v in expected.items()}
+        assert window == {tuple(k): float(v[1]) for k, v in expected.items()}
+        assert window[("agent", "v1", "default")] == 240
+        # it keeps counting on top of the restored state
+        _send(restarted.url, 9, 10, "v2")
+        wait_for(lambda: by_stream(restarted.metrics(), "collapse_answers_total")
+                 [("agent", "v2", "default")] == 130, 30, "new answers on restored state")
+
+
+def test_corrupt_state_file_at_start_is_reported_and_the_server_runs(tmp_path):
+    state_file = tmp_path / "collapse.state"
+    state_file.write_bytes(b"COLSTATE" + b"\x00" * 20)
+    with ServerProcess(tmp_path, "--state-file", str(state_file)) as server:
+        assert server.info["restore"] == "corrupt"
+        text = server.metrics()
+        assert value(text, "collapse_serve_state_corrupt_total") == 1
+        assert list(tmp_path.glob("collapse.state.corrupt-*"))
+        _send(server.url, 1, 5, "v1")
+        wait_for(lambda: value(server.metrics(), "collapse_answers_total") == 5, 30, "answers")
+    assert state_file.exists()   # the clean shutdown wrote a fresh, valid snapshot
+    fresh = Aggregator(CollapseConfig.resolve(environ={}))
+    fresh.restore(state.decode(state_file.read_bytes()))
+    assert sum(s.answers_total for s in fresh.snapshot().streams) == 5
+
+
+def test_sigterm_writes_a_final_snapshot(tmp_path):
+    state_file = tmp_path / "collapse.state"
+    server = ServerProcess(tmp_path, "--state-file", str(state_file), "--snapshot-seconds",
+                           "3600")
+    _send(server.url, 4, 25, "v3")
+    time.sleep(0.2)
+    assert server.stop(signal.SIGTERM) == 0
+    fresh = Aggregator(CollapseConfig.resolve(environ={}))
+    fresh.restore(state.decode(state_file.read_bytes()))
+    assert sum(s.answers_total for s in fresh.snapshot().streams) == 25
