@@ -149,3 +149,26 @@ def test_otlp_http_exporter_sends_the_collapse_metrics():
     answers = {next(a.value.string_value for a in p.attributes if a.key == "release"): p.as_double
                for p in sent["collapse.answers"].sum.data_points}
     assert answers == {"v1": 20.0, "v2": 20.0, "v3": 20.0}
+
+
+def test_a_failing_source_reports_nothing_and_recovers():
+    state = {"fail": True}
+    source = _Source()
+    source.feed(sample_answers(10), 0, 10)
+
+    def snapshot():
+        if state["fail"]:
+            raise RuntimeError("aggregator down")
+        return source.snapshot()
+
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    register_otel_metrics(snapshot, meter_provider=provider)
+    data = reader.get_metrics_data()
+    assert data is None or not any(
+        m.data.data_points for rm in data.resource_metrics for sm in rm.scope_metrics
+        for m in sm.metrics)
+    state["fail"] = False
+    assert _otel_values(reader)[("collapse_answers_total", frozenset(
+        {"service": "rag", "release": "v1", "cohort": "default"}.items()))] == 10
+    provider.shutdown()

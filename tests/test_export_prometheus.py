@@ -149,7 +149,20 @@ def test_describe_takes_no_snapshot_and_double_registration_is_refused():
         registry.register(CollapseCollector(boom))
 
 
-def test_failing_stats_source_keeps_the_scrape():
+def test_a_failing_source_never_breaks_the_hosts_scrape(caplog):
+    def broken():
+        raise RuntimeError("aggregator down")
+
+    registry = CollectorRegistry()
+    Counter("host_requests", "The host's own metric.", registry=registry).inc()
+    registry.register(CollapseCollector(broken, broken))
+    for _ in range(3):
+        text = generate_latest(registry)
+    assert b"host_requests_total 1.0" in text and b"collapse_" not in text
+    assert len([r for r in caplog.records if "unavailable" in r.getMessage()]) == 2
+
+
+def test_failing_stats_still_export_the_signals():
     def broken():
         raise RuntimeError("stats down")
 

@@ -17,6 +17,7 @@ creation order, and the first instrument created (``collapse.streams``) takes th
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -37,6 +38,7 @@ from .series import (
     unique_streams,
 )
 
+_log = logging.getLogger(__name__)
 METER_NAME = "collapse_otel"
 _FIRST = N.STREAMS   # created first, so its callback runs first in every collection
 
@@ -86,6 +88,7 @@ class OtelMetrics:
         self.release_order: tuple[str, ...] = tuple(release_order or ())
         self._lock = threading.Lock()
         self._closed = False
+        self._errors_logged: set[str] = set()
         self._observations: dict[str, list[Observation]] = {}   # by metric name
         self._fed: dict[tuple[str, Labels], HistogramSnapshot] = {}
         provider = meter_provider or metrics.get_meter_provider()
@@ -113,23 +116,35 @@ class OtelMetrics:
                                           description=metric.help)
 
     def _refresh(self) -> None:
-        """Take one snapshot: observations for every observable, deltas for the histograms."""
+        """Take one snapshot: observations for every observable, deltas for the histograms.
+        A failing source reports nothing this round (logged once), never an exception."""
         with self._lock:
+            self._observations = {}
             if self._closed:
-                self._observations = {}
                 return
-            snapshot = self._snapshot_source()
-            stats = self._stats_source() if self._stats_source else None
-            obs: dict[str, list[Observation]] = {}
-            for base, stream in unique_streams(snapshot):
-                for metric, labels, value in stream_rows(stream, base):
-                    obs.setdefault(metric.name, []).append(Observation(value, dict(labels)))
-                for metric, labels, hist in stream_histograms(stream, base):
-                    self._feed(metric, labels, hist)
-            for metric, labels, value in (*health_rows(snapshot, stats),
-                                          *release_rows(snapshot, self.release_order)):
+            try:
+                self._observe(self._snapshot_source(), self._stats_source)
+            except Exception as exc:
+                if type(exc).__name__ not in self._errors_logged:
+                    self._errors_logged.add(type(exc).__name__)
+                    _log.warning("collapse-otel: OTLP collection failed (%s)", type(exc).__name__)
+
+    def _observe(self, snapshot: AggregatorSnapshot,
+                 stats_source: Callable[[], object] | None) -> None:
+        try:
+            stats = stats_source() if stats_source else None
+        except Exception:
+            stats = None
+        obs: dict[str, list[Observation]] = {}
+        for base, stream in unique_streams(snapshot):
+            for metric, labels, value in stream_rows(stream, base):
                 obs.setdefault(metric.name, []).append(Observation(value, dict(labels)))
-            self._observations = obs
+            for metric, labels, hist in stream_histograms(stream, base):
+                self._feed(metric, labels, hist)
+        for metric, labels, value in (*health_rows(snapshot, stats),
+                                      *release_rows(snapshot, self.release_order)):
+            obs.setdefault(metric.name, []).append(Observation(value, dict(labels)))
+        self._observations = obs
 
     def _feed(self, metric: N.MetricDef, labels: Labels, hist: HistogramSnapshot) -> None:
         key = (metric.name, labels)

@@ -146,6 +146,7 @@ class CollapseCollector(Collector):
         self._stats_source = stats_source
         self.release_order: tuple[str, ...] = tuple(release_order or ())
         self._labels = LabelCache()
+        self._errors_logged: set[str] = set()
 
     def describe(self) -> Iterator[Metric]:
         """Names only (no snapshot taken), so registries can detect duplicate registration."""
@@ -153,11 +154,25 @@ class CollapseCollector(Collector):
             yield _empty_family(metric)
 
     def collect(self) -> Iterator[Metric]:
-        snapshot = self._snapshot_source()
+        """One snapshot -> every family. A failing source yields nothing (logged once per
+        kind) rather than raising: the registry may hold the host's own metrics too."""
         stats = None
-        if self._stats_source is not None:
-            try:
+        try:
+            if self._stats_source is not None:
                 stats = self._stats_source()
-            except Exception:   # health is secondary: never fail the whole scrape over it
-                _log.warning("collapse-otel: pipeline stats unavailable", exc_info=True)
-        yield from snapshot_families(snapshot, stats, self.release_order, self._labels)
+        except Exception as exc:   # health is secondary: export the signals without it
+            self._log_once("pipeline stats", exc)
+        try:
+            families = snapshot_families(self._snapshot_source(), stats, self.release_order,
+                                         self._labels)
+        except Exception as exc:
+            self._log_once("collapse metrics", exc)
+            return
+        yield from families
+
+    def _log_once(self, what: str, exc: Exception) -> None:
+        kind = f"{what}:{type(exc).__name__}"
+        if kind not in self._errors_logged:
+            self._errors_logged.add(kind)
+            _log.warning("collapse-otel: %s unavailable this scrape (%s)", what,
+                         type(exc).__name__)
