@@ -41,3 +41,21 @@ def test_core_imports_stay_below_capture_and_export():
 def test_no_module_is_huge():
     for path in PKG.rglob("*.py"):
         assert len(path.read_text().splitlines()) <= 450, f"{path} is over ~400 lines"
+
+
+def test_importing_the_package_loads_no_framework():
+    import subprocess
+    import sys
+
+    code = ("import sys, collapse_otel; "
+            "bad = [m for m in sys.modules if m.startswith(('langchain', 'opentelemetry.sdk', "
+            "'prometheus_client', 'langgraph'))]; print(bad); sys.exit(1 if bad else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_public_name_resolves():
+    import collapse_otel
+
+    for name in collapse_otel.__all__:
+        assert getattr(collapse_otel, name) is not None, name
