@@ -63,12 +63,17 @@ def as_count(value: Any) -> int | None:
 
 def as_label(value: Any) -> str | None:
     """A short non-empty label string, or None."""
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str):
+    if value is None:
         return None
+    if type(value) is not str:
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        elif not isinstance(value, str):
+            return None
+    if value and not value[0].isspace() and not value[-1].isspace():
+        return value if len(value) <= MAX_LABEL_CHARS else value[:MAX_LABEL_CHARS]
     value = value.strip()
     return value[:MAX_LABEL_CHARS] if value else None
 
@@ -96,9 +101,10 @@ def document_id(doc_id: Any, metadata: Any, content: Any) -> str | None:
 
 def first_label(*values: Any) -> str | None:
     for v in values:
-        label = as_label(v)
-        if label:
-            return label
+        if v is not None:
+            label = as_label(v)
+            if label:
+                return label
     return None
 
 

@@ -70,14 +70,29 @@ class CollapseCallbackHandler(BaseCallbackHandler):
         super().__init__()
         self.release, self.cohort, self.service = release, cohort, service
         self._pipeline = pipeline
-        self._tracer = trace.get_tracer(_TRACER_NAME, tracer_provider=tracer_provider) \
-            if emit_spans else None
+        self._emit_spans = emit_spans
+        self._tracer_provider = tracer_provider
+        self._tracer_cache: tuple[Any, Any] = (None, None)
         self._max_runs = max_runs
         self._lock = threading.Lock()
         self._parents: OrderedDict[UUID, UUID | None] = OrderedDict()
         self._llm: dict[UUID, _LLMRun] = {}
         self._retrievers: dict[UUID, Any] = {}
         self._context: OrderedDict[UUID, list[str]] = OrderedDict()
+
+    def _get_tracer(self) -> Any:
+        """The tracer, or None when spans are off or no SDK provider is installed (the
+        global provider is looked up each time: an app may install one after us)."""
+        if not self._emit_spans:
+            return None
+        provider = self._tracer_provider or trace.get_tracer_provider()
+        if isinstance(provider, trace.ProxyTracerProvider):
+            return None
+        cached_provider, tracer = self._tracer_cache
+        if cached_provider is not provider:
+            tracer = trace.get_tracer(_TRACER_NAME, tracer_provider=provider)
+            self._tracer_cache = (provider, tracer)
+        return tracer
 
     @property
     def pipeline(self) -> Pipeline:
@@ -170,14 +185,15 @@ class CollapseCallbackHandler(BaseCallbackHandler):
         model = first_label(metadata.get("ls_model_name"), params.get("model"),
                             params.get("model_name"))
         span = None
-        if self._tracer is not None:
+        tracer = self._get_tracer()
+        if tracer is not None:
             attrs: dict[str, Any] = {"gen_ai.operation.name": operation, "collapse.captured": True}
             provider = as_label(metadata.get("ls_provider"))
             if provider:
                 attrs["gen_ai.provider.name"] = provider
             if model:
                 attrs["gen_ai.request.model"] = model
-            span = self._tracer.start_span(f"{operation} {model or ''}".strip(),
+            span = tracer.start_span(f"{operation} {model or ''}".strip(),
                                            kind=SpanKind.CLIENT, attributes=attrs)
         self._start(run_id, parent_run_id)
         self._llm[run_id] = _LLMRun(model, chars, metadata, span)
@@ -266,9 +282,10 @@ class CollapseCallbackHandler(BaseCallbackHandler):
                            parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         try:
             self._start(run_id, parent_run_id)
-            if self._tracer is not None:
+            tracer = self._get_tracer()
+            if tracer is not None:
                 name = kwargs.get("name") or (serialized or {}).get("name") or "retriever"
-                self._retrievers[run_id] = self._tracer.start_span(
+                self._retrievers[run_id] = tracer.start_span(
                     f"retrieval {name}", kind=SpanKind.CLIENT,
                     attributes={"gen_ai.operation.name": "retrieval", "collapse.captured": True})
         except Exception as exc:
