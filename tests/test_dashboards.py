@@ -130,3 +130,17 @@ def test_plugin_health_shows_every_health_metric() -> None:
     for metric in HEALTH_METRICS:
         assert re.search(rf"\b{metric.sample_name}\b", text), metric.sample_name
     assert "by (instance, reason)" in text
+
+
+def test_runbook_names_only_panels_that_exist() -> None:
+    """The runbook says which panel confirms an alert (*Panel title*); those panels must exist."""
+    text = (ROOT / "exporters" / "prometheus" / "runbook.md").read_text()
+    text = re.sub(r"^    .*$", "", text, flags=re.M)  # indented code
+    text = re.sub(r"`[^`]*`", "", text)
+    text = re.sub(r"(?<!\n)\n(?!\n)", " ", text)  # italics may wrap within a paragraph
+    named = set(re.findall(r"(?<![*\w])\*(?![\s*])([^*\n]+?)(?<!\s)\*(?![*\w])", text))
+    named.discard('How "the previous release" is decided')  # a runbook section, not a panel
+    titles = [p["title"] for path in DASHBOARD_FILES for p in json.loads(path.read_text())["panels"]]
+    assert len(named) >= 15
+    missing = sorted(n for n in named if not any(t.startswith(n) for t in titles))
+    assert not missing, f"runbook names panels that do not exist: {missing}"
