@@ -132,7 +132,8 @@ def test_release_and_cohort_precedence(monkeypatch):
     assert (agg2.records or collected(p2, agg2))[0].release == "unknown"
 
 
-def test_langgraph_agent_with_a_tool():
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_langgraph_agent_with_a_tool(mode):
     from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
     from langgraph.prebuilt import create_react_agent
 
@@ -157,8 +158,11 @@ def test_langgraph_agent_with_a_tool():
     with pytest.warns(Warning):
         agent = create_react_agent(model, [weather])
     p, agg = make_pipeline()
-    out = agent.invoke({"messages": [("user", "Weather in Oslo?")]},
-                       config={"callbacks": [CollapseCallbackHandler(pipeline=p)]})
+    cfg = {"callbacks": [CollapseCallbackHandler(pipeline=p)]}
+    if mode == "async":
+        out = asyncio.run(agent.ainvoke({"messages": [("user", "Weather in Oslo?")]}, config=cfg))
+    else:
+        out = agent.invoke({"messages": [("user", "Weather in Oslo?")]}, config=cfg)
     assert out["messages"][-1].content == "It is sunny in Oslo." and calls == ["Oslo"]
     tool_step, answer = collected(p, agg)
     assert tool_step.answer is None and tool_step.completion_tokens == 8
