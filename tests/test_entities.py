@@ -228,6 +228,17 @@ def test_huge_input_is_bounded():
     assert spans == RuleBasedEntityExtractor().spans(text[:10_000])
 
 
+@pytest.mark.parametrize(
+    "unit",
+    ["x.y", "a_", "a@", "aB", "A ", "Aa of ", "1,", "9", "http://a.", "U.S.", "a.b@c.d", "$1 ", "`"],
+)
+def test_pathological_repetition_stays_linear(unit):
+    # 200,000 characters of one pattern: a quadratic rule takes many minutes here (CI times out)
+    text = unit * (200_000 // len(unit))
+    spans = RULES.spans(text)
+    assert all(0 <= s < e <= len(text) for s, e in spans)
+
+
 _TRICKY = list("Aa Zz0 9.,;:!?'’-_@#$%€`/()\n\t\u00a0ÉéßİıǅＮｙ") + [
     "\ud800",
     "\x00",

@@ -285,14 +285,23 @@ _WORD_BACK = frozenset("_.+-")
 def _anchored(
     text: str, anchors: list[int], pattern: Any, kind: str, out: list[tuple[int, int, str]]
 ) -> None:
-    """Match ``pattern`` at the start of the word holding each anchor position."""
+    """Match ``pattern`` at the start of the word holding each anchor position.
+
+    Each character is walked back over at most once (a word holding many anchors, such as
+    "a.b.c.d...", is tried once), so the cost stays linear in the text length.
+    """
     done = 0
+    floor = 0
     for i in anchors:
         if i < done:
             continue
+        lo = max(done, floor)
         start = i
-        while start > done and (text[start - 1].isalnum() or text[start - 1] in _WORD_BACK):
+        while start > lo and (text[start - 1].isalnum() or text[start - 1] in _WORD_BACK):
             start -= 1
+        floor = i + 1
+        if start == lo and lo > done and _is_back(text[lo - 1]):
+            continue  # same word as the previous anchor: already tried from its start
         while start < i and text[start] in ".+-":
             start += 1
         if start and text[start - 1] in "@#":
@@ -301,6 +310,10 @@ def _anchored(
         if m is not None and m.end() > i:
             out.append((start, m.end(), kind))
             done = m.end()
+
+
+def _is_back(ch: str) -> bool:
+    return ch.isalnum() or ch in _WORD_BACK
 
 
 def _merge(
