@@ -66,6 +66,7 @@ class RuleBasedEntityExtractor:
         self._month_date = pat.month_date_pattern()
         self._first_group = self._main.groupindex["first"]
         self._url = pat.url_pattern()
+        self._tick = pat.tick_pattern()
         self._email = pat.email_pattern()
         self._snake = pat.snake_pattern()
         self._dotted_anchor = pat.dotted_anchor()
@@ -115,6 +116,9 @@ class RuleBasedEntityExtractor:
     def _strong(self, text: str) -> list[tuple[int, int, str]]:
         """Lower-case-led kinds that win over anything overlapping them (URLs, e-mails, code)."""
         out: list[tuple[int, int, str]] = []
+        if "`" in text:
+            ticks = self._tick.finditer(text)
+            out += [(*m.span(1), "code") for m in ticks if not m.group(1).isspace()]
         if "://" in text or "www." in text:
             out += [(*m.span(), "url") for m in self._url.finditer(text)]
         if "@" in text:
@@ -177,8 +181,6 @@ class RuleBasedEntityExtractor:
                     last_end = span[1]
             elif kind == "hump":
                 add(_hump(text, start, end))
-            elif kind == "tick":
-                add((start + 1, end - 1, "code"))
             else:
                 add((start, end, (kind or "").rstrip("0123456789")))
         return out

@@ -4,7 +4,7 @@ Kept apart from the extractor so the rules can be read (and tuned) in one place.
 compiled lazily on first use and cached, so importing the package costs nothing.
 
 Speed comes from the shape of the main pattern: every branch starts with a capital letter, a
-digit, or one of ``$€£¥₹@#```, so the regex engine skips the (mostly lower-case) rest of the text
+digit, or one of ``$€£¥₹@#``, so the regex engine skips the (mostly lower-case) rest of the text
 in C. Kinds that start with a lower-case letter (URLs, e-mails, snake_case, dotted names) have
 their own patterns, run only when a cheap substring test says they can match.
 """
@@ -232,7 +232,6 @@ def main_pattern() -> re.Pattern[str]:
         ),
         ("[@]", r"(?<![\w@]@)", [("handle", r"[A-Za-z0-9_]{1,30}(?![\w@])")]),
         ("[#]", r"(?<![\w&#]#)", [("hashtag", r"[^\W\d_]\w{0,60}")]),
-        ("[`]", "", [("tick", r"[^`\n]{1,80}`")]),
     ]
     return re.compile(_one_scan(branches))
 
@@ -243,6 +242,12 @@ def month_date_pattern() -> re.Pattern[str]:
     return re.compile(
         rf"{_MONTH}{_SP}+(?:\d{{1,2}}{_ORD}(?:,?{_SP}+\d{{4}})?|\d{{4}})(?!\w)"
     )
+
+
+@cache
+def tick_pattern() -> re.Pattern[str]:
+    """Markdown inline code: the text between single backticks, one line, up to 80 characters."""
+    return re.compile(r"`([^`\n]{1,80})`")
 
 
 @cache
