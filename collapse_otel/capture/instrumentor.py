@@ -78,8 +78,9 @@ class CollapseInstrumentor(BaseInstrumentor):
         state: dict[str, Any] = {"pipeline": pipeline, "previous": set_pipeline(pipeline)}
         if kwargs.get("langchain", True):
             try:
+                # release/cohort/service given here are the process defaults (config), so
+                # run metadata can still override them per request
                 handler = CollapseCallbackHandler(
-                    overrides.get("release"), overrides.get("cohort"), overrides.get("service"),
                     pipeline=pipeline, tracer_provider=kwargs.get("tracer_provider"),
                     emit_spans=kwargs.get("emit_spans", True))
                 state["langchain"] = _install_langchain_hook(handler)

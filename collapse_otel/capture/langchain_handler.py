@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -79,6 +81,8 @@ class CollapseCallbackHandler(BaseCallbackHandler):
         self._llm: dict[UUID, _LLMRun] = {}
         self._retrievers: dict[UUID, Any] = {}
         self._context: OrderedDict[UUID, list[str]] = OrderedDict()
+        _HANDLERS.add(self)
+        _ensure_fork_hook()
 
     def _get_tracer(self) -> Any:
         """The tracer, or None when spans are off or no SDK provider is installed (the
@@ -326,6 +330,23 @@ class CollapseCallbackHandler(BaseCallbackHandler):
                 span.end()
         except Exception as exc:
             self._fail(exc)
+
+
+_HANDLERS: weakref.WeakSet[CollapseCallbackHandler] = weakref.WeakSet()
+_fork_hook = False
+
+
+def _after_fork_in_child() -> None:
+    """A lock held by another thread at fork() time would stay locked in the child."""
+    for h in list(_HANDLERS):
+        h._lock = threading.Lock()
+
+
+def _ensure_fork_hook() -> None:
+    global _fork_hook
+    if not _fork_hook and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+        _fork_hook = True
 
 
 def _content_chars(content: Any) -> int:
