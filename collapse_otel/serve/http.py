@@ -30,6 +30,7 @@ PROTOBUF, JSON = "application/x-protobuf", "application/json"
 TRACES_PATH = "/v1/traces"
 MAX_CONCURRENT_DECODES = 4     # bodies being decoded at once (bounds memory; the GIL bounds CPU)
 BUSY_WAIT_SECONDS = 2.0
+DISCARD_MAX = 256 * 1024 * 1024   # oversized bodies up to this are read and dropped, not kept
 
 try:   # google.rpc.Status ships with googleapis-common-protos (an OTLP exporter dependency)
     from google.rpc.status_pb2 import Status as _Status
@@ -74,6 +75,8 @@ class _Server(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 60
+    wbufsize = 1 << 16               # headers and body leave in one write (flushed per request)
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:   # no access log
@@ -179,7 +182,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return "invalid Content-Length"
         if n > limit:
-            self.close_connection = True     # the unread body must not be parsed as a request
+            self._discard(n)                 # so the client can read the 413
             return None
         body = self.rfile.read(n)
         if len(body) != n:
@@ -207,14 +210,27 @@ class Handler(BaseHTTPRequestHandler):
             parts.append(self.rfile.read(size))
             self.rfile.readline(1024)
 
+    def _discard(self, n: int) -> None:
+        """Read and drop a body of ``n`` bytes (up to DISCARD_MAX; beyond, close the
+        connection): a client still sending would otherwise never see the response."""
+        if n > DISCARD_MAX:
+            self.close_connection = True
+            return
+        while n > 0:
+            chunk = self.rfile.read(min(n, 1 << 16))
+            if not chunk:
+                self.close_connection = True
+                return
+            n -= len(chunk)
+
     def _drain_or_close(self) -> None:
         """Skip an unread body so the connection can be reused; close it if it is large."""
         try:
             n = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             n = -1
-        if 0 <= n <= 1 << 20 and "chunked" not in (self.headers.get("Transfer-Encoding") or ""):
-            self.rfile.read(n)
+        if n >= 0 and "chunked" not in (self.headers.get("Transfer-Encoding") or ""):
+            self._discard(n)
         else:
             self.close_connection = True
 
