@@ -1,0 +1,203 @@
+"""``collapse-otel serve`` throughput and latency, measured against a real server process.
+
+The server runs pinned to one core with every signal on (the default Aggregator); the load
+generator runs on another core and sends OTLP/HTTP protobuf requests of 500 spans (100 RAG
+traces of 5 spans: root, retriever, chat, two plain spans), honouring 429 + Retry-After.
+
+1. Sustained spans/s: send as fast as the server takes them until all answers are analysed.
+2. p99 request latency at half that load: paced requests for a fixed time.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+TRACES_PER_REQUEST = 100
+SPANS_PER_TRACE = 5
+SPANS_PER_REQUEST = TRACES_PER_REQUEST * SPANS_PER_TRACE
+WORDS = ("the museum opens at nine and the harbour tour leaves from the old bridge every hour "
+         "while guides explain maps castles rivers forests islands markets and bridges").split()
+
+
+def _kv(key: str, value: object) -> KeyValue:
+    if isinstance(value, int):
+        return KeyValue(key=key, value=AnyValue(int_value=value))
+    return KeyValue(key=key, value=AnyValue(string_value=str(value)))
+
+
+def _trace(rng: random.Random) -> list[Span]:
+    tid, root, t = rng.randbytes(16), rng.randbytes(8), time.time_ns()
+    answer = " ".join(rng.choice(WORDS) for _ in range(rng.randrange(20, 60)))
+    msgs = json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": answer}]}])
+    spans = [Span(trace_id=tid, span_id=rng.randbytes(8), parent_span_id=root, name="retrieve",
+                  end_time_unix_nano=t + 1, attributes=[
+                      _kv("openinference.span.kind", "RETRIEVER"),
+                      _kv("retrieval.documents.0.document.id", f"doc-{rng.randrange(300)}"),
+                      _kv("retrieval.documents.1.document.id", f"doc-{rng.randrange(300)}")]),
+             Span(trace_id=tid, span_id=rng.randbytes(8), parent_span_id=root, name="chat",
+                  end_time_unix_nano=t + 2, attributes=[
+                      _kv("gen_ai.operation.name", "chat"), _kv("gen_ai.output.messages", msgs),
+                      _kv("gen_ai.usage.input_tokens", rng.randrange(50, 900)),
+                      _kv("gen_ai.usage.output_tokens", rng.randrange(20, 80)),
+                      _kv("gen_ai.request.model", "gpt-bench")])]
+    spans += [Span(trace_id=tid, span_id=rng.randbytes(8), parent_span_id=root, name="step",
+                   end_time_unix_nano=t, attributes=[_kv("component", "prompt")])
+              for _ in range(SPANS_PER_TRACE - 3)]
+    spans.append(Span(trace_id=tid, span_id=root, name="chain", end_time_unix_nano=t + 3))
+    return spans
+
+
+def payloads(n: int, seed: int = 0) -> list[bytes]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        req = ExportTraceServiceRequest()
+        rs = ResourceSpans()
+        rs.resource.attributes.extend([_kv("service.name", "bench"),
+                                       _kv("service.version", f"v{i % 3}")])
+        rs.scope_spans.append(ScopeSpans(spans=[s for _ in range(TRACES_PER_REQUEST)
+                                                for s in _trace(rng)]))
+        req.resource_spans.append(rs)
+        out.append(req.SerializeToString())
+    return out
+
+
+class _Server:
+    def __init__(self, cpu: int | None) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+        port_file = self.tmp / "ports.json"
+        pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "collapse_otel.serve", "--otlp-http-port", "0",
+             "--otlp-grpc-port", "-1", "--metrics-port", "0", "--print-port-file",
+             str(port_file)], preexec_fn=pin, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        while not port_file.exists():
+            if self.proc.poll() is not None:
+                raise RuntimeError("serve did not start")
+            time.sleep(0.05)
+        ports = json.loads(port_file.read_text())
+        self.port, self.metrics_port = ports["otlp_http"], ports["metrics"]
+
+    def answers(self) -> float:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics").read()
+        return sum(float(line.rsplit(b" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith(b"collapse_answers_total{"))
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+def _send(conn: http.client.HTTPConnection, body: bytes) -> int:
+    retries = 0
+    while True:
+        conn.request("POST", "/v1/traces", body, {"Content-Type": "application/x-protobuf"})
+        resp = conn.getresponse()
+        resp.read()
+        if resp.status == 200:
+            return retries
+        retries += 1
+        time.sleep(float(resp.getheader("Retry-After") or 1))
+
+
+def sustained(server: _Server, bodies: list[bytes], clients: int = 4) -> tuple[float, int]:
+    """Spans/s from the first request until every answer is analysed; and retries seen."""
+    retries = [0] * clients
+
+    def client(k: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+        for body in bodies[k::clients]:
+            retries[k] += _send(conn, body)
+        conn.close()
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    target = len(bodies) * TRACES_PER_REQUEST
+    while server.answers() < target:
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - start
+    return len(bodies) * SPANS_PER_REQUEST / elapsed, sum(retries)
+
+
+def paced_latency(server: _Server, bodies: list[bytes], spans_per_second: float,
+                  seconds: float = 15.0) -> list[float]:
+    """Request latencies (s) with requests started on a fixed schedule at the given load."""
+    interval = SPANS_PER_REQUEST / spans_per_second
+    latencies: list[float] = []
+    lock = threading.Lock()
+    n = int(seconds / interval)
+    start = time.perf_counter() + 0.2
+    clients = 4
+
+    def client(k: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+        for i in range(k, n, clients):
+            due = start + i * interval
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            t0 = time.perf_counter()
+            _send(conn, bodies[i % len(bodies)])
+            with lock:
+                latencies.append(time.perf_counter() - t0)
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(latencies)
+
+
+def run(requests: int = 300) -> list[dict]:
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    all_cpus = sorted(range(os.cpu_count() or 1))
+    server_cpu = all_cpus[-1] if len(all_cpus) > 1 else None
+    if server_cpu is not None and hasattr(os, "sched_setaffinity"):
+        others = [c for c in all_cpus if c != server_cpu]
+        os.sched_setaffinity(0, set(others))      # the load generator stays off the server core
+    bodies = payloads(requests)
+    server = _Server(server_cpu)
+    try:
+        rate, retries = sustained(server, bodies)
+        lat = paced_latency(server, payloads(60, seed=1), rate / 2)
+    finally:
+        server.close()
+        if cpus and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, set(cpus))
+    p50, p99 = lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    note = (f"OTLP/HTTP protobuf, {SPANS_PER_REQUEST} spans/request, 1 answer per "
+            f"{SPANS_PER_TRACE} spans, server pinned to cpu {server_cpu}")
+    return [
+        {"name": "serve: sustained spans/s, one core, all signals", "value": rate,
+         "unit": "spans/s", "target": "report",
+         "note": f"{note}; {rate / SPANS_PER_TRACE:,.0f} answers/s; {retries} 429 retries"},
+        {"name": "serve: p99 request latency at half load", "value": p99 * 1000, "unit": "ms",
+         "target": "report",
+         "note": f"{len(lat)} requests at {rate / 2:,.0f} spans/s; p50 {p50 * 1000:.1f} ms"},
+    ]
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(f"{row['name']}: {row['value']:,.1f} {row['unit']}  ({row['note']})")
