@@ -29,8 +29,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 TRACES_PER_REQUEST = 100
 SPANS_PER_TRACE = 5
 SPANS_PER_REQUEST = TRACES_PER_REQUEST * SPANS_PER_TRACE
-WORDS = ("the museum opens at nine and the harbour tour leaves from the old bridge every hour "
-         "while guides explain maps castles rivers forests islands markets and bridges").split()
+_TEXT = ("the museum opens at nine and the harbour tour leaves from the old bridge every hour "
+         "while guides explain maps castles rivers forests islands markets and bridges")
+WORDS = _TEXT.split()
 
 
 def _kv(key: str, value: object) -> KeyValue:
