@@ -25,6 +25,7 @@ from collapse_otel.capture.span_processor import CollapseSpanProcessor
 from collapse_otel.serve.service import Service
 from collapse_otel.serve.settings import ServeSettings
 from tests.test_capture_support import RecordingAggregator, make_pipeline
+from tests.test_export_prometheus import KNOWN_CONTRACT_LINT, promtool_problems
 from tests.test_serve_support import (
     PROTOBUF,
     answer_text,
@@ -33,6 +34,7 @@ from tests.test_serve_support import (
     rag_trace,
     request_of,
     value,
+    wait_for,
 )
 
 TOKEN = "s3cret-token"
@@ -291,3 +293,56 @@ def test_answers_wait_for_their_root_across_requests(served):
     assert svc.receiver.drain(10)
     assert [r.context_ids for r in agg.records] == [("doc-split",)]
     assert svc.receiver.assembler.held_traces == 0
+
+
+def test_answer_without_its_root_is_counted_after_hold_seconds():
+    svc, agg = start(hold_seconds=0.2)
+    base = f"http://127.0.0.1:{svc.ports['otlp_http']}"
+    try:
+        spans = rag_trace(random.Random(8), "orphan answer", doc="doc-orphan")[:2]   # no root
+        assert post(f"{base}/v1/traces",
+                    request_of({("svc", "r1"): spans}).SerializeToString())[0] == 200
+        assert svc.receiver.pipeline.flush(5) and agg.records == []         # still waiting
+        wait_for(lambda: svc.receiver.pipeline.flush(5) and agg.records, 10, "expiry")
+        assert [r.context_ids for r in agg.records] == [("doc-orphan",)]
+    finally:
+        svc.stop()
+
+
+def test_grpc_full_queue_is_unavailable_with_retry_info():
+    grpc = pytest.importorskip("grpc", reason="grpcio not installed (pip install grpcio)")
+    from google.rpc.error_details_pb2 import RetryInfo
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc as pb_grpc
+
+    svc, agg = start(otlp_grpc_port=0, max_queued_answers=2, retry_after_seconds=2)
+    gate = threading.Event()
+    try:
+        svc.receiver.pipeline.submit_deferred(lambda: (gate.wait(20), [])[1])
+        with grpc.insecure_channel(f"127.0.0.1:{svc.ports['otlp_grpc']}") as channel:
+            stub = pb_grpc.TraceServiceStub(channel)
+            request = request_of({("svc", "r1"): [s for seed in (1, 2) for s in rag_trace(
+                random.Random(seed), "grpc answer")]})
+            stub.Export(request, timeout=5)                       # fills the queue
+            with pytest.raises(grpc.RpcError) as err:
+                stub.Export(request, timeout=5)
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+            info = dict(err.value.trailing_metadata())["google.rpc.retryinfo-bin"]
+            assert RetryInfo.FromString(info).retry_delay.seconds == 2
+            raw = channel.unary_unary(
+                "/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+            with pytest.raises(grpc.RpcError) as err:
+                raw(b"\x0a\x05\x0a\xff", timeout=5)             # truncated protobuf
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        gate.set()
+        assert svc.receiver.drain(10) and len(agg.records) == 2
+    finally:
+        gate.set()
+        svc.stop()
+
+
+def test_serve_exposition_passes_promtool(served):
+    svc, _, base = served
+    assert post(f"{base}/v1/traces", body_of(4))[0] == 200
+    assert svc.receiver.drain(10)
+    problems = promtool_problems(get(f"{base}/metrics"))
+    assert [p for p in problems if p != KNOWN_CONTRACT_LINT] == []

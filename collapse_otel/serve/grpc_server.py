@@ -12,8 +12,10 @@ import hmac
 from concurrent import futures
 from typing import Any
 
-from .decode import batch_of
+from .decode import DecodeError, batch_of, parse_protobuf
 from .receiver import OK, Receiver
+
+SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 
 
 def available() -> bool:
@@ -39,50 +41,55 @@ def start_grpc(receiver: Receiver, host: str, port: int, token: str | None,
     """Start the gRPC server; returns (server, bound port)."""
     import grpc
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as pb
-    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc as pb_grpc
 
     stats = receiver.stats
 
-    class TraceService(pb_grpc.TraceServiceServicer):
-        def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC method name)
-            response = pb.ExportTraceServiceResponse()
-            code = self._export(request, context, response)
-            stats.request("grpc", code)
-            return response
+    def export(body: bytes, context: Any) -> bytes:
+        response = pb.ExportTraceServiceResponse()
+        code = _export(body, context, response)
+        stats.request("grpc", code)
+        return response.SerializeToString()
 
-        def _export(self, request: Any, context: Any, response: Any) -> str:
-            if token is not None:
-                meta = dict(context.invocation_metadata())
-                auth = meta.get("authorization", "")
-                if not (auth.startswith("Bearer ") and
-                        hmac.compare_digest(auth[7:].strip().encode(), token.encode())):
-                    context.set_code(grpc.StatusCode.UNAUTHENTICATED)
-                    context.set_details("missing or wrong bearer token")
-                    return "UNAUTHENTICATED"
-            try:
-                batch = batch_of(request)
-                outcome = receiver.accept(batch, request.ByteSize())
-            except Exception:   # never let one request take the server down
-                context.set_code(grpc.StatusCode.INTERNAL)
-                context.set_details("internal error")
-                return "INTERNAL"
-            if outcome.status != OK:
-                context.set_trailing_metadata(_retry_trailer(outcome.retry_after))
-                context.set_code(grpc.StatusCode.UNAVAILABLE)
-                context.set_details(outcome.message)
-                return "UNAVAILABLE"
-            if outcome.rejected or outcome.message:
-                response.partial_success.rejected_spans = outcome.rejected
-                response.partial_success.error_message = outcome.message
-            return "OK"
+    def _export(body: bytes, context: Any, response: Any) -> str:
+        if token is not None:
+            auth = dict(context.invocation_metadata()).get("authorization", "")
+            if not (auth.startswith("Bearer ") and
+                    hmac.compare_digest(auth[7:].strip().encode(), token.encode())):
+                context.set_code(grpc.StatusCode.UNAUTHENTICATED)
+                context.set_details("missing or wrong bearer token")
+                return "UNAUTHENTICATED"
+        try:
+            batch = batch_of(parse_protobuf(body))
+            outcome = receiver.accept(batch, len(body))
+        except DecodeError as exc:
+            context.set_code(grpc.StatusCode.INVALID_ARGUMENT)
+            context.set_details(str(exc))
+            return "INVALID_ARGUMENT"
+        except Exception:   # never let one request take the server down
+            context.set_code(grpc.StatusCode.INTERNAL)
+            context.set_details("internal error")
+            return "INTERNAL"
+        if outcome.status != OK:
+            context.set_trailing_metadata(_retry_trailer(outcome.retry_after))
+            context.set_code(grpc.StatusCode.UNAVAILABLE)
+            context.set_details(outcome.message)
+            return "UNAVAILABLE"
+        if outcome.rejected or outcome.message:
+            response.partial_success.rejected_spans = outcome.rejected
+            response.partial_success.error_message = outcome.message
+        return "OK"
 
+    # raw bytes in, so a malformed body is answered INVALID_ARGUMENT (as the OTLP spec asks)
+    # rather than the INTERNAL grpcio gives when its own deserializer fails
+    handler = grpc.method_handlers_generic_handler(SERVICE, {
+        "Export": grpc.unary_unary_rpc_method_handler(export)})
     limit = receiver.settings.max_body_bytes
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collapse-grpc"),
         options=[("grpc.max_receive_message_length", limit),
                  ("grpc.max_send_message_length", 4 * 1024 * 1024)],
         maximum_concurrent_rpcs=workers * 4)
-    pb_grpc.add_TraceServiceServicer_to_server(TraceService(), server)
+    server.add_generic_rpc_handlers((handler,))
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     bound = server.add_insecure_port(address)
     if bound == 0:
