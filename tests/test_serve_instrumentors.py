@@ -1,0 +1,79 @@
+"""Real third-party instrumentations over OTLP: a LangChain RAG chain instrumented with
+OpenInference or OpenLLMetry (traceloop) exports its spans to ``collapse-otel serve``; the
+same spans also go through an in-process CollapseSpanProcessor. Both must give the same
+answers, tokens, context ids and labels.
+
+Each instrumentor runs in its own process (traceloop cannot be instrumented twice in one).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from collapse_otel.config import CollapseConfig
+from collapse_otel.serve.service import Service
+from collapse_otel.serve.settings import ServeSettings
+from tests.test_capture_support import RecordingAggregator
+from tests.test_serve_support import REPO
+
+CLIENT = r"""
+import json, sys
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from collapse_otel.capture.span_processor import CollapseSpanProcessor
+from tests.test_capture_support import DocRetriever, make_pipeline, rag_chain
+
+which, url = sys.argv[1], sys.argv[2]
+if which == "openinference":
+    from openinference.instrumentation.langchain import LangChainInstrumentor as I
+else:
+    from opentelemetry.instrumentation.langchain import LangchainInstrumentor as I
+tp = TracerProvider(resource=Resource.create({"service.name": "rag", "service.version": "4.2"}))
+tp.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=url)))
+pipeline, agg = make_pipeline()
+proc = CollapseSpanProcessor(pipeline=pipeline)
+tp.add_span_processor(proc)
+I().instrument(tracer_provider=tp)
+chain = rag_chain(retriever=DocRetriever(with_metadata_ids=which != "openinference"))
+for q in ("rivers?", "alps?", "loire?", "paris?"):
+    chain.invoke(q)
+tp.force_flush()
+assert proc.force_flush(5000)
+tp.shutdown()
+print(json.dumps([[r.answer, r.prompt_tokens, r.completion_tokens, list(r.context_ids),
+                   r.service, r.release, r.cohort, r.tokens_estimated] for r in agg.records]))
+"""
+
+
+def _rows(records) -> Counter:
+    return Counter(json.dumps([r.answer, r.prompt_tokens, r.completion_tokens,
+                               list(r.context_ids), r.service, r.release, r.cohort,
+                               r.tokens_estimated]) for r in records)
+
+
+@pytest.mark.parametrize("which", ["openinference", "traceloop"])
+def test_instrumented_chain_over_otlp_equals_span_processor(which):
+    cfg = CollapseConfig.resolve(environ={})
+    agg = RecordingAggregator(cfg)
+    svc = Service(ServeSettings(otlp_http_port=0, otlp_grpc_port=-1, metrics_port=-1), cfg,
+                  aggregator=agg).start()
+    try:
+        url = f"http://127.0.0.1:{svc.ports['otlp_http']}/v1/traces"
+        result = subprocess.run([sys.executable, "-c", CLIENT, which, url], cwd=REPO,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr[-2000:]
+        local = Counter(json.dumps(row) for row in json.loads(result.stdout.splitlines()[-1]))
+        assert svc.receiver.drain(10)
+        assert sum(local.values()) == 4
+        assert _rows(agg.records) == local
+        assert all(len(r.context_ids) == 3 for r in agg.records)
+        assert {r.release for r in agg.records} == {"4.2"}
+    finally:
+        svc.stop()
