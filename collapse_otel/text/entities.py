@@ -180,7 +180,9 @@ class RuleBasedEntityExtractor:
                     add(span)
                     last_end = span[1]
             elif kind == "hump":
-                add(_hump(text, start, end))
+                span = _hump(text, start, end)
+                if not out or out[-1][1] <= span[0]:  # "$0A": "$0" already taken
+                    add(span)
             else:
                 add((start, end, (kind or "").rstrip("0123456789")))
         return out
