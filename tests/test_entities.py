@@ -280,6 +280,16 @@ def test_broken_pipeline_in_spacy_adapter_does_not_raise():
     assert adapter.spans("Alice met Bob.") == []
 
 
+def test_spacy_load_explains_a_missing_install():
+    try:
+        import spacy  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match=r"collapse-otel\[spacy\]"):
+            SpacyEntityExtractor.load()
+    else:
+        pytest.skip("spaCy is installed: the missing-install message cannot be exercised")
+
+
 def test_spacy_adapter_with_a_real_pipeline():
     spacy = pytest.importorskip(
         "spacy",

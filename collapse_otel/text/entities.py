@@ -359,6 +359,19 @@ class SpacyEntityExtractor:
         self.nlp = nlp
         self.labels = None if labels is None else frozenset(labels)
 
+    @classmethod
+    def load(cls, model: str = "en_core_web_sm", labels: Iterable[str] | None = None,
+             **kwargs: Any) -> SpacyEntityExtractor:
+        """``spacy.load(model, **kwargs)``, imported only here; raises if spaCy is missing."""
+        try:
+            import spacy
+        except ImportError as exc:
+            raise ImportError(
+                "SpacyEntityExtractor needs spaCy: pip install 'collapse-otel[spacy]' and a model"
+                f" (python -m spacy download {model})"
+            ) from exc
+        return cls(spacy.load(model, **kwargs), labels=labels)
+
     def spans(self, text: str) -> list[tuple[int, int]]:
         try:
             if not isinstance(text, str) or not text:
