@@ -74,6 +74,8 @@ class _Server(ThreadingHTTPServer):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    server_version = "collapse-otel"
+    sys_version = ""                 # no Python version in the Server header
     timeout = 60
     wbufsize = 1 << 16               # headers and body leave in one write (flushed per request)
     disable_nagle_algorithm = True
