@@ -57,9 +57,11 @@ def stack(tmp_path_factory):
     prometheus = require_binary("prometheus")
     tmp: Path = tmp_path_factory.mktemp("e2e")
     demo_port, prom_port = _free_port(), _free_port()
+    script = Path(sys.executable).with_name("collapse-otel")   # the installed console script
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "collapse_otel.cli"]
     demo = subprocess.Popen(
-        [sys.executable, "-m", "collapse_otel.cli", "demo", "--serve", "--port", str(demo_port),
-         "--duration", "3", "--answers", str(ANSWERS)],
+        [*command, "demo", "--serve", "--port", str(demo_port), "--duration", "3",
+         "--answers", str(ANSWERS)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     metrics_url = f"http://127.0.0.1:{demo_port}/metrics"
     (tmp / "prometheus.yml").write_text(
