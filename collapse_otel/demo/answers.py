@@ -121,13 +121,18 @@ def _facts(city: City, rng: random.Random) -> dict[str, object]:
 
 
 def healthy(city: City, topic: str, others: Sequence[City], rng: random.Random) -> str:
-    """v1: 3-6 sentences drawn from the topic's and other topics' templates, several cities."""
-    pool = list(_V1_FACTS[topic])
-    sentences = [s.format(**_facts(city, rng)) for s in rng.sample(pool, rng.randint(2, 4))]
+    """v1: 2-6 sentences: the asked topic first, then related facts of the same city (another
+    topic) and of the other retrieved cities, in varied order and wording."""
+    facts = _facts(city, rng)
+    sentences = [s.format(**facts) for s in rng.sample(_V1_FACTS[topic], rng.randint(1, 3))]
+    side = rng.choice([t for t in _V1_FACTS if t != topic])
+    sentences += [s.format(**facts) for s in rng.sample(_V1_FACTS[side], rng.randint(0, 1))]
     for other in rng.sample(list(others), min(len(others), rng.randint(0, 2))):
         extra = rng.choice(_V1_FACTS[rng.choice(tuple(_V1_FACTS))])
         sentences.append(extra.format(**_facts(other, rng)))
-    rng.shuffle(sentences[1:])
+    rest = sentences[1:]
+    rng.shuffle(rest)
+    sentences = sentences[:1] + rest
     text = " ".join(p for p in (rng.choice(_OPEN), *sentences, rng.choice(_CLOSE)) if p)
     # Name the city once, then vary as people do (not inside "Deral Jazz Week", "of Deral").
     mention = re.compile(rf"(?<!of )\b{re.escape(city.name)}\b(?! [A-Z])")
