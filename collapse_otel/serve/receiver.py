@@ -107,15 +107,15 @@ class Receiver:
             self.stats.add_spans("refused", batch.spans)
             return Outcome(RETRY, message="collapse-otel serve queue is full; retry later",
                            retry_after=s.retry_after_seconds)
+        if opened:   # before the worker can see the batch, so a racing root is not filtered
+            if len(self._open) > 4 * self.settings.max_traces:
+                self._open.clear()    # ids of traces the worker closed while we raced it
+            self._open.update(opened)
         if not self.pipeline.submit_deferred(partial(self._work, batch, nbytes)):
             self._release(batch.answers, nbytes)
             self.stats.add_spans("refused", batch.spans)
             return Outcome(UNAVAILABLE, message="collapse-otel serve is shutting down",
                            retry_after=s.retry_after_seconds)
-        if opened:
-            if len(self._open) > 4 * self.settings.max_traces:
-                self._open.clear()    # ids of traces the worker closed while we raced it
-            self._open.update(opened)
         self._count_taken(batch, taken)
         return Outcome(OK, batch.rejected, message)
 
