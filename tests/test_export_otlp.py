@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
@@ -171,4 +172,24 @@ def test_a_failing_source_reports_nothing_and_recovers():
     state["fail"] = False
     assert _otel_values(reader)[("collapse_answers_total", frozenset(
         {"service": "rag", "release": "v1", "cohort": "default"}.items()))] == 10
+    provider.shutdown()
+
+
+def test_otel_names_translate_back_to_the_contract_names():
+    """The documented mapping, checked with OpenTelemetry's own Prometheus exporter: the same
+    series (names, labels, values) as the collapse collector, scope labels aside."""
+    prom_exporter = pytest.importorskip("opentelemetry.exporter.prometheus")
+    source = _Source()
+    source.feed(sample_answers(30), 0, 30)
+    registry = CollectorRegistry()
+    reader = prom_exporter.PrometheusMetricReader(disable_target_info=True,
+                                                  scope_info_enabled=False, registry=registry)
+    provider = MeterProvider(metric_readers=[reader])
+    register_otel_metrics(source, meter_provider=provider, release_order=RELEASES)
+    translated = {(s.name, frozenset(s.labels.items())): s.value
+                  for fam in text_string_to_metric_families(generate_latest(registry).decode())
+                  for s in fam.samples if s.name.startswith("collapse_")}
+    expected = _prometheus_values(source)
+    assert translated.keys() == expected.keys()
+    assert {k: v for k, v in translated.items() if abs(v - expected[k]) > 1e-9} == {}
     provider.shutdown()
