@@ -114,7 +114,7 @@ def test_rules_from_a_user_config_are_valid_too(tmp_path: Path) -> None:
     cfg = MixinConfig().with_overrides({
         "job_selector": 'job=~"agents-.*"', "rate_window_short": "2m", "rate_window_long": "30m",
         "baseline_window": "7d", "baseline_offset": "2h", "lexical_metric":
-        "collapse_entity_entropy_bits", "rule_interval": "30s", "diversity_drop_fraction": 0.1})
+        "collapse_entity_entropy", "rule_interval": "30s", "diversity_drop_fraction": 0.1})
     for rel, text in generate(cfg).items():
         if rel.endswith(".yaml"):
             (tmp_path / Path(rel).name).write_text(text)

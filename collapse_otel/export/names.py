@@ -57,7 +57,7 @@ ENTITIES_PER_ANSWER = _m("collapse_entities_per_answer", "gauge",
                          "Mean distinct entities per answer in the window.")
 ENTITY_DIVERSITY_RATIO = _m("collapse_entity_diversity_ratio", "gauge",
                             "Distinct entities / entity mentions in the window.")
-ENTITY_ENTROPY_BITS = _m("collapse_entity_entropy_bits", "gauge",
+ENTITY_ENTROPY_BITS = _m("collapse_entity_entropy", "gauge",
                          "Entropy of the entity distribution in the window, in bits.")
 EMBEDDING_VENDI_SCORE = _m("collapse_embedding_vendi_score", "gauge",
                            "Vendi score (q=1) of answer embeddings in the window.")

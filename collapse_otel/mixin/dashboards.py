@@ -39,7 +39,7 @@ GAUGES: dict[str, list[tuple[str, str, str, str, str]]] = {
          "Mean distinct entities per answer in the window."),
         ("Entity diversity ratio", "collapse_entity_diversity_ratio", "", "percentunit",
          "Distinct entities / entity mentions in the window."),
-        ("Entity entropy", "collapse_entity_entropy_bits", "", "short",
+        ("Entity entropy (bits)", "collapse_entity_entropy", "", "short",
          "Entropy of the entity distribution in bits."),
     ],
     "Embeddings": [
