@@ -31,7 +31,7 @@ def main() -> int:
                r.get("note", "")) for r in rows]
     widths = [max(len(str(row[i])) for row in table) for i in range(5)]
     for i, row in enumerate(table):
-        print("| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths)) + " |")
+        print("| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
         if i == 0:
             print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return 0

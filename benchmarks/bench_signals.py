@@ -41,6 +41,58 @@ def baseline_throughput(texts: list[str]) -> float:
     return len(texts) / (time.perf_counter() - start)
 
 
+def stage_costs(texts: list[str]) -> dict[str, float]:
+    """Microseconds per answer of each stage of Aggregator.observe_batch (where time goes)."""
+    import numpy as np
+
+    from collapse_otel.analysis import SHINGLE_SIZE, _unique_pairs
+    from collapse_otel.signals.embedding import HashedFeatureEmbedder
+    from collapse_otel.signals.minhash import MinHasher
+    from collapse_otel.text.entities import RuleBasedEntityExtractor
+    from collapse_otel.text.hashing import NgramBatch, TokenHasher
+    from collapse_otel.text.normalize import normalize, word_tokens
+
+    n = len(texts)
+    out: dict[str, float] = {}
+
+    def timed(name, fn):
+        start = time.perf_counter()
+        result = fn()
+        out[name] = (time.perf_counter() - start) / n * 1e6
+        return result
+
+    norm = timed("normalise", lambda: [normalize(t) for t in texts])
+    toks = timed("tokenise", lambda: [word_tokens(t) for t in norm])
+    hasher = TokenHasher()
+    hasher_warm = [hasher.hash_tokens(t) for t in toks]  # noqa: F841 (warm the cache)
+    hashes = timed("hash tokens (cached)", lambda: [hasher.hash_tokens(t) for t in toks])
+    extractor = RuleBasedEntityExtractor()
+    timed("entities", lambda: [extractor.extract(t) for t in texts])
+    mh, emb = MinHasher(), HashedFeatureEmbedder(128)
+
+    def vectorised():
+        for i in range(0, n, 256):
+            b = NgramBatch(hashes[i:i + 256])
+            _unique_pairs(*b.ngrams(4))
+            sh, owner = _unique_pairs(*b.ngrams(SHINGLE_SIZE), bits=32)
+            mh.band_keys(mh.signatures(sh.astype(np.uint32), owner, len(b.lengths)))
+            emb.embed_batch(b)
+
+    timed("n-grams, seq-rep, MinHash, embedding (numpy)", vectorised)
+    agg = Aggregator(CollapseConfig(refresh_seconds=3600))
+    records = _records(texts)
+    prepared = [agg._prepare(records[i:i + 256]) for i in range(0, n, 256)]
+
+    def apply():
+        with agg._lock:
+            for batch_ in prepared:
+                for p in batch_:
+                    agg._apply(p)
+
+    timed("stream update (duplicates, sketches)", apply)
+    return out
+
+
 def memory_per_answer(window: int = 10_000) -> tuple[float, float]:
     """(bytes retained per answer in one full window, bytes per answer excluding the
     fixed-size parts: token cache, reservoir sample, embedding matrices)."""
@@ -73,6 +125,9 @@ def run() -> list[dict]:
         rows.append(dict(name=f"signals: answers/s, 100-word answers ({name})",
                          value=ours, unit="answers/s", target=">= 20,000",
                          note=f"baseline libraries {base:,.0f}/s, ratio {ours / base:.1f}x"))
+    for stage, micros in stage_costs(gen[:8192]).items():
+        rows.append(dict(name=f"  where the time goes: {stage}", value=micros,
+                         unit="us/answer", target="", note="generated answers"))
     total, per_answer = memory_per_answer()
     rows.append(dict(name="signals: memory retained per answer, full 10k window",
                      value=total, unit="bytes", target="<= 2,048",

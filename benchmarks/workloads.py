@@ -31,7 +31,7 @@ def generated_answers(n: int, words: int = 100, seed: int = 1) -> list[str]:
     names = ["Ada Lovelace", "Alan Turing", "New York", "Grace Hopper", "Kyoto", "Nairobi"]
     weights = [1.0 / (i + 1) for i in range(len(vocab))]
     out: list[str] = []
-    for i in range(n):
+    for _ in range(n):
         if out and rng.random() < 0.1:
             w = rng.choice(out).split()
             w[rng.randrange(len(w))] = rng.choice(vocab)

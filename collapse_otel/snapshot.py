@@ -24,7 +24,7 @@ class HistogramSnapshot:
     def cumulative(self) -> list[tuple[float, int]]:
         """(upper bound, cumulative count) pairs ending with (+inf, count), as Prometheus wants."""
         out, running = [], 0
-        for bound, c in zip((*TOKEN_BUCKETS, float("inf")), self.bucket_counts):
+        for bound, c in zip((*TOKEN_BUCKETS, float("inf")), self.bucket_counts, strict=True):
             running += c
             out.append((float(bound), running))
         return out

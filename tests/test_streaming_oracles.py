@@ -22,8 +22,11 @@ from collapse_otel.text import normalize, shingle_set, text_hash, tokenize
 
 from .conftest import load_texts
 
-WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi "
-         "rho sigma tau upsilon phi chi psi omega").split()
+WORDS = [
+    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+    "lambda", "mu", "nu", "xi", "omicron", "pi", "rho", "sigma", "tau", "upsilon", "phi",
+    "chi", "psi", "omega",
+]
 
 
 def make_texts(n: int, seed: int = 0) -> list[str]:
@@ -113,7 +116,7 @@ def test_duplicate_index_matches_brute_force():
         sh = shingle_set(tokenize(t))
         res = idx.update(text_hash(norm), sh)
         exact = norm in seen_text
-        best = max((batch.jaccard(sh.tolist(), o.tolist()) for o, s in zip(seen_sh, seen_text)
+        best = max((batch.jaccard(sh.tolist(), o.tolist()) for o, s in zip(seen_sh, seen_text, strict=True)
                     if s != norm and len(o)), default=0.0)
         assert res.exact == exact
         if not exact:

@@ -105,7 +105,7 @@ class Reader:
         vals = self.array("<i8")
         if len(keys) != len(vals):
             raise ValueError("count table is inconsistent")
-        return dict(zip(keys.tolist(), vals.tolist()))
+        return dict(zip(keys.tolist(), vals.tolist(), strict=True))
 
     def done(self) -> None:
         if self._pos != len(self._d):

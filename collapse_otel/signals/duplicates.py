@@ -122,7 +122,7 @@ class DuplicateIndex:
 
     def merge(self, other: DuplicateIndex) -> DuplicateIndex:
         """Replay other's answers in order: equals observing self's answers, then other's."""
-        for th, sh in zip(other.text_hashes, other.shingles):
+        for th, sh in zip(other.text_hashes, other.shingles, strict=True):
             self.update(th, sh)
         return self
 
@@ -153,7 +153,7 @@ class DuplicateIndex:
         if len(hashes) != len(lengths) or int(lengths[lengths > 0].sum()) != len(flat):
             raise ValueError("duplicate index bytes are inconsistent")
         pos = 0
-        for th, n in zip(hashes.tolist(), lengths.tolist()):
+        for th, n in zip(hashes.tolist(), lengths.tolist(), strict=True):
             if n < 0:
                 out.add(th, None, None, exact=True, near=False)
                 continue
