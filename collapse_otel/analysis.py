@@ -18,7 +18,7 @@ from .signals.embedding import Embedder, HashedFeatureEmbedder
 from .signals.minhash import MinHasher
 from .text.entities import EntityExtractor
 from .text.hashing import NgramBatch, TokenHasher, text_hash
-from .text.normalize import clean_text, normalize, word_tokens
+from .text.normalize import clean_text, normalize, word_bytes
 
 SHINGLE_SIZE = 5
 SEQ_REP_N = 4
@@ -88,7 +88,7 @@ class BatchAnalyzer:
     def prepare(self, records: Sequence[AnswerRecord]) -> list[PreparedAnswer]:
         prepared: list[PreparedAnswer] = []
         texts: list[str] = []
-        token_hashes: list[np.ndarray] = []
+        pieces: list[bytes] = []
         for rec in records:
             p = PreparedAnswer(rec, _timestamp(rec.timestamp), token_count(rec.prompt_tokens),
                                token_count(rec.completion_tokens),
@@ -104,11 +104,19 @@ class BatchAnalyzer:
             p.text_hash = text_hash(p.normalized)
             p.entity_hashes = [text_hash(e) for e in self.entities.extract(raw)]
             texts.append(raw)
-            token_hashes.append(self.hasher.hash_tokens(word_tokens(p.normalized)))
+            pieces.append(word_bytes(p.normalized))
         with_text = [p for p in prepared if p.has_text]
         if with_text:
-            self._vectorised(with_text, texts, NgramBatch(token_hashes))
+            self._vectorised(with_text, texts, self._tokens(pieces))
         return prepared
+
+    def _tokens(self, pieces: list[bytes]) -> NgramBatch:
+        """Token hashes of every answer from one pass over the batch's bytes."""
+        buf = np.frombuffer(b" ".join(pieces), dtype=np.uint8)
+        hashes, starts = self.hasher.hash_words(buf)
+        ends = np.cumsum(np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces)) + 1)
+        owner = np.searchsorted(ends, starts, side="right")
+        return NgramBatch.from_flat(hashes, np.bincount(owner, minlength=len(pieces)))
 
     def _vectorised(self, answers: list[PreparedAnswer], texts: list[str],
                     batch: NgramBatch) -> None:

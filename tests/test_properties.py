@@ -40,3 +40,20 @@ def test_aggregator_never_raises(answers, release, cohort, prompt, completion, c
     assert len(results) == len(records)
     snap = AGG.snapshot()
     assert len(snap.streams) <= 20 + 16 + 1
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(texts=st.lists(unicode_text, min_size=1, max_size=6))
+def test_batch_token_hashes_equal_per_token_hashes(texts):
+    """The one-pass numpy tokeniser/hasher of a batch gives tokenize()'s tokens, hashed."""
+    import numpy as np
+
+    from collapse_otel.text.hashing import TokenHasher
+    from collapse_otel.text.normalize import clean_text, word_bytes
+
+    cleaned = [clean_text(t) for t in texts]
+    batch = AGG._analyzer._tokens([word_bytes(normalize(t)) for t in cleaned])
+    per_answer = np.split(batch.tokens, np.cumsum(batch.lengths)[:-1])
+    hasher = TokenHasher()
+    for text, got in zip(cleaned, per_answer, strict=True):
+        assert np.array_equal(got, hasher.hash_tokens(tokenize(text)))

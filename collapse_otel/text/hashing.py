@@ -1,8 +1,12 @@
 """Stable 64-bit hashes of tokens, n-grams and shingles.
 
-Tokens are hashed with xxh3-64 (stable across processes and machines, unlike ``hash()``);
-an n-gram hash is a polynomial combination of its token hashes, computed for a whole batch
-in numpy so per-answer work stays out of the Python interpreter.
+Every hash here is a pure function of bytes, identical across processes and machines (never
+Python's salted ``hash()``). A token's hash is a polynomial of its UTF-8 bytes mod 2^64 passed
+through the splitmix64 finaliser; it is computed for every token of a whole batch in a few numpy
+passes over the batch's bytes (hand-written instead of per-token xxh3 calls because the
+benchmark shows the per-token Python work was the largest cost: see ``make bench``). Texts
+(exact duplicates, content ids) are hashed with xxh3-64. An n-gram hash is a polynomial
+combination of its token hashes, also computed per batch in numpy.
 """
 
 from __future__ import annotations
@@ -18,9 +22,26 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 
 
-def token_hash(token: str) -> int:
-    """xxh3-64 of the token's UTF-8 bytes."""
-    return xxhash.xxh3_64_intdigest(token.encode("utf-8", "surrogatepass"))
+_LEN_SALT = np.uint64(0xD6E8FEB86659FD93)
+_WORD_BYTES = np.zeros(256, dtype=bool)
+for _c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_":
+    _WORD_BYTES[_c] = True
+_WORD_BYTES[0x80:] = True  # UTF-8 bytes of non-ASCII letters (only word tokens reach here)
+del _c
+
+
+def word_spans(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(start, length) of every maximal run of word bytes ([A-Za-z0-9_] or >= 0x80).
+
+    On ASCII text this is exactly ``re.findall(rb"\\w+")``; non-ASCII text is first reduced to
+    its ``\\w+`` tokens joined by spaces (see analysis), so runs are tokens there too.
+    """
+    if not len(buf):
+        empty = np.zeros(0, np.int64)
+        return empty, empty
+    edges = np.diff(_WORD_BYTES[buf].view(np.int8), prepend=0, append=0)
+    starts = np.flatnonzero(edges == 1)
+    return starts, np.flatnonzero(edges == -1) - starts
 
 
 def text_hash(text: str) -> int:
@@ -38,26 +59,52 @@ def mix64(x: np.ndarray) -> np.ndarray:
 
 
 class TokenHasher:
-    """Hashes tokens through a bounded cache (natural text repeats its vocabulary)."""
+    """Token hashes computed in numpy; keeps the table of powers of P it has needed so far."""
 
-    def __init__(self, max_cache: int = 200_000) -> None:
-        self._cache: dict[str, int] = {}
-        self._max = max_cache
+    def __init__(self) -> None:
+        self._powers = np.ones(1, dtype=np.uint64)
+
+    def _power_table(self, n: int) -> np.ndarray:
+        if len(self._powers) < n:
+            size = 1 << max(n - 1, 1).bit_length()
+            with np.errstate(over="ignore"):
+                steps = np.full(size, _P, dtype=np.uint64)
+                steps[0] = 1
+                self._powers = np.cumprod(steps, dtype=np.uint64)
+        return self._powers
+
+    def hash_spans(self, buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Hash of each byte span ``buf[start:start + length]``: mix64(sum b_i P^i ^ len)."""
+        total = int(lengths.sum())
+        out = np.zeros(len(starts), dtype=np.uint64)
+        if total:
+            offsets = np.cumsum(lengths) - lengths
+            within = np.arange(total) - np.repeat(offsets, lengths)
+            where = np.repeat(starts, lengths) + within
+            powers = self._power_table(int(lengths.max()))
+            with np.errstate(over="ignore"):
+                terms = buf[where].astype(np.uint64) * powers[within]
+            filled = lengths > 0
+            out[filled] = np.add.reduceat(terms, offsets[filled])
+        with np.errstate(over="ignore"):
+            return mix64(out ^ (lengths.astype(np.uint64) * _LEN_SALT))
 
     def hash_tokens(self, tokens: Sequence[str] | Sequence[bytes]) -> np.ndarray:
-        """xxh3-64 of each token (str tokens hash as their UTF-8 bytes)."""
-        cache = self._cache
-        try:
-            return np.fromiter(map(cache.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
-        except KeyError:
-            pass
-        if len(cache) > self._max:
-            cache.clear()
-        for tok in tokens:
-            if tok not in cache:
-                raw = tok if isinstance(tok, bytes) else tok.encode("utf-8", "surrogatepass")
-                cache[tok] = xxhash.xxh3_64_intdigest(raw)
-        return np.fromiter(map(cache.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
+        """Hash of each token (str tokens hash as their UTF-8 bytes)."""
+        raw = [t if isinstance(t, bytes) else t.encode("utf-8", "surrogatepass") for t in tokens]
+        lengths = np.fromiter(map(len, raw), dtype=np.int64, count=len(raw))
+        buf = np.frombuffer(b"".join(raw), dtype=np.uint8)
+        return self.hash_spans(buf, np.cumsum(lengths) - lengths, lengths)
+
+    def hash_words(self, buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(hash, start offset) of every word-byte run of ``buf`` (see ``word_spans``)."""
+        starts, lengths = word_spans(buf)
+        return self.hash_spans(buf, starts, lengths), starts
+
+
+def token_hash(token: str | bytes) -> int:
+    """The stable 64-bit hash of one token."""
+    return int(TokenHasher().hash_tokens([token])[0])
 
 
 class NgramBatch:
@@ -70,10 +117,20 @@ class NgramBatch:
     def __init__(self, token_hashes: Sequence[np.ndarray]) -> None:
         lengths = np.fromiter((len(t) for t in token_hashes), dtype=np.int64,
                               count=len(token_hashes))
+        tokens = (np.concatenate(token_hashes) if len(token_hashes)
+                  else np.zeros(0, np.uint64)).astype(np.uint64, copy=False)
+        self._init(tokens, lengths)
+
+    @classmethod
+    def from_flat(cls, tokens: np.ndarray, lengths: np.ndarray) -> NgramBatch:
+        """From all token hashes end to end and the number of tokens of each answer."""
+        batch = cls.__new__(cls)
+        batch._init(tokens.astype(np.uint64, copy=False), lengths.astype(np.int64, copy=False))
+        return batch
+
+    def _init(self, tokens: np.ndarray, lengths: np.ndarray) -> None:
         self.lengths = lengths
-        self.starts = np.concatenate(([0], np.cumsum(lengths)[:-1])) if len(lengths) else lengths
-        self.tokens = (np.concatenate(token_hashes) if len(token_hashes)
-                       else np.zeros(0, np.uint64)).astype(np.uint64, copy=False)
+        self.tokens = tokens
         self.owner = np.repeat(np.arange(len(lengths)), lengths)
         self._grams: dict[int, np.ndarray] = {1: self.tokens}
 
