@@ -346,3 +346,19 @@ def test_serve_exposition_passes_promtool(served):
     assert svc.receiver.drain(10)
     problems = promtool_problems(get(f"{base}/metrics"))
     assert problems == []
+
+
+def test_chunked_body_and_protobuf_alias(served):
+    import http.client
+
+    svc, agg, base = served
+    conn = http.client.HTTPConnection("127.0.0.1", svc.ports["otlp_http"], timeout=10)
+    body = body_of(2, seed=3)
+    chunks = (body[i:i + 100] for i in range(0, len(body), 100))
+    conn.request("POST", "/v1/traces", chunks, {"Content-Type": "application/protobuf"},
+                 encode_chunked=True)
+    resp = conn.getresponse()
+    assert resp.status == 200 and resp.getheader("Content-Type") == "application/protobuf"
+    resp.read()
+    conn.close()
+    assert svc.receiver.drain(10) and len(agg.records) == 2

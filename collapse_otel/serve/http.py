@@ -119,7 +119,9 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, b"not found\n", "text/plain")
             return
         ctype = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
-        fmt = PROTOBUF if ctype == PROTOBUF else JSON if ctype == JSON else None
+        fmt = PROTOBUF if ctype in (PROTOBUF, "application/protobuf") else \
+            JSON if ctype == JSON else None
+        self._reply_type = ctype if fmt else PROTOBUF   # the response echoes the request's
         code = self._post(app, fmt)
         stats.request("http", str(code))
 
@@ -245,7 +247,7 @@ class Handler(BaseHTTPRequestHandler):
                 resp.partial_success.error_message = outcome.message
             body = resp.SerializeToString() if fmt == PROTOBUF else \
                 json_format.MessageToJson(resp, indent=None).encode()
-            self._send(200, body, fmt)
+            self._send(200, body, self._reply_type)
             return 200
         code = 429 if outcome.status == RETRY else 503
         return self._error(code, outcome.message, fmt, outcome.retry_after)
@@ -258,7 +260,7 @@ class Handler(BaseHTTPRequestHandler):
         status = _Status(code=_GRPC_CODE.get(code, 2), message=message)
         body = status.SerializeToString() if fmt == PROTOBUF else \
             json_format.MessageToJson(status, indent=None).encode()
-        self._send(code, body, fmt, headers)
+        self._send(code, body, getattr(self, "_reply_type", fmt), headers)
         return code
 
     def _unauthorized(self) -> int:
