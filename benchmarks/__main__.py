@@ -6,7 +6,7 @@ import importlib
 import os
 import sys
 
-SUITES = ("bench_signals", "ner_eval", "bench_capture", "bench_export")
+SUITES = ("bench_signals", "ner_eval", "bench_capture", "bench_export", "bench_serve")
 
 
 def _fmt(value: object) -> str:

@@ -2,7 +2,7 @@
 
 The receiver's own knobs live here (the analysis knobs stay in CollapseConfig, whose fields
 the YAML file may set under ``collapse:``). The environment variables are declared in
-``SERVE_ENV_VARS`` for the project-wide list in collapse_otel/envvars.py.
+``SERVE_ENV_VARS`` in collapse_otel/envvars.py, the project-wide list.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..envvars import EnvVar
+from ..envvars import SERVE_ENV_VARS
 
 
 class SettingsError(ValueError):
@@ -42,34 +42,6 @@ class ServeSettings:
     collapse: Mapping[str, Any] = field(default_factory=dict)  # CollapseConfig overrides
 
 
-SERVE_ENV_VARS: tuple[EnvVar, ...] = (
-    EnvVar("COLLAPSE_OTEL_SERVE_HOST", "host", "127.0.0.1", "address serve binds its listeners to"),
-    EnvVar("COLLAPSE_OTEL_SERVE_OTLP_HTTP_PORT", "otlp_http_port", 4318, "OTLP/HTTP port"),
-    EnvVar("COLLAPSE_OTEL_SERVE_OTLP_GRPC_PORT", "otlp_grpc_port", 4317,
-           "OTLP/gRPC port (-1 disables gRPC; needs grpcio)"),
-    EnvVar("COLLAPSE_OTEL_SERVE_METRICS_PORT", "metrics_port", 9464,
-           "/metrics port (-1: serve /metrics on the OTLP/HTTP port only)"),
-    EnvVar("COLLAPSE_OTEL_SERVE_TOKEN", "token", None,
-           "bearer token clients must send (Authorization: Bearer ...)"),
-    EnvVar("COLLAPSE_OTEL_SERVE_TOKEN_FILE", "token_file", None, "file holding the bearer token"),
-    EnvVar("COLLAPSE_OTEL_SERVE_ALLOW_INSECURE", "allow_insecure", False,
-           "allow a non-loopback bind without a token"),
-    EnvVar("COLLAPSE_OTEL_SERVE_MAX_BODY_BYTES", "max_body_bytes", 16 * 1024 * 1024,
-           "largest request body accepted, after decompression (larger: 413)"),
-    EnvVar("COLLAPSE_OTEL_SERVE_MAX_QUEUED_ANSWERS", "max_queued_answers", 10_000,
-           "answers accepted but not yet analysed before requests get 429 + Retry-After"),
-    EnvVar("COLLAPSE_OTEL_SERVE_MAX_QUEUED_BYTES", "max_queued_bytes", 128 * 1024 * 1024,
-           "request bytes accepted but not yet analysed before requests get 429"),
-    EnvVar("COLLAPSE_OTEL_SERVE_RETRY_AFTER_SECONDS", "retry_after_seconds", 1,
-           "Retry-After sent with 429 / 503"),
-    EnvVar("COLLAPSE_OTEL_SERVE_HOLD_SECONDS", "hold_seconds", 10.0,
-           "how long an answer waits for its trace's root span before it is counted anyway"),
-    EnvVar("COLLAPSE_OTEL_SERVE_STATE_FILE", "state_file", None,
-           "aggregator snapshot file, restored at start (unset: no persistence)"),
-    EnvVar("COLLAPSE_OTEL_SERVE_SNAPSHOT_SECONDS", "snapshot_seconds", 60.0,
-           "seconds between periodic snapshots"),
-    EnvVar("COLLAPSE_OTEL_SERVE_CONFIG", "config", None, "YAML settings file"),
-)
 _ENV = {v.field: v.name for v in SERVE_ENV_VARS}
 _FIELDS = {f.name: f for f in fields(ServeSettings)}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
