@@ -8,6 +8,8 @@ no per-answer subtraction, and every sketch only needs ``merge``.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 import numpy as np
 
 from .analysis import PreparedAnswer
@@ -23,7 +25,7 @@ from .snapshot import TOKEN_BUCKETS, HistogramSnapshot, StreamSnapshot, WindowSi
 from .text.hashing import TokenHasher, text_hash
 
 TAG_PANE, TAG_STREAM = 40, 41
-_BOUNDS = np.array(TOKEN_BUCKETS, dtype=np.float64)
+_TOKEN_KEYS = {False: ("prompt", "completion"), True: ("prompt_estimated", "completion_estimated")}
 
 
 class Pane:
@@ -96,8 +98,8 @@ class StreamState:
         self._panes_made = 0
         self.counts = dict(answers=0, without_text=0, truncated=0, exact=0, near=0,
                            prompt=0, completion=0, prompt_estimated=0, completion_estimated=0)
-        self.prompt_hist = np.zeros(len(TOKEN_BUCKETS) + 1, dtype=np.int64)
-        self.completion_hist = np.zeros(len(TOKEN_BUCKETS) + 1, dtype=np.int64)
+        self.prompt_hist = [0] * (len(TOKEN_BUCKETS) + 1)
+        self.completion_hist = [0] * (len(TOKEN_BUCKETS) + 1)
         self.previous: Pane | None = None
         self.current = self._new_pane(first_seen)
         self.dirty = True
@@ -122,14 +124,13 @@ class StreamState:
         c, pane = self.counts, self.current
         c["answers"] += 1
         pane.answers += 1
-        rec = p.record
-        for kind, value, hist in (("prompt", p.prompt_tokens, self.prompt_hist),
-                                  ("completion", p.completion_tokens, self.completion_hist)):
-            if value is None:
-                continue
-            c[f"{kind}_estimated" if rec.tokens_estimated else kind] += value
-            hist[np.searchsorted(_BOUNDS, value, side="left")] += 1
+        prompt_key, completion_key = _TOKEN_KEYS[bool(p.record.tokens_estimated)]
+        if p.prompt_tokens is not None:
+            c[prompt_key] += p.prompt_tokens
+            self.prompt_hist[bisect_left(TOKEN_BUCKETS, p.prompt_tokens)] += 1
         if p.completion_tokens is not None:
+            c[completion_key] += p.completion_tokens
+            self.completion_hist[bisect_left(TOKEN_BUCKETS, p.completion_tokens)] += 1
             pane.completion.update(p.completion_tokens)
         if p.context_hashes:
             pane.contexts.update(p.context_hashes)
@@ -224,7 +225,7 @@ class StreamState:
         w.f64(self.first_seen).u64(self.pane_answers).f64(self.pane_seconds).u64(self._panes_made)
         for name in sorted(self.counts):
             w.text(name).u64(self.counts[name])
-        w.array(self.prompt_hist, "<i8").array(self.completion_hist, "<i8")
+        w.array(np.array(self.prompt_hist), "<i8").array(np.array(self.completion_hist), "<i8")
         w.blob(self.previous.to_bytes() if self.previous else b"").blob(self.current.to_bytes())
         return w.getvalue()
 
@@ -241,7 +242,7 @@ class StreamState:
             if name not in state.counts:
                 raise ValueError(f"unknown stream counter {name!r}")
             state.counts[name] = r.u64()
-        state.prompt_hist, state.completion_hist = r.array("<i8"), r.array("<i8")
+        state.prompt_hist, state.completion_hist = r.array("<i8").tolist(), r.array("<i8").tolist()
         if len(state.prompt_hist) != len(TOKEN_BUCKETS) + 1 or \
                 len(state.completion_hist) != len(TOKEN_BUCKETS) + 1:
             raise ValueError("histogram buckets do not match this version")
@@ -253,5 +254,5 @@ class StreamState:
         return state
 
 
-def _hist(buckets: np.ndarray, total: int) -> HistogramSnapshot:
-    return HistogramSnapshot(tuple(int(x) for x in buckets), float(total), int(buckets.sum()))
+def _hist(buckets: list[int], total: int) -> HistogramSnapshot:
+    return HistogramSnapshot(tuple(buckets), float(total), sum(buckets))
