@@ -12,7 +12,6 @@ import numpy as np
 from ..text.hashing import mix64
 
 _P = np.uint64(0x9E3779B97F4A7C15)
-_S32 = np.uint64(32)
 
 
 class MinHasher:
@@ -35,7 +34,8 @@ class MinHasher:
         if not len(hashes):
             return sig
         with np.errstate(over="ignore"):
-            values = (mix64(hashes)[:, None] * self._a[None, :]) >> _S32
+            # multiply-shift hashing; the min is decided by the high bits, so no shift needed
+            values = np.multiply.outer(mix64(hashes.astype(np.uint64)), self._a)
         starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
         sig[owner[starts]] = np.minimum.reduceat(values, starts, axis=0)
         return sig
