@@ -227,7 +227,7 @@ def test_held_answers_are_released_by_flush_and_by_the_trace_cap():
     assert len(agg.records) == 3     # two traces still held, three evicted by the cap
     assert proc.force_flush(5000)
     assert sorted(r.completion_tokens for r in agg.records) == [1, 2, 3, 4, 5]
-    assert proc._traces == {} and proc._open == set()
+    assert proc._buffer.held == 0 and proc._open == set()
 
 
 def test_non_genai_spans_are_ignored(setup):

@@ -3,16 +3,14 @@
 ``on_end`` only classifies the span (a few dict lookups) and queues a deferred extraction; the
 worker thread reads the attributes (conventions.py) and joins LLM spans with the retriever spans
 of the same trace. Retriever spans usually end before the LLM span in a RAG chain, but arrival
-order is not relied on: LLM answers wait in a small per-trace buffer until the trace's local
-root span ends (or the buffer is full, or ``hold_seconds`` pass), then take the ids of the
-trace's retrievals that ended before the LLM span did. Never blocks, never raises.
+order is not relied on: LLM answers wait in a per-trace buffer (trace_buffer.py) until the
+trace's local root span ends (or too many traces are held, or ``hold_seconds`` pass), then take
+the ids of the trace's retrievals that ended before the LLM span did. Never blocks, never raises.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections import OrderedDict
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
@@ -24,7 +22,6 @@ from ..records import AnswerRecord
 from .build import estimate_tokens, estimate_tokens_from_chars, first_label, make_record
 from .conventions import (
     LLM,
-    RETRIEVER,
     SpanFacts,
     classify,
     extract,
@@ -32,20 +29,9 @@ from .conventions import (
     resource_service,
 )
 from .pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
-from .trace_join import join_context_ids
+from .trace_buffer import MAX_LINKS_PER_TRACE, TraceBuffer
 
 _log = logging.getLogger(__name__)
-MAX_LINKS_PER_TRACE = 10_000
-
-
-class _Trace:
-    __slots__ = ("first_seen", "pending", "retrievals", "parents")
-
-    def __init__(self, now: float) -> None:
-        self.first_seen = now
-        self.pending: list[tuple[int, int, SpanFacts, Mapping[str, Any] | None]] = []
-        self.retrievals: list[tuple[int, int, tuple[str, ...]]] = []
-        self.parents: dict[int, int | None] = {}
 
 
 class CollapseSpanProcessor(SpanProcessor):
@@ -61,13 +47,14 @@ class CollapseSpanProcessor(SpanProcessor):
         self._release, self._cohort, self._service = release, cohort, service
         self._pipeline = pipeline
         self._max_traces = max_traces
-        self._hold = hold_seconds
-        self._max_pending = max_pending_per_trace
         # shared by host threads and the worker; single set/dict/list ops are atomic
         self._open: set[int] = set()
         self._links: dict[int, list[tuple[int, int | None]]] = {}
         # worker-thread state only
-        self._traces: OrderedDict[int, _Trace] = OrderedDict()
+        self._buffer = TraceBuffer(self._record, hold_seconds=hold_seconds,
+                                   max_traces=max_traces,
+                                   max_pending_per_trace=max_pending_per_trace,
+                                   on_close=self._forget)
 
     @property
     def pipeline(self) -> Pipeline:
@@ -107,7 +94,7 @@ class CollapseSpanProcessor(SpanProcessor):
                 if links is not None and len(links) < MAX_LINKS_PER_TRACE:
                     links.append((ctx.span_id, parent_id))
                 if is_root:
-                    self.pipeline.submit_deferred(partial(self._close, trace_id))
+                    self.pipeline.submit_deferred(partial(self._buffer.close, trace_id))
         except Exception as exc:
             self.pipeline.report_error(CAPTURE_ERROR, exc)
 
@@ -115,7 +102,7 @@ class CollapseSpanProcessor(SpanProcessor):
         """Release every held answer and wait until the worker analysed them."""
         try:
             p = self.pipeline
-            p.submit_deferred(self._close_all)
+            p.submit_deferred(self._buffer.close_all)
             return p.flush(timeout_millis / 1000.0)
         except Exception as exc:  # pragma: no cover - defensive
             self.pipeline.report_error(CAPTURE_ERROR, exc, 0)
@@ -129,64 +116,31 @@ class CollapseSpanProcessor(SpanProcessor):
     def _ingest(self, kind: str, attrs: Mapping[str, Any], resource: Mapping[str, Any] | None,
                 trace_id: int, span_id: int, parent_id: int | None,
                 end_time: int) -> list[AnswerRecord]:
-        out = self._expire()
+        buffer = self._buffer
+        out = buffer.expire()
         facts = extract(attrs, kind)
         if facts is not None and facts.kind == LLM and facts.captured:
             facts = None  # our own LangChain handler already counted this answer
         is_root = parent_id is None
-        if is_root and trace_id not in self._traces:
+        if is_root and trace_id not in buffer:
             if facts is not None and facts.kind == LLM:
                 out.append(self._record(facts, resource, ()))
             return out
-        trace = self._traces.get(trace_id)
+        trace = buffer.get(trace_id)
         if trace is None:
-            trace = self._traces[trace_id] = _Trace(time.monotonic())
-            if len(self._traces) > self._max_traces:
-                out.extend(self._close(next(iter(self._traces))))
-        trace.parents[span_id] = parent_id
-        if facts is not None:
-            if facts.kind == RETRIEVER and facts.context_ids:
-                if len(trace.retrievals) < self._max_pending:
-                    trace.retrievals.append((span_id, end_time, facts.context_ids))
-            elif facts.kind == LLM:
-                if len(trace.pending) < self._max_pending:
-                    trace.pending.append((span_id, end_time, facts, resource))
-                else:
-                    out.append(self._record(facts, resource, ()))
+            trace = buffer.new_trace()
+            out.extend(buffer.hold(trace_id, trace))
+        overflow = buffer.add_span(trace, span_id, parent_id, end_time, facts, resource)
+        if overflow is not None:
+            out.append(overflow)
         if is_root:
-            out.extend(self._close(trace_id))
+            out.extend(buffer.close(trace_id))
         return out
 
-    def _close(self, trace_id: int) -> list[AnswerRecord]:
+    def _forget(self, trace_id: int) -> list[tuple[int, int | None]] | None:
+        """The host-thread links of a trace the buffer releases, for its join."""
         self._open.discard(trace_id)
-        links = self._links.pop(trace_id, None) or ()
-        trace = self._traces.pop(trace_id, None)
-        if trace is None:
-            return []
-        parents = dict(links)
-        parents.update(trace.parents)
-        joined = join_context_ids([(sid, end) for sid, end, _, _ in trace.pending],
-                                  trace.retrievals, parents)
-        return [self._record(facts, resource, ids)
-                for (_, _, facts, resource), ids in zip(trace.pending, joined, strict=True)]
-
-    def _close_all(self) -> list[AnswerRecord]:
-        out: list[AnswerRecord] = []
-        for trace_id in list(self._traces):
-            out.extend(self._close(trace_id))
-        return out
-
-    def _expire(self) -> list[AnswerRecord]:
-        out: list[AnswerRecord] = []
-        if not self._traces:
-            return out
-        limit = time.monotonic() - self._hold
-        while self._traces:
-            trace_id, trace = next(iter(self._traces.items()))
-            if trace.first_seen > limit:
-                break
-            out.extend(self._close(trace_id))
-        return out
+        return self._links.pop(trace_id, None)
 
     def _record(self, facts: SpanFacts, resource: Mapping[str, Any] | None,
                 ids: Any) -> AnswerRecord:

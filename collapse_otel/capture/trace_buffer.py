@@ -1,0 +1,134 @@
+"""Per-trace holding of LLM answers until their retrievals can be joined to them.
+
+Shared by CollapseSpanProcessor (spans one by one) and the OTLP receiver (spans in batches) so
+both bound memory and release answers the same way. An answer waits in its trace until the
+caller closes the trace (its local root span arrived), ``hold_seconds`` pass since the trace was
+first seen, or more than ``max_traces`` traces are held (the oldest goes first); then it takes
+the context ids of the retrievals nearest to it (trace_join). Single-threaded: only the
+pipeline's worker touches a buffer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from typing import Any
+
+from ..records import AnswerRecord
+from .conventions import LLM, RETRIEVER, SpanFacts
+from .trace_join import join_context_ids
+
+MAX_LINKS_PER_TRACE = 10_000
+Links = Iterable[tuple[int, int | None]]
+BuildRecord = Callable[[SpanFacts, Mapping[str, Any] | None, Any], AnswerRecord]
+
+
+class Trace:
+    """What one trace holds: answers waiting, retrievals seen, and its span tree."""
+
+    __slots__ = ("first_seen", "pending", "retrievals", "parents")
+
+    def __init__(self, now: float) -> None:
+        self.first_seen = now
+        self.pending: list[tuple[int, int, SpanFacts, Mapping[str, Any] | None]] = []
+        self.retrievals: list[tuple[int, int, tuple[str, ...]]] = []
+        self.parents: dict[int, int | None] = {}
+
+
+class TraceBuffer:
+    """Held traces in first-seen order, bounded in count and in size per trace.
+
+    ``build_record(facts, resource, context_ids)`` makes the records. ``on_close(trace_id)``
+    runs whenever a trace is closed, evicted or expired; it may return extra
+    ``(span_id, parent_id)`` links (spans the caller kept outside the buffer) for the join.
+    """
+
+    def __init__(self, build_record: BuildRecord, *, hold_seconds: float, max_traces: int,
+                 max_pending_per_trace: int = 256, clock: Callable[[], float] = time.monotonic,
+                 on_close: Callable[[Any], Links | None] | None = None) -> None:
+        self._build = build_record
+        self._hold = hold_seconds
+        self._max_traces = max_traces
+        self._max_pending = max_pending_per_trace
+        self._clock = clock
+        self._on_close = on_close or (lambda trace_id: None)
+        self._traces: OrderedDict[Hashable, Trace] = OrderedDict()
+
+    @property
+    def held(self) -> int:
+        return len(self._traces)
+
+    def __contains__(self, trace_id: object) -> bool:
+        return trace_id in self._traces
+
+    def get(self, trace_id: Hashable) -> Trace | None:
+        return self._traces.get(trace_id)
+
+    def new_trace(self) -> Trace:
+        """A trace not yet held: the caller holds it (``hold``) or closes it (``close``)."""
+        return Trace(self._clock())
+
+    def hold(self, trace_id: Hashable, trace: Trace) -> list[AnswerRecord]:
+        """Keep ``trace`` (a held one keeps its place); evict the oldest beyond ``max_traces``."""
+        self._traces[trace_id] = trace
+        out: list[AnswerRecord] = []
+        while len(self._traces) > self._max_traces:
+            out.extend(self._pop_oldest())
+        return out
+
+    def add_span(self, trace: Trace, span_id: int, parent_id: int | None, end_time: int,
+                 facts: SpanFacts | None,
+                 resource: Mapping[str, Any] | None) -> AnswerRecord | None:
+        """Note one span of ``trace``; returns the record of an answer that did not fit."""
+        if len(trace.parents) < MAX_LINKS_PER_TRACE:
+            trace.parents[span_id] = parent_id
+        if facts is None:
+            return None
+        if facts.kind == RETRIEVER:
+            if facts.context_ids and len(trace.retrievals) < self._max_pending:
+                trace.retrievals.append((span_id, end_time, facts.context_ids))
+        elif facts.kind == LLM:
+            if len(trace.pending) < self._max_pending:
+                trace.pending.append((span_id, end_time, facts, resource))
+            else:
+                return self._build(facts, resource, ())
+        return None
+
+    def close(self, trace_id: Hashable, trace: Trace | None = None) -> list[AnswerRecord]:
+        """Release the trace's answers (its root arrived). ``trace``: one not held, if any."""
+        held = self._traces.pop(trace_id, None)
+        return self._release(trace_id, held if trace is None else trace)
+
+    def close_all(self) -> list[AnswerRecord]:
+        out: list[AnswerRecord] = []
+        while self._traces:
+            out.extend(self._pop_oldest())
+        return out
+
+    def expire(self, now: float | None = None) -> list[AnswerRecord]:
+        """Release the traces first seen ``hold_seconds`` or more ago."""
+        out: list[AnswerRecord] = []
+        if not self._traces:
+            return out
+        limit = (self._clock() if now is None else now) - self._hold
+        while self._traces and next(iter(self._traces.values())).first_seen <= limit:
+            out.extend(self._pop_oldest())
+        return out
+
+    def _pop_oldest(self) -> list[AnswerRecord]:
+        trace_id, trace = self._traces.popitem(last=False)
+        return self._release(trace_id, trace)
+
+    def _release(self, trace_id: Hashable, trace: Trace | None) -> list[AnswerRecord]:
+        extra = self._on_close(trace_id)
+        if trace is None or not trace.pending:
+            return []
+        parents: Mapping[int, int | None] = trace.parents
+        if extra:
+            parents = dict(extra)
+            parents.update(trace.parents)
+        joined = join_context_ids([(sid, end) for sid, end, _, _ in trace.pending],
+                                  trace.retrievals, parents)
+        return [self._build(facts, resource, ids)
+                for (_, _, facts, resource), ids in zip(trace.pending, joined, strict=True)]
