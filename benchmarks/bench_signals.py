@@ -52,7 +52,7 @@ def stage_costs(texts: list[str]) -> dict[str, float]:
     from collapse_otel.signals.embedding import HashedFeatureEmbedder
     from collapse_otel.signals.minhash import MinHasher
     from collapse_otel.text.entities import RuleBasedEntityExtractor
-    from collapse_otel.text.hashing import NgramBatch, TokenHasher
+    from collapse_otel.text.hashing import TokenHasher
     from collapse_otel.text.normalize import normalize, word_bytes
 
     n = len(texts)
@@ -68,16 +68,7 @@ def stage_costs(texts: list[str]) -> dict[str, float]:
     hasher = TokenHasher()
 
     def tokens_numpy():
-        out_ = []
-        for i in range(0, n, 256):
-            pieces = [word_bytes(t) for t in norm[i:i + 256]]
-            buf = np.frombuffer(b" ".join(pieces), dtype=np.uint8)
-            hashes, starts = hasher.hash_words(buf)
-            ends = np.cumsum(np.fromiter(map(len, pieces), np.int64, len(pieces)) + 1)
-            counts = np.bincount(np.searchsorted(ends, starts, side="right"),
-                                 minlength=len(pieces))
-            out_.append(NgramBatch.from_flat(hashes, counts))
-        return out_
+        return [hasher.batch([word_bytes(t) for t in norm[i:i + 256]]) for i in range(0, n, 256)]
 
     batches = timed("tokenise + hash tokens (numpy, one pass per batch)", tokens_numpy)
     word = re.compile(rb"\w+")

@@ -107,16 +107,8 @@ class BatchAnalyzer:
             pieces.append(word_bytes(p.normalized))
         with_text = [p for p in prepared if p.has_text]
         if with_text:
-            self._vectorised(with_text, texts, self._tokens(pieces))
+            self._vectorised(with_text, texts, self.hasher.batch(pieces))
         return prepared
-
-    def _tokens(self, pieces: list[bytes]) -> NgramBatch:
-        """Token hashes of every answer from one pass over the batch's bytes."""
-        buf = np.frombuffer(b" ".join(pieces), dtype=np.uint8)
-        hashes, starts = self.hasher.hash_words(buf)
-        ends = np.cumsum(np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces)) + 1)
-        owner = np.searchsorted(ends, starts, side="right")
-        return NgramBatch.from_flat(hashes, np.bincount(owner, minlength=len(pieces)))
 
     def _vectorised(self, answers: list[PreparedAnswer], texts: list[str],
                     batch: NgramBatch) -> None:

@@ -52,7 +52,7 @@ def test_batch_token_hashes_equal_per_token_hashes(texts):
     from collapse_otel.text.normalize import clean_text, word_bytes
 
     cleaned = [clean_text(t) for t in texts]
-    batch = AGG._analyzer._tokens([word_bytes(normalize(t)) for t in cleaned])
+    batch = TokenHasher().batch([word_bytes(normalize(t)) for t in cleaned])
     per_answer = np.split(batch.tokens, np.cumsum(batch.lengths)[:-1])
     hasher = TokenHasher()
     for text, got in zip(cleaned, per_answer, strict=True):

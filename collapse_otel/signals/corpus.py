@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..text.hashing import NgramBatch, TokenHasher
-from ..text.normalize import tokenize
+from ..text.normalize import normalize, word_bytes
 from .batch import compression_ratio
 
 
@@ -27,8 +27,16 @@ class CorpusSignals:
         return 1.0 - self.distinct.get(4, 0.0)
 
 
+def _count_distinct(hashes: np.ndarray) -> int:
+    """Distinct values by sorting (faster than np.unique's hash table on 64-bit keys)."""
+    if not len(hashes):
+        return 0
+    s = np.sort(hashes)
+    return 1 + int(np.count_nonzero(s[1:] != s[:-1]))
+
+
 def _distinct(hashes: np.ndarray) -> float:
-    return len(np.unique(hashes)) / len(hashes) if len(hashes) else 0.0
+    return _count_distinct(hashes) / len(hashes) if len(hashes) else 0.0
 
 
 def self_repetition_from_batch(batch: NgramBatch, n: int = 4) -> float:
@@ -39,9 +47,18 @@ def self_repetition_from_batch(batch: NgramBatch, n: int = 4) -> float:
     hashes, owner = batch.ngrams(n)
     if not len(hashes):
         return 0.0
-    pairs = np.unique(np.stack([owner.astype(np.uint64), hashes]), axis=1)  # unique (doc, gram)
-    _, inverse, df = np.unique(pairs[1], return_inverse=True, return_counts=True)
-    excess = np.bincount(pairs[0].astype(np.int64), weights=(df[inverse] - 1), minlength=docs)
+    # unique (doc, gram) pairs: lexsort, then drop repeats within a document
+    order = np.lexsort((hashes, owner))
+    h, o = hashes[order], owner[order]
+    keep = np.r_[True, (h[1:] != h[:-1]) | (o[1:] != o[:-1])]
+    h, o = h[keep], o[keep]
+    # document frequency of each pair's gram
+    by_gram = np.argsort(h, kind="stable")
+    sg = h[by_gram]
+    run_start = np.r_[True, sg[1:] != sg[:-1]]
+    run_id = np.cumsum(run_start) - 1
+    df = np.bincount(run_id)[run_id]
+    excess = np.bincount(o[by_gram], weights=df - 1, minlength=docs)
     return float(np.log1p(excess).mean())
 
 
@@ -53,9 +70,10 @@ def corpus_signals(texts: list[str], hasher: TokenHasher | None = None,
     uses the answers' tokens concatenated (as the `diversity` package does).
     """
     hasher = hasher or TokenHasher()
-    if token_lists is None:
-        token_lists = [tokenize(t) for t in texts]
-    per_answer = NgramBatch([hasher.hash_tokens(t) for t in token_lists])
+    if token_lists is None:  # the aggregator's path: one pass over the sample's bytes
+        per_answer = hasher.batch([word_bytes(normalize(t)) for t in texts])
+    else:
+        per_answer = NgramBatch([hasher.hash_tokens(t) for t in token_lists])
     distinct = {n: _distinct(per_answer.ngrams(n)[0]) for n in (1, 2, 3, 4)}
     joined = NgramBatch([per_answer.tokens])
     diversity = sum(_distinct(joined.ngrams(n)[0]) for n in (1, 2, 3, 4))

@@ -101,6 +101,14 @@ class TokenHasher:
         starts, lengths = word_spans(buf)
         return self.hash_spans(buf, starts, lengths), starts
 
+    def batch(self, pieces: Sequence[bytes]) -> NgramBatch:
+        """Token hashes of many answers in one pass over their bytes (``word_bytes`` output)."""
+        buf = np.frombuffer(b" ".join(pieces), dtype=np.uint8)
+        hashes, starts = self.hash_words(buf)
+        ends = np.cumsum(np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces)) + 1)
+        owner = np.searchsorted(ends, starts, side="right")
+        return NgramBatch.from_flat(hashes, np.bincount(owner, minlength=len(pieces)))
+
 
 def token_hash(token: str | bytes) -> int:
     """The stable 64-bit hash of one token."""
