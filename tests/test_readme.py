@@ -1,0 +1,48 @@
+"""The README keeps its promises: the two commands, every env var and metric, runnable examples."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from collapse_otel.envvars import ALL_ENV_VARS
+from collapse_otel.export.names import ALL_METRICS
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+BLOCKS = [(m.group(2), bool(m.group(1))) for m in re.finditer(
+    r"(<!-- readme-test: skip[^\n]*-->\n)?```python\n(.*?)```", README, re.S)]
+
+
+def test_two_commands_and_bench():
+    for command in ("make demo", "make test", "make bench"):
+        assert command in README
+
+
+def test_every_environment_variable_is_documented():
+    assert [v.name for v in ALL_ENV_VARS if f"`{v.name}`" not in README] == []
+
+
+def test_every_metric_is_documented():
+    assert [m.sample_name for m in ALL_METRICS if m.sample_name not in README] == []
+
+
+def test_at_most_one_example_is_not_run():
+    assert len(BLOCKS) >= 10
+    assert sum(skipped for _, skipped in BLOCKS) <= 1
+
+
+@pytest.mark.parametrize("index", range(len(BLOCKS)))
+def test_python_example_runs(index, tmp_path):
+    code, skipped = BLOCKS[index]
+    if skipped:
+        pytest.skip("marked in the README as needing an optional install")
+    env = dict(os.environ, OTEL_EXPORTER_PROMETHEUS_PORT="0", PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
