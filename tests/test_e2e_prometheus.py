@@ -5,10 +5,8 @@ Skips without the Debian ``prometheus`` package, fails without it when CI=true.
 
 from __future__ import annotations
 
-import json
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,17 +19,12 @@ import pytest
 from collapse_otel.demo.agent import sample_answers
 from collapse_otel.export import names as N
 from tests.conftest import require_binary
+from tests.prometheus_server import PrometheusServer, free_port, scrape_config
 from tests.test_export_prometheus import promtool_problems
 
 pytestmark = pytest.mark.e2e
 ANSWERS = 240   # per release
 RELEASES = {"v1", "v2", "v3"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str, timeout: float = 5.0) -> bytes:
@@ -54,9 +47,9 @@ def _wait(predicate, timeout: float, what: str):
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    prometheus = require_binary("prometheus")
+    require_binary("prometheus")
     tmp: Path = tmp_path_factory.mktemp("e2e")
-    demo_port, prom_port = _free_port(), _free_port()
+    demo_port = free_port()
     script = Path(sys.executable).with_name("collapse-otel")   # the installed console script
     command = [str(script)] if script.exists() else [sys.executable, "-m", "collapse_otel.cli"]
     demo = subprocess.Popen(
@@ -64,23 +57,11 @@ def stack(tmp_path_factory):
          "--answers", str(ANSWERS)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     metrics_url = f"http://127.0.0.1:{demo_port}/metrics"
-    (tmp / "prometheus.yml").write_text(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        "scrape_configs:\n  - job_name: collapse-demo\n    static_configs:\n"
-        f"      - targets: ['127.0.0.1:{demo_port}']\n")
-    prom = subprocess.Popen(
-        [prometheus, f"--config.file={tmp / 'prometheus.yml'}",
-         f"--storage.tsdb.path={tmp / 'data'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    api = f"http://127.0.0.1:{prom_port}/api/v1"
-
-    def query(promql: str) -> list[dict]:
-        url = f"{api}/query?{urllib.parse.urlencode({'query': promql})}"
-        body = json.loads(_get(url))
-        assert body["status"] == "success", body
-        return body["data"]["result"]
-
+    prom = None
     try:
+        prom = PrometheusServer(scrape_config({"collapse-demo": [f"127.0.0.1:{demo_port}"]}),
+                                tmp / "prometheus")
+        query = prom.query
         _wait(lambda: _get(metrics_url), 60, "the demo's /metrics")
         # The demo is done when every release has all its answers; then let two scrapes land.
         _wait(lambda: {r["metric"]["release"]: float(r["value"][1])
@@ -89,8 +70,8 @@ def stack(tmp_path_factory):
         time.sleep(2.5)
         yield {"query": query, "metrics_url": metrics_url, "demo": demo}
     finally:
-        prom.terminate()
-        prom.wait(timeout=20)
+        if prom is not None:
+            prom.stop()
         if demo.poll() is None:
             demo.kill()
             demo.wait(timeout=10)

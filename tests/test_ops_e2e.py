@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +24,8 @@ import pytest
 
 from collapse_otel.mixin import MixinConfig, generate
 from collapse_otel.mixin.render import ALERTS_PATH, RULES_PATH
+from tests.conftest import require_binary
+from tests.prometheus_server import PrometheusServer, free_port, scrape_config
 
 pytestmark = pytest.mark.e2e
 
@@ -42,22 +41,6 @@ E2E_OVERRIDES = {
     "min_window_answers": 20,
 }
 GRAFANA_BUILTINS = {"__rate_interval": "1m", "__interval": "15s", "__range": "5m"}
-
-
-def _binary(name: str) -> str:
-    path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists()
-                                  else None)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is required in CI (apt-get install prometheus)")
-        pytest.skip(f"{name} not installed (Debian/Ubuntu: apt-get install prometheus)")
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _get(url: str, timeout: float = 5.0) -> dict:
@@ -121,15 +104,11 @@ def _stop(proc: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory):
-    try:
-        from collapse_otel.demo import run_demo  # noqa: F401
-    except ImportError:
-        pytest.skip("`collapse-otel demo` is not available yet (collapse_otel.demo missing)")
-    prometheus = _binary("prometheus")
+    require_binary("prometheus")
     tmp = tmp_path_factory.mktemp("ops-e2e")
     demo_log = (tmp / "demo.log").open("w")
     demo = subprocess.Popen(
-        [sys.executable, "-m", "collapse_otel.cli", "demo", "--port", str(_free_port()),
+        [sys.executable, "-m", "collapse_otel.cli", "demo", "--port", str(free_port()),
          "--duration", "300", "--answers", "3000", "--serve"],
         stdout=demo_log, stderr=subprocess.STDOUT, cwd=tmp)
     procs = [demo]
@@ -140,25 +119,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
                          30, "the demo's metrics URL", procs).group(1)
         cfg = MixinConfig().with_overrides(E2E_OVERRIDES)
         files = generate(cfg)
-        (tmp / "rules.yaml").write_text(files[RULES_PATH])
-        (tmp / "alerts.yaml").write_text(files[ALERTS_PATH])
-        (tmp / "prometheus.yml").write_text(json.dumps({
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s",
-                       "evaluation_interval": "1s"},
-            "rule_files": ["rules.yaml", "alerts.yaml"],
-            "scrape_configs": [{"job_name": "collapse-otel", "static_configs": [
-                {"targets": [demo_url.removeprefix("http://")]}]}],
-        }))
-        port = _free_port()
-        prom = subprocess.Popen(
-            [prometheus, f"--config.file={tmp / 'prometheus.yml'}",
-             f"--storage.tsdb.path={tmp / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-             "--log.level=warn"],
-            stdout=(tmp / "prometheus.log").open("w"), stderr=subprocess.STDOUT, cwd=tmp)
-        procs.append(prom)
-        base = f"http://127.0.0.1:{port}"
-        _wait(lambda: urllib.request.urlopen(f"{base}/-/ready", timeout=2).status == 200,
-              30, "Prometheus to be ready", procs)
+        work = tmp / "prometheus"
+        work.mkdir()
+        (work / "rules.yaml").write_text(files[RULES_PATH])
+        (work / "alerts.yaml").write_text(files[ALERTS_PATH])
+        prom = PrometheusServer(
+            scrape_config({"collapse-otel": [demo_url.removeprefix("http://")]},
+                          rule_files=["rules.yaml", "alerts.yaml"]), work)
+        procs.append(prom.process)
+        base = prom.base
         s = Stack(base, demo_url, cfg)
         # Data for all three releases, and recording rules evaluated over it.
         _wait(lambda: len(s.query('count by (release) (collapse_answers_total'
@@ -168,6 +137,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
         time.sleep(3)  # a few more scrapes so every rate() has several samples
         yield s
     finally:
+        if prom is not None:
+            prom.stop()
         for proc in reversed(procs):
             _stop(proc)
         demo_log.close()

@@ -8,20 +8,17 @@ exactly one replica, its window gauges equal the single server's too.
 
 from __future__ import annotations
 
-import json
 import random
-import subprocess
-import urllib.parse
 import zlib
 from collections import Counter
 
 import pytest
 
 from tests.conftest import require_binary
+from tests.prometheus_server import PrometheusServer, scrape_config
 from tests.test_serve_support import (
     ServerProcess,
     answer_text,
-    get,
     post,
     rag_trace,
     request_of,
@@ -69,7 +66,7 @@ def traffic(seed: int = 11) -> list[tuple[str, bytes]]:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    prometheus = require_binary("prometheus")
+    require_binary("prometheus")
     tmp = tmp_path_factory.mktemp("replicas")
     servers = [ServerProcess(tmp, env=ENV) for _ in range(3)]
     replicas, single = servers[:2], servers[2]
@@ -85,23 +82,10 @@ def stack(tmp_path_factory):
                      "analysis done")
         wait_for(lambda: sum(value(s.metrics(), "collapse_answers_total") for s in replicas)
                  == total == value(single.metrics(), "collapse_answers_total"), 60, "answers")
-        prom_port = _free_port()
-        targets = {"replicas": [s.metrics_url for s in replicas], "single": [single.metrics_url]}
-        (tmp / "prometheus.yml").write_text(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n" + "".join(
-                f"  - job_name: {job}\n    static_configs:\n      - targets: "
-                f"{json.dumps([u.split('/')[2] for u in urls])}\n"
-                for job, urls in targets.items()))
-        prom = subprocess.Popen(
-            [prometheus, f"--config.file={tmp / 'prometheus.yml'}",
-             f"--storage.tsdb.path={tmp / 'data'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        api = f"http://127.0.0.1:{prom_port}/api/v1/query?"
-
-        def query(promql: str) -> list[dict]:
-            body = json.loads(get(api + urllib.parse.urlencode({"query": promql})))
-            assert body["status"] == "success", body
-            return body["data"]["result"]
+        prom = PrometheusServer(scrape_config({
+            "replicas": [s.metrics_url.split("/")[2] for s in replicas],
+            "single": [single.metrics_url.split("/")[2]]}), tmp / "prometheus")
+        query = prom.query
 
         def ready() -> bool:
             try:
@@ -113,18 +97,9 @@ def stack(tmp_path_factory):
         yield query
     finally:
         if prom is not None:
-            prom.terminate()
-            prom.wait(20)
+            prom.stop()
         for s in servers:
             s.stop()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _series(results: list[dict]) -> dict[tuple, float]:
