@@ -75,7 +75,7 @@ def repetition_high(cfg: MixinConfig) -> dict:
     expr = (
         f'{n.repetition}{{scope="within_answer"}} > {num(cfg.repetition_threshold)}\n'
         f"and on ({STREAM_BY})\n"
-        f"{n.window_answers} >= {cfg.min_window_answers}"
+        f"{n.window_answers} >= {cfg.repetition_min_window_answers}"
     )
     return _alert(
         cfg, "CollapseRepetitionHigh", expr, cfg.repetition_for, cfg.repetition_severity,
@@ -83,7 +83,7 @@ def repetition_high(cfg: MixinConfig) -> dict:
         "repeat themselves (generation loops).",
         f"{STREAM}: the mean within-answer repeated 4-gram rate (seq-rep-4) is "
         f"{{{{ $value | humanizePercentage }}}}, above {cfg.repetition_threshold:.0%}, "
-        f"over at least {cfg.min_window_answers} answers in the window.",
+        f"over at least {cfg.repetition_min_window_answers} answers in the window.",
     )
 
 

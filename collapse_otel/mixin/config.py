@@ -40,9 +40,12 @@ class MixinConfig:
     duplicate_min_answers_per_second: float = 0.1
     duplicate_for: str = "10m"
     duplicate_severity: str = "warning"
-    # Repetition and diversity alerts need this many answers in the window (both releases').
-    min_window_answers: int = 100
-    # CollapseRepetitionHigh
+    # The drop alerts need this many answers in both releases' windows. Not lower than the
+    # collector's sample_size (1,000): below it the n-gram signals come from samples of different
+    # sizes, and Vendi rises with n (same text: -34% at 100, -5% at 1,000 vs 5,000 answers).
+    min_window_answers: int = 1000
+    # CollapseRepetitionHigh: a per-answer mean, unbiased by window size, so a smaller guard.
+    repetition_min_window_answers: int = 100
     repetition_threshold: float = 0.25
     repetition_for: str = "15m"
     repetition_severity: str = "warning"
@@ -86,6 +89,8 @@ class MixinConfig:
             raise ValueError(f"rule_interval must be empty or a duration, got {self.rule_interval!r}")
         if not 0.0 < self.diversity_drop_fraction < 1.0:
             raise ValueError("diversity_drop_fraction must be in (0, 1)")
+        if self.min_window_answers < 1 or self.repetition_min_window_answers < 1:
+            raise ValueError("min_window_answers and repetition_min_window_answers must be >= 1")
         if self.duplicate_spike_factor < 1.0:
             raise ValueError("duplicate_spike_factor must be >= 1")
         if not 0.0 <= self.duplicate_ratio_threshold <= 1.0:
