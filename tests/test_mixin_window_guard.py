@@ -1,0 +1,58 @@
+"""The drop alerts' window guard is large enough that a healthy release cannot trip them.
+
+Two releases of the same answer distribution, one at the guard (``min_window_answers``) and one
+at 5x that, go through the real Aggregator; their signals must differ by well under the alert
+threshold. ``tests/measure_window_bias.py`` prints the full table behind the chosen default.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from collapse_otel.aggregator import Aggregator
+from collapse_otel.config import CollapseConfig
+from collapse_otel.mixin.config import MixinConfig
+from collapse_otel.records import AnswerRecord
+from tests.measure_window_bias import answers
+
+CFG = MixinConfig()
+
+
+@pytest.fixture(scope="module")
+def releases() -> dict[str, object]:
+    """Window signals of release "small" (n = guard) and "large" (n = 5x guard)."""
+    n = CFG.min_window_answers
+    texts = answers()
+    assert len(texts) >= 6 * n - 100, "not enough shipped answers for the comparison"
+    large, small = texts[:5 * n], texts[-n:]
+    agg = Aggregator(CollapseConfig(refresh_seconds=0, window_answers=10 * n))
+    agg.observe_batch([AnswerRecord(t, release="large", timestamp=1.0) for t in large])
+    agg.observe_batch([AnswerRecord(t, release="small", timestamp=1.0) for t in small])
+    out = {s.key.release: s.window for s in agg.snapshot().streams}
+    assert out["small"].window_answers == n and out["large"].window_answers == 5 * n
+    return out
+
+
+def _relative_difference(releases: dict, signal: str) -> float:
+    small, large = getattr(releases["small"], signal), getattr(releases["large"], signal)
+    assert small is not None and large is not None and large > 0
+    return abs(small - large) / large
+
+
+def test_guard_is_not_below_the_sample_size() -> None:
+    # Below sample_size the n-gram signals of the two windows come from samples of unequal size.
+    assert CFG.min_window_answers >= CollapseConfig().sample_size
+
+
+@pytest.mark.parametrize("signal", ["embedding_vendi_score", "ngram_diversity_score"])
+def test_same_distribution_differs_well_below_the_drop_threshold(releases, signal) -> None:
+    assert _relative_difference(releases, signal) < CFG.diversity_drop_fraction / 2
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "entity_diversity_ratio is distinct entities / mentions over the whole window, a type-token "
+    "ratio that keeps falling with n (measured: 0.46 at 1,000 vs 0.17 at 5,000 answers); no "
+    "window guard fixes that: the aggregator must compute it at a fixed n (e.g. on the sample)"))
+def test_entity_ratio_differs_well_below_the_drop_threshold(releases) -> None:
+    assert _relative_difference(releases, "entity_diversity_ratio") \
+        < CFG.diversity_drop_fraction / 2
