@@ -16,19 +16,18 @@ from dataclasses import dataclass
 
 from .analysis import BatchAnalyzer, PreparedAnswer
 from .config import CollapseConfig
+from .labels import safe_label_value
 from .records import OTHER_RELEASE, AnswerRecord, StreamKey
 from .signals.codec import Reader, Writer
 from .signals.embedding import Embedder, HashedFeatureEmbedder
 from .signals.minhash import MinHasher
 from .snapshot import AggregatorSnapshot, WindowSignals
-from .stream import StreamState
+from .stream import StreamState, compute_window
 from .text.entities import EntityExtractor, RuleBasedEntityExtractor
 from .text.hashing import TokenHasher
-from .text.normalize import clean_text
 
 _log = logging.getLogger(__name__)
 TAG_AGGREGATOR = 50
-MAX_LABEL_CHARS = 128
 OVERFLOW_STREAMS = 16
 CHUNK = 4096  # records analysed together (bounded temporary arrays)  # (service, '__other__', cohort) streams allowed past the cap
 
@@ -48,10 +47,9 @@ class AnswerResult:
 
 
 def sanitize_label(value: object, default: str) -> str:
-    """A label value safe to export: a str, valid UTF-8, at most 128 characters, never empty."""
-    text = clean_text(value) if isinstance(value, (str, bytes)) else \
-        ("" if value is None else clean_text(str(value)))
-    text = text[:MAX_LABEL_CHARS]
+    """A label value safe to export (valid UTF-8, at most 128 characters; a repaired value
+    keeps a hash of the original so two long names never merge), never empty."""
+    text = safe_label_value(value)
     return text if text.strip() else default
 
 
@@ -76,6 +74,8 @@ class Aggregator:
         self.errors_total = 0
         self._errors_logged: set[str] = set()
         self._key_cache: dict[tuple, StreamKey] = {}
+        self._last_tick = float("-inf")
+        self.streams_evicted_total = 0
 
     # -- writing --
     def observe(self, record: AnswerRecord) -> AnswerResult | None:
@@ -148,6 +148,8 @@ class Aggregator:
         if state is not None:
             return state
         if len(self._streams) >= cfg.max_streams:
+            self._tick()  # idle streams may free a place (the lock is re-entrant)
+        if len(self._streams) >= cfg.max_streams:
             self.streams_folded_total += 1
             key = StreamKey(key.service, OTHER_RELEASE, key.cohort)
             state = self._streams.get(key)
@@ -171,39 +173,65 @@ class Aggregator:
 
     # -- reading --
     def snapshot(self, max_age: float | None = None) -> AggregatorSnapshot:
-        """An immutable view of every stream. Window gauges of a stream that changed are
-        recomputed when its cached values are older than ``max_age`` seconds (default: the
-        config's ``refresh_seconds``; 0 = always fresh)."""
+        """An immutable view of every stream.
+
+        Window gauges are cached per stream. A stream whose gauges are missing, or changed
+        and older than ``max_age`` seconds (default: the config's ``refresh_seconds``; 0 =
+        always fresh), is recomputed first, outside the lock, one stream at a time, so a
+        scrape never holds up the worker for long. The worker keeps them fresh with
+        ``refresh`` when it is idle, so scrapes rarely recompute anything.
+        """
         max_age = self.config.refresh_seconds if max_age is None else max_age
-        now = time.monotonic()
+        self._recompute(lambda s, now: s.cached is None or
+                        (s.dirty and now - s.computed_at >= max_age))
         with self._lock:
-            streams = []
-            for state in self._streams.values():
-                if state.cached is None or (state.dirty and now - state.computed_at >= max_age):
-                    self._refresh(state, now)
-                streams.append(state.snapshot(state.cached))
-            return AggregatorSnapshot(tuple(streams), self.streams_folded_total, time.time())
+            streams = tuple(s.snapshot(s.cached) for s in self._streams.values()
+                            if s.cached is not None)
+            return AggregatorSnapshot(streams, self.streams_folded_total, time.time())
 
     def refresh(self, budget_seconds: float = 0.05) -> int:
-        """Recompute stale window gauges for up to ``budget_seconds`` (for the idle worker),
-        so scrapes find fresh values. Returns how many streams were refreshed."""
-        start = now = time.monotonic()
+        """Recompute stale window gauges, oldest first, for about ``budget_seconds`` (at least
+        one stream). Called by the capture worker when idle. Returns streams refreshed."""
+        age = self.config.refresh_seconds
+        return self._recompute(lambda s, now: s.cached is None or
+                               (s.dirty and now - s.computed_at >= age), budget_seconds)
+
+    def _recompute(self, stale, budget: float | None = None) -> int:
+        start = time.monotonic()
         done = 0
-        with self._lock:
-            stale = sorted((s for s in self._streams.values() if s.dirty),
-                           key=lambda s: s.computed_at)
-            for state in stale:
-                if now - start >= budget_seconds:
-                    break
-                self._refresh(state, now)
-                done += 1
-                now = time.monotonic()
+        self._tick()
+        while budget is None or done == 0 or time.monotonic() - start < budget:
+            now = time.monotonic()
+            with self._lock:
+                todo = [s for s in self._streams.values()
+                        if stale(s, now) and s.computed_at < start]
+                if not todo:
+                    return done
+                state = min(todo, key=lambda s: s.computed_at)
+                version, inputs = state.version, state.window_inputs()
+            window = compute_window(inputs)  # the costly part, without the lock
+            with self._lock:
+                state.cached, state.computed_at = window, max(now, start)
+                if state.version == version:
+                    state.dirty = False
+            done += 1
         return done
 
-    def _refresh(self, state: StreamState, now: float) -> None:
-        state.cached = state.window_signals(self._hasher)
-        state.dirty = False
-        state.computed_at = now
+    def _tick(self) -> None:
+        """Slide idle streams' windows with the clock and drop long-idle streams (at most
+        once a second: it visits every stream)."""
+        now = time.time()
+        if now - self._last_tick < 1.0:
+            return
+        self._last_tick = now
+        idle = self.config.stream_idle_seconds
+        with self._lock:
+            for key, state in list(self._streams.items()):
+                if now - state.last_seen > idle:
+                    del self._streams[key]
+                    self.streams_evicted_total += 1
+                else:
+                    state.advance_clock(now)
 
     def stream_keys(self) -> list[StreamKey]:
         with self._lock:

@@ -11,8 +11,9 @@ from .envvars import ENV_BY_FIELD
 
 _log = logging.getLogger(__name__)
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+# booleans; the last two of each are util-genai's content capturing modes (content on spans?)
+_TRUE = {"1", "true", "yes", "on", "span_only", "span_and_event"}
+_FALSE = {"0", "false", "no", "off", "", "event_only", "no_content"}
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,8 @@ class CollapseConfig:
     embedding_dim: int = 128
     queue_size: int = 10_000
     batch_size: int = 256
-    refresh_seconds: float = 5.0
+    refresh_seconds: float = 15.0
+    stream_idle_seconds: float = 86_400.0
     prometheus_host: str = "127.0.0.1"
     prometheus_port: int = 9464
     capture_message_content: bool = False
@@ -43,6 +45,8 @@ class CollapseConfig:
                 raise ValueError(f"{name} must be >= 1")
         if not 0.0 < self.near_duplicate_threshold <= 1.0:
             raise ValueError("near_duplicate_threshold must be in (0, 1]")
+        if self.stream_idle_seconds <= 0:
+            raise ValueError("stream_idle_seconds must be > 0")
         if self.refresh_seconds < 0:
             raise ValueError("refresh_seconds must be >= 0")
         if self.window_seconds <= 0:

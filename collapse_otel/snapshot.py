@@ -1,8 +1,13 @@
-"""Immutable views of the aggregator state that exporters read (never the live state)."""
+"""Immutable views of the aggregator state that exporters read (never the live state).
+
+Mappings inside are read-only proxies of private copies, so a snapshot can be shared freely.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from .records import StreamKey
 
@@ -41,7 +46,7 @@ class WindowSignals:
     near_duplicate_ratio: float | None = None
     repeated_ngram_within_answer: float | None = None
     repeated_ngram_across_answers: float | None = None
-    distinct_ngram_ratio: dict[int, float] = field(default_factory=dict)
+    distinct_ngram_ratio: Mapping[int, float] = field(default_factory=lambda: MappingProxyType({}))
     ngram_diversity_score: float | None = None
     compression_ratio: float | None = None
     self_repetition_score: float | None = None
@@ -64,9 +69,9 @@ class StreamSnapshot:
     answers_total: int
     answers_without_text_total: int
     answers_truncated_total: int
-    duplicate_answers_total: dict[str, int]          # kind: exact | near
-    tokens_total: dict[str, int]                     # type: prompt | completion
-    tokens_estimated_total: dict[str, int]           # type: prompt | completion (approximate)
+    duplicate_answers_total: Mapping[str, int]       # kind: exact | near
+    tokens_total: Mapping[str, int]                  # type: prompt | completion
+    tokens_estimated_total: Mapping[str, int]        # type: prompt | completion (approximate)
     prompt_tokens: HistogramSnapshot
     completion_tokens: HistogramSnapshot
     first_seen: float

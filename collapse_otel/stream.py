@@ -9,6 +9,8 @@ no per-answer subtraction, and every sketch only needs ``merge``.
 from __future__ import annotations
 
 from bisect import bisect_left
+from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
@@ -22,7 +24,7 @@ from .signals.embedding import EmbeddingSketch
 from .signals.minhash import MinHasher
 from .signals.reservoir import ReservoirSample
 from .snapshot import TOKEN_BUCKETS, HistogramSnapshot, StreamSnapshot, WindowSignals
-from .text.hashing import TokenHasher, text_hash
+from .text.hashing import text_hash
 
 TAG_PANE, TAG_STREAM = 40, 41
 _TOKEN_KEYS = {False: ("prompt", "completion"), True: ("prompt_estimated", "completion_estimated")}
@@ -103,6 +105,8 @@ class StreamState:
         self.previous: Pane | None = None
         self.current = self._new_pane(first_seen)
         self.dirty = True
+        self.version = 0          # bumped by every change, so a refresh knows what it saw
+        self.last_seen = first_seen
         self.cached: WindowSignals | None = None
         self.computed_at = float("-inf")
 
@@ -116,11 +120,20 @@ class StreamState:
             too_old = ts - cur.start >= 2 * self.pane_seconds
             self.previous = None if too_old else cur
             self.current = self._new_pane(ts)
+            self.dirty = True
+            self.version += 1
+
+    def advance_clock(self, now: float) -> None:
+        """Let time slide the window of a stream that receives no records."""
+        if now - self.current.start >= self.pane_seconds:
+            self._advance(now)
 
     def apply(self, p: PreparedAnswer) -> DuplicateResult | None:
         """Add one prepared answer; returns its duplicate verdict (None without text)."""
         self._advance(p.timestamp)
         self.dirty = True
+        self.version += 1
+        self.last_seen = max(self.last_seen, p.timestamp)
         c, pane = self.counts, self.current
         c["answers"] += 1
         pane.answers += 1
@@ -154,11 +167,10 @@ class StreamState:
         return result
 
     # -- reading --
-    def window_signals(self, hasher: TokenHasher) -> WindowSignals:
-        """Compute every window gauge from the merged panes (the costly part of a snapshot)."""
+    def window_inputs(self) -> WindowInputs:
+        """Merged copies of the window's sketches: cheap, taken under the aggregator's lock,
+        so the costly ``compute_window`` can run without it."""
         panes = [p for p in (self.previous, self.current) if p is not None]
-        answers = sum(p.answers for p in panes)
-        with_text = sum(p.answers_with_text for p in panes)
         seq, ents, emb = MeanAccumulator(), EntityStats(), EmbeddingSketch(self.current.embedding.dim)
         comp, ctx = MomentStats(), FrequencyTable()
         sample = self.current.sample.copy() if self.previous is None else \
@@ -170,34 +182,16 @@ class StreamState:
             emb.merge(p.embedding)
             comp.merge(p.completion)
             ctx.merge(p.contexts)
-        exact = sum(p.duplicates.exact_count for p in panes)
-        near = sum(p.duplicates.near_count for p in panes)
-        per_answer, ent_ratio, ent_bits = ents.get()
-        vendi, cosine, rank = emb.get()
-        texts = sample.get()
-        corpus = corpus_signals(texts, hasher) if texts else None
-        return WindowSignals(
-            window_answers=answers,
-            window_answers_with_text=with_text,
-            sample_answers=len(texts),
-            exact_duplicate_ratio=exact / with_text if with_text else None,
-            near_duplicate_ratio=near / with_text if with_text else None,
-            repeated_ngram_within_answer=seq.get(),
-            repeated_ngram_across_answers=corpus.repeated_ngram_across_answers if corpus else None,
-            distinct_ngram_ratio=dict(corpus.distinct) if corpus else {},
-            ngram_diversity_score=corpus.ngram_diversity_score if corpus else None,
-            compression_ratio=corpus.compression_ratio if corpus else None,
-            self_repetition_score=corpus.self_repetition_score if corpus else None,
-            entities_per_answer=per_answer,
-            entity_diversity_ratio=ent_ratio,
-            entity_entropy_bits=ent_bits,
-            embedding_vendi_score=vendi,
-            embedding_mean_cosine_similarity=cosine,
-            embedding_effective_rank=rank,
-            context_distinct_ratio=ctx.distinct_ratio(),
-            context_top10_share=ctx.top_share(10),
-            completion_tokens_cv=comp.get(),
-        )
+        return WindowInputs(
+            answers=sum(p.answers for p in panes),
+            with_text=sum(p.answers_with_text for p in panes),
+            exact=sum(p.duplicates.exact_count for p in panes),
+            near=sum(p.duplicates.near_count for p in panes),
+            seq=seq, entities=ents, embedding=emb, completion=comp, contexts=ctx,
+            texts=sample.get())
+
+    def window_signals(self) -> WindowSignals:
+        return compute_window(self.window_inputs())
 
     def snapshot(self, window: WindowSignals) -> StreamSnapshot:
         c = self.counts
@@ -206,10 +200,10 @@ class StreamState:
             answers_total=c["answers"],
             answers_without_text_total=c["without_text"],
             answers_truncated_total=c["truncated"],
-            duplicate_answers_total={"exact": c["exact"], "near": c["near"]},
-            tokens_total={"prompt": c["prompt"], "completion": c["completion"]},
-            tokens_estimated_total={"prompt": c["prompt_estimated"],
-                                    "completion": c["completion_estimated"]},
+            duplicate_answers_total=MappingProxyType({"exact": c["exact"], "near": c["near"]}),
+            tokens_total=MappingProxyType({"prompt": c["prompt"], "completion": c["completion"]}),
+            tokens_estimated_total=MappingProxyType({"prompt": c["prompt_estimated"],
+                                                     "completion": c["completion_estimated"]}),
             prompt_tokens=_hist(self.prompt_hist, c["prompt"] + c["prompt_estimated"]),
             completion_tokens=_hist(self.completion_hist,
                                     c["completion"] + c["completion_estimated"]),
@@ -252,6 +246,51 @@ class StreamState:
         state.current = Pane.from_bytes(cur, minhasher)
         state._panes_made = made
         return state
+
+
+@dataclass(frozen=True)
+class WindowInputs:
+    answers: int
+    with_text: int
+    exact: int
+    near: int
+    seq: MeanAccumulator
+    entities: EntityStats
+    embedding: EmbeddingSketch
+    completion: MomentStats
+    contexts: FrequencyTable
+    texts: list[str]
+
+
+def compute_window(w: WindowInputs) -> WindowSignals:
+    """Every window gauge from merged sketches (corpus signals, eigenvalues: the costly part)."""
+    answers, with_text, exact, near = w.answers, w.with_text, w.exact, w.near
+    seq, comp, ctx, texts = w.seq, w.completion, w.contexts, w.texts
+    per_answer, ent_ratio, ent_bits = w.entities.get()
+    vendi, cosine, rank = w.embedding.get()
+    corpus = corpus_signals(texts) if texts else None
+    return WindowSignals(
+        window_answers=answers,
+        window_answers_with_text=with_text,
+        sample_answers=len(texts),
+        exact_duplicate_ratio=exact / with_text if with_text else None,
+        near_duplicate_ratio=near / with_text if with_text else None,
+        repeated_ngram_within_answer=seq.get(),
+        repeated_ngram_across_answers=corpus.repeated_ngram_across_answers if corpus else None,
+        distinct_ngram_ratio=MappingProxyType(dict(corpus.distinct) if corpus else {}),
+        ngram_diversity_score=corpus.ngram_diversity_score if corpus else None,
+        compression_ratio=corpus.compression_ratio if corpus else None,
+        self_repetition_score=corpus.self_repetition_score if corpus else None,
+        entities_per_answer=per_answer,
+        entity_diversity_ratio=ent_ratio,
+        entity_entropy_bits=ent_bits,
+        embedding_vendi_score=vendi,
+        embedding_mean_cosine_similarity=cosine,
+        embedding_effective_rank=rank,
+        context_distinct_ratio=ctx.distinct_ratio(),
+        context_top10_share=ctx.top_share(10),
+        completion_tokens_cv=comp.get(),
+    )
 
 
 def _hist(buckets: list[int], total: int) -> HistogramSnapshot:

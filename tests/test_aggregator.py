@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 
 import pytest
 
@@ -84,10 +85,43 @@ def test_count_window_slides_by_panes():
 
 def test_time_window_drops_old_panes():
     agg = fresh(window_seconds=100)
-    observe_all(agg, [AnswerRecord(f"early {i}", timestamp=1000.0 + i) for i in range(10)])
-    agg.observe(AnswerRecord("late", timestamp=5000.0))
+    now = time.time()
+    observe_all(agg, [AnswerRecord(f"early {i}", timestamp=now - 500 + i) for i in range(10)])
+    agg.observe(AnswerRecord("late", timestamp=now))
     assert agg.snapshot().streams[0].window.window_answers == 1
     assert agg.snapshot().streams[0].answers_total == 11
+
+
+def test_window_slides_with_the_clock_without_new_records():
+    agg = fresh(window_seconds=100)
+    now = time.time()
+    observe_all(agg, [AnswerRecord(f"old answer {i}", timestamp=now - 300) for i in range(10)])
+    stream = agg.snapshot().streams[0]
+    assert stream.window.window_answers == 0 and stream.answers_total == 10
+    assert stream.window.embedding_vendi_score is None  # nothing to say about an empty window
+
+
+def test_idle_streams_are_evicted_and_free_their_place():
+    agg = fresh(max_streams=2, stream_idle_seconds=60)
+    now = time.time()
+    agg.observe(AnswerRecord("a", release="retired", timestamp=now - 3600))
+    agg.observe(AnswerRecord("b", release="live", timestamp=now))
+    agg.observe(AnswerRecord("c", release="new", timestamp=now))
+    keys = {k.release for k in agg.stream_keys()}
+    assert keys == {"live", "new"} and agg.streams_evicted_total == 1
+    assert agg.streams_folded_total == 0
+
+
+def test_refresh_computes_off_the_scrape_path():
+    agg = Aggregator(CollapseConfig(refresh_seconds=3600))
+    observe_all(agg, [AnswerRecord(f"answer {i} about Lisbon", release=f"v{i % 3}")
+                      for i in range(300)])
+    assert agg.refresh(budget_seconds=10.0) == 3     # every stream, oldest first
+    assert agg.refresh(budget_seconds=10.0) == 0     # nothing stale any more
+    computed = {s.key: s.computed_at for s in agg._streams.values()}
+    snap = agg.snapshot()                             # served from the cache
+    assert {s.key: s.computed_at for s in agg._streams.values()} == computed
+    assert all(s.window.window_answers == 100 for s in snap.streams)
 
 
 def test_stream_cap_folds_into_other_and_bounds_memory():
@@ -139,6 +173,10 @@ def test_hostile_labels_are_sanitised():
     key = agg.stream_keys()[0]
     assert len(key.release) == 128 and key.service == "unknown_service"
     key.cohort.encode("utf-8")  # valid UTF-8
+    # two long names that differ only past the cut stay two streams
+    agg.observe(AnswerRecord("x", release="r" * 300))
+    agg.observe(AnswerRecord("x", release="r" * 299 + "s"))
+    assert len({k.release for k in agg.stream_keys()}) == 3
 
 
 def test_wrong_record_type_is_a_clear_error():

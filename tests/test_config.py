@@ -46,3 +46,11 @@ def test_every_env_var_maps_to_a_field_with_the_same_default():
         assert var.field in fields, var.name
         if var.default is not None:
             assert fields[var.field] == var.default, var.name
+
+
+@pytest.mark.parametrize("value,expected", [("SPAN_ONLY", True), ("span_and_event", True),
+                                            ("EVENT_ONLY", False), ("NO_CONTENT", False),
+                                            ("true", True), ("false", False)])
+def test_content_capture_accepts_util_genai_modes(value, expected):
+    env = {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": value}
+    assert CollapseConfig.resolve(env).capture_message_content is expected

@@ -9,7 +9,7 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parents[1] / "collapse_otel"
 FORBIDDEN = ("opentelemetry", "prometheus_client", "langchain", "langgraph")
 CORE = ("aggregator.py", "analysis.py", "stream.py", "snapshot.py", "records.py", "config.py",
-        "envvars.py")
+        "envvars.py", "labels.py")
 
 
 def imports_of(path: Path) -> set[str]:
@@ -40,7 +40,7 @@ def test_core_imports_stay_below_capture_and_export():
 
 def test_no_module_is_huge():
     for path in PKG.rglob("*.py"):
-        assert len(path.read_text().splitlines()) <= 450, f"{path} is over ~400 lines"
+        assert len(path.read_text().splitlines()) <= 400, f"{path} is over ~400 lines"
 
 
 def test_importing_the_package_loads_no_framework():

@@ -40,6 +40,7 @@ SHUTDOWN = "shutdown"
 CAPTURE_ERROR = "capture_error"
 
 LINGER_SECONDS = 0.05
+REFRESH_BUDGET_SECONDS = 0.05  # per maintenance pass of the worker (at most 2 a second)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class Pipeline:
         self._queue: deque[Any] = deque()
         self._wake = threading.Event()
         self._urgent = threading.Event()  # flush / shutdown: skip the linger
+        self._last_maintenance = float("-inf")
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -171,8 +173,24 @@ class Pipeline:
             wake.clear()
             while queue:
                 self._drain_once()
+            self._maintain()
             if self._closed and not queue:
                 return
+
+    def _maintain(self) -> None:
+        """Between batches, at most every half second: recompute stale window gauges within a
+        small budget, so scrapes read cached values instead of computing them."""
+        now = time.monotonic()
+        if now - self._last_maintenance < 0.5:
+            return
+        self._last_maintenance = now
+        refresh = getattr(self.aggregator, "refresh", None)
+        if refresh is None:
+            return
+        try:
+            refresh(REFRESH_BUDGET_SECONDS)
+        except Exception as exc:
+            self.report_error(SIGNAL_ERROR, exc, 0)
 
     def _drain_once(self) -> None:
         queue, limit = self._queue, self.config.batch_size

@@ -10,10 +10,10 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
+from ..labels import safe_label_value
 from ..records import OTHER_RELEASE
 from ..snapshot import AggregatorSnapshot, HistogramSnapshot, StreamSnapshot, WindowSignals
 from . import names as N
-from .labels import safe_label_value
 
 _log = logging.getLogger(__name__)
 

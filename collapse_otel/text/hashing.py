@@ -65,13 +65,16 @@ class TokenHasher:
         self._powers = np.ones(1, dtype=np.uint64)
 
     def _power_table(self, n: int) -> np.ndarray:
-        if len(self._powers) < n:
+        powers = self._powers  # read once: another thread may swap in a larger table
+        if len(powers) < n:
             size = 1 << max(n - 1, 1).bit_length()
             with np.errstate(over="ignore"):
                 steps = np.full(size, _P, dtype=np.uint64)
                 steps[0] = 1
-                self._powers = np.cumprod(steps, dtype=np.uint64)
-        return self._powers
+                powers = np.cumprod(steps, dtype=np.uint64)
+            if len(powers) > len(self._powers):
+                self._powers = powers
+        return powers
 
     def hash_spans(self, buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Hash of each byte span ``buf[start:start + length]``: mix64(sum b_i P^i ^ len)."""
