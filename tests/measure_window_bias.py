@@ -8,6 +8,7 @@ threshold. Run: ``.venv/bin/python -m tests.measure_window_bias``.
 from __future__ import annotations
 
 import random
+import time
 
 from benchmarks.workloads import data_answers
 from collapse_otel.aggregator import Aggregator
@@ -29,7 +30,8 @@ def answers(seed: int = 7) -> list[str]:
 def window_signals(texts: list[str], n: int, start: int = 0) -> dict[str, float | None]:
     """Signals of one release whose window holds exactly ``texts[start:start + n]``."""
     agg = Aggregator(CollapseConfig(refresh_seconds=0, window_answers=n))
-    agg.observe_batch([AnswerRecord(t, release="r", timestamp=1.0)
+    now = time.time()  # one moment: the window neither slides nor goes idle
+    agg.observe_batch([AnswerRecord(t, release="r", timestamp=now)
                        for t in texts[start:start + n]])
     w = agg.snapshot().streams[0].window
     return {"embedding_vendi_score": w.embedding_vendi_score,
