@@ -29,7 +29,9 @@ from .text.hashing import TokenHasher
 _log = logging.getLogger(__name__)
 TAG_AGGREGATOR = 50
 OVERFLOW_STREAMS = 16
-CHUNK = 4096  # records analysed together (bounded temporary arrays)  # (service, '__other__', cohort) streams allowed past the cap
+CHUNK = 4096  # records analysed together (bounded temporary arrays)
+SNAPSHOT_REFRESH_BUDGET = 0.25  # seconds a snapshot may spend recomputing stale streams
+_EMPTY_WINDOW = WindowSignals()  # (service, '__other__', cohort) streams allowed past the cap
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,18 +177,23 @@ class Aggregator:
     def snapshot(self, max_age: float | None = None) -> AggregatorSnapshot:
         """An immutable view of every stream.
 
-        Window gauges are cached per stream. A stream whose gauges are missing, or changed
-        and older than ``max_age`` seconds (default: the config's ``refresh_seconds``; 0 =
-        always fresh), is recomputed first, outside the lock, one stream at a time, so a
-        scrape never holds up the worker for long. The worker keeps them fresh with
-        ``refresh`` when it is idle, so scrapes rarely recompute anything.
+        Window gauges are cached per stream and kept fresh by the capture worker
+        (``refresh``), so a scrape is cheap. Without a worker, a snapshot refreshes stale
+        streams itself (changed and older than ``refresh_seconds``), oldest first, for at most
+        ``SNAPSHOT_REFRESH_BUDGET`` seconds, outside the lock; a stream not computed yet shows
+        its counters and an empty window. ``max_age=0`` recomputes every changed stream
+        (tests, the demo's final table), as does ``refresh_seconds=0`` in the config.
         """
-        max_age = self.config.refresh_seconds if max_age is None else max_age
-        self._recompute(lambda s, now: s.cached is None or
-                        (s.dirty and now - s.computed_at >= max_age))
+        if max_age is None and self.config.refresh_seconds > 0:
+            age = self.config.refresh_seconds
+            self._recompute(lambda s, now: s.cached is None or
+                            (s.dirty and now - s.computed_at >= age), SNAPSHOT_REFRESH_BUDGET)
+        else:  # an explicit max_age, or refresh_seconds=0 (always fresh): no budget
+            max_age = max_age or 0.0
+            self._recompute(lambda s, now: s.cached is None or
+                            (s.dirty and now - s.computed_at >= max_age))
         with self._lock:
-            streams = tuple(s.snapshot(s.cached) for s in self._streams.values()
-                            if s.cached is not None)
+            streams = tuple(s.snapshot(s.cached or _EMPTY_WINDOW) for s in self._streams.values())
             return AggregatorSnapshot(streams, self.streams_folded_total, time.time())
 
     def refresh(self, budget_seconds: float = 0.05) -> int:

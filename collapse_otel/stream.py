@@ -16,7 +16,8 @@ import numpy as np
 
 from .analysis import PreparedAnswer
 from .records import StreamKey
-from .signals.accumulators import EntityStats, FrequencyTable, MeanAccumulator, MomentStats
+from .signals.accumulators import FrequencyTable, MeanAccumulator, MomentStats
+from .signals.batch import entity_diversity
 from .signals.codec import Reader, Writer
 from .signals.corpus import corpus_signals
 from .signals.duplicates import DuplicateIndex, DuplicateResult, check_and_add
@@ -26,7 +27,7 @@ from .signals.reservoir import ReservoirSample
 from .snapshot import TOKEN_BUCKETS, HistogramSnapshot, StreamSnapshot, WindowSignals
 from .text.hashing import text_hash
 
-TAG_PANE, TAG_STREAM = 40, 41
+TAG_PANE, TAG_STREAM = 40, 41  # pane version 2: entities live in the sample's tags
 _TOKEN_KEYS = {False: ("prompt", "completion"), True: ("prompt_estimated", "completion_estimated")}
 
 
@@ -40,7 +41,6 @@ class Pane:
         self.answers_with_text = 0
         self.duplicates = DuplicateIndex(threshold, minhasher)
         self.seq_rep = MeanAccumulator()
-        self.entities = EntityStats()
         self.embedding = EmbeddingSketch(dim)
         self.completion = MomentStats()
         self.contexts = FrequencyTable()
@@ -60,21 +60,20 @@ class Pane:
 
     def to_bytes(self) -> bytes:
         self.flush()
-        w = Writer(TAG_PANE, 1).f64(self.start).u64(self.answers).u64(self.answers_with_text)
-        for part in (self.duplicates, self.seq_rep, self.entities, self.embedding,
+        w = Writer(TAG_PANE, 2).f64(self.start).u64(self.answers).u64(self.answers_with_text)
+        for part in (self.duplicates, self.seq_rep, self.embedding,
                      self.completion, self.contexts, self.sample):
             w.blob(part.to_bytes())
         return w.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes, minhasher: MinHasher) -> Pane:
-        r = Reader(data, TAG_PANE)
+        r = Reader(data, TAG_PANE, versions=(2,))
         start, answers, with_text = r.f64(), r.u64(), r.u64()
         pane = cls.__new__(cls)
         pane.start, pane.answers, pane.answers_with_text = start, answers, with_text
         pane.duplicates = DuplicateIndex.from_bytes(r.blob(), minhasher)
         pane.seq_rep = MeanAccumulator.from_bytes(r.blob())
-        pane.entities = EntityStats.from_bytes(r.blob())
         pane.embedding = EmbeddingSketch.from_bytes(r.blob())
         pane.completion = MomentStats.from_bytes(r.blob())
         pane.contexts = FrequencyTable.from_bytes(r.blob())
@@ -160,10 +159,9 @@ class StreamState:
         c["near"] += result.near
         if p.seq_rep is not None:
             pane.seq_rep.update(p.seq_rep)
-        pane.entities.update(p.entity_hashes or [])
         if p.embedding is not None:
             pane.add_embedding(p.embedding)
-        pane.sample.update(p.normalized)
+        pane.sample.update(p.normalized, tuple(p.entity_hashes or ()))
         return result
 
     # -- reading --
@@ -171,14 +169,13 @@ class StreamState:
         """Merged copies of the window's sketches: cheap, taken under the aggregator's lock,
         so the costly ``compute_window`` can run without it."""
         panes = [p for p in (self.previous, self.current) if p is not None]
-        seq, ents, emb = MeanAccumulator(), EntityStats(), EmbeddingSketch(self.current.embedding.dim)
+        seq, emb = MeanAccumulator(), EmbeddingSketch(self.current.embedding.dim)
         comp, ctx = MomentStats(), FrequencyTable()
         sample = self.current.sample.copy() if self.previous is None else \
             self.previous.sample.copy().merge(self.current.sample)
         for p in panes:
             p.flush()
             seq.merge(p.seq_rep)
-            ents.merge(p.entities)
             emb.merge(p.embedding)
             comp.merge(p.completion)
             ctx.merge(p.contexts)
@@ -187,8 +184,8 @@ class StreamState:
             with_text=sum(p.answers_with_text for p in panes),
             exact=sum(p.duplicates.exact_count for p in panes),
             near=sum(p.duplicates.near_count for p in panes),
-            seq=seq, entities=ents, embedding=emb, completion=comp, contexts=ctx,
-            texts=sample.get())
+            seq=seq, embedding=emb, completion=comp, contexts=ctx,
+            texts=sample.get(), entity_lists=sample.get_tags())
 
     def window_signals(self) -> WindowSignals:
         return compute_window(self.window_inputs())
@@ -255,18 +252,18 @@ class WindowInputs:
     exact: int
     near: int
     seq: MeanAccumulator
-    entities: EntityStats
     embedding: EmbeddingSketch
     completion: MomentStats
     contexts: FrequencyTable
     texts: list[str]
+    entity_lists: list[tuple[int, ...]]   # hashed entities of each sampled answer
 
 
 def compute_window(w: WindowInputs) -> WindowSignals:
     """Every window gauge from merged sketches (corpus signals, eigenvalues: the costly part)."""
     answers, with_text, exact, near = w.answers, w.with_text, w.exact, w.near
     seq, comp, ctx, texts = w.seq, w.completion, w.contexts, w.texts
-    per_answer, ent_ratio, ent_bits = w.entities.get()
+    per_answer, ent_ratio, ent_bits = _entity_signals(w.entity_lists)
     vendi, cosine, rank = w.embedding.get()
     corpus = corpus_signals(texts) if texts else None
     return WindowSignals(
@@ -291,6 +288,17 @@ def compute_window(w: WindowInputs) -> WindowSignals:
         context_top10_share=ctx.top_share(10),
         completion_tokens_cv=comp.get(),
     )
+
+
+def _entity_signals(entity_lists: list[tuple[int, ...]]) -> tuple[float | None, ...]:
+    """Entity gauges on the fixed-size sample: distinct / mentions and entropy fall as more
+    answers are counted, so only equal-size samples compare across releases."""
+    if not entity_lists:
+        return None, None, None
+    per_answer, ratio, bits = entity_diversity(entity_lists)
+    if not any(entity_lists):
+        return per_answer, None, None
+    return per_answer, ratio, bits
 
 
 def _hist(buckets: list[int], total: int) -> HistogramSnapshot:

@@ -12,7 +12,7 @@ from collapse_otel.aggregator import Aggregator, observe_all, window_of
 from collapse_otel.config import CollapseConfig
 from collapse_otel.records import OTHER_RELEASE, AnswerRecord, StreamKey
 from collapse_otel.signals import batch
-from collapse_otel.text import normalize, tokenize
+from collapse_otel.text import RuleBasedEntityExtractor, normalize, text_hash, tokenize
 
 from .conftest import load_texts
 
@@ -55,9 +55,13 @@ def test_window_signals_equal_batch_definitions():
         # the reservoir holds every answer, in arrival order
         assert w.distinct_ngram_ratio[n] == pytest.approx(batch.distinct_n(tokens, n))
     assert w.self_repetition_score == pytest.approx(batch.self_repetition_score(tokens))
-    assert w.compression_ratio == pytest.approx(batch.compression_ratio(norm))
+    assert w.compression_ratio == pytest.approx(batch.compression_ratio(norm, level=6))
     assert w.completion_tokens_cv == pytest.approx(
         batch.coefficient_of_variation([len(t.split()) for t in texts]))
+    extractor = RuleBasedEntityExtractor()
+    entities = [[text_hash(e) for e in extractor.extract(t)] for t in texts]
+    assert (w.entities_per_answer, w.entity_diversity_ratio, w.entity_entropy_bits) == \
+        pytest.approx(batch.entity_diversity(entities))
     ctx = batch.context_diversity([[str(i % 7)] for i in range(len(texts))])
     assert (w.context_distinct_ratio, w.context_top10_share) == pytest.approx(ctx)
 

@@ -14,6 +14,8 @@ from ..text.hashing import NgramBatch, TokenHasher
 from ..text.normalize import normalize, word_bytes
 from .batch import compression_ratio
 
+STREAMING_GZIP_LEVEL = 6
+
 
 @dataclass(frozen=True)
 class CorpusSignals:
@@ -80,7 +82,7 @@ def corpus_signals(texts: list[str], hasher: TokenHasher | None = None,
     return CorpusSignals(
         distinct=distinct,
         ngram_diversity_score=diversity,
-        compression_ratio=compression_ratio(texts),
+        compression_ratio=compression_ratio(texts, level=STREAMING_GZIP_LEVEL),
         self_repetition_score=self_repetition_from_batch(per_answer),
     )
 

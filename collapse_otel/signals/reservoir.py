@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
+
 from .codec import Reader, Writer
 
 TAG_RESERVOIR = 10
@@ -25,9 +27,13 @@ def _rand64(seed: int, i: int) -> int:
 
 
 class ReservoirSample:
-    """A uniform sample of at most ``k`` items from the ``seen`` items offered so far."""
+    """A uniform sample of at most ``k`` items from the ``seen`` items offered so far.
 
-    __slots__ = ("k", "seed", "seen", "items")
+    Each item may carry a tag (a tuple of ints, e.g. the hashed entities of a sampled answer),
+    so signals that depend on sample size are all computed on the same fixed-size sample.
+    """
+
+    __slots__ = ("k", "seed", "seen", "items", "tags")
 
     def __init__(self, k: int = 1000, seed: int = 0) -> None:
         if k < 1:
@@ -36,30 +42,39 @@ class ReservoirSample:
         self.seed = seed
         self.seen = 0
         self.items: list[str] = []
+        self.tags: list[tuple[int, ...]] = []
 
-    def update(self, item: str) -> None:
+    def update(self, item: str, tag: tuple[int, ...] = ()) -> None:
         i = self.seen
         self.seen += 1
         if i < self.k:
             self.items.append(item)
+            self.tags.append(tag)
             return
         j = _rand64(self.seed, i) % (i + 1)
         if j < self.k:
             self.items[j] = item
+            self.tags[j] = tag
 
-    def update_many(self, items: Iterable[str]) -> None:
-        for item in items:
-            self.update(item)
+    def update_many(self, items: Iterable[str],
+                    tags: Iterable[tuple[int, ...]] | None = None) -> None:
+        if tags is None:
+            for item in items:
+                self.update(item)
+        else:
+            for item, tag in zip(items, tags, strict=True):
+                self.update(item, tag)
 
     def merge(self, other: ReservoirSample) -> ReservoirSample:
         """Merge in place. Exact (== observing A then B) while B still holds every item it saw;
         otherwise a uniform sample of the union (each slot drawn in proportion to the counts)."""
         if other.seen <= other.k:
-            self.update_many(other.items)
+            self.update_many(other.items, other.tags)
             return self
         total = self.seen + other.seen
-        mine, theirs = list(self.items), list(other.items)
-        out: list[str] = []
+        mine = list(zip(self.items, self.tags, strict=True))
+        theirs = list(zip(other.items, other.tags, strict=True))
+        out: list[tuple[str, tuple[int, ...]]] = []
         left_a, left_b = self.seen, other.seen
         step = 0
         while len(out) < self.k and (mine or theirs):
@@ -73,7 +88,8 @@ class ReservoirSample:
             else:
                 left_b -= 1
             step += 1
-        self.items = out
+        self.items = [item for item, _ in out]
+        self.tags = [tag for _, tag in out]
         self.seen = total
         return self
 
@@ -81,25 +97,39 @@ class ReservoirSample:
         out = ReservoirSample(self.k, self.seed)
         out.seen = self.seen
         out.items = list(self.items)
+        out.tags = list(self.tags)
         return out
 
     def get(self) -> list[str]:
         return list(self.items)
 
+    def get_tags(self) -> list[tuple[int, ...]]:
+        return list(self.tags)
+
     def to_bytes(self) -> bytes:
-        w = Writer(TAG_RESERVOIR, 1).u64(self.k).u64(self.seed).u64(self.seen).u64(len(self.items))
+        w = Writer(TAG_RESERVOIR, 2).u64(self.k).u64(self.seed).u64(self.seen).u64(len(self.items))
         for item in self.items:
             w.text(item)
+        w.array(np.array([len(t) for t in self.tags], dtype=np.int64), "<i8")
+        w.array(np.array([h for t in self.tags for h in t], dtype=np.uint64), "<u8")
         return w.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ReservoirSample:
-        r = Reader(data, TAG_RESERVOIR)
+        r = Reader(data, TAG_RESERVOIR, versions=(1, 2))
         out = cls(max(r.u64(), 1), r.u64())
         out.seen = r.u64()
         n = r.u64()
         if n > out.k or n > out.seen:
             raise ValueError("reservoir holds more items than it can")
         out.items = [r.text() for _ in range(n)]
+        if r.version >= 2:
+            lengths, flat = r.array("<i8"), r.array("<u8").tolist()
+            if len(lengths) != n or (lengths < 0).any() or int(lengths.sum()) != len(flat):
+                raise ValueError("reservoir tags are inconsistent")
+            ends = np.cumsum(lengths).tolist()
+            out.tags = [tuple(flat[e - k:e]) for e, k in zip(ends, lengths.tolist(), strict=True)]
+        else:
+            out.tags = [()] * n
         r.done()
         return out
