@@ -32,7 +32,7 @@ class CollapseConfig:
     embedding_dim: int = 128
     queue_size: int = 10_000
     batch_size: int = 256
-    refresh_seconds: float = 15.0
+    refresh_seconds: float = 30.0
     stream_idle_seconds: float = 86_400.0
     prometheus_host: str = "127.0.0.1"
     prometheus_port: int = 9464

@@ -39,7 +39,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("COLLAPSE_OTEL_QUEUE_SIZE", "queue_size", 10_000,
            "records the capture queue holds before it drops (reason='queue_full')"),
     EnvVar("COLLAPSE_OTEL_BATCH_SIZE", "batch_size", 256, "records the worker analyses per batch"),
-    EnvVar("COLLAPSE_OTEL_REFRESH_SECONDS", "refresh_seconds", 15.0,
+    EnvVar("COLLAPSE_OTEL_REFRESH_SECONDS", "refresh_seconds", 30.0,
            "window gauges of a changed stream are recomputed at most this often (by the idle "
            "worker, else on scrape)"),
     EnvVar("COLLAPSE_OTEL_STREAM_IDLE_SECONDS", "stream_idle_seconds", 86_400.0,
