@@ -8,6 +8,7 @@ have no shingles and are checked for exact duplicates only.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -17,8 +18,9 @@ from .codec import Reader, Writer
 from .minhash import MinHasher
 
 TAG_DUPLICATES = 30
-MAX_CANDIDATES = 16   # verified per answer; bounds the cost on templated traffic
-BUCKET_DEPTH = 4      # most recent entries kept per LSH bucket
+MAX_CANDIDATES = 64   # verified per answer, most shared bands first; bounds the cost
+BUCKET_DEPTH = 2048  # most recent entries kept per LSH bucket (templated traffic: see
+#                      tests/test_near_duplicates_templated.py; 4/16 flagged 5 of ~450)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +77,12 @@ class DuplicateIndex:
     def best_match(self, shingles: np.ndarray, band_keys: list[int],
                    limit: int) -> tuple[float, int | None]:
         """(highest verified Jaccard, its position) among at most ``limit`` LSH candidates,
-        the most recent first; (0.0, None) if none."""
+        those sharing the most bands first (the likeliest to be similar: on templated traffic
+        recency alone lets many middling siblings crowd out an older true match), then the
+        most recent; (0.0, None) if none."""
         best, where = 0.0, None
-        cands = self.candidates(band_keys)
-        for idx in sorted(set(cands), reverse=True)[:limit]:
+        hits = Counter(self.candidates(band_keys))
+        for idx in sorted(hits, key=lambda i: (hits[i], i), reverse=True)[:limit]:
             other = self.shingles[idx]
             if other is None:
                 continue
