@@ -74,22 +74,23 @@ class DuplicateIndex:
                 out.extend(hit)
         return out
 
-    def best_match(self, shingles: np.ndarray, band_keys: list[int],
-                   limit: int) -> tuple[float, int | None]:
-        """(highest verified Jaccard, its position) among at most ``limit`` LSH candidates,
-        those sharing the most bands first (the likeliest to be similar: on templated traffic
-        recency alone lets many middling siblings crowd out an older true match), then the
-        most recent; (0.0, None) if none."""
+    def best_match(self, shingles: np.ndarray, band_keys: list[int], limit: int,
+                   stop_at: float = 1.0) -> tuple[float, int | None]:
+        """(highest verified Jaccard, its position) among at most ``limit`` LSH candidates;
+        (0.0, None) if none. Candidates sharing the most bands go first (on templated traffic
+        recency alone lets middling siblings crowd out an older true match), then the most
+        recent. Verification stops at the first similarity >= ``stop_at``."""
         best, where = 0.0, None
         hits = Counter(self.candidates(band_keys))
-        for idx in sorted(hits, key=lambda i: (hits[i], i), reverse=True)[:limit]:
+        ranked = sorted(hits, key=lambda i: (hits[i], i), reverse=True)
+        for idx in ranked[:limit]:
             other = self.shingles[idx]
             if other is None:
                 continue
             sim = sorted_jaccard(shingles, other)
             if sim > best:
                 best, where = sim, idx
-                if best >= 1.0:
+                if best >= stop_at:
                     break
         return best, where
 
@@ -191,7 +192,7 @@ def check_and_add(panes: list[DuplicateIndex], text_hash: int, shingles: np.ndar
         if band_keys is None:
             band_keys = band_keys_for(current.minhasher, shingles)
         for pane in reversed(panes):
-            sim, where = pane.best_match(shingles, band_keys, MAX_CANDIDATES)
+            sim, where = pane.best_match(shingles, band_keys, MAX_CANDIDATES, threshold)
             if sim > best:
                 best, match = sim, where
     else:
