@@ -196,10 +196,11 @@ class Aggregator:
             streams = tuple(s.snapshot(s.cached or _EMPTY_WINDOW) for s in self._streams.values())
             return AggregatorSnapshot(streams, self.streams_folded_total, time.time())
 
-    def refresh(self, budget_seconds: float = 0.05) -> int:
-        """Recompute stale window gauges, oldest first, for about ``budget_seconds`` (at least
-        one stream). Called by the capture worker when idle. Returns streams refreshed."""
-        age = self.config.refresh_seconds
+    def refresh(self, budget_seconds: float | None = 0.05, max_age: float | None = None) -> int:
+        """Recompute stale window gauges (changed and older than ``max_age``, default the
+        config's ``refresh_seconds``), oldest first, for about ``budget_seconds`` (at least one
+        stream; None: all). Called by the capture worker when idle and by ``flush``."""
+        age = self.config.refresh_seconds if max_age is None else max_age
         return self._recompute(lambda s, now: s.cached is None or
                                (s.dirty and now - s.computed_at >= age), budget_seconds)
 

@@ -240,7 +240,19 @@ class Pipeline:
     # -- control ------------------------------------------------------------------------
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until everything queued before this call is analysed; False on timeout."""
+        """Wait until everything queued before this call is analysed, then bring the window
+        gauges up to date, so a snapshot taken next sees every answer; False on timeout."""
+        done = self._drain(timeout)
+        if done:
+            refresh = getattr(self.aggregator, "refresh", None)
+            try:
+                if refresh is not None:
+                    refresh(None, 0.0)  # every changed stream, no budget: flush is explicit
+            except Exception as exc:
+                self.report_error(SIGNAL_ERROR, exc, 0)
+        return done
+
+    def _drain(self, timeout: float) -> bool:
         try:
             idle = self._thread is None or not self._thread.is_alive()
             if not self._queue and idle:
