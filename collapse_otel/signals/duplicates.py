@@ -81,7 +81,10 @@ class DuplicateIndex:
         recency alone lets middling siblings crowd out an older true match), then the most
         recent. Verification stops at the first similarity >= ``stop_at``."""
         best, where = 0.0, None
-        hits = Counter(self.candidates(band_keys))
+        found = self.candidates(band_keys)
+        if not found:
+            return best, where
+        hits = Counter(found)
         ranked = sorted(hits, key=lambda i: (hits[i], i), reverse=True)
         for idx in ranked[:limit]:
             other = self.shingles[idx]
