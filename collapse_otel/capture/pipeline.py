@@ -239,11 +239,12 @@ class Pipeline:
 
     # -- control ------------------------------------------------------------------------
 
-    def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until everything queued before this call is analysed, then bring the window
-        gauges up to date, so a snapshot taken next sees every answer; False on timeout."""
+    def flush(self, timeout: float = 5.0, *, refresh_gauges: bool = True) -> bool:
+        """Wait until everything queued before this call is analysed, then (by default) bring
+        the window gauges up to date, so a snapshot taken next sees every answer; False on
+        timeout."""
         done = self._drain(timeout)
-        if done:
+        if done and refresh_gauges:
             refresh = getattr(self.aggregator, "refresh", None)
             try:
                 if refresh is not None:
