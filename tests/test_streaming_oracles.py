@@ -9,7 +9,6 @@ import pytest
 
 from collapse_otel.signals import batch
 from collapse_otel.signals.accumulators import (
-    EntityStats,
     FrequencyTable,
     MeanAccumulator,
     MomentStats,
@@ -51,15 +50,17 @@ def test_moments_match_coefficient_of_variation():
     assert m.get() == pytest.approx(batch.coefficient_of_variation(values), rel=1e-9)
 
 
-def test_entity_stats_match_entity_diversity():
+def test_entity_signals_on_sample_tags_match_entity_diversity():
+    """Entities ride with sampled answers; merged samples give the batch entity signals."""
     rng = random.Random(2)
     lists = [[rng.choice("ABCDEFGHIJ") for _ in range(rng.randint(0, 6))] for _ in range(300)]
-    stats = EntityStats()
-    for ents in lists:
-        stats.update([text_hash(e) for e in ents])
-    got = stats.get()
-    want = batch.entity_diversity(lists)
-    assert got == pytest.approx(want, abs=1e-12)
+    tags = [tuple(text_hash(e) for e in ents) for ents in lists]
+    a, b = ReservoirSample(k=1000, seed=1), ReservoirSample(k=1000, seed=1)
+    a.update_many([str(i) for i in range(150)], tags[:150])
+    b.update_many([str(i) for i in range(150, 300)], tags[150:])
+    merged = a.merge(b).get_tags()
+    assert merged == tags
+    assert batch.entity_diversity(merged) == pytest.approx(batch.entity_diversity(lists))
 
 
 def test_frequency_table_matches_context_diversity():
@@ -169,16 +170,12 @@ def _feed(kind: str, items: list[str]):
         s = FrequencyTable()
         for t in items:
             s.update(text_hash(w) for w in t.split())
-    elif kind == "entities":
-        s = EntityStats()
-        for t in items:
-            s.update([text_hash(w) for w in t.split()[:3]])
     elif kind == "embedding":
         s = EmbeddingSketch(32)
         s.update(HashedFeatureEmbedder(32).embed(items))
     elif kind == "reservoir":
         s = ReservoirSample(k=500, seed=1)
-        s.update_many(items)
+        s.update_many(items, [tuple(text_hash(w) for w in t.split()[:3]) for t in items])
     else:
         s = DuplicateIndex()
         for t in items:
@@ -193,13 +190,13 @@ def _state(s) -> object:
     if isinstance(s, FrequencyTable):
         return (s.total, sorted(s.counts.items()))
     if isinstance(s, ReservoirSample):
-        return (s.seen, s.items)
+        return (s.seen, s.items, s.tags)
     if isinstance(s, (MeanAccumulator, MomentStats)):
         return tuple(round(v, 9) for v in (s.count, s.total, getattr(s, "total_sq", 0.0)))
     return out
 
 
-KINDS = ["mean", "moments", "freq", "entities", "embedding", "reservoir", "duplicates"]
+KINDS = ["mean", "moments", "freq", "embedding", "reservoir", "duplicates"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -238,3 +235,13 @@ def test_reservoir_merge_when_b_overflowed_is_uniform_over_union():
     assert a.seen == 4000 and len(a.get()) == 100
     from_b = sum(x.startswith("b") for x in a.get())
     assert 55 <= from_b <= 95  # expected 75 (hypergeometric sd ~4)
+
+
+def test_lsh_candidate_probabilities_quoted_in_the_docs():
+    """10 bands x 3 rows: 0.9992 at J = 0.8 and 1 - 2e-6 at J = 0.9 (README, minhash.py)."""
+    from collapse_otel.signals.minhash import MinHasher
+
+    mh = MinHasher()
+    assert (mh.bands, mh.rows) == (10, 3)
+    assert mh.candidate_probability(0.8) == pytest.approx(0.9992, abs=1e-4)
+    assert 1 - mh.candidate_probability(0.9) == pytest.approx(2.2e-6, rel=0.05)

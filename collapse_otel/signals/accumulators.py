@@ -1,4 +1,5 @@
-"""Small mergeable accumulators: means, moments and frequency tables.
+"""Small mergeable accumulators: means, moments and frequency tables (entity signals are
+computed on the reservoir sample, whose items carry their hashed entities).
 
 Each has ``update``, ``merge`` (in place; merge(A, B) equals observing A's then B's items),
 ``get`` and ``to_bytes`` / ``from_bytes``.
@@ -15,7 +16,7 @@ import numpy as np
 from .batch import entropy_bits
 from .codec import Reader, Writer
 
-TAG_MEAN, TAG_MOMENTS, TAG_FREQ, TAG_ENTITIES = 1, 2, 3, 4
+TAG_MEAN, TAG_MOMENTS, TAG_FREQ = 1, 2, 3
 
 
 class MeanAccumulator:
@@ -146,49 +147,5 @@ class FrequencyTable:
         out = cls()
         out.total = r.u64()
         out.counts = r.int_counts()
-        r.done()
-        return out
-
-
-class EntityStats:
-    """Entity mentions over answers: per-answer distinct mean, distinct/mentions, entropy."""
-
-    __slots__ = ("answers", "distinct_per_answer_total", "mentions")
-
-    def __init__(self) -> None:
-        self.answers = 0
-        self.distinct_per_answer_total = 0
-        self.mentions = FrequencyTable()
-
-    def update(self, entity_hashes: list[int]) -> None:
-        self.answers += 1
-        self.distinct_per_answer_total += len(set(entity_hashes))
-        self.mentions.update(entity_hashes)
-
-    def merge(self, other: EntityStats) -> EntityStats:
-        self.answers += other.answers
-        self.distinct_per_answer_total += other.distinct_per_answer_total
-        self.mentions.merge(other.mentions)
-        return self
-
-    def get(self) -> tuple[float | None, float | None, float | None]:
-        """(mean distinct entities per answer, distinct / mentions, entropy in bits)."""
-        if not self.answers:
-            return None, None, None
-        per_answer = self.distinct_per_answer_total / self.answers
-        if not self.mentions.total:
-            return per_answer, None, None
-        return per_answer, self.mentions.distinct_ratio(), self.mentions.entropy_bits()
-
-    def to_bytes(self) -> bytes:
-        return (Writer(TAG_ENTITIES, 1).u64(self.answers).u64(self.distinct_per_answer_total)
-                .blob(self.mentions.to_bytes()).getvalue())
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> EntityStats:
-        r = Reader(data, TAG_ENTITIES)
-        out = cls()
-        out.answers, out.distinct_per_answer_total = r.u64(), r.u64()
-        out.mentions = FrequencyTable.from_bytes(r.blob())
         r.done()
         return out
