@@ -11,7 +11,6 @@ import struct
 import numpy as np
 
 _U64 = struct.Struct("<Q")
-_I64 = struct.Struct("<q")
 _F64 = struct.Struct("<d")
 
 
@@ -21,10 +20,6 @@ class Writer:
 
     def u64(self, v: int) -> Writer:
         self._parts.append(_U64.pack(v))
-        return self
-
-    def i64(self, v: int) -> Writer:
-        self._parts.append(_I64.pack(v))
         return self
 
     def f64(self, v: float) -> Writer:
@@ -76,9 +71,6 @@ class Reader:
 
     def u64(self) -> int:
         return _U64.unpack(self._take(8))[0]
-
-    def i64(self) -> int:
-        return _I64.unpack(self._take(8))[0]
 
     def f64(self) -> float:
         return _F64.unpack(self._take(8))[0]

@@ -5,7 +5,6 @@ Same definitions as signals.batch (the oracles), without building Python tuples 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -85,7 +84,3 @@ def corpus_signals(texts: list[str], hasher: TokenHasher | None = None,
         compression_ratio=compression_ratio(texts, level=STREAMING_GZIP_LEVEL),
         self_repetition_score=self_repetition_from_batch(per_answer),
     )
-
-
-def is_finite(x: float) -> bool:
-    return x is not None and math.isfinite(x)
