@@ -25,9 +25,7 @@ CHARS_PER_TOKEN = 4.0  # the usual rule of thumb for English BPE vocabularies
 
 def estimate_tokens(text: str | None) -> int:
     """Approximate token count (chars / 4, at least 1 for non-empty text). O(1)."""
-    if not text:
-        return 0
-    return max(1, math.ceil(len(text) / CHARS_PER_TOKEN))
+    return estimate_tokens_from_chars(len(text)) if text else 0
 
 
 def estimate_tokens_from_chars(chars: int) -> int:
@@ -121,9 +119,21 @@ def make_record(
     cohort: Any = None,
     timestamp: float | None = None,
     tokens_estimated: bool = False,
+    prompt_chars: int = 0,
 ) -> AnswerRecord:
-    """Build a bounded record; unknown labels fall back to the config (env) values."""
+    """Build a bounded record; unknown labels fall back to the config (env) values.
+
+    The one place token counts are estimated: a missing completion count is estimated from
+    the answer text and a missing prompt count from ``prompt_chars``, and the record is
+    flagged; with no text to estimate from, the count stays missing, never 0.
+    """
     text = as_text(answer)
+    prompt, completion = as_count(prompt_tokens), as_count(completion_tokens)
+    estimated = bool(tokens_estimated)
+    if completion is None and text:
+        completion, estimated = estimate_tokens(text), True
+    if prompt is None and isinstance(prompt_chars, int) and prompt_chars > 0:
+        prompt, estimated = estimate_tokens_from_chars(prompt_chars), True
     limit = config.max_answer_chars
     if text is not None and len(text) > limit:
         # one extra char keeps "this was longer than the limit" visible to the aggregator
@@ -137,13 +147,13 @@ def make_record(
                 break
     return AnswerRecord(
         answer=text,
-        prompt_tokens=as_count(prompt_tokens),
-        completion_tokens=as_count(completion_tokens),
+        prompt_tokens=prompt,
+        completion_tokens=completion,
         context_ids=tuple(ids),
         model=as_label(model),
         service=as_label(service) or config.service,
         release=as_label(release) or config.release,
         cohort=as_label(cohort) or config.cohort,
         timestamp=timestamp if isinstance(timestamp, float) else time.time(),
-        tokens_estimated=bool(tokens_estimated),
+        tokens_estimated=estimated,
     )

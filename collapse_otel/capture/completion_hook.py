@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from functools import partial
 from typing import Any
 
+from ..records import AnswerRecord
 from .build import as_text
-from .conventions import LLM, SpanFacts, extract
+from .conventions import LLM, LLM_OPERATIONS, SpanFacts, extract
 from .pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
 from .span_processor import facts_to_record
 
@@ -42,26 +45,28 @@ class CollapseCompletionHook:
 
     def _capture(self, inputs: Sequence[Any], outputs: Sequence[Any],
                  system_instruction: Sequence[Any], span: Any) -> None:
+        """Host thread: only the cheap reads (the message texts, a copy of the attributes);
+        parsing the span's attributes runs on the worker (``_record``)."""
         attrs = getattr(span, "attributes", None)
-        attrs = attrs if isinstance(attrs, Mapping) else {}
-        if attrs.get("gen_ai.operation.name") not in (None, "chat", "text_completion",
-                                                      "generate_content"):
+        attrs = dict(attrs) if isinstance(attrs, Mapping) else {}
+        if attrs.get("gen_ai.operation.name") not in (None, *LLM_OPERATIONS):
             return  # embeddings, tools, agents, retrievals: not answers
-        facts = extract(attrs, LLM) or SpanFacts(LLM)
         text = _first_output_text(outputs)
         prompt_chars = sum(len(t) for m in (*system_instruction, *inputs)
                            for t in _texts(getattr(m, "parts", None) or [m]))
-        facts = SpanFacts(LLM, answer=text if text is not None else facts.answer,
-                          prompt_tokens=facts.prompt_tokens,
-                          completion_tokens=facts.completion_tokens,
-                          prompt_chars=prompt_chars or facts.prompt_chars, model=facts.model,
-                          context_ids=facts.context_ids, release=facts.release,
-                          cohort=facts.cohort)
         resource = getattr(getattr(span, "resource", None), "attributes", None)
-        record = facts_to_record(self.pipeline.config, facts, resource, release=self.release,
-                                 cohort=self.cohort, service=self.service)
-        if self.pipeline.submit(record) and span is not None and span.is_recording():
+        queued = self.pipeline.submit_deferred(
+            partial(self._record, attrs, text, prompt_chars, resource))
+        if queued and span is not None and span.is_recording():
             span.set_attribute("collapse.captured", True)
+
+    def _record(self, attrs: Mapping[str, Any], text: str | None, prompt_chars: int,
+                resource: Mapping[str, Any] | None) -> list[AnswerRecord]:
+        facts = extract(attrs, LLM) or SpanFacts(LLM)
+        facts = replace(facts, answer=text if text is not None else facts.answer,
+                        prompt_chars=prompt_chars or facts.prompt_chars)
+        return [facts_to_record(self.pipeline.config, facts, resource, release=self.release,
+                                cohort=self.cohort, service=self.service)]
 
 
 def _texts(parts: Sequence[Any]) -> list[str]:

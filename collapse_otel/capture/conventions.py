@@ -23,7 +23,7 @@ MAX_MESSAGES = 32
 MAX_JSON_CHARS = 2_000_000
 
 _KIND_KEYS = ("openinference.span.kind", "fi.span.kind", "gen_ai.span.kind")
-_LLM_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "completion"})
+LLM_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "completion"})
 _RETRIEVER_OPERATIONS = frozenset({"retrieval", "retrieve", "vector_db_retrieve"})
 _LLM_HINT_KEYS = (
     "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "llm.token_count.completion",
@@ -72,7 +72,7 @@ def classify(attributes: Mapping[str, Any]) -> str | None:
             return None
     op = get("gen_ai.operation.name")
     if isinstance(op, str):
-        if op in _LLM_OPERATIONS:
+        if op in LLM_OPERATIONS:
             return LLM
         if op in _RETRIEVER_OPERATIONS:
             return RETRIEVER

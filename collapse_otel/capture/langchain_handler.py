@@ -30,8 +30,6 @@ from .build import (
     as_label,
     as_text,
     document_id,
-    estimate_tokens,
-    estimate_tokens_from_chars,
     first_label,
     make_record,
 )
@@ -229,11 +227,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
             prompt, completion = _message_usage(message)
             if prompt is None and completion is None:
                 prompt, completion = usage
-            estimated = False
-            if completion is None:
-                completion, estimated = estimate_tokens(text), True
-            if prompt is None and run is not None and i < len(run.prompt_chars):
-                prompt, estimated = estimate_tokens_from_chars(run.prompt_chars[i]), True
+            chars = run.prompt_chars[i] if run is not None and i < len(run.prompt_chars) else 0
             model = first_label(_response_model(message, llm_output), run and run.model)
             record = make_record(
                 config, text, prompt_tokens=prompt, completion_tokens=completion,
@@ -241,7 +235,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
                 service=first_label(self.service, run and run.service),
                 release=first_label(self.release, run and run.release),
                 cohort=first_label(self.cohort, run and run.cohort),
-                timestamp=time.time(), tokens_estimated=estimated)
+                timestamp=time.time(), prompt_chars=chars)
             self.pipeline.submit(record)
             if i == 0 and run is not None and run.span is not None:
                 self._finish_llm_span(run.span, record, text, config.capture_message_content)

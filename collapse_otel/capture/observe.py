@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterable
 from typing import Any
 
-from .build import estimate_tokens, make_record
+from .build import make_record
 from .pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
 
 
@@ -24,14 +24,9 @@ def observe(answer: str | bytes | None, *, release: str | None = None,
     p = pipeline
     try:
         p = p if p is not None else get_pipeline()
-        estimated = False
-        if completion_tokens is None and isinstance(answer, (str, bytes)):
-            completion_tokens, estimated = estimate_tokens(
-                answer if isinstance(answer, str) else answer.decode("utf-8", "replace")), True
         record = make_record(p.config, answer, prompt_tokens=prompt_tokens,
                              completion_tokens=completion_tokens, context_ids=context_ids,
-                             model=model, service=service, release=release, cohort=cohort,
-                             tokens_estimated=estimated)
+                             model=model, service=service, release=release, cohort=cohort)
         return p.submit(record)
     except Exception as exc:
         with contextlib.suppress(Exception):

@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from ..config import CollapseConfig
 from ..records import AnswerRecord
-from .build import estimate_tokens, estimate_tokens_from_chars, first_label, make_record
+from .build import first_label, make_record
 from .conventions import (
     LLM,
     SpanFacts,
@@ -159,19 +159,14 @@ def facts_to_record(config: CollapseConfig, facts: SpanFacts,
     resource (service.version / service.name) > defaults. Missing token usage is estimated
     from the text on the span and flagged, never reported as 0.
     """
-    prompt, completion = facts.prompt_tokens, facts.completion_tokens
-    estimated = False
-    if completion is None and facts.answer is not None:
-        completion, estimated = estimate_tokens(facts.answer), True
-    if prompt is None and facts.prompt_chars:
-        prompt, estimated = estimate_tokens_from_chars(facts.prompt_chars), True
     env_release = config.release if config.release != "unknown" else None
     env_service = config.service if config.service != "unknown_service" else None
     ids = context_ids if context_ids else facts.context_ids
     return make_record(
-        config, facts.answer, prompt_tokens=prompt, completion_tokens=completion,
+        config, facts.answer, prompt_tokens=facts.prompt_tokens,
+        completion_tokens=facts.completion_tokens, prompt_chars=facts.prompt_chars,
         context_ids=ids, model=facts.model,
         service=first_label(service, env_service, resource_service(resource)),
         release=first_label(release, facts.release, env_release, resource_release(resource)),
         cohort=first_label(cohort, facts.cohort),
-        timestamp=timestamp, tokens_estimated=estimated)
+        timestamp=timestamp)
