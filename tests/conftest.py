@@ -23,6 +23,18 @@ def reference() -> dict:
     return json.loads((REFERENCE / "metric-values.json").read_text())
 
 
+def require_module(name: str):
+    """Import a test-extra module; skip when missing on a laptop, fail when CI=true."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        if IN_CI:
+            pytest.fail(f"{name} is required in CI (it is in the test extra)")
+        pytest.skip(f"{name} not installed (pip install -e '.[test]')")
+
+
 def require_binary(name: str) -> str:
     """Path of a system binary; skip when missing on a laptop, fail when CI=true."""
     import shutil

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
@@ -24,6 +23,7 @@ from collapse_otel.export import names as N
 from collapse_otel.export.otlp import register_otel_metrics, start_otlp_metrics
 from collapse_otel.export.prometheus import CollapseCollector
 from collapse_otel.records import AnswerRecord
+from tests.conftest import require_module
 
 RELEASES = ("v1", "v2", "v3")
 STATS = PipelineStats(dropped={"queue_full": 2}, queue_depth=1, processing_seconds=0.5,
@@ -178,7 +178,7 @@ def test_a_failing_source_reports_nothing_and_recovers():
 def test_otel_names_translate_back_to_the_contract_names():
     """The documented mapping, checked with OpenTelemetry's own Prometheus exporter: the same
     series (names, labels, values) as the collapse collector, scope labels aside."""
-    prom_exporter = pytest.importorskip("opentelemetry.exporter.prometheus")
+    prom_exporter = require_module("opentelemetry.exporter.prometheus")
     source = _Source()
     source.feed(sample_answers(30), 0, 30)
     registry = CollectorRegistry()

@@ -53,7 +53,8 @@ def test_guard_is_not_below_the_sample_size() -> None:
 
 @pytest.mark.parametrize("signal", ["embedding_vendi_score", "ngram_diversity_score"])
 def test_same_distribution_differs_well_below_the_drop_threshold(releases, signal) -> None:
-    assert _relative_difference(releases, signal) < CFG.diversity_drop_fraction / 2
+    # the runbook promises "within 5%" at the guard; the alert threshold is 20%
+    assert _relative_difference(releases, signal) < 0.05
 
 
 def test_entity_ratio_differs_well_below_the_drop_threshold(releases) -> None:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
 from collapse_otel.mixin import MixinConfig, generate
+from tests.conftest import require_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 PROM_DIR = ROOT / "exporters" / "prometheus"
@@ -21,12 +20,7 @@ UNIT_TESTS = sorted((PROM_DIR / "tests").glob("*.yaml"))
 
 
 def _promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("promtool is required in CI (apt-get install prometheus)")
-        pytest.skip("promtool not installed (Debian/Ubuntu: apt-get install prometheus)")
-    return path
+    return require_binary("promtool")
 
 
 def _run(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:

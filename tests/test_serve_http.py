@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from collapse_otel.capture.span_processor import CollapseSpanProcessor
 from collapse_otel.serve.service import Service
 from collapse_otel.serve.settings import ServeSettings
+from tests.conftest import require_module
 from tests.test_capture_support import RecordingAggregator, make_pipeline
 from tests.test_export_prometheus import promtool_problems
 from tests.test_serve_support import (
@@ -131,7 +132,7 @@ def test_sdk_http_exporter_every_convention_matches_span_processor(served, batch
 
 
 def test_sdk_grpc_exporter_spans_are_counted():
-    pytest.importorskip("grpc", reason="grpcio not installed (pip install grpcio)")
+    require_module("grpc")
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
         OTLPSpanExporter as GrpcExporter,
     )
@@ -310,7 +311,7 @@ def test_answer_without_its_root_is_counted_after_hold_seconds():
 
 
 def test_grpc_full_queue_is_unavailable_with_retry_info():
-    grpc = pytest.importorskip("grpc", reason="grpcio not installed (pip install grpcio)")
+    grpc = require_module("grpc")
     from google.rpc.error_details_pb2 import RetryInfo
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc as pb_grpc
 
