@@ -14,10 +14,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..config import CollapseConfig
+from ..labels import MAX_LABEL_CHARS
 from ..records import AnswerRecord
 from ..text.hashing import text_hash
 
-MAX_LABEL_CHARS = 128
 MAX_CONTEXT_IDS = 256
 MAX_ID_CHARS = 256
 CHARS_PER_TOKEN = 4.0  # the usual rule of thumb for English BPE vocabularies

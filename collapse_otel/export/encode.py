@@ -55,15 +55,6 @@ class LabelSet(dict):
         self.text = text
 
 
-def render_labels(pairs: Iterable[tuple[str, str]]) -> str:
-    """``{k="v",...}`` sorted by name, escaped as generate_latest does ("" when empty)."""
-    items = sorted(pairs)
-    if not items:
-        return ""
-    return "{" + ",".join(f'{escape_label_name(k, UNDERSCORES)}="{escape_label_value(v)}"'
-                          for k, v in items) + "}"
-
-
 class _LabelCache(dict):
     """items-tuple -> '{k="v",...}' (sorted by label name, as generate_latest does)."""
 

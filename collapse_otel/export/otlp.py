@@ -43,11 +43,6 @@ METER_NAME = "collapse_otel"
 _FIRST = N.STREAMS   # created first, so its callback runs first in every collection
 
 
-def prometheus_name(metric: N.MetricDef) -> str:
-    """The Prometheus sample name an OTel-to-Prometheus translation gives ``otel_name``."""
-    return metric.sample_name
-
-
 _UPPER = (*(float(b) for b in TOKEN_BUCKETS), math.inf)
 _INT_LOW = (0.0, *(float(b) + 1.0 for b in TOKEN_BUCKETS))             # token counts are integers
 _REAL_LOW = (0.0, *(math.nextafter(float(b), math.inf) for b in TOKEN_BUCKETS))

@@ -61,7 +61,7 @@ _BOUNDS = (*(floatToGoString(b) for b in TOKEN_BUCKETS), "+Inf")
 class _StreamLabels:
     """The label sets of one stream, rendered once and reused by every scrape: the base set
     and each (extra label, value) variant spliced into its sorted place, exactly as
-    ``encode.render_labels`` would render it."""
+    the text encoder would render it."""
 
     __slots__ = ("_base", "_names", "_parts", "_extra", "plain")
 

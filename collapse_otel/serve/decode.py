@@ -11,7 +11,6 @@ that escapes.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -189,5 +188,3 @@ def any_value(v: Any, depth: int) -> Any:
     return None
 
 
-def hex_id(raw: bytes) -> str:
-    return binascii.hexlify(raw).decode("ascii")

@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, replace
 from functools import partial
 
-from ..capture.pipeline import Pipeline
+from ..capture.pipeline import EXTRACT_ERROR, Pipeline
 from ..config import CollapseConfig
 from ..records import AnswerRecord
 from .decode import Batch
@@ -42,7 +42,6 @@ class ServeStats:
         self.snapshots: dict[str, int] = {}
         self.state_corrupt = 0
         self.last_snapshot_time = 0.0
-        self.last_snapshot_bytes = 0
 
     def request(self, transport: str, code: str) -> None:
         with self._lock:
@@ -72,7 +71,9 @@ class Receiver:
         self._open: set[bytes] = set()
         self.assembler = TraceAssembler(config, hold_seconds=settings.hold_seconds,
                                         max_traces=settings.max_traces,
-                                        on_close=self._open.discard)
+                                        on_close=self._open.discard,
+                                        on_error=partial(self.pipeline.report_error,
+                                                         EXTRACT_ERROR))
         self.stats = ServeStats()
         self._lock = threading.Lock()
         self.queued_answers = 0

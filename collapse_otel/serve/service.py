@@ -128,14 +128,14 @@ class Service:
         stats = self.receiver.stats
         with self._snapshot_lock:
             try:
-                size = self.store.save(self.receiver.pipeline.aggregator)
+                self.store.save(self.receiver.pipeline.aggregator)
             except Exception as exc:
                 stats.snapshot_done("failure")
                 _log.warning("collapse-otel serve: snapshot to %s failed (%s)", self.store.path,
                              type(exc).__name__)
                 return False
         with stats._lock:
-            stats.last_snapshot_time, stats.last_snapshot_bytes = time.time(), size
+            stats.last_snapshot_time = time.time()
         stats.snapshot_done("success")
         return True
 

@@ -11,7 +11,7 @@ import argparse
 import ipaddress
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +169,3 @@ def validate(s: ServeSettings) -> None:
             "COLLAPSE_OTEL_SERVE_TOKEN(_FILE) or pass --allow-insecure")
 
 
-def with_overrides(s: ServeSettings, **changes: Any) -> ServeSettings:
-    out = replace(s, **changes)
-    validate(out)
-    return out

@@ -22,21 +22,20 @@ from ..config import CollapseConfig
 from ..records import AnswerRecord
 from .decode import Batch, SpanItem
 
-MAX_PENDING_PER_TRACE = 256
-
 
 class TraceAssembler:
     """Turns batches of decoded spans into AnswerRecords, holding incomplete traces."""
 
     def __init__(self, config: CollapseConfig, *, hold_seconds: float = 10.0,
                  max_traces: int = 4096, clock: Callable[[], float] = time.monotonic,
-                 on_close: Callable[[bytes], None] | None = None) -> None:
+                 on_close: Callable[[bytes], None] | None = None,
+                 on_error: Callable[[Exception], None] | None = None) -> None:
         self._config = config
+        self._on_error = on_error or (lambda exc: None)
         self._buffer = TraceBuffer(self._record, hold_seconds=hold_seconds,
                                    max_traces=max_traces,
-                                   max_pending_per_trace=MAX_PENDING_PER_TRACE, clock=clock,
+                                   clock=clock,
                                    on_close=on_close)
-        self.extract_errors = 0
 
     @property
     def held_traces(self) -> int:
@@ -77,8 +76,8 @@ class TraceAssembler:
     def _facts(self, item: SpanItem) -> SpanFacts | None:
         try:
             facts = extract(item.attrs or {}, item.kind)
-        except Exception:   # conventions never raise on types; a bug must not stop the worker
-            self.extract_errors += 1
+        except Exception as exc:  # conventions never raise on types; a bug must not stop it
+            self._on_error(exc)   # counted as a drop (extract_error) and logged once
             return None
         if facts is not None and facts.kind == LLM and facts.captured:
             return None     # collapse-otel's own handler already counted this answer
