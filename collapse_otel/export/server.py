@@ -70,8 +70,11 @@ def collapse_registry(registry: CollectorRegistry | None = None, *, source: obje
     return registry
 
 
-def _bake(registry: CollectorRegistry, params: dict[str, list[str]], accept_encoding: str,
-          disable_compression: bool) -> tuple[list[tuple[str, str]], bytes]:
+def render_metrics(registry: CollectorRegistry, params: dict[str, list[str]],
+                   accept_encoding: str, disable_compression: bool = False
+                   ) -> tuple[list[tuple[str, str]], bytes]:
+    """(headers, body) of one /metrics response: ``name[]`` filtering and gzip as in
+    client_python. Shared by every server that exposes the collapse metrics."""
     if "name[]" in params:
         registry = registry.restricted_registry(params["name[]"])
     output = generate_text(registry)
@@ -93,7 +96,7 @@ def make_wsgi_app(registry: CollectorRegistry | None = None, *, source: object =
             start_response("405 Method Not Allowed", [("Allow", "GET, HEAD")])
             return [b""]
         params = parse_qs(environ.get("QUERY_STRING", ""))
-        headers, output = _bake(registry, params, environ.get("HTTP_ACCEPT_ENCODING", ""),
+        headers, output = render_metrics(registry, params, environ.get("HTTP_ACCEPT_ENCODING", ""),
                                 disable_compression)
         start_response("200 OK", headers)
         return [output]
@@ -121,7 +124,7 @@ def make_asgi_app(registry: CollectorRegistry | None = None, *, source: object =
         encoding = ",".join(v.decode("latin-1") for k, v in scope.get("headers", ())
                             if k.lower() == b"accept-encoding")
         headers, output = await asyncio.get_running_loop().run_in_executor(
-            None, _bake, registry, params, encoding, disable_compression)
+            None, render_metrics, registry, params, encoding, disable_compression)
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(k.lower().encode(), v.encode()) for k, v in headers]})
         await send({"type": "http.response.body", "body": output})

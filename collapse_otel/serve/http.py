@@ -8,20 +8,19 @@ encoding; 429 (queue full) / 503 (starting, stopping, busy) with Retry-After so 
 
 from __future__ import annotations
 
-import gzip
 import hmac
 import logging
 import threading
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from prometheus_client.registry import CollectorRegistry
 
-from ..export.encode import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from ..export.encode import generate_text
+from ..export.server import render_metrics
 from .decode import DecodeError, batch_of, parse_json, parse_protobuf
 from .receiver import OK, RETRY, Outcome, Receiver
 
@@ -100,12 +99,11 @@ class Handler(BaseHTTPRequestHandler):
             if not app.authorized(self.headers.get("Authorization")):
                 self._unauthorized()
                 return
-            body = generate_text(app.registry)
-            headers = {}
-            if "gzip" in (self.headers.get("Accept-Encoding") or "").lower():
-                body = gzip.compress(body, compresslevel=6)
-                headers["Content-Encoding"] = "gzip"
-            self._send(200, body, METRICS_CONTENT_TYPE, headers)
+            query = self.path.split("?", 1)[1] if "?" in self.path else ""
+            pairs, body = render_metrics(app.registry, parse_qs(query),
+                                         self.headers.get("Accept-Encoding") or "")
+            headers = dict(pairs)
+            self._send(200, body, headers.pop("Content-Type"), headers)
         else:
             self._send(404, b"not found\n", "text/plain")
 
