@@ -105,7 +105,8 @@ def test_integer_thresholds_are_accepted_as_floats() -> None:
     cfg = MixinConfig().with_overrides({"duplicate_spike_factor": 3, "rule_interval": "30s"})
     assert cfg.duplicate_spike_factor == 3.0 and isinstance(cfg.duplicate_spike_factor, float)
     assert "3 * avg_over_time" in generate(cfg)[ALERTS_PATH]
-    assert "interval: 30s" in generate(cfg)[RULES_PATH]
+    files = generate(cfg)
+    assert "interval: 30s" in files[RULES_PATH] and "interval: 30s" in files[ALERTS_PATH]
 
 
 def test_print_config_shows_the_effective_values(tmp_path: Path, capsys) -> None:

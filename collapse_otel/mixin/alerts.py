@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .config import MixinConfig
 from .promql import STREAM_BY, num
-from .rules import ENTITY_GAUGE, VENDI_GAUGE, RuleNames, rule_names
+from .rules import ENTITY_GAUGE, VENDI_GAUGE, RuleNames, rule_file, rule_names
 
 STREAM = "{{ $labels.service }} release {{ $labels.release }} (cohort {{ $labels.cohort }})"
 
@@ -136,8 +136,4 @@ def alert_rules(cfg: MixinConfig) -> list[dict]:
 
 
 def alerts_file(cfg: MixinConfig) -> dict:
-    group: dict = {"name": "collapse-otel.alerts"}
-    if cfg.rule_interval:
-        group["interval"] = cfg.rule_interval
-    group["rules"] = alert_rules(cfg)
-    return {"groups": [group]}
+    return rule_file(cfg, "collapse-otel.alerts", alert_rules(cfg))

@@ -106,9 +106,14 @@ def recording_rules(cfg: MixinConfig) -> list[dict]:
     return rules
 
 
-def rules_file(cfg: MixinConfig) -> dict:
-    group: dict = {"name": "collapse-otel.rules"}
+def rule_file(cfg: MixinConfig, name: str, rules: list[dict]) -> dict:
+    """A Prometheus rule file of one group (the configured evaluation interval, if any)."""
+    group: dict = {"name": name}
     if cfg.rule_interval:
         group["interval"] = cfg.rule_interval
-    group["rules"] = recording_rules(cfg)
+    group["rules"] = rules
     return {"groups": [group]}
+
+
+def rules_file(cfg: MixinConfig) -> dict:
+    return rule_file(cfg, "collapse-otel.rules", recording_rules(cfg))
