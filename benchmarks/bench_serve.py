@@ -87,9 +87,11 @@ class _Server:
              "--otlp-grpc-port", "-1", "--metrics-port", "0", "--print-port-file",
              str(port_file)], preexec_fn=pin, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
         while not port_file.exists():
-            if self.proc.poll() is not None:
-                raise RuntimeError("serve did not start")
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.proc.kill()
+                raise RuntimeError("serve did not start within 60 s")
             time.sleep(0.05)
         ports = json.loads(port_file.read_text())
         self.port, self.metrics_port = ports["otlp_http"], ports["metrics"]
