@@ -25,6 +25,7 @@ SEQ_REP_N = 4
 MAX_CONTEXT_IDS = 256
 MAX_CONTEXT_ID_CHARS = 512
 MAX_BATCH = 1 << 16
+CONTEXT_CACHE = 16_384  # context-id hashes remembered (ids up to 256 chars: <= 4 MB)
 MAX_TOKENS = 100_000_000  # per answer; larger reports are treated as invalid
 
 
@@ -62,15 +63,28 @@ def _timestamp(value: object) -> float:
     return time.time()
 
 
-def _context_hashes(ids: object) -> list[int]:
+def _context_hash(cid: object) -> int:
+    return text_hash(clean_text(cid if isinstance(cid, (str, bytes)) else str(cid))
+                     [:MAX_CONTEXT_ID_CHARS])
+
+
+def _context_hashes(ids: object, cache: dict[object, int]) -> list[int]:
+    """Hashes of the first MAX_CONTEXT_IDS ids; ``cache`` remembers recent ids (retrieval
+    returns the same documents again and again), cleared when it reaches CONTEXT_CACHE."""
     if isinstance(ids, (str, bytes)) or not isinstance(ids, (list, tuple, set, frozenset)):
         return []
     out = []
     for i, cid in enumerate(ids):
         if i >= MAX_CONTEXT_IDS:
             break
-        out.append(text_hash(clean_text(cid if isinstance(cid, (str, bytes)) else str(cid))
-                             [:MAX_CONTEXT_ID_CHARS]))
+        h = cache.get(cid) if isinstance(cid, str) else None
+        if h is None:
+            h = _context_hash(cid)
+            if isinstance(cid, str) and len(cid) <= 256:
+                if len(cache) >= CONTEXT_CACHE:
+                    cache.clear()
+                cache[cid] = h
+        out.append(h)
     return out
 
 
@@ -84,6 +98,7 @@ class BatchAnalyzer:
         self.embedder = embedder
         self.minhasher = minhasher
         self.hasher = hasher
+        self._context_cache: dict[object, int] = {}
 
     def prepare(self, records: Sequence[AnswerRecord]) -> list[PreparedAnswer]:
         prepared: list[PreparedAnswer] = []
@@ -92,7 +107,7 @@ class BatchAnalyzer:
         for rec in records:
             p = PreparedAnswer(rec, _timestamp(rec.timestamp), token_count(rec.prompt_tokens),
                                token_count(rec.completion_tokens),
-                               _context_hashes(rec.context_ids))
+                               _context_hashes(rec.context_ids, self._context_cache))
             prepared.append(p)
             if rec.answer is None:
                 continue
@@ -150,6 +165,6 @@ def _unique_pairs(hashes: np.ndarray, owner: np.ndarray,
         raise ValueError(f"batches are limited to {MAX_BATCH} answers")
     low = np.uint64(bits)
     keys = (hashes >> np.uint64(64 - bits)) | (owner.astype(np.uint64) << low)
-    keys.sort()
+    keys.sort(kind="stable")  # the keys arrive in runs of one owner: stable is ~2x faster
     keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
     return keys & np.uint64((1 << bits) - 1), (keys >> low).astype(np.int64)

@@ -154,6 +154,31 @@ def test_reservoir_is_exact_until_full_and_uniform_after():
     assert counts.min() >= 15 and counts.max() <= 70
 
 
+@pytest.mark.parametrize("seed", [0, 7, 2**63 + 5, 2**64 - 1])
+def test_reservoir_draws_in_blocks_equal_the_per_item_rule(seed):
+    """The numpy block of draws is Algorithm R's ``rand64(seed, i) % (i + 1)``, item by item,
+    so a sample does not depend on how its updates were batched or restored."""
+    from collapse_otel.signals.reservoir import _draws, _rand64
+
+    first = 1_000_000_007
+    assert _draws(seed, first, 300) == [_rand64(seed, i) % (i + 1)
+                                        for i in range(first, first + 300)]
+    whole, halves = ReservoirSample(k=20, seed=seed), ReservoirSample(k=20, seed=seed)
+    items = [str(i) for i in range(3000)]
+    whole.update_many(items)
+    halves.update_many(items[:1500])
+    restored = ReservoirSample.from_bytes(halves.to_bytes())
+    restored.update_many(items[1500:])
+    assert restored.get() == whole.get()
+    expected: list[str] = []
+    for i, item in enumerate(items):  # Algorithm R written out with the scalar draw
+        if i < 20:
+            expected.append(item)
+        elif (j := _rand64(seed, i) % (i + 1)) < 20:
+            expected[j] = item
+    assert whole.get() == expected
+
+
 # -- merge(A, B) equals observing A then B, and bytes round-trip --------------------------
 
 

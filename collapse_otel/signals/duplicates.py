@@ -64,10 +64,8 @@ class DuplicateIndex:
     def candidates(self, band_keys: Iterable[int]) -> list[int]:
         out: list[int] = []
         buckets = self._buckets
-        for key in band_keys:
-            hit = buckets.get(key)
-            if hit is None:
-                continue
+        for key in buckets.keys() & band_keys:  # one C-level probe; usually empty
+            hit = buckets[key]
             if isinstance(hit, int):
                 out.append(hit)
             else:
@@ -112,6 +110,10 @@ class DuplicateIndex:
         if band_keys is None:
             return
         buckets = self._buckets
+        taken = buckets.keys() & band_keys
+        if not taken:  # the common case: every band key is new, one C-level update
+            buckets.update(dict.fromkeys(band_keys, idx))
+            return
         for key in band_keys:
             hit = buckets.get(key)
             if hit is None:

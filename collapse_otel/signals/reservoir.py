@@ -18,6 +18,23 @@ TAG_RESERVOIR = 10
 _MASK = (1 << 64) - 1
 
 
+_DRAW_BLOCK = 512
+_C0, _C1 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0x632BE59BD9B4E019)
+_C2, _C3 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+def _draws(seed: int, first: int, count: int) -> list[int]:
+    """``_rand64(seed, i) % (i + 1)`` for i in first..first+count-1, in a few numpy passes
+    (the same integers: uint64 arithmetic wraps exactly like the masked Python form)."""
+    i = np.arange(first, first + count, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        z = np.uint64(seed & _MASK) * _C0 + i + _C1
+        z = (z ^ (z >> np.uint64(30))) * _C2
+        z = (z ^ (z >> np.uint64(27))) * _C3
+        z = z ^ (z >> np.uint64(31))
+    return (z % (i + np.uint64(1))).tolist()
+
+
 def _rand64(seed: int, i: int) -> int:
     """splitmix64 of (seed, i): a stable pseudo-random 64-bit value."""
     z = (seed * 0x9E3779B97F4A7C15 + i + 0x632BE59BD9B4E019) & _MASK
@@ -33,7 +50,7 @@ class ReservoirSample:
     so signals that depend on sample size are all computed on the same fixed-size sample.
     """
 
-    __slots__ = ("k", "seed", "seen", "items", "tags")
+    __slots__ = ("k", "seed", "seen", "items", "tags", "_block_start", "_block")
 
     def __init__(self, k: int = 1000, seed: int = 0) -> None:
         if k < 1:
@@ -43,6 +60,8 @@ class ReservoirSample:
         self.seen = 0
         self.items: list[str] = []
         self.tags: list[tuple[int, ...]] = []
+        self._block_start = 0
+        self._block: list[int] = []  # the draws for items _block_start.. (computed ahead)
 
     def update(self, item: str, tag: tuple[int, ...] = ()) -> None:
         i = self.seen
@@ -51,7 +70,10 @@ class ReservoirSample:
             self.items.append(item)
             self.tags.append(tag)
             return
-        j = _rand64(self.seed, i) % (i + 1)
+        offset = i - self._block_start
+        if not 0 <= offset < len(self._block):
+            self._block_start, self._block, offset = i, _draws(self.seed, i, _DRAW_BLOCK), 0
+        j = self._block[offset]
         if j < self.k:
             self.items[j] = item
             self.tags[j] = tag

@@ -1,10 +1,11 @@
 """Stable 64-bit hashes of tokens, n-grams and shingles.
 
 Every hash here is a pure function of bytes, identical across processes and machines (never
-Python's salted ``hash()``). A token's hash is a polynomial of its UTF-8 bytes mod 2^64 passed
-through the splitmix64 finaliser; it is computed for every token of a whole batch in a few numpy
-passes over the batch's bytes (hand-written instead of per-token xxh3 calls because the
-benchmark shows the per-token Python work was the largest cost: see ``make bench``). Texts
+Python's salted ``hash()``). A token's hash reads its UTF-8 bytes as little-endian 8-byte words,
+multiplies word k by an odd constant K_k, sums mod 2^64, mixes in the length and passes the result
+through the splitmix64 finaliser. It is computed for every token of a whole batch in a few numpy
+operations per token (not per byte): hand-written instead of per-token xxh3 calls because the
+benchmark showed the per-token Python work was the largest cost (see ``make bench``). Texts
 (exact duplicates, content ids) are hashed with xxh3-64. An n-gram hash is a polynomial
 combination of its token hashes, also computed per batch in numpy.
 """
@@ -23,6 +24,9 @@ _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 
 
 _LEN_SALT = np.uint64(0xD6E8FEB86659FD93)
+_WORD_K = np.random.default_rng(0x70CE).integers(1, 2**63, size=64, dtype=np.uint64) \
+    * np.uint64(2) + np.uint64(1)  # odd multiplier of each 8-byte word of a token (cycled)
+_TAIL_MASK = np.array([(1 << (8 * i)) - 1 for i in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
 _WORD_BYTES = np.zeros(256, dtype=bool)
 for _c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_":
     _WORD_BYTES[_c] = True
@@ -36,12 +40,11 @@ def word_spans(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     On ASCII text this is exactly ``re.findall(rb"\\w+")``; non-ASCII text is first reduced to
     its ``\\w+`` tokens joined by spaces (see analysis), so runs are tokens there too.
     """
-    if not len(buf):
-        empty = np.zeros(0, np.int64)
-        return empty, empty
-    edges = np.diff(_WORD_BYTES[buf].view(np.int8), prepend=0, append=0)
-    starts = np.flatnonzero(edges == 1)
-    return starts, np.flatnonzero(edges == -1) - starts
+    is_word = np.zeros(len(buf) + 2, dtype=bool)  # a non-word byte on either side
+    is_word[1:-1] = _WORD_BYTES[buf]
+    edges = np.flatnonzero(is_word[1:] != is_word[:-1])  # run starts and ends alternate
+    starts = edges[0::2]
+    return starts, edges[1::2] - starts
 
 
 def text_hash(text: str) -> int:
@@ -59,38 +62,27 @@ def mix64(x: np.ndarray) -> np.ndarray:
 
 
 class TokenHasher:
-    """Token hashes computed in numpy; keeps the table of powers of P it has needed so far."""
-
-    def __init__(self) -> None:
-        self._powers = np.ones(1, dtype=np.uint64)
-
-    def _power_table(self, n: int) -> np.ndarray:
-        powers = self._powers  # read once: another thread may swap in a larger table
-        if len(powers) < n:
-            size = 1 << max(n - 1, 1).bit_length()
-            with np.errstate(over="ignore"):
-                steps = np.full(size, _P, dtype=np.uint64)
-                steps[0] = 1
-                powers = np.cumprod(steps, dtype=np.uint64)
-            if len(powers) > len(self._powers):
-                self._powers = powers
-        return powers
+    """Token hashes computed in numpy, a few operations per token whatever its length."""
 
     def hash_spans(self, buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        """Hash of each byte span ``buf[start:start + length]``: mix64(sum b_i P^i ^ len)."""
-        total = int(lengths.sum())
-        out = np.zeros(len(starts), dtype=np.uint64)
-        if total:
-            offsets = np.cumsum(lengths) - lengths
-            within = np.arange(total) - np.repeat(offsets, lengths)
-            where = np.repeat(starts, lengths) + within
-            powers = self._power_table(int(lengths.max()))
-            with np.errstate(over="ignore"):
-                terms = buf[where].astype(np.uint64) * powers[within]
-            filled = lengths > 0
-            out[filled] = np.add.reduceat(terms, offsets[filled])
+        """Hash of each byte span ``buf[start:start + length]``:
+        mix64(sum_k K_k * word_k ^ length * salt), word_k = bytes 8k..8k+7, zero padded."""
+        padded = np.zeros(len(buf) + 8, dtype=np.uint8)
+        padded[: len(buf)] = buf
+        # the 8 bytes starting at every offset, as one little-endian integer (overlapping view)
+        words = np.ndarray((len(buf) + 1,), dtype="<u8", buffer=padded, strides=(1,))
+        lengths = lengths.astype(np.int64, copy=False)
         with np.errstate(over="ignore"):
-            return mix64(out ^ (lengths.astype(np.uint64) * _LEN_SALT))
+            acc = (words[starts] & _TAIL_MASK[np.minimum(lengths, 8)]) * _WORD_K[0]
+            longer = np.flatnonzero(lengths > 8)
+            k = 1
+            while len(longer):  # the rare tokens over 8 bytes, one more word per round
+                left = lengths[longer] - 8 * k
+                chunk = words[starts[longer] + 8 * k] & _TAIL_MASK[np.minimum(left, 8)]
+                acc[longer] += chunk * _WORD_K[k % len(_WORD_K)]
+                longer = longer[left > 8]
+                k += 1
+            return mix64(acc ^ (lengths.astype(np.uint64) * _LEN_SALT))
 
     def hash_tokens(self, tokens: Sequence[str] | Sequence[bytes]) -> np.ndarray:
         """Hash of each token (str tokens hash as their UTF-8 bytes)."""
