@@ -265,7 +265,7 @@ def compute_window(w: WindowInputs) -> WindowSignals:
     seq, comp, ctx, texts = w.seq, w.completion, w.contexts, w.texts
     per_answer, ent_ratio, ent_bits = _entity_signals(w.entity_lists)
     vendi, cosine, rank = w.embedding.get()
-    corpus = corpus_signals(texts) if texts else None
+    corpus = corpus_signals(texts, normalized=True) if texts else None
     return WindowSignals(
         window_answers=answers,
         window_answers_with_text=with_text,

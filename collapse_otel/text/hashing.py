@@ -156,6 +156,13 @@ class NgramBatch:
         valid = self.owner[n - 1:] == owner
         return raw[valid], owner[valid]
 
+    def crossing(self, n: int) -> np.ndarray:
+        """Hashes of the n-grams of the tokens end to end that span two or more answers."""
+        total = len(self.tokens)
+        if total < n:
+            return np.zeros(0, np.uint64)
+        return self._raw(n)[self.owner[n - 1:] != self.owner[: total - n + 1]]
+
     def per_answer(self, n: int) -> list[np.ndarray]:
         """n-gram hashes split per answer (empty arrays for answers shorter than n)."""
         hashes, owner = self.ngrams(n)

@@ -20,6 +20,8 @@ def clean_text(text: object) -> str:
         return text.decode("utf-8", "replace")
     if not isinstance(text, str):
         return ""
+    if text.isascii():  # O(1) in CPython; ASCII holds no surrogates
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
