@@ -103,8 +103,7 @@ def stage_costs(texts: list[str]) -> dict[str, float]:
     def apply():
         with agg._lock:
             for batch_ in prepared:
-                for p in batch_:
-                    agg._apply(p)
+                agg._apply_prepared(batch_)
 
     timed("stream update (duplicates, sketches)", apply)
     return out

@@ -92,11 +92,42 @@ class Aggregator:
             return [r for i in range(0, len(records), CHUNK)
                     for r in self.observe_batch(records[i:i + CHUNK])]
         prepared = self._prepare(records)
-        results: list[AnswerResult | None] = []
         with self._lock:
-            for p in prepared:
-                results.append(None if p is None else self._apply(p))
+            return self._apply_prepared(prepared)
+
+    def _apply_prepared(self, prepared: list[PreparedAnswer | None]) -> list[AnswerResult | None]:
+        """Apply analysed answers in order (under the lock); runs of consecutive answers of
+        one stream are applied together."""
+        results: list[AnswerResult | None] = [None] * len(prepared)
+        run: list[int] = []
+        run_key: StreamKey | None = None
+        state: StreamState | None = None
+        folded = False
+        for i, p in enumerate(prepared):
+            if p is None:
+                continue
+            key = self._key_for(p.record)
+            if key != run_key:
+                if run:  # apply before looking up the next stream, which may evict idle ones
+                    self._apply_run(state, prepared, run, results)
+                    run = []
+                state, run_key = self._stream_for(p.record, p.timestamp), key
+                folded = state.key != key
+            elif folded:  # counted per record, as _stream_for counts the first
+                self.streams_folded_total += 1
+            run.append(i)
+        if run:
+            self._apply_run(state, prepared, run, results)
         return results
+
+    def _apply_run(self, state: StreamState, prepared: list, run: list[int],
+                   results: list[AnswerResult | None]) -> None:
+        answers = [prepared[i] for i in run]
+        for i, p, dup in zip(run, answers, state.apply_many(answers), strict=True):
+            results[i] = AnswerResult(
+                state.key, p.has_text, bool(dup and dup.exact), bool(dup and dup.near),
+                dup.max_similarity if dup else 0.0, p.seq_rep, len(p.entity_hashes or ()),
+                p.truncated)
 
     def _prepare(self, records: Sequence[AnswerRecord]) -> list[PreparedAnswer | None]:
         try:
@@ -117,15 +148,6 @@ class Aggregator:
         if kind not in self._errors_logged:
             self._errors_logged.add(kind)
             _log.warning("collapse-otel: signal analysis failed (%s); record dropped", kind)
-
-    def _apply(self, p: PreparedAnswer) -> AnswerResult:
-        state = self._stream_for(p.record, p.timestamp)
-        dup = state.apply(p)
-        return AnswerResult(
-            stream=state.key, has_text=p.has_text,
-            exact_duplicate=bool(dup and dup.exact), near_duplicate=bool(dup and dup.near),
-            max_similarity=dup.max_similarity if dup else 0.0, seq_rep_4=p.seq_rep,
-            entity_count=len(p.entity_hashes or ()), truncated=p.truncated)
 
     def _key_for(self, rec: AnswerRecord) -> StreamKey:
         raw = (rec.service, rec.release, rec.cohort)

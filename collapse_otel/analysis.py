@@ -142,13 +142,18 @@ class BatchAnalyzer:
             rows = self.embedder.embed_batch(batch)
         else:
             rows = np.asarray(self.embedder.embed(texts), dtype=np.float64)
-        for i, p in enumerate(answers):
-            if total[i]:
-                p.seq_rep = 1.0 - unique[i] / total[i]
-            if per_answer[i]:
-                p.shingles = sh[bounds[i]:bounds[i + 1]]
-                p.band_keys = keys[i].tolist()
-            p.embedding = rows[i]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            seq_rep = (1.0 - unique / total).tolist()   # nan where an answer has no 4-gram
+        # plain Python values per answer, converted once per batch
+        for p, rep, lo, hi, band_keys, row in zip(answers, seq_rep, bounds[:-1].tolist(),
+                                                  bounds[1:].tolist(), keys.tolist(), rows,
+                                                  strict=True):
+            if rep == rep:  # not nan
+                p.seq_rep = rep
+            if hi > lo:
+                p.shingles = sh[lo:hi]
+                p.band_keys = band_keys
+            p.embedding = row
 
 
 def _unique_pairs(hashes: np.ndarray, owner: np.ndarray,

@@ -20,7 +20,7 @@ from .signals.accumulators import FrequencyTable, MeanAccumulator, MomentStats
 from .signals.batch import entity_diversity
 from .signals.codec import Reader, Writer
 from .signals.corpus import corpus_signals
-from .signals.duplicates import DuplicateIndex, DuplicateResult, check_and_add
+from .signals.duplicates import DuplicateIndex, DuplicateResult, check_and_add_many
 from .signals.embedding import EmbeddingSketch
 from .signals.minhash import MinHasher
 from .signals.reservoir import ReservoirSample
@@ -28,7 +28,6 @@ from .snapshot import TOKEN_BUCKETS, HistogramSnapshot, StreamSnapshot, WindowSi
 from .text.hashing import text_hash
 
 TAG_PANE, TAG_STREAM = 40, 41  # pane version 2: entities live in the sample's tags
-_TOKEN_KEYS = {False: ("prompt", "completion"), True: ("prompt_estimated", "completion_estimated")}
 
 
 class Pane:
@@ -47,9 +46,9 @@ class Pane:
         self.sample = ReservoirSample(sample_size, seed)
         self._pending: list[np.ndarray] = []
 
-    def add_embedding(self, row: np.ndarray) -> None:
-        """Queue a row; rows are folded into S in blocks (one matmul instead of many)."""
-        self._pending.append(row)
+    def add_embeddings(self, rows: list[np.ndarray]) -> None:
+        """Queue rows; rows are folded into S in blocks (one matmul instead of many)."""
+        self._pending.extend(rows)
         if len(self._pending) >= 256:
             self.flush()
 
@@ -129,40 +128,77 @@ class StreamState:
 
     def apply(self, p: PreparedAnswer) -> DuplicateResult | None:
         """Add one prepared answer; returns its duplicate verdict (None without text)."""
-        self._advance(p.timestamp)
+        return self.apply_many([p])[0]
+
+    def apply_many(self, answers: list[PreparedAnswer]) -> list[DuplicateResult | None]:
+        """Add prepared answers in order; their duplicate verdicts (None without text).
+
+        The answers are cut where the current pane rotates; each piece goes to its pane at
+        once (duplicate checks and the reservoir still see the answers one by one, in order)."""
+        results: list[DuplicateResult | None] = []
+        i, n = 0, len(answers)
+        while i < n:
+            self._advance(answers[i].timestamp)  # rotates the pane when it is due
+            pane = self.current
+            end, j = min(n, i + self.pane_answers - pane.answers), i + 1
+            while j < end and answers[j].timestamp - pane.start < self.pane_seconds:
+                j += 1
+            results += self._apply_segment(answers[i:j])
+            i = j
         self.dirty = True
         self.version += 1
-        self.last_seen = max(self.last_seen, p.timestamp)
+        return results
+
+    def _apply_segment(self, segment: list[PreparedAnswer]) -> list[DuplicateResult | None]:
+        pane = self.current
+        with_text = [p for p in segment if p.has_text]
+        dup = pane.duplicates
+        panes = [dup] if self.previous is None else [self.previous.duplicates, dup]
+        verdicts = check_and_add_many(
+            panes, [p.text_hash for p in with_text], [p.shingles for p in with_text],
+            [p.band_keys for p in with_text], dup.threshold)
+        update = pane.sample.update
+        for p in with_text:
+            update(p.normalized, tuple(p.entity_hashes or ()))
+        self.counts["exact"] += sum(v.exact for v in verdicts)
+        self.counts["near"] += sum(v.near for v in verdicts)
+        self._add_segment(segment)
+        if len(with_text) == len(segment):
+            return list(verdicts)
+        it = iter(verdicts)
+        return [next(it) if p.has_text else None for p in segment]
+
+    def _add_segment(self, segment: list[PreparedAnswer]) -> None:
+        """Counters and order-free sketches of answers just added to the current pane."""
+        if not segment:
+            return
         c, pane = self.counts, self.current
-        c["answers"] += 1
-        pane.answers += 1
-        prompt_key, completion_key = _TOKEN_KEYS[bool(p.record.tokens_estimated)]
-        if p.prompt_tokens is not None:
-            c[prompt_key] += p.prompt_tokens
-            self.prompt_hist[bisect_left(TOKEN_BUCKETS, p.prompt_tokens)] += 1
-        if p.completion_tokens is not None:
-            c[completion_key] += p.completion_tokens
-            self.completion_hist[bisect_left(TOKEN_BUCKETS, p.completion_tokens)] += 1
-            pane.completion.update(p.completion_tokens)
-        if p.context_hashes:
-            pane.contexts.update(p.context_hashes)
-        if not p.has_text:
-            c["without_text"] += 1
-            return None
-        c["truncated"] += p.truncated
-        pane.answers_with_text += 1
-        panes = [pane.duplicates] if self.previous is None else \
-            [self.previous.duplicates, pane.duplicates]
-        result = check_and_add(panes, p.text_hash, p.shingles, pane.duplicates.threshold,
-                               p.band_keys)
-        c["exact"] += result.exact
-        c["near"] += result.near
-        if p.seq_rep is not None:
-            pane.seq_rep.update(p.seq_rep)
-        if p.embedding is not None:
-            pane.add_embedding(p.embedding)
-        pane.sample.update(p.normalized, tuple(p.entity_hashes or ()))
-        return result
+        pane.answers += len(segment)
+        c["answers"] += len(segment)
+        self.last_seen = max(self.last_seen, max(p.timestamp for p in segment))
+        for p in segment:
+            estimated = p.record.tokens_estimated
+            if p.prompt_tokens is not None:
+                c["prompt_estimated" if estimated else "prompt"] += p.prompt_tokens
+                self.prompt_hist[bisect_left(TOKEN_BUCKETS, p.prompt_tokens)] += 1
+            if p.completion_tokens is not None:
+                c["completion_estimated" if estimated else "completion"] += p.completion_tokens
+                self.completion_hist[bisect_left(TOKEN_BUCKETS, p.completion_tokens)] += 1
+                pane.completion.update(p.completion_tokens)
+            if p.context_hashes:
+                pane.contexts.update(p.context_hashes)
+        with_text = [p for p in segment if p.has_text]
+        c["without_text"] += len(segment) - len(with_text)
+        if not with_text:
+            return
+        pane.answers_with_text += len(with_text)
+        c["truncated"] += sum(p.truncated for p in with_text)
+        for p in with_text:
+            if p.seq_rep is not None:
+                pane.seq_rep.update(p.seq_rep)
+        rows = [p.embedding for p in with_text if p.embedding is not None]
+        if rows:
+            pane.add_embeddings(rows)
 
     # -- reading --
     def window_inputs(self) -> WindowInputs:

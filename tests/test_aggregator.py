@@ -87,6 +87,30 @@ def test_count_window_slides_by_panes():
     assert 50 <= w.window_answers <= 100
 
 
+def test_batches_equal_one_answer_at_a_time():
+    """observe_batch applies runs of one stream at once and cuts them where a pane rotates
+    (by count and by time); the outcome is what observing each answer alone gives."""
+    texts = load_texts(FILES[0])["sampled"] + load_texts(FILES[1])["original"]
+    now = time.time()
+    records = []
+    texts = [texts[i - 3] if i % 4 == 3 else t for i, t in enumerate(texts)]  # repeats
+    for i, text in enumerate(texts):
+        records.append(AnswerRecord(
+            None if i % 17 == 0 else text, release=f"v{i // 7 % 3}",
+            completion_tokens=i % 300, prompt_tokens=None if i % 5 else 20,
+            context_ids=(f"d{i % 11}",), timestamp=now - 3000 + i * 2,
+            tokens_estimated=i % 4 == 0))
+    one, many = fresh(window_answers=60, window_seconds=600), \
+        fresh(window_answers=60, window_seconds=600)
+    alone = [one.observe(r) for r in records]
+    batched = [r for i in range(0, len(records), 100)
+               for r in many.observe_batch(records[i:i + 100])]
+    assert batched == alone
+    assert sum(r.exact_duplicate for r in alone) > 20
+    assert one.to_bytes() == many.to_bytes()  # before a snapshot slides windows by the clock
+    assert one.snapshot().streams == many.snapshot().streams
+
+
 def test_time_window_drops_old_panes():
     agg = fresh(window_seconds=100)
     now = time.time()

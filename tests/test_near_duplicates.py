@@ -67,3 +67,44 @@ def test_near_duplicates_over_twenty_thousand_answers():
         r = results[b]
         if r.near:  # only allowed through another, genuinely similar earlier answer
             assert true_jaccard(texts[r.match], texts[b]) >= 0.8
+
+
+def test_batched_checks_equal_one_by_one_checks():
+    """check_and_add_many (the aggregator's path, with its direct add for answers that share
+    nothing with the window) gives the verdicts, counts, stored order and buckets of
+    check_and_add called answer by answer, across two panes and short answers."""
+    import numpy as np
+
+    from collapse_otel.signals.duplicates import (
+        band_keys_for,
+        check_and_add,
+        check_and_add_many,
+    )
+
+    texts, _ = generate(1500, seed=5)
+    texts += texts[:40] + ["ok", "", "yes sure"] * 5  # exact repeats and unshingled answers
+    random.Random(2).shuffle(texts)
+    one = [DuplicateIndex(0.8), DuplicateIndex(0.8)]
+    many = [DuplicateIndex(0.8), DuplicateIndex(0.8)]
+    hashes = [text_hash(normalize(t)) for t in texts]
+    shingles = [(shingle_set(tokenize(t)) >> np.uint64(32)).astype(np.uint32) for t in texts]
+    keys = [band_keys_for(one[0].minhasher, s) for s in shingles]
+    expected, got = [], []
+    for pane in (0, 1):  # the first half fills the older pane, the second the current one
+        part = range(pane * len(texts) // 2, (pane + 1) * len(texts) // 2)
+        window_one, window_many = one[: pane + 1], many[: pane + 1]
+        expected += [check_and_add(window_one, hashes[i], shingles[i], 0.8, keys[i])
+                     for i in part]
+        for start in range(part.start, part.stop, 97):  # uneven chunks
+            chunk = range(start, min(start + 97, part.stop))
+            got += check_and_add_many(window_many, [hashes[i] for i in chunk],
+                                      [shingles[i] for i in chunk], [keys[i] for i in chunk],
+                                      0.8)
+    assert [(r.exact, r.near, r.max_similarity, r.match) for r in got] == \
+        [(r.exact, r.near, r.max_similarity, r.match) for r in expected]
+    assert sum(r.exact for r in got) >= 40 and sum(r.near for r in got) > 50
+    for a, b in zip(one, many, strict=True):
+        assert a.get() == b.get() and a.text_hashes == b.text_hashes
+        assert a._buckets == b._buckets and a._exact == b._exact
+        assert all((x is None and y is None) or np.array_equal(x, y)
+                   for x, y in zip(a.shingles, b.shingles, strict=True))

@@ -182,6 +182,36 @@ def band_keys_for(minhasher: MinHasher, shingles: np.ndarray) -> list[int] | Non
     return minhasher.band_keys(sig)[0].tolist()
 
 
+_NOT_DUPLICATE = DuplicateResult(False, False, 0.0)
+
+
+def check_and_add_many(panes: list[DuplicateIndex], text_hashes: list[int],
+                       shingles: list[np.ndarray | None], band_keys: list[list[int] | None],
+                       threshold: float) -> list[DuplicateResult]:
+    """``check_and_add`` for answers in order, with the same results. An answer that shares
+    neither its text hash nor any band key with the window (most answers of diverse traffic)
+    is added directly, with a handful of C-level set operations and no candidate ranking."""
+    current = panes[-1]
+    older = panes[0] if len(panes) == 2 else DuplicateIndex(threshold, current.minhasher)
+    if len(panes) > 2:
+        raise ValueError("a window has at most two panes")
+    exact, older_exact = current._exact, older._exact
+    keys_now, keys_older = current._buckets.keys(), older._buckets.keys()
+    buckets, hashes, stored = current._buckets, current.text_hashes, current.shingles
+    out: list[DuplicateResult] = []
+    for th, sh, keys in zip(text_hashes, shingles, band_keys, strict=True):
+        if sh is None or keys is None or not len(sh) or th in exact or th in older_exact \
+                or not keys_now.isdisjoint(keys) or not keys_older.isdisjoint(keys):
+            out.append(check_and_add(panes, th, sh, threshold, keys))
+            continue
+        buckets.update(dict.fromkeys(keys, len(hashes)))  # every key is new here
+        hashes.append(th)
+        stored.append(sh)
+        exact.add(th)
+        out.append(_NOT_DUPLICATE)
+    return out
+
+
 def check_and_add(panes: list[DuplicateIndex], text_hash: int, shingles: np.ndarray | None,
                   threshold: float, band_keys: list[int] | None = None) -> DuplicateResult:
     """Check an answer against every pane of a window (newest last), then add it to the last.
