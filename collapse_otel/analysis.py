@@ -50,6 +50,8 @@ class PreparedAnswer:
 def token_count(value: object) -> int | None:
     """A usable token count, or None for missing / negative / non-finite / absurd (over
     MAX_TOKENS) / wrong-typed values: one bad report must not poison the counters."""
+    if type(value) is int and 0 <= value <= MAX_TOKENS:  # the usual case, checked first
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     if isinstance(value, float) and not math.isfinite(value):
@@ -71,6 +73,11 @@ def _context_hash(cid: object) -> int:
 def _context_hashes(ids: object, cache: dict[object, int]) -> list[int]:
     """Hashes of the first MAX_CONTEXT_IDS ids; ``cache`` remembers recent ids (retrieval
     returns the same documents again and again), cleared when it reaches CONTEXT_CACHE."""
+    if type(ids) is tuple or type(ids) is list:
+        try:  # the usual case: every id seen before
+            return [cache[cid] for cid in ids[:MAX_CONTEXT_IDS]]
+        except (KeyError, TypeError):  # TypeError: an unhashable id
+            pass
     if isinstance(ids, (str, bytes)) or not isinstance(ids, (list, tuple, set, frozenset)):
         return []
     out = []
