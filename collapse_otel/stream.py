@@ -8,7 +8,6 @@ no per-answer subtraction, and every sketch only needs ``merge``.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -169,33 +168,39 @@ class StreamState:
         return [next(it) if p.has_text else None for p in segment]
 
     def _add_segment(self, segment: list[PreparedAnswer]) -> None:
-        """Counters and order-free sketches of answers just added to the current pane."""
+        """Counters and order-free sketches of answers just added to the current pane (sums
+        in answer order, so the result equals adding them one by one)."""
         if not segment:
             return
         c, pane = self.counts, self.current
         pane.answers += len(segment)
         c["answers"] += len(segment)
         self.last_seen = max(self.last_seen, max(p.timestamp for p in segment))
-        for p in segment:
-            estimated = p.record.tokens_estimated
-            if p.prompt_tokens is not None:
-                c["prompt_estimated" if estimated else "prompt"] += p.prompt_tokens
-                self.prompt_hist[bisect_left(TOKEN_BUCKETS, p.prompt_tokens)] += 1
-            if p.completion_tokens is not None:
-                c["completion_estimated" if estimated else "completion"] += p.completion_tokens
-                self.completion_hist[bisect_left(TOKEN_BUCKETS, p.completion_tokens)] += 1
-                pane.completion.update(p.completion_tokens)
-            if p.context_hashes:
-                pane.contexts.update(p.context_hashes)
+        for kind, hist in (("prompt", self.prompt_hist), ("completion", self.completion_hist)):
+            field = f"{kind}_tokens"
+            for estimated in (False, True):
+                values = [v for p in segment if (v := getattr(p, field)) is not None
+                          and bool(p.record.tokens_estimated) is estimated]
+                if not values:
+                    continue
+                c[f"{kind}_estimated" if estimated else kind] += sum(values)
+                counts = np.bincount(np.searchsorted(TOKEN_BUCKETS, values, side="left"),
+                                     minlength=len(hist))
+                for i in np.flatnonzero(counts).tolist():
+                    hist[i] += int(counts[i])
+        completions = [p.completion_tokens for p in segment if p.completion_tokens is not None]
+        if completions:
+            pane.completion.update_many(completions)
+        contexts = [h for p in segment for h in p.context_hashes]
+        if contexts:
+            pane.contexts.update(contexts)
         with_text = [p for p in segment if p.has_text]
         c["without_text"] += len(segment) - len(with_text)
         if not with_text:
             return
         pane.answers_with_text += len(with_text)
         c["truncated"] += sum(p.truncated for p in with_text)
-        for p in with_text:
-            if p.seq_rep is not None:
-                pane.seq_rep.update(p.seq_rep)
+        pane.seq_rep.update_many([p.seq_rep for p in with_text if p.seq_rep is not None])
         rows = [p.embedding for p in with_text if p.embedding is not None]
         if rows:
             pane.add_embeddings(rows)

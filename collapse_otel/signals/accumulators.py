@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import Counter
 from collections.abc import Iterable
 
 import numpy as np
@@ -31,6 +32,14 @@ class MeanAccumulator:
     def update(self, value: float) -> None:
         self.count += 1
         self.total += value
+
+    def update_many(self, values: list[float]) -> None:
+        """Same as ``update`` per value, in order (so the float sum is identical)."""
+        total = self.total
+        for v in values:
+            total += v
+        self.total = total
+        self.count += len(values)
 
     def merge(self, other: MeanAccumulator) -> MeanAccumulator:
         self.count += other.count
@@ -66,6 +75,15 @@ class MomentStats:
         self.count += 1
         self.total += value
         self.total_sq += value * value
+
+    def update_many(self, values: list[float]) -> None:
+        """Same as ``update`` per value, in order (so the float sums are identical)."""
+        total, total_sq = self.total, self.total_sq
+        for v in values:
+            total += v
+            total_sq += v * v
+        self.total, self.total_sq = total, total_sq
+        self.count += len(values)
 
     def merge(self, other: MomentStats) -> MomentStats:
         self.count += other.count
@@ -105,14 +123,13 @@ class FrequencyTable:
     __slots__ = ("counts", "total")
 
     def __init__(self) -> None:
-        self.counts: dict[int, int] = {}
+        self.counts: Counter[int] = Counter()
         self.total = 0
 
     def update(self, keys: Iterable[int]) -> None:
-        counts = self.counts
-        for k in keys:
-            counts[k] = counts.get(k, 0) + 1
-            self.total += 1
+        keys = list(keys)
+        self.counts.update(keys)  # counted in C
+        self.total += len(keys)
 
     def merge(self, other: FrequencyTable) -> FrequencyTable:
         counts = self.counts
@@ -146,6 +163,6 @@ class FrequencyTable:
         r = Reader(data, TAG_FREQ)
         out = cls()
         out.total = r.u64()
-        out.counts = r.int_counts()
+        out.counts = Counter(r.int_counts())
         r.done()
         return out
