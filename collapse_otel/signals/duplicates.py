@@ -183,6 +183,7 @@ def band_keys_for(minhasher: MinHasher, shingles: np.ndarray) -> list[int] | Non
 
 
 _NOT_DUPLICATE = DuplicateResult(False, False, 0.0)
+_EXACT_DUPLICATE = DuplicateResult(True, False, 1.0)
 
 
 def check_and_add_many(panes: list[DuplicateIndex], text_hashes: list[int],
@@ -200,7 +201,13 @@ def check_and_add_many(panes: list[DuplicateIndex], text_hashes: list[int],
     buckets, hashes, stored = current._buckets, current.text_hashes, current.shingles
     out: list[DuplicateResult] = []
     for th, sh, keys in zip(text_hashes, shingles, band_keys, strict=True):
-        if sh is None or keys is None or not len(sh) or th in exact or th in older_exact \
+        if th in exact or th in older_exact:  # as check_and_add records an exact duplicate
+            hashes.append(th)
+            stored.append(None)
+            current.exact_count += 1
+            out.append(_EXACT_DUPLICATE)
+            continue
+        if sh is None or keys is None or not len(sh) \
                 or not keys_now.isdisjoint(keys) or not keys_older.isdisjoint(keys):
             out.append(check_and_add(panes, th, sh, threshold, keys))
             continue
@@ -219,9 +226,10 @@ def check_and_add(panes: list[DuplicateIndex], text_hash: int, shingles: np.ndar
     ``shingles`` is None or empty for answers too short to shingle (exact check only).
     """
     current = panes[-1]
-    if any(p.has_exact(text_hash) for p in panes):
-        current.add(text_hash, None, None, exact=True, near=False)
-        return DuplicateResult(True, False, 1.0)
+    for pane in panes:
+        if text_hash in pane._exact:
+            current.add(text_hash, None, None, exact=True, near=False)
+            return _EXACT_DUPLICATE
     best, match = 0.0, None
     if shingles is not None and len(shingles):
         if band_keys is None:
