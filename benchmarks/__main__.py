@@ -1,4 +1,5 @@
-"""`make bench`: run every benchmark on one core and print one table."""
+"""`make bench`: run every benchmark on one core and print one table
+(`python -m benchmarks bench_signals ...` runs only the suites named)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,11 @@ def main() -> int:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # "one core"
     rows: list[dict] = []
-    for suite in SUITES:
+    unknown = set(sys.argv[1:]) - set(SUITES)
+    if unknown:
+        print(f"unknown suites: {sorted(unknown)}; known: {', '.join(SUITES)}", file=sys.stderr)
+        return 2
+    for suite in sys.argv[1:] or SUITES:
         try:
             module = importlib.import_module(f"benchmarks.{suite}")
         except ImportError as exc:

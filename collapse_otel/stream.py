@@ -156,9 +156,8 @@ class StreamState:
         verdicts = check_and_add_many(
             panes, [p.text_hash for p in with_text], [p.shingles for p in with_text],
             [p.band_keys for p in with_text], dup.threshold)
-        update = pane.sample.update
-        for p in with_text:
-            update(p.normalized, tuple(p.entity_hashes or ()))
+        pane.sample.update_many([p.normalized for p in with_text],
+                                [p.entity_hashes or () for p in with_text])
         self.counts["exact"] += sum(v.exact for v in verdicts)
         self.counts["near"] += sum(v.near for v in verdicts)
         self._add_segment(segment)
@@ -176,20 +175,19 @@ class StreamState:
         pane.answers += len(segment)
         c["answers"] += len(segment)
         self.last_seen = max(self.last_seen, max(p.timestamp for p in segment))
-        for kind, hist in (("prompt", self.prompt_hist), ("completion", self.completion_hist)):
-            field = f"{kind}_tokens"
-            for estimated in (False, True):
-                values = [v for p in segment if (v := getattr(p, field)) is not None
-                          and bool(p.record.tokens_estimated) is estimated]
-                if not values:
-                    continue
-                c[f"{kind}_estimated" if estimated else kind] += sum(values)
-                counts = np.bincount(np.searchsorted(TOKEN_BUCKETS, values, side="left"),
-                                     minlength=len(hist))
-                for i in np.flatnonzero(counts).tolist():
-                    hist[i] += int(counts[i])
+        estimated = [p for p in segment if p.record.tokens_estimated]  # usually none
+        reported = [p for p in segment if not p.record.tokens_estimated] if estimated \
+            else segment
+        for suffix, group in (("", reported), ("_estimated", estimated)):
+            prompts = [p.prompt_tokens for p in group if p.prompt_tokens is not None]
+            completions = [p.completion_tokens for p in group if p.completion_tokens is not None]
+            for kind, values, hist in (("prompt", prompts, self.prompt_hist),
+                                       ("completion", completions, self.completion_hist)):
+                if values:
+                    c[kind + suffix] += sum(values)
+                    _count_buckets(values, hist)
         completions = [p.completion_tokens for p in segment if p.completion_tokens is not None]
-        if completions:
+        if completions:  # in answer order, as the one-by-one sums were
             pane.completion.update_many(completions)
         contexts = [h for p in segment for h in p.context_hashes]
         if contexts:
@@ -340,6 +338,14 @@ def _entity_signals(entity_lists: list[tuple[int, ...]]) -> tuple[float | None, 
     if not any(entity_lists):
         return per_answer, None, None
     return per_answer, ratio, bits
+
+
+def _count_buckets(values: list[int], hist: list[int]) -> None:
+    """hist[i] += how many values fall in bucket i (value <= TOKEN_BUCKETS[i], else the last)."""
+    counts = np.bincount(np.searchsorted(TOKEN_BUCKETS, values, side="left"),
+                         minlength=len(hist))
+    for i in np.flatnonzero(counts).tolist():
+        hist[i] += int(counts[i])
 
 
 def _hist(buckets: list[int], total: int) -> HistogramSnapshot:

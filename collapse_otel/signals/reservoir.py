@@ -23,7 +23,7 @@ _C0, _C1 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0x632BE59BD9B4E019)
 _C2, _C3 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 
 
-def _draws(seed: int, first: int, count: int) -> list[int]:
+def _draw_array(seed: int, first: int, count: int) -> np.ndarray:
     """``_rand64(seed, i) % (i + 1)`` for i in first..first+count-1, in a few numpy passes
     (the same integers: uint64 arithmetic wraps exactly like the masked Python form)."""
     i = np.arange(first, first + count, dtype=np.uint64)
@@ -32,7 +32,11 @@ def _draws(seed: int, first: int, count: int) -> list[int]:
         z = (z ^ (z >> np.uint64(30))) * _C2
         z = (z ^ (z >> np.uint64(27))) * _C3
         z = z ^ (z >> np.uint64(31))
-    return (z % (i + np.uint64(1))).tolist()
+    return z % (i + np.uint64(1))
+
+
+def _draws(seed: int, first: int, count: int) -> list[int]:
+    return _draw_array(seed, first, count).tolist()
 
 
 def _rand64(seed: int, i: int) -> int:
@@ -80,12 +84,23 @@ class ReservoirSample:
 
     def update_many(self, items: Iterable[str],
                     tags: Iterable[tuple[int, ...]] | None = None) -> None:
-        if tags is None:
-            for item in items:
-                self.update(item)
-        else:
-            for item, tag in zip(items, tags, strict=True):
-                self.update(item, tag)
+        """``update`` for each item in order (the same sample), drawing for all at once and
+        touching only the items that enter the sample."""
+        items = list(items)
+        tags = [()] * len(items) if tags is None else list(tags)
+        if len(tags) != len(items):
+            raise ValueError("one tag per item")
+        first, n = self.seen, len(items)
+        fill = max(0, min(n, self.k - first))  # the sample is not full yet: keep every item
+        self.items.extend(items[:fill])
+        self.tags.extend(tuple(t) for t in tags[:fill])
+        if fill < n:
+            slots = _draw_array(self.seed, first + fill, n - fill)
+            for pos in np.flatnonzero(slots < self.k).tolist():
+                slot = int(slots[pos])
+                self.items[slot] = items[fill + pos]
+                self.tags[slot] = tuple(tags[fill + pos])
+        self.seen += n
 
     def merge(self, other: ReservoirSample) -> ReservoirSample:
         """Merge in place. Exact (== observing A then B) while B still holds every item it saw;
