@@ -124,10 +124,14 @@ class BatchAnalyzer:
             p.has_text = True
             p.normalized = normalize(raw)
             p.text_hash = text_hash(p.normalized)
-            p.entity_hashes = [text_hash(e) for e in self.entities.extract(raw)]
             texts.append(raw)
             pieces.append(word_bytes(p.normalized))
         with_text = [p for p in prepared if p.has_text]
+        extract_many = getattr(self.entities, "extract_many", None)
+        mentions = extract_many(texts) if extract_many is not None else \
+            [self.entities.extract(t) for t in texts]
+        for p, found in zip(with_text, mentions, strict=True):
+            p.entity_hashes = [text_hash(e) for e in found]
         if with_text:
             self._vectorised(with_text, texts, self.hasher.batch(pieces))
         return prepared

@@ -364,3 +364,29 @@ def test_wnut17_test_f1():
     assert default_wnut_kinds["f1"] >= 0.40
     assert default_all_kinds["f1"] > stronger_baseline["f1"] > baseline["f1"]
     assert default_wnut_kinds["precision"] > 1.5 * baseline["precision"]
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(texts=st.lists(_texts, max_size=8))
+def test_extract_many_equals_extract_per_text(texts):
+    """The batch scan (texts joined by blank lines) finds exactly what each text alone gives."""
+    assert RULES.extract_many(texts) == [RULES.extract(t) for t in texts]
+
+
+def test_extract_many_equals_extract_per_text_on_real_texts():
+    from .conftest import HUMAN_VS_LLM
+
+    texts = [" ".join(tokens) for tokens, _ in read_conll(WNUT_TEST)]
+    for path in sorted(HUMAN_VS_LLM.glob("*.json"))[:3]:
+        import json
+
+        data = json.loads(path.read_text())
+        texts += data["original"] + data["sampled"]
+    texts += ["", "Paris", "  Mr. Smith met Dr. Who in New York on March 5, 2024 at 5 km/h.\n"]
+    expected = [RULES.extract(t) for t in texts]
+    assert sum(map(len, expected)) > 1000
+    for size in (1, 7, 256):
+        got = [m for i in range(0, len(texts), size) for m in RULES.extract_many(texts[i:i + size])]
+        assert got == expected
+    small = RuleBasedEntityExtractor(kinds={"name"}, max_chars=50)
+    assert small.extract_many(texts[:300]) == [small.extract(t) for t in texts[:300]]

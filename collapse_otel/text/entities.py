@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from . import entity_patterns as pat
@@ -25,6 +26,7 @@ ENTITY_KINDS = frozenset(
 )
 
 _NON_SPACE = re.compile(r"\S+")
+_BATCH_SEPARATOR = "\n\n"  # no rule matches across a line break
 _SENTENCE_END = frozenset(".!?:;\n\r\"“”'‘’(*•>#|-–—…")
 
 
@@ -84,6 +86,28 @@ class RuleBasedEntityExtractor:
         except Exception:  # never raise into the pipeline; a bad answer just has no entities
             return []
 
+    def extract_many(self, texts: Sequence[str]) -> list[list[str]]:
+        """``[extract(t) for t in texts]``, found in one scan of the texts joined by blank lines
+        (no rule matches across a line break), which saves the per-call work of every rule."""
+        try:
+            parts = [t[: self.max_chars] if isinstance(t, str) else "" for t in texts]
+            starts, pos = [], 0
+            for part in parts:
+                starts.append(pos)
+                pos += len(part) + len(_BATCH_SEPARATOR)
+            joined = _BATCH_SEPARATOR.join(parts)
+            out: list[list[str]] = [[] for _ in parts]
+            for s, e, _ in self._find_in(joined):
+                i = bisect_right(starts, s) - 1
+                if e > starts[i] + len(parts[i]):  # across a separator: never expected
+                    return [self.extract(t) for t in texts]
+                mention = joined[s:e]
+                out[i].append(" ".join(mention.casefold().split()) if parts[i].isascii()
+                              else entity_key(mention))
+            return out
+        except Exception:  # never raise into the pipeline
+            return [self.extract(t) for t in texts]
+
     def spans(self, text: str) -> list[tuple[int, int]]:
         try:
             return [(s, e) for s, e, _ in self._find(text)]
@@ -102,8 +126,9 @@ class RuleBasedEntityExtractor:
     def _find(self, text: str) -> list[tuple[int, int, str]]:
         if not isinstance(text, str) or not text:
             return []
-        if len(text) > self.max_chars:
-            text = text[: self.max_chars]
+        return self._find_in(text[: self.max_chars])
+
+    def _find_in(self, text: str) -> list[tuple[int, int, str]]:
         strong = self._strong(text)
         found = self._names_and_numbers(text)
         if strong:
