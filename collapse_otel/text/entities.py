@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from . import entity_patterns as pat
+from .entity_spans import anchored, find_all, merge_spans
 
 #: Every kind the rule-based extractor knows. ``name`` = capitalised proper-noun spans.
 ENTITY_KINDS = frozenset(
@@ -132,7 +133,7 @@ class RuleBasedEntityExtractor:
         strong = self._strong(text)
         found = self._names_and_numbers(text)
         if strong:
-            found = _merge(strong, found)
+            found = merge_spans(strong, found)
         kinds = self.kinds
         if len(kinds) == len(ENTITY_KINDS):
             return found
@@ -147,17 +148,17 @@ class RuleBasedEntityExtractor:
         if "://" in text or "www." in text:
             out += [(*m.span(), "url") for m in self._url.finditer(text)]
         if "@" in text:
-            _anchored(text, _find_all(text, "@"), self._email, "email", out)
+            anchored(text, find_all(text, "@"), self._email, "email", out)
         if "_" in text:
-            _anchored(text, _find_all(text, "_"), self._snake, "code", out)
+            anchored(text, find_all(text, "_"), self._snake, "code", out)
         if "." in text:
             dots = [m.start() for m in self._dotted_anchor.finditer(text)]
             if dots:
                 found: list[tuple[int, int, str]] = []
-                _anchored(text, dots, self._dotted, "code", found)
+                anchored(text, dots, self._dotted, "code", found)
                 out += [m for m in found if not _missing_space(text, m[0], m[1])]
         if len(out) > 1:
-            out = _merge([], sorted(out, key=lambda m: (m[0], -m[1])))
+            out = merge_spans([], sorted(out, key=lambda m: (m[0], -m[1])))
         return out
 
     def _names_and_numbers(self, text: str) -> list[tuple[int, int, str]]:
@@ -297,79 +298,6 @@ def _missing_space(text: str, start: int, end: int) -> bool:
         if part[:1].isupper() and part.casefold() in pat.COMMON_WORDS:
             return True
     return False
-
-
-def _find_all(text: str, char: str) -> list[int]:
-    out = []
-    i = text.find(char)
-    while i >= 0:
-        out.append(i)
-        i = text.find(char, i + 1)
-    return out
-
-
-_WORD_BACK = frozenset("_.+-")
-
-
-def _anchored(
-    text: str, anchors: list[int], pattern: Any, kind: str, out: list[tuple[int, int, str]]
-) -> None:
-    """Match ``pattern`` at the start of the word holding each anchor position.
-
-    Each character is walked back over at most once (a word holding many anchors, such as
-    "a.b.c.d...", is tried once), so the cost stays linear in the text length.
-    """
-    done = 0
-    floor = 0
-    for i in anchors:
-        if i < done:
-            continue
-        lo = max(done, floor)
-        start = i
-        while start > lo and (text[start - 1].isalnum() or text[start - 1] in _WORD_BACK):
-            start -= 1
-        floor = i + 1
-        if start == lo and lo > done and _is_back(text[lo - 1]):
-            continue  # same word as the previous anchor: already tried from its start
-        while start < i and text[start] in ".+-":
-            start += 1
-        if start and text[start - 1] in "@#":
-            continue  # a handle or hashtag, found by the main pattern
-        m = pattern.match(text, start)
-        if m is not None and m.end() > i:
-            out.append((start, m.end(), kind))
-            done = m.end()
-
-
-def _is_back(ch: str) -> bool:
-    return ch.isalnum() or ch in _WORD_BACK
-
-
-def _merge(
-    strong: list[tuple[int, int, str]], weak: list[tuple[int, int, str]]
-) -> list[tuple[int, int, str]]:
-    """Both lists sorted by start; keep all of ``strong``, and ``weak`` items not overlapping it.
-
-    With ``strong`` empty, de-overlap ``weak``: earliest start, then longest, wins.
-    """
-    out: list[tuple[int, int, str]] = []
-    if not strong:
-        last_end = -1
-        for s, e, k in weak:
-            if s >= last_end:
-                out.append((s, e, k))
-                last_end = e
-        return out
-    i = 0
-    for s, e, k in weak:
-        while i < len(strong) and strong[i][1] <= s:
-            out.append(strong[i])
-            i += 1
-        if i < len(strong) and strong[i][0] < e:
-            continue
-        out.append((s, e, k))
-    out.extend(strong[i:])
-    return out
 
 
 class SpacyEntityExtractor:

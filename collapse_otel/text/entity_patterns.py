@@ -260,7 +260,7 @@ def url_pattern() -> re.Pattern[str]:
 
 
 # The patterns below are matched with ``.match()`` at the start of the word around an anchor
-# character ("@", "_", a dot glued to a letter), found by a fast scan; see entities._anchored.
+# character ("@", "_", a dot glued to a letter), found by a fast scan; see entity_spans.anchored.
 
 
 @cache
