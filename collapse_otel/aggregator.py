@@ -107,14 +107,12 @@ class Aggregator:
             if p is None:
                 continue
             key = self._key_for(p.record)
-            if key != run_key:
+            if key != run_key or folded:  # a folded record looks again: a place may free up
                 if run:  # apply before looking up the next stream, which may evict idle ones
                     self._apply_run(state, prepared, run, results)
                     run = []
                 state, run_key = self._stream_for(p.record, p.timestamp), key
                 folded = state.key != key
-            elif folded:  # counted per record, as _stream_for counts the first
-                self.streams_folded_total += 1
             run.append(i)
         if run:
             self._apply_run(state, prepared, run, results)

@@ -25,7 +25,8 @@ SEQ_REP_N = 4
 MAX_CONTEXT_IDS = 256
 MAX_CONTEXT_ID_CHARS = 512
 MAX_BATCH = 1 << 16
-CONTEXT_CACHE = 16_384  # context-id hashes remembered (ids up to 256 chars: <= 4 MB)
+CONTEXT_CACHE = 8_192  # context-id hashes remembered; ids of up to 128 characters (< 5 MB)
+CONTEXT_CACHE_ID_CHARS = 128
 MAX_TOKENS = 100_000_000  # per answer; larger reports are treated as invalid
 
 
@@ -36,6 +37,7 @@ class PreparedAnswer:
     prompt_tokens: int | None
     completion_tokens: int | None
     context_hashes: list[int]
+    tokens_estimated: bool = False
     has_text: bool = False
     truncated: bool = False
     normalized: str = ""
@@ -57,6 +59,16 @@ def token_count(value: object) -> int | None:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return int(value) if 0 <= value <= MAX_TOKENS else None
+
+
+def _flag(value: object) -> bool:
+    """A record's boolean flag; a value whose truth cannot be decided counts as False."""
+    if type(value) is bool:
+        return value
+    try:
+        return bool(value)
+    except Exception:  # e.g. a numpy array
+        return False
 
 
 def _timestamp(value: object) -> float:
@@ -84,10 +96,11 @@ def _context_hashes(ids: object, cache: dict[object, int]) -> list[int]:
     for i, cid in enumerate(ids):
         if i >= MAX_CONTEXT_IDS:
             break
-        h = cache.get(cid) if isinstance(cid, str) else None
+        cacheable = type(cid) is str and len(cid) <= CONTEXT_CACHE_ID_CHARS
+        h = cache.get(cid) if cacheable else None
         if h is None:
             h = _context_hash(cid)
-            if isinstance(cid, str) and len(cid) <= 256:
+            if cacheable:
                 if len(cache) >= CONTEXT_CACHE:
                     cache.clear()
                 cache[cid] = h
@@ -96,7 +109,7 @@ def _context_hashes(ids: object, cache: dict[object, int]) -> list[int]:
 
 
 class BatchAnalyzer:
-    """Turns records into PreparedAnswers. Holds only bounded caches (token hashes)."""
+    """Turns records into PreparedAnswers. Holds only a bounded cache (context-id hashes)."""
 
     def __init__(self, *, max_answer_chars: int, entity_extractor: EntityExtractor,
                  embedder: Embedder, minhasher: MinHasher, hasher: TokenHasher) -> None:
@@ -115,6 +128,7 @@ class BatchAnalyzer:
             p = PreparedAnswer(rec, _timestamp(rec.timestamp), token_count(rec.prompt_tokens),
                                token_count(rec.completion_tokens),
                                _context_hashes(rec.context_ids, self._context_cache))
+            p.tokens_estimated = _flag(rec.tokens_estimated)
             prepared.append(p)
             if rec.answer is None:
                 continue

@@ -27,6 +27,7 @@ from .snapshot import TOKEN_BUCKETS, HistogramSnapshot, StreamSnapshot, WindowSi
 from .text.hashing import text_hash
 
 TAG_PANE, TAG_STREAM = 40, 41  # pane version 2: entities live in the sample's tags
+EMBEDDING_BLOCK = 256
 
 
 class Pane:
@@ -46,10 +47,12 @@ class Pane:
         self._pending: list[np.ndarray] = []
 
     def add_embeddings(self, rows: list[np.ndarray]) -> None:
-        """Queue rows; rows are folded into S in blocks (one matmul instead of many)."""
+        """Queue rows; rows are folded into S in blocks of exactly EMBEDDING_BLOCK (one matmul
+        instead of many, and the same float sums however the answers were batched)."""
         self._pending.extend(rows)
-        if len(self._pending) >= 256:
-            self.flush()
+        while len(self._pending) >= EMBEDDING_BLOCK:
+            self.embedding.update(np.vstack(self._pending[:EMBEDDING_BLOCK]))
+            del self._pending[:EMBEDDING_BLOCK]
 
     def flush(self) -> None:
         if self._pending:
@@ -175,9 +178,8 @@ class StreamState:
         pane.answers += len(segment)
         c["answers"] += len(segment)
         self.last_seen = max(self.last_seen, max(p.timestamp for p in segment))
-        estimated = [p for p in segment if p.record.tokens_estimated]  # usually none
-        reported = [p for p in segment if not p.record.tokens_estimated] if estimated \
-            else segment
+        estimated = [p for p in segment if p.tokens_estimated]  # usually none
+        reported = [p for p in segment if not p.tokens_estimated] if estimated else segment
         for suffix, group in (("", reported), ("_estimated", estimated)):
             prompts = [p.prompt_tokens for p in group if p.prompt_tokens is not None]
             completions = [p.completion_tokens for p in group if p.completion_tokens is not None]

@@ -57,3 +57,12 @@ def test_batch_token_hashes_equal_per_token_hashes(texts):
     hasher = TokenHasher()
     for text, got in zip(cleaned, per_answer, strict=True):
         assert np.array_equal(got, hasher.hash_tokens(tokenize(text)))
+
+
+def test_long_tokens_hash_every_word_position_differently():
+    """Each 8-byte word of a token has its own multiplier, also past the first 64 words."""
+    from collapse_otel.text.hashing import token_hash
+
+    for gap in (8, 64, 65, 200):
+        middle = "m" * (8 * (gap - 1))
+        assert token_hash("x" * 8 + middle + "y" * 8) != token_hash("y" * 8 + middle + "x" * 8)

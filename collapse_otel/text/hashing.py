@@ -25,7 +25,7 @@ _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 
 _LEN_SALT = np.uint64(0xD6E8FEB86659FD93)
 _WORD_K = np.random.default_rng(0x70CE).integers(1, 2**63, size=64, dtype=np.uint64) \
-    * np.uint64(2) + np.uint64(1)  # odd multiplier of each 8-byte word of a token (cycled)
+    * np.uint64(2) + np.uint64(1)  # odd multipliers of a token's first 64 8-byte words
 _TAIL_MASK = np.array([(1 << (8 * i)) - 1 for i in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
 _WORD_BYTES = np.zeros(256, dtype=bool)
 for _c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_":
@@ -61,6 +61,14 @@ def mix64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> _S31)
 
 
+def _word_multiplier(k: int) -> np.uint64:
+    """Odd multiplier of a token's k-th 8-byte word: a table for the first 64, then derived
+    from k, so no two word positions of a long token share one."""
+    if k < len(_WORD_K):
+        return _WORD_K[k]
+    return mix64(np.array([k], dtype=np.uint64) ^ _LEN_SALT)[0] | np.uint64(1)
+
+
 class TokenHasher:
     """Token hashes computed in numpy, a few operations per token whatever its length."""
 
@@ -79,7 +87,7 @@ class TokenHasher:
             while len(longer):  # the rare tokens over 8 bytes, one more word per round
                 left = lengths[longer] - 8 * k
                 chunk = words[starts[longer] + 8 * k] & _TAIL_MASK[np.minimum(left, 8)]
-                acc[longer] += chunk * _WORD_K[k % len(_WORD_K)]
+                acc[longer] += chunk * _word_multiplier(k)
                 longer = longer[left > 8]
                 k += 1
             return mix64(acc ^ (lengths.astype(np.uint64) * _LEN_SALT))
