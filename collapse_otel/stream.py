@@ -128,10 +128,6 @@ class StreamState:
         if now - self.current.start >= self.pane_seconds:
             self._advance(now)
 
-    def apply(self, p: PreparedAnswer) -> DuplicateResult | None:
-        """Add one prepared answer; returns its duplicate verdict (None without text)."""
-        return self.apply_many([p])[0]
-
     def apply_many(self, answers: list[PreparedAnswer]) -> list[DuplicateResult | None]:
         """Add prepared answers in order; their duplicate verdicts (None without text).
 

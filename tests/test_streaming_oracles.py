@@ -158,14 +158,18 @@ def test_reservoir_is_exact_until_full_and_uniform_after():
 def test_reservoir_draws_in_blocks_equal_the_per_item_rule(seed):
     """The numpy block of draws is Algorithm R's ``rand64(seed, i) % (i + 1)``, item by item,
     so a sample does not depend on how its updates were batched or restored."""
-    from collapse_otel.signals.reservoir import _draws, _rand64
+    from collapse_otel.signals.reservoir import _draw_array, _rand64
 
     first = 1_000_000_007
-    assert _draws(seed, first, 300) == [_rand64(seed, i) % (i + 1)
-                                        for i in range(first, first + 300)]
+    assert _draw_array(seed, first, 300).tolist() == [_rand64(seed, i) % (i + 1)
+                                                      for i in range(first, first + 300)]
     whole, halves = ReservoirSample(k=20, seed=seed), ReservoirSample(k=20, seed=seed)
     items = [str(i) for i in range(3000)]
     whole.update_many(items)
+    one_by_one = ReservoirSample(k=20, seed=seed)
+    for item in items:
+        one_by_one.update(item)
+    assert one_by_one.get() == whole.get()
     halves.update_many(items[:1500])
     restored = ReservoirSample.from_bytes(halves.to_bytes())
     restored.update_many(items[1500:])

@@ -110,8 +110,7 @@ class DuplicateIndex:
         if band_keys is None:
             return
         buckets = self._buckets
-        taken = buckets.keys() & band_keys
-        if not taken:  # the common case: every band key is new, one C-level update
+        if buckets.keys().isdisjoint(band_keys):  # the common case: one C-level update
             buckets.update(dict.fromkeys(band_keys, idx))
             return
         for key in band_keys:
@@ -124,6 +123,14 @@ class DuplicateIndex:
                 hit.append(idx)
                 if len(hit) > BUCKET_DEPTH:
                     del hit[0]
+
+    def add_unseen(self, text_hash: int, shingles: np.ndarray, band_keys: list[int]) -> None:
+        """``add`` of a non-duplicate whose text hash and band keys this index has never seen
+        (the caller checked): no lookups."""
+        self._buckets.update(dict.fromkeys(band_keys, len(self.text_hashes)))
+        self.text_hashes.append(text_hash)
+        self.shingles.append(shingles)
+        self._exact.add(text_hash)
 
     # -- the uniform streaming API --
     def update(self, text_hash: int, shingles: np.ndarray | None) -> DuplicateResult:
@@ -192,30 +199,24 @@ def check_and_add_many(panes: list[DuplicateIndex], text_hashes: list[int],
     """``check_and_add`` for answers in order, with the same results. An answer that shares
     neither its text hash nor any band key with the window (most answers of diverse traffic)
     is added directly, with a handful of C-level set operations and no candidate ranking."""
-    current = panes[-1]
-    older = panes[0] if len(panes) == 2 else DuplicateIndex(threshold, current.minhasher)
     if len(panes) > 2:
         raise ValueError("a window has at most two panes")
-    exact, older_exact = current._exact, older._exact
-    keys_now, keys_older = current._buckets.keys(), older._buckets.keys()
-    buckets, hashes, stored = current._buckets, current.text_hashes, current.shingles
+    current = panes[-1]
+    exact = current._exact
+    older_exact = panes[0]._exact if len(panes) == 2 else frozenset()
+    keys_now = current._buckets.keys()
+    keys_older = panes[0]._buckets.keys() if len(panes) == 2 else frozenset()
     out: list[DuplicateResult] = []
     for th, sh, keys in zip(text_hashes, shingles, band_keys, strict=True):
-        if th in exact or th in older_exact:  # as check_and_add records an exact duplicate
-            hashes.append(th)
-            stored.append(None)
-            current.exact_count += 1
+        if th in exact or th in older_exact:
+            current.add(th, None, None, exact=True, near=False)
             out.append(_EXACT_DUPLICATE)
-            continue
-        if sh is None or keys is None or not len(sh) \
+        elif sh is None or keys is None or not len(sh) \
                 or not keys_now.isdisjoint(keys) or not keys_older.isdisjoint(keys):
             out.append(check_and_add(panes, th, sh, threshold, keys))
-            continue
-        buckets.update(dict.fromkeys(keys, len(hashes)))  # every key is new here
-        hashes.append(th)
-        stored.append(sh)
-        exact.add(th)
-        out.append(_NOT_DUPLICATE)
+        else:
+            current.add_unseen(th, sh, keys)
+            out.append(_NOT_DUPLICATE)
     return out
 
 
@@ -227,7 +228,7 @@ def check_and_add(panes: list[DuplicateIndex], text_hash: int, shingles: np.ndar
     """
     current = panes[-1]
     for pane in panes:
-        if text_hash in pane._exact:
+        if pane.has_exact(text_hash):
             current.add(text_hash, None, None, exact=True, near=False)
             return _EXACT_DUPLICATE
     best, match = 0.0, None

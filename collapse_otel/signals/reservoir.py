@@ -18,7 +18,6 @@ TAG_RESERVOIR = 10
 _MASK = (1 << 64) - 1
 
 
-_DRAW_BLOCK = 512
 _C0, _C1 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0x632BE59BD9B4E019)
 _C2, _C3 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 
@@ -33,10 +32,6 @@ def _draw_array(seed: int, first: int, count: int) -> np.ndarray:
         z = (z ^ (z >> np.uint64(27))) * _C3
         z = z ^ (z >> np.uint64(31))
     return z % (i + np.uint64(1))
-
-
-def _draws(seed: int, first: int, count: int) -> list[int]:
-    return _draw_array(seed, first, count).tolist()
 
 
 def _rand64(seed: int, i: int) -> int:
@@ -54,7 +49,7 @@ class ReservoirSample:
     so signals that depend on sample size are all computed on the same fixed-size sample.
     """
 
-    __slots__ = ("k", "seed", "seen", "items", "tags", "_block_start", "_block")
+    __slots__ = ("k", "seed", "seen", "items", "tags")
 
     def __init__(self, k: int = 1000, seed: int = 0) -> None:
         if k < 1:
@@ -64,8 +59,6 @@ class ReservoirSample:
         self.seen = 0
         self.items: list[str] = []
         self.tags: list[tuple[int, ...]] = []
-        self._block_start = 0
-        self._block: list[int] = []  # the draws for items _block_start.. (computed ahead)
 
     def update(self, item: str, tag: tuple[int, ...] = ()) -> None:
         i = self.seen
@@ -74,10 +67,7 @@ class ReservoirSample:
             self.items.append(item)
             self.tags.append(tag)
             return
-        offset = i - self._block_start
-        if not 0 <= offset < len(self._block):
-            self._block_start, self._block, offset = i, _draws(self.seed, i, _DRAW_BLOCK), 0
-        j = self._block[offset]
+        j = _rand64(self.seed, i) % (i + 1)
         if j < self.k:
             self.items[j] = item
             self.tags[j] = tag
