@@ -8,17 +8,19 @@ costs little when nothing changed.
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
+from . import state_frames
 from .analysis import BatchAnalyzer, PreparedAnswer
+from .budget import MemoryBudget
 from .config import CollapseConfig
 from .labels import safe_label_value
 from .records import OTHER_RELEASE, AnswerRecord, StreamKey
-from .signals.codec import Reader, Writer
 from .signals.embedding import Embedder, HashedFeatureEmbedder
 from .signals.minhash import MinHasher
 from .snapshot import AggregatorSnapshot, WindowSignals
@@ -27,9 +29,11 @@ from .text.entities import EntityExtractor, RuleBasedEntityExtractor
 from .text.hashing import TokenHasher
 
 _log = logging.getLogger(__name__)
-TAG_AGGREGATOR = 50
 OVERFLOW_STREAMS = 16
-CHUNK = 4096  # records analysed together (bounded temporary arrays)
+CHUNK = 4096  # records analysed together at most (bounded temporary arrays) ...
+CHUNK_CHARS = 1 << 20  # ... and at most this much answer text (n-gram and MinHash arrays
+#                        take about 250 bytes per character of a batch)
+ANALYSER_BYTES = 4 << 20  # held whatever the streams: the analyser's caches (context ids)
 SNAPSHOT_REFRESH_BUDGET = 0.25  # seconds a snapshot may spend recomputing stale streams
 _EMPTY_WINDOW = WindowSignals()  # (service, '__other__', cohort) streams allowed past the cap
 
@@ -78,6 +82,7 @@ class Aggregator:
         self._key_cache: dict[tuple, StreamKey] = {}
         self._last_tick = float("-inf")
         self.streams_evicted_total = 0
+        self.memory = MemoryBudget(cfg.memory_budget_mb << 20, ANALYSER_BYTES)
 
     # -- writing --
     def observe(self, record: AnswerRecord) -> AnswerResult | None:
@@ -88,12 +93,12 @@ class Aggregator:
         for rec in records:
             if not isinstance(rec, AnswerRecord):
                 raise TypeError(f"expected AnswerRecord, got {type(rec).__name__}")
-        if len(records) > CHUNK:
-            return [r for i in range(0, len(records), CHUNK)
-                    for r in self.observe_batch(records[i:i + CHUNK])]
-        prepared = self._prepare(records)
-        with self._lock:
-            return self._apply_prepared(prepared)
+        results: list[AnswerResult | None] = []
+        for chunk in _chunks(records):
+            prepared = self._prepare(chunk)
+            with self._lock:
+                results += self._apply_prepared(prepared)
+        return results
 
     def _apply_prepared(self, prepared: list[PreparedAnswer | None]) -> list[AnswerResult | None]:
         """Apply analysed answers in order (under the lock); runs of consecutive answers of
@@ -103,19 +108,26 @@ class Aggregator:
         run_key: StreamKey | None = None
         state: StreamState | None = None
         folded = False
+        touched: set[StreamKey] = set()
         for i, p in enumerate(prepared):
             if p is None:
                 continue
-            key = self._key_for(p.record)
+            try:
+                key = self._key_for(p.record)
+            except Exception as exc:  # a label that cannot even be read: this record only
+                self._record_error(exc)
+                continue
             if key != run_key or folded:  # a folded record looks again: a place may free up
                 if run:  # apply before looking up the next stream, which may evict idle ones
                     self._apply_run(state, prepared, run, results)
                     run = []
-                state, run_key = self._stream_for(p.record, p.timestamp), key
+                state, run_key = self._stream_for(key, p.timestamp), key
                 folded = state.key != key
+                touched.add(state.key)
             run.append(i)
         if run:
             self._apply_run(state, prepared, run, results)
+        self.memory.update(self._streams, touched)
         return results
 
     def _apply_run(self, state: StreamState, prepared: list, run: list[int],
@@ -149,23 +161,22 @@ class Aggregator:
 
     def _key_for(self, rec: AnswerRecord) -> StreamKey:
         raw = (rec.service, rec.release, rec.cohort)
-        try:
-            return self._key_cache[raw]
-        except (KeyError, TypeError):  # TypeError: an unhashable label value
-            pass
+        if all(type(v) is str for v in raw):
+            key = self._key_cache.get(raw)
+            if key is not None:
+                return key
         cfg = self.config
         key = StreamKey(sanitize_label(rec.service, cfg.service),
                         sanitize_label(rec.release, cfg.release),
                         sanitize_label(rec.cohort, cfg.cohort))
         if len(self._key_cache) >= 4096:
             self._key_cache.clear()
-        if all(isinstance(v, str) for v in raw):
+        if all(type(v) is str for v in raw):  # plain str only: their hash cannot misbehave
             self._key_cache[raw] = key
         return key
 
-    def _stream_for(self, rec: AnswerRecord, ts: float) -> StreamState:
+    def _stream_for(self, key: StreamKey, ts: float) -> StreamState:
         cfg = self.config
-        key = self._key_for(rec)
         state = self._streams.get(key)
         if state is not None:
             return state
@@ -188,10 +199,12 @@ class Aggregator:
 
     def _new_stream(self, key: StreamKey, first_seen: float) -> StreamState:
         cfg = self.config
-        return StreamState(
+        state = StreamState(
             key, first_seen, pane_answers=max(1, (cfg.window_answers + 1) // 2),
             pane_seconds=cfg.window_seconds / 2, threshold=cfg.near_duplicate_threshold,
             minhasher=self._minhasher, dim=self.embedder.dim, sample_size=cfg.sample_size)
+        state.pane_bytes = self.memory.cap / 2
+        return state
 
     # -- reading --
     def snapshot(self, max_age: float | None = None) -> AggregatorSnapshot:
@@ -214,7 +227,10 @@ class Aggregator:
                             (s.dirty and now - s.computed_at >= max_age))
         with self._lock:
             streams = tuple(s.snapshot(s.cached or _EMPTY_WINDOW) for s in self._streams.values())
-            return AggregatorSnapshot(streams, self.streams_folded_total, time.time())
+            return AggregatorSnapshot(streams, self.streams_folded_total, time.time(),
+                                      memory_retained_bytes=self.memory.retained,
+                                      memory_budget_bytes=self.memory.budget,
+                                      memory_trims_total=self.memory.trims_total)
 
     def refresh(self, budget_seconds: float | None = 0.05, max_age: float | None = None) -> int:
         """Recompute stale window gauges (changed and older than ``max_age``, default the
@@ -260,37 +276,63 @@ class Aggregator:
                     self.streams_evicted_total += 1
                 else:
                     state.advance_clock(now)
+            self.memory.update(self._streams)
 
     def stream_keys(self) -> list[StreamKey]:
         with self._lock:
             return list(self._streams)
 
     # -- persistence --
-    def to_bytes(self) -> bytes:
-        """Versioned state of every stream (the configuration itself is not stored)."""
+    def write_state(self, write: Callable[[bytes], object]) -> None:
+        """Write the state of every stream through ``write`` (the configuration itself is not
+        stored), one stream at a time: the lock is held while one stream is encoded, so
+        analysis and scrapes go on between streams, and no copy of the whole state is built."""
         with self._lock:
-            w = Writer(TAG_AGGREGATOR, 1).u64(self.streams_folded_total).u64(len(self._streams))
-            for state in self._streams.values():
-                w.blob(state.to_bytes())
-            return w.getvalue()
+            keys, folded = list(self._streams), self.streams_folded_total
+        write(state_frames.header(folded))
+        for key in keys:
+            with self._lock:
+                state = self._streams.get(key)
+                blob = state.to_bytes() if state is not None else None
+            if blob is not None:
+                write(state_frames.frame(blob))
+        write(state_frames.END)
 
-    def restore(self, data: bytes) -> None:
-        """Replace this aggregator's streams with those of ``to_bytes`` output.
+    def to_bytes(self) -> bytes:
+        """``write_state`` into one bytes object."""
+        parts: list[bytes] = []
+        self.write_state(parts.append)
+        return b"".join(parts)
 
-        Raises ValueError on corrupt or foreign bytes, leaving the current state untouched."""
-        r = Reader(data, TAG_AGGREGATOR)
-        folded, count = r.u64(), r.u64()
+    def read_state(self, read: Callable[[int], bytes],
+                   check: Callable[[], None] | None = None) -> None:
+        """Replace this aggregator's streams with those ``write_state`` wrote, read through
+        ``read(n)``. ``check`` runs after the last stream and before anything is replaced (a
+        checksum). Raises ValueError on corrupt or foreign bytes, leaving the state untouched."""
+        folded, frames = state_frames.read_frames(read)
         streams: dict[StreamKey, StreamState] = {}
-        for _ in range(count):
+        for blob in frames:
             state = StreamState.from_bytes(
-                r.blob(), threshold=self.config.near_duplicate_threshold,
+                blob, threshold=self.config.near_duplicate_threshold,
                 minhasher=self._minhasher, dim=self.embedder.dim,
                 sample_size=self.config.sample_size)
             streams[state.key] = state
-        r.done()
+        if check is not None:
+            check()
         with self._lock:
             self._streams = streams
             self.streams_folded_total = folded
+            self.memory.update(streams)
+
+    def restore(self, data: bytes) -> None:
+        """``read_state`` from bytes (``to_bytes`` output); trailing bytes are corruption."""
+        buf = io.BytesIO(data)
+
+        def nothing_left() -> None:
+            if buf.read(1):
+                raise ValueError("trailing bytes after aggregator state")
+
+        self.read_state(buf.read, nothing_left)
 
     @classmethod
     def from_bytes(cls, data: bytes, config: CollapseConfig | None = None,
@@ -305,6 +347,20 @@ def window_of(snapshot: AggregatorSnapshot, key: StreamKey) -> WindowSignals | N
         if stream.key == key:
             return stream.window
     return None
+
+
+def _chunks(records: Sequence[AnswerRecord]) -> Iterable[Sequence[AnswerRecord]]:
+    """Consecutive pieces of at most CHUNK records and CHUNK_CHARS characters of answer text
+    (at least one record each), so a batch of long answers is analysed in bounded memory."""
+    start, chars = 0, 0
+    for i, rec in enumerate(records):
+        size = len(rec.answer) if isinstance(rec.answer, str | bytes) else 0
+        if i > start and (i - start >= CHUNK or chars + size > CHUNK_CHARS):
+            yield records[start:i]
+            start, chars = i, 0
+        chars += size
+    if start < len(records):
+        yield records[start:] if start else records
 
 
 def observe_all(aggregator: Aggregator, records: Iterable[AnswerRecord],

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .records import AnswerRecord
+from .signals.duplicates import SHINGLE_SKETCH
 from .signals.embedding import Embedder, HashedFeatureEmbedder
 from .signals.minhash import MinHasher
 from .text.entities import EntityExtractor
@@ -28,6 +29,7 @@ MAX_BATCH = 1 << 16
 CONTEXT_CACHE = 8_192  # context-id hashes remembered; ids of up to 128 characters (< 5 MB)
 CONTEXT_CACHE_ID_CHARS = 128
 MAX_TOKENS = 100_000_000  # per answer; larger reports are treated as invalid
+SAMPLE_CHARS = 4_096  # what the window sample keeps of an answer, and where entities are read
 
 
 @dataclass(slots=True)
@@ -41,6 +43,7 @@ class PreparedAnswer:
     has_text: bool = False
     truncated: bool = False
     normalized: str = ""
+    sample_text: str = ""
     text_hash: int = 0
     seq_rep: float | None = None
     shingles: np.ndarray | None = None
@@ -108,8 +111,22 @@ def _context_hashes(ids: object, cache: dict[object, int]) -> list[int]:
     return out
 
 
+def text_head(text: str, limit: int = SAMPLE_CHARS) -> str:
+    """The first ``limit`` characters of a text, cut at a space so no word is split: what
+    the window sample keeps of an answer and where its entities are read. Bounds the sample's
+    memory and the refresh cost whatever the answer's length; shorter answers stay whole."""
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit + 1)
+    return text[:cut if cut > 0 else limit]
+
+
 class BatchAnalyzer:
-    """Turns records into PreparedAnswers. Holds only a bounded cache (context-id hashes)."""
+    """Turns records into PreparedAnswers. Holds only a bounded cache (context-id hashes).
+
+    What an answer leaves behind is bounded whatever its length: at most SHINGLE_SKETCH
+    shingles for near-duplicate checks and SAMPLE_CHARS characters (and the entities found in
+    them) for the sample; the rest of the analysis reads up to ``max_answer_chars``."""
 
     def __init__(self, *, max_answer_chars: int, entity_extractor: EntityExtractor,
                  embedder: Embedder, minhasher: MinHasher, hasher: TokenHasher) -> None:
@@ -137,13 +154,15 @@ class BatchAnalyzer:
                 raw, p.truncated = raw[: self.max_answer_chars], True
             p.has_text = True
             p.normalized = normalize(raw)
+            p.sample_text = text_head(p.normalized)
             p.text_hash = text_hash(p.normalized)
             texts.append(raw)
             pieces.append(word_bytes(p.normalized))
         with_text = [p for p in prepared if p.has_text]
         extract_many = getattr(self.entities, "extract_many", None)
-        mentions = extract_many(texts) if extract_many is not None else \
-            [self.entities.extract(t) for t in texts]
+        heads = [text_head(t) for t in texts]
+        mentions = extract_many(heads) if extract_many is not None else \
+            [self.entities.extract(t) for t in heads]
         for p, found in zip(with_text, mentions, strict=True):
             p.entity_hashes = [text_hash(e) for e in found]
         if with_text:
@@ -175,8 +194,9 @@ class BatchAnalyzer:
                                                   strict=True):
             if rep == rep:  # not nan
                 p.seq_rep = rep
-            if hi > lo:
-                p.shingles = sh[lo:hi]
+            if hi > lo:  # the smallest hashes first: a bottom-k sketch of a long answer;
+                # a copy, as a view would keep the whole batch's array alive with the answer
+                p.shingles = sh[lo:min(hi, lo + SHINGLE_SKETCH)].copy()
                 p.band_keys = band_keys
             p.embedding = row
 

@@ -31,16 +31,18 @@ class CollapseConfig:
     near_duplicate_threshold: float = 0.8
     embedding_dim: int = 128
     queue_size: int = 10_000
+    queue_mb: int = 64
     batch_size: int = 256
     refresh_seconds: float = 30.0
     stream_idle_seconds: float = 86_400.0
+    memory_budget_mb: int = 512
     prometheus_host: str = "127.0.0.1"
     prometheus_port: int = 9464
     capture_message_content: bool = False
 
     def __post_init__(self) -> None:
         for name in ("window_answers", "max_streams", "sample_size", "max_answer_chars",
-                     "embedding_dim", "queue_size", "batch_size"):
+                     "embedding_dim", "queue_size", "queue_mb", "batch_size", "memory_budget_mb"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
         if not 0.0 < self.near_duplicate_threshold <= 1.0:

@@ -38,12 +38,18 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "dimension of the default hashed-feature embedding"),
     EnvVar("COLLAPSE_OTEL_QUEUE_SIZE", "queue_size", 10_000,
            "records the capture queue holds before it drops (reason='queue_full')"),
+    EnvVar("COLLAPSE_OTEL_QUEUE_MB", "queue_mb", 64,
+           "MiB of long answers (over 4,096 characters) the capture queue holds before it drops "
+           "(reason='queue_full')"),
     EnvVar("COLLAPSE_OTEL_BATCH_SIZE", "batch_size", 256, "records the worker analyses per batch"),
     EnvVar("COLLAPSE_OTEL_REFRESH_SECONDS", "refresh_seconds", 30.0,
            "window gauges of a changed stream are recomputed at most this often (by the idle "
            "worker, else on scrape)"),
     EnvVar("COLLAPSE_OTEL_STREAM_IDLE_SECONDS", "stream_idle_seconds", 86_400.0,
            "a stream with no answer for this long is removed, freeing its place under the cap"),
+    EnvVar("COLLAPSE_OTEL_MEMORY_BUDGET_MB", "memory_budget_mb", 512,
+           "MiB the aggregator's windows may hold in all; past it the largest windows shrink "
+           "(collapse_window_memory_limited)"),
     EnvVar("OTEL_EXPORTER_PROMETHEUS_HOST", "prometheus_host", "127.0.0.1",
            "address of the /metrics server"),
     EnvVar("OTEL_EXPORTER_PROMETHEUS_PORT", "prometheus_port", 9464, "port of the /metrics server"),

@@ -76,6 +76,7 @@ class StreamSnapshot:
     completion_tokens: HistogramSnapshot
     first_seen: float
     window: WindowSignals
+    window_memory_limited: bool = False              # the memory budget cut this window short
 
 
 @dataclass(frozen=True)
@@ -83,3 +84,6 @@ class AggregatorSnapshot:
     streams: tuple[StreamSnapshot, ...]
     streams_folded_total: int        # records routed to an __other__ stream by the stream cap
     created: float
+    memory_retained_bytes: int = 0   # what the streams hold (estimated) ...
+    memory_budget_bytes: int = 0     # ... against this budget
+    memory_trims_total: int = 0      # older panes dropped to get back under the budget

@@ -28,6 +28,10 @@ from .text.hashing import text_hash
 
 TAG_PANE, TAG_STREAM = 40, 41  # pane version 2: entities live in the sample's tags
 EMBEDDING_BLOCK = 256
+PANE_BYTES = 6_000     # a pane's own objects and accumulators, beyond the parts counted below
+CONTEXT_BYTES = 110    # per distinct context id in a pane's frequency table (dict entry, int)
+STREAM_BYTES = 4_000   # a stream's counters, histograms and key
+ANSWER_BYTES = 2_048   # what an answer is assumed to add to a pane before one is measured
 
 
 class Pane:
@@ -53,6 +57,18 @@ class Pane:
         while len(self._pending) >= EMBEDDING_BLOCK:
             self.embedding.update(np.vstack(self._pending[:EMBEDDING_BLOCK]))
             del self._pending[:EMBEDDING_BLOCK]
+
+    @property
+    def base_bytes(self) -> int:
+        """What an empty pane holds: its objects and the embedding sketch."""
+        dim = self.embedding.dim
+        return PANE_BYTES + 8 * dim * (dim + 1)
+
+    def nbytes(self) -> int:
+        """Approximate memory held (CPython object sizes): what the memory budget counts."""
+        dim = self.embedding.dim
+        return (self.base_bytes + len(self._pending) * (8 * dim + 112) + self.duplicates.nbytes() + self.sample.nbytes() +
+                len(self.contexts.counts) * CONTEXT_BYTES)
 
     def flush(self) -> None:
         if self._pending:
@@ -106,6 +122,9 @@ class StreamState:
         self.current = self._new_pane(first_seen)
         self.dirty = True
         self.version = 0          # bumped by every change, so a refresh knows what it saw
+        self.pane_bytes = float("inf")  # set by the aggregator's memory budget
+        self.memory_limited = False     # the budget cut this window short (exported)
+        self.answer_bytes = float(ANSWER_BYTES)  # per answer in the last full pane
         self.last_seen = first_seen
         self.cached: WindowSignals | None = None
         self.computed_at = float("-inf")
@@ -116,12 +135,32 @@ class StreamState:
 
     def _advance(self, ts: float) -> None:
         cur = self.current
-        if cur.answers >= self.pane_answers or ts - cur.start >= self.pane_seconds:
+        due = cur.answers >= self.pane_answers or ts - cur.start >= self.pane_seconds
+        if due or (cur.answers and cur.nbytes() >= self.pane_bytes):
+            self.memory_limited = not due
+            if cur.answers > 16:
+                self.answer_bytes = (cur.nbytes() - cur.base_bytes) / cur.answers
             too_old = ts - cur.start >= 2 * self.pane_seconds
             self.previous = None if too_old else cur
             self.current = self._new_pane(ts)
             self.dirty = True
             self.version += 1
+
+    def nbytes(self) -> int:
+        """Approximate memory held by this stream (its panes and counters)."""
+        prev = self.previous.nbytes() if self.previous is not None else 0
+        return STREAM_BYTES + prev + self.current.nbytes()
+
+    def drop_previous(self) -> int:
+        """Forget the older pane (the memory budget's last resort); bytes freed."""
+        prev = self.previous
+        if prev is None:
+            return 0
+        self.previous = None
+        self.memory_limited = True
+        self.dirty = True
+        self.version += 1
+        return prev.nbytes()
 
     def advance_clock(self, now: float) -> None:
         """Let time slide the window of a stream that receives no records."""
@@ -139,6 +178,11 @@ class StreamState:
             self._advance(answers[i].timestamp)  # rotates the pane when it is due
             pane = self.current
             end, j = min(n, i + self.pane_answers - pane.answers), i + 1
+            if self.pane_bytes != float("inf"):  # cut where the pane will be full by bytes
+                held = pane.nbytes()
+                per_answer = (held - pane.base_bytes) / pane.answers if pane.answers > 16 else \
+                    self.answer_bytes
+                end = min(end, i + max(1, int((self.pane_bytes - held) // max(per_answer, 64))))
             while j < end and answers[j].timestamp - pane.start < self.pane_seconds:
                 j += 1
             results += self._apply_segment(answers[i:j])
@@ -155,7 +199,7 @@ class StreamState:
         verdicts = check_and_add_many(
             panes, [p.text_hash for p in with_text], [p.shingles for p in with_text],
             [p.band_keys for p in with_text], dup.threshold)
-        pane.sample.update_many([p.normalized for p in with_text],
+        pane.sample.update_many([p.sample_text for p in with_text],
                                 [p.entity_hashes or () for p in with_text])
         self.counts["exact"] += sum(v.exact for v in verdicts)
         self.counts["near"] += sum(v.near for v in verdicts)
@@ -243,6 +287,7 @@ class StreamState:
                                     c["completion"] + c["completion_estimated"]),
             first_seen=self.first_seen,
             window=window,
+            window_memory_limited=self.memory_limited,
         )
 
     # -- persistence --

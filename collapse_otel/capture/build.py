@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..config import CollapseConfig
-from ..labels import MAX_LABEL_CHARS
+from ..labels import MAX_LABEL_CHARS, safe_label_value
 from ..records import AnswerRecord
 from ..text.hashing import text_hash
 
@@ -33,12 +33,18 @@ def estimate_tokens_from_chars(chars: int) -> int:
     return max(1, math.ceil(chars / CHARS_PER_TOKEN)) if chars > 0 else 0
 
 
-def as_text(value: Any) -> str | None:
-    """A str for str/bytes values (bytes decoded as UTF-8 with replacement), else None."""
+def as_text(value: Any, max_chars: int | None = None) -> str | None:
+    """A str for str/bytes values (bytes decoded as UTF-8 with replacement), else None.
+
+    With ``max_chars``, bytes are cut before they are decoded (a UTF-8 character is at most 4
+    bytes), so a 100 MB bytes answer costs the caller's thread a bounded decode."""
     if isinstance(value, str):
         return value
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).decode("utf-8", "replace")
+        raw = memoryview(value)
+        if max_chars is not None and raw.nbytes > 4 * (max_chars + 1):
+            raw = raw.cast("B")[: 4 * (max_chars + 1)]
+        return bytes(raw).decode("utf-8", "replace")
     return None
 
 
@@ -59,8 +65,10 @@ def as_count(value: Any) -> int | None:
     return None
 
 
-def as_label(value: Any) -> str | None:
-    """A short non-empty label string, or None."""
+def as_label(value: Any, max_chars: int = MAX_LABEL_CHARS) -> str | None:
+    """A non-empty label string made safe by the one sanitiser (labels.safe_label_value: a
+    value over ``max_chars`` keeps a hash of the whole, so two long names never merge), or
+    None."""
     if value is None:
         return None
     if type(value) is not str:
@@ -70,10 +78,11 @@ def as_label(value: Any) -> str | None:
             value = str(value)
         elif not isinstance(value, str):
             return None
-    if value and not value[0].isspace() and not value[-1].isspace():
-        return value if len(value) <= MAX_LABEL_CHARS else value[:MAX_LABEL_CHARS]
-    value = value.strip()
-    return value[:MAX_LABEL_CHARS] if value else None
+    if not value or value[0].isspace() or value[-1].isspace():
+        value = value.strip()
+        if not value:
+            return None
+    return safe_label_value(value, max_chars)
 
 
 def content_id(content: str) -> str:
@@ -83,14 +92,14 @@ def content_id(content: str) -> str:
 
 def document_id(doc_id: Any, metadata: Any, content: Any) -> str | None:
     """The id of a retrieved document: its id, else metadata id/doc_id/source, else a hash."""
-    ident = as_label(doc_id)
+    ident = as_label(doc_id, MAX_ID_CHARS)
     if ident:
-        return ident[:MAX_ID_CHARS]
+        return ident
     if isinstance(metadata, Mapping):
         for key in ("id", "doc_id", "source"):
-            ident = as_label(metadata.get(key))
+            ident = as_label(metadata.get(key), MAX_ID_CHARS)
             if ident:
-                return ident[:MAX_ID_CHARS]
+                return ident
     text = as_text(content)
     if text:
         return content_id(text)
@@ -127,22 +136,24 @@ def make_record(
     the answer text and a missing prompt count from ``prompt_chars``, and the record is
     flagged; with no text to estimate from, the count stays missing, never 0.
     """
-    text = as_text(answer)
+    limit = config.max_answer_chars
+    text = as_text(answer, limit)
     prompt, completion = as_count(prompt_tokens), as_count(completion_tokens)
     estimated = bool(tokens_estimated)
     if completion is None and text:
         completion, estimated = estimate_tokens(text), True
     if prompt is None and isinstance(prompt_chars, int) and prompt_chars > 0:
         prompt, estimated = estimate_tokens_from_chars(prompt_chars), True
-    limit = config.max_answer_chars
     if text is not None and len(text) > limit:
         # one extra char keeps "this was longer than the limit" visible to the aggregator
         text = text[: limit + 1]
     ids: list[str] = []
+    if isinstance(context_ids, (str, bytes)):  # one id, not one id per character
+        context_ids = (context_ids,)
     for raw in context_ids:
-        ident = as_label(raw)
+        ident = as_label(raw, MAX_ID_CHARS)
         if ident:
-            ids.append(ident[:MAX_ID_CHARS])
+            ids.append(ident)
             if len(ids) >= MAX_CONTEXT_IDS:
                 break
     return AnswerRecord(

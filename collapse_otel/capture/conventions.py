@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .build import as_count, as_label, as_text, document_id, first_label
+from .build import MAX_ID_CHARS, as_count, as_label, as_text, document_id, first_label
 
 LLM = "llm"
 RETRIEVER = "retriever"
@@ -252,7 +252,7 @@ def retrieval_ids(a: Mapping[str, Any]) -> tuple[str, ...]:
     docs = _json(a.get("gen_ai.retrieval.documents"))
     if isinstance(docs, list):
         ids = [document_id(d.get("id"), d.get("metadata"), d.get("content"))
-               if isinstance(d, Mapping) else as_label(d) for d in docs[:MAX_DOCS]]
+               if isinstance(d, Mapping) else as_label(d, MAX_ID_CHARS) for d in docs[:MAX_DOCS]]
         return tuple(i for i in ids if i)
     ids = _indexed_doc_ids(a)
     if ids:

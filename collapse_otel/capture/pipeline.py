@@ -40,6 +40,7 @@ SHUTDOWN = "shutdown"
 CAPTURE_ERROR = "capture_error"
 
 LINGER_SECONDS = 0.05
+LONG_ANSWER_CHARS = 4_096  # answers longer than this also count against config.queue_mb
 REFRESH_BUDGET_SECONDS = 0.05  # per maintenance pass of the worker (at most 2 a second)
 
 
@@ -87,6 +88,7 @@ class Pipeline:
         self._errors_logged: set[str] = set()
         self._processing_seconds = 0.0
         self._processed = 0
+        self._queued_long_chars = 0   # characters of long answers waiting in the queue
 
     # -- producer side (host threads) -------------------------------------------------
 
@@ -107,6 +109,9 @@ class Pipeline:
             if type(record) is not AnswerRecord and not isinstance(record, AnswerRecord):
                 self.count_drop(INVALID_RECORD)
                 return False
+            text = record.answer
+            if text is not None and len(text) > LONG_ANSWER_CHARS:
+                return self._put_long(record, len(text))
             return self._put(record)
         except Exception as exc:  # pragma: no cover - defensive
             self.report_error(CAPTURE_ERROR, exc)
@@ -133,6 +138,23 @@ class Pipeline:
         if not self._wake.is_set():
             self._wake.set()
         return True
+
+    def _put_long(self, record: AnswerRecord, chars: int) -> bool:
+        """Queue a long answer within the ``queue_mb`` bound on queued text (a count bound
+        alone would let 10,000 answers of 100,000 characters hold a gigabyte)."""
+        with self._lock:
+            if self._queued_long_chars + chars > self.config.queue_mb << 20:
+                self._dropped[QUEUE_FULL] = self._dropped.get(QUEUE_FULL, 0) + 1
+                return False
+            self._queued_long_chars += chars
+        if self._put(record):
+            return True
+        self._release_long(chars)
+        return False
+
+    def _release_long(self, chars: int) -> None:
+        with self._lock:
+            self._queued_long_chars -= chars
 
     def count_drop(self, reason: str, n: int = 1) -> None:
         """Count ``n`` records dropped for ``reason`` (capture code calls this too)."""
@@ -203,6 +225,9 @@ class Pipeline:
                 break
             if isinstance(item, AnswerRecord):
                 records.append(item)
+                text = item.answer
+                if text is not None and len(text) > LONG_ANSWER_CHARS:
+                    self._release_long(len(text))
             elif isinstance(item, _FlushMarker):
                 markers.append(item)
                 break  # records before the marker must be processed before it is released

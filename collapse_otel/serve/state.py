@@ -1,10 +1,14 @@
 """Aggregator state across restarts: a versioned, checksummed file written atomically.
 
-Layout: magic ``COLSTATE`` | format version (u16) | 6 reserved bytes | payload length (u64) |
-SHA-256 of the payload | payload (``Aggregator.to_bytes()``, itself versioned). Writes go to a
-temporary file in the same directory, are fsynced and then ``os.replace``d, so a crash leaves
-either the old or the new snapshot, never half of one. A file that fails any check is renamed
-aside (``<name>.corrupt-<UTC time>``) and reported; the server starts empty instead of crashing.
+Layout (version 2): magic ``COLSTATE`` | format version (u16) | 6 reserved bytes | payload
+(``Aggregator.write_state``: one frame per stream) | payload length (u64) | SHA-256 of the
+payload. The payload is streamed to the file one stream at a time, with the checksum computed
+on the way, so a snapshot never holds a second copy of the state in memory; version 1 files
+(length and checksum before the payload) are still read. Writes go to a temporary file in the
+same directory, created with mode 0600 (the sample holds answer text), fsynced and then
+``os.replace``d, so a crash leaves either the old or the new snapshot, never half of one. A
+file that fails any check is renamed aside (``<name>.corrupt-<UTC time>``) and reported; the
+server starts empty instead of crashing.
 """
 
 from __future__ import annotations
@@ -15,14 +19,19 @@ import logging
 import os
 import struct
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 _log = logging.getLogger(__name__)
 
 MAGIC = b"COLSTATE"
-VERSION = 1
-_HEADER = struct.Struct(">8sH6xQ32s")
+VERSION = 2
+FILE_MODE = 0o600
+_HEADER_V1 = struct.Struct(">8sH6xQ32s")
+_HEADER = struct.Struct(">8sH6x")
+_TRAILER = struct.Struct(">Q32s")
 
 
 class CorruptState(ValueError):
@@ -30,19 +39,30 @@ class CorruptState(ValueError):
 
 
 def encode(payload: bytes) -> bytes:
-    return _HEADER.pack(MAGIC, VERSION, len(payload), hashlib.sha256(payload).digest()) + payload
+    """A whole snapshot file for ``payload`` (what ``StateStore.save`` streams)."""
+    return (_HEADER.pack(MAGIC, VERSION) + payload +
+            _TRAILER.pack(len(payload), hashlib.sha256(payload).digest()))
 
 
 def decode(data: bytes) -> bytes:
-    """The payload of a snapshot file; CorruptState on any mismatch."""
+    """The payload of a snapshot file (either version); CorruptState on any mismatch."""
     if len(data) < _HEADER.size:
         raise CorruptState("shorter than the header")
-    magic, version, length, digest = _HEADER.unpack_from(data)
+    magic, version = _HEADER.unpack_from(data)
     if magic != MAGIC:
         raise CorruptState("not a collapse-otel state file")
-    if version != VERSION:
+    if version == 1:
+        if len(data) < _HEADER_V1.size:
+            raise CorruptState("shorter than the header")
+        _, _, length, digest = _HEADER_V1.unpack_from(data)
+        payload = data[_HEADER_V1.size:]
+    elif version == VERSION:
+        if len(data) < _HEADER.size + _TRAILER.size:
+            raise CorruptState("shorter than header and trailer")
+        length, digest = _TRAILER.unpack_from(data, len(data) - _TRAILER.size)
+        payload = data[_HEADER.size:len(data) - _TRAILER.size]
+    else:
         raise CorruptState(f"unsupported state format version {version}")
-    payload = data[_HEADER.size:]
     if len(payload) != length:
         raise CorruptState(f"payload is {len(payload)} bytes, header says {length}")
     if hashlib.sha256(payload).digest() != digest:
@@ -50,12 +70,17 @@ def decode(data: bytes) -> bytes:
     return payload
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A private (0600) temporary file that replaces ``path`` once the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()    # a leftover of a crashed writer of this pid
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        with os.fdopen(fd, "wb") as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -70,6 +95,24 @@ def write_atomic(path: Path, data: bytes) -> None:
             os.close(fd)
 
 
+def write_atomic(path: Path, data: bytes) -> None:
+    with atomic_file(path) as f:
+        f.write(data)
+
+
+class _HashingReader:
+    """Reads at most ``length`` payload bytes from ``f``, hashing them."""
+
+    def __init__(self, f: BinaryIO, length: int) -> None:
+        self._f, self.left, self.sha = f, length, hashlib.sha256()
+
+    def read(self, n: int) -> bytes:
+        data = self._f.read(min(n, self.left))
+        self.left -= len(data)
+        self.sha.update(data)
+        return data
+
+
 @dataclass(frozen=True)
 class RestoreResult:
     outcome: str                 # "restored" | "missing" | "corrupt"
@@ -77,26 +120,64 @@ class RestoreResult:
     moved_to: Path | None = None
 
 
+def _load(f: BinaryIO, aggregator: object) -> None:
+    """Stream a snapshot file into ``aggregator`` (``read_state``), verifying the checksum
+    before the aggregator replaces its state; version 1 files are read whole."""
+    head = f.read(_HEADER.size)
+    if len(head) < _HEADER.size:
+        raise CorruptState("shorter than the header")
+    magic, version = _HEADER.unpack(head)
+    if magic != MAGIC or version != VERSION:   # version 1, or not a state file at all
+        aggregator.restore(decode(head + f.read()))
+        return
+    length = os.fstat(f.fileno()).st_size - _HEADER.size - _TRAILER.size
+    if length < 0:
+        raise CorruptState("shorter than header and trailer")
+    payload = _HashingReader(f, length)
+
+    def check() -> None:
+        if payload.left:
+            raise CorruptState("payload continues after the last stream")
+        stored_length, digest = _TRAILER.unpack(f.read(_TRAILER.size))
+        if stored_length != length or payload.sha.digest() != digest:
+            raise CorruptState("checksum mismatch")
+
+    aggregator.read_state(payload.read, check)
+
+
 class StateStore:
-    """Saves and restores one aggregator (anything with to_bytes() / restore(bytes))."""
+    """Saves and restores one aggregator (anything with ``write_state`` / ``read_state``)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
 
     def save(self, aggregator: object) -> int:
-        data = encode(aggregator.to_bytes())
-        write_atomic(self.path, data)
-        return len(data)
+        """Stream the aggregator's state to the file; the file's size in bytes."""
+        sha, size = hashlib.sha256(), 0
+
+        with atomic_file(self.path) as f:
+            f.write(_HEADER.pack(MAGIC, VERSION))
+
+            def write(data: bytes) -> None:
+                nonlocal size
+                sha.update(data)
+                size += len(data)
+                f.write(data)
+
+            aggregator.write_state(write)
+            f.write(_TRAILER.pack(size, sha.digest()))
+        return _HEADER.size + size + _TRAILER.size
 
     def restore(self, aggregator: object) -> RestoreResult:
         try:
-            data = self.path.read_bytes()
+            f = open(self.path, "rb")  # noqa: SIM115 - closed below, after the checks
         except FileNotFoundError:
             return RestoreResult("missing")
         except OSError as exc:
             return self._set_aside(f"unreadable: {exc}")
         try:
-            aggregator.restore(decode(data))
+            with f:
+                _load(f, aggregator)
         except Exception as exc:   # any failure of foreign bytes: set aside, never crash
             return self._set_aside(f"{type(exc).__name__}: {exc}")
         return RestoreResult("restored")

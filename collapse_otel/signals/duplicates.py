@@ -1,9 +1,12 @@
 """Exact and near-duplicate detection over the answers of a window.
 
 Exact: xxh3 of the normalised text. Near: Jaccard of word 5-gram shingle sets >= threshold with
-an earlier answer, found through MinHash-LSH candidates and then verified exactly on the stored
-shingle hashes, so no flagged pair is below the threshold. Answers with fewer than 5 tokens
-have no shingles and are checked for exact duplicates only.
+an earlier answer, found through MinHash-LSH candidates and then verified on the stored
+shingle hashes. Each answer keeps at most SHINGLE_SKETCH shingles, the ones with the smallest
+hashes (a bottom-k sketch), so its state is bounded whatever its length: verification is exact
+when both answers have fewer shingles than that (about 500 words), and otherwise a bottom-k
+estimate of the Jaccard with standard error at most sqrt(J(1-J)/k), 0.018 at J=0.8. Answers with fewer
+than 5 tokens have no shingles and are checked for exact duplicates only.
 """
 
 from __future__ import annotations
@@ -19,6 +22,11 @@ from .minhash import MinHasher
 
 TAG_DUPLICATES = 30
 MAX_CANDIDATES = 64   # verified per answer, most shared bands first; bounds the cost
+SHINGLE_SKETCH = 512  # shingles kept per answer (the smallest hashes)
+ANSWER_BYTES = 56     # per answer: its text hash and list slots
+INDEXED_BYTES = 50    # per answer kept for matching: its exact-set entry
+BANDED_BYTES = 112    # per answer with shingles: the shingle array's header
+BAND_KEY_BYTES = 90   # per band key in the LSH buckets: the key and its dict entry
 BUCKET_DEPTH = 2048  # most recent entries kept per LSH bucket (templated traffic: see
 #                      tests/test_near_duplicates_templated.py; 4/16 flagged 5 of ~450)
 
@@ -31,10 +39,17 @@ class DuplicateResult:
     match: int | None = None   # position of the best match in its pane (verification, tests)
 
 
-def sorted_jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    """Jaccard of two sorted arrays of unique values."""
+def sorted_jaccard(a: np.ndarray, b: np.ndarray, sketch: int = SHINGLE_SKETCH) -> float:
+    """Jaccard of two sets given as sorted arrays of unique values, each either the whole set
+    (shorter than ``sketch``) or its ``sketch`` smallest values. Exact for two whole sets;
+    otherwise the bottom-k estimate: the Jaccard of the union's values up to the smaller of
+    the sketches' largest values, all of which both sketches hold."""
     if not len(a) or not len(b):
         return 1.0 if len(a) == len(b) else 0.0
+    if len(a) >= sketch or len(b) >= sketch:
+        limit = min(a[-1] if len(a) >= sketch else b[-1], b[-1] if len(b) >= sketch else a[-1])
+        a = a[:np.searchsorted(a, limit, side="right")]
+        b = b[:np.searchsorted(b, limit, side="right")]
     idx = np.searchsorted(b, a)
     idx[idx == len(b)] = 0
     inter = int(np.count_nonzero(b[idx] == a))
@@ -53,9 +68,19 @@ class DuplicateIndex:
         self._buckets: dict[int, int | list[int]] = {}
         self.exact_count = 0
         self.near_count = 0
+        self.indexed = 0          # answers kept for matching (not exact duplicates)
+        self.banded = 0           # of which have band keys in the LSH buckets
+        self.shingle_values = 0   # shingle hashes kept, over all answers
 
     def __len__(self) -> int:
         return len(self.text_hashes)
+
+    def nbytes(self) -> int:
+        """Approximate memory held (CPython object sizes, measured): what the aggregator's
+        memory budget counts. Bounded per answer: shingles are a bottom-k sketch."""
+        return (len(self.text_hashes) * ANSWER_BYTES + self.indexed * INDEXED_BYTES +
+                self.banded * (BANDED_BYTES + self.minhasher.bands * BAND_KEY_BYTES) +
+                4 * self.shingle_values)
 
     # -- lookup and insertion (the aggregator calls these across the panes of a window) --
     def has_exact(self, text_hash: int) -> bool:
@@ -107,8 +132,12 @@ class DuplicateIndex:
             return
         self._exact.add(text_hash)
         self.shingles.append(shingles)
+        self.indexed += 1
+        if shingles is not None:
+            self.shingle_values += len(shingles)
         if band_keys is None:
             return
+        self.banded += 1
         buckets = self._buckets
         if buckets.keys().isdisjoint(band_keys):  # the common case: one C-level update
             buckets.update(dict.fromkeys(band_keys, idx))
@@ -131,6 +160,9 @@ class DuplicateIndex:
         self.text_hashes.append(text_hash)
         self.shingles.append(shingles)
         self._exact.add(text_hash)
+        self.indexed += 1
+        self.banded += 1
+        self.shingle_values += len(shingles)
 
     # -- the uniform streaming API --
     def update(self, text_hash: int, shingles: np.ndarray | None) -> DuplicateResult:
@@ -148,35 +180,59 @@ class DuplicateIndex:
         return len(self), self.exact_count, self.near_count
 
     def to_bytes(self) -> bytes:
-        w = Writer(TAG_DUPLICATES, 1).f64(self.threshold).u64(self.minhasher.bands)
+        """Version 2 stores each answer's band keys (version 1 recomputed them on restore,
+        which a bottom-k sketch of a long answer cannot reproduce)."""
+        w = Writer(TAG_DUPLICATES, 2).f64(self.threshold).u64(self.minhasher.bands)
         w.u64(self.minhasher.rows).u64(self.exact_count).u64(self.near_count)
         w.array(np.array(self.text_hashes, dtype=np.uint64), "<u8")
         lengths = np.array([-1 if s is None else len(s) for s in self.shingles], dtype=np.int64)
         flat = [s for s in self.shingles if s is not None]
         w.array(lengths, "<i8")
         w.array(np.concatenate(flat) if flat else np.zeros(0, np.uint64), "<u8")
+        keys, missing = self._keys_by_answer(), [0] * self.minhasher.bands
+        w.array(np.array([keys.get(i, missing) for i in np.flatnonzero(lengths > 0).tolist()],
+                         dtype=np.uint64).reshape(-1, self.minhasher.bands), "<u8")
         return w.getvalue()
+
+    def _keys_by_answer(self) -> dict[int, list[int]]:
+        """Each answer's band keys, read back from the buckets (a bucket that dropped an old
+        entry no longer lists it; that answer's keys are then recomputed on restore)."""
+        out: dict[int, list[int]] = {}
+        for key, hit in self._buckets.items():
+            for idx in (hit,) if isinstance(hit, int) else hit:
+                out.setdefault(idx, []).append(key)
+        bands = self.minhasher.bands
+        return {i: k for i, k in out.items() if len(k) == bands}
 
     @classmethod
     def from_bytes(cls, data: bytes, minhasher: MinHasher | None = None) -> DuplicateIndex:
-        r = Reader(data, TAG_DUPLICATES)
+        r = Reader(data, TAG_DUPLICATES, versions=(1, 2))
         threshold, bands, rows = r.f64(), r.u64(), r.u64()
         mh = minhasher if minhasher is not None and (minhasher.bands, minhasher.rows) == (
             bands, rows) else MinHasher(bands, rows)
         out = cls(threshold, mh)
         exact_count, near_count = r.u64(), r.u64()
         hashes, lengths, flat = r.array("<u8"), r.array("<i8"), r.array("<u8")
+        stored = r.array("<u8") if r.version >= 2 else np.zeros((0, bands), np.uint64)
         r.done()
         if len(hashes) != len(lengths) or int(lengths[lengths > 0].sum()) != len(flat):
             raise ValueError("duplicate index bytes are inconsistent")
-        pos = 0
+        if r.version >= 2 and stored.shape != (int((lengths > 0).sum()), bands):
+            raise ValueError("duplicate index band keys are inconsistent")
+        pos, row = 0, 0
         for th, n in zip(hashes.tolist(), lengths.tolist(), strict=True):
             if n < 0:
                 out.add(th, None, None, exact=True, near=False)
                 continue
             sh = flat[pos:pos + n]
             pos += n
-            keys = band_keys_for(mh, sh) if n else None
+            keys = None
+            if n:
+                keys = stored[row].tolist() if r.version >= 2 and stored[row].any() else \
+                    band_keys_for(mh, sh)
+                row += 1
+                if n > SHINGLE_SKETCH:  # state written before shingles were a sketch
+                    sh = sh[:SHINGLE_SKETCH].copy()
             out.add(th, sh, keys, exact=False, near=False)
         out.exact_count, out.near_count = exact_count, near_count
         return out

@@ -8,6 +8,7 @@ without an RNG object.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 
 import numpy as np
@@ -16,6 +17,8 @@ from .codec import Reader, Writer
 
 TAG_RESERVOIR = 10
 _MASK = (1 << 64) - 1
+ITEM_BYTES = 64       # per sampled item beyond its str: list slots, its tag tuple (CPython)
+TAG_VALUE_BYTES = 40  # per hashed entity: a 64-bit int object and its tuple slot
 
 
 _C0, _C1 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0x632BE59BD9B4E019)
@@ -49,7 +52,7 @@ class ReservoirSample:
     so signals that depend on sample size are all computed on the same fixed-size sample.
     """
 
-    __slots__ = ("k", "seed", "seen", "items", "tags")
+    __slots__ = ("k", "seed", "seen", "items", "tags", "item_bytes", "tag_values")
 
     def __init__(self, k: int = 1000, seed: int = 0) -> None:
         if k < 1:
@@ -59,6 +62,20 @@ class ReservoirSample:
         self.seen = 0
         self.items: list[str] = []
         self.tags: list[tuple[int, ...]] = []
+        self.item_bytes = 0   # sizes of the items held, and values of their tags: kept as
+        self.tag_values = 0   # they change, so the sample's memory is known in O(1)
+
+    def nbytes(self) -> int:
+        """Approximate memory held by the items and tags (CPython object sizes)."""
+        return self.item_bytes + len(self.items) * ITEM_BYTES + \
+            self.tag_values * TAG_VALUE_BYTES
+
+    def _put(self, slot: int, item: str, tag: tuple[int, ...]) -> None:
+        old_item, old_tag = self.items[slot], self.tags[slot]
+        self.item_bytes += sys.getsizeof(item) - sys.getsizeof(old_item)
+        self.tag_values += len(tag) - len(old_tag)
+        self.items[slot] = item
+        self.tags[slot] = tag
 
     def update(self, item: str, tag: tuple[int, ...] = ()) -> None:
         i = self.seen
@@ -66,11 +83,12 @@ class ReservoirSample:
         if i < self.k:
             self.items.append(item)
             self.tags.append(tag)
+            self.item_bytes += sys.getsizeof(item)
+            self.tag_values += len(tag)
             return
         j = _rand64(self.seed, i) % (i + 1)
         if j < self.k:
-            self.items[j] = item
-            self.tags[j] = tag
+            self._put(j, item, tag)
 
     def update_many(self, items: Iterable[str],
                     tags: Iterable[tuple[int, ...]] | None = None) -> None:
@@ -82,14 +100,16 @@ class ReservoirSample:
             raise ValueError("one tag per item")
         first, n = self.seen, len(items)
         fill = max(0, min(n, self.k - first))  # the sample is not full yet: keep every item
-        self.items.extend(items[:fill])
-        self.tags.extend(tuple(t) for t in tags[:fill])
+        if fill:
+            new_tags = [tuple(t) for t in tags[:fill]]
+            self.items.extend(items[:fill])
+            self.tags.extend(new_tags)
+            self.item_bytes += sum(map(sys.getsizeof, items[:fill]))
+            self.tag_values += sum(map(len, new_tags))
         if fill < n:
             slots = _draw_array(self.seed, first + fill, n - fill)
             for pos in np.flatnonzero(slots < self.k).tolist():
-                slot = int(slots[pos])
-                self.items[slot] = items[fill + pos]
-                self.tags[slot] = tuple(tags[fill + pos])
+                self._put(int(slots[pos]), items[fill + pos], tuple(tags[fill + pos]))
         self.seen += n
 
     def merge(self, other: ReservoirSample) -> ReservoirSample:
@@ -117,14 +137,20 @@ class ReservoirSample:
             step += 1
         self.items = [item for item, _ in out]
         self.tags = [tag for _, tag in out]
+        self._recount()
         self.seen = total
         return self
+
+    def _recount(self) -> None:
+        self.item_bytes = sum(map(sys.getsizeof, self.items))
+        self.tag_values = sum(map(len, self.tags))
 
     def copy(self) -> ReservoirSample:
         out = ReservoirSample(self.k, self.seed)
         out.seen = self.seen
         out.items = list(self.items)
         out.tags = list(self.tags)
+        out.item_bytes, out.tag_values = self.item_bytes, self.tag_values
         return out
 
     def get(self) -> list[str]:
@@ -159,4 +185,5 @@ class ReservoirSample:
         else:
             out.tags = [()] * n
         r.done()
+        out._recount()
         return out
