@@ -26,22 +26,34 @@ def _decode(value: object) -> str:
     return "" if value is None else str(value)
 
 
+def _repair(text: str) -> str:
+    fixed = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return "".join(
+        "\ufffd" if unicodedata.category(c) == "Cc" and c not in _KEEP_CONTROL else c
+        for c in fixed
+    )
+
+
+def _with_digest(text: str, head: str, max_chars: int) -> str:
+    digest = xxhash.xxh3_64_hexdigest(text.encode("utf-8", "surrogatepass"))[:8]
+    return f"{head[:max_chars - 9]}~{digest}"
+
+
 @lru_cache(maxsize=8192)
 def _safe_str(text: str, max_chars: int) -> str:
     if text.isascii() and text.isprintable() and len(text) <= max_chars:
         return text   # the common case, decided without copying
-    fixed = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    fixed = "".join(
-        "\ufffd" if unicodedata.category(c) == "Cc" and c not in _KEEP_CONTROL else c
-        for c in fixed
-    )
+    fixed = _repair(text)
     if fixed == text and len(text) <= max_chars:
         return text
-    digest = xxhash.xxh3_64_hexdigest(text.encode("utf-8", "surrogatepass"))[:8]
-    return f"{fixed[:max_chars - 9]}~{digest}"
+    return _with_digest(text, fixed, max_chars)
 
 
 def safe_label_value(value: object, max_chars: int = MAX_LABEL_CHARS) -> str:
     """A label value that encodes as UTF-8, has no control characters other than newline and
-    tab, and is at most ``max_chars`` characters; unchanged when it already was all of that."""
-    return _safe_str(_decode(value), max_chars)
+    tab, and is at most ``max_chars`` characters; unchanged when it already was all of that.
+    Values far over the limit are not cached (the cache would hold them whole)."""
+    text = _decode(value)
+    if len(text) > 2 * max_chars:
+        return _with_digest(text, _repair(text[:max_chars]), max_chars)
+    return _safe_str(text, max_chars)

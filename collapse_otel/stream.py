@@ -29,7 +29,7 @@ from .text.hashing import text_hash
 TAG_PANE, TAG_STREAM = 40, 41  # pane version 2: entities live in the sample's tags
 EMBEDDING_BLOCK = 256
 PANE_BYTES = 6_000     # a pane's own objects and accumulators, beyond the parts counted below
-CONTEXT_BYTES = 110    # per distinct context id in a pane's frequency table (dict entry, int)
+CONTEXT_BYTES = 80     # per distinct context id in a pane's frequency table (dict entry, int)
 STREAM_BYTES = 4_000   # a stream's counters, histograms and key
 ANSWER_BYTES = 2_048   # what an answer is assumed to add to a pane before one is measured
 

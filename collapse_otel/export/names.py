@@ -76,6 +76,9 @@ DUPLICATE_ANSWER_RATIO = _m("collapse_duplicate_answer_ratio", "gauge",
                             "Share of answers in the window that duplicate an earlier one.",
                             ("kind",))
 
+WINDOW_MEMORY_LIMITED = _m("collapse_window_memory_limited", "gauge",
+                           "1 while the memory budget holds this window below its configured size.")
+
 # Plugin health (no stream labels except where listed).
 RECORDS_DROPPED = _m("collapse_records_dropped", "counter",
                      "Records collapse-otel dropped, by reason.", ("reason",))
@@ -87,6 +90,12 @@ STREAMS_FOLDED = _m("collapse_streams_folded", "counter",
                     "Records folded into release='__other__' by the stream cap.")
 RECORDS_PROCESSED = _m("collapse_records_processed", "counter",
                        "Records the worker analysed (the denominator of the drop rate).")
+MEMORY_RETAINED = _m("collapse_memory_retained_bytes", "gauge",
+                     "Memory the aggregator's windows hold (estimated from their contents).")
+MEMORY_BUDGET = _m("collapse_memory_budget_bytes", "gauge",
+                   "The aggregator's memory budget; past 90% of it the largest windows shrink.")
+MEMORY_TRIMS = _m("collapse_memory_budget_trims", "counter",
+                  "Older window panes dropped at once to get back under the memory budget.")
 RELEASE_INFO = _m("collapse_release_info", "gauge",
                   "1 per release, with the release before it (configured order, else first seen).",
                   ("previous_release",))
@@ -97,9 +106,10 @@ STREAM_METRICS: tuple[MetricDef, ...] = (
     DISTINCT_NGRAM_RATIO, NGRAM_DIVERSITY_SCORE, COMPRESSION_RATIO, SELF_REPETITION_SCORE,
     ENTITIES_PER_ANSWER, ENTITY_DIVERSITY_RATIO, ENTITY_ENTROPY_BITS, EMBEDDING_VENDI_SCORE,
     EMBEDDING_MEAN_COSINE, EMBEDDING_EFFECTIVE_RANK, CONTEXT_DISTINCT_RATIO, CONTEXT_TOP10_SHARE,
-    COMPLETION_TOKENS_CV, DUPLICATE_ANSWER_RATIO,
+    COMPLETION_TOKENS_CV, DUPLICATE_ANSWER_RATIO, WINDOW_MEMORY_LIMITED,
 )
 HEALTH_METRICS: tuple[MetricDef, ...] = (
     RECORDS_DROPPED, QUEUE_DEPTH, PROCESSING_SECONDS, STREAMS, STREAMS_FOLDED, RECORDS_PROCESSED,
+    MEMORY_RETAINED, MEMORY_BUDGET, MEMORY_TRIMS,
 )
 ALL_METRICS: tuple[MetricDef, ...] = (*STREAM_METRICS, *HEALTH_METRICS, RELEASE_INFO)

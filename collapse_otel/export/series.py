@@ -101,6 +101,7 @@ def stream_rows(stream: StreamSnapshot, base: Labels) -> Iterator[Row]:
         yield Row(N.LLM_TOKENS, (*base, ("type", typ)), float(stream.tokens_total.get(typ, 0)))
         yield Row(N.LLM_TOKENS_ESTIMATED, (*base, ("type", typ)),
                   float(stream.tokens_estimated_total.get(typ, 0)))
+    yield Row(N.WINDOW_MEMORY_LIMITED, base, 1.0 if stream.window_memory_limited else 0.0)
     yield from _window_rows(stream.window, base)
 
 
@@ -114,6 +115,9 @@ def health_rows(snapshot: AggregatorSnapshot, stats: object | None) -> Iterator[
     processing_seconds, records_processed); without it only the aggregator's part is known."""
     yield Row(N.STREAMS, (), float(len(snapshot.streams)))
     yield Row(N.STREAMS_FOLDED, (), float(snapshot.streams_folded_total))
+    yield Row(N.MEMORY_RETAINED, (), float(snapshot.memory_retained_bytes))
+    yield Row(N.MEMORY_BUDGET, (), float(snapshot.memory_budget_bytes))
+    yield Row(N.MEMORY_TRIMS, (), float(snapshot.memory_trims_total))
     if stats is None:
         return
     dropped = dict(getattr(stats, "dropped", None) or {})

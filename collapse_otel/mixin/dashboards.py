@@ -95,6 +95,10 @@ def overview(cfg: MixinConfig) -> dict:
         timeseries("Answers per second", [(answers, LEGEND)], "reqps"),
         timeseries("Answers in window", [(f"sum by ({BY}) (collapse_window_answers{s})", LEGEND)],
                    description="Answers behind the window gauges below (summed over processes)."),
+        timeseries("Windows cut by the memory budget", [
+            (f"max by ({BY}) (collapse_window_memory_limited{s})", LEGEND)], "short",
+            "1 while the aggregator's memory budget holds a window below its configured size: "
+            "its gauges then rest on fewer answers."),
         timeseries("Answers without text", [
             (f"{rate_sum('collapse_answers_without_text_total', s)} / {answers}", LEGEND)],
             "percentunit", "Share of answers the text signals cannot see (content capture off)."),
@@ -159,6 +163,13 @@ def health(cfg: MixinConfig) -> dict:
             timeseries("Records folded into __other__", [(
                 f"rate(collapse_streams_folded_total{j}[{RI}])", "{{instance}}")], "short",
                 "Records of streams beyond the cap, counted under release=\"__other__\"."),
+            timeseries("Aggregator memory", [
+                (f"collapse_memory_retained_bytes{j}", "{{instance}} held"),
+                (f"collapse_memory_budget_bytes{j}", "{{instance}} budget")], "bytes",
+                "What the windows hold against the memory budget; past 90% the largest shrink."),
+            timeseries("Window panes dropped for the budget", [(
+                f"rate(collapse_memory_budget_trims_total{j}[{RI}])", "{{instance}}")], "short",
+                "Older panes dropped at once because the windows passed the memory budget."),
             timeseries("Scrape target up", [(f"up{j}", "{{instance}}")], "short"),
         ]),
         Row("Coverage", [
