@@ -12,13 +12,13 @@ from collections.abc import Iterable, Sequence
 #: Tokens that end a sentence (WikiText writes abbreviations such as "U.S." as one token).
 SENTENCE_END = frozenset({".", "?", "!"})
 
-_NO_SPACE_BEFORE = frozenset({",", ".", ";", ":", "!", "?", ")", "]", "%", "'", "...", "”", "’"})
+_NO_SPACE_BEFORE = frozenset({",", ";", ":", "!", "?", ")", "]", "%", "'", "”", "’"})  # and dots
 _NO_SPACE_AFTER = frozenset({"(", "[", "$", "£", "“", "‘"})
 _CLITICS = ("'s", "'t", "'re", "'ve", "'m", "'ll", "'d")
 
 
 def _attaches_left(token: str) -> bool:
-    return token in _NO_SPACE_BEFORE or token.startswith(_CLITICS)
+    return token in _NO_SPACE_BEFORE or token.startswith(_CLITICS) or not token.strip(".")
 
 
 def detokenize(sentences: Iterable[Sequence[str]]) -> str:
