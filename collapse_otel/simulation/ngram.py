@@ -70,11 +70,12 @@ def _fit_order(contexts: np.ndarray, targets: np.ndarray, vocab: int,
     ctx, word, counts = ctx[order], word[order], counts[order].astype(np.float64)
     starts = np.flatnonzero(np.r_[True, ctx[1:] != ctx[:-1]])
     ends = np.r_[starts[1:], len(ctx)]
-    weights = counts ** (1.0 / temperature)
+    sizes = ends - starts
+    # (c / c_max) ** (1/T): the same shape as c ** (1/T), and no overflow at a low temperature
+    weights = np.exp((np.log(counts) - np.repeat(np.log(counts[starts]), sizes)) / temperature)
     running = np.cumsum(weights)
     before = np.r_[0.0, running][starts]
     group_sum = running[ends - 1] - before
-    sizes = ends - starts
     cum = (running - np.repeat(before, sizes)) / np.repeat(group_sum, sizes)
     cum[ends - 1] = 1.0  # exact, whatever the rounding
     total = np.add.reduceat(counts, starts)
@@ -122,6 +123,8 @@ class TrigramModel:
                 seq.extend(index.setdefault(t, len(index)) for t in sentence)
         self.vocab = list(index)
         v = len(index)
+        if v >= 1 << 21:  # trigram keys (a * v + b) * v + c must fit in 63 bits
+            raise ValueError(f"vocabulary too large for the trigram keys: {v}")
         ids = np.array(seq, dtype=np.int64)
         at = np.flatnonzero(ids != 0)  # every token position; its two predecessors are context
         tri_ctx, bi_ctx, tgt = ids[at - 2] * v + ids[at - 1], ids[at - 1], ids[at]

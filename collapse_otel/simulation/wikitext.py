@@ -6,13 +6,17 @@ Markup is undone: ``@-@``, ``@,@`` and ``@.@`` join their neighbours ("red-tippe
 ``<unk>`` (about 6% of the tokens: WikiText's stand-in for every rare word) is neither kept nor
 replaced. Kept, it would be one very frequent pseudo-word standing for exactly the tail that
 collapse erodes, so the model could never lose it, and answers would read "unk". Dropping every
-sentence that has one would leave a quarter of the text (69% of sentences have one): about 1,500
-answers, too few for releases of a few thousand. So a sentence with at most ``MAX_UNK`` of them
-is kept with those words deleted (small holes, hard to see next to a trigram model's own seams),
-and a sentence with more is dropped. That leaves about 3,750 answers (190,000 words).
+sentence that has one would leave a quarter of the text (69% of sentences have one) and, as
+answers are runs of consecutive sentences, fewer than 800 answers: too few for releases of a few
+thousand. So a sentence with at most ``MAX_UNK`` = 2 of them is kept with those words deleted
+(small holes, hard to see next to a trigram model's own seams) and a sentence with more is
+dropped. That leaves 3,776 answers (192,000 words; at most one ``<unk>``: 2,447).
 
 An answer is 1-3 consecutive sentences of one paragraph, 40-120 words: the size of an answer of
 an LLM application. A dropped sentence breaks the run, so answers never jump over a gap.
+
+The human texts of ``human-vs-llm`` are not mixed in: about 60,000 distinct words (the files
+share their human texts) in three other genres, where one corpus keeps the baseline homogeneous.
 """
 
 from __future__ import annotations
@@ -37,9 +41,9 @@ _SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "wikite
 def default_files() -> list[Path]:
     """The repository's copy (tests/data/wikitext-2/*.txt.gz), else ../shared/data/wikitext-2."""
     for folder in (_REPO_DATA, _SHARED_DATA):
-        files = [folder / f"{split}.txt{ext}" for split in ("valid", "test")
-                 for ext in (".gz", "") if (folder / f"{split}.txt{ext}").is_file()]
-        if files:
+        files = [next((p for p in (folder / f"{split}.txt.gz", folder / f"{split}.txt")
+                       if p.is_file()), None) for split in ("valid", "test")]
+        if all(files):
             return files
     raise FileNotFoundError(f"no WikiText-2 files in {_REPO_DATA} or {_SHARED_DATA}")
 
