@@ -90,7 +90,8 @@ def regime_table(windows: list[WindowSignals]) -> list[list[str]]:
         cells, prev = [], None
         for k, w in enumerate(windows):
             v = value(w, getter)
-            cells.append(_num(v) + (f" ({_pct(change(v, prev))})" if k and v is not None else ""))
+            step = _pct(change(v, prev)) if k else ""
+            cells.append(_num(v) + (f" ({step})" if step else ""))
             prev = v
         rows.append([name, *cells])
     return rows
