@@ -1,5 +1,6 @@
 """Dependency direction (DESIGN.md section 3): text and signals import no OTel, Prometheus or
-LangChain; the aggregator imports only text, signals, records, config and snapshot types."""
+LangChain; the aggregator imports only text, signals, records, config and snapshot types; the
+simulation is pure Python and numpy below every product layer."""
 
 from __future__ import annotations
 
@@ -28,6 +29,15 @@ def test_text_and_signals_import_no_frameworks():
         for path in (PKG / folder).glob("*.py"):
             bad = [m for m in imports_of(path) if m.startswith(FORBIDDEN)]
             assert not bad, f"{path.name} imports {bad}"
+
+
+def test_simulation_imports_only_numpy_and_itself():
+    for path in (PKG / "simulation").glob("*.py"):
+        for module in imports_of(path):
+            top = module.split(".")[0]
+            assert module.startswith(".") and not module.startswith("..") or \
+                top in {"__future__", "numpy", "bisect", "collections", "dataclasses", "gzip",
+                        "pathlib", "typing"}, f"{path.name} imports {module}"
 
 
 def test_core_imports_stay_below_capture_and_export():
