@@ -18,33 +18,16 @@ from collections.abc import Sequence
 from collapse_otel.aggregator import Aggregator, observe_all, window_of
 from collapse_otel.config import CollapseConfig
 from collapse_otel.records import AnswerRecord, StreamKey
+from collapse_otel.registry import SIGNALS as REGISTRY
 from collapse_otel.simulation import REGIMES, Generation, run_simulation
 from collapse_otel.snapshot import WindowSignals
 
-#: (row name, how to read it from WindowSignals, direction under collapse: +1 up, -1 down)
-SIGNALS: tuple[tuple[str, object, int], ...] = (
-    ("exact_duplicate_ratio", "exact_duplicate_ratio", +1),
-    ("near_duplicate_ratio", "near_duplicate_ratio", +1),
-    ("repeated_ngram_within_answer", "repeated_ngram_within_answer", +1),
-    ("repeated_ngram_across_answers", "repeated_ngram_across_answers", +1),
-    *((f"distinct_{n}", lambda w, n=n: w.distinct_ngram_ratio.get(n), -1) for n in (1, 2, 3, 4)),
-    ("ngram_diversity_score", "ngram_diversity_score", -1),
-    ("compression_ratio", "compression_ratio", +1),
-    ("self_repetition_score", "self_repetition_score", +1),
-    ("entities_per_answer", "entities_per_answer", -1),
-    ("entity_diversity_ratio", "entity_diversity_ratio", -1),
-    ("entity_entropy_bits", "entity_entropy_bits", -1),
-    ("embedding_vendi_score", "embedding_vendi_score", -1),
-    ("embedding_mean_cosine_similarity", "embedding_mean_cosine_similarity", +1),
-    ("embedding_effective_rank", "embedding_effective_rank", -1),
-    ("context_distinct_ratio", "context_distinct_ratio", -1),
-    ("context_top10_share", "context_top10_share", +1),
-    ("completion_tokens_cv", "completion_tokens_cv", -1),
-)
+#: (row name, registry key, direction under collapse: +1 up, -1 down)
+SIGNALS: tuple[tuple[str, str, int], ...] = tuple((s.key, s.key, s.collapse) for s in REGISTRY)
 
 
-def value(window: WindowSignals, getter: object) -> float | None:
-    return getattr(window, getter) if isinstance(getter, str) else getter(window)
+def value(window: WindowSignals, key: str) -> float | None:
+    return window.get(key)
 
 
 def measure(regime: str, generations: Sequence[Generation]) -> list[WindowSignals]:

@@ -24,9 +24,10 @@ from .records import OTHER_RELEASE, AnswerRecord, StreamKey
 from .signals.embedding import Embedder, HashedFeatureEmbedder
 from .signals.minhash import MinHasher
 from .snapshot import AggregatorSnapshot, WindowSignals
-from .stream import StreamState, compute_window
+from .stream import StreamState
 from .text.entities import EntityExtractor, RuleBasedEntityExtractor
 from .text.hashing import TokenHasher
+from .window import WindowInputs, compute_window
 
 _log = logging.getLogger(__name__)
 OVERFLOW_STREAMS = 16
@@ -202,7 +203,7 @@ class Aggregator:
         state = StreamState(
             key, first_seen, pane_answers=max(1, (cfg.window_answers + 1) // 2),
             pane_seconds=cfg.window_seconds / 2, threshold=cfg.near_duplicate_threshold,
-            minhasher=self._minhasher, dim=self.embedder.dim, sample_size=cfg.sample_size)
+            minhasher=self._minhasher, sample_size=cfg.sample_size)
         state.pane_bytes = self.memory.cap / 2
         return state
 
@@ -282,6 +283,12 @@ class Aggregator:
         with self._lock:
             return list(self._streams)
 
+    def window_inputs(self, key: StreamKey) -> WindowInputs | None:
+        """The merged window sketches of one stream (what ``compare`` judges), or None."""
+        with self._lock:
+            state = self._streams.get(key)
+            return state.window_inputs() if state is not None else None
+
     # -- persistence --
     def write_state(self, write: Callable[[bytes], object]) -> None:
         """Write the state of every stream through ``write`` (the configuration itself is not
@@ -314,8 +321,7 @@ class Aggregator:
         for blob in frames:
             state = StreamState.from_bytes(
                 blob, threshold=self.config.near_duplicate_threshold,
-                minhasher=self._minhasher, dim=self.embedder.dim,
-                sample_size=self.config.sample_size)
+                minhasher=self._minhasher, sample_size=self.config.sample_size)
             streams[state.key] = state
         if check is not None:
             check()

@@ -71,7 +71,8 @@ _SAMPLE_NEAR_ZERO = dict(change="absolute", floor=ABSOLUTE_FLOOR, unit="percentu
 SIGNALS: tuple[Signal, ...] = (
     _s("exact_duplicate_ratio", "collapse_duplicate_answer_ratio", (("kind", "exact"),),
        _DUP_HELP, "Exact duplicate ratio",
-       "Answers equal (after normalisation) to an earlier answer in the window.",
+       "Answers whose normalised text equals another answer's in the window "
+       "(1 - distinct texts / answers).",
        "duplication", +1, "proportion", **_SAMPLE_NEAR_ZERO),
     _s("near_duplicate_ratio", "collapse_duplicate_answer_ratio", (("kind", "near"),),
        _DUP_HELP, "Near duplicate ratio",
@@ -107,10 +108,11 @@ SIGNALS: tuple[Signal, ...] = (
        "Named things (people, places, products, dates) an answer mentions.",
        "entity diversity", -1, "mean"),
     _s("entity_diversity_ratio", "collapse_entity_diversity_ratio", (),
-       "Expected distinct entities among 256 mentions drawn from the sample, / 256.",
-       "Entity diversity (per 256 mentions)",
+       "Expected distinct entities among 500 mentions drawn from the sample, / 500.",
+       "Entity diversity (per 500 mentions)",
        "Rarefied entity richness: the same number of mentions on both sides, so it does not "
-       "depend on sample size.", "entity diversity", -1, "corpus", unit="percentunit"),
+       "depend on sample size (undefined below 500 mentions; entities per answer then "
+       "carries the family).", "entity diversity", -1, "corpus", unit="percentunit"),
     _s("entity_entropy_bits", "collapse_entity_entropy", (),
        "Entropy of the entity distribution in the window sample, in bits.", "Entity entropy",
        "Entropy of the sample's entity mentions in bits.", "entity diversity", -1, "corpus",

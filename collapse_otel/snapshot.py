@@ -35,30 +35,26 @@ class HistogramSnapshot:
         return out
 
 
+_EMPTY: Mapping[str, float] = MappingProxyType({})
+
+
 @dataclass(frozen=True)
 class WindowSignals:
-    """Window gauges of one stream. ``None`` where the window holds too little to say."""
+    """Window gauges of one stream, keyed by the signal registry (``collapse_otel.registry``).
+
+    A signal missing from ``values`` is undefined: the window holds too little to say (no
+    text, no 4-grams, too few entity mentions); ``stderr`` has its standard error where one
+    can be estimated.
+    """
 
     window_answers: int = 0
     window_answers_with_text: int = 0
     sample_answers: int = 0
-    exact_duplicate_ratio: float | None = None
-    near_duplicate_ratio: float | None = None
-    repeated_ngram_within_answer: float | None = None
-    repeated_ngram_across_answers: float | None = None
-    distinct_ngram_ratio: Mapping[int, float] = field(default_factory=lambda: MappingProxyType({}))
-    ngram_diversity_score: float | None = None
-    compression_ratio: float | None = None
-    self_repetition_score: float | None = None
-    entities_per_answer: float | None = None
-    entity_diversity_ratio: float | None = None
-    entity_entropy_bits: float | None = None
-    embedding_vendi_score: float | None = None
-    embedding_mean_cosine_similarity: float | None = None
-    embedding_effective_rank: float | None = None
-    context_distinct_ratio: float | None = None
-    context_top10_share: float | None = None
-    completion_tokens_cv: float | None = None
+    values: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
+    stderr: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
+
+    def get(self, key: str) -> float | None:
+        return self.values.get(key)
 
 
 @dataclass(frozen=True)

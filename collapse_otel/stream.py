@@ -8,109 +8,108 @@ no per-answer subtraction, and every sketch only needs ``merge``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from types import MappingProxyType
 
 import numpy as np
 
 from .analysis import PreparedAnswer
 from .records import StreamKey
+from .signals import answer_sample
 from .signals.accumulators import FrequencyTable, MeanAccumulator, MomentStats
-from .signals.batch import entity_diversity
+from .signals.answer_sample import SampledAnswer, unit_row
 from .signals.codec import Reader, Writer
-from .signals.corpus import corpus_signals
 from .signals.duplicates import DuplicateIndex, DuplicateResult, check_and_add_many
 from .signals.embedding import EmbeddingSketch
 from .signals.minhash import MinHasher
-from .signals.reservoir import ReservoirSample
+from .signals.reservoir import ReservoirSample, legacy_items
 from .snapshot import TOKEN_BUCKETS, HistogramSnapshot, StreamSnapshot, WindowSignals
 from .text.hashing import text_hash
+from .window import WindowInputs, compute_window
 
-TAG_PANE, TAG_STREAM = 40, 41  # pane version 2: entities live in the sample's tags
-EMBEDDING_BLOCK = 256
-PANE_BYTES = 6_000     # a pane's own objects and accumulators, beyond the parts counted below
-CONTEXT_BYTES = 80     # per distinct context id in a pane's frequency table (dict entry, int)
+TAG_PANE, TAG_STREAM = 40, 41  # pane version 3: the sample holds whole analysed answers
+PANE_BYTES = 3_000     # a pane's own objects and accumulators, beyond the parts counted below
 STREAM_BYTES = 4_000   # a stream's counters, histograms and key
 ANSWER_BYTES = 2_048   # what an answer is assumed to add to a pane before one is measured
+
+
+def _sampled(p: PreparedAnswer) -> SampledAnswer:
+    return SampledAnswer(p.sample_text, tuple(p.entity_hashes or ()), tuple(p.context_hashes),
+                         unit_row(p.embedding))
 
 
 class Pane:
     """Sketches of the answers of one half-window."""
 
-    def __init__(self, start: float, *, threshold: float, minhasher: MinHasher, dim: int,
+    def __init__(self, start: float, *, threshold: float, minhasher: MinHasher,
                  sample_size: int, seed: int) -> None:
         self.start = start
         self.answers = 0
         self.answers_with_text = 0
         self.duplicates = DuplicateIndex(threshold, minhasher)
-        self.seq_rep = MeanAccumulator()
-        self.embedding = EmbeddingSketch(dim)
+        self.seq_rep = MomentStats()
         self.completion = MomentStats()
-        self.contexts = FrequencyTable()
-        self.sample = ReservoirSample(sample_size, seed)
-        self._pending: list[np.ndarray] = []
+        self.sample: ReservoirSample[SampledAnswer] = ReservoirSample(
+            sample_size, seed, answer_sample.sizeof)
 
-    def add_embeddings(self, rows: list[np.ndarray]) -> None:
-        """Queue rows; rows are folded into S in blocks of exactly EMBEDDING_BLOCK (one matmul
-        instead of many, and the same float sums however the answers were batched)."""
-        self._pending.extend(rows)
-        while len(self._pending) >= EMBEDDING_BLOCK:
-            self.embedding.update(np.vstack(self._pending[:EMBEDDING_BLOCK]))
-            del self._pending[:EMBEDDING_BLOCK]
-
-    @property
-    def base_bytes(self) -> int:
-        """What an empty pane holds: its objects and the embedding sketch."""
-        dim = self.embedding.dim
-        return PANE_BYTES + 8 * dim * (dim + 1)
+    base_bytes = PANE_BYTES   # what an empty pane holds
 
     def nbytes(self) -> int:
         """Approximate memory held (CPython object sizes): what the memory budget counts."""
-        dim = self.embedding.dim
-        return (self.base_bytes + len(self._pending) * (8 * dim + 112) + self.duplicates.nbytes() + self.sample.nbytes() +
-                len(self.contexts.counts) * CONTEXT_BYTES)
-
-    def flush(self) -> None:
-        if self._pending:
-            self.embedding.update(np.vstack(self._pending))
-            self._pending = []
+        return PANE_BYTES + self.duplicates.nbytes() + self.sample.nbytes()
 
     def to_bytes(self) -> bytes:
-        self.flush()
-        w = Writer(TAG_PANE, 2).f64(self.start).u64(self.answers).u64(self.answers_with_text)
-        for part in (self.duplicates, self.seq_rep, self.embedding,
-                     self.completion, self.contexts, self.sample):
-            w.blob(part.to_bytes())
+        w = Writer(TAG_PANE, 3).f64(self.start).u64(self.answers).u64(self.answers_with_text)
+        w.blob(self.duplicates.to_bytes()).blob(self.seq_rep.to_bytes())
+        w.blob(self.completion.to_bytes()).blob(self.sample.to_bytes(answer_sample.encode))
         return w.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes, minhasher: MinHasher) -> Pane:
-        r = Reader(data, TAG_PANE, versions=(2,))
+        r = Reader(data, TAG_PANE, versions=(2, 3))
         start, answers, with_text = r.f64(), r.u64(), r.u64()
         pane = cls.__new__(cls)
         pane.start, pane.answers, pane.answers_with_text = start, answers, with_text
         pane.duplicates = DuplicateIndex.from_bytes(r.blob(), minhasher)
-        pane.seq_rep = MeanAccumulator.from_bytes(r.blob())
-        pane.embedding = EmbeddingSketch.from_bytes(r.blob())
-        pane.completion = MomentStats.from_bytes(r.blob())
-        pane.contexts = FrequencyTable.from_bytes(r.blob())
-        pane.sample = ReservoirSample.from_bytes(r.blob())
-        pane._pending = []
+        if r.version == 2:   # before the sample held whole answers: see _legacy_pane
+            _legacy_pane(pane, r)
+        else:
+            pane.seq_rep = MomentStats.from_bytes(r.blob())
+            pane.completion = MomentStats.from_bytes(r.blob())
+            pane.sample = ReservoirSample.from_bytes(r.blob(), answer_sample.decode,
+                                                     answer_sample.sizeof)
         r.done()
         return pane
+
+
+def _legacy_pane(pane: Pane, r: Reader) -> None:
+    """A version 2 pane: its mean of seq-rep (no spread), window embedding sketch and context
+    table are not kept per sampled answer, so its sample restores texts and entities only;
+    embedding and context signals and the seq-rep spread rebuild as the window slides."""
+    seq = MeanAccumulator.from_bytes(r.blob())
+    EmbeddingSketch.from_bytes(r.blob())
+    pane.completion = MomentStats.from_bytes(r.blob())
+    FrequencyTable.from_bytes(r.blob())
+    k, seed, seen, items = legacy_items(r.blob())
+    pane.seq_rep = MomentStats()
+    pane.seq_rep.count, pane.seq_rep.total = seq.count, seq.total
+    pane.seq_rep.total_sq = pane.seq_rep.total_3 = pane.seq_rep.total_4 = float("nan")
+    sample = ReservoirSample(k, seed, answer_sample.sizeof)
+    sample.items = [SampledAnswer(text, tags, (), b"") for text, tags in items]
+    sample.seen, sample.item_bytes = seen, sum(map(answer_sample.sizeof, sample.items))
+    pane.sample = sample
 
 
 class StreamState:
     """Counters since start plus the window panes of one (service, release, cohort)."""
 
     def __init__(self, key: StreamKey, first_seen: float, *, pane_answers: int,
-                 pane_seconds: float, threshold: float, minhasher: MinHasher, dim: int,
+                 pane_seconds: float, threshold: float, minhasher: MinHasher,
                  sample_size: int) -> None:
         self.key = key
         self.first_seen = first_seen
         self.pane_answers = pane_answers
         self.pane_seconds = pane_seconds
-        self._pane_args = dict(threshold=threshold, minhasher=minhasher, dim=dim,
+        self._pane_args = dict(threshold=threshold, minhasher=minhasher,
                                sample_size=sample_size)
         self._seed = text_hash("\x1f".join(key))
         self._panes_made = 0
@@ -199,8 +198,7 @@ class StreamState:
         verdicts = check_and_add_many(
             panes, [p.text_hash for p in with_text], [p.shingles for p in with_text],
             [p.band_keys for p in with_text], dup.threshold)
-        pane.sample.update_many([p.sample_text for p in with_text],
-                                [p.entity_hashes or () for p in with_text])
+        pane.sample.offer(len(with_text), lambda i: _sampled(with_text[i]))
         self.counts["exact"] += sum(v.exact for v in verdicts)
         self.counts["near"] += sum(v.near for v in verdicts)
         self._add_segment(segment)
@@ -231,9 +229,6 @@ class StreamState:
         completions = [p.completion_tokens for p in segment if p.completion_tokens is not None]
         if completions:  # in answer order, as the one-by-one sums were
             pane.completion.update_many(completions)
-        contexts = [h for p in segment for h in p.context_hashes]
-        if contexts:
-            pane.contexts.update(contexts)
         with_text = [p for p in segment if p.has_text]
         c["without_text"] += len(segment) - len(with_text)
         if not with_text:
@@ -241,32 +236,26 @@ class StreamState:
         pane.answers_with_text += len(with_text)
         c["truncated"] += sum(p.truncated for p in with_text)
         pane.seq_rep.update_many([p.seq_rep for p in with_text if p.seq_rep is not None])
-        rows = [p.embedding for p in with_text if p.embedding is not None]
-        if rows:
-            pane.add_embeddings(rows)
 
     # -- reading --
     def window_inputs(self) -> WindowInputs:
         """Merged copies of the window's sketches: cheap, taken under the aggregator's lock,
         so the costly ``compute_window`` can run without it."""
         panes = [p for p in (self.previous, self.current) if p is not None]
-        seq, emb = MeanAccumulator(), EmbeddingSketch(self.current.embedding.dim)
-        comp, ctx = MomentStats(), FrequencyTable()
+        seq, comp = MomentStats(), MomentStats()
         sample = self.current.sample.copy() if self.previous is None else \
             self.previous.sample.copy().merge(self.current.sample)
         for p in panes:
-            p.flush()
             seq.merge(p.seq_rep)
-            emb.merge(p.embedding)
             comp.merge(p.completion)
-            ctx.merge(p.contexts)
         return WindowInputs(
             answers=sum(p.answers for p in panes),
             with_text=sum(p.answers_with_text for p in panes),
             exact=sum(p.duplicates.exact_count for p in panes),
             near=sum(p.duplicates.near_count for p in panes),
-            seq=seq, embedding=emb, completion=comp, contexts=ctx,
-            texts=sample.get(), entity_lists=sample.get_tags())
+            seq=seq, completion=comp, sample=sample.get(),
+            text_hashes=np.fromiter((h for p in panes for h in p.duplicates.text_hashes),
+                                    dtype=np.uint64))
 
     def window_signals(self) -> WindowSignals:
         return compute_window(self.window_inputs())
@@ -303,13 +292,13 @@ class StreamState:
         return w.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes, *, threshold: float, minhasher: MinHasher, dim: int,
+    def from_bytes(cls, data: bytes, *, threshold: float, minhasher: MinHasher,
                    sample_size: int) -> StreamState:
         r = Reader(data, TAG_STREAM)
         key = StreamKey(r.text(), r.text(), r.text())
         first_seen, pane_answers, pane_seconds, made = r.f64(), r.u64(), r.f64(), r.u64()
         state = cls(key, first_seen, pane_answers=pane_answers, pane_seconds=pane_seconds,
-                    threshold=threshold, minhasher=minhasher, dim=dim, sample_size=sample_size)
+                    threshold=threshold, minhasher=minhasher, sample_size=sample_size)
         for _ in range(len(state.counts)):
             name = r.text()
             if name not in state.counts:
@@ -325,62 +314,6 @@ class StreamState:
         state.current = Pane.from_bytes(cur, minhasher)
         state._panes_made = made
         return state
-
-
-@dataclass(frozen=True)
-class WindowInputs:
-    answers: int
-    with_text: int
-    exact: int
-    near: int
-    seq: MeanAccumulator
-    embedding: EmbeddingSketch
-    completion: MomentStats
-    contexts: FrequencyTable
-    texts: list[str]
-    entity_lists: list[tuple[int, ...]]   # hashed entities of each sampled answer
-
-
-def compute_window(w: WindowInputs) -> WindowSignals:
-    """Every window gauge from merged sketches (corpus signals, eigenvalues: the costly part)."""
-    answers, with_text, exact, near = w.answers, w.with_text, w.exact, w.near
-    seq, comp, ctx, texts = w.seq, w.completion, w.contexts, w.texts
-    per_answer, ent_ratio, ent_bits = _entity_signals(w.entity_lists)
-    vendi, cosine, rank = w.embedding.get()
-    corpus = corpus_signals(texts, normalized=True) if texts else None
-    return WindowSignals(
-        window_answers=answers,
-        window_answers_with_text=with_text,
-        sample_answers=len(texts),
-        exact_duplicate_ratio=exact / with_text if with_text else None,
-        near_duplicate_ratio=near / with_text if with_text else None,
-        repeated_ngram_within_answer=seq.get(),
-        repeated_ngram_across_answers=corpus.repeated_ngram_across_answers if corpus else None,
-        distinct_ngram_ratio=MappingProxyType(dict(corpus.distinct) if corpus else {}),
-        ngram_diversity_score=corpus.ngram_diversity_score if corpus else None,
-        compression_ratio=corpus.compression_ratio if corpus else None,
-        self_repetition_score=corpus.self_repetition_score if corpus else None,
-        entities_per_answer=per_answer,
-        entity_diversity_ratio=ent_ratio,
-        entity_entropy_bits=ent_bits,
-        embedding_vendi_score=vendi,
-        embedding_mean_cosine_similarity=cosine,
-        embedding_effective_rank=rank,
-        context_distinct_ratio=ctx.distinct_ratio(),
-        context_top10_share=ctx.top_share(10),
-        completion_tokens_cv=comp.get(),
-    )
-
-
-def _entity_signals(entity_lists: list[tuple[int, ...]]) -> tuple[float | None, ...]:
-    """Entity gauges on the fixed-size sample: distinct / mentions and entropy fall as more
-    answers are counted, so only equal-size samples compare across releases."""
-    if not entity_lists:
-        return None, None, None
-    per_answer, ratio, bits = entity_diversity(entity_lists)
-    if not any(entity_lists):
-        return per_answer, None, None
-    return per_answer, ratio, bits
 
 
 def _count_buckets(values: list[int], hist: list[int]) -> None:

@@ -89,7 +89,7 @@ def main() -> int:
               f"answers={s.answers_total} prompt_tokens={s.tokens_total['prompt']} "
               f"completion_tokens={s.tokens_total['completion']} "
               f"exact_duplicates={s.duplicate_answers_total.get('exact', 0)} "
-              f"context_distinct_ratio={s.window.context_distinct_ratio:.3f}")
+              f"context_distinct_ratio={s.window.get('context_distinct_ratio'):.3f}")
     provider.shutdown()
     return 0
 

@@ -95,8 +95,8 @@ def main() -> int:
         w = s.window
         print(f"release={s.key.release} answers={s.answers_total} "
               f"exact_duplicates={s.duplicate_answers_total.get('exact', 0)} "
-              f"distinct_2={w.distinct_ngram_ratio.get(2, 0):.3f} "
-              f"context_distinct_ratio={w.context_distinct_ratio:.3f} "
+              f"distinct_2={w.get('distinct_2') or 0:.3f} "
+              f"context_distinct_ratio={w.get('context_distinct_ratio'):.3f} "
               f"completion_tokens={s.tokens_total['completion']}")
     server = inst.metrics_server
     if server is not None:

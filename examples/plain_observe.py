@@ -44,8 +44,8 @@ def main() -> int:
         print(f"release={s.key.release} answers={s.answers_total} "
               f"exact_duplicates={s.duplicate_answers_total.get('exact', 0)} "
               f"near_duplicates={s.duplicate_answers_total.get('near', 0)} "
-              f"distinct_4={w.distinct_ngram_ratio.get(4, 0):.3f} "
-              f"vendi={w.embedding_vendi_score or 0:.2f} "
+              f"distinct_4={w.get('distinct_4') or 0:.3f} "
+              f"vendi={w.get('embedding_vendi_score') or 0:.2f} "
               f"estimated_completion_tokens={s.tokens_estimated_total.get('completion', 0)}")
     collapse_otel.shutdown()
     return 0

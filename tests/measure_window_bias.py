@@ -34,11 +34,11 @@ def window_signals(texts: list[str], n: int, start: int = 0) -> dict[str, float 
     agg.observe_batch([AnswerRecord(t, release="r", timestamp=now)
                        for t in texts[start:start + n]])
     w = agg.snapshot().streams[0].window
-    return {"embedding_vendi_score": w.embedding_vendi_score,
-            "entity_diversity_ratio": w.entity_diversity_ratio,
-            "ngram_diversity_score": w.ngram_diversity_score,
-            "distinct_ngram_ratio[2]": w.distinct_ngram_ratio.get(2),
-            "repeated_ngram_within_answer": w.repeated_ngram_within_answer,
+    return {"embedding_vendi_score": w.get("embedding_vendi_score"),
+            "entity_diversity_ratio": w.get("entity_diversity_ratio"),
+            "ngram_diversity_score": w.get("ngram_diversity_score"),
+            "distinct_ngram_ratio[2]": w.get("distinct_2"),
+            "repeated_ngram_within_answer": w.get("repeated_ngram_within_answer"),
             "window_answers": w.window_answers, "sample_answers": w.sample_answers}
 
 

@@ -39,7 +39,7 @@ def test_existing_chain_is_captured_then_released(restore_default):
     t.join()
     assert answers_in(p) == 2
     (stream,) = p.aggregator.snapshot().streams
-    assert stream.key.release == "zero-code" and stream.window.context_distinct_ratio is not None
+    assert stream.key.release == "zero-code" and stream.window.get("context_distinct_ratio") is not None
     chain.invoke("q", config={"metadata": {"release": "per-request"}})  # metadata wins
     assert answers_in(p) == 3
     assert {s.key.release for s in p.aggregator.snapshot().streams} == {"zero-code",

@@ -43,8 +43,12 @@ def test_run_demo_prints_every_signal_per_release():
     header = next(ln for ln in out.getvalue().splitlines() if ln.startswith("signal"))
     assert header.split()[-3:] == ["v1", "v2", "v3"]
     for metric in N.STREAM_METRICS:
+        if metric is N.WINDOW_SIGNAL_STDERR:
+            continue   # the table shows values; the errors are in the exposition
         assert any(name.startswith(metric.sample_name) for name in rows), metric.name
-    assert all(v != "-" for row in rows.values() for v in row.values())
+    # every signal has a value; entity richness needs 500 mentions, more than 90 answers name
+    assert all(v != "-" for name, row in rows.items() for v in row.values()
+               if name != "collapse_entity_diversity_ratio")
     exact = rows['collapse_duplicate_answer_ratio{kind="exact"}']
     assert float(exact["v3"]) > float(exact["v1"])
     vendi = rows["collapse_embedding_vendi_score"]

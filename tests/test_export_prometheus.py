@@ -69,14 +69,17 @@ def test_every_contract_metric_is_exposed_with_snapshot_values():
             assert samples[("collapse_duplicate_answers_total", k)] == \
                 stream.duplicate_answers_total[kind]
         assert samples[("collapse_duplicate_answer_ratio",
-                        frozenset({**base, "kind": "exact"}.items()))] == w.exact_duplicate_ratio
+                        frozenset({**base, "kind": "exact"}.items()))] == w.get("exact_duplicate_ratio")
         assert samples[("collapse_repeated_ngram_ratio", frozenset(
-            {**base, "scope": "within_answer"}.items()))] == w.repeated_ngram_within_answer
-        for n, value in w.distinct_ngram_ratio.items():
+            {**base, "scope": "within_answer"}.items()))] == w.get("repeated_ngram_within_answer")
+        for n in (1, 2, 3, 4):
             assert samples[("collapse_distinct_ngram_ratio",
-                            frozenset({**base, "n": str(n)}.items()))] == value
-        assert samples[("collapse_embedding_vendi_score", lab)] == w.embedding_vendi_score
-        assert samples[("collapse_completion_tokens_cv", lab)] == w.completion_tokens_cv
+                            frozenset({**base, "n": str(n)}.items()))] == w.get(f"distinct_{n}")
+        for key, se in w.stderr.items():
+            assert samples[("collapse_window_signal_stderr",
+                            frozenset({**base, "signal": key}.items()))] == se
+        assert samples[("collapse_embedding_vendi_score", lab)] == w.get("embedding_vendi_score")
+        assert samples[("collapse_completion_tokens_cv", lab)] == w.get("completion_tokens_cv")
         hist = stream.completion_tokens
         running = 0
         for bound, count in zip((*TOKEN_BUCKETS, float("inf")), hist.bucket_counts, strict=True):
@@ -97,7 +100,7 @@ def test_every_contract_metric_is_exposed_with_snapshot_values():
 def test_gauges_without_a_value_are_omitted_not_zero():
     full = synthetic_stream(StreamKey("s", "full", "c"))
     thin = synthetic_stream(StreamKey("s", "thin", "c"), full=False, answers=2)
-    assert thin.window.embedding_vendi_score is None
+    assert thin.window.get("embedding_vendi_score") is None
     samples = _samples(generate_latest(_registry(AggregatorSnapshot((full, thin), 0, 0.0))))
     vendi = {dict(lab)["release"] for name, lab in samples if name == "collapse_embedding_vendi_score"}
     assert vendi == {"full"}
@@ -176,4 +179,4 @@ def test_window_signals_default_is_a_valid_exposition():
     empty = AggregatorSnapshot((synthetic_stream(StreamKey("s", "r", "c"), full=False),), 0, 0.0)
     text = generate_text(_registry(empty, stats=None))
     assert _samples(text)
-    assert WindowSignals().embedding_vendi_score is None
+    assert WindowSignals().get("embedding_vendi_score") is None

@@ -40,7 +40,7 @@ def releases() -> dict[str, object]:
 
 
 def _relative_difference(releases: dict, signal: str) -> float:
-    small, large = getattr(releases["small"], signal), getattr(releases["large"], signal)
+    small, large = releases["small"].get(signal), releases["large"].get(signal)
     if small is None or large is None or large <= 0:
         raise ValueError(f"{signal}: no value to compare ({small!r}, {large!r})")
     return abs(small - large) / large

@@ -109,7 +109,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
     demo_log = (tmp / "demo.log").open("w")
     demo = subprocess.Popen(
         [sys.executable, "-m", "collapse_otel.cli", "demo", "--port", str(free_port()),
-         "--duration", "300", "--answers", "3000", "--serve"],
+         "--duration", "120", "--answers", "3000", "--serve"],
         stdout=demo_log, stderr=subprocess.STDOUT, cwd=tmp)
     procs = [demo]
     prom = None
@@ -134,6 +134,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
                                   '{job="collapse-otel"})')) == 3, 30, "three releases", procs)
         _wait(lambda: len(s.query("release:collapse_duplicate_answers:ratio_rate15s")) == 3,
               30, "the duplicate-ratio recording rule", procs)
+        # entity richness needs 500 mentions in a release's sample (v3 names few entities)
+        _wait(lambda: len(s.query('collapse_entity_diversity_ratio{job="collapse-otel"}')) == 3,
+              90, "entity richness of every release", procs)
         time.sleep(3)  # a few more scrapes so every rate() has several samples
         yield s
     finally:

@@ -35,7 +35,7 @@ def filled_aggregator(n: int = 300) -> Aggregator:
 
 def windows(agg: Aggregator) -> dict:
     snap = agg.snapshot(max_age=0)
-    return {s.key: (s.answers_total, s.window.window_answers, s.window.exact_duplicate_ratio)
+    return {s.key: (s.answers_total, s.window.window_answers, s.window.get("exact_duplicate_ratio"))
             for s in snap.streams}
 
 

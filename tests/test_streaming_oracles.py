@@ -7,12 +7,13 @@ import random
 import numpy as np
 import pytest
 
-from collapse_otel.signals import batch
+from collapse_otel.signals import answer_sample, batch
 from collapse_otel.signals.accumulators import (
     FrequencyTable,
     MeanAccumulator,
     MomentStats,
 )
+from collapse_otel.signals.answer_sample import SampledAnswer, unit_row
 from collapse_otel.signals.corpus import corpus_signals
 from collapse_otel.signals.duplicates import DuplicateIndex, sorted_jaccard
 from collapse_otel.signals.embedding import EmbeddingSketch, HashedFeatureEmbedder
@@ -50,17 +51,31 @@ def test_moments_match_coefficient_of_variation():
     assert m.get() == pytest.approx(batch.coefficient_of_variation(values), rel=1e-9)
 
 
-def test_entity_signals_on_sample_tags_match_entity_diversity():
-    """Entities ride with sampled answers; merged samples give the batch entity signals."""
+def test_sampled_answers_keep_their_parts_through_merge_and_bytes():
+    """Entities, context ids and embedding rows ride with sampled answers; merged samples
+    and their bytes give back the batch entity and context signals."""
     rng = random.Random(2)
     lists = [[rng.choice("ABCDEFGHIJ") for _ in range(rng.randint(0, 6))] for _ in range(300)]
-    tags = [tuple(text_hash(e) for e in ents) for ents in lists]
-    a, b = ReservoirSample(k=1000, seed=1), ReservoirSample(k=1000, seed=1)
-    a.update_many([str(i) for i in range(150)], tags[:150])
-    b.update_many([str(i) for i in range(150, 300)], tags[150:])
-    merged = a.merge(b).get_tags()
-    assert merged == tags
-    assert batch.entity_diversity(merged) == pytest.approx(batch.entity_diversity(lists))
+    ctx = [[f"d{rng.randint(0, 30)}" for _ in range(rng.randint(0, 3))] for _ in range(300)]
+    rows = HashedFeatureEmbedder(16).embed([f"answer {i} text" for i in range(300)])
+    items = [SampledAnswer(str(i), tuple(text_hash(e) for e in ents),
+                           tuple(text_hash(c) for c in ids), unit_row(row))
+             for i, (ents, ids, row) in enumerate(zip(lists, ctx, rows, strict=True))]
+    a = ReservoirSample(k=1000, seed=1, sizeof=answer_sample.sizeof)
+    b = ReservoirSample(k=1000, seed=1, sizeof=answer_sample.sizeof)
+    a.update_many(items[:150])
+    b.offer(150, lambda i: items[150 + i])
+    merged = ReservoirSample.from_bytes(a.merge(b).to_bytes(answer_sample.encode),
+                                        answer_sample.decode, answer_sample.sizeof)
+    assert merged.get() == items
+    assert merged.item_bytes == sum(map(answer_sample.sizeof, items))
+    assert batch.entity_diversity([i.entities for i in merged.get()]) == \
+        pytest.approx(batch.entity_diversity(lists))
+    assert batch.context_diversity([i.contexts for i in merged.get()]) == \
+        pytest.approx(batch.context_diversity(ctx))
+    X = answer_sample.embedding_matrix(merged.get())
+    assert X.shape == (300, 16)
+    assert np.abs(X - rows / np.linalg.norm(rows, axis=1, keepdims=True)).max() < 1e-3
 
 
 def test_frequency_table_matches_context_diversity():
@@ -204,7 +219,7 @@ def _feed(kind: str, items: list[str]):
         s.update(HashedFeatureEmbedder(32).embed(items))
     elif kind == "reservoir":
         s = ReservoirSample(k=500, seed=1)
-        s.update_many(items, [tuple(text_hash(w) for w in t.split()[:3]) for t in items])
+        s.update_many(items)
     else:
         s = DuplicateIndex()
         for t in items:
@@ -219,7 +234,7 @@ def _state(s) -> object:
     if isinstance(s, FrequencyTable):
         return (s.total, sorted(s.counts.items()))
     if isinstance(s, ReservoirSample):
-        return (s.seen, s.items, s.tags)
+        return (s.seen, s.items)
     if isinstance(s, (MeanAccumulator, MomentStats)):
         return tuple(round(v, 9) for v in (s.count, s.total, getattr(s, "total_sq", 0.0)))
     return out

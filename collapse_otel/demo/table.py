@@ -10,15 +10,13 @@ from collections.abc import Sequence
 
 from ..export import names as N
 from ..export.series import health_rows, stream_histograms, stream_rows, unique_streams
+from ..registry import SIGNALS
 from ..snapshot import AggregatorSnapshot
 
-# Which way a signal moves when a release collapses.
-_WORSE_WHEN_HIGHER = {N.DUPLICATE_ANSWERS, N.DUPLICATE_ANSWER_RATIO, N.REPEATED_NGRAM_RATIO,
-                      N.COMPRESSION_RATIO, N.SELF_REPETITION_SCORE, N.EMBEDDING_MEAN_COSINE,
-                      N.CONTEXT_TOP10_SHARE}
-_WORSE_WHEN_LOWER = {N.DISTINCT_NGRAM_RATIO, N.NGRAM_DIVERSITY_SCORE, N.ENTITIES_PER_ANSWER,
-                     N.ENTITY_DIVERSITY_RATIO, N.ENTITY_ENTROPY_BITS, N.EMBEDDING_VENDI_SCORE,
-                     N.EMBEDDING_EFFECTIVE_RANK, N.CONTEXT_DISTINCT_RATIO, N.COMPLETION_TOKENS_CV}
+# Which way a series moves when a release collapses (from the signal registry).
+_DIRECTION = {(s.metric, s.labels): "higher" if s.collapse > 0 else "lower" for s in SIGNALS}
+_DIRECTION[(N.DUPLICATE_ANSWERS.name, (("kind", "exact"),))] = "higher"
+_DIRECTION[(N.DUPLICATE_ANSWERS.name, (("kind", "near"),))] = "higher"
 
 
 def _row_name(metric: N.MetricDef, labels: Sequence[tuple[str, str]]) -> str:
@@ -45,14 +43,15 @@ def signal_table(snapshot: AggregatorSnapshot, releases: Sequence[str]) -> list[
             mean = hist.sum / hist.count if hist.count else None
             rows.append((metric, (*labels, ("stat", "mean")), mean))
         for metric, labels, value in rows:
+            if metric is N.WINDOW_SIGNAL_STDERR:
+                continue   # the table shows values; their errors are in the exposition
             name = _row_name(metric, labels)
             if name not in cells:
                 cells[name] = {}
                 order.append(name)
                 if metric.kind == "counter" or metric is N.WINDOW_ANSWERS:
                     counts.add(name)
-                direction[name] = ("higher" if metric in _WORSE_WHEN_HIGHER else
-                                   "lower" if metric in _WORSE_WHEN_LOWER else "")
+                direction[name] = _DIRECTION.get((metric.name, tuple(labels[3:])), "")
             cells[name][release] = value
     table = [["signal", "collapse if", *releases]]
     for name in order:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..registry import metric_families
+
 STREAM_LABELS = ("service", "release", "cohort")
 
 
@@ -42,39 +44,14 @@ LLM_TOKENS_ESTIMATED = _m("collapse_llm_tokens_estimated", "counter",
 PROMPT_TOKENS = _m("collapse_prompt_tokens", "histogram", "Prompt tokens per answer.")
 COMPLETION_TOKENS = _m("collapse_completion_tokens", "histogram", "Completion tokens per answer.")
 WINDOW_ANSWERS = _m("collapse_window_answers", "gauge", "Answers in the stream window.")
-REPEATED_NGRAM_RATIO = _m("collapse_repeated_ngram_ratio", "gauge",
-                          "Repeated 4-gram rate: within_answer = mean seq-rep-4, "
-                          "across_answers = 1 - distinct-4 of the sample.", ("scope",))
-DISTINCT_NGRAM_RATIO = _m("collapse_distinct_ngram_ratio", "gauge",
-                          "distinct-n of the window sample (unique / total n-grams).", ("n",))
-NGRAM_DIVERSITY_SCORE = _m("collapse_ngram_diversity_score", "gauge",
-                           "Sum of distinct-1..4 over the concatenated window sample.")
-COMPRESSION_RATIO = _m("collapse_compression_ratio", "gauge",
-                       "gzip compression ratio of the window sample; higher = more repetitive.")
-SELF_REPETITION_SCORE = _m("collapse_self_repetition_score", "gauge",
-                           "Self-repetition score of the window sample (4-grams shared across answers).")
-ENTITIES_PER_ANSWER = _m("collapse_entities_per_answer", "gauge",
-                         "Mean distinct entities per answer in the window.")
-ENTITY_DIVERSITY_RATIO = _m("collapse_entity_diversity_ratio", "gauge",
-                            "Distinct entities / entity mentions in the window.")
-ENTITY_ENTROPY_BITS = _m("collapse_entity_entropy", "gauge",
-                         "Entropy of the entity distribution in the window, in bits.")
-EMBEDDING_VENDI_SCORE = _m("collapse_embedding_vendi_score", "gauge",
-                           "Vendi score (q=1) of answer embeddings in the window.")
-EMBEDDING_MEAN_COSINE = _m("collapse_embedding_mean_cosine_similarity", "gauge",
-                           "Mean pairwise cosine similarity of answer embeddings in the window.")
-EMBEDDING_EFFECTIVE_RANK = _m("collapse_embedding_effective_rank", "gauge",
-                              "Effective rank of the answer embeddings in the window.")
-CONTEXT_DISTINCT_RATIO = _m("collapse_context_distinct_ratio", "gauge",
-                            "Distinct retrieved context ids / retrieved ids in the window.")
-CONTEXT_TOP10_SHARE = _m("collapse_context_top10_share", "gauge",
-                         "Share of retrievals taken by the 10 most retrieved context ids.")
-COMPLETION_TOKENS_CV = _m("collapse_completion_tokens_cv", "gauge",
-                          "Coefficient of variation of completion tokens in the window.")
-# Added by the export issue: the window duplicate share, so alerts need no rate() over counters.
-DUPLICATE_ANSWER_RATIO = _m("collapse_duplicate_answer_ratio", "gauge",
-                            "Share of answers in the window that duplicate an earlier one.",
-                            ("kind",))
+# Window gauges, one family per metric name of the signal registry (declared there once).
+WINDOW_GAUGES: tuple[MetricDef, ...] = tuple(
+    _m(metric, "gauge", signals[0].help, tuple(k for k, _ in signals[0].labels))
+    for metric, signals in metric_families().items())
+BY_NAME: dict[str, MetricDef] = {m.name: m for m in WINDOW_GAUGES}
+WINDOW_SIGNAL_STDERR = _m("collapse_window_signal_stderr", "gauge",
+                          "Standard error of a window gauge (signal = its registry key).",
+                          ("signal",))
 
 WINDOW_MEMORY_LIMITED = _m("collapse_window_memory_limited", "gauge",
                            "1 while the memory budget holds this window below its configured size.")
@@ -102,11 +79,8 @@ RELEASE_INFO = _m("collapse_release_info", "gauge",
 
 STREAM_METRICS: tuple[MetricDef, ...] = (
     ANSWERS, ANSWERS_WITHOUT_TEXT, ANSWERS_TRUNCATED, DUPLICATE_ANSWERS, LLM_TOKENS,
-    LLM_TOKENS_ESTIMATED, PROMPT_TOKENS, COMPLETION_TOKENS, WINDOW_ANSWERS, REPEATED_NGRAM_RATIO,
-    DISTINCT_NGRAM_RATIO, NGRAM_DIVERSITY_SCORE, COMPRESSION_RATIO, SELF_REPETITION_SCORE,
-    ENTITIES_PER_ANSWER, ENTITY_DIVERSITY_RATIO, ENTITY_ENTROPY_BITS, EMBEDDING_VENDI_SCORE,
-    EMBEDDING_MEAN_COSINE, EMBEDDING_EFFECTIVE_RANK, CONTEXT_DISTINCT_RATIO, CONTEXT_TOP10_SHARE,
-    COMPLETION_TOKENS_CV, DUPLICATE_ANSWER_RATIO, WINDOW_MEMORY_LIMITED,
+    LLM_TOKENS_ESTIMATED, PROMPT_TOKENS, COMPLETION_TOKENS, WINDOW_ANSWERS, *WINDOW_GAUGES,
+    WINDOW_SIGNAL_STDERR, WINDOW_MEMORY_LIMITED,
 )
 HEALTH_METRICS: tuple[MetricDef, ...] = (
     RECORDS_DROPPED, QUEUE_DEPTH, PROCESSING_SECONDS, STREAMS, STREAMS_FOLDED, RECORDS_PROCESSED,

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from ..labels import safe_label_value
 from ..records import OTHER_RELEASE
+from ..registry import SIGNALS
 from ..snapshot import AggregatorSnapshot, HistogramSnapshot, StreamSnapshot, WindowSignals
 from . import names as N
 
@@ -32,22 +33,6 @@ class HistRow(NamedTuple):
     hist: HistogramSnapshot
 
 
-# Window gauges without extra labels: metric -> WindowSignals attribute.
-_PLAIN_GAUGES: tuple[tuple[N.MetricDef, str], ...] = (
-    (N.WINDOW_ANSWERS, "window_answers"),
-    (N.NGRAM_DIVERSITY_SCORE, "ngram_diversity_score"),
-    (N.COMPRESSION_RATIO, "compression_ratio"),
-    (N.SELF_REPETITION_SCORE, "self_repetition_score"),
-    (N.ENTITIES_PER_ANSWER, "entities_per_answer"),
-    (N.ENTITY_DIVERSITY_RATIO, "entity_diversity_ratio"),
-    (N.ENTITY_ENTROPY_BITS, "entity_entropy_bits"),
-    (N.EMBEDDING_VENDI_SCORE, "embedding_vendi_score"),
-    (N.EMBEDDING_MEAN_COSINE, "embedding_mean_cosine_similarity"),
-    (N.EMBEDDING_EFFECTIVE_RANK, "embedding_effective_rank"),
-    (N.CONTEXT_DISTINCT_RATIO, "context_distinct_ratio"),
-    (N.CONTEXT_TOP10_SHARE, "context_top10_share"),
-    (N.COMPLETION_TOKENS_CV, "completion_tokens_cv"),
-)
 KINDS = ("exact", "near")
 TOKEN_TYPES = ("prompt", "completion")
 
@@ -72,21 +57,16 @@ def unique_streams(snapshot: AggregatorSnapshot) -> Iterator[tuple[Labels, Strea
 
 
 def _window_rows(w: WindowSignals, base: Labels) -> Iterator[Row]:
-    for metric, attr in _PLAIN_GAUGES:
-        value = getattr(w, attr)
+    yield Row(N.WINDOW_ANSWERS, base, float(w.window_answers))
+    values, stderr = w.values, w.stderr
+    for signal in SIGNALS:
+        value = values.get(signal.key)
         if value is not None:
-            yield Row(metric, base, float(value))
-    for kind, value in (("exact", w.exact_duplicate_ratio), ("near", w.near_duplicate_ratio)):
-        if value is not None:
-            yield Row(N.DUPLICATE_ANSWER_RATIO, (*base, ("kind", kind)), float(value))
-    for scope, value in (("within_answer", w.repeated_ngram_within_answer),
-                         ("across_answers", w.repeated_ngram_across_answers)):
-        if value is not None:
-            yield Row(N.REPEATED_NGRAM_RATIO, (*base, ("scope", scope)), float(value))
-    for n in sorted(w.distinct_ngram_ratio):
-        value = w.distinct_ngram_ratio[n]
-        if value is not None:
-            yield Row(N.DISTINCT_NGRAM_RATIO, (*base, ("n", str(n))), float(value))
+            yield Row(N.BY_NAME[signal.metric], (*base, *signal.labels), value)
+    for signal in SIGNALS:
+        se = stderr.get(signal.key)
+        if se is not None:
+            yield Row(N.WINDOW_SIGNAL_STDERR, (*base, ("signal", signal.key)), se)
 
 
 def stream_rows(stream: StreamSnapshot, base: Labels) -> Iterator[Row]:

@@ -7,6 +7,7 @@ import random
 from collections.abc import Sequence
 
 from ..records import StreamKey
+from ..registry import SIGNALS
 from ..snapshot import (
     TOKEN_BUCKETS,
     AggregatorSnapshot,
@@ -32,18 +33,13 @@ def synthetic_stream(key: StreamKey, seed: int = 0, answers: int = 500,
     """One stream with every counter, both histograms and (if ``full``) every window gauge set."""
     rng = random.Random(f"{key}:{seed}")
     r = rng.random
+    values = {s.key: (r() / 4 if s.family == "duplication" else r() if s.unit == "percentunit"
+                      else 1 + 20 * r()) for s in SIGNALS}
     window = WindowSignals(
         window_answers=answers, window_answers_with_text=answers, sample_answers=min(answers, 1000),
-        exact_duplicate_ratio=r() / 4, near_duplicate_ratio=r() / 4,
-        repeated_ngram_within_answer=r() / 3, repeated_ngram_across_answers=r(),
-        distinct_ngram_ratio={n: r() for n in (1, 2, 3, 4)}, ngram_diversity_score=4 * r(),
-        compression_ratio=1 + 3 * r(), self_repetition_score=5 * r(),
-        entities_per_answer=5 * r(), entity_diversity_ratio=r(), entity_entropy_bits=8 * r(),
-        embedding_vendi_score=50 * r(), embedding_mean_cosine_similarity=r(),
-        embedding_effective_rank=60 * r(), context_distinct_ratio=r(), context_top10_share=r(),
-        completion_tokens_cv=r(),
+        values=values, stderr={k: v / 50 for k, v in values.items()},
     ) if full else WindowSignals(window_answers=answers)
-    exact = int(answers * window.exact_duplicate_ratio) if full else 0
+    exact = int(answers * values["exact_duplicate_ratio"]) if full else 0
     return StreamSnapshot(
         key=key, answers_total=answers, answers_without_text_total=answers // 50,
         answers_truncated_total=answers // 200,

@@ -6,25 +6,16 @@ not one noisy minute; the delta panels show (B - A) / A.
 
 from __future__ import annotations
 
+from ..registry import SIGNALS
 from .config import MixinConfig
-from .dashboards import GAUGES
 from .grafana import Panel, Row, dashboard, query_variable, stat, target, timeseries
 from .promql import sel
 
 SIDES = (("a", "$release_a"), ("b", "$release_b"))
 
-# The compared signals: (title, metric, extra matcher, unit).
-COMPARED: tuple[tuple[str, str, str, str], ...] = (
-    ("Within-answer repetition", "collapse_repeated_ngram_ratio", 'scope="within_answer"',
-     "percentunit"),
-    ("Across-answer repetition", "collapse_repeated_ngram_ratio", 'scope="across_answers"',
-     "percentunit"),
-    ("Distinct 2-grams", "collapse_distinct_ngram_ratio", 'n="2"', "percentunit"),
-    *((title, metric, extra, unit)
-      for group in ("Repetition", "Lexical diversity", "Entities", "Embeddings", "Retrieval")
-      for title, metric, extra, unit, _ in GAUGES[group]
-      if metric != "collapse_repeated_ngram_ratio"),
-)
+# The compared signals: (title, metric, extra matcher, unit); duplicates have their own pair.
+COMPARED: tuple[tuple[str, str, str, str], ...] = tuple(
+    (s.title, s.metric, s.selector, s.unit) for s in SIGNALS if s.family != "duplication")
 
 
 def side_sel(cfg: MixinConfig, side: str, *extra: str) -> str:

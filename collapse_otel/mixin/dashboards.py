@@ -6,6 +6,7 @@ dashboard works before any rule is loaded and whatever windows the rules use.
 
 from __future__ import annotations
 
+from ..registry import SIGNALS
 from .config import MixinConfig
 from .grafana import Row, dashboard, query_variable, timeseries
 from .promql import sel
@@ -14,49 +15,14 @@ RI = "$__rate_interval"
 BY = "release, cohort"
 LEGEND = "{{release}} / {{cohort}}"
 
-# (title, metric, extra matcher, unit, description) for the window gauges of the overview.
+# Overview rows of window gauges: registry families (duplicates have their own row).
+ROWS: dict[str, str] = {"repetition": "Repetition", "lexical diversity": "Lexical diversity",
+                        "entity diversity": "Entities", "semantic dispersion": "Embeddings",
+                        "length and variance": "Length", "retrieval": "Retrieval"}
 GAUGES: dict[str, list[tuple[str, str, str, str, str]]] = {
-    "Repetition": [
-        ("Repeated 4-gram ratio, within answers", "collapse_repeated_ngram_ratio",
-         'scope="within_answer"', "percentunit",
-         "Mean seq-rep-4 of answers in the window: generation loops push it up."),
-        ("Repeated 4-gram ratio, across answers", "collapse_repeated_ngram_ratio",
-         'scope="across_answers"', "percentunit",
-         "1 - distinct-4 of the window sample: templated phrasing pushes it up."),
-        ("Compression ratio", "collapse_compression_ratio", "", "short",
-         "gzip ratio of the window sample; higher = more repetitive."),
-        ("Self-repetition score", "collapse_self_repetition_score", "", "short",
-         "4-grams shared across answers of the window sample; higher = more repetitive."),
-    ],
-    "Lexical diversity": [
-        ("N-gram diversity score", "collapse_ngram_diversity_score", "", "short",
-         "Sum of distinct-1..4 over the window sample; lower = narrower vocabulary."),
-        ("Completion tokens CV", "collapse_completion_tokens_cv", "", "short",
-         "Coefficient of variation of completion tokens; shrinking variance is a collapse sign."),
-    ],
-    "Entities": [
-        ("Entities per answer", "collapse_entities_per_answer", "", "short",
-         "Mean distinct entities per answer in the window."),
-        ("Entity diversity ratio", "collapse_entity_diversity_ratio", "", "percentunit",
-         "Distinct entities / entity mentions in the window."),
-        ("Entity entropy (bits)", "collapse_entity_entropy", "", "short",
-         "Entropy of the entity distribution in bits."),
-    ],
-    "Embeddings": [
-        ("Embedding Vendi score", "collapse_embedding_vendi_score", "", "short",
-         "Effective number of distinct answers (q=1); lower = narrower."),
-        ("Mean pairwise cosine similarity", "collapse_embedding_mean_cosine_similarity", "",
-         "short", "Higher = answers more alike."),
-        ("Embedding effective rank", "collapse_embedding_effective_rank", "", "short",
-         "Effective rank of the answer embeddings; lower = narrower."),
-    ],
-    "Retrieval": [
-        ("Distinct retrieved contexts", "collapse_context_distinct_ratio", "", "percentunit",
-         "Distinct retrieved context ids / retrieved ids in the window."),
-        ("Top-10 context share", "collapse_context_top10_share", "", "percentunit",
-         "Share of retrievals taken by the 10 most retrieved context ids."),
-    ],
-}
+    title: [(s.title, s.metric, s.selector, s.unit, s.description)
+            for s in SIGNALS if s.family == family]
+    for family, title in ROWS.items()}
 
 
 def stream_sel(cfg: MixinConfig, *extra: str) -> str:
@@ -119,9 +85,6 @@ def overview(cfg: MixinConfig) -> dict:
             f"avg by ({BY}, kind) (collapse_duplicate_answer_ratio{s})",
             f"{LEGEND} {{{{kind}}}}")], "percentunit",
             "Share of the answers now in the window that duplicate an earlier one."),
-        timeseries("Distinct n-gram ratio", [(
-            f"avg by ({BY}, n) (collapse_distinct_ngram_ratio{s})", f"{LEGEND} n={{{{n}}}}")],
-            "percentunit", "distinct-n of the window sample, n = 1..4."),
     ])
     rows = [traffic, dup]
     for title, gauges in GAUGES.items():

@@ -2,7 +2,11 @@
 
 import sys
 
-from . import main
+from ..cli import single_threaded_blas
+
+single_threaded_blas()
+
+from . import main  # noqa: E402 - after the BLAS setting, before numpy loads
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -145,6 +145,19 @@ def _load(f: BinaryIO, aggregator: object) -> None:
     aggregator.read_state(payload.read, check)
 
 
+def load_into(path: str | os.PathLike[str], aggregator: object) -> None:
+    """Restore ``aggregator`` from a state file; CorruptState (a ValueError) if it is not a
+    complete, valid one. The file is left where it is (``StateStore.restore`` sets a corrupt
+    file aside instead)."""
+    try:
+        with open(path, "rb") as f:
+            _load(f, aggregator)
+    except CorruptState:
+        raise
+    except (OSError, ValueError) as exc:
+        raise CorruptState(f"{path}: {type(exc).__name__}: {exc}") from None
+
+
 class StateStore:
     """Saves and restores one aggregator (anything with ``write_state`` / ``read_state``)."""
 

@@ -67,6 +67,19 @@ def compression_ratio(texts: Sequence[str], level: int = 9) -> float:
     return len(raw) / len(gzip.compress(raw, compresslevel=level, mtime=0))
 
 
+def chunked_compression_ratio(texts: Sequence[str], groups: int = 20, level: int = 6) -> float:
+    """The window gauge's form: the texts dealt into ``groups`` (text i to group i mod groups),
+    each group compressed on its own; total raw bytes / total compressed bytes. Each group is
+    about deflate's 32 KB window for a 1,000-answer sample, so little is lost against one
+    stream, and a group can be left out to estimate the spread."""
+    raw = packed = 0
+    for g in range(min(groups, len(texts))):
+        data = " ".join(texts[g::groups]).encode("utf-8", "surrogatepass")
+        raw += len(data)
+        packed += len(gzip.compress(data, compresslevel=level, mtime=0))
+    return raw / packed if packed else 0.0
+
+
 def exact_duplicate_rate(normalized_texts: Sequence[str]) -> float:
     """Share of texts equal to an earlier text."""
     seen: set[str] = set()
@@ -160,6 +173,19 @@ def entity_diversity(entity_lists: Sequence[Sequence[str]]) -> tuple[float, floa
     per_answer = sum(len(set(ents)) for ents in entity_lists) / len(entity_lists)
     ratio = len(mentions) / total if total else 0.0
     return per_answer, ratio, entropy_bits(mentions.values())
+
+
+def rarefied_richness(keys: Iterable[Hashable], mentions: int = 500) -> float | None:
+    """Expected number of distinct keys among ``mentions`` of them drawn without replacement,
+    divided by ``mentions`` (Hurlbert 1971): richness at a fixed number of mentions, so samples
+    that mention different amounts compare. None with fewer mentions than that."""
+    counts = Counter(keys)
+    total = sum(counts.values())
+    if total < mentions:
+        return None
+    all_ways = math.comb(total, mentions)
+    expected = sum(1 - math.comb(total - c, mentions) / all_ways for c in counts.values())
+    return expected / mentions
 
 
 def context_diversity(context_id_lists: Sequence[Sequence[str]]) -> tuple[float, float]:

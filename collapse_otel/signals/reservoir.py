@@ -9,16 +9,17 @@ without an RNG object.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Generic, TypeVar
 
 import numpy as np
 
 from .codec import Reader, Writer
 
-TAG_RESERVOIR = 10
+TAG_RESERVOIR, TAG_TEXTS = 10, 11
 _MASK = (1 << 64) - 1
-ITEM_BYTES = 64       # per sampled item beyond its str: list slots, its tag tuple (CPython)
-TAG_VALUE_BYTES = 40  # per hashed entity: a 64-bit int object and its tuple slot
+SLOT_BYTES = 8        # per sampled item: its list slot
+T = TypeVar("T")
 
 
 _C0, _C1 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0x632BE59BD9B4E019)
@@ -45,87 +46,95 @@ def _rand64(seed: int, i: int) -> int:
     return z ^ (z >> 31)
 
 
-class ReservoirSample:
+def _encode_texts(items: list[str]) -> bytes:
+    w = Writer(TAG_TEXTS, 1).u64(len(items))
+    for item in items:
+        w.text(item)
+    return w.getvalue()
+
+
+def _decode_texts(data: bytes) -> list[str]:
+    r = Reader(data, TAG_TEXTS)
+    out = [r.text() for _ in range(r.u64())]
+    r.done()
+    return out
+
+
+class ReservoirSample(Generic[T]):
     """A uniform sample of at most ``k`` items from the ``seen`` items offered so far.
 
-    Each item may carry a tag (a tuple of ints, e.g. the hashed entities of a sampled answer),
-    so signals that depend on sample size are all computed on the same fixed-size sample.
+    Items are opaque (str by default; the aggregator samples whole analysed answers), so
+    every signal that depends on sample size is computed on the same fixed-size sample.
+    ``sizeof`` tells the memory of one item (kept as the sample changes, so the sample's
+    memory is known in O(1)); ``to_bytes`` / ``from_bytes`` take the items' codec.
     """
 
-    __slots__ = ("k", "seed", "seen", "items", "tags", "item_bytes", "tag_values")
+    __slots__ = ("k", "seed", "seen", "items", "item_bytes", "sizeof")
 
-    def __init__(self, k: int = 1000, seed: int = 0) -> None:
+    def __init__(self, k: int = 1000, seed: int = 0,
+                 sizeof: Callable[[T], int] = sys.getsizeof) -> None:
         if k < 1:
             raise ValueError("k must be >= 1")
         self.k = k
         self.seed = seed
         self.seen = 0
-        self.items: list[str] = []
-        self.tags: list[tuple[int, ...]] = []
-        self.item_bytes = 0   # sizes of the items held, and values of their tags: kept as
-        self.tag_values = 0   # they change, so the sample's memory is known in O(1)
+        self.items: list[T] = []
+        self.item_bytes = 0
+        self.sizeof = sizeof
 
     def nbytes(self) -> int:
-        """Approximate memory held by the items and tags (CPython object sizes)."""
-        return self.item_bytes + len(self.items) * ITEM_BYTES + \
-            self.tag_values * TAG_VALUE_BYTES
+        """Approximate memory held by the items (CPython object sizes) and their slots."""
+        return self.item_bytes + len(self.items) * SLOT_BYTES
 
-    def _put(self, slot: int, item: str, tag: tuple[int, ...]) -> None:
-        old_item, old_tag = self.items[slot], self.tags[slot]
-        self.item_bytes += sys.getsizeof(item) - sys.getsizeof(old_item)
-        self.tag_values += len(tag) - len(old_tag)
+    def _put(self, slot: int, item: T) -> None:
+        self.item_bytes += self.sizeof(item) - self.sizeof(self.items[slot])
         self.items[slot] = item
-        self.tags[slot] = tag
 
-    def update(self, item: str, tag: tuple[int, ...] = ()) -> None:
+    def update(self, item: T) -> None:
         i = self.seen
         self.seen += 1
         if i < self.k:
             self.items.append(item)
-            self.tags.append(tag)
-            self.item_bytes += sys.getsizeof(item)
-            self.tag_values += len(tag)
+            self.item_bytes += self.sizeof(item)
             return
         j = _rand64(self.seed, i) % (i + 1)
         if j < self.k:
-            self._put(j, item, tag)
+            self._put(j, item)
 
-    def update_many(self, items: Iterable[str],
-                    tags: Iterable[tuple[int, ...]] | None = None) -> None:
-        """``update`` for each item in order (the same sample), drawing for all at once and
-        touching only the items that enter the sample."""
+    def update_many(self, items: Iterable[T]) -> None:
+        """``update`` for each item in order (the same sample), drawing for all at once."""
         items = list(items)
-        tags = [()] * len(items) if tags is None else list(tags)
-        if len(tags) != len(items):
-            raise ValueError("one tag per item")
-        first, n = self.seen, len(items)
-        fill = max(0, min(n, self.k - first))  # the sample is not full yet: keep every item
-        if fill:
-            new_tags = [tuple(t) for t in tags[:fill]]
-            self.items.extend(items[:fill])
-            self.tags.extend(new_tags)
-            self.item_bytes += sum(map(sys.getsizeof, items[:fill]))
-            self.tag_values += sum(map(len, new_tags))
-        if fill < n:
-            slots = _draw_array(self.seed, first + fill, n - fill)
-            for pos in np.flatnonzero(slots < self.k).tolist():
-                self._put(int(slots[pos]), items[fill + pos], tuple(tags[fill + pos]))
-        self.seen += n
+        self.offer(len(items), items.__getitem__)
 
-    def merge(self, other: ReservoirSample) -> ReservoirSample:
+    def offer(self, count: int, make: Callable[[int], T]) -> None:
+        """``update`` for ``count`` items in order, where ``make(i)`` builds the i-th: only
+        the items that enter the sample are built (after the sample fills, few do)."""
+        first = self.seen
+        fill = max(0, min(count, self.k - first))  # the sample is not full yet: keep them all
+        for i in range(fill):
+            item = make(i)
+            self.items.append(item)
+            self.item_bytes += self.sizeof(item)
+        if fill < count:
+            slots = _draw_array(self.seed, first + fill, count - fill)
+            for pos in np.flatnonzero(slots < self.k).tolist():
+                self._put(int(slots[pos]), make(fill + pos))
+        self.seen += count
+
+    def merge(self, other: ReservoirSample[T]) -> ReservoirSample[T]:
         """Merge in place. Exact (== observing A then B) while B still holds every item it saw;
         otherwise a uniform sample of the union (each slot drawn in proportion to the counts)."""
         if other.seen <= other.k:
-            self.update_many(other.items, other.tags)
+            self.update_many(other.items)
             return self
         total = self.seen + other.seen
-        mine = list(zip(self.items, self.tags, strict=True))
-        theirs = list(zip(other.items, other.tags, strict=True))
-        out: list[tuple[str, tuple[int, ...]]] = []
+        mine, theirs = list(self.items), list(other.items)
+        out: list[T] = []
         left_a, left_b = self.seen, other.seen
         step = 0
         while len(out) < self.k and (mine or theirs):
-            pick_a = mine and (not theirs or _rand64(self.seed ^ total, step) % (left_a + left_b) < left_a)
+            pick_a = mine and (not theirs or
+                               _rand64(self.seed ^ total, step) % (left_a + left_b) < left_a)
             src = mine if pick_a else theirs
             j = _rand64(self.seed + 1, step) % len(src)
             src[j], src[-1] = src[-1], src[j]
@@ -135,55 +144,51 @@ class ReservoirSample:
             else:
                 left_b -= 1
             step += 1
-        self.items = [item for item, _ in out]
-        self.tags = [tag for _, tag in out]
-        self._recount()
+        self.items = out
+        self.item_bytes = sum(map(self.sizeof, out))
         self.seen = total
         return self
 
-    def _recount(self) -> None:
-        self.item_bytes = sum(map(sys.getsizeof, self.items))
-        self.tag_values = sum(map(len, self.tags))
-
-    def copy(self) -> ReservoirSample:
-        out = ReservoirSample(self.k, self.seed)
-        out.seen = self.seen
-        out.items = list(self.items)
-        out.tags = list(self.tags)
-        out.item_bytes, out.tag_values = self.item_bytes, self.tag_values
+    def copy(self) -> ReservoirSample[T]:
+        out = ReservoirSample(self.k, self.seed, self.sizeof)
+        out.seen, out.items, out.item_bytes = self.seen, list(self.items), self.item_bytes
         return out
 
-    def get(self) -> list[str]:
+    def get(self) -> list[T]:
         return list(self.items)
 
-    def get_tags(self) -> list[tuple[int, ...]]:
-        return list(self.tags)
-
-    def to_bytes(self) -> bytes:
-        w = Writer(TAG_RESERVOIR, 2).u64(self.k).u64(self.seed).u64(self.seen).u64(len(self.items))
-        for item in self.items:
-            w.text(item)
-        w.array(np.array([len(t) for t in self.tags], dtype=np.int64), "<i8")
-        w.array(np.array([h for t in self.tags for h in t], dtype=np.uint64), "<u8")
-        return w.getvalue()
+    def to_bytes(self, encode: Callable[[list[T]], bytes] = _encode_texts) -> bytes:
+        return (Writer(TAG_RESERVOIR, 3).u64(self.k).u64(self.seed).u64(self.seen)
+                .blob(encode(self.items)).getvalue())
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> ReservoirSample:
-        r = Reader(data, TAG_RESERVOIR, versions=(1, 2))
-        out = cls(max(r.u64(), 1), r.u64())
+    def from_bytes(cls, data: bytes, decode: Callable[[bytes], list[T]] = _decode_texts,
+                   sizeof: Callable[[T], int] = sys.getsizeof) -> ReservoirSample[T]:
+        r = Reader(data, TAG_RESERVOIR, versions=(3,))
+        out = cls(max(r.u64(), 1), r.u64(), sizeof)
         out.seen = r.u64()
-        n = r.u64()
-        if n > out.k or n > out.seen:
-            raise ValueError("reservoir holds more items than it can")
-        out.items = [r.text() for _ in range(n)]
-        if r.version >= 2:
-            lengths, flat = r.array("<i8"), r.array("<u8").tolist()
-            if len(lengths) != n or (lengths < 0).any() or int(lengths.sum()) != len(flat):
-                raise ValueError("reservoir tags are inconsistent")
-            ends = np.cumsum(lengths).tolist()
-            out.tags = [tuple(flat[e - k:e]) for e, k in zip(ends, lengths.tolist(), strict=True)]
-        else:
-            out.tags = [()] * n
+        out.items = decode(r.blob())
         r.done()
-        out._recount()
+        if len(out.items) > out.k or len(out.items) > out.seen:
+            raise ValueError("reservoir holds more items than it can")
+        out.item_bytes = sum(map(sizeof, out.items))
         return out
+
+
+def legacy_items(data: bytes) -> tuple[int, int, int, list[tuple[str, tuple[int, ...]]]]:
+    """(k, seed, seen, [(text, tags)]) of a version 1 or 2 sample (state from before the
+    samples held whole answers)."""
+    r = Reader(data, TAG_RESERVOIR, versions=(1, 2))
+    k, seed, seen, n = r.u64(), r.u64(), r.u64(), r.u64()
+    if n > max(k, 1) or n > seen:
+        raise ValueError("reservoir holds more items than it can")
+    texts = [r.text() for _ in range(n)]
+    tags: list[tuple[int, ...]] = [()] * n
+    if r.version >= 2:
+        lengths, flat = r.array("<i8"), r.array("<u8").tolist()
+        if len(lengths) != n or (lengths < 0).any() or int(lengths.sum()) != len(flat):
+            raise ValueError("reservoir tags are inconsistent")
+        ends = np.cumsum(lengths).tolist()
+        tags = [tuple(flat[e - c:e]) for e, c in zip(ends, lengths.tolist(), strict=True)]
+    r.done()
+    return max(k, 1), seed, seen, list(zip(texts, tags, strict=True))

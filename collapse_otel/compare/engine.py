@@ -1,0 +1,278 @@
+"""The comparison engine: is a candidate release more collapsed than a baseline?
+
+For every registered signal: both values at equal sample size, the change (relative, or
+absolute for ratios that sit near 0: never +Inf), a 95% interval for it, a p-value
+(permutation test for corpus statistics, Welch for per-answer means, a two-proportion test
+for duplicate shares, a normal test on delta-method errors for the spread of lengths), Holm's
+correction across the signals in the verdict, and the smallest change that matters. Then a
+verdict per signal, per family of signals, and "collapse suspected" when at least K families
+degrade: collapse is a pattern across families, never one number (Kayenta's judge scores
+metric groups the same way).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..registry import FAMILIES, SIGNALS, Signal
+from ..signals.accumulators import MomentStats
+from ..window import WindowInputs, compute_window
+from .permutation import permutation_test
+
+DEGRADED, IMPROVED, NO_CHANGE, NOT_ENOUGH = (
+    "degraded", "improved", "no significant change", "not enough data")
+MIXED = "mixed"
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    alpha: float = 0.05                 # family-wise error rate across the verdict signals
+    min_families: int = 2               # K: degraded families that make "collapse suspected"
+    correction: str = "holm"            # holm | bh (Benjamini-Hochberg)
+    permutations: int = 200
+    seed: int = 0
+    sample_size: int = 1000             # answers per side for the corpus statistics
+    floors: Mapping[str, float] = field(default_factory=dict)   # per-signal overrides
+
+    def __post_init__(self) -> None:
+        if not 0 < self.alpha < 1:
+            raise ValueError("alpha must be in (0, 1)")
+        if self.min_families < 1:
+            raise ValueError("min_families must be >= 1")
+        if self.correction not in ("holm", "bh"):
+            raise ValueError("correction must be 'holm' or 'bh'")
+        if self.permutations < 20:
+            raise ValueError("permutations must be >= 20")
+        unknown = set(self.floors) - {s.key for s in SIGNALS}
+        if unknown:
+            raise ValueError(f"unknown signals in floors: {', '.join(sorted(unknown))}")
+
+
+@dataclass(frozen=True)
+class SignalResult:
+    signal: Signal
+    baseline: float | None
+    candidate: float | None
+    baseline_se: float | None
+    candidate_se: float | None
+    change: float | None          # relative (fraction) or absolute, see signal.change
+    low: float | None             # 95% interval of the change
+    high: float | None
+    p_value: float | None
+    p_adjusted: float | None
+    test: str
+    floor: float
+    verdict: str
+
+
+@dataclass(frozen=True)
+class FamilyResult:
+    family: str
+    verdict: str
+    degraded: tuple[str, ...]
+    improved: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    baseline: str
+    candidate: str
+    answers: tuple[int, int]         # answers behind each side's window
+    sample_size: int                 # answers per side for the corpus statistics
+    signals: tuple[SignalResult, ...]
+    families: tuple[FamilyResult, ...]
+    options: CompareOptions
+
+    @property
+    def degraded_families(self) -> tuple[str, ...]:
+        return tuple(f.family for f in self.families if f.verdict == DEGRADED)
+
+    @property
+    def collapse_suspected(self) -> bool:
+        return len(self.degraded_families) >= self.options.min_families
+
+    @property
+    def score(self) -> float:
+        """Kayenta-style score, 0-100: per family with data, the share of its judged signals
+        that did not degrade, averaged over families."""
+        shares = []
+        for fam in FAMILIES:
+            judged = [r for r in self.signals if r.signal.family == fam and r.signal.verdict
+                      and r.verdict != NOT_ENOUGH]
+            if judged:
+                shares.append(sum(r.verdict != DEGRADED for r in judged) / len(judged))
+        return 100.0 * sum(shares) / len(shares) if shares else 100.0
+
+    @property
+    def verdict(self) -> str:
+        return "collapse suspected" if self.collapse_suspected else (
+            "degraded" if self.degraded_families else "pass")
+
+    def result(self, key: str) -> SignalResult:
+        return next(r for r in self.signals if r.signal.key == key)
+
+
+def equal_size(w: WindowInputs, size: int, texts: int) -> WindowInputs:
+    """The same window with its sample cut to ``size`` answers (slot order is random) and
+    its answer-text hashes to the first ``texts`` (a repeat share grows with the count)."""
+    hashes = w.text_hashes[:texts] if w.text_hashes is not None else None
+    return WindowInputs(w.answers, w.with_text, w.exact, w.near, w.seq, w.completion,
+                        w.sample[:size], hashes)
+
+
+def compare_windows(baseline: WindowInputs, candidate: WindowInputs,
+                    options: CompareOptions | None = None, *, baseline_name: str = "baseline",
+                    candidate_name: str = "candidate") -> Comparison:
+    opts = options or CompareOptions()
+    m = min(len(baseline.sample), len(candidate.sample), opts.sample_size)
+    texts = min(len(w.text_hashes) if w.text_hashes is not None else 0
+                for w in (baseline, candidate))
+    a, b = equal_size(baseline, m, texts), equal_size(candidate, m, texts)
+    wa, wb = compute_window(a), compute_window(b)
+    perm = permutation_test(a.sample, b.sample, opts.permutations, opts.seed) if m >= 4 else {}
+    raw: list[tuple[Signal, dict]] = []
+    for s in SIGNALS:
+        va, vb = wa.values.get(s.key), wb.values.get(s.key)
+        sa, sb = wa.stderr.get(s.key), wb.stderr.get(s.key)
+        p, test = _p_value(s, a, b, va, vb, sa, sb, perm)
+        raw.append((s, dict(baseline=va, candidate=vb, baseline_se=sa, candidate_se=sb,
+                            p_value=p, test=test)))
+    adjusted = _adjust([r["p_value"] if s.verdict else None for s, r in raw],
+                       opts.correction)
+    results = []
+    for (s, r), p_adj in zip(raw, adjusted, strict=True):
+        change, low, high = _change(s, r["baseline"], r["candidate"], r["baseline_se"],
+                                    r["candidate_se"])
+        floor = opts.floors.get(s.key, s.floor)
+        results.append(SignalResult(
+            signal=s, change=change, low=low, high=high, p_adjusted=p_adj, floor=floor,
+            verdict=_verdict(s, change, p_adj if s.verdict else r["p_value"], opts.alpha,
+                             floor), **r))
+    return Comparison(baseline_name, candidate_name, (baseline.answers, candidate.answers), m,
+                      tuple(results), tuple(_families(results)), opts)
+
+
+def _p_value(s: Signal, a: WindowInputs, b: WindowInputs, va, vb, sa, sb,
+             perm: Mapping[str, float | None]) -> tuple[float | None, str]:
+    if va is None or vb is None:
+        return None, ""
+    if s.statistic == "corpus":
+        return perm.get(s.key), "permutation"
+    if s.key == "near_duplicate_ratio":
+        return _two_proportions(a.near, a.with_text, b.near, b.with_text), "two-proportion z"
+    if s.key == "entities_per_answer":
+        return _welch(_moments([len(set(i.entities)) for i in a.sample]),
+                      _moments([len(set(i.entities)) for i in b.sample])), "Welch t"
+    if s.statistic == "mean":
+        return _welch(a.seq, b.seq), "Welch t"
+    if sa is None or sb is None:
+        return None, ""
+    return _normal(vb - va, math.hypot(sa, sb)), \
+        "z (jackknife)" if s.statistic == "proportion" else "z (delta method)"
+
+
+def _moments(values: list[int]) -> MomentStats:
+    m = MomentStats()
+    m.update_many(values)
+    return m
+
+
+def _normal(diff: float, se: float) -> float | None:
+    if not math.isfinite(se):
+        return None
+    if se <= 0:
+        return 1.0 if diff == 0 else 0.0
+    return math.erfc(abs(diff) / se / math.sqrt(2))
+
+
+def _two_proportions(x1: int, n1: int, x2: int, n2: int) -> float | None:
+    if not n1 or not n2:
+        return None
+    pooled = (x1 + x2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    return _normal(x2 / n2 - x1 / n1, se)
+
+
+def _welch(a: MomentStats, b: MomentStats) -> float | None:
+    """Two-sided Welch test from counts and moments (normal tail: n is large here)."""
+    sa, sb = a.mean_se(), b.mean_se()
+    if sa is None or sb is None or not (math.isfinite(sa) and math.isfinite(sb)):
+        return None
+    return _normal(b.mean() - a.mean(), math.hypot(sa, sb))
+
+
+def _change(s: Signal, va, vb, sa, sb) -> tuple[float | None, float | None, float | None]:
+    if va is None or vb is None:
+        return None, None, None
+    sa = sa if sa is not None else float("nan")
+    sb = sb if sb is not None else float("nan")
+    if s.change == "relative" and va != 0:
+        change = (vb - va) / abs(va)
+        se = math.sqrt(sb * sb + (vb / va) ** 2 * sa * sa) / abs(va)
+    else:
+        change, se = vb - va, math.hypot(sa, sb)
+    if not math.isfinite(se):
+        return change, None, None
+    return change, change - Z95 * se, change + Z95 * se
+
+
+def _verdict(s: Signal, change, p, alpha: float, floor: float) -> str:
+    if change is None or p is None:
+        return NOT_ENOUGH
+    if p >= alpha or abs(change) < floor:
+        return NO_CHANGE
+    return DEGRADED if s.worse(change) else IMPROVED
+
+
+def _adjust(p_values: list[float | None], method: str) -> list[float | None]:
+    """Holm (family-wise error) or Benjamini-Hochberg (false discovery rate) adjusted
+    p-values over the ones given (None stays None)."""
+    idx = [i for i, p in enumerate(p_values) if p is not None]
+    out: list[float | None] = [None] * len(p_values)
+    if not idx:
+        return out
+    p = np.array([p_values[i] for i in idx])
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    adj = np.empty(m)
+    if method == "holm":
+        running = 0.0
+        for rank, j in enumerate(order):
+            running = max(running, (m - rank) * p[j])
+            adj[j] = min(running, 1.0)
+    else:
+        running = 1.0
+        for rank in range(m - 1, -1, -1):
+            j = order[rank]
+            running = min(running, p[j] * m / (rank + 1))
+            adj[j] = running
+    for i, v in zip(idx, adj.tolist(), strict=True):
+        out[i] = v
+    return out
+
+
+def _families(results: list[SignalResult]) -> list[FamilyResult]:
+    out = []
+    for fam in FAMILIES:
+        judged = [r for r in results if r.signal.family == fam and r.signal.verdict]
+        if not judged:
+            continue
+        bad = tuple(r.signal.key for r in judged if r.verdict == DEGRADED)
+        good = tuple(r.signal.key for r in judged if r.verdict == IMPROVED)
+        if bad and good:
+            verdict = MIXED
+        elif bad:
+            verdict = DEGRADED
+        elif good:
+            verdict = IMPROVED
+        elif all(r.verdict == NOT_ENOUGH for r in judged):
+            verdict = NOT_ENOUGH
+        else:
+            verdict = NO_CHANGE
+        out.append(FamilyResult(fam, verdict, bad, good))
+    return out

@@ -1,0 +1,225 @@
+"""Permutation tests for the corpus statistics of two equal-size samples.
+
+Under "no difference" the two samples are exchangeable: pool them, split the pool at random
+into two halves of the same size many times, and see how often the difference of a
+statistic is as large as the one observed. Each statistic is recomputed for a split from
+work done once on the pool (n-gram runs sorted once, entity and context keys indexed once,
+embedding rows kept), so a split costs a few passes over arrays, not a new analysis.
+The p-value uses the normal approximation of the permutation distribution (its mean and
+spread from the splits), which resolves small p-values with a few hundred splits; the
+compression ratio is permuted in groups of answers (its unit of computation).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ..signals import resampling as R
+from ..signals.answer_sample import SampledAnswer, embedding_matrix
+from ..text.hashing import NgramBatch, TokenHasher
+from ..text.normalize import word_bytes
+
+_HASHER = TokenHasher()
+# A split of the pool (boolean mask: True = one half) -> the statistic on (that half, the rest).
+Statistic = Callable[[np.ndarray], tuple[float, float]]
+
+
+def normal_p_value(observed: float, null: np.ndarray) -> float | None:
+    """Two-sided p of ``observed`` against permutation differences ``null``."""
+    null = null[np.isfinite(null)]
+    if len(null) < 20:
+        return None
+    sd = float(null.std(ddof=1))
+    if sd <= 0:
+        return 1.0 if abs(observed - float(null.mean())) < 1e-12 else 0.0
+    z = abs(observed - float(null.mean())) / sd
+    return math.erfc(z / math.sqrt(2))
+
+
+class _Runs:
+    """Unique (n-gram, answer) pairs of the pool grouped by n-gram (``run`` per pair)."""
+
+    def __init__(self, hashes: np.ndarray, owner: np.ndarray) -> None:
+        order = np.lexsort((owner, hashes))
+        gram, doc = hashes[order], owner[order]
+        keep = np.r_[True, (gram[1:] != gram[:-1]) | (doc[1:] != doc[:-1])] \
+            if len(gram) else np.zeros(0, bool)
+        gram, self.doc = gram[keep], doc[keep]
+        self.run = np.cumsum(np.r_[True, gram[1:] != gram[:-1]]) - 1 if len(gram) else \
+            np.zeros(0, np.int64)
+        self.size = np.bincount(self.run) if len(gram) else np.zeros(0, np.int64)
+
+    def in_half(self, half: np.ndarray) -> np.ndarray:
+        """Per n-gram: how many answers of ``half`` (a float 0/1 mask) hold it."""
+        return np.bincount(self.run, weights=half[self.doc], minlength=len(self.size))
+
+
+def _distinct(batch: NgramBatch, n: int, joined: bool) -> Statistic | None:
+    hashes, owner = batch.ngrams(n)
+    if joined:   # crossing n-grams of the pool's order go with the answer they start in
+        total = max(len(batch.tokens) - n + 1, 0)
+        starts = batch.owner[:total]
+        crossing = batch.owner[n - 1:] != starts
+        hashes = np.concatenate((hashes, batch.crossing(n)))
+        owner = np.concatenate((owner, starts[crossing]))
+    if not len(hashes):
+        return None
+    runs = _Runs(hashes, owner)
+    per_answer = np.bincount(owner, minlength=len(batch.lengths)).astype(np.float64)
+    all_total = per_answer.sum()
+
+    def stat(half: np.ndarray) -> tuple[float, float]:
+        inside = runs.in_half(half)
+        total = float(per_answer @ half)
+        a = np.count_nonzero(inside) / total if total else math.nan
+        rest = all_total - total
+        b = np.count_nonzero(runs.size - inside) / rest if rest else math.nan
+        return a, b
+
+    return stat
+
+
+def _self_repetition(batch: NgramBatch) -> Statistic | None:
+    hashes, owner = batch.ngrams(4)
+    if not len(hashes):
+        return None
+    runs = _Runs(hashes, owner)
+    docs = len(batch.lengths)
+
+    def stat(half: np.ndarray) -> tuple[float, float]:
+        inside = runs.in_half(half)
+        member = half[runs.doc] > 0
+        df = np.where(member, inside[runs.run], (runs.size - inside)[runs.run])
+        excess = np.log1p(np.bincount(runs.doc, weights=df - 1, minlength=docs))
+        side = half > 0
+        return float(excess[side].mean()), float(excess[~side].mean())
+
+    return stat
+
+
+def _keyed(lists: Sequence[Sequence[int]], fn: Callable[[np.ndarray], float | None],
+           ) -> Statistic | None:
+    lengths = np.fromiter((len(x) for x in lists), dtype=np.int64, count=len(lists))
+    if not lengths.sum():
+        return None
+    flat = np.fromiter((k for x in lists for k in x), dtype=np.uint64, count=int(lengths.sum()))
+    item = np.repeat(np.arange(len(lists)), lengths)
+    _, key = np.unique(flat, return_inverse=True)
+    keys = int(key.max()) + 1
+    everything = np.bincount(key, minlength=keys)
+
+    def value(counts: np.ndarray) -> float:
+        v = fn(counts)
+        return math.nan if v is None else v
+
+    def stat(half: np.ndarray) -> tuple[float, float]:
+        inside = np.bincount(key, weights=half[item], minlength=keys).astype(np.int64)
+        return value(inside), value(everything - inside)
+
+    return stat
+
+
+def _embedding(X: np.ndarray, rows: np.ndarray) -> dict[str, Statistic]:
+    """Vendi, mean cosine and effective rank of each half, from S_half = X_h' X_h and
+    S - S_half (one product per split)."""
+    S, total = X.T @ X, X.sum(axis=0)
+    cache: dict[str, tuple] = {}
+
+    def both(half: np.ndarray) -> tuple:
+        key = half.tobytes()
+        if cache.get("key") != key:
+            side = half[rows] > 0
+            Xh = X[side]
+            Sh, th, nh = Xh.T @ Xh, Xh.sum(axis=0), len(Xh)
+            pair = []
+            for S_, t_, n_ in ((Sh, th, nh), (S - Sh, total - th, len(X) - nh)):
+                pair.append(R._embedding_stats(np.linalg.eigvalsh(S_), t_, n_) if n_ >= 2
+                            else (math.nan,) * 3)
+            cache.update(key=key, value=pair)
+        return cache["value"]
+
+    def pick(i: int) -> Statistic:
+        return lambda half: (both(half)[0][i], both(half)[1][i])
+
+    return {"embedding_vendi_score": pick(0), "embedding_mean_cosine_similarity": pick(1),
+            "embedding_effective_rank": pick(2)}
+
+
+def corpus_statistics(pool: Sequence[SampledAnswer]) -> dict[str, Statistic]:
+    """Per registry key, the statistic of a half of ``pool`` and of the rest."""
+    batch = _HASHER.batch([word_bytes(item.text) for item in pool])
+    stats: dict[str, Statistic | None] = {}
+    for n in (1, 2, 3, 4):
+        stats[f"distinct_{n}"] = _distinct(batch, n, joined=False)
+    d4 = stats["distinct_4"]
+    if d4 is not None:
+        stats["repeated_ngram_across_answers"] = lambda h: tuple(1.0 - v for v in d4(h))
+    joined = [_distinct(batch, n, joined=True) for n in (1, 2, 3, 4)]
+    if all(joined):
+        stats["ngram_diversity_score"] = lambda h: tuple(
+            map(sum, zip(*(f(h) for f in joined), strict=True)))
+    stats["self_repetition_score"] = _self_repetition(batch)
+    entities = [item.entities for item in pool]
+    stats["entity_diversity_ratio"] = _keyed(entities, R.rarefied_richness)
+    stats["entity_entropy_bits"] = _keyed(entities, R._entropy_bits)
+    contexts = [item.contexts for item in pool]
+    stats["context_distinct_ratio"] = _keyed(contexts, R.distinct_share)
+    stats["context_top10_share"] = _keyed(contexts, R.top_share)
+    has_row = np.fromiter((bool(i.embedding) for i in pool), dtype=bool, count=len(pool))
+    X = embedding_matrix(list(pool))
+    if len(X) == int(has_row.sum()) and len(X) >= 4:
+        stats.update(_embedding(X, np.flatnonzero(has_row)))
+    return {k: v for k, v in stats.items() if v is not None}
+
+
+def compression_groups(texts: Sequence[str], groups: int, level: int,
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Raw and compressed bytes of ``texts`` dealt into ``groups`` (text i to i mod groups)."""
+    raw, packed = np.zeros(groups), np.zeros(groups)
+    for k in range(groups):
+        data = " ".join(texts[k::groups]).encode("utf-8", "surrogatepass")
+        raw[k] = len(data)
+        packed[k] = len(R._gzip(data, level)) if data else 0
+    return raw, packed
+
+
+def permutation_test(pool_a: Sequence[SampledAnswer], pool_b: Sequence[SampledAnswer],
+                     permutations: int, seed: int, level: int = 6,
+                     groups: int = R.GROUPS) -> dict[str, float | None]:
+    """p-value per registry key for "the two equal-size samples come from one population"."""
+    m = len(pool_a)
+    if m != len(pool_b) or m < 4:
+        return {}
+    pool = list(pool_a) + list(pool_b)
+    stats = corpus_statistics(pool)
+    rng = np.random.default_rng(seed)
+    baseline_half = np.r_[np.ones(m), np.zeros(m)]
+    observed = {}
+    for k, f in stats.items():
+        a, b = f(baseline_half)
+        observed[k] = b - a
+    null = {k: np.empty(permutations) for k in stats}
+    for i in range(permutations):
+        half = np.zeros(2 * m)
+        half[rng.permutation(2 * m)[:m]] = 1.0
+        for k, f in stats.items():
+            a, b = f(half)
+            null[k][i] = b - a
+    out = {k: normal_p_value(observed[k], null[k]) if np.isfinite(observed[k]) else None
+           for k in stats}
+    g = min(groups, m)
+    raw_a, packed_a = compression_groups([i.text for i in pool_a], g, level)
+    raw_b, packed_b = compression_groups([i.text for i in pool_b], g, level)
+    raw, packed = np.r_[raw_a, raw_b], np.r_[packed_a, packed_b]
+    if packed_a.sum() and packed_b.sum():
+        diff = raw_b.sum() / packed_b.sum() - raw_a.sum() / packed_a.sum()
+        perm = np.empty(permutations)
+        for b in range(permutations):
+            pick = np.zeros(2 * g, bool)
+            pick[rng.permutation(2 * g)[:g]] = True
+            perm[b] = raw[~pick].sum() / packed[~pick].sum() - raw[pick].sum() / packed[pick].sum()
+        out["compression_ratio"] = normal_p_value(diff, perm)
+    return out

@@ -1,0 +1,67 @@
+"""The two sides of a comparison, from answers, from an aggregator's streams or a state file.
+
+Every side becomes the window inputs of one stream (``WindowInputs``), so answers judged
+offline go through exactly the analysis the aggregator runs in production.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+
+from ..aggregator import Aggregator, observe_all
+from ..config import CollapseConfig
+from ..records import AnswerRecord, StreamKey
+from ..signals.accumulators import MomentStats
+from ..window import WindowInputs
+from .engine import CompareOptions, Comparison, compare_windows
+
+SIDE = "side"
+
+
+def window_of_answers(answers: Iterable[str | AnswerRecord], *, sample_size: int = 1000,
+                      aggregator: Aggregator | None = None) -> WindowInputs:
+    """Analyse answers (texts or records) as one stream whose window holds them all."""
+    records = [a if isinstance(a, AnswerRecord) else AnswerRecord(a) for a in answers]
+    agg = aggregator or Aggregator(CollapseConfig(
+        window_answers=2 * len(records) + 2, window_seconds=1e15, sample_size=sample_size,
+        refresh_seconds=3600, memory_budget_mb=1 << 20, max_streams=1))
+    observe_all(agg, [AnswerRecord(r.answer, r.prompt_tokens, r.completion_tokens,
+                                   r.context_ids, r.model, SIDE, SIDE, SIDE, 0.0,
+                                   r.tokens_estimated) for r in records])
+    inputs = agg.window_inputs(StreamKey(SIDE, SIDE, SIDE))
+    return inputs if inputs is not None else \
+        WindowInputs(0, 0, 0, 0, MomentStats(), MomentStats(), [])
+
+
+def compare_answers(baseline: Sequence[str | AnswerRecord],
+                    candidate: Sequence[str | AnswerRecord],
+                    options: CompareOptions | None = None, *, baseline_name: str = "baseline",
+                    candidate_name: str = "candidate") -> Comparison:
+    """Compare two sets of answers (e.g. release N-1's and release N's, or a pinned
+    human-written baseline and a candidate)."""
+    opts = options or CompareOptions()
+    return compare_windows(window_of_answers(baseline, sample_size=opts.sample_size),
+                           window_of_answers(candidate, sample_size=opts.sample_size), opts,
+                           baseline_name=baseline_name, candidate_name=candidate_name)
+
+
+def compare_streams(aggregator: Aggregator, baseline: StreamKey, candidate: StreamKey,
+                    options: CompareOptions | None = None) -> Comparison:
+    """Compare two streams of one aggregator (their current windows)."""
+    a, b = aggregator.window_inputs(baseline), aggregator.window_inputs(candidate)
+    missing = [str(k) for k, w in ((baseline, a), (candidate, b)) if w is None]
+    if missing:
+        raise KeyError(f"no such stream: {', '.join(missing)}")
+    return compare_windows(a, b, options, baseline_name="/".join(baseline),
+                           candidate_name="/".join(candidate))
+
+
+def load_state(path: str | os.PathLike[str], config: CollapseConfig | None = None) -> Aggregator:
+    """An aggregator restored from a ``collapse-otel serve`` state file (ValueError if the
+    file is not one)."""
+    from ..serve.state import load_into
+
+    agg = Aggregator(config or CollapseConfig(refresh_seconds=3600, memory_budget_mb=1 << 20))
+    load_into(path, agg)
+    return agg

@@ -1,0 +1,123 @@
+"""Every window gauge of one stream, with its standard error, from the window's sketches.
+
+Runs on the worker outside the aggregator's lock (``Aggregator.refresh``). Per-answer means
+and proportions get textbook standard errors from the window's counts and moments; corpus
+statistics are computed on the fixed-size reservoir sample and get a delete-group jackknife
+(``signals.resampling``); the spread of answer lengths gets a delta-method error from the
+first four moments. Keys are those of ``collapse_otel.registry``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import numpy as np
+
+from .signals import resampling as R
+from .signals.accumulators import MomentStats
+from .signals.answer_sample import SampledAnswer, embedding_matrix
+from .snapshot import WindowSignals
+from .text.hashing import TokenHasher
+from .text.normalize import word_bytes
+
+STREAMING_GZIP_LEVEL = 6
+_HASHER = TokenHasher()
+
+
+@dataclass(frozen=True)
+class WindowInputs:
+    answers: int
+    with_text: int
+    exact: int
+    near: int
+    seq: MomentStats              # seq-rep-4 of the window's answers
+    completion: MomentStats       # completion tokens of the window's answers
+    sample: list[SampledAnswer]   # the reservoir sample of the window
+    text_hashes: np.ndarray | None = None   # every window answer's text hash, in order
+
+
+def compute_window(w: WindowInputs) -> WindowSignals:
+    values: dict[str, float] = {}
+    stderr: dict[str, float] = {}
+
+    def put(key: str, value: float | None, se: float | None = None) -> None:
+        if value is not None and math.isfinite(value):
+            values[key] = float(value)
+            if se is not None and math.isfinite(se):
+                stderr[key] = float(se)
+
+    if w.with_text:
+        put("near_duplicate_ratio", w.near / w.with_text, proportion_se(w.near, w.with_text))
+    if w.text_hashes is not None and len(w.text_hashes) >= 2:
+        # repeats cluster (one canned reply repeated many times), so not binomial: the
+        # jackknife over the window's text hashes (measured: binomial errors covered 89%)
+        value, loo = R.repeated_share(w.text_hashes)
+        put("exact_duplicate_ratio", value, R.jackknife_se(loo))
+    elif w.with_text:
+        put("exact_duplicate_ratio", w.exact / w.with_text, proportion_se(w.exact, w.with_text))
+    put("repeated_ngram_within_answer", w.seq.mean(), w.seq.mean_se())
+    put("completion_tokens_cv", w.completion.get(), w.completion.cv_se())
+    for key, (value, loo) in sample_statistics(w.sample).items():
+        put(key, value, R.jackknife_se(loo))
+    entities = [len(set(item.entities)) for item in w.sample]
+    if entities:
+        moments = MomentStats()
+        moments.update_many(entities)
+        put("entities_per_answer", moments.mean(), moments.mean_se())
+    return WindowSignals(
+        window_answers=w.answers, window_answers_with_text=w.with_text,
+        sample_answers=len(w.sample), values=MappingProxyType(values),
+        stderr=MappingProxyType(stderr))
+
+
+def proportion_se(count: int, n: int) -> float:
+    """Agresti-Coull standard error: p~ = (x + 2) / (n + 4), sqrt(p~(1 - p~) / (n + 4)).
+    Unlike sqrt(p(1-p)/n) it is not 0 when no answer (or every answer) is a duplicate, so a
+    release with no duplicates still has an interval to compare against."""
+    p = (count + 2) / (n + 4)
+    return math.sqrt(p * (1 - p) / (n + 4))
+
+
+def sample_statistics(sample: list[SampledAnswer], groups: int = R.GROUPS,
+                      ) -> dict[str, tuple[float | None, np.ndarray]]:
+    """Every corpus statistic of the sample with its leave-group-out values."""
+    groups = min(groups, len(sample))
+    if groups < 2:
+        return {}
+    group = np.arange(len(sample)) % groups
+    texts = [item.text for item in sample]
+    batch = _HASHER.batch([word_bytes(t) for t in texts])
+    out: dict[str, tuple[float | None, np.ndarray]] = {}
+    diversity, diversity_loo = 0.0, np.zeros(groups)
+    for n in (1, 2, 3, 4):
+        out[f"distinct_{n}"] = R.distinct_within(batch, group, n, groups)
+        joined, joined_loo = R.distinct_joined(batch, group, n, groups)
+        diversity += joined or 0.0
+        diversity_loo = diversity_loo + np.nan_to_num(joined_loo, nan=0.0) \
+            if joined is not None else diversity_loo
+    if out["distinct_1"][0] is not None:
+        out["ngram_diversity_score"] = (diversity, diversity_loo)
+    d4, d4_loo = out["distinct_4"]
+    if d4 is not None:
+        out["repeated_ngram_across_answers"] = (1.0 - d4, 1.0 - d4_loo)
+    out["self_repetition_score"] = R.self_repetition(batch, group, 4, groups)
+    out["compression_ratio"] = R.chunked_compression(texts, group, STREAMING_GZIP_LEVEL, groups)
+    entities = R.count_matrix([item.entities for item in sample], group, groups)
+    if len(entities):
+        out["entity_diversity_ratio"] = R.rarefied_with_jackknife(entities)
+        out["entity_entropy_bits"] = R.entropy_with_jackknife(entities)
+    contexts = R.count_matrix([item.contexts for item in sample], group, groups)
+    if len(contexts):
+        out["context_distinct_ratio"] = R.keyed_with_jackknife(contexts, R.distinct_share)
+        out["context_top10_share"] = R.keyed_with_jackknife(contexts, R.top_share)
+    has_row = np.fromiter((bool(item.embedding) for item in sample), dtype=bool,
+                          count=len(sample))
+    X = embedding_matrix(sample)
+    if len(X) >= 2 and len(X) == int(has_row.sum()):
+        emb = R.embedding_with_jackknife(X, group[has_row], groups)
+        out["embedding_vendi_score"] = emb["vendi"]
+        out["embedding_mean_cosine_similarity"] = emb["cosine"]
+        out["embedding_effective_rank"] = emb["rank"]
+    return {k: v for k, v in out.items() if v[0] is not None}
