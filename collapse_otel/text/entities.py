@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from . import entity_patterns as pat
 from .entity_spans import anchored, find_all, merge_spans
+from .entity_starts import LOWER_ELSEWHERE, NAME_ELSEWHERE, Pending, resolve, sentence_initial
 
 #: Every kind the rule-based extractor knows. ``name`` = capitalised proper-noun spans.
 ENTITY_KINDS = frozenset(
@@ -28,7 +29,6 @@ ENTITY_KINDS = frozenset(
 
 _NON_SPACE = re.compile(r"\S+")
 _BATCH_SEPARATOR = "\n\n"  # no rule matches across a line break
-_SENTENCE_END = frozenset(".!?:;\n\r\"“”'‘’(*•>#|-–—…")
 
 
 @runtime_checkable
@@ -92,13 +92,14 @@ class RuleBasedEntityExtractor:
         (no rule matches across a line break), which saves the per-call work of every rule."""
         try:
             parts = [t[: self.max_chars] if isinstance(t, str) else "" for t in texts]
-            starts, pos = [], 0
+            starts, ends, pos = [], [], 0
             for part in parts:
                 starts.append(pos)
+                ends.append(pos + len(part))
                 pos += len(part) + len(_BATCH_SEPARATOR)
             joined = _BATCH_SEPARATOR.join(parts)
             out: list[list[str]] = [[] for _ in parts]
-            for s, e, _ in self._find_in(joined):
+            for s, e, _ in self._find_in(joined, (starts, ends)):
                 i = bisect_right(starts, s) - 1
                 if e > starts[i] + len(parts[i]):  # across a separator: never expected
                     return [self.extract(t) for t in texts]
@@ -129,9 +130,15 @@ class RuleBasedEntityExtractor:
             return []
         return self._find_in(text[: self.max_chars])
 
-    def _find_in(self, text: str) -> list[tuple[int, int, str]]:
+    def _find_in(
+        self, text: str, bounds: tuple[list[int], list[int]] | None = None
+    ) -> list[tuple[int, int, str]]:
+        """``bounds``: start and end offsets of the texts joined in ``text`` (``extract_many``)."""
         strong = self._strong(text)
-        found = self._names_and_numbers(text)
+        pending: list[Pending] = []
+        found = self._names_and_numbers(text, pending)
+        if pending:
+            found = resolve(text, found, pending, bounds)
         if strong:
             found = merge_spans(strong, found)
         kinds = self.kinds
@@ -161,12 +168,17 @@ class RuleBasedEntityExtractor:
             out = merge_spans([], sorted(out, key=lambda m: (m[0], -m[1])))
         return out
 
-    def _names_and_numbers(self, text: str) -> list[tuple[int, int, str]]:
+    def _names_and_numbers(
+        self, text: str, pending: list[Pending]
+    ) -> list[tuple[int, int, str]]:
+        """Name, number and date mentions; sentence-initial names whose fate depends on the rest
+        of the text are appended to ``pending`` (see entity_starts.resolve)."""
         # The hot loop: runs once per capitalised word / number in every answer, so it is
         # inlined and ordered by frequency (about half the matches are "The", "I", "It"...).
         out: list[tuple[int, int, str]] = []
         add = out.append
         reject = _REJECT_CASED
+        starters = _STARTERS_CASED
         months = _MONTHS_CASED
         suffixes = pat.NON_NAME_SUFFIXES
         first_group = self._first_group
@@ -190,8 +202,13 @@ class RuleBasedEntityExtractor:
                         continue
                     if end - start == 1:
                         continue
-                    if word.endswith(suffixes) and _sentence_initial(text, start):
-                        continue
+                    if sentence_initial(text, start):
+                        if word in starters:  # "Enjoy", "Opening": a name only if used as one
+                            pending.append((len(out), word, None, NAME_ELSEWHERE))
+                        elif word.endswith(suffixes):
+                            continue
+                        elif word[1:].islower():  # "Pack" when "pack" is also in the text
+                            pending.append((len(out), word, None, LOWER_ELSEWHERE))
                     add((start, end, "name"))
                     continue
                 first = text[start:first_end].casefold()
@@ -202,6 +219,12 @@ class RuleBasedEntityExtractor:
                         add((start, last_end, "date"))
                         continue
                 span = _multiword(text, start, end, first)
+                if (first in pat.SENTENCE_START_WORDS and span != (start, end, "name")
+                        and (span is None or span[2] == "name")
+                        and sentence_initial(text, start)):
+                    # "Visit Kyoto" -> "Kyoto", unless the text names "Visit" mid-sentence
+                    pending.append((len(out), text[start:first_end], span, NAME_ELSEWHERE))
+                    span = (start, end, "name")
                 if span is not None:
                     add(span)
                     last_end = span[1]
@@ -226,6 +249,7 @@ def _cased(words: frozenset[str]) -> frozenset[str]:
 
 _REJECT_CASED = _cased(_NOT_ALONE - _MONTHS)  # exact-string lookup, no casefold() on the hot path
 _MONTHS_CASED = _cased(_MONTHS)
+_STARTERS_CASED = _cased(pat.SENTENCE_START_WORDS)
 
 
 def _multiword(text: str, start: int, end: int, first: str) -> tuple[int, int, str] | None:
@@ -237,8 +261,10 @@ def _multiword(text: str, start: int, end: int, first: str) -> tuple[int, int, s
     span = text[start:end]
     if span.isupper() and len(span.split()) >= 3:
         return None  # "IM HAVING A HEART ATTACK"
-    if first in pat.COMMON_WORDS or first in pat.NEVER_ALONE:
-        new_start = _strip_leading(text, start, end, _sentence_initial(text, start))
+    starter = first in pat.SENTENCE_START_WORDS
+    if starter or first in pat.COMMON_WORDS or first in pat.NEVER_ALONE:
+        initial = sentence_initial(text, start)
+        new_start = _strip_leading(text, start, end, initial) if initial or not starter else start
         if new_start is None:
             return None
         start = new_start
@@ -266,25 +292,19 @@ def _hump(text: str, start: int, end: int) -> tuple[int, int, str]:
     return (word_start, end, kind)
 
 
-def _sentence_initial(text: str, start: int) -> bool:
-    i = start - 1
-    while i >= 0 and text[i] in " \t\u00a0":
-        i -= 1
-    return i < 0 or text[i] in _SENTENCE_END or text[i].isdigit()
-
-
 def _strip_leading(text: str, start: int, end: int, initial: bool) -> int | None:
     """Start of what is left of a capitalised span once leading non-name words are cut off.
 
     Cut: chat words; common words when the span opens a sentence or is in capitals ("NOT",
-    "BEST"); and the connectors or numbers that follow a cut word. ``None``: nothing left.
+    "BEST"); frequent lower-case words when it opens a sentence; and the connectors or numbers
+    that follow a cut word. ``None``: nothing left.
     """
     for m in _NON_SPACE.finditer(text, start, end):
         raw = m.group()
         word = raw.casefold()
         drop = word in pat.NEVER_ALONE or (
             word in pat.COMMON_WORDS and (initial or (len(raw) > 1 and raw.isupper()))
-        )
+        ) or (initial and word in _STRIP_EXTRA and (_STRIP_MODE == "all" or m.start() == start))
         if not drop and m.start() > start:
             drop = word in pat.CONNECTORS or word.isdigit()
         if not drop:
@@ -346,3 +366,7 @@ class SpacyEntityExtractor:
             return [entity_key(text[s:e]) for s, e in self.spans(text)]
         except Exception:
             return []
+
+
+_STRIP_MODE = "all"
+_STRIP_EXTRA = pat.SENTENCE_START_WORDS

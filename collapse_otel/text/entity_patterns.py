@@ -15,6 +15,8 @@ import re
 import sys
 from functools import cache
 
+from .common_words import WORDS as _LOWER_CASE_WORDS
+
 # Lower-case words allowed inside a multi-word name, between two capitalised words:
 # "Bank of America", "Lord of the Rings", "Vincent van Gogh", "Rio de Janeiro". Not "and":
 # "Alice and Bob" are two entities far more often than one.
@@ -57,6 +59,7 @@ _COMMON_WORDS = """
     im ive id ill thats dont cant wont isnt didnt doesnt ca wo u ur da dat dis
     lol lmao lmfao rofl omg wtf btw imo imho tbh idk pls plz thx ty xd haha hahaha damn dude
     bro bruh fuck shit god omfg yay ugh hmm aw aww
+    cheers enjoy happy congratulations greetings regards absolutely definitely alright
     """
 COMMON_WORDS = frozenset(_COMMON_WORDS.split())
 
@@ -94,6 +97,14 @@ _MONTH_WORDS = (
     " august september october november december"
 )
 MONTH_WORDS = frozenset(_MONTH_WORDS.split())
+
+# Frequent lower-case words (generated from WikiText-2: common_words.py) that no list above
+# already covers: not names at a sentence start unless the same text uses them as a name
+# mid-sentence ("Rust is fast ... adopt Rust"). Mid-sentence they are left alone.
+SENTENCE_START_WORDS = (
+    _LOWER_CASE_WORDS - COMMON_WORDS - ALONE_ONLY - NEVER_ALONE - CALENDAR_WORDS - MONTH_WORDS
+    - CONNECTORS
+)
 _MONTH = (
     r"(?:Jan(?:uary|\.)?|Feb(?:ruary|\.)?|Mar(?:ch|\.)?|Apr(?:il|\.)?|May|June?|Jun\.|July?"
     r"|Jul\.|Aug(?:ust|\.)?|Sep(?:tember|t\.?|\.)?|Oct(?:ober|\.)?|Nov(?:ember|\.)?"
