@@ -21,7 +21,7 @@ from pathlib import Path
 
 from collapse_otel.simulation.wikitext import default_files, join_marks, paragraphs, read_lines
 
-MIN_COUNT = 10
+MIN_COUNT = 5
 MIN_SHARE = 0.9
 TARGET = Path(__file__).resolve().parents[1] / "collapse_otel" / "text" / "common_words.py"
 _SENTENCE_START = frozenset('.!?:;"(')  # a token after one of these opens a sentence or clause
@@ -51,12 +51,12 @@ def common_words(lines: Iterable[str], min_count: int = MIN_COUNT,
 
 
 def render(words: list[str]) -> str:
-    lines, line = [], "   "
+    lines, line = [], ""
     for word in words:
-        if len(line) + 1 + len(word) > 99:
+        if len(line) + 1 + len(word) > 100:
             lines.append(line)
-            line = "   "
-        line += " " + word
+            line = ""
+        line += (" " if line else "") + word
     lines.append(line)
     body = "\n".join(lines)
     return f'''"""Common English words, {len(words)} of them: at a sentence start their capital says nothing.

@@ -179,6 +179,8 @@ class RuleBasedEntityExtractor:
         add = out.append
         reject = _REJECT_CASED
         starters = _STARTERS_CASED
+        starter_words = pat.SENTENCE_START_WORDS
+        opens = sentence_initial
         months = _MONTHS_CASED
         suffixes = pat.NON_NAME_SUFFIXES
         first_group = self._first_group
@@ -202,7 +204,9 @@ class RuleBasedEntityExtractor:
                         continue
                     if end - start == 1:
                         continue
-                    if sentence_initial(text, start):
+                    if start > 1 and text[start - 1] == " " and text[start - 2].isalpha():
+                        pass  # "... word Name": mid-sentence, the usual case; no call
+                    elif opens(text, start):
                         if word in starters:  # "Enjoy", "Opening": a name only if used as one
                             pending.append((len(out), word, None, NAME_ELSEWHERE))
                         elif word.endswith(suffixes):
@@ -219,9 +223,8 @@ class RuleBasedEntityExtractor:
                         add((start, last_end, "date"))
                         continue
                 span = _multiword(text, start, end, first)
-                if (first in pat.SENTENCE_START_WORDS and span != (start, end, "name")
-                        and (span is None or span[2] == "name")
-                        and sentence_initial(text, start)):
+                if (first in starter_words and span != (start, end, "name")
+                        and (span is None or span[2] == "name") and opens(text, start)):
                     # "Visit Kyoto" -> "Kyoto", unless the text names "Visit" mid-sentence
                     pending.append((len(out), text[start:first_end], span, NAME_ELSEWHERE))
                     span = (start, end, "name")
@@ -261,10 +264,10 @@ def _multiword(text: str, start: int, end: int, first: str) -> tuple[int, int, s
     span = text[start:end]
     if span.isupper() and len(span.split()) >= 3:
         return None  # "IM HAVING A HEART ATTACK"
-    starter = first in pat.SENTENCE_START_WORDS
-    if starter or first in pat.COMMON_WORDS or first in pat.NEVER_ALONE:
-        initial = sentence_initial(text, start)
-        new_start = _strip_leading(text, start, end, initial) if initial or not starter else start
+    if first in pat.COMMON_WORDS or first in pat.NEVER_ALONE or (
+        first in pat.SENTENCE_START_WORDS and sentence_initial(text, start)
+    ):
+        new_start = _strip_leading(text, start, end, sentence_initial(text, start))
         if new_start is None:
             return None
         start = new_start
@@ -304,7 +307,7 @@ def _strip_leading(text: str, start: int, end: int, initial: bool) -> int | None
         word = raw.casefold()
         drop = word in pat.NEVER_ALONE or (
             word in pat.COMMON_WORDS and (initial or (len(raw) > 1 and raw.isupper()))
-        ) or (initial and word in _STRIP_EXTRA and (_STRIP_MODE == "all" or m.start() == start))
+        ) or (initial and word in pat.SENTENCE_START_WORDS)
         if not drop and m.start() > start:
             drop = word in pat.CONNECTORS or word.isdigit()
         if not drop:
@@ -367,6 +370,3 @@ class SpacyEntityExtractor:
         except Exception:
             return []
 
-
-_STRIP_MODE = "all"
-_STRIP_EXTRA = pat.SENTENCE_START_WORDS

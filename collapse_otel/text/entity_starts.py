@@ -14,7 +14,7 @@ Evidence is taken from one text only, never from the other texts of a batch, so
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 
 #: Characters after which (spaces aside) a word opens a sentence, a line, an item or a quote.
 SENTENCE_END = frozenset(".!?:;\n\r\"“”'‘’([{*•>#|-–—…")
@@ -45,52 +45,56 @@ def resolve(
     pending: list[Pending],
     bounds: tuple[list[int], list[int]] | None = None,
 ) -> list[Mention]:
-    """Apply the within-text evidence to the ``pending`` mentions of ``found``.
+    """``found`` with the within-text evidence applied to its ``pending`` mentions.
 
     ``bounds``: the start and end offsets of the texts joined in ``text`` (``extract_many``);
     ``None``: ``text`` is one text.
     """
-    out: list[Mention | None] = list(found)
-    names: dict[int, set[str]] = {}
-    starts: list[int] | None = None
+    lo, hi = 0, len(text)
+    name_starts: dict[int, str] | None = None
+    changed: list[tuple[int, Mention | None]] = []
     for index, word, replacement, mode in pending:
-        lo, hi = _segment(text, found[index][0], bounds)
+        pos = found[index][0]
+        if bounds is not None:
+            i = bisect_right(bounds[0], pos) - 1
+            lo, hi = bounds[0][i], bounds[1][i]
         if mode == LOWER_ELSEWHERE:
-            if _lower_elsewhere(text, word, lo, hi):
-                out[index] = replacement
+            low = word.lower()
+            if text.find(low, lo, hi) >= 0 and _lower_elsewhere(text, low, lo, hi):
+                changed.append((index, replacement))
             continue
-        if lo not in names:
-            if starts is None:
-                starts = [m[0] for m in found]
-            names[lo] = _mid_sentence_names(text, found, bisect_left(starts, lo),
-                                            bisect_left(starts, hi))
-        if word not in names[lo]:
-            out[index] = replacement
+        other = _other_occurrence(text, word, pos, lo, hi)
+        if other >= 0:
+            if name_starts is None:
+                name_starts = {s: k for s, _, k in found}
+            while other >= 0 and (name_starts.get(other) != "name"
+                                  or sentence_initial(text, other)):
+                other = _other_occurrence(text, word, pos, other + 1, hi)
+        if other < 0:
+            changed.append((index, replacement))
+    if not changed:
+        return found
+    out: list[Mention | None] = list(found)
+    for index, replacement in changed:
+        out[index] = replacement
     return [m for m in out if m is not None]
 
 
-def _segment(
-    text: str, pos: int, bounds: tuple[list[int], list[int]] | None
-) -> tuple[int, int]:
-    if bounds is None:
-        return 0, len(text)
-    i = bisect_right(bounds[0], pos) - 1
-    return bounds[0][i], bounds[1][i]
+def _other_occurrence(text: str, word: str, pos: int, lo: int, hi: int) -> int:
+    """Offset of the next whole-word ``word`` in ``text[lo:hi]`` other than the one at ``pos``."""
+    n = len(word)
+    i = text.find(word, lo, hi)
+    while i >= 0:
+        if i != pos and (i + n == hi or not text[i + n].isalnum()) and (
+            i == lo or not text[i - 1].isalnum()
+        ):
+            return i
+        i = text.find(word, i + 1, hi)
+    return -1
 
 
-def _mid_sentence_names(text: str, found: list[Mention], first: int, last: int) -> set[str]:
-    """First words of the name mentions ``found[first:last]`` that do not open a sentence."""
-    out = set()
-    for s, e, kind in found[first:last]:
-        if kind == "name" and not sentence_initial(text, s):
-            space = text.find(" ", s, e)
-            out.add(text[s:e] if space < 0 else text[s:space])
-    return out
-
-
-def _lower_elsewhere(text: str, word: str, lo: int, hi: int) -> bool:
-    """``word`` written in lower case as a word of its own in ``text[lo:hi]``."""
-    low = word.lower()
+def _lower_elsewhere(text: str, low: str, lo: int, hi: int) -> bool:
+    """``low`` (a lower-cased word) as a word of its own in ``text[lo:hi]``."""
     n = len(low)
     i = text.find(low, lo, hi)
     while i >= 0:
