@@ -67,6 +67,7 @@ class RuleBasedEntityExtractor:
         self.max_chars = max(0, int(max_chars))
         self._main = pat.main_pattern()
         self._month_date = pat.month_date_pattern()
+        self._object_after = pat.object_after_pattern()
         self._first_group = self._main.groupindex["first"]
         self._url = pat.url_pattern()
         self._tick = pat.tick_pattern()
@@ -181,6 +182,7 @@ class RuleBasedEntityExtractor:
         starters = _STARTERS_CASED
         starter_words = pat.SENTENCE_START_WORDS
         opens = sentence_initial
+        object_after = self._object_after
         months = _MONTHS_CASED
         suffixes = pat.NON_NAME_SUFFIXES
         first_group = self._first_group
@@ -211,7 +213,10 @@ class RuleBasedEntityExtractor:
                             pending.append((len(out), word, None, NAME_ELSEWHERE))
                         elif word.endswith(suffixes):
                             continue
-                        elif word[1:].islower():  # "Pack" when "pack" is also in the text
+                        elif word[1:].islower():
+                            if object_after.match(text, end):  # "Diversify your portfolio"
+                                continue
+                            # "Pack" when "pack" is also in the text
                             pending.append((len(out), word, None, LOWER_ELSEWHERE))
                     add((start, end, "name"))
                     continue

@@ -78,6 +78,13 @@ _NEVER_ALONE = """
     """
 NEVER_ALONE = frozenset(_NEVER_ALONE.split())
 
+# A sentence-initial word followed by one of these is a verb taking an object, as in the
+# imperatives of advice ("Diversify your portfolio", "Drink plenty of water"), not a name.
+_OBJECT_WORDS = """
+    your the a an our my this these those it them some any plenty yourself up out
+    """
+OBJECT_WORDS = frozenset(_OBJECT_WORDS.split())
+
 # Not an entity alone, but part of names such as "Saturday Night Live" or "March Madness".
 _CALENDAR = """
     monday tuesday wednesday thursday friday saturday sunday january february march april june
@@ -256,6 +263,12 @@ def month_date_pattern() -> re.Pattern[str]:
     return re.compile(
         rf"{_MONTH}{_SP}+(?:\d{{1,2}}{_ORD}(?:,?{_SP}+\d{{4}})?|\d{{4}})(?!\w)"
     )
+
+
+@cache
+def object_after_pattern() -> re.Pattern[str]:
+    """One of :data:`OBJECT_WORDS` after spaces, matched where a word ends."""
+    return re.compile(rf"{_SP}+(?:{trie(sorted(OBJECT_WORDS))})\b")
 
 
 @cache
