@@ -20,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from . import entity_patterns as pat
 from .entity_spans import anchored, find_all, merge_spans
-from .entity_starts import LOWER_ELSEWHERE, NAME_ELSEWHERE, Pending, resolve, sentence_initial
+from .entity_starts import Bounds, Pending, lower_elsewhere, resolve, sentence_initial
 
 #: Every kind the rule-based extractor knows. ``name`` = capitalised proper-noun spans.
 ENTITY_KINDS = frozenset(
@@ -132,12 +132,12 @@ class RuleBasedEntityExtractor:
         return self._find_in(text[: self.max_chars])
 
     def _find_in(
-        self, text: str, bounds: tuple[list[int], list[int]] | None = None
+        self, text: str, bounds: Bounds | None = None
     ) -> list[tuple[int, int, str]]:
         """``bounds``: start and end offsets of the texts joined in ``text`` (``extract_many``)."""
         strong = self._strong(text)
         pending: list[Pending] = []
-        found = self._names_and_numbers(text, pending)
+        found = self._names_and_numbers(text, pending, bounds)
         if pending:
             found = resolve(text, found, pending, bounds)
         if strong:
@@ -170,10 +170,10 @@ class RuleBasedEntityExtractor:
         return out
 
     def _names_and_numbers(
-        self, text: str, pending: list[Pending]
+        self, text: str, pending: list[Pending], bounds: Bounds | None
     ) -> list[tuple[int, int, str]]:
-        """Name, number and date mentions; sentence-initial names whose fate depends on the rest
-        of the text are appended to ``pending`` (see entity_starts.resolve)."""
+        """Name, number and date mentions. Sentence-initial common words that are names only if
+        the text uses them as names mid-sentence go to ``pending`` (entity_starts.resolve)."""
         # The hot loop: runs once per capitalised word / number in every answer, so it is
         # inlined and ordered by frequency (about half the matches are "The", "I", "It"...).
         out: list[tuple[int, int, str]] = []
@@ -182,6 +182,7 @@ class RuleBasedEntityExtractor:
         starters = _STARTERS_CASED
         starter_words = pat.SENTENCE_START_WORDS
         opens = sentence_initial
+        defer = pending.append
         object_after = self._object_after
         months = _MONTHS_CASED
         suffixes = pat.NON_NAME_SUFFIXES
@@ -210,14 +211,12 @@ class RuleBasedEntityExtractor:
                         pass  # "... word Name": mid-sentence, the usual case; no call
                     elif opens(text, start):
                         if word in starters:  # "Enjoy", "Opening": a name only if used as one
-                            pending.append((len(out), word, None, NAME_ELSEWHERE))
-                        elif word.endswith(suffixes):
+                            defer((len(out), word, None))
+                        elif word.endswith(suffixes) or word[1:].islower() and (
+                            object_after.match(text, end)  # "Diversify your portfolio"
+                            or lower_elsewhere(text, word, start, bounds)  # "Pack ... pack"
+                        ):
                             continue
-                        elif word[1:].islower():
-                            if object_after.match(text, end):  # "Diversify your portfolio"
-                                continue
-                            # "Pack" when "pack" is also in the text
-                            pending.append((len(out), word, None, LOWER_ELSEWHERE))
                     add((start, end, "name"))
                     continue
                 first = text[start:first_end].casefold()
@@ -227,11 +226,13 @@ class RuleBasedEntityExtractor:
                         last_end = date.end()
                         add((start, last_end, "date"))
                         continue
-                span = _multiword(text, start, end, first)
-                if (first in starter_words and span != (start, end, "name")
-                        and (span is None or span[2] == "name") and opens(text, start)):
+                starter = first in starter_words and not (
+                    start > 1 and text[start - 1] == " " and text[start - 2].isalpha()
+                ) and opens(text, start)
+                span = _multiword(text, start, end, first, starter)
+                if starter and span != (start, end, "name") and (span is None or span[2] == "name"):
                     # "Visit Kyoto" -> "Kyoto", unless the text names "Visit" mid-sentence
-                    pending.append((len(out), text[start:first_end], span, NAME_ELSEWHERE))
+                    defer((len(out), text[start:first_end], span))
                     span = (start, end, "name")
                 if span is not None:
                     add(span)
@@ -260,19 +261,20 @@ _MONTHS_CASED = _cased(_MONTHS)
 _STARTERS_CASED = _cased(pat.SENTENCE_START_WORDS)
 
 
-def _multiword(text: str, start: int, end: int, first: str) -> tuple[int, int, str] | None:
+def _multiword(
+    text: str, start: int, end: int, first: str, starter: bool = False
+) -> tuple[int, int, str] | None:
     """Clean a span of several capitalised words; ``None`` when no name is left.
 
     Runs of capitals with 3+ words are shouting; leading common words go when the span opens a
-    sentence ("The Beatles" -> "Beatles"); chat words ("I", "OK") go from either end.
+    sentence ("The Beatles" -> "Beatles", ``starter``: "Visit Kyoto" -> "Kyoto"); chat words
+    ("I", "OK") go from either end.
     """
     span = text[start:end]
     if span.isupper() and len(span.split()) >= 3:
         return None  # "IM HAVING A HEART ATTACK"
-    if first in pat.COMMON_WORDS or first in pat.NEVER_ALONE or (
-        first in pat.SENTENCE_START_WORDS and sentence_initial(text, start)
-    ):
-        new_start = _strip_leading(text, start, end, sentence_initial(text, start))
+    if starter or first in pat.COMMON_WORDS or first in pat.NEVER_ALONE:
+        new_start = _strip_leading(text, start, end, starter or sentence_initial(text, start))
         if new_start is None:
             return None
         start = new_start

@@ -23,12 +23,10 @@ _SPACE = frozenset(" \t\u00a0")
 _BEFORE_WORD = frozenset(" \t\u00a0\n\r\"“‘'([{*")
 _AFTER_WORD = frozenset(" \t\u00a0\n\r\"”’'),;:!?]}*")
 
-NAME_ELSEWHERE = 0  # keep the mention only if the word starts a name mid-sentence in the text
-LOWER_ELSEWHERE = 1  # drop the mention if the word is written in lower case in the text
-
 Mention = tuple[int, int, str]
-#: ``(index into the mentions, word, replacement if the evidence goes against it, mode)``.
-Pending = tuple[int, str, "Mention | None", int]
+Bounds = tuple[list[int], list[int]]  # start and end offsets of the texts joined in one scan
+#: ``(index into the mentions, first word, what replaces the mention without evidence)``.
+Pending = tuple[int, str, "Mention | None"]
 
 
 def sentence_initial(text: str, start: int) -> bool:
@@ -40,29 +38,17 @@ def sentence_initial(text: str, start: int) -> bool:
 
 
 def resolve(
-    text: str,
-    found: list[Mention],
-    pending: list[Pending],
-    bounds: tuple[list[int], list[int]] | None = None,
+    text: str, found: list[Mention], pending: list[Pending], bounds: Bounds | None = None
 ) -> list[Mention]:
-    """``found`` with the within-text evidence applied to its ``pending`` mentions.
-
-    ``bounds``: the start and end offsets of the texts joined in ``text`` (``extract_many``);
-    ``None``: ``text`` is one text.
-    """
+    """``found`` with each pending mention kept only if its word starts a name mid-sentence
+    elsewhere in the same text, else replaced (``None``: dropped)."""
     lo, hi = 0, len(text)
     name_starts: dict[int, str] | None = None
     changed: list[tuple[int, Mention | None]] = []
-    for index, word, replacement, mode in pending:
+    for index, word, replacement in pending:
         pos = found[index][0]
         if bounds is not None:
-            i = bisect_right(bounds[0], pos) - 1
-            lo, hi = bounds[0][i], bounds[1][i]
-        if mode == LOWER_ELSEWHERE:
-            low = word.lower()
-            if text.find(low, lo, hi) >= 0 and _lower_elsewhere(text, low, lo, hi):
-                changed.append((index, replacement))
-            continue
+            lo, hi = _segment(pos, bounds)
         other = _other_occurrence(text, word, pos, lo, hi)
         if other >= 0:
             if name_starts is None:
@@ -80,6 +66,28 @@ def resolve(
     return [m for m in out if m is not None]
 
 
+def lower_elsewhere(text: str, word: str, pos: int, bounds: Bounds | None) -> bool:
+    """``word`` (at ``pos``) is also written in lower case, as a word of its own, in its text."""
+    low = word.lower()
+    lo, hi = (0, len(text)) if bounds is None else _segment(pos, bounds)
+    i = text.find(low, lo, hi)
+    n = len(low)
+    while i >= 0:
+        j = i + n
+        if (i == lo or text[i - 1] in _BEFORE_WORD) and (
+            j == hi or text[j] in _AFTER_WORD
+            or (text[j] == "." and (j + 1 == hi or text[j + 1] in _AFTER_WORD))
+        ):
+            return True
+        i = text.find(low, j, hi)
+    return False
+
+
+def _segment(pos: int, bounds: Bounds) -> tuple[int, int]:
+    i = bisect_right(bounds[0], pos) - 1
+    return bounds[0][i], bounds[1][i]
+
+
 def _other_occurrence(text: str, word: str, pos: int, lo: int, hi: int) -> int:
     """Offset of the next whole-word ``word`` in ``text[lo:hi]`` other than the one at ``pos``."""
     n = len(word)
@@ -91,18 +99,3 @@ def _other_occurrence(text: str, word: str, pos: int, lo: int, hi: int) -> int:
             return i
         i = text.find(word, i + 1, hi)
     return -1
-
-
-def _lower_elsewhere(text: str, low: str, lo: int, hi: int) -> bool:
-    """``low`` (a lower-cased word) as a word of its own in ``text[lo:hi]``."""
-    n = len(low)
-    i = text.find(low, lo, hi)
-    while i >= 0:
-        j = i + n
-        if (i == lo or text[i - 1] in _BEFORE_WORD) and (
-            j == hi or text[j] in _AFTER_WORD
-            or (text[j] == "." and (j + 1 == hi or text[j + 1] in _AFTER_WORD))
-        ):
-            return True
-        i = text.find(low, j, hi)
-    return False
