@@ -20,7 +20,14 @@ from typing import Any, Protocol, runtime_checkable
 
 from . import entity_patterns as pat
 from .entity_spans import anchored, find_all, merge_spans
-from .entity_starts import Bounds, Pending, lower_elsewhere, resolve, sentence_initial
+from .entity_starts import (
+    SENTENCE_END,
+    Bounds,
+    Pending,
+    lower_elsewhere,
+    resolve,
+    sentence_initial,
+)
 
 #: Every kind the rule-based extractor knows. ``name`` = capitalised proper-noun spans.
 ENTITY_KINDS = frozenset(
@@ -182,6 +189,7 @@ class RuleBasedEntityExtractor:
         starters = _STARTERS_CASED
         starter_words = pat.SENTENCE_START_WORDS
         opens = sentence_initial
+        ends = SENTENCE_END
         defer = pending.append
         object_after = self._object_after
         months = _MONTHS_CASED
@@ -207,9 +215,10 @@ class RuleBasedEntityExtractor:
                         continue
                     if end - start == 1:
                         continue
-                    if start > 1 and text[start - 1] == " " and text[start - 2].isalpha():
+                    prev = text[start - 2] if start > 1 and text[start - 1] == " " else ""
+                    if prev.isalpha() or prev == ",":
                         pass  # "... word Name": mid-sentence, the usual case; no call
-                    elif opens(text, start):
+                    elif prev in ends or opens(text, start):
                         if word in starters:  # "Enjoy", "Opening": a name only if used as one
                             defer((len(out), word, None))
                         elif word.endswith(suffixes) or word[1:].islower() and (
@@ -306,17 +315,20 @@ def _strip_leading(text: str, start: int, end: int, initial: bool) -> int | None
     """Start of what is left of a capitalised span once leading non-name words are cut off.
 
     Cut: chat words; common words when the span opens a sentence or is in capitals ("NOT",
-    "BEST"); frequent lower-case words when it opens a sentence; and the connectors or numbers
-    that follow a cut word. ``None``: nothing left.
+    "BEST"); frequent lower-case words in the run of capitals that opens a sentence ("Opening
+    Hours"), but not past a connector ("Fans of Total Recall" -> "Total Recall"); and the
+    connectors or numbers that follow a cut word. ``None``: nothing left.
     """
+    starters = initial
     for m in _NON_SPACE.finditer(text, start, end):
         raw = m.group()
         word = raw.casefold()
+        if m.start() > start and (word in pat.CONNECTORS or word.isdigit()):
+            starters = False
+            continue
         drop = word in pat.NEVER_ALONE or (
             word in pat.COMMON_WORDS and (initial or (len(raw) > 1 and raw.isupper()))
-        ) or (initial and word in pat.SENTENCE_START_WORDS)
-        if not drop and m.start() > start:
-            drop = word in pat.CONNECTORS or word.isdigit()
+        ) or (starters and word in pat.SENTENCE_START_WORDS)
         if not drop:
             return m.start()
     return None

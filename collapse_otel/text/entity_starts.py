@@ -51,8 +51,9 @@ def resolve(
             lo, hi = _segment(pos, bounds)
         other = _other_occurrence(text, word, pos, lo, hi)
         if other >= 0:
-            if name_starts is None:
+            if name_starts is None:  # where names start, pending ones as cut ("Fans of X")
                 name_starts = {s: k for s, _, k in found}
+                name_starts.update((r[0], r[2]) for _, _, r in pending if r is not None)
             while other >= 0 and (name_starts.get(other) != "name"
                                   or sentence_initial(text, other)):
                 other = _other_occurrence(text, word, pos, other + 1, hi)
