@@ -202,6 +202,30 @@ def test_common_words_rule():
     assert "visit" not in common_words(lines, min_count=5, min_share=0.9)
 
 
+def test_boilerplate_does_not_make_a_templated_release_look_richer():
+    """The signal the rule is for: a release collapsed onto one template with sign-offs must not
+    show more entities per answer, or a lower share of distinct ones, than a varied release."""
+    from collapse_otel.aggregator import Aggregator, observe_all
+    from collapse_otel.config import CollapseConfig
+    from collapse_otel.records import AnswerRecord
+
+    varied = [
+        "Kyoto's Gion district is lovely at dusk, and the Yasaka Shrine is a short walk away.",
+        "In Lisbon, ride Tram 28 up to Alfama and try a pastry in Belém.",
+        "Reykjavik is a good base for the Golden Circle and the Blue Lagoon.",
+    ]
+    template = ("Sure! Here is my advice for {}. Opening hours vary by season, so check ahead. "
+                "Enjoy your trip! Happy travels.\n\nCheers")
+    templated = [template.format(city) for city in ("Kyoto", "Lisbon", "Reykjavik")]
+    windows = []
+    for texts in (varied, templated):
+        agg = Aggregator(CollapseConfig(refresh_seconds=0))
+        observe_all(agg, [AnswerRecord(t) for t in texts])
+        windows.append(agg.snapshot().streams[0].window)
+    assert windows[1].entities_per_answer == 1.0 < windows[0].entities_per_answer
+    assert windows[1].entity_diversity_ratio == windows[0].entity_diversity_ratio == 1.0
+
+
 # Answers in the style of an assistant, with the entities a reader would count. Written for
 # these tests (not taken from any tuning set); the three marked ones are known misses: words
 # too rare in WikiText-2 for the list and not repeated in lower case in the answer.
