@@ -12,7 +12,6 @@ recall is worth the cost. Extractors never raise: whatever goes wrong yields few
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
@@ -27,6 +26,7 @@ from .entity_starts import (
     lower_elsewhere,
     resolve,
     sentence_initial,
+    strip_leading,
 )
 
 #: Every kind the rule-based extractor knows. ``name`` = capitalised proper-noun spans.
@@ -34,7 +34,6 @@ ENTITY_KINDS = frozenset(
     {"name", "quantity", "date", "url", "email", "code", "handle", "hashtag"}
 )
 
-_NON_SPACE = re.compile(r"\S+")
 _BATCH_SEPARATOR = "\n\n"  # no rule matches across a line break
 
 
@@ -283,7 +282,7 @@ def _multiword(
     if span.isupper() and len(span.split()) >= 3:
         return None  # "IM HAVING A HEART ATTACK"
     if starter or first in pat.COMMON_WORDS or first in pat.NEVER_ALONE:
-        new_start = _strip_leading(text, start, end, starter or sentence_initial(text, start))
+        new_start = strip_leading(text, start, end, starter or sentence_initial(text, start))
         if new_start is None:
             return None
         start = new_start
@@ -309,29 +308,6 @@ def _hump(text: str, start: int, end: int) -> tuple[int, int, str]:
         word_start -= 1
     kind = "code" if any(c.islower() for c in text[word_start:start]) else "name"
     return (word_start, end, kind)
-
-
-def _strip_leading(text: str, start: int, end: int, initial: bool) -> int | None:
-    """Start of what is left of a capitalised span once leading non-name words are cut off.
-
-    Cut: chat words; common words when the span opens a sentence or is in capitals ("NOT",
-    "BEST"); frequent lower-case words in the run of capitals that opens a sentence ("Opening
-    Hours"), but not past a connector ("Fans of Total Recall" -> "Total Recall"); and the
-    connectors or numbers that follow a cut word. ``None``: nothing left.
-    """
-    starters = initial
-    for m in _NON_SPACE.finditer(text, start, end):
-        raw = m.group()
-        word = raw.casefold()
-        if m.start() > start and (word in pat.CONNECTORS or word.isdigit()):
-            starters = False
-            continue
-        drop = word in pat.NEVER_ALONE or (
-            word in pat.COMMON_WORDS and (initial or (len(raw) > 1 and raw.isupper()))
-        ) or (starters and word in pat.SENTENCE_START_WORDS)
-        if not drop:
-            return m.start()
-    return None
 
 
 def _missing_space(text: str, start: int, end: int) -> bool:
@@ -388,4 +364,3 @@ class SpacyEntityExtractor:
             return [entity_key(text[s:e]) for s, e in self.spans(text)]
         except Exception:
             return []
-

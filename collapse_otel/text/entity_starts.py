@@ -1,12 +1,15 @@
 """Sentence starts for the rule-based entity extractor: where a capital proves nothing.
 
-A capitalised word that opens a sentence (or a line, bullet, heading, quote or bracket) is
+A word that opens a sentence (or the text, a line, a bullet, a heading, a quote or a bracket) is
 capitalised whatever it is, so there its capital is no evidence of a name. What decides instead:
 
-- the word itself: a common lower-case word ("Enjoy", "Opening", "Visit") is not a name there;
-- the rest of the same text: a word also written in lower case elsewhere in the text is a common
-  word ("Pack light. ... what to pack"), and a common word that also starts a capitalised span
-  mid-sentence elsewhere is used as a name by this text ("Rust is fast. ... teams adopt Rust").
+- the word itself: a frequent lower-case word (entity_patterns.SENTENCE_START_WORDS, generated
+  from WikiText-2, and the hand lists) is no name there ("Opening hours", "Book early"), and is
+  cut from the front of a longer span ("Visit Kyoto" -> "Kyoto");
+- the next word: followed by an object ("Diversify your portfolio"), it is a verb;
+- the rest of the same text: a word also written in lower case there is a common word
+  ("Symptoms fade. Other symptoms..."), and a listed word that also starts a name mid-sentence
+  there is used as a name ("Total is a French company. Investors expect Total to...").
 
 Evidence is taken from one text only, never from the other texts of a batch, so
 ``extract_many`` stays equal to ``extract`` per text.
@@ -14,7 +17,10 @@ Evidence is taken from one text only, never from the other texts of a batch, so
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
+
+from . import entity_patterns as pat
 
 #: Characters after which (spaces aside) a word opens a sentence, a line, an item or a quote.
 SENTENCE_END = frozenset(".!?:;\n\r\"“”'‘’([{*•>#|-–—…")
@@ -22,6 +28,8 @@ _SPACE = frozenset(" \t\u00a0")
 # Around a lower-case occurrence that counts as the same word: not "kyoto.jp", "#paris", "re-use".
 _BEFORE_WORD = frozenset(" \t\u00a0\n\r\"“‘'([{*")
 _AFTER_WORD = frozenset(" \t\u00a0\n\r\"”’'),;:!?]}*")
+
+_NON_SPACE = re.compile(r"\S+")
 
 Mention = tuple[int, int, str]
 Bounds = tuple[list[int], list[int]]  # start and end offsets of the texts joined in one scan
@@ -100,3 +108,26 @@ def _other_occurrence(text: str, word: str, pos: int, lo: int, hi: int) -> int:
             return i
         i = text.find(word, i + 1, hi)
     return -1
+
+
+def strip_leading(text: str, start: int, end: int, initial: bool) -> int | None:
+    """Start of what is left of a capitalised span once leading non-name words are cut off.
+
+    Cut: chat words; common words when the span opens a sentence or is in capitals ("NOT",
+    "BEST"); frequent lower-case words in the run of capitals that opens a sentence ("Opening
+    Hours"), but not past a connector ("Fans of Total Recall" -> "Total Recall"); and the
+    connectors or numbers that follow a cut word. ``None``: nothing left.
+    """
+    starters = initial
+    for m in _NON_SPACE.finditer(text, start, end):
+        raw = m.group()
+        word = raw.casefold()
+        if m.start() > start and (word in pat.CONNECTORS or word.isdigit()):
+            starters = False
+            continue
+        drop = word in pat.NEVER_ALONE or (
+            word in pat.COMMON_WORDS and (initial or (len(raw) > 1 and raw.isupper()))
+        ) or (starters and word in pat.SENTENCE_START_WORDS)
+        if not drop:
+            return m.start()
+    return None
