@@ -107,7 +107,9 @@ MONTH_WORDS = frozenset(_MONTH_WORDS.split())
 
 # Frequent lower-case words (generated from WikiText-2: common_words.py) that no list above
 # already covers: not names at a sentence start unless the same text uses them as a name
-# mid-sentence ("Rust is fast ... adopt Rust"). Mid-sentence they are left alone.
+# mid-sentence ("Total is a French company ... expect Total to"). Mid-sentence they are left
+# alone. Sign-offs and openers of assistant answers that Wikipedia rarely writes ("cheers",
+# "enjoy") are in the hand list above.
 SENTENCE_START_WORDS = (
     _LOWER_CASE_WORDS - COMMON_WORDS - ALONE_ONLY - NEVER_ALONE - CALENDAR_WORDS - MONTH_WORDS
     - CONNECTORS
