@@ -22,9 +22,8 @@ from .entity_spans import anchored, find_all, merge_spans
 from .entity_starts import (
     SENTENCE_END,
     Bounds,
-    Pending,
     lower_elsewhere,
-    resolve,
+    named_elsewhere,
     sentence_initial,
     strip_leading,
 )
@@ -142,10 +141,7 @@ class RuleBasedEntityExtractor:
     ) -> list[tuple[int, int, str]]:
         """``bounds``: start and end offsets of the texts joined in ``text`` (``extract_many``)."""
         strong = self._strong(text)
-        pending: list[Pending] = []
-        found = self._names_and_numbers(text, pending, bounds)
-        if pending:
-            found = resolve(text, found, pending, bounds)
+        found = self._names_and_numbers(text, bounds)
         if strong:
             found = merge_spans(strong, found)
         kinds = self.kinds
@@ -175,11 +171,9 @@ class RuleBasedEntityExtractor:
             out = merge_spans([], sorted(out, key=lambda m: (m[0], -m[1])))
         return out
 
-    def _names_and_numbers(
-        self, text: str, pending: list[Pending], bounds: Bounds | None
-    ) -> list[tuple[int, int, str]]:
-        """Name, number and date mentions. Sentence-initial common words that are names only if
-        the text uses them as names mid-sentence go to ``pending`` (entity_starts.resolve)."""
+    def _names_and_numbers(self, text: str, bounds: Bounds | None) -> list[tuple[int, int, str]]:
+        """Name, number and date mentions; ``bounds`` as for :meth:`_find_in` (the evidence for
+        a sentence-initial word comes from its own text only)."""
         # The hot loop: runs once per capitalised word / number in every answer, so it is
         # inlined and ordered by frequency (about half the matches are "The", "I", "It"...).
         out: list[tuple[int, int, str]] = []
@@ -189,7 +183,6 @@ class RuleBasedEntityExtractor:
         starter_words = pat.SENTENCE_START_WORDS
         opens = sentence_initial
         ends = SENTENCE_END
-        defer = pending.append
         object_after = self._object_after
         months = _MONTHS_CASED
         suffixes = pat.NON_NAME_SUFFIXES
@@ -218,8 +211,9 @@ class RuleBasedEntityExtractor:
                     if prev.isalpha() or prev == ",":
                         pass  # "... word Name": mid-sentence, the usual case; no call
                     elif prev in ends or opens(text, start):
-                        if word in starters:  # "Enjoy", "Opening": a name only if used as one
-                            defer((len(out), word, None))
+                        if word in starters:  # "Opening": a name only if used as one elsewhere
+                            if not named_elsewhere(text, word, start, bounds):
+                                continue
                         elif word.endswith(suffixes) or word[1:].islower() and (
                             object_after.match(text, end)  # "Diversify your portfolio"
                             or lower_elsewhere(text, word, start, bounds)  # "Pack ... pack"
@@ -237,11 +231,9 @@ class RuleBasedEntityExtractor:
                 starter = first in starter_words and not (
                     start > 1 and text[start - 1] == " " and text[start - 2].isalpha()
                 ) and opens(text, start)
+                if starter and named_elsewhere(text, text[start:first_end], start, bounds):
+                    starter = False  # "Total Recall ... fans of Total Recall": kept whole
                 span = _multiword(text, start, end, first, starter)
-                if starter and span != (start, end, "name") and (span is None or span[2] == "name"):
-                    # "Visit Kyoto" -> "Kyoto", unless the text names "Visit" mid-sentence
-                    defer((len(out), text[start:first_end], span))
-                    span = (start, end, "name")
                 if span is not None:
                     add(span)
                     last_end = span[1]

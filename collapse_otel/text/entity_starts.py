@@ -31,10 +31,7 @@ _AFTER_WORD = frozenset(" \t\u00a0\n\r\"”’'),;:!?]}*")
 
 _NON_SPACE = re.compile(r"\S+")
 
-Mention = tuple[int, int, str]
 Bounds = tuple[list[int], list[int]]  # start and end offsets of the texts joined in one scan
-#: ``(index into the mentions, first word, what replaces the mention without evidence)``.
-Pending = tuple[int, str, "Mention | None"]
 
 
 def sentence_initial(text: str, start: int) -> bool:
@@ -45,34 +42,20 @@ def sentence_initial(text: str, start: int) -> bool:
     return i < 0 or text[i] in SENTENCE_END or text[i].isdigit()
 
 
-def resolve(
-    text: str, found: list[Mention], pending: list[Pending], bounds: Bounds | None = None
-) -> list[Mention]:
-    """``found`` with each pending mention kept only if its word starts a name mid-sentence
-    elsewhere in the same text, else replaced (``None``: dropped)."""
-    lo, hi = 0, len(text)
-    name_starts: dict[int, str] | None = None
-    changed: list[tuple[int, Mention | None]] = []
-    for index, word, replacement in pending:
-        pos = found[index][0]
-        if bounds is not None:
-            lo, hi = _segment(pos, bounds)
-        other = _other_occurrence(text, word, pos, lo, hi)
-        if other >= 0:
-            if name_starts is None:  # where names start, pending ones as cut ("Fans of X")
-                name_starts = {s: k for s, _, k in found}
-                name_starts.update((r[0], r[2]) for _, _, r in pending if r is not None)
-            while other >= 0 and (name_starts.get(other) != "name"
-                                  or sentence_initial(text, other)):
-                other = _other_occurrence(text, word, pos, other + 1, hi)
-        if other < 0:
-            changed.append((index, replacement))
-    if not changed:
-        return found
-    out: list[Mention | None] = list(found)
-    for index, replacement in changed:
-        out[index] = replacement
-    return [m for m in out if m is not None]
+def named_elsewhere(text: str, word: str, pos: int, bounds: Bounds | None) -> bool:
+    """``word`` (at ``pos``) also opens a run of capitalised words mid-sentence in its text, as
+    a name does ("... expect Total to grow"); a title-case heading ("How To Book") does not."""
+    lo, hi = (0, len(text)) if bounds is None else _segment(pos, bounds)
+    n = len(word)
+    i = text.find(word, lo, hi)
+    while i >= 0:
+        j = i + n
+        if i != pos and (j == hi or not text[j].isalnum()) and (
+            i == lo or not text[i - 1].isalnum()
+        ) and not sentence_initial(text, i) and not _previous_word(text, i, lo)[:1].isupper():
+            return True
+        i = text.find(word, j, hi)
+    return False
 
 
 def lower_elsewhere(text: str, word: str, pos: int, bounds: Bounds | None) -> bool:
@@ -92,22 +75,19 @@ def lower_elsewhere(text: str, word: str, pos: int, bounds: Bounds | None) -> bo
     return False
 
 
+def _previous_word(text: str, pos: int, lo: int) -> str:
+    end = pos
+    while end > lo and text[end - 1] in _SPACE:
+        end -= 1
+    start = end
+    while start > lo and not text[start - 1].isspace():
+        start -= 1
+    return text[start:end]
+
+
 def _segment(pos: int, bounds: Bounds) -> tuple[int, int]:
     i = bisect_right(bounds[0], pos) - 1
     return bounds[0][i], bounds[1][i]
-
-
-def _other_occurrence(text: str, word: str, pos: int, lo: int, hi: int) -> int:
-    """Offset of the next whole-word ``word`` in ``text[lo:hi]`` other than the one at ``pos``."""
-    n = len(word)
-    i = text.find(word, lo, hi)
-    while i >= 0:
-        if i != pos and (i + n == hi or not text[i + n].isalnum()) and (
-            i == lo or not text[i - 1].isalnum()
-        ):
-            return i
-        i = text.find(word, i + 1, hi)
-    return -1
 
 
 def strip_leading(text: str, start: int, end: int, initial: bool) -> int | None:
