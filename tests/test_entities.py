@@ -146,6 +146,14 @@ def test_names_at_a_sentence_start_are_kept(text, expected):
     assert RULES.extract(text) == expected
 
 
+def test_non_name_suffixes_end_in_y_or_d():
+    from collapse_otel.text.entity_patterns import NON_NAME_SUFFIXES
+
+    # the extractor tests the last letter before the suffixes (most words skip endswith)
+    assert all(suffix[-1] in "yd" for suffix in NON_NAME_SUFFIXES)
+    assert RULES.extract("Additionally, it works. Stabilized, it runs.") == []
+
+
 def test_the_word_list_decides_only_at_a_sentence_start():
     from collapse_otel.text.entity_patterns import SENTENCE_START_WORDS
 

@@ -93,7 +93,8 @@ _CALENDAR = """
 CALENDAR_WORDS = frozenset(_CALENDAR.split())
 
 # Sentence-initial single words with these endings are adverbs and participles ("Literally",
-# "Additionally", "Stabilized"), not names.
+# "Additionally", "Stabilized"), not names. All end in "y" or "d" (the extractor checks that
+# first, as most words do not).
 NON_NAME_SUFFIXES = (
     "ally", "ously", "ively", "fully", "ingly", "ately", "ently", "antly", "ably", "ibly", "edly",
     "ized", "ised", "ated",
