@@ -170,8 +170,8 @@ def test_a_word_written_in_lower_case_in_the_same_text_is_common():
 
 def test_a_common_word_used_as_a_name_mid_sentence_stays_a_name():
     assert RULES.extract("Total sales rose.") == []
-    text = "Total is a French energy company. Investors expect Total to grow."
-    assert RULES.extract(text) == ["total", "french", "investors", "total"]
+    text = "Total is a French energy company, and analysts expect Total to grow."
+    assert RULES.extract(text) == ["total", "french", "total"]
     text = "Total Recall is a 1990 film. Fans of Total Recall still argue about it."
     assert RULES.extract(text) == ["total recall", "total recall"]
 
@@ -181,9 +181,9 @@ def test_evidence_does_not_cross_texts_in_a_batch():
         "Symptoms usually fade.",
         "Other symptoms include fever.",
         "Total is a French energy company.",
-        "Investors expect Total to grow.",
+        "It expects Total to grow.",
     ]
-    expected = [["symptoms"], [], ["french"], ["investors", "total"]]
+    expected = [["symptoms"], [], ["french"], ["total"]]
     assert [RULES.extract(t) for t in texts] == expected
     assert RULES.extract_many(texts) == expected
 

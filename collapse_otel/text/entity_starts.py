@@ -9,7 +9,7 @@ capitalised whatever it is, so there its capital is no evidence of a name. What 
 - the next word: followed by an object ("Diversify your portfolio"), it is a verb;
 - the rest of the same text: a word also written in lower case there is a common word
   ("Symptoms fade. Other symptoms..."), and a listed word that also starts a name mid-sentence
-  there is used as a name ("Total is a French company. Investors expect Total to...").
+  there is used as a name ("Total is a French company ... analysts expect Total to").
 
 Evidence is taken from one text only, never from the other texts of a batch, so
 ``extract_many`` stays equal to ``extract`` per text.
