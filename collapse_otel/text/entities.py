@@ -214,9 +214,11 @@ class RuleBasedEntityExtractor:
                         if word in starters:  # "Opening": a name only if used as one elsewhere
                             if not named_elsewhere(text, word, start, bounds):
                                 continue
-                        elif word[-1] in "yd" and word.endswith(suffixes) or word[1:].islower() and (
-                            object_after.match(text, end)  # "Diversify your portfolio"
-                            or lower_elsewhere(text, word, start, bounds)  # "Pack ... pack"
+                        elif (word[-1] in "yd" and word.endswith(suffixes)) or (
+                            word[1:].islower() and (
+                                object_after.match(text, end)  # "Diversify your portfolio"
+                                or lower_elsewhere(text, word, start, bounds)  # "Pack... pack"
+                            )
                         ):
                             continue
                     add((start, end, "name"))
