@@ -1,4 +1,4 @@
-"""Entity-extractor quality on WNUT17 and extract() speed.
+"""Entity-extractor quality on WNUT17 and wikigold, and extract() speed.
 
 Scoring is untyped, exact span match: each sentence is rebuilt by joining its tokens with single
 spaces; a predicted character span is correct only if it starts and ends on gold token edges and
@@ -10,8 +10,12 @@ numbers, dates, e-mails, handles and hashtags are ``O`` by design. So the defaul
 reported twice: scored on the kinds WNUT17 annotates (names and code-like names such as
 "iPhone"), and with every kind it emits, where each URL or "5 km" counts as a false positive.
 
-Run: ``python -m benchmarks.ner_eval [conll files...]`` (default: WNUT17 dev, then test). Rules
-were tuned on dev only; test is for reporting.
+wikigold (Wikipedia articles, edited prose like news) checks that rules tuned on tweets hold on
+well-capitalised text; its first half of documents is a tuning set like WNUT17 dev, the second
+half is only reported, like WNUT17 test.
+
+Run: ``python -m benchmarks.ner_eval [conll files...]`` (default: WNUT17 dev and test, wikigold
+halves). Rules were tuned on WNUT17 dev and the first half of wikigold only.
 """
 
 from __future__ import annotations
@@ -42,38 +46,56 @@ def data_file(name: str) -> Path:
 
 
 def read_conll(path: str | Path) -> list[Sentence]:
-    """Token<TAB>BIO-tag lines, blank line between sentences; gold entities as token spans."""
-    sentences: list[Sentence] = []
+    """Token<TAB>tag lines (or token, space, tag), blank line between sentences; gold entities
+    as token spans. Tags are BIO or IO (wikigold); ``-DOCSTART-`` lines are skipped."""
+    return [s for document in read_documents(path) for s in document]
+
+
+def read_documents(path: str | Path) -> list[list[Sentence]]:
+    """:func:`read_conll` per document (``-DOCSTART-`` lines separate documents)."""
+    documents: list[list[tuple[list[str], list[str]]]] = [[]]
     tokens: list[str] = []
     tags: list[str] = []
     with open(path, encoding="utf-8") as fh:
-        for raw in fh:
+        for raw in [*fh, "\n"]:
             line = raw.rstrip("\r\n").replace("\ufeff", "")
-            if not line.strip():
+            if not line.strip() or line.startswith("-DOCSTART-"):
                 if tokens:
-                    sentences.append((tokens, bio_spans(tags)))
+                    documents[-1].append((tokens, tags))
                 tokens, tags = [], []
+                if line.startswith("-DOCSTART-") and documents[-1]:
+                    documents.append([])
                 continue
-            token, tab, tag = line.rpartition("\t")
-            tokens.append(token if tab else line)
-            tags.append(tag if tab else "O")
-    if tokens:
-        sentences.append((tokens, bio_spans(tags)))
-    return sentences
+            token, sep, tag = line.rpartition("\t" if "\t" in line else " ")
+            tokens.append(token if sep else line)
+            tags.append(tag if sep else "O")
+    # IO files (no B- anywhere): only a change of type separates two adjacent entities
+    io = not any(t.startswith("B-") for d in documents for _, ts in d for t in ts)
+    return [[(toks, bio_spans(ts, split_types=io)) for toks, ts in d] for d in documents if d]
 
 
-def bio_spans(tags: list[str]) -> list[tuple[int, int]]:
-    """Entity token spans [i, j) from BIO tags; a stray I- opens an entity, as conlleval does."""
+def wikigold_halves() -> tuple[list[Sentence], list[Sentence]]:
+    """wikigold's sentences in two halves by document: (tuning half, reported half)."""
+    documents = read_documents(data_file("wikigold.conll"))
+    half = len(documents) // 2
+    return ([s for d in documents[:half] for s in d], [s for d in documents[half:] for s in d])
+
+
+def bio_spans(tags: list[str], split_types: bool = False) -> list[tuple[int, int]]:
+    """Entity token spans [i, j) from BIO tags; a stray I- opens an entity, as conlleval does.
+    ``split_types`` (IO tags): an I- of another type than the one before starts a new entity."""
     spans: list[tuple[int, int]] = []
     start = None
+    kind = ""
     for i, tag in enumerate([*tags, "O"]):
-        if tag.startswith("I-") and start is not None:
+        if tag.startswith("I-") and start is not None and (not split_types or tag[2:] == kind):
             continue
         if start is not None:
             spans.append((start, i))
             start = None
         if tag.startswith(("B-", "I-")):
             start = i
+            kind = tag[2:]
     return spans
 
 
@@ -206,6 +228,9 @@ def run() -> list[dict]:
     full = evaluate_sentences(test, default)
     rows.append({"name": "entities: WNUT17 test F1, default (all kinds)", "value": full["f1"],
                  "note": "URLs, numbers, dates count as false positives"})
+    wiki = evaluate_sentences(wikigold_halves()[1], RuleBasedEntityExtractor(kinds=WNUT_KINDS))
+    rows.append({"name": "entities: wikigold reported half F1, default (WNUT kinds)",
+                 "value": wiki["f1"], "note": f"P {wiki['precision']:.3f} R {wiki['recall']:.3f}"})
     base = evaluate_sentences(test, capitalised_span_baseline)
     rows.append({"name": "entities: WNUT17 test F1, capitalised-span baseline",
                  "value": base["f1"]})
@@ -222,17 +247,19 @@ def run() -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    paths = [Path(a) if Path(a).is_file() else data_file(a) for a in args] or [
-        data_file("wnut17-dev.conll"),
-        data_file("wnut17-test.conll"),
-    ]
+    paths = [Path(a) if Path(a).is_file() else data_file(a) for a in args]
+    sets = {p.name: read_conll(p) for p in paths}
+    if not sets:
+        tuning, reported = wikigold_halves()
+        sets = {"wnut17-dev": read_conll(data_file("wnut17-dev.conll")),
+                "wnut17-test": read_conll(data_file("wnut17-test.conll")),
+                "wikigold-tuning": tuning, "wikigold-reported": reported}
     print(f"{'file':<18} {'extractor':<40} {'P':>6} {'R':>6} {'F1':>6} {'gold':>5} {'pred':>5}")
-    for path in paths:
-        sentences = read_conll(path)
+    for name, sentences in sets.items():
         for label, extractor in extractors().items():
             r = evaluate_sentences(sentences, extractor)
             print(
-                f"{path.name:<18} {label:<40} {r['precision']:6.3f} {r['recall']:6.3f} "
+                f"{name:<18} {label:<40} {r['precision']:6.3f} {r['recall']:6.3f} "
                 f"{r['f1']:6.3f} {r['gold']:5d} {r['predicted']:5d}"
             )
     default = RuleBasedEntityExtractor()

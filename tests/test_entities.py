@@ -1,4 +1,5 @@
-"""Entity extraction: each rule, sentence-initial capitals, normalisation, robustness, WNUT17."""
+"""Entity extraction: each rule, sentence-initial capitals, normalisation, robustness, WNUT17 and
+wikigold."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from benchmarks.ner_eval import (
     evaluate_sentences,
     evaluate_wnut,
     read_conll,
+    read_documents,
+    wikigold_halves,
 )
 from collapse_otel.text.entities import (
     ENTITY_KINDS,
@@ -26,6 +29,7 @@ from collapse_otel.text.entities import (
 )
 
 WNUT_TEST = Path(__file__).parent / "data" / "ner" / "wnut17-test.conll"
+WIKIGOLD = Path(__file__).parent / "data" / "ner" / "wikigold.conll"
 RULES = RuleBasedEntityExtractor()
 
 
@@ -90,6 +94,215 @@ def test_sentence_initial_common_words_are_cut_off_a_span():
 
 def test_sentence_initial_name_is_kept():
     assert found("Einstein was born in Ulm.") == [("Einstein", "name"), ("Ulm", "name")]
+
+
+# -- sentence starts: a capital there proves nothing -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Enjoy your trip!",
+        "Happy travels",
+        "Cheers",
+        "Opening hours: 9-5",
+        "Thanks for asking",
+        "Sure! Let me explain.",
+        "Great question",
+        "Overall, it works.",
+        "Here are three options.",
+        "Note that prices vary.",
+        # other sentence starts: lines, bullets, headings, emphasis, quotes, brackets, numbers
+        "It rained.\nEnjoy your stay",
+        "- Enjoy your stay",
+        "## Opening Hours\nMost shops open at 10.",
+        "**Opening hours:** 9-5",
+        "> Cheers",
+        '"Happy travels," she said.',
+        "(Enjoy!)",
+        "1. Visit early",
+        "Happy Travels!",
+        "Diversify your portfolio and rebalance once a year.",
+        "Drink plenty of water.",
+    ],
+)
+def test_sentence_initial_boilerplate_is_not_an_entity(text):
+    assert RULES.extract(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Paris is the capital of France.", ["paris", "france"]),
+        ("New York is the most populous city.", ["new york"]),
+        ("Ada Lovelace wrote the first published algorithm.", ["ada lovelace"]),
+        ("Kyoto has about 1,600 temples.", ["kyoto"]),
+        ("Great question! Kubernetes schedules containers.", ["kubernetes"]),
+        ("Enjoy Your Stay in Kyoto", ["kyoto"]),
+        ("Visit Fushimi Inari early.", ["fushimi inari"]),
+    ],
+)
+def test_names_at_a_sentence_start_are_kept(text, expected):
+    assert RULES.extract(text) == expected
+
+
+def test_non_name_suffixes_end_in_y_or_d():
+    from collapse_otel.text.entity_patterns import NON_NAME_SUFFIXES
+
+    # the extractor tests the last letter before the suffixes (most words skip endswith)
+    assert all(suffix[-1] in "yd" for suffix in NON_NAME_SUFFIXES)
+    assert RULES.extract("Additionally, it works. Stabilized, it runs.") == []
+
+
+def test_the_word_list_decides_only_at_a_sentence_start():
+    from collapse_otel.text.entity_patterns import SENTENCE_START_WORDS
+
+    assert {"opening", "total", "life"} <= SENTENCE_START_WORDS
+    assert RULES.extract("Opening ceremonies vary.") == []
+    assert RULES.extract("We watched the Opening Ceremony on TV.") == ["opening ceremony", "tv"]
+
+
+def test_a_word_written_in_lower_case_in_the_same_text_is_common():
+    assert RULES.extract("Symptoms usually fade.") == ["symptoms"]  # not in the word list
+    assert RULES.extract("Symptoms usually fade. Other symptoms include fever.") == []
+    assert RULES.extract("Symptoms usually fade. See the symptoms-tracker page.") == ["symptoms"]
+
+
+def test_a_common_word_used_as_a_name_mid_sentence_stays_a_name():
+    assert RULES.extract("Total sales rose.") == []
+    text = "Total is a French energy company, and analysts expect Total to grow."
+    assert RULES.extract(text) == ["total", "french", "total"]
+    text = "Total Recall is a 1990 film. Fans of Total Recall still argue about it."
+    assert RULES.extract(text) == ["total recall", "total recall"]
+
+
+def test_evidence_does_not_cross_texts_in_a_batch():
+    texts = [
+        "Symptoms usually fade.",
+        "Other symptoms include fever.",
+        "Total is a French energy company.",
+        "It expects Total to grow.",
+    ]
+    expected = [["symptoms"], [], ["french"], ["total"]]
+    assert [RULES.extract(t) for t in texts] == expected
+    assert RULES.extract_many(texts) == expected
+
+
+def test_common_words_module_matches_its_generator():
+    from benchmarks.gen_common_words import TARGET, generate
+
+    assert TARGET.read_text() == generate(), "run: python -m benchmarks.gen_common_words"
+
+
+def test_common_words_rule():
+    from benchmarks.gen_common_words import common_words
+
+    lines = [
+        " Visit the old town . You can visit it , or visit Rome , as we visit and visit .",
+        " May I ask ? It may rain , said Theresa May , and may stop ; it may , it may .",
+        " = = Visit Visit Visit = = ",
+        " Paris is big . He saw Paris and Paris saw him .",
+    ]
+    # "visit": 4 lower-case uses, its capital opens a sentence; "may": 4 lower, 1 mid-sentence
+    # capital (80%); "paris": never lower case; the heading line is dropped
+    assert common_words(lines, min_count=4, min_share=0.9) == ["visit"]
+    assert common_words(lines, min_count=4, min_share=0.8) == ["may", "visit"]
+    assert "visit" not in common_words(lines, min_count=5, min_share=0.9)
+
+
+def test_boilerplate_does_not_make_a_templated_release_look_richer():
+    """The signal the rule is for: a release collapsed onto one template with sign-offs must not
+    show more entities per answer, or a lower share of distinct ones, than a varied release."""
+    from collapse_otel.aggregator import Aggregator, observe_all
+    from collapse_otel.config import CollapseConfig
+    from collapse_otel.records import AnswerRecord
+
+    varied = [
+        "Kyoto's Gion district is lovely at dusk, and the Yasaka Shrine is a short walk away.",
+        "In Lisbon, ride Tram 28 up to Alfama and try a pastry in Belém.",
+        "Reykjavik is a good base for the Golden Circle and the Blue Lagoon.",
+    ]
+    template = ("Sure! Here is my advice for {}. Opening hours vary by season, so check ahead. "
+                "Enjoy your trip! Happy travels.\n\nCheers")
+    templated = [template.format(city) for city in ("Kyoto", "Lisbon", "Reykjavik")]
+    windows = []
+    for texts in (varied, templated):
+        agg = Aggregator(CollapseConfig(refresh_seconds=0))
+        observe_all(agg, [AnswerRecord(t) for t in texts])
+        windows.append(agg.snapshot().streams[0].window)
+    assert windows[1].entities_per_answer == 1.0 < windows[0].entities_per_answer
+    assert windows[1].entity_diversity_ratio == windows[0].entity_diversity_ratio == 1.0
+
+
+# Answers in the style of an assistant, with the entities a reader would count. Written for
+# these tests (not taken from any tuning set); the three marked ones are known misses: words
+# too rare in WikiText-2 for the list and not repeated in lower case in the answer.
+_KNOWN_MISS = pytest.mark.xfail(
+    strict=True, reason="rare in WikiText-2, no lower-case use in the same text"
+)
+LLM_SENTENCES = [
+    # travel
+    ("Sure! Here's a three-day plan for Kyoto.", ["kyoto"]),
+    ("Visit Fushimi Inari early in the morning to avoid the crowds.", ["fushimi inari"]),
+    ("Enjoy your trip, and don't forget to try the matcha in Uji!", ["uji"]),
+    ("Opening hours: 9:00-17:00, closed on public holidays.", []),
+    pytest.param("Pack light: most ryokans in Hakone have little storage.", ["hakone"],
+                 marks=_KNOWN_MISS),
+    ("Tokyo is about 2 hours from Osaka by Shinkansen.",
+     ["tokyo", "2 hours", "osaka", "shinkansen"]),
+    pytest.param("Book early. Trains between Rome and Florence fill up in summer.",
+                 ["rome", "florence"], marks=_KNOWN_MISS),
+    ("Happy travels!", []),
+    # medicine
+    ("Overall, the Mayo Clinic advises adults to sleep 7 to 9 hours a night.",
+     ["mayo clinic", "9 hours"]),
+    ("Note that the CDC updated its guidance in March 2023.", ["cdc", "march 2023"]),
+    ("Consult your doctor before taking more than 4,000 mg of acetaminophen a day.",
+     ["4,000 mg"]),
+    ("Thanks for asking! Dr. Anthony Fauci led NIAID for nearly four decades.",
+     ["dr. anthony fauci", "niaid"]),
+    ("Drink plenty of water and rest.", []),
+    pytest.param("Symptoms usually improve within 10 days.", ["10 days"], marks=_KNOWN_MISS),
+    ("Seek emergency care if breathing becomes difficult.", []),
+    # code
+    ("Here are the steps to install Django on Ubuntu.", ["django", "ubuntu"]),
+    ("Run `pip install requests` and then import it.", ["pip install requests"]),
+    ("Use os.path.join() instead of string concatenation.", ["os.path.join()"]),
+    ("Rust is fast, and many teams adopt Rust for systems work.", ["rust", "rust"]),
+    ("Check that the DATABASE_URL variable is set.", ["database_url"]),
+    ("Overall, React and Vue are both good choices.", ["react", "vue"]),
+    ("Great question! Kubernetes schedules containers across nodes.", ["kubernetes"]),
+    # finance
+    ("Great question! Apple reported revenue of $94.8 billion last quarter.",
+     ["apple", "$94.8 billion"]),
+    ("Consider a low-cost index fund such as the Vanguard Total Stock Market ETF.",
+     ["vanguard total stock market etf"]),
+    ("Diversify your portfolio and rebalance once a year.", []),
+    ("Interest rates at the Federal Reserve rose to 5.5% in July 2023.",
+     ["federal reserve", "5.5%", "july 2023"]),
+    ("Warren Buffett's Berkshire Hathaway holds a large stake in Coca-Cola.",
+     ["warren buffett", "berkshire hathaway", "coca-cola"]),
+    # support
+    ("Sorry for the inconvenience! Please restart your router and try again.", []),
+    ("Cheers, and let me know if you need anything else.", []),
+    ("Contact Microsoft Support if the error persists.", ["microsoft support"]),
+    ("Thanks for reaching out to Acme Corp. Your ticket number is 48213.", ["acme corp"]),
+    ("Hope this helps! Feel free to reach out to the Zendesk team.", ["zendesk"]),
+    # names at a sentence start
+    ("Ada Lovelace wrote the first published algorithm.", ["ada lovelace"]),
+    ("New York is the most populous city in the United States.", ["new york", "united states"]),
+    ("- **Getting there:** take the Keihan Line to Gion-Shijo.", ["keihan line", "gion-shijo"]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), LLM_SENTENCES)
+def test_assistant_style_sentences(text, expected):
+    assert RULES.extract(text) == expected
+
+
+def test_assistant_style_sentences_as_one_batch():
+    texts = [p.values[0] if hasattr(p, "values") else p[0] for p in LLM_SENTENCES]
+    assert RULES.extract_many(texts) == [RULES.extract(t) for t in texts]
 
 
 def test_shouting_is_not_a_name():
@@ -248,6 +461,13 @@ _TRICKY = list("Aa Zz0 9.,;:!?'’-_@#$%€`/()\n\t\u00a0ÉéßİıǅＮｙ") + 
     "The ",
     " of ",
     "km",
+    # sentence-start evidence: a listed word, its lower case, a name use, an object word
+    "Total ",
+    "total",
+    "Pack ",
+    "pack",
+    " your",
+    ". ",
 ]
 _texts = st.one_of(
     st.text(alphabet=st.characters(codec=None, categories=None), max_size=300),
@@ -364,6 +584,25 @@ def test_wnut17_test_f1():
     assert default_wnut_kinds["f1"] >= 0.40
     assert default_all_kinds["f1"] > stronger_baseline["f1"] > baseline["f1"]
     assert default_wnut_kinds["precision"] > 1.5 * baseline["precision"]
+
+
+def test_io_tags_split_on_a_change_of_type():
+    tags = ["I-PER", "I-PER", "I-ORG", "O", "I-LOC"]
+    assert bio_spans(tags, split_types=True) == [(0, 2), (2, 3), (4, 5)]
+    assert bio_spans(tags) == [(0, 3), (4, 5)]  # BIO files: conlleval's reading, as before
+
+
+def test_wikigold_f1():
+    assert WIKIGOLD.is_file(), "tests/data/ner/wikigold.conll is shipped with the repo"
+    documents = read_documents(WIKIGOLD)
+    assert len(documents) == 145
+    assert sum(len(g) for d in documents for _, g in d) == 3558
+    tuning, reported = wikigold_halves()
+    assert len(tuning) + len(reported) == sum(map(len, documents))
+    default = evaluate_sentences(reported, RuleBasedEntityExtractor(kinds=WNUT_KINDS))
+    stronger_baseline = evaluate_sentences(reported, CapitalisedSpanBaseline(skip_first=True))
+    assert default["f1"] >= 0.80
+    assert default["f1"] > stronger_baseline["f1"] + 0.08
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)

@@ -12,7 +12,6 @@ recall is worth the cost. Extractors never raise: whatever goes wrong yields few
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
@@ -20,15 +19,21 @@ from typing import Any, Protocol, runtime_checkable
 
 from . import entity_patterns as pat
 from .entity_spans import anchored, find_all, merge_spans
+from .entity_starts import (
+    SENTENCE_END,
+    Bounds,
+    lower_elsewhere,
+    named_elsewhere,
+    sentence_initial,
+    strip_leading,
+)
 
 #: Every kind the rule-based extractor knows. ``name`` = capitalised proper-noun spans.
 ENTITY_KINDS = frozenset(
     {"name", "quantity", "date", "url", "email", "code", "handle", "hashtag"}
 )
 
-_NON_SPACE = re.compile(r"\S+")
 _BATCH_SEPARATOR = "\n\n"  # no rule matches across a line break
-_SENTENCE_END = frozenset(".!?:;\n\r\"“”'‘’(*•>#|-–—…")
 
 
 @runtime_checkable
@@ -67,6 +72,7 @@ class RuleBasedEntityExtractor:
         self.max_chars = max(0, int(max_chars))
         self._main = pat.main_pattern()
         self._month_date = pat.month_date_pattern()
+        self._object_after = pat.object_after_pattern()
         self._first_group = self._main.groupindex["first"]
         self._url = pat.url_pattern()
         self._tick = pat.tick_pattern()
@@ -92,13 +98,14 @@ class RuleBasedEntityExtractor:
         (no rule matches across a line break), which saves the per-call work of every rule."""
         try:
             parts = [t[: self.max_chars] if isinstance(t, str) else "" for t in texts]
-            starts, pos = [], 0
+            starts, ends, pos = [], [], 0
             for part in parts:
                 starts.append(pos)
+                ends.append(pos + len(part))
                 pos += len(part) + len(_BATCH_SEPARATOR)
             joined = _BATCH_SEPARATOR.join(parts)
             out: list[list[str]] = [[] for _ in parts]
-            for s, e, _ in self._find_in(joined):
+            for s, e, _ in self._find_in(joined, (starts, ends)):
                 i = bisect_right(starts, s) - 1
                 if e > starts[i] + len(parts[i]):  # across a separator: never expected
                     return [self.extract(t) for t in texts]
@@ -129,9 +136,12 @@ class RuleBasedEntityExtractor:
             return []
         return self._find_in(text[: self.max_chars])
 
-    def _find_in(self, text: str) -> list[tuple[int, int, str]]:
+    def _find_in(
+        self, text: str, bounds: Bounds | None = None
+    ) -> list[tuple[int, int, str]]:
+        """``bounds``: start and end offsets of the texts joined in ``text`` (``extract_many``)."""
         strong = self._strong(text)
-        found = self._names_and_numbers(text)
+        found = self._names_and_numbers(text, bounds)
         if strong:
             found = merge_spans(strong, found)
         kinds = self.kinds
@@ -161,12 +171,19 @@ class RuleBasedEntityExtractor:
             out = merge_spans([], sorted(out, key=lambda m: (m[0], -m[1])))
         return out
 
-    def _names_and_numbers(self, text: str) -> list[tuple[int, int, str]]:
+    def _names_and_numbers(self, text: str, bounds: Bounds | None) -> list[tuple[int, int, str]]:
+        """Name, number and date mentions; ``bounds`` as for :meth:`_find_in` (the evidence for
+        a sentence-initial word comes from its own text only)."""
         # The hot loop: runs once per capitalised word / number in every answer, so it is
         # inlined and ordered by frequency (about half the matches are "The", "I", "It"...).
         out: list[tuple[int, int, str]] = []
         add = out.append
         reject = _REJECT_CASED
+        starters = _STARTERS_CASED
+        starter_words = pat.SENTENCE_START_WORDS
+        opens = sentence_initial
+        ends = SENTENCE_END
+        object_after = self._object_after
         months = _MONTHS_CASED
         suffixes = pat.NON_NAME_SUFFIXES
         first_group = self._first_group
@@ -190,8 +207,20 @@ class RuleBasedEntityExtractor:
                         continue
                     if end - start == 1:
                         continue
-                    if word.endswith(suffixes) and _sentence_initial(text, start):
-                        continue
+                    prev = text[start - 2] if start > 1 and text[start - 1] == " " else ""
+                    if prev.isalpha() or prev == ",":
+                        pass  # "... word Name": mid-sentence, the usual case; no call
+                    elif prev in ends or opens(text, start):
+                        if word in starters:  # "Opening": a name only if used as one elsewhere
+                            if not named_elsewhere(text, word, start, bounds):
+                                continue
+                        elif (word[-1] in "yd" and word.endswith(suffixes)) or (
+                            word[1:].islower() and (
+                                object_after.match(text, end)  # "Diversify your portfolio"
+                                or lower_elsewhere(text, word, start, bounds)  # "Pack... pack"
+                            )
+                        ):
+                            continue
                     add((start, end, "name"))
                     continue
                 first = text[start:first_end].casefold()
@@ -201,7 +230,12 @@ class RuleBasedEntityExtractor:
                         last_end = date.end()
                         add((start, last_end, "date"))
                         continue
-                span = _multiword(text, start, end, first)
+                starter = first in starter_words and not (
+                    start > 1 and text[start - 1] == " " and text[start - 2].isalpha()
+                ) and opens(text, start)
+                if starter and named_elsewhere(text, text[start:first_end], start, bounds):
+                    starter = False  # "Total Recall ... fans of Total Recall": kept whole
+                span = _multiword(text, start, end, first, starter)
                 if span is not None:
                     add(span)
                     last_end = span[1]
@@ -226,19 +260,23 @@ def _cased(words: frozenset[str]) -> frozenset[str]:
 
 _REJECT_CASED = _cased(_NOT_ALONE - _MONTHS)  # exact-string lookup, no casefold() on the hot path
 _MONTHS_CASED = _cased(_MONTHS)
+_STARTERS_CASED = _cased(pat.SENTENCE_START_WORDS)
 
 
-def _multiword(text: str, start: int, end: int, first: str) -> tuple[int, int, str] | None:
+def _multiword(
+    text: str, start: int, end: int, first: str, starter: bool = False
+) -> tuple[int, int, str] | None:
     """Clean a span of several capitalised words; ``None`` when no name is left.
 
     Runs of capitals with 3+ words are shouting; leading common words go when the span opens a
-    sentence ("The Beatles" -> "Beatles"); chat words ("I", "OK") go from either end.
+    sentence ("The Beatles" -> "Beatles", ``starter``: "Visit Kyoto" -> "Kyoto"); chat words
+    ("I", "OK") go from either end.
     """
     span = text[start:end]
     if span.isupper() and len(span.split()) >= 3:
         return None  # "IM HAVING A HEART ATTACK"
-    if first in pat.COMMON_WORDS or first in pat.NEVER_ALONE:
-        new_start = _strip_leading(text, start, end, _sentence_initial(text, start))
+    if starter or first in pat.COMMON_WORDS or first in pat.NEVER_ALONE:
+        new_start = strip_leading(text, start, end, starter or sentence_initial(text, start))
         if new_start is None:
             return None
         start = new_start
@@ -264,32 +302,6 @@ def _hump(text: str, start: int, end: int) -> tuple[int, int, str]:
         word_start -= 1
     kind = "code" if any(c.islower() for c in text[word_start:start]) else "name"
     return (word_start, end, kind)
-
-
-def _sentence_initial(text: str, start: int) -> bool:
-    i = start - 1
-    while i >= 0 and text[i] in " \t\u00a0":
-        i -= 1
-    return i < 0 or text[i] in _SENTENCE_END or text[i].isdigit()
-
-
-def _strip_leading(text: str, start: int, end: int, initial: bool) -> int | None:
-    """Start of what is left of a capitalised span once leading non-name words are cut off.
-
-    Cut: chat words; common words when the span opens a sentence or is in capitals ("NOT",
-    "BEST"); and the connectors or numbers that follow a cut word. ``None``: nothing left.
-    """
-    for m in _NON_SPACE.finditer(text, start, end):
-        raw = m.group()
-        word = raw.casefold()
-        drop = word in pat.NEVER_ALONE or (
-            word in pat.COMMON_WORDS and (initial or (len(raw) > 1 and raw.isupper()))
-        )
-        if not drop and m.start() > start:
-            drop = word in pat.CONNECTORS or word.isdigit()
-        if not drop:
-            return m.start()
-    return None
 
 
 def _missing_space(text: str, start: int, end: int) -> bool:

@@ -15,6 +15,8 @@ import re
 import sys
 from functools import cache
 
+from .common_words import WORDS as _LOWER_CASE_WORDS
+
 # Lower-case words allowed inside a multi-word name, between two capitalised words:
 # "Bank of America", "Lord of the Rings", "Vincent van Gogh", "Rio de Janeiro". Not "and":
 # "Alice and Bob" are two entities far more often than one.
@@ -57,6 +59,7 @@ _COMMON_WORDS = """
     im ive id ill thats dont cant wont isnt didnt doesnt ca wo u ur da dat dis
     lol lmao lmfao rofl omg wtf btw imo imho tbh idk pls plz thx ty xd haha hahaha damn dude
     bro bruh fuck shit god omfg yay ugh hmm aw aww
+    cheers enjoy happy congratulations greetings regards absolutely definitely alright
     """
 COMMON_WORDS = frozenset(_COMMON_WORDS.split())
 
@@ -75,6 +78,13 @@ _NEVER_ALONE = """
     """
 NEVER_ALONE = frozenset(_NEVER_ALONE.split())
 
+# A sentence-initial word followed by one of these is a verb taking an object, as in the
+# imperatives of advice ("Diversify your portfolio", "Drink plenty of water"), not a name.
+_OBJECT_WORDS = """
+    your the a an our my this these those it them some any plenty yourself up out
+    """
+OBJECT_WORDS = frozenset(_OBJECT_WORDS.split())
+
 # Not an entity alone, but part of names such as "Saturday Night Live" or "March Madness".
 _CALENDAR = """
     monday tuesday wednesday thursday friday saturday sunday january february march april june
@@ -83,7 +93,8 @@ _CALENDAR = """
 CALENDAR_WORDS = frozenset(_CALENDAR.split())
 
 # Sentence-initial single words with these endings are adverbs and participles ("Literally",
-# "Additionally", "Stabilized"), not names.
+# "Additionally", "Stabilized"), not names. All end in "y" or "d" (the extractor checks that
+# first, as most words do not).
 NON_NAME_SUFFIXES = (
     "ally", "ously", "ively", "fully", "ingly", "ately", "ently", "antly", "ably", "ibly", "edly",
     "ized", "ised", "ated",
@@ -94,6 +105,16 @@ _MONTH_WORDS = (
     " august september october november december"
 )
 MONTH_WORDS = frozenset(_MONTH_WORDS.split())
+
+# Frequent lower-case words (generated from WikiText-2: common_words.py) that no list above
+# already covers: not names at a sentence start unless the same text uses them as a name
+# mid-sentence ("Total is a French company ... expect Total to"). Mid-sentence they are left
+# alone. Sign-offs and openers of assistant answers that Wikipedia rarely writes ("cheers",
+# "enjoy") are in the hand list above.
+SENTENCE_START_WORDS = (
+    _LOWER_CASE_WORDS - COMMON_WORDS - ALONE_ONLY - NEVER_ALONE - CALENDAR_WORDS - MONTH_WORDS
+    - CONNECTORS
+)
 _MONTH = (
     r"(?:Jan(?:uary|\.)?|Feb(?:ruary|\.)?|Mar(?:ch|\.)?|Apr(?:il|\.)?|May|June?|Jun\.|July?"
     r"|Jul\.|Aug(?:ust|\.)?|Sep(?:tember|t\.?|\.)?|Oct(?:ober|\.)?|Nov(?:ember|\.)?"
@@ -245,6 +266,12 @@ def month_date_pattern() -> re.Pattern[str]:
     return re.compile(
         rf"{_MONTH}{_SP}+(?:\d{{1,2}}{_ORD}(?:,?{_SP}+\d{{4}})?|\d{{4}})(?!\w)"
     )
+
+
+@cache
+def object_after_pattern() -> re.Pattern[str]:
+    """One of :data:`OBJECT_WORDS` after spaces, matched where a word ends."""
+    return re.compile(rf"{_SP}+(?:{trie(sorted(OBJECT_WORDS))})\b")
 
 
 @cache
