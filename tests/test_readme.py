@@ -46,3 +46,11 @@ def test_python_example_runs(index, tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_signal_table_is_the_registry():
+    """The README's signal table is generated from the registry (python -m collapse_otel.mixin
+    rewrites it); it must not drift."""
+    from collapse_otel.mixin.signal_doc import with_signal_table
+
+    assert with_signal_table(README) == README

@@ -13,6 +13,7 @@ from .compare import comparison
 from .config import MixinConfig, load_config
 from .dashboards import health, overview
 from .rules import rules_file
+from .signal_doc import BEGIN, with_signal_table
 from .yamlout import dump
 
 RULES_PATH = "exporters/prometheus/collapse_rules.yaml"
@@ -71,4 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     for path in write(generate(cfg), Path(args.out)):
         print(path)
+    readme = Path(args.out) / "README.md"
+    if readme.exists() and BEGIN in (text := readme.read_text(encoding="utf-8")):
+        readme.write_text(with_signal_table(text), encoding="utf-8")
+        print(readme)
     return 0
