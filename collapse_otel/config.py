@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from .envvars import ENV_BY_FIELD
+from .lineage import parse_order, parse_scoped
 
 _log = logging.getLogger(__name__)
 
@@ -23,6 +24,9 @@ class CollapseConfig:
     service: str = "unknown_service"
     release: str = "unknown"
     cohort: str = "default"
+    previous_release: str = ""     # release lineage (collapse_otel.lineage): the release
+    baseline_release: str = ""     # before ``release``, a pinned baseline, releases oldest
+    release_order: str = ""        # first; each may hold svc=value entries
     window_answers: int = 10_000
     window_seconds: float = 3600.0
     max_streams: int = 200
@@ -41,6 +45,11 @@ class CollapseConfig:
     capture_message_content: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.release_order, str):   # a list from code: one string
+            object.__setattr__(self, "release_order", ",".join(map(str, self.release_order)))
+        parse_scoped(self.previous_release)   # ValueError on a malformed value
+        parse_scoped(self.baseline_release)
+        parse_order(self.release_order)
         for name in ("window_answers", "max_streams", "sample_size", "max_answer_chars",
                      "embedding_dim", "queue_size", "queue_mb", "batch_size", "memory_budget_mb"):
             if getattr(self, name) < 1:

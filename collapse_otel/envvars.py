@@ -22,6 +22,14 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("COLLAPSE_OTEL_RELEASE", "release", None,
            "release label when capture finds none; falls back to 'unknown'"),
     EnvVar("COLLAPSE_OTEL_COHORT", "cohort", None, "cohort label when capture finds none ('default')"),
+    EnvVar("COLLAPSE_OTEL_PREVIOUS_RELEASE", "previous_release", None,
+           "the release before this process's release (svc=release entries per service); "
+           "published on collapse_release_info so alerts compare across processes"),
+    EnvVar("COLLAPSE_OTEL_BASELINE_RELEASE", "baseline_release", None,
+           "a pinned reference release every release is also compared with (svc=release "
+           "entries per service)"),
+    EnvVar("COLLAPSE_OTEL_RELEASE_ORDER", "release_order", None,
+           "releases oldest first, comma-separated (svc=r1|r2|r3 entries per service)"),
     EnvVar("COLLAPSE_OTEL_WINDOW_ANSWERS", "window_answers", 10_000,
            "answers per stream window (the window is two panes of half this size)"),
     EnvVar("COLLAPSE_OTEL_WINDOW_SECONDS", "window_seconds", 3600.0,

@@ -10,7 +10,8 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parents[1] / "collapse_otel"
 FORBIDDEN = ("opentelemetry", "prometheus_client", "langchain", "langgraph")
 CORE = ("aggregator.py", "analysis.py", "stream.py", "snapshot.py", "records.py", "config.py",
-        "envvars.py", "labels.py")
+        "envvars.py", "labels.py", "lineage.py", "registry.py", "window.py", "budget.py",
+        "state_frames.py")
 
 
 def imports_of(path: Path) -> set[str]:

@@ -22,8 +22,7 @@ from collapse_otel.mixin.yamlout import dump
 ROOT = Path(__file__).resolve().parent.parent
 RUNBOOK = ROOT / "exporters" / "prometheus" / "runbook.md"
 ALERT_NAMES = {"CollapseDuplicateAnswerSpike", "CollapseRepetitionHigh",
-               "CollapseEntityDiversityDrop", "CollapseEmbeddingNarrowing",
-               "CollapseLexicalDiversityDrop", "CollapseTelemetryDropping"}
+               "CollapseReleaseRegression", "CollapseTelemetryDropping"}
 
 
 def _alerts(cfg: MixinConfig | None = None) -> list[dict]:
@@ -56,8 +55,8 @@ def test_python_dash_m_entry_point(tmp_path: Path) -> None:
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])
 def test_user_config_file_drives_every_output(tmp_path: Path, suffix: str) -> None:
     overrides = {"job_selector": 'job="llm-agents", env="prod"',
-                 "duplicate_ratio_threshold": 0.45, "duplicate_for": "3m",
-                 "rate_window_short": "2m", "duplicate_severity": "critical",
+                 "duplicate_min_increase": 0.15, "duplicate_for": "3m",
+                 "duplicate_window": "10m", "duplicate_severity": "critical",
                  "runbook_url_pattern": "https://wiki.example/collapse#{anchor}",
                  "dashboard_uid_prefix": "mine"}
     cfg_file = tmp_path / f"ops{suffix}"
@@ -68,7 +67,7 @@ def test_user_config_file_drives_every_output(tmp_path: Path, suffix: str) -> No
     alerts = yaml.safe_load((out / ALERTS_PATH).read_text())["groups"][0]["rules"]
     spike = next(a for a in alerts if a["alert"] == "CollapseDuplicateAnswerSpike")
     assert spike["for"] == "3m" and spike["labels"]["severity"] == "critical"
-    assert "ratio_rate2m > 0.45" in spike["expr"]
+    assert ") >= 0.15" in spike["expr"] and "increase10m" in spike["expr"]
     assert spike["annotations"]["runbook_url"] == (
         "https://wiki.example/collapse#alert-name-collapseduplicateanswerspike")
     rules = (out / RULES_PATH).read_text()
@@ -85,7 +84,7 @@ def test_unknown_or_invalid_config_is_rejected(tmp_path: Path, capsys) -> None:
     bad.write_text(json.dumps({"duplicate_treshold": 0.5}))
     assert main(["--config", str(bad), "--out", str(tmp_path)]) == 2
     assert "duplicate_treshold" in capsys.readouterr().err
-    bad.write_text(json.dumps({"diversity_drop_fraction": 1.5}))
+    bad.write_text(json.dumps({"verdict_alpha": 1.5}))
     assert main(["--config", str(bad), "--out", str(tmp_path)]) == 2
     assert not (tmp_path / RULES_PATH).exists()
     with pytest.raises(ValueError):
@@ -94,17 +93,17 @@ def test_unknown_or_invalid_config_is_rejected(tmp_path: Path, capsys) -> None:
 
 @pytest.mark.parametrize("overrides", [
     {"rate_window_short": "5 minutes"}, {"duplicate_for": "10"}, {"rule_interval": "fast"},
-    {"duplicate_ratio_threshold": "0.3"}, {"min_window_answers": 100.5},
-    {"duplicate_spike_factor": True}, {"job_selector": None}])
+    {"duplicate_min_increase": "0.3"}, {"verdict_min_window_answers": 100.5},
+    {"duplicate_z": True}, {"job_selector": None}])
 def test_config_values_are_type_and_duration_checked(overrides: dict) -> None:
     with pytest.raises(ValueError):
         MixinConfig().with_overrides(overrides)
 
 
 def test_integer_thresholds_are_accepted_as_floats() -> None:
-    cfg = MixinConfig().with_overrides({"duplicate_spike_factor": 3, "rule_interval": "30s"})
-    assert cfg.duplicate_spike_factor == 3.0 and isinstance(cfg.duplicate_spike_factor, float)
-    assert "3 * avg_over_time" in generate(cfg)[ALERTS_PATH]
+    cfg = MixinConfig().with_overrides({"duplicate_z": 3, "rule_interval": "30s"})
+    assert cfg.duplicate_z == 3.0 and isinstance(cfg.duplicate_z, float)
+    assert ") >= 3\n" in generate(cfg)[ALERTS_PATH]   # the duplicate z bound, as written
     files = generate(cfg)
     assert "interval: 30s" in files[RULES_PATH] and "interval: 30s" in files[ALERTS_PATH]
 
@@ -115,7 +114,7 @@ def test_print_config_shows_the_effective_values(tmp_path: Path, capsys) -> None
     assert main(["--config", str(cfg_file), "--print-config"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["repetition_threshold"] == 0.4
-    assert shown["diversity_drop_fraction"] == MixinConfig().diversity_drop_fraction
+    assert shown["verdict_alpha"] == MixinConfig().verdict_alpha
     assert load_config(None) == MixinConfig()
 
 

@@ -74,8 +74,9 @@ MEMORY_BUDGET = _m("collapse_memory_budget_bytes", "gauge",
 MEMORY_TRIMS = _m("collapse_memory_budget_trims", "counter",
                   "Older window panes dropped at once to get back under the memory budget.")
 RELEASE_INFO = _m("collapse_release_info", "gauge",
-                  "1 per release, with the release before it (configured order, else first seen).",
-                  ("previous_release",))
+                  "1 per release, with the release before it and the pinned baseline "
+                  "(configured, else first seen; empty when unknown).",
+                  ("previous_release", "baseline_release"))
 
 STREAM_METRICS: tuple[MetricDef, ...] = (
     ANSWERS, ANSWERS_WITHOUT_TEXT, ANSWERS_TRUNCATED, DUPLICATE_ANSWERS, LLM_TOKENS,

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
+from ..lineage import Lineage
 from ..snapshot import TOKEN_BUCKETS, AggregatorSnapshot, HistogramSnapshot
 from . import names as N
 from .series import (
@@ -80,7 +81,7 @@ class OtelMetrics:
                  release_order: Iterable[str] | None = None) -> None:
         self._snapshot_source: Callable[[], AggregatorSnapshot] = as_snapshot_source(source)
         self._stats_source = as_stats_source(source)
-        self.release_order: tuple[str, ...] = tuple(release_order or ())
+        self.lineage = Lineage.from_config(getattr(source, "config", None), release_order)
         self._lock = threading.Lock()
         self._closed = False
         self._errors_logged: set[str] = set()
@@ -137,7 +138,7 @@ class OtelMetrics:
             for metric, labels, hist in stream_histograms(stream, base):
                 self._feed(metric, labels, hist)
         for metric, labels, value in (*health_rows(snapshot, stats),
-                                      *release_rows(snapshot, self.release_order)):
+                                      *release_rows(snapshot, self.lineage)):
             obs.setdefault(metric.name, []).append(Observation(value, dict(labels)))
         self._observations = obs
 

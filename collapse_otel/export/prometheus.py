@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
+from ..lineage import Lineage
 from ..snapshot import TOKEN_BUCKETS, AggregatorSnapshot
 from . import names as N
 from .encode import LabelSet, escape_label_value
@@ -99,7 +100,7 @@ class LabelCache(dict):
 
 
 def snapshot_families(snapshot: AggregatorSnapshot, stats: object | None = None,
-                      release_order: Sequence[str] | None = None,
+                      lineage: Lineage | Sequence[str] | None = None,
                       label_cache: LabelCache | None = None) -> list[Metric]:
     """Every family of the contract for one snapshot (stream, health and release-info).
 
@@ -124,7 +125,7 @@ def snapshot_families(snapshot: AggregatorSnapshot, stats: object | None = None,
             samples.append(Sample(metric.name + "_count", plain, count))
             samples.append(Sample(metric.name + "_sum", plain, hist.sum))
     for metric, labels, value in (*health_rows(snapshot, stats),
-                                  *release_rows(snapshot, release_order)):
+                                  *release_rows(snapshot, lineage)):
         families[metric.name].samples.append(Sample(metric.sample_name, dict(labels), value))
     return list(families.values())
 
@@ -135,16 +136,18 @@ class CollapseCollector(Collector):
     ``snapshot_source``: callable returning an AggregatorSnapshot (e.g. ``aggregator.snapshot``).
     ``stats_source``: optional callable returning the capture pipeline's stats (dropped by
     reason, queue depth, processing seconds, records processed).
-    ``release_order``: releases oldest first, for ``collapse_release_info``'s previous_release;
-    releases it does not list follow in first-seen order.
+    ``release_order``: releases oldest first, for ``collapse_release_info``'s previous_release
+    (releases it does not list follow in first-seen order); ``lineage`` the whole
+    configuration of predecessors and baselines (``collapse_otel.lineage``).
     """
 
     def __init__(self, snapshot_source: Callable[[], AggregatorSnapshot],
                  stats_source: Callable[[], object] | None = None,
-                 release_order: Iterable[str] | None = None) -> None:
+                 release_order: Iterable[str] | None = None,
+                 lineage: Lineage | None = None) -> None:
         self._snapshot_source = snapshot_source
         self._stats_source = stats_source
-        self.release_order: tuple[str, ...] = tuple(release_order or ())
+        self.lineage = lineage or Lineage.from_config(None, release_order)
         self._labels = LabelCache()
         self._errors_logged: set[str] = set()
 
@@ -163,7 +166,7 @@ class CollapseCollector(Collector):
         except Exception as exc:   # health is secondary: export the signals without it
             self._log_once("pipeline stats", exc)
         try:
-            families = snapshot_families(self._snapshot_source(), stats, self.release_order,
+            families = snapshot_families(self._snapshot_source(), stats, self.lineage,
                                          self._labels)
         except Exception as exc:
             self._log_once("collapse metrics", exc)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 from ..labels import safe_label_value
+from ..lineage import Lineage
 from ..records import OTHER_RELEASE
 from ..registry import SIGNALS
 from ..snapshot import AggregatorSnapshot, HistogramSnapshot, StreamSnapshot, WindowSignals
@@ -112,14 +113,16 @@ def health_rows(snapshot: AggregatorSnapshot, stats: object | None) -> Iterator[
             yield Row(metric, (), float(value))
 
 
-def release_rows(snapshot: AggregatorSnapshot, release_order: Sequence[str] | None) -> Iterator[Row]:
-    """``collapse_release_info{service, release, previous_release} 1``.
+def release_rows(snapshot: AggregatorSnapshot, lineage: Lineage | Sequence[str] | None,
+                 ) -> Iterator[Row]:
+    """``collapse_release_info{service, release, previous_release, baseline_release} 1``.
 
-    Per service, releases are ordered by ``release_order`` (configured), then by first-seen
-    time for releases the configuration does not list; ``previous_release`` is the release
-    before it among those seen ("" for the first). ``__other__`` is not a release and gets none.
+    Per service and release seen (``__other__`` is not a release): its predecessor and the
+    pinned baseline, from configuration (``collapse_otel.lineage``); releases nothing orders
+    follow each other in first-seen order. A sequence is taken as a release order.
     """
-    rank = {r: i for i, r in enumerate(release_order or ())}
+    if not isinstance(lineage, Lineage):
+        lineage = Lineage.from_config(None, lineage)
     first: dict[tuple[str, str], float] = {}
     for stream in snapshot.streams:
         service, release, _ = stream.key
@@ -128,19 +131,19 @@ def release_rows(snapshot: AggregatorSnapshot, release_order: Sequence[str] | No
         key = (service, release)
         first[key] = min(first.get(key, stream.first_seen), stream.first_seen)
     by_service: dict[str, list[str]] = {}
-    for (service, release), _ in sorted(
-            first.items(), key=lambda kv: (rank.get(kv[0][1], len(rank)), kv[1], kv[0][1])):
+    for (service, release), _ in sorted(first.items(), key=lambda kv: (kv[1], kv[0][1])):
         by_service.setdefault(service, []).append(release)
     seen: set[Labels] = set()
     for service, releases in sorted(by_service.items()):
-        previous = ""
-        for release in releases:
-            labels = (("service", safe_label_value(service)), ("release", safe_label_value(release)),
-                      ("previous_release", safe_label_value(previous)))
+        for release, previous in lineage.ordered(service, releases):
+            labels = (("service", safe_label_value(service)),
+                      ("release", safe_label_value(release)),
+                      ("previous_release", safe_label_value(previous)),
+                      ("baseline_release", safe_label_value(lineage.baseline_of(service,
+                                                                                 release))))
             if labels not in seen:
                 seen.add(labels)
                 yield Row(N.RELEASE_INFO, labels, 1.0)
-            previous = release
 
 
 def as_snapshot_source(source: object) -> Callable[[], AggregatorSnapshot]:

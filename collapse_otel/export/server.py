@@ -21,6 +21,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client.registry import CollectorRegistry
 
 from ..config import CollapseConfig
+from ..lineage import Lineage
 from .encode import CONTENT_TYPE, generate_text
 from .prometheus import CollapseCollector
 from .series import as_snapshot_source, as_stats_source
@@ -63,8 +64,10 @@ def collapse_registry(registry: CollectorRegistry | None = None, *, source: obje
     with _LOCK:
         if not _has_collapse_collector(registry):
             src = _DefaultPipeline() if source is None else source
+            config = getattr(src, "config", None) if source is not None else \
+                CollapseConfig.resolve()
             collector = CollapseCollector(as_snapshot_source(src), as_stats_source(src),
-                                          release_order)
+                                          lineage=Lineage.from_config(config, release_order))
             registry.register(collector)
             _COLLECTORS[registry] = collector
     return registry

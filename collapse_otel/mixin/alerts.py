@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from .config import MixinConfig
 from .promql import STREAM_BY, num
-from .rules import ENTITY_GAUGE, VENDI_GAUGE, RuleNames, rule_file, rule_names
+from .rules import (
+    REPETITION,
+    answers_increase,
+    dropped_rate,
+    duplicate_baseline,
+    duplicates_increase,
+    rule_file,
+)
+from .verdict import WINDOW, families_degraded, family_degraded, z_critical
 
 STREAM = "{{ $labels.service }} release {{ $labels.release }} (cohort {{ $labels.cohort }})"
-
-# (alert name, gauge, what it measures, what a drop means) for the previous-release comparisons.
-_DROPS = (
-    ("CollapseEntityDiversityDrop", ENTITY_GAUGE, "entity diversity ratio",
-     "answers name fewer distinct entities (people, places, products) than before"),
-    ("CollapseEmbeddingNarrowing", VENDI_GAUGE, "embedding Vendi score",
-     "answers cover fewer semantic modes: the effective number of distinct answers shrank"),
-)
+ON = f"on ({STREAM_BY})"
 
 
 def _alert(cfg: MixinConfig, name: str, expr: str, for_: str, severity: str,
@@ -33,49 +34,38 @@ def _alert(cfg: MixinConfig, name: str, expr: str, for_: str, severity: str,
 
 
 def duplicate_spike(cfg: MixinConfig) -> dict:
-    """Above a threshold and well above the release's own baseline or its predecessor's.
-
-    A steady high ratio (an FAQ bot) is its own baseline, so it never fires; the own
-    baseline ends ``baseline_offset`` ago so an ongoing spike does not raise it.
-    """
-    n = rule_names(cfg)
-    on = f"on ({STREAM_BY})"
-    factor = num(cfg.duplicate_spike_factor)
+    """The duplicate share of the last duplicate_window well above the release's own
+    baseline (or its predecessor's), by a binomial z-test on the window's counts: a steady
+    FAQ bot is its own baseline; a burst of 20 answers is judged by 20 answers' evidence."""
+    w = cfg.duplicate_window
+    share = (f"{duplicates_increase(cfg)}\n  / {ON}\n  "
+             f"({answers_increase(cfg)} >= {cfg.duplicate_min_answers})")
+    base = f"max by ({STREAM_BY}) ({duplicate_baseline(cfg)})"
+    clamped = f"clamp(max by ({STREAM_BY}) ({duplicate_baseline(cfg)}), 0.01, 0.99)"
     expr = (
-        f"{n.duplicate_ratio_short} > {num(cfg.duplicate_ratio_threshold)}\n"
-        f"and {on}\n"
-        "(\n"
-        f"  {n.duplicate_ratio_short}\n"
-        f"    > {on}\n"
-        f"    {factor} * avg_over_time({n.duplicate_ratio_long}[{cfg.baseline_window}]"
-        f" offset {cfg.baseline_offset})\n"
-        f"  or {on}\n"
-        f"  {n.duplicate_ratio_short}\n"
-        f"    > {on}\n"
-        f"    {factor} * {n.duplicate_baseline_previous}\n"
-        ")\n"
-        f"and {on}\n"
-        f"{n.answers_rate} >= {num(cfg.duplicate_min_answers_per_second)}"
+        f"(\n  {share}\n  - {ON} {base}\n) >= {num(cfg.duplicate_min_increase)}\n"
+        f"and {ON}\n"
+        f"(\n  (\n    {share}\n    - {ON} {base}\n  )\n"
+        f"  / {ON} sqrt({clamped} * (1 - {clamped}) / {ON} {answers_increase(cfg)})\n"
+        f") >= {num(cfg.duplicate_z)}"
     )
     return _alert(
         cfg, "CollapseDuplicateAnswerSpike", expr, cfg.duplicate_for, cfg.duplicate_severity,
-        "Duplicate answers spiked for {{ $labels.service }} release "
-        "{{ $labels.release }}.",
-        f"{STREAM}: {{{{ $value | humanizePercentage }}}} of answers over the last "
-        f"{cfg.rate_window_short} repeat an earlier answer: above "
-        f"{cfg.duplicate_ratio_threshold:.0%} and more than {factor}x the release's own "
-        f"{cfg.baseline_window} baseline (ending {cfg.baseline_offset} ago) or {factor}x the "
-        f"previous release's {cfg.baseline_window} average, with at least "
-        f"{num(cfg.duplicate_min_answers_per_second)} answers/s.",
+        "Duplicate answers spiked for {{ $labels.service }} release {{ $labels.release }}.",
+        f"{STREAM}: the share of answers repeating an earlier one over the last {w} is "
+        "{{ $value | humanizePercentage }} above the release's own "
+        f"{cfg.baseline_window} baseline (ending {cfg.baseline_offset} ago; the previous "
+        f"release's when it has none): at least {cfg.duplicate_min_increase:.0%} more and "
+        f"beyond z = {num(cfg.duplicate_z)} of binomial noise, over at least "
+        f"{cfg.duplicate_min_answers} answers.",
     )
 
 
 def repetition_high(cfg: MixinConfig) -> dict:
-    n = rule_names(cfg)
     expr = (
-        f'{n.repetition}{{scope="within_answer"}} > {num(cfg.repetition_threshold)}\n'
-        f"and on ({STREAM_BY})\n"
-        f"{n.window_answers} >= {cfg.repetition_min_window_answers}"
+        f'{REPETITION}{{scope="within_answer"}} > {num(cfg.repetition_threshold)}\n'
+        f"and {ON}\n"
+        f"{WINDOW} >= {cfg.repetition_min_window_answers}"
     )
     return _alert(
         cfg, "CollapseRepetitionHigh", expr, cfg.repetition_for, cfg.repetition_severity,
@@ -87,35 +77,47 @@ def repetition_high(cfg: MixinConfig) -> dict:
     )
 
 
-def diversity_drop(cfg: MixinConfig, name: str, metric: str, what: str, meaning: str) -> dict:
-    n = rule_names(cfg)
-    keep = 1.0 - cfg.diversity_drop_fraction
-    on = f"on ({STREAM_BY})"
-    expr = (
-        f"{RuleNames.gauge(metric)}\n"
-        f"  < {on} group_left (previous_release)\n"
-        f"  {num(keep)} * {RuleNames.gauge_previous(metric)}\n"
-        f"and {on}\n"
-        f"{n.window_answers} >= {cfg.min_window_answers}\n"
-        f"and {on}\n"
-        f"{n.window_answers_previous} >= {cfg.min_window_answers}"
+def _families(ref: str) -> str:
+    """Template text naming the degraded families of the alert's stream."""
+    rule = family_degraded(ref)
+    return (
+        '{{ with printf "' + rule + '{service=%q, release=%q, cohort=%q}" '
+        '$labels.service $labels.release $labels.cohort | query | sortByLabel "family" }}'
+        '{{ range $i, $s := . }}{{ if $i }}, {{ end }}{{ $s.Labels.family }}{{ end }}'
+        '{{ end }}'
     )
+
+
+def release_regression(cfg: MixinConfig, critical: bool) -> dict:
+    k, kc = cfg.verdict_min_families, cfg.verdict_critical_families
+    previous, baseline = families_degraded("previous_release"), families_degraded("baseline_release")
+    if critical:
+        expr = f"{previous} >= {kc}\nor\n{baseline} >= {k}"
+        tier = (f"{kc} or more families against the previous release, or {k} or more against "
+                "the pinned baseline release")
+    else:
+        expr = f"{previous} >= {k}"
+        tier = f"{k} or more families against the previous release"
+    z = z_critical(cfg)
     return _alert(
-        cfg, name, expr, cfg.diversity_for, cfg.diversity_severity,
-        f"{what[0].upper()}{what[1:]} of {{{{ $labels.service }}}} release {{{{ $labels.release }}}} "
-        f"dropped below release {{{{ $labels.previous_release }}}}.",
-        f"{STREAM}: {what} is {{{{ $value | printf \"%.3g\" }}}}, more than "
-        f"{cfg.diversity_drop_fraction:.0%} below the previous release "
-        f"{{{{ $labels.previous_release }}}} (its last value within "
-        f"{cfg.previous_release_lookback}); {meaning}. Both windows hold at least "
-        f"{cfg.min_window_answers} answers.",
+        cfg, "CollapseReleaseRegression", expr, cfg.verdict_for,
+        "critical" if critical else "warning",
+        "Collapse suspected: {{ $labels.service }} release {{ $labels.release }} lost "
+        "diversity in {{ $value }} signal families.",
+        f"{STREAM} against release {{{{ $labels.previous_release }}}}"
+        f"{{{{ $labels.baseline_release }}}}: degraded families: "
+        f"{_families('previous_release')}{_families('baseline_release')}. A family degrades "
+        "when one of its signals moves the collapse way by at least its floor (5% relative, "
+        f"or 0.02 for ratios near 0) with |z| >= {z:.2f} (Bonferroni over the verdict "
+        f"signals at {cfg.verdict_alpha:g}); this fires for {tier}, both windows holding at "
+        f"least {cfg.verdict_min_window_answers} answers. The same judgement as "
+        "collapse-otel compare.",
     )
 
 
 def telemetry_dropping(cfg: MixinConfig) -> dict:
-    n = rule_names(cfg)
     return _alert(
-        cfg, "CollapseTelemetryDropping", f"{n.dropped_rate} > 0", cfg.dropping_for,
+        cfg, "CollapseTelemetryDropping", f"{dropped_rate(cfg)} > 0", cfg.dropping_for,
         cfg.dropping_severity,
         "collapse-otel on {{ $labels.instance }} drops records ({{ $labels.reason }}).",
         "{{ $labels.job }}/{{ $labels.instance }} dropped {{ $value | printf \"%.3g\" }} "
@@ -125,14 +127,8 @@ def telemetry_dropping(cfg: MixinConfig) -> dict:
 
 
 def alert_rules(cfg: MixinConfig) -> list[dict]:
-    alerts = [duplicate_spike(cfg), repetition_high(cfg)]
-    for name, metric, what, meaning in _DROPS:
-        alerts.append(diversity_drop(cfg, name, metric, what, meaning))
-    alerts.append(diversity_drop(
-        cfg, "CollapseLexicalDiversityDrop", cfg.lexical_metric, "lexical diversity",
-        "answers use a narrower vocabulary and more of the same phrases"))
-    alerts.append(telemetry_dropping(cfg))
-    return alerts
+    return [release_regression(cfg, critical=False), release_regression(cfg, critical=True),
+            duplicate_spike(cfg), repetition_high(cfg), telemetry_dropping(cfg)]
 
 
 def alerts_file(cfg: MixinConfig) -> dict:

@@ -14,8 +14,8 @@ from typing import Any
 
 _DURATION = re.compile(r"([0-9]+(ms|s|m|h|d|w|y))+")
 _DURATION_FIELDS = ("rate_window_short", "rate_window_long", "baseline_window", "baseline_offset",
-                    "previous_release_lookback", "duplicate_for", "repetition_for",
-                    "diversity_for", "dropping_for")
+                    "previous_release_lookback", "duplicate_window", "duplicate_for",
+                    "repetition_for", "verdict_for", "dropping_for")
 
 
 @dataclass(frozen=True)
@@ -34,26 +34,29 @@ class MixinConfig:
     # How far back to look for the previous release's last value (it may be retired).
     previous_release_lookback: str = "1d"
 
-    # CollapseDuplicateAnswerSpike
-    duplicate_ratio_threshold: float = 0.3
-    duplicate_spike_factor: float = 2.0
-    duplicate_min_answers_per_second: float = 0.1
-    duplicate_for: str = "10m"
+    # CollapseDuplicateAnswerSpike: the duplicate share of the last duplicate_window against
+    # the release's own baseline (or its previous release's), by a binomial z-test on the
+    # counts, so low traffic (few answers, wide noise) and bursts (one burst stays in the
+    # window for its length) are judged by their evidence. for: never outlasts the window.
+    duplicate_window: str = "15m"
+    duplicate_for: str = "5m"
+    duplicate_min_answers: int = 20            # answers in the window before it can fire
+    duplicate_min_increase: float = 0.1        # a rise of at least 10 points of answers ...
+    duplicate_z: float = 3.29                  # ... beyond two-sided p = 0.001 of the noise
     duplicate_severity: str = "warning"
-    # The drop alerts need this many answers in both releases' windows. Not lower than the
-    # collector's sample_size (1,000): below it the n-gram signals come from samples of different
-    # sizes, and Vendi rises with n (same text: -34% at 100, -5% at 1,000 vs 5,000 answers).
-    min_window_answers: int = 1000
-    # CollapseRepetitionHigh: a per-answer mean, unbiased by window size, so a smaller guard.
+    # CollapseRepetitionHigh: a per-answer mean, unbiased by window size.
     repetition_min_window_answers: int = 100
     repetition_threshold: float = 0.25
     repetition_for: str = "15m"
     repetition_severity: str = "warning"
-    # Diversity drops against the previous release
-    diversity_drop_fraction: float = 0.2
-    diversity_for: str = "30m"
-    diversity_severity: str = "warning"
-    lexical_metric: str = "collapse_ngram_diversity_score"
+    # CollapseReleaseRegression: the verdict of collapse-otel compare, online. A family
+    # degrades when one of its signals moves the collapse way by at least its floor (the
+    # registry's) with z beyond the Bonferroni bound of verdict_alpha over the verdict signals.
+    verdict_alpha: float = 0.05
+    verdict_min_families: int = 2              # K: "collapse suspected" (warning)
+    verdict_critical_families: int = 3         # critical from this many, or K vs the baseline
+    verdict_min_window_answers: int = 200      # both windows, so the errors mean something
+    verdict_for: str = "15m"
     # CollapseTelemetryDropping
     dropping_for: str = "15m"
     dropping_severity: str = "warning"
@@ -87,14 +90,19 @@ class MixinConfig:
                                  f"{getattr(self, name)!r}")
         if self.rule_interval and not _DURATION.fullmatch(self.rule_interval):
             raise ValueError(f"rule_interval must be empty or a duration, got {self.rule_interval!r}")
-        if not 0.0 < self.diversity_drop_fraction < 1.0:
-            raise ValueError("diversity_drop_fraction must be in (0, 1)")
-        if self.min_window_answers < 1 or self.repetition_min_window_answers < 1:
-            raise ValueError("min_window_answers and repetition_min_window_answers must be >= 1")
-        if self.duplicate_spike_factor < 1.0:
-            raise ValueError("duplicate_spike_factor must be >= 1")
-        if not 0.0 <= self.duplicate_ratio_threshold <= 1.0:
-            raise ValueError("duplicate_ratio_threshold must be in [0, 1]")
+        if not 0.0 < self.verdict_alpha < 1.0:
+            raise ValueError("verdict_alpha must be in (0, 1)")
+        if not 1 <= self.verdict_min_families <= self.verdict_critical_families:
+            raise ValueError("need 1 <= verdict_min_families <= verdict_critical_families")
+        for name in ("verdict_min_window_answers", "repetition_min_window_answers",
+                     "duplicate_min_answers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if not 0.0 < self.duplicate_min_increase <= 1.0 or self.duplicate_z <= 0:
+            raise ValueError("duplicate_min_increase must be in (0, 1] and duplicate_z > 0")
+        if _seconds(self.duplicate_for) > _seconds(self.duplicate_window):
+            raise ValueError("duplicate_for must not outlast duplicate_window (the burst it "
+                             "sees would leave the window before the alert fires)")
         if "{anchor}" not in self.runbook_url_pattern and \
                 "{alertname}" not in self.runbook_url_pattern:
             raise ValueError("runbook_url_pattern needs {anchor} or {alertname}")
@@ -117,6 +125,11 @@ class MixinConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _seconds(duration: str) -> float:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+    return sum(float(n) * units[u] for n, u in re.findall(r"([0-9]+)(ms|s|m|h|d|w|y)", duration))
 
 
 def runbook_anchor(alertname: str) -> str:

@@ -1,108 +1,93 @@
-"""Recording rules (level:metric:operations) that the alerts and the comparison views read."""
+"""Recording rules (level:metric:operations, the level listing the aggregation labels) that
+the alerts, dashboards and rollout gates read."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .config import MixinConfig
-from .promql import RELEASE_INFO_RULE, STREAM_BY, previous_release_value, release_info_dedup, sel
+from .promql import STREAM_BY, sel
+from .verdict import LINEAGE, verdict_rules
 
-# Gauges compared with the previous release by the diversity alerts.
-ENTITY_GAUGE = "collapse_entity_diversity_ratio"
-VENDI_GAUGE = "collapse_embedding_vendi_score"
-WINDOW_GAUGE = "collapse_window_answers"
 REPETITION_GAUGE = "collapse_repeated_ngram_ratio"
 
 
-@dataclass(frozen=True)
-class RuleNames:
-    """Names of the recorded series; windows are part of the names, as the convention wants."""
-
-    answers_rate: str
-    duplicate_ratio_short: str
-    duplicate_ratio_long: str
-    duplicate_baseline_previous: str
-    window_answers: str
-    window_answers_previous: str
-    repetition: str
-    dropped_rate: str
-
-    @staticmethod
-    def gauge(metric: str) -> str:
-        return f"release:{metric}:avg"
-
-    @staticmethod
-    def gauge_previous(metric: str) -> str:
-        return f"release:{metric}:avg_previous_release"
+def answers_increase(cfg: MixinConfig) -> str:
+    return f"service_release_cohort:collapse_answers:increase{cfg.duplicate_window}"
 
 
-def rule_names(cfg: MixinConfig) -> RuleNames:
-    s, lw, b = cfg.rate_window_short, cfg.rate_window_long, cfg.baseline_window
-    return RuleNames(
-        answers_rate=f"release:collapse_answers:rate{s}",
-        duplicate_ratio_short=f"release:collapse_duplicate_answers:ratio_rate{s}",
-        duplicate_ratio_long=f"release:collapse_duplicate_answers:ratio_rate{lw}",
-        duplicate_baseline_previous=(
-            f"release:collapse_duplicate_answers:ratio_rate{lw}_avg{b}_previous_release"),
-        window_answers=f"release:{WINDOW_GAUGE}:min",
-        window_answers_previous=f"release:{WINDOW_GAUGE}:min_previous_release",
-        repetition=f"release_scope:{REPETITION_GAUGE}:avg",
-        dropped_rate=f"instance_reason:collapse_records_dropped:rate{s}",
-    )
+def duplicates_increase(cfg: MixinConfig) -> str:
+    return f"service_release_cohort:collapse_duplicate_answers:increase{cfg.duplicate_window}"
 
 
-def compared_gauges(cfg: MixinConfig) -> tuple[str, ...]:
-    """The gauges each compared with the previous release (entity, embedding, lexical)."""
-    return (ENTITY_GAUGE, VENDI_GAUGE, cfg.lexical_metric)
+def duplicate_ratio_long(cfg: MixinConfig) -> str:
+    return f"service_release_cohort:collapse_duplicate_answers:ratio_rate{cfg.rate_window_long}"
 
 
-def _ratio(cfg: MixinConfig, window: str) -> str:
-    """Duplicates / answers; 0 when a stream has no duplicate series yet, absent when idle.
+def duplicate_baseline(cfg: MixinConfig) -> str:
+    """The release's own duplicate share over baseline_window, ending baseline_offset ago
+    (so an ongoing spike does not raise it), else its previous release's."""
+    return (f"service_release_cohort:collapse_duplicate_answers:ratio_rate{cfg.rate_window_long}"
+            f"_avg{cfg.baseline_window}")
 
-    An idle stream (no answers in the window) yields no sample instead of NaN, so a quiet
-    night cannot poison the one-day baseline that the spike alert averages.
-    """
-    answers = f"sum by ({STREAM_BY}) (rate(collapse_answers_total{sel(cfg)}[{window}]))"
+
+REPETITION = f"service_release_cohort_scope:{REPETITION_GAUGE}:avg"
+DROPPED = "job_instance_reason:collapse_records_dropped:rate{}"
+
+
+def dropped_rate(cfg: MixinConfig) -> str:
+    return DROPPED.format(cfg.rate_window_short)
+
+
+def _counts(cfg: MixinConfig, metric: str) -> str:
+    return (f"sum by ({STREAM_BY}) (increase({metric}{sel(cfg)}[{cfg.duplicate_window}]))")
+
+
+def _ratio_long(cfg: MixinConfig) -> str:
+    """Duplicates / answers over rate_window_long; 0 without a duplicate series yet, absent
+    when idle (an idle stream must not poison the baseline that averages it)."""
+    answers = (f"sum by ({STREAM_BY}) (rate(collapse_answers_total{sel(cfg)}"
+               f"[{cfg.rate_window_long}]))")
     return (
         "(\n"
-        f"  sum by ({STREAM_BY}) (rate(collapse_duplicate_answers_total{sel(cfg)}[{window}]))\n"
+        f"  sum by ({STREAM_BY}) (rate(collapse_duplicate_answers_total{sel(cfg)}"
+        f"[{cfg.rate_window_long}]))\n"
         f"  or 0 * {answers}\n"
         ")\n"
         f"/ ({answers} > 0)"
     )
 
 
+def _baseline(cfg: MixinConfig) -> str:
+    own = (f"avg_over_time({duplicate_ratio_long(cfg)}[{cfg.baseline_window}] "
+           f"offset {cfg.baseline_offset})")
+    previous = (
+        "(\n"
+        f"  0 * {duplicate_ratio_long(cfg)}\n"
+        f"  * on (service, release) group_left (previous_release) {LINEAGE}\n"
+        ")\n"
+        "+ on (service, cohort, previous_release) group_left ()\n"
+        "max without (release) (\n"
+        f"  label_replace(avg_over_time({duplicate_ratio_long(cfg)}[{cfg.baseline_window}]),\n"
+        '    "previous_release", "$1", "release", "(.+)")\n'
+        ")"
+    )
+    return f"{own}\nor on ({STREAM_BY})\n{previous}"
+
+
 def recording_rules(cfg: MixinConfig) -> list[dict]:
     """Every recording rule, in evaluation order (later rules read earlier ones)."""
-    n = rule_names(cfg)
-    rules: list[dict] = [
-        {"record": RELEASE_INFO_RULE, "expr": release_info_dedup(cfg)},
-        {"record": n.answers_rate,
-         "expr": f"sum by ({STREAM_BY}) (rate(collapse_answers_total{sel(cfg)}"
-                 f"[{cfg.rate_window_short}]))"},
-        {"record": n.duplicate_ratio_short, "expr": _ratio(cfg, cfg.rate_window_short)},
-        {"record": n.duplicate_ratio_long, "expr": _ratio(cfg, cfg.rate_window_long)},
-        {"record": n.duplicate_baseline_previous,
-         "expr": previous_release_value(n.duplicate_ratio_long, "avg_over_time",
-                                        cfg.baseline_window)},
-        {"record": n.window_answers,
-         "expr": f"min by ({STREAM_BY}) ({WINDOW_GAUGE}{sel(cfg)})"},
-        {"record": n.window_answers_previous,
-         "expr": previous_release_value(n.window_answers, "last_over_time",
-                                        cfg.previous_release_lookback)},
-        {"record": n.repetition,
+    rules = verdict_rules(cfg)
+    rules += [
+        {"record": answers_increase(cfg), "expr": _counts(cfg, "collapse_answers_total")},
+        {"record": duplicates_increase(cfg),
+         "expr": _counts(cfg, "collapse_duplicate_answers_total")},
+        {"record": duplicate_ratio_long(cfg), "expr": _ratio_long(cfg)},
+        {"record": duplicate_baseline(cfg), "expr": _baseline(cfg)},
+        {"record": REPETITION,
          "expr": f"avg by ({STREAM_BY}, scope) ({REPETITION_GAUGE}{sel(cfg)})"},
+        {"record": dropped_rate(cfg),
+         "expr": "sum by (job, instance, reason) "
+                 f"(rate(collapse_records_dropped_total{sel(cfg)}[{cfg.rate_window_short}]))"},
     ]
-    for metric in compared_gauges(cfg):
-        rules.append({"record": RuleNames.gauge(metric),
-                      "expr": f"avg by ({STREAM_BY}) ({metric}{sel(cfg)})"})
-        rules.append({"record": RuleNames.gauge_previous(metric),
-                      "expr": previous_release_value(RuleNames.gauge(metric), "last_over_time",
-                                                     cfg.previous_release_lookback)})
-    rules.append({"record": n.dropped_rate,
-                  "expr": "sum by (job, instance, reason) "
-                          f"(rate(collapse_records_dropped_total{sel(cfg)}"
-                          f"[{cfg.rate_window_short}]))"})
     return rules
 
 
