@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from types import MappingProxyType
 from typing import NamedTuple
 
 from . import state_frames
@@ -24,6 +25,7 @@ from .records import OTHER_RELEASE, AnswerRecord, StreamKey
 from .signals.embedding import Embedder, HashedFeatureEmbedder
 from .signals.minhash import MinHasher
 from .snapshot import AggregatorSnapshot, WindowSignals
+from .state_compat import fingerprint, reconcile
 from .stream import StreamState
 from .text.entities import EntityExtractor, RuleBasedEntityExtractor
 from .text.hashing import TokenHasher
@@ -84,6 +86,7 @@ class Aggregator:
         self._last_tick = float("-inf")
         self.streams_evicted_total = 0
         self.memory = MemoryBudget(cfg.memory_budget_mb << 20, ANALYSER_BYTES)
+        self.state_rebuilt: dict[str, int] = {}   # parts a restore rebuilt (config changed)
 
     # -- writing --
     def observe(self, record: AnswerRecord) -> AnswerResult | None:
@@ -231,7 +234,8 @@ class Aggregator:
             return AggregatorSnapshot(streams, self.streams_folded_total, time.time(),
                                       memory_retained_bytes=self.memory.retained,
                                       memory_budget_bytes=self.memory.budget,
-                                      memory_trims_total=self.memory.trims_total)
+                                      memory_trims_total=self.memory.trims_total,
+                                      state_rebuilt=MappingProxyType(dict(self.state_rebuilt)))
 
     def refresh(self, budget_seconds: float | None = 0.05, max_age: float | None = None) -> int:
         """Recompute stale window gauges (changed and older than ``max_age``, default the
@@ -296,7 +300,7 @@ class Aggregator:
         analysis and scrapes go on between streams, and no copy of the whole state is built."""
         with self._lock:
             keys, folded = list(self._streams), self.streams_folded_total
-        write(state_frames.header(folded))
+        write(state_frames.header(folded, self.fingerprint()))
         for key in keys:
             with self._lock:
                 state = self._streams.get(key)
@@ -316,7 +320,7 @@ class Aggregator:
         """Replace this aggregator's streams with those ``write_state`` wrote, read through
         ``read(n)``. ``check`` runs after the last stream and before anything is replaced (a
         checksum). Raises ValueError on corrupt or foreign bytes, leaving the state untouched."""
-        folded, frames = state_frames.read_frames(read)
+        folded, stored, frames = state_frames.read_frames(read)
         streams: dict[StreamKey, StreamState] = {}
         for blob in frames:
             state = StreamState.from_bytes(
@@ -325,10 +329,17 @@ class Aggregator:
             streams[state.key] = state
         if check is not None:
             check()
+        rebuilt = reconcile(streams.values(), stored, self.fingerprint(), self._minhasher)
         with self._lock:
             self._streams = streams
             self.streams_folded_total = folded
+            for part, count in rebuilt.items():
+                self.state_rebuilt[part] = self.state_rebuilt.get(part, 0) + count
             self.memory.update(streams)
+
+    def fingerprint(self) -> dict:
+        """What this aggregator's sketches depend on (stored with the state)."""
+        return fingerprint(self.config, self.embedder, self._minhasher)
 
     def restore(self, data: bytes) -> None:
         """``read_state`` from bytes (``to_bytes`` output); trailing bytes are corruption."""

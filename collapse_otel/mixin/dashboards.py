@@ -133,6 +133,10 @@ def health(cfg: MixinConfig) -> dict:
             timeseries("Window panes dropped for the budget", [(
                 f"rate(collapse_memory_budget_trims_total{j}[{RI}])", "{{instance}}")], "short",
                 "Older panes dropped at once because the windows passed the memory budget."),
+            timeseries("State rebuilt at restore", [(
+                f"collapse_state_rebuilt_total{j}", "{{instance}} {{part}}")], "short",
+                "Parts of a restored state rebuilt because the configuration changed "
+                "(sample size, embedder, LSH parameters, window)."),
             timeseries("Scrape target up", [(f"up{j}", "{{instance}}")], "short"),
         ]),
         Row("Coverage", [
