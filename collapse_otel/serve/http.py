@@ -8,7 +8,6 @@ encoding; 429 (queue full) / 503 (starting, stopping, busy) with Retry-After so 
 
 from __future__ import annotations
 
-import hmac
 import logging
 import threading
 import zlib
@@ -21,6 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from prometheus_client.registry import CollectorRegistry
 
 from ..export.server import render_metrics
+from .auth import bearer_ok
 from .decode import DecodeError, batch_of, parse_json, parse_protobuf
 from .receiver import OK, RETRY, Outcome, Receiver
 
@@ -49,12 +49,8 @@ class HttpApp:
         self.decodes = threading.BoundedSemaphore(MAX_CONCURRENT_DECODES)
         self._logged: set[str] = set()
 
-    def authorized(self, header: str | None) -> bool:
-        if self.token is None:
-            return True
-        if not header or not header.startswith("Bearer "):
-            return False
-        return hmac.compare_digest(header[7:].strip().encode(), self.token.encode())
+    def authorized(self, headers: Any) -> bool:
+        return bearer_ok(headers.get_all("Authorization") or [], self.token)
 
     def log_once(self, kind: str, exc: BaseException) -> None:
         if kind not in self._logged:
@@ -96,7 +92,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200 if ready else 503, b"ready\n" if ready else b"not ready\n",
                        "text/plain")
         elif path == "/metrics" and self.server.serve_metrics:
-            if not app.authorized(self.headers.get("Authorization")):
+            if not app.authorized(self.headers):
                 self._unauthorized()
                 return
             query = self.path.split("?", 1)[1] if "?" in self.path else ""
@@ -124,7 +120,7 @@ class Handler(BaseHTTPRequestHandler):
         stats.request("http", str(code))
 
     def _post(self, app: HttpApp, fmt: str | None) -> int:
-        if not app.authorized(self.headers.get("Authorization")):
+        if not app.authorized(self.headers):
             self._drain_or_close()
             return self._unauthorized()
         if fmt is None:
