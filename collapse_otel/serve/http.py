@@ -29,6 +29,7 @@ PROTOBUF, JSON = "application/x-protobuf", "application/json"
 TRACES_PATH = "/v1/traces"
 MAX_CONCURRENT_DECODES = 4     # bodies being decoded at once (bounds memory; the GIL bounds CPU)
 BUSY_WAIT_SECONDS = 2.0
+MAX_GZIP_MEMBERS = 64         # concatenated gzip members decoded per body
 DISCARD_MAX = 256 * 1024 * 1024   # oversized bodies up to this are read and dropped, not kept
 
 try:   # google.rpc.Status ships with googleapis-common-protos (an OTLP exporter dependency)
@@ -281,17 +282,29 @@ _GRPC_CODE = {400: 3, 401: 16, 404: 5, 413: 8, 415: 3, 429: 8, 500: 13, 503: 14}
 
 
 def gunzip(data: bytes, limit: int) -> bytes | str | None:
-    """Decompress with a bound (a gzip bomb stops at ``limit``); None over the limit."""
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    """Decompress every member (RFC 1952 allows several), at most ``limit`` bytes in total so
+    a gzip bomb stops there; None over the limit, a str for a malformed body. Anything after
+    the last member that is not another member (garbage, zero padding) is malformed."""
+    out: list[bytes] = []
+    size, rest = 0, memoryview(data)
     try:
-        out = d.decompress(data, limit + 1)
-        if len(out) > limit:
-            return None
-        if not d.eof:
-            return "truncated gzip body"
+        for _ in range(MAX_GZIP_MEMBERS):
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            chunk = d.decompress(rest, limit + 1 - size)
+            size += len(chunk)
+            if size > limit:
+                return None
+            if not d.eof:
+                return "truncated gzip body"
+            out.append(chunk)
+            if not d.unused_data:
+                return b"".join(out)
+            if d.unused_data[:2] != b"\x1f\x8b":
+                return "trailing data after the gzip body"
+            rest = memoryview(d.unused_data)
     except zlib.error:
         return "invalid gzip body"
-    return out
+    return "too many gzip members"
 
 
 def make_server(host: str, port: int, app: HttpApp, *, otlp: bool,
