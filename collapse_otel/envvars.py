@@ -67,7 +67,7 @@ SERVE_ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("COLLAPSE_OTEL_SERVE_ALLOW_INSECURE", "allow_insecure", False,
            "allow a non-loopback bind without a token"),
     EnvVar("COLLAPSE_OTEL_SERVE_MAX_BODY_BYTES", "max_body_bytes", 16 * 1024 * 1024,
-           "largest request body accepted, after decompression (larger: 413)"),
+           "largest request body accepted, after decompression (larger: 413; at least 1024)"),
     EnvVar("COLLAPSE_OTEL_SERVE_MAX_QUEUED_ANSWERS", "max_queued_answers", 10_000,
            "answers accepted but not yet analysed before requests get 429 + Retry-After"),
     EnvVar("COLLAPSE_OTEL_SERVE_MAX_QUEUED_BYTES", "max_queued_bytes", 128 * 1024 * 1024,

@@ -26,7 +26,7 @@ from . import grpc_server
 from .http import HttpApp, make_server
 from .metrics import ServeCollector
 from .receiver import Receiver
-from .settings import ServeSettings, SettingsError, resolve
+from .settings import ServeSettings, SettingsError, collapse_config, resolve
 from .state import StateStore, write_atomic
 
 _log = logging.getLogger("collapse_otel.serve")
@@ -39,11 +39,7 @@ class Service:
     def __init__(self, settings: ServeSettings, config: CollapseConfig | None = None, *,
                  aggregator: object = None) -> None:
         self.settings = settings
-        try:
-            config = config or CollapseConfig.resolve(**dict(settings.collapse))
-        except TypeError as exc:
-            raise SettingsError(str(exc)) from None
-        self.config = config
+        self.config = config = config or collapse_config(settings)
         self.receiver = Receiver(settings, config, aggregator)
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(ServeCollector(self.receiver))
@@ -147,10 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings, args = resolve(sys.argv[1:] if argv is None else argv)
         service = Service(settings).start()
     except SettingsError as exc:
-        sys.stderr.write(f"collapse-otel serve: {exc}\n")
+        sys.stderr.write(f"collapse-otel serve: {_one_line(exc)}\n")
         return 2
     except OSError as exc:
-        sys.stderr.write(f"collapse-otel serve: cannot listen: {exc}\n")
+        sys.stderr.write(f"collapse-otel serve: cannot listen: {_one_line(exc)}\n")
         return 1
     # The aggregator holds millions of long-lived objects: with the default thresholds a full
     # collection ran every few seconds under load and paused request threads for 60-70 ms
@@ -168,3 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _log.info("collapse-otel serve: stopping")
     service.stop()
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    """Operators read the reason in one line (YAML errors span several)."""
+    return " ".join(str(exc).split())
