@@ -88,10 +88,9 @@ class Handler(BaseHTTPRequestHandler):
             alive = app.receiver.pipeline.stats() is not None
             self._send(200 if alive else 503, b"ok\n" if alive else b"unhealthy\n", "text/plain")
         elif path == "/readyz":
-            r = app.receiver
-            ready = r.ready and not r.closing
-            self._send(200 if ready else 503, b"ready\n" if ready else b"not ready\n",
-                       "text/plain")
+            reason = app.receiver.not_ready()
+            self._send(200 if reason is None else 503, b"ready\n" if reason is None else
+                       f"not ready: {reason}\n".encode(), "text/plain")
         elif path == "/metrics" and self.server.serve_metrics:
             if not app.authorized(self.headers):
                 self._unauthorized()

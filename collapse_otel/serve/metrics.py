@@ -52,7 +52,8 @@ class ServeCollector(Collector):
         last = GaugeMetricFamily(LAST_SNAPSHOT, "Unix time of the last successful snapshot.")
         corrupt = CounterMetricFamily(STATE_CORRUPT, "State files found corrupt at start and "
                                       "set aside.")
-        ready = GaugeMetricFamily(READY, "1 when the receiver accepts spans.")
+        ready = GaugeMetricFamily(READY, "1 when /readyz answers 200: accepting spans and, "
+                                  "with a state file, the last snapshot succeeded.")
         families: list[Metric] = [requests, spans, answers, q_answers, q_bytes, held, snaps,
                                   last, corrupt, ready]
         if empty:
@@ -75,5 +76,5 @@ class ServeCollector(Collector):
             snaps.add_metric([outcome], snap_counts.get(outcome, 0))
         last.add_metric([], last_t)
         corrupt.add_metric([], corrupt_n)
-        ready.add_metric([], 1.0 if r.ready and not r.closing else 0.0)
+        ready.add_metric([], 1.0 if r.not_ready() is None else 0.0)
         return families

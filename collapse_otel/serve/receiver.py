@@ -80,6 +80,16 @@ class Receiver:
         self.queued_bytes = 0
         self.ready = False
         self.closing = False
+        self.snapshot_problem: str | None = None   # why the last snapshot failed, if it did
+
+    def not_ready(self) -> str | None:
+        """Why /readyz answers 503, or None. A failing snapshot fails readiness but not
+        intake: what is sent is still counted, only its persistence is at risk."""
+        if self.closing:
+            return "stopping"
+        if not self.ready:
+            return "starting"
+        return self.snapshot_problem
 
     def accept(self, batch: Batch, nbytes: int) -> Outcome:
         """Queue the request's spans for analysis, or say why not. Never raises."""
