@@ -68,6 +68,8 @@ SERVE_ENV_VARS: tuple[EnvVar, ...] = (
            "allow a non-loopback bind without a token"),
     EnvVar("COLLAPSE_OTEL_SERVE_MAX_BODY_BYTES", "max_body_bytes", 16 * 1024 * 1024,
            "largest request body accepted, after decompression (larger: 413; at least 1024)"),
+    EnvVar("COLLAPSE_OTEL_SERVE_BODY_TIMEOUT_SECONDS", "body_timeout_seconds", 30.0,
+           "a request body must arrive whole within this many seconds (else 408, closed)"),
     EnvVar("COLLAPSE_OTEL_SERVE_MAX_QUEUED_ANSWERS", "max_queued_answers", 10_000,
            "answers accepted but not yet analysed before requests get 429 + Retry-After"),
     EnvVar("COLLAPSE_OTEL_SERVE_MAX_QUEUED_BYTES", "max_queued_bytes", 128 * 1024 * 1024,

@@ -7,7 +7,7 @@ import gzip
 
 import pytest
 
-from collapse_otel.serve.http import MAX_GZIP_MEMBERS, gunzip
+from collapse_otel.serve.body import MAX_GZIP_MEMBERS, gunzip
 from tests.test_serve_http import body_of, start
 from tests.test_serve_support import post
 

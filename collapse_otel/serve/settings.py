@@ -32,6 +32,7 @@ class ServeSettings:
     token: str | None = None            # bearer token; from env or a file, never a flag
     allow_insecure: bool = False        # accept a non-loopback bind without a token
     max_body_bytes: int = 16 * 1024 * 1024      # per request, after decompression
+    body_timeout_seconds: float = 30.0  # a whole request body must arrive within this
     max_queued_answers: int = 10_000    # LLM spans accepted but not analysed yet
     max_queued_bytes: int = 128 * 1024 * 1024   # request bytes accepted but not analysed yet
     retry_after_seconds: int = 1
@@ -168,6 +169,8 @@ def validate(s: ServeSettings) -> None:
             raise SettingsError(f"{name} must be >= 1")
     if s.snapshot_seconds <= 0:
         raise SettingsError("snapshot_seconds must be > 0")
+    if s.body_timeout_seconds <= 0:
+        raise SettingsError("body_timeout_seconds must be > 0")
     if s.hold_seconds < 0:
         raise SettingsError("hold_seconds must be >= 0")
     for name in ("otlp_http_port", "otlp_grpc_port", "metrics_port"):
