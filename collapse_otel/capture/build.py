@@ -60,7 +60,8 @@ def as_count(value: Any) -> int | None:
 
 
 def as_label(value: Any) -> str | None:
-    """A short non-empty label string, or None."""
+    """A short non-empty label without surrounding whitespace, or None. A label maps to
+    itself, so labels read once and kept (a waiting span's resource) read the same later."""
     if value is None:
         return None
     if type(value) is not str:
@@ -71,9 +72,9 @@ def as_label(value: Any) -> str | None:
         elif not isinstance(value, str):
             return None
     if value and not value[0].isspace() and not value[-1].isspace():
-        return value if len(value) <= MAX_LABEL_CHARS else value[:MAX_LABEL_CHARS]
+        return value if len(value) <= MAX_LABEL_CHARS else value[:MAX_LABEL_CHARS].rstrip()
     value = value.strip()
-    return value[:MAX_LABEL_CHARS] if value else None
+    return value[:MAX_LABEL_CHARS].rstrip() if value else None
 
 
 def content_id(content: str) -> str:

@@ -5,8 +5,11 @@ capture.trace_buffer and the record from capture.span_processor's facts_to_recor
 gives the same record here as in CollapseSpanProcessor. What differs is only when a trace is
 held, because spans arrive in OTLP batches rather than one by one: a trace is kept only if it
 has answers or retrievals and its local root span was not in the batch (exporters send a
-trace's spans as they end and the root ends last, so it usually is). Only the worker thread
-touches this.
+trace's spans as they end and the root ends last, so it usually is). A held answer is cut to
+``max_answer_chars`` first, and what held traces cost is bounded in bytes: a request may add at
+most the bytes it was admitted with (its share of the receiver's bound), and held traces at most
+``max_bytes`` in all; beyond, the oldest are released early (counted, never dropped). Only the
+worker thread touches this.
 """
 
 from __future__ import annotations
@@ -15,12 +18,21 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..capture.conventions import LLM, SpanFacts, extract
+from ..capture.conventions import LLM, SpanFacts, capped, extract
 from ..capture.span_processor import facts_to_record
-from ..capture.trace_buffer import Trace, TraceBuffer
+from ..capture.trace_buffer import ITEM_COST, LINK_COST, TRACE_COST, Trace, TraceBuffer
 from ..config import CollapseConfig
 from ..records import AnswerRecord
 from .decode import Batch, SpanItem
+
+
+def hold_cost(batch: Batch) -> int:
+    """The most the batch's spans can add to held traces beyond their text, which the request
+    bytes already count. Admitted with the request, so that holding them stays in the bound."""
+    items = batch.items
+    genai = sum(1 for i in items if i.kind is not None)
+    return TRACE_COST * len({i.trace_id for i in items}) + LINK_COST * len(items) + \
+        ITEM_COST * genai
 
 
 class TraceAssembler:
@@ -29,20 +41,46 @@ class TraceAssembler:
     def __init__(self, config: CollapseConfig, *, hold_seconds: float = 10.0,
                  max_traces: int = 4096, clock: Callable[[], float] = time.monotonic,
                  on_close: Callable[[bytes], None] | None = None,
-                 on_error: Callable[[Exception], None] | None = None) -> None:
+                 on_error: Callable[[Exception], None] | None = None,
+                 max_bytes: int | None = None) -> None:
         self._config = config
         self._on_error = on_error or (lambda exc: None)
+        self._max_bytes = max_bytes
         self._buffer = TraceBuffer(self._record, hold_seconds=hold_seconds,
                                    max_traces=max_traces,
                                    clock=clock,
-                                   on_close=on_close)
+                                   on_close=on_close,
+                                   max_bytes=max_bytes)
 
     @property
     def held_traces(self) -> int:
         return self._buffer.held
 
-    def ingest(self, batch: Batch) -> list[AnswerRecord]:
+    @property
+    def held_bytes(self) -> int:
+        return self._buffer.held_bytes
+
+    @property
+    def evicted(self) -> int:
+        return self._buffer.evicted
+
+    def ingest(self, batch: Batch, admitted: int | None = None) -> list[AnswerRecord]:
+        """Records of the batch's traces that are complete; ``admitted``: the bytes the batch
+        was admitted with, the most it may add to what is held."""
+        buffer = self._buffer
         out = self.expire()
+        if admitted is not None:
+            grown = buffer.held_bytes + admitted
+            buffer.max_bytes = grown if self._max_bytes is None else min(grown, self._max_bytes)
+        try:
+            out.extend(self._ingest(batch))
+            out.extend(buffer.shrink())
+        finally:
+            buffer.max_bytes = self._max_bytes
+        return out
+
+    def _ingest(self, batch: Batch) -> list[AnswerRecord]:
+        out: list[AnswerRecord] = []
         by_trace: dict[bytes, list[SpanItem]] = {}
         for item in batch.items:
             by_trace.setdefault(item.trace_id, []).append(item)
@@ -79,8 +117,10 @@ class TraceAssembler:
         except Exception as exc:  # conventions never raise on types; a bug must not stop it
             self._on_error(exc)   # counted as a drop (extract_error) and logged once
             return None
-        if facts is not None and facts.kind == LLM and facts.captured:
-            return None     # collapse-otel's own handler already counted this answer
+        if facts is not None and facts.kind == LLM:
+            if facts.captured:
+                return None     # collapse-otel's own handler already counted this answer
+            return capped(facts, self._config.max_answer_chars)
         return facts
 
     def _record(self, facts: SpanFacts, resource: Mapping[str, Any] | None,
