@@ -129,6 +129,7 @@ def _raw(port: int, head: bytes, body: bytes = b"") -> bytes:
     (b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", b"400"),
     (b"Content-Length: 5\r\nContent-Length: 6\r\n", b"400"),
     (b"Content-Length: +5\r\n", b"400"),
+    (b"Content-Length: \xb2\r\n", b"400"),                     # str.isdigit() says yes
     (b"Transfer-Encoding: gzip\r\n", b"400"),
     (b"", b"400"),
 ])

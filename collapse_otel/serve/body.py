@@ -23,6 +23,7 @@ MAX_GZIP_MEMBERS = 64         # concatenated gzip members decoded per body
 DISCARD_MAX = 256 * 1024 * 1024   # unwanted bodies up to this are read and dropped, not kept
 _READ = 1 << 16
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_DIGITS = re.compile(r"[0-9]{1,19}")
 _MAX_TRAILERS = 64
 
 
@@ -89,7 +90,7 @@ class BodyReader:
             return "chunked", 0
         if not lengths:
             raise BodyError(400, "a Content-Length or chunked body is required")
-        if len(set(v.strip() for v in lengths)) != 1 or not lengths[0].strip().isdigit():
+        if len({v.strip() for v in lengths}) != 1 or not _DIGITS.fullmatch(lengths[0].strip()):
             raise BodyError(400, "invalid Content-Length")
         return "length", int(lengths[0])
 

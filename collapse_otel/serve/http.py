@@ -145,6 +145,10 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = self.close_connection or exc.close
             return self._error(exc.status, exc.message, fmt,
                                retry_after if exc.status == 503 else 0)
+        except Exception as exc:   # never let a request take the server down
+            app.log_once("reading a request body failed", exc)
+            self.close_connection = True
+            return self._error(500, "internal error", fmt)
         if not app.decodes.acquire(timeout=BUSY_WAIT_SECONDS):
             return self._error(503, "busy; retry later", fmt, retry_after)
         try:
