@@ -166,10 +166,11 @@ def test_held_bytes_follow_what_is_held_and_bound_it():
     buf.add_span(t, 2, 1, 0, big, None)
     assert buf.held_bytes == 0                        # not held yet: closing costs nothing
     buf.hold("a", t)
-    assert buf.held_bytes == t.nbytes > sys.getsizeof(big.answer)
+    assert buf.held_bytes == t.counted > sys.getsizeof(big.answer)
     held_a = buf.held_bytes
-    buf.add_span(t, 3, 1, 0, retrieval("d1"), None)   # a held trace grows in place
-    assert buf.held_bytes == t.nbytes > held_a
+    buf.add_span(t, 3, 1, 0, retrieval("d1"), None)   # a held trace grows in place and is
+    buf.hold("a", t)                                   # counted again when held again
+    assert buf.held_bytes == t.counted > held_a
     for n, trace_id in enumerate("bcd"):
         clock.now += 1
         held_answer(buf, trace_id, 10 + n)

@@ -5,8 +5,9 @@ both bound memory and release answers the same way. An answer waits in its trace
 caller closes the trace (its local root span arrived), ``hold_seconds`` pass since the trace was
 first seen, or more than ``max_traces`` traces or ``max_bytes`` bytes are held (the oldest goes
 first); then it takes the context ids of the retrievals nearest to it (trace_join). What held
-traces cost is estimated as spans are added (``held_bytes``), so the holder can count it in its
-memory bound. Single-threaded: only the pipeline's worker touches a buffer.
+traces cost is estimated (``held_bytes``, brought up to date whenever a trace is held or held
+again), so the holder can count it in its memory bound. Single-threaded: only the pipeline's
+worker touches a buffer.
 """
 
 from __future__ import annotations
@@ -31,12 +32,12 @@ BuildRecord = Callable[[SpanFacts, Mapping[str, Any] | None, Any], AnswerRecord]
 class Trace:
     """What one trace holds: answers waiting, retrievals seen, and its span tree."""
 
-    __slots__ = ("first_seen", "pending", "retrievals", "parents", "nbytes", "held")
+    __slots__ = ("first_seen", "pending", "retrievals", "parents", "items_bytes", "counted")
 
     def __init__(self, now: float) -> None:
         self.first_seen = now
-        self.nbytes = TRACE_COST         # estimated size of what the trace keeps
-        self.held = False
+        self.items_bytes = 0             # estimated size of its answers and retrievals
+        self.counted = 0                 # what the buffer's held_bytes counts for it (held)
         self.pending: list[tuple[int, int, SpanFacts, Mapping[str, Any] | None]] = []
         self.retrievals: list[tuple[int, int, tuple[str, ...]]] = []
         self.parents: dict[int, int | None] = {}
@@ -82,9 +83,9 @@ class TraceBuffer:
     def hold(self, trace_id: Hashable, trace: Trace) -> list[AnswerRecord]:
         """Keep ``trace`` (a held one keeps its place); evict the oldest beyond the bounds."""
         self._traces[trace_id] = trace
-        if not trace.held:
-            trace.held = True
-            self.held_bytes += trace.nbytes
+        size = TRACE_COST + LINK_COST * len(trace.parents) + trace.items_bytes
+        self.held_bytes += size - trace.counted
+        trace.counted = size
         return self.shrink()
 
     def shrink(self) -> list[AnswerRecord]:
@@ -101,28 +102,22 @@ class TraceBuffer:
                  facts: SpanFacts | None,
                  resource: Mapping[str, Any] | None) -> AnswerRecord | None:
         """Note one span of ``trace``; returns the record of an answer that did not fit."""
-        cost = 0
         if len(trace.parents) < MAX_LINKS_PER_TRACE:
             trace.parents[span_id] = parent_id
-            cost = LINK_COST
-        overflow = None
         if facts is None:
-            pass
-        elif facts.kind == RETRIEVER:
+            return None
+        if facts.kind == RETRIEVER:
             if facts.context_ids and len(trace.retrievals) < self._max_pending:
                 trace.retrievals.append((span_id, end_time, facts.context_ids))
-                cost += ITEM_COST + _ids_size(facts.context_ids)
+                trace.items_bytes += ITEM_COST + _ids_size(facts.context_ids)
         elif facts.kind == LLM:
             if len(trace.pending) < self._max_pending:
                 trace.pending.append((span_id, end_time, facts, resource))
-                cost += ITEM_COST + _ids_size(facts.context_ids) + \
+                trace.items_bytes += ITEM_COST + _ids_size(facts.context_ids) + \
                     (sys.getsizeof(facts.answer) if facts.answer is not None else 0)
             else:
-                overflow = self._build(facts, resource, ())
-        trace.nbytes += cost
-        if trace.held:
-            self.held_bytes += cost
-        return overflow
+                return self._build(facts, resource, ())
+        return None
 
     def close(self, trace_id: Hashable, trace: Trace | None = None) -> list[AnswerRecord]:
         """Release the trace's answers (its root arrived). ``trace``: one not held, if any."""
@@ -153,9 +148,8 @@ class TraceBuffer:
         return self._release(trace_id, trace)
 
     def _forget(self, trace: Trace) -> None:
-        if trace.held:
-            trace.held = False
-            self.held_bytes -= trace.nbytes
+        self.held_bytes -= trace.counted
+        trace.counted = 0
 
     def _release(self, trace_id: Hashable, trace: Trace | None) -> list[AnswerRecord]:
         extra = self._on_close(trace_id)
