@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collapse_otel.capture.conventions import LLM, RETRIEVER, SpanFacts
 from collapse_otel.capture.span_processor import facts_to_record
-from collapse_otel.capture.trace_buffer import MAX_LINKS_PER_TRACE, TraceBuffer
+from collapse_otel.capture.trace_buffer import MAX_LINKS_PER_TRACE, TraceBuffer, trace_size
 from collapse_otel.config import CollapseConfig
 
 CONFIG = CollapseConfig()
@@ -167,6 +167,7 @@ def test_held_bytes_follow_what_is_held_and_bound_it():
     assert buf.held_bytes == 0                        # not held yet: closing costs nothing
     buf.hold("a", t)
     assert buf.held_bytes == t.counted > sys.getsizeof(big.answer)
+    assert trace_size(t) == t.counted
     held_a = buf.held_bytes
     buf.add_span(t, 3, 1, 0, retrieval("d1"), None)   # a held trace grows in place and is
     buf.hold("a", t)                                   # counted again when held again

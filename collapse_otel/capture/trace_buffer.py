@@ -32,11 +32,10 @@ BuildRecord = Callable[[SpanFacts, Mapping[str, Any] | None, Any], AnswerRecord]
 class Trace:
     """What one trace holds: answers waiting, retrievals seen, and its span tree."""
 
-    __slots__ = ("first_seen", "pending", "retrievals", "parents", "items_bytes", "counted")
+    __slots__ = ("first_seen", "pending", "retrievals", "parents", "counted")
 
     def __init__(self, now: float) -> None:
         self.first_seen = now
-        self.items_bytes = 0             # estimated size of its answers and retrievals
         self.counted = 0                 # what the buffer's held_bytes counts for it (held)
         self.pending: list[tuple[int, int, SpanFacts, Mapping[str, Any] | None]] = []
         self.retrievals: list[tuple[int, int, tuple[str, ...]]] = []
@@ -83,7 +82,7 @@ class TraceBuffer:
     def hold(self, trace_id: Hashable, trace: Trace) -> list[AnswerRecord]:
         """Keep ``trace`` (a held one keeps its place); evict the oldest beyond the bounds."""
         self._traces[trace_id] = trace
-        size = TRACE_COST + LINK_COST * len(trace.parents) + trace.items_bytes
+        size = trace_size(trace)
         self.held_bytes += size - trace.counted
         trace.counted = size
         return self.shrink()
@@ -109,12 +108,9 @@ class TraceBuffer:
         if facts.kind == RETRIEVER:
             if facts.context_ids and len(trace.retrievals) < self._max_pending:
                 trace.retrievals.append((span_id, end_time, facts.context_ids))
-                trace.items_bytes += ITEM_COST + _ids_size(facts.context_ids)
         elif facts.kind == LLM:
             if len(trace.pending) < self._max_pending:
                 trace.pending.append((span_id, end_time, facts, resource))
-                trace.items_bytes += ITEM_COST + _ids_size(facts.context_ids) + \
-                    (sys.getsizeof(facts.answer) if facts.answer is not None else 0)
             else:
                 return self._build(facts, resource, ())
         return None
@@ -165,5 +161,15 @@ class TraceBuffer:
                 for (_, _, facts, resource), ids in zip(trace.pending, joined, strict=True)]
 
 
-def _ids_size(ids: tuple[str, ...]) -> int:
-    return sum(map(sys.getsizeof, ids)) if ids else 0
+def trace_size(trace: Trace) -> int:
+    """Estimated bytes a trace keeps: computed when it is held, so the traces closed in the
+    batch that opened them (nearly all) cost nothing to account."""
+    size = TRACE_COST + LINK_COST * len(trace.parents) + \
+        ITEM_COST * (len(trace.pending) + len(trace.retrievals))
+    for _, _, ids in trace.retrievals:
+        size += sum(map(sys.getsizeof, ids))
+    for _, _, facts, _ in trace.pending:
+        size += sum(map(sys.getsizeof, facts.context_ids))
+        if facts.answer is not None:
+            size += sys.getsizeof(facts.answer)
+    return size

@@ -53,6 +53,7 @@ class Batch:
     items: list[SpanItem] = field(default_factory=list)
     spans: int = 0               # every span in the request
     answers: int = 0             # spans classified as LLM spans
+    genai: int = 0               # spans classified as LLM or retriever spans
     rejected: int = 0            # spans refused (invalid ids)
     errors: list[str] = field(default_factory=list)
 
@@ -144,6 +145,7 @@ def batch_of(req: ExportTraceServiceRequest) -> Batch:
                     continue
                 if resource is None:   # only its labels: answers may wait with it
                     resource = resource_labels(attributes(rs.resource.attributes))
+                batch.genai += 1
                 if kind == "llm":
                     batch.answers += 1
                 items.append(SpanItem(trace_id, int.from_bytes(span_id, "big"), parent_id,

@@ -169,32 +169,33 @@ class Receiver:
             self.queued_bytes -= nbytes
 
     def _work(self, batch: Batch, nbytes: int) -> list[AnswerRecord]:
-        """Runs on the pipeline's worker thread. What the batch adds to the held traces comes
-        out of its own admitted bytes, which are released in the same step, so queued + held
-        never exceeds the bound."""
+        """Runs on the pipeline's worker thread."""
         try:
-            return self.assembler.ingest(batch, nbytes)
-        finally:
-            self._publish(batch.answers, nbytes)
+            records = self.assembler.ingest(batch)
+        except Exception as exc:   # a bug, not the client's: counted, and the bound settled
+            self.pipeline.report_error(EXTRACT_ERROR, exc)
+            records = []
+        return records + self._publish(batch.answers, nbytes)
 
-    def _publish(self, answers: int = 0, nbytes: int = 0) -> None:
+    def _publish(self, answers: int = 0, nbytes: int = 0) -> list[AnswerRecord]:
+        """Release the batch's admitted bytes and publish what is held, in one step under the
+        lock admission takes, so queued + held never exceed the bound as seen there. If what
+        the batch added to the held traces does not fit beside what is queued now, the oldest
+        held traces are released early (their answers returned for analysis)."""
         with self._lock:
             self.queued_answers -= answers
             self.queued_bytes -= nbytes
+            room = max(0, self.settings.max_queued_bytes - self.queued_bytes)
+            early = self.assembler.release_to(room) if self.assembler.held_bytes > room else []
             self.held_bytes = self.assembler.held_bytes
         self.stats.held_evicted = self.assembler.evicted
+        return early
 
     def _expire(self) -> list[AnswerRecord]:
-        try:
-            return self.assembler.expire()
-        finally:
-            self._publish()
+        return self.assembler.expire() + self._publish()
 
     def _close_all(self) -> list[AnswerRecord]:
-        try:
-            return self.assembler.close_all()
-        finally:
-            self._publish()
+        return self.assembler.close_all() + self._publish()
 
     def tick(self) -> None:
         """Let the worker release answers whose trace root never came (called periodically)."""

@@ -6,10 +6,9 @@ gives the same record here as in CollapseSpanProcessor. What differs is only whe
 held, because spans arrive in OTLP batches rather than one by one: a trace is kept only if it
 has answers or retrievals and its local root span was not in the batch (exporters send a
 trace's spans as they end and the root ends last, so it usually is). A held answer is cut to
-``max_answer_chars`` first, and what held traces cost is bounded in bytes: a request may add at
-most the bytes it was admitted with (its share of the receiver's bound), and held traces at most
-``max_bytes`` in all; beyond, the oldest are released early (counted, never dropped). Only the
-worker thread touches this.
+``max_answer_chars`` first, and what held traces cost is bounded in bytes (``max_bytes``, and
+what the receiver's bound leaves, see ``release_to``): beyond, the oldest are released early,
+counted and never dropped. Only the worker thread touches this.
 """
 
 from __future__ import annotations
@@ -28,11 +27,9 @@ from .decode import Batch, SpanItem
 
 def hold_cost(batch: Batch) -> int:
     """The most the batch's spans can add to held traces beyond their text, which the request
-    bytes already count. Admitted with the request, so that holding them stays in the bound."""
-    items = batch.items
-    genai = sum(1 for i in items if i.kind is not None)
-    return TRACE_COST * len({i.trace_id for i in items}) + LINK_COST * len(items) + \
-        ITEM_COST * genai
+    bytes already count (a new trace has a GenAI span, so one trace per GenAI span at most).
+    Admitted with the request, so that holding them stays in the bound."""
+    return LINK_COST * len(batch.items) + (TRACE_COST + ITEM_COST) * batch.genai
 
 
 class TraceAssembler:
@@ -64,23 +61,17 @@ class TraceAssembler:
     def evicted(self) -> int:
         return self._buffer.evicted
 
-    def ingest(self, batch: Batch, admitted: int | None = None) -> list[AnswerRecord]:
-        """Records of the batch's traces that are complete; ``admitted``: the bytes the batch
-        was admitted with, the most it may add to what is held."""
+    def release_to(self, limit: int) -> list[AnswerRecord]:
+        """Release the oldest held traces until at most ``limit`` bytes are held."""
         buffer = self._buffer
-        out = self.expire()
-        if admitted is not None:
-            grown = buffer.held_bytes + admitted
-            buffer.max_bytes = grown if self._max_bytes is None else min(grown, self._max_bytes)
+        buffer.max_bytes = limit if self._max_bytes is None else min(limit, self._max_bytes)
         try:
-            out.extend(self._ingest(batch))
-            out.extend(buffer.shrink())
+            return buffer.shrink()
         finally:
             buffer.max_bytes = self._max_bytes
-        return out
 
-    def _ingest(self, batch: Batch) -> list[AnswerRecord]:
-        out: list[AnswerRecord] = []
+    def ingest(self, batch: Batch) -> list[AnswerRecord]:
+        out = self.expire()
         by_trace: dict[bytes, list[SpanItem]] = {}
         for item in batch.items:
             by_trace.setdefault(item.trace_id, []).append(item)
