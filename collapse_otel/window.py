@@ -43,10 +43,12 @@ def compute_window(w: WindowInputs) -> WindowSignals:
     stderr: dict[str, float] = {}
 
     def put(key: str, value: float | None, se: float | None = None) -> None:
+        # + 0.0 turns -0.0 (a cosine or a difference that rounds to nothing) into 0.0: the
+        # exposition would print "-0.0"
         if value is not None and math.isfinite(value):
-            values[key] = float(value)
+            values[key] = float(value) + 0.0
             if se is not None and math.isfinite(se):
-                stderr[key] = float(se)
+                stderr[key] = float(se) + 0.0
 
     if w.with_text:
         put("near_duplicate_ratio", w.near / w.with_text, proportion_se(w.near, w.with_text))
