@@ -16,6 +16,7 @@ from types import MappingProxyType
 import numpy as np
 
 from .signals import resampling as R
+from .signals import tail as T
 from .signals.accumulators import MomentStats
 from .signals.answer_sample import SampledAnswer, embedding_matrix
 from .snapshot import WindowSignals
@@ -105,11 +106,14 @@ def sample_statistics(sample: list[SampledAnswer], groups: int = R.GROUPS,
     if d4 is not None:
         out["repeated_ngram_across_answers"] = (1.0 - d4, 1.0 - d4_loo)
     out["self_repetition_score"] = R.self_repetition(batch, group, 4, groups)
+    out["self_bleu"] = T.self_bleu(batch, group, groups)
+    out["word_tail_mass"] = T.word_tail_mass(batch, group, groups)
     out["compression_ratio"] = R.chunked_compression(texts, group, STREAMING_GZIP_LEVEL, groups)
     entities = R.count_matrix([item.entities for item in sample], group, groups)
     if len(entities):
         out["entity_diversity_ratio"] = R.rarefied_with_jackknife(entities)
         out["entity_entropy_bits"] = R.entropy_with_jackknife(entities)
+        out["entity_tail_mass"] = R.keyed_with_jackknife(entities, T.singleton_share)
     contexts = R.count_matrix([item.contexts for item in sample], group, groups)
     if len(contexts):
         out["context_distinct_ratio"] = R.keyed_with_jackknife(contexts, R.distinct_share)

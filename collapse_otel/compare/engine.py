@@ -161,8 +161,8 @@ def _p_value(s: Signal, a: WindowInputs, b: WindowInputs, va, vb, sa, sb,
              perm: Mapping[str, float | None]) -> tuple[float | None, str]:
     if va is None or vb is None:
         return None, ""
-    if s.statistic == "corpus":
-        return perm.get(s.key), "permutation"
+    if s.statistic == "corpus" and perm.get(s.key) is not None:
+        return perm[s.key], "permutation"
     if s.key == "near_duplicate_ratio":
         return _two_proportions(a.near, a.with_text, b.near, b.with_text), "two-proportion z"
     if s.key == "entities_per_answer":
@@ -172,8 +172,10 @@ def _p_value(s: Signal, a: WindowInputs, b: WindowInputs, va, vb, sa, sb,
         return _welch(a.seq, b.seq), "Welch t"
     if sa is None or sb is None:
         return None, ""
+    # corpus statistics without a permutation form (self-BLEU: every split would rebuild the
+    # references), proportions whose repeats cluster: a z-test on the jackknife errors
     return _normal(vb - va, math.hypot(sa, sb)), \
-        "z (jackknife)" if s.statistic == "proportion" else "z (delta method)"
+        "z (delta method)" if s.statistic == "dispersion" else "z (jackknife)"
 
 
 def _moments(values: list[int]) -> MomentStats:

@@ -1,0 +1,53 @@
+"""Self-BLEU equals sacrebleu's sentence_bleu averaged over the sample (each answer against
+all the others), and the tail masses equal N1 / N counted directly."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from collapse_otel.signals import tail
+from collapse_otel.text import normalize, tokenize
+from collapse_otel.text.hashing import TokenHasher
+from collapse_otel.text.normalize import word_bytes
+from tests.conftest import load_texts
+
+
+def _sample() -> list[str]:
+    texts = load_texts("writing_gpt-4.raw_data.json")["sampled"][:50] + \
+        load_texts("pubmed_davinci.raw_data.json")["original"][:30]
+    # exact repeats, a one-word answer, answers of tied lengths
+    return [normalize(t) for t in texts + texts[:6] + ["yes", "a b c", "d e f", "go"]]
+
+
+def test_self_bleu_equals_sacrebleu():
+    import sacrebleu  # a test dependency only
+    texts = _sample()
+    tokens = [tokenize(t) for t in texts]
+    batch = TokenHasher().batch([word_bytes(t) for t in texts])
+    ours = tail.sentence_bleus(batch)
+    reference = np.array([
+        sacrebleu.sentence_bleu(" ".join(tokens[i]),
+                                [" ".join(tokens[j]) for j in range(len(tokens)) if j != i],
+                                tokenize="none").score / 100
+        for i in range(len(tokens))])
+    assert np.abs(ours - reference).max() < 1e-12
+    value, loo = tail.self_bleu(batch, np.arange(len(texts)) % 7, 7)
+    assert value == pytest.approx(reference.mean())
+    assert loo[3] == pytest.approx(reference[np.arange(len(texts)) % 7 != 3].mean())
+
+
+def test_tail_masses_count_what_occurs_once():
+    texts = _sample()
+    tokens = [tokenize(t) for t in texts]
+    words = Counter(w for ts in tokens for w in ts)
+    batch = TokenHasher().batch([word_bytes(t) for t in texts])
+    group = np.arange(len(texts)) % 5
+    value, loo = tail.word_tail_mass(batch, group, 5)
+    assert value == pytest.approx(sum(c == 1 for c in words.values()) / sum(words.values()))
+    rest = Counter(w for ts, g in zip(tokens, group, strict=True) if g != 2 for w in ts)
+    assert loo[2] == pytest.approx(sum(c == 1 for c in rest.values()) / sum(rest.values()))
+    assert tail.singleton_share(np.array([1, 1, 2, 4])) == pytest.approx(2 / 8)
+    assert tail.singleton_share(np.array([], dtype=np.int64)) is None
