@@ -91,7 +91,7 @@ class GateResult:
         return 1 if self.failed else 0
 
 
-Progress = Callable[[str, int], Callable[[int], object]]
+Progress = Callable[..., Callable[[int], object]]   # ProgressBar(label, total, ...)
 
 
 def run_gate(baseline: Side, candidate: Side, options: CompareOptions, *,
@@ -105,9 +105,14 @@ def run_gate(baseline: Side, candidate: Side, options: CompareOptions, *,
         needed = sorted({p[1] if role == "baseline" else p[2] for p in pairs} - {None})
         windows[role] = _windows(side, role, needed, options.sample_size, progress)
 
+    size = max(baseline.count(), candidate.count())
+    tick = progress("comparing", len(pairs) + 1, "comparisons", size) if progress else None
+
     def section(cohort: str | None, b: str | None, c: str | None, note: str = "") -> Section:
         comparison = compare_windows(windows["baseline"][b], windows["candidate"][c], options,
                                      baseline_name=baseline.name, candidate_name=candidate.name)
+        if tick:
+            tick(1)
         return Section(cohort, comparison, (_lengths(baseline, b), _lengths(candidate, c)), note)
 
     overall = section(None, None, None)

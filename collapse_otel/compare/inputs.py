@@ -141,7 +141,7 @@ def _jsonl_rows(path: str, f) -> Iterator[tuple[int, dict]]:
         if not text.strip():
             continue
         try:
-            row = json.loads(text)
+            row = json.loads(text.rstrip("\r\n"))
         except json.JSONDecodeError as exc:
             raise InputError(path, n, f"not valid JSON ({exc.msg} at column {exc.colno})") \
                 from None

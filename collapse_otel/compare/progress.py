@@ -29,9 +29,11 @@ class ProgressBar:
         isatty = getattr(self.stream, "isatty", None)
         return bool(isatty and isatty()) and total > THRESHOLD
 
-    def __call__(self, label: str, total: int) -> Callable[[int], None]:
-        """A ``tick(n)`` for one task of ``total`` answers (a no-op when not shown)."""
-        if not self._shown(total):
+    def __call__(self, label: str, total: int, unit: str = "answers",
+                 size: int | None = None) -> Callable[[int], None]:
+        """A ``tick(n)`` for one task of ``total`` units; ``size``: the answers behind it,
+        which decide whether it is long enough to show (a no-op when not shown)."""
+        if not self._shown(total if size is None else size):
             return lambda n: None
         done, last = 0, 0.0
 
@@ -45,7 +47,7 @@ class ProgressBar:
             share = done / total if total else 1.0
             bar = "#" * round(WIDTH * share)
             self.stream.write(f"\rcollapse-otel compare: {label} [{bar:<{WIDTH}}] "
-                              f"{done:,}/{total:,} answers {share:4.0%}")
+                              f"{done:,}/{total:,} {unit} {share:4.0%}")
             if done >= total:
                 self.stream.write("\n")
             self.stream.flush()
