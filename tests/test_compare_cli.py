@@ -268,3 +268,20 @@ def test_console_script_with_progress(files, tmp_path):
     assert "analysing baseline [" in proc.stderr and "300/300 answers 100%" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert json.loads((tmp_path / "r.json").read_text())["gate"]["exit_status"] == 1
+
+
+def test_one_cohort_of_files_and_state_files(files, capsys, tmp_path):
+    flags, paths = reports(tmp_path)
+    code, _, _ = run(capsys, files["cohorts_base.jsonl"], files["cohorts_cand.jsonl"],
+                     "--cohort", "human_holdout", *flags)
+    data = json.loads(paths["json"].read_text())
+    assert (code, data["overall"]["answers"], data["cohorts"]) == \
+        (1, {"baseline": 200, "candidate": 200}, [])
+    state = files["cohorts.state"]
+    code, _, _ = run(capsys, state, state, "--baseline-release", "v4", "--candidate-release",
+                     "v5", "--cohort", "synthetic")
+    assert code == 0
+    code, _, err = run(capsys, state, state, "--baseline-release", "v4", "--candidate-release",
+                       "v5", "--cohort", "legacy")
+    assert code == 2 and "release 'v5' has no cohort 'legacy' (cohorts here: human_holdout, " \
+                         "synthetic)" in err

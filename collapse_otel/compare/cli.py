@@ -78,7 +78,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--baseline-release", help="release to take from the baseline file")
     s.add_argument("--candidate-release", help="release to take from the candidate file")
     s.add_argument("--service", help="service to take from a state file")
-    s.add_argument("--cohort", help="one cohort to take from a state file")
+    s.add_argument("--cohort", help="compare one cohort only (of a state file's streams or "
+                                    "a file's cohort column)")
     o = p.add_argument_group("output")
     o.add_argument("--json", metavar="FILE", help="write the JSON report (schema "
                                                   "collapse-otel/compare v1)")

@@ -207,7 +207,13 @@ def _answers_side(path: str, kind: str, sel: Selection) -> Side:
         name = next(iter(releases))
     if not records:
         raise InputError(path, 0, "no answers")
-    has_cohorts = sel.cohorts and has_cohort_field
+    if sel.cohort is not None:
+        present = {r.cohort for r in records}
+        records = [r for r in records if r.cohort == sel.cohort]
+        if not records:
+            raise InputError(path, 0, f"no answers of cohort {sel.cohort!r} "
+                                      f"(cohorts here: {_listing(present)})")
+    has_cohorts = sel.cohorts and has_cohort_field and sel.cohort is None
     groups: dict[str, list[AnswerRecord]] = {}
     for r in records:
         groups.setdefault(r.cohort if has_cohorts else DEFAULT_COHORT, []).append(r)
