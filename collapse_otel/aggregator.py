@@ -294,8 +294,7 @@ class Aggregator:
             return state.window_inputs() if state is not None else None
 
     def completion_histogram(self, key: StreamKey) -> tuple[int, ...] | None:
-        """Completion tokens per ``TOKEN_BUCKETS`` bucket since the stream started (the
-        length plot of ``compare`` for a state file, without computing every window)."""
+        """Completion tokens per TOKEN_BUCKETS bucket since start (compare's length plot)."""
         with self._lock:
             state = self._streams.get(key)
             return tuple(state.completion_hist) if state is not None else None

@@ -14,6 +14,7 @@ from collapse_otel.compare.engine import SignalResult
 from collapse_otel.compare.progress import THRESHOLD, ProgressBar
 from collapse_otel.compare.report_json import SCHEMA, SCHEMA_VERSION
 from collapse_otel.registry import BY_KEY, SIGNALS
+from collapse_otel.version import __version__
 
 from .compare_data import make_files
 
@@ -46,6 +47,7 @@ def test_json_schema_keys_are_stable(report):
     assert set(report) == TOP
     assert (report["schema"], report["schema_version"]) == (SCHEMA, SCHEMA_VERSION) == \
         ("collapse-otel/compare", 1)
+    assert report["tool"] == {"name": "collapse-otel", "version": __version__}
     assert set(report["gate"]) == {"exit_status", "fail_on", "failed"}
     assert set(report["options"]) == {"alpha", "min_families", "correction", "permutations",
                                       "seed", "sample_size", "floors"}

@@ -33,10 +33,10 @@ meaning; a breaking change bumps ``schema_version``). Numbers that are undefined
 from __future__ import annotations
 
 import json
-from importlib import metadata
 from typing import Any
 
 from ..snapshot import TOKEN_BUCKETS
+from ..version import __version__
 from . import fmt
 from .engine import SignalResult
 from .gate import GateResult, Section
@@ -51,7 +51,7 @@ def to_dict(result: GateResult) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
-        "tool": {"name": "collapse-otel", "version": _version()},
+        "tool": {"name": "collapse-otel", "version": __version__},
         "gate": {"exit_status": result.exit_status, "fail_on": result.fail_on,
                  "failed": list(result.failed)},
         "options": {"alpha": o.alpha, "min_families": o.min_families,
@@ -76,13 +76,6 @@ def to_dict(result: GateResult) -> dict[str, Any]:
 
 def render(result: GateResult) -> str:
     return json.dumps(to_dict(result), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
-
-
-def _version() -> str:
-    try:
-        return metadata.version("collapse-otel")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _side(side: Side) -> dict[str, Any]:
