@@ -293,6 +293,12 @@ class Aggregator:
             state = self._streams.get(key)
             return state.window_inputs() if state is not None else None
 
+    def completion_histogram(self, key: StreamKey) -> tuple[int, ...] | None:
+        """Completion tokens per TOKEN_BUCKETS bucket since start (compare's length plot)."""
+        with self._lock:
+            state = self._streams.get(key)
+            return tuple(state.completion_hist) if state is not None else None
+
     # -- persistence --
     def write_state(self, write: Callable[[bytes], object]) -> None:
         """Write the state of every stream through ``write`` (the configuration itself is not
