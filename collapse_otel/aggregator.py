@@ -12,7 +12,7 @@ import io
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -20,6 +20,7 @@ from . import state_frames
 from .analysis import BatchAnalyzer, PreparedAnswer
 from .budget import MemoryBudget
 from .config import CollapseConfig
+from .feeding import chunks, observe_all, window_of
 from .labels import safe_label_value
 from .records import OTHER_RELEASE, AnswerRecord, StreamKey
 from .signals.embedding import Embedder, HashedFeatureEmbedder
@@ -31,11 +32,10 @@ from .text.entities import EntityExtractor, RuleBasedEntityExtractor
 from .text.hashing import TokenHasher
 from .window import WindowInputs, compute_window
 
+__all__ = ["Aggregator", "AnswerResult", "observe_all", "sanitize_label", "window_of"]
+
 _log = logging.getLogger(__name__)
 OVERFLOW_STREAMS = 16
-CHUNK = 4096  # records analysed together at most (bounded temporary arrays) ...
-CHUNK_CHARS = 1 << 20  # ... and at most this much answer text (n-gram and MinHash arrays
-#                        take about 250 bytes per character of a batch)
 ANALYSER_BYTES = 4 << 20  # held whatever the streams: the analyser's caches (context ids)
 SNAPSHOT_REFRESH_BUDGET = 0.25  # seconds a snapshot may spend recomputing stale streams
 _EMPTY_WINDOW = WindowSignals()  # (service, '__other__', cohort) streams allowed past the cap
@@ -98,7 +98,7 @@ class Aggregator:
             if not isinstance(rec, AnswerRecord):
                 raise TypeError(f"expected AnswerRecord, got {type(rec).__name__}")
         results: list[AnswerResult | None] = []
-        for chunk in _chunks(records):
+        for chunk in chunks(records):
             prepared = self._prepare(chunk)
             with self._lock:
                 results += self._apply_prepared(prepared)
@@ -363,37 +363,3 @@ class Aggregator:
         agg = cls(config, **kwargs)
         agg.restore(data)
         return agg
-
-
-def window_of(snapshot: AggregatorSnapshot, key: StreamKey) -> WindowSignals | None:
-    for stream in snapshot.streams:
-        if stream.key == key:
-            return stream.window
-    return None
-
-
-def _chunks(records: Sequence[AnswerRecord]) -> Iterable[Sequence[AnswerRecord]]:
-    """Consecutive pieces of at most CHUNK records and CHUNK_CHARS characters of answer text
-    (at least one record each), so a batch of long answers is analysed in bounded memory."""
-    start, chars = 0, 0
-    for i, rec in enumerate(records):
-        size = len(rec.answer) if isinstance(rec.answer, str | bytes) else 0
-        if i > start and (i - start >= CHUNK or chars + size > CHUNK_CHARS):
-            yield records[start:i]
-            start, chars = i, 0
-        chars += size
-    if start < len(records):
-        yield records[start:] if start else records
-
-
-def observe_all(aggregator: Aggregator, records: Iterable[AnswerRecord],
-                batch_size: int = 256) -> None:
-    """Feed an iterable of records in batches (scripts, tests, the demo)."""
-    batch: list[AnswerRecord] = []
-    for rec in records:
-        batch.append(rec)
-        if len(batch) >= batch_size:
-            aggregator.observe_batch(batch)
-            batch = []
-    if batch:
-        aggregator.observe_batch(batch)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "collapse_otel"
 FORBIDDEN = ("opentelemetry", "prometheus_client", "langchain", "langgraph")
-CORE = ("aggregator.py", "analysis.py", "stream.py", "snapshot.py", "records.py", "config.py",
+CORE = ("aggregator.py", "analysis.py", "stream.py", "snapshot.py", "records.py", "config.py", "feeding.py",
         "envvars.py", "labels.py", "lineage.py", "registry.py", "window.py", "budget.py",
         "state_frames.py")
 
