@@ -14,13 +14,13 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from prometheus_client import CollectorRegistry, generate_latest
 
 from collapse_otel.aggregator import Aggregator
-from collapse_otel.capture.pipeline import PipelineStats
 from collapse_otel.config import CollapseConfig
 from collapse_otel.export.encode import generate_text
 from collapse_otel.export.otlp import register_otel_metrics
 from collapse_otel.export.prometheus import CollapseCollector, snapshot_families
-from collapse_otel.export.synthetic import synthetic_snapshot
+from collapse_otel.pipeline import PipelineStats
 from collapse_otel.records import AnswerRecord
+from tests.synthetic import synthetic_snapshot
 
 STREAMS = 200
 STATS = PipelineStats({"queue_full": 0}, 0, 1.0, 1000)

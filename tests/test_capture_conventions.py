@@ -8,9 +8,9 @@ import pytest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-from collapse_otel.capture.build import content_id
-from collapse_otel.capture.conventions import LLM, RETRIEVER, classify, extract
 from collapse_otel.capture.span_processor import CollapseSpanProcessor
+from collapse_otel.spans.build import content_id
+from collapse_otel.spans.conventions import LLM, RETRIEVER, classify, extract
 from tests.test_capture_support import make_pipeline
 
 

@@ -8,7 +8,7 @@ from importlib.metadata import entry_points
 
 import pytest
 
-from collapse_otel.capture import pipeline as pl
+from collapse_otel import pipeline as pl
 from collapse_otel.capture.instrumentor import CollapseInstrumentor, instrument, uninstrument
 from collapse_otel.records import AnswerRecord
 from tests.test_capture_support import ANSWERS, rag_chain

@@ -16,9 +16,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from collapse_otel.capture.build import content_id
 from collapse_otel.capture.langchain_handler import CollapseCallbackHandler
 from collapse_otel.capture.span_processor import CollapseSpanProcessor
+from collapse_otel.spans.build import content_id
 from tests.test_capture_support import (
     ANSWERS,
     USAGE,

@@ -8,10 +8,10 @@ import threading
 
 import pytest
 
+from collapse_otel import pipeline as pl
 from collapse_otel.aggregator import Aggregator
-from collapse_otel.capture import pipeline as pl
-from collapse_otel.capture.pipeline import Pipeline
 from collapse_otel.config import CollapseConfig
+from collapse_otel.pipeline import Pipeline
 from collapse_otel.records import AnswerRecord
 from tests.test_capture_support import make_pipeline
 

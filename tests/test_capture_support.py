@@ -17,8 +17,8 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnablePassthrough
 
 from collapse_otel.aggregator import Aggregator
-from collapse_otel.capture.pipeline import Pipeline
 from collapse_otel.config import CollapseConfig
+from collapse_otel.pipeline import Pipeline
 from collapse_otel.records import AnswerRecord
 
 ANSWERS = [

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collapse_otel.capture.conventions import LLM, RETRIEVER, SpanFacts
-from collapse_otel.capture.span_processor import facts_to_record
-from collapse_otel.capture.trace_buffer import MAX_LINKS_PER_TRACE, TraceBuffer, trace_size
 from collapse_otel.config import CollapseConfig
+from collapse_otel.spans.conventions import LLM, RETRIEVER, SpanFacts
+from collapse_otel.spans.records import facts_to_record
+from collapse_otel.spans.trace_buffer import MAX_LINKS_PER_TRACE, TraceBuffer, trace_size
 
 CONFIG = CollapseConfig()
 

@@ -8,7 +8,7 @@ import logging
 from opentelemetry.sdk.trace import TracerProvider
 
 from collapse_otel.capture.span_processor import CollapseSpanProcessor
-from collapse_otel.capture.trace_join import ancestors, join_context_ids
+from collapse_otel.spans.trace_join import ancestors, join_context_ids
 from tests.test_capture_support import make_pipeline
 
 

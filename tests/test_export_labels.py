@@ -9,10 +9,10 @@ from collapse_otel.aggregator import Aggregator
 from collapse_otel.config import CollapseConfig
 from collapse_otel.export.encode import generate_text
 from collapse_otel.export.prometheus import CollapseCollector
-from collapse_otel.export.synthetic import synthetic_stream
 from collapse_otel.labels import MAX_LABEL_CHARS, safe_label_value
 from collapse_otel.records import OTHER_RELEASE, AnswerRecord, StreamKey
 from collapse_otel.snapshot import AggregatorSnapshot
+from tests.synthetic import synthetic_stream
 from tests.test_export_prometheus import promtool_problems
 
 HOSTILE = [

@@ -16,12 +16,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
 
 from collapse_otel.aggregator import Aggregator
-from collapse_otel.capture.pipeline import PipelineStats
 from collapse_otel.config import CollapseConfig
 from collapse_otel.demo.agent import sample_answers
 from collapse_otel.export import names as N
 from collapse_otel.export.otlp import register_otel_metrics, start_otlp_metrics
 from collapse_otel.export.prometheus import CollapseCollector
+from collapse_otel.pipeline import PipelineStats
 from collapse_otel.records import AnswerRecord
 from tests.conftest import require_module
 

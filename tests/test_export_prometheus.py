@@ -18,14 +18,14 @@ from prometheus_client import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from collapse_otel.capture.pipeline import PipelineStats
 from collapse_otel.export import names as N
 from collapse_otel.export.encode import encode_text, generate_text
 from collapse_otel.export.prometheus import CollapseCollector
-from collapse_otel.export.synthetic import synthetic_snapshot, synthetic_stream
+from collapse_otel.pipeline import PipelineStats
 from collapse_otel.records import OTHER_RELEASE, StreamKey
 from collapse_otel.snapshot import TOKEN_BUCKETS, AggregatorSnapshot, WindowSignals
 from tests.conftest import require_binary
+from tests.synthetic import synthetic_snapshot, synthetic_stream
 
 STATS = PipelineStats(dropped={"queue_full": 3, "signal_error": 1}, queue_depth=7,
                       processing_seconds=1.25, records_processed=900)

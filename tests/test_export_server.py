@@ -105,7 +105,7 @@ def test_asgi_app(aggregator):
 
 
 def test_default_source_is_the_process_wide_pipeline():
-    from collapse_otel.capture.pipeline import Pipeline, set_pipeline
+    from collapse_otel.pipeline import Pipeline, set_pipeline
 
     pipeline = Pipeline(CollapseConfig(refresh_seconds=0))
     old = set_pipeline(pipeline)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collapse_otel.capture.pipeline import Pipeline
 from collapse_otel.config import CollapseConfig
+from collapse_otel.pipeline import Pipeline
 from collapse_otel.records import AnswerRecord
 
 

@@ -12,7 +12,6 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 from collapse_otel.aggregator import Aggregator
-from collapse_otel.capture.build import as_text, make_record
 from collapse_otel.capture.observe import observe
 from collapse_otel.capture.span_processor import CollapseSpanProcessor
 from collapse_otel.config import CollapseConfig
@@ -21,6 +20,7 @@ from collapse_otel.serve.decode import batch_of
 from collapse_otel.serve.traces import TraceAssembler
 from collapse_otel.signals.batch import jaccard, ngrams
 from collapse_otel.signals.duplicates import SHINGLE_SKETCH, DuplicateIndex, sorted_jaccard
+from collapse_otel.spans.build import as_text, make_record
 from collapse_otel.text import normalize, shingle_set, text_hash, tokenize
 from tests.test_capture_support import make_pipeline
 from tests.test_memory_budget import VOCAB

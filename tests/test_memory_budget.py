@@ -163,7 +163,7 @@ def test_water_level():
 def test_long_answers_in_the_queue_are_bounded_and_counted():
     import threading
 
-    from collapse_otel.capture.pipeline import Pipeline
+    from collapse_otel.pipeline import Pipeline
 
     gate = threading.Event()
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from collapse_otel.capture.conventions import resource_release
 from collapse_otel.serve.settings import ServeSettings
+from collapse_otel.spans.conventions import resource_release
 from tests.conftest import require_binary
 
 DIR = Path(__file__).resolve().parent.parent / "exporters" / "otel-collector"

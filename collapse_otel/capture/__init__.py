@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..pipeline import Pipeline, PipelineStats, flush, get_pipeline, set_pipeline, shutdown
 from .observe import observe
-from .pipeline import Pipeline, PipelineStats, flush, get_pipeline, set_pipeline, shutdown
 from .span_processor import CollapseSpanProcessor
 
 __all__ = [

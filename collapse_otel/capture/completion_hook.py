@@ -15,11 +15,11 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
+from ..pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
 from ..records import AnswerRecord
-from .build import as_text
-from .conventions import LLM, LLM_OPERATIONS, SpanFacts, extract
-from .pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
-from .span_processor import facts_to_record
+from ..spans.build import as_text
+from ..spans.conventions import LLM, LLM_OPERATIONS, SpanFacts, extract
+from ..spans.records import facts_to_record
 
 
 class CollapseCompletionHook:

@@ -16,8 +16,8 @@ from typing import Any
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from ..config import CollapseConfig
+from ..pipeline import Pipeline, set_pipeline
 from .package import _instruments
-from .pipeline import Pipeline, set_pipeline
 
 _log = logging.getLogger(__name__)
 _CONFIG_FIELDS = frozenset(f.name for f in fields(CollapseConfig))

@@ -25,7 +25,8 @@ from langchain_core.callbacks import BaseCallbackHandler
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from .build import (
+from ..pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
+from ..spans.build import (
     as_count,
     as_label,
     as_text,
@@ -33,7 +34,6 @@ from .build import (
     first_label,
     make_record,
 )
-from .pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
 
 _TRACER_NAME = "collapse_otel.capture.langchain"
 MAX_CONTEXT_IDS_PER_ROOT = 256

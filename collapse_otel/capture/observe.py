@@ -6,8 +6,8 @@ import contextlib
 from collections.abc import Iterable
 from typing import Any
 
-from .build import make_record
-from .pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
+from ..pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
+from ..spans.build import make_record
 
 
 def observe(answer: str | bytes | None, *, release: str | None = None,

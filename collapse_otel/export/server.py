@@ -37,12 +37,12 @@ class _DefaultPipeline:
 
     @staticmethod
     def snapshot():
-        from ..capture.pipeline import get_pipeline  # capture sits beside export: lazy import
+        from ..pipeline import get_pipeline  # built on first use: lazy import
         return get_pipeline().aggregator.snapshot()
 
     @staticmethod
     def stats():
-        from ..capture.pipeline import get_pipeline
+        from ..pipeline import get_pipeline
         return get_pipeline().stats()
 
 

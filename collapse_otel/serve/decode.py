@@ -19,7 +19,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError as _PbDecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from ..capture.conventions import classify, resource_labels
+from ..spans.conventions import classify, resource_labels
 
 MAX_VALUE_DEPTH = 8          # nested kvlist / array levels kept; deeper values become None
 MAX_ARRAY_ITEMS = 1024

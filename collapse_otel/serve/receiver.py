@@ -14,8 +14,8 @@ import threading
 from dataclasses import dataclass, replace
 from functools import partial
 
-from ..capture.pipeline import EXTRACT_ERROR, Pipeline
 from ..config import CollapseConfig
+from ..pipeline import EXTRACT_ERROR, Pipeline
 from ..records import AnswerRecord
 from .decode import Batch
 from .settings import ServeSettings

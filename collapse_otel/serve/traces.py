@@ -1,7 +1,7 @@
 """Worker-side assembly of received spans into answer records (one code path with capture).
 
-The facts come from capture.conventions.extract, the holding and retrieval join from
-capture.trace_buffer and the record from capture.span_processor's facts_to_record, so a span
+The facts come from spans.conventions.extract, the holding and retrieval join from
+spans.trace_buffer and the record from spans.records.facts_to_record, so a span
 gives the same record here as in CollapseSpanProcessor. What differs is only when a trace is
 held, because spans arrive in OTLP batches rather than one by one: a trace is kept only if it
 has answers or retrievals and its local root span was not in the batch (exporters send a
@@ -17,11 +17,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..capture.conventions import LLM, SpanFacts, capped, extract
-from ..capture.span_processor import facts_to_record
-from ..capture.trace_buffer import ITEM_COST, LINK_COST, TRACE_COST, Trace, TraceBuffer
 from ..config import CollapseConfig
 from ..records import AnswerRecord
+from ..spans.conventions import LLM, SpanFacts, capped, extract
+from ..spans.records import facts_to_record
+from ..spans.trace_buffer import ITEM_COST, LINK_COST, TRACE_COST, Trace, TraceBuffer
 from .decode import Batch, SpanItem
 
 

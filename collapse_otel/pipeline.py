@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import CollapseConfig
-from ..records import AnswerRecord
+from .config import CollapseConfig
+from .records import AnswerRecord
 
 _log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class Pipeline:
         if self._aggregator is None:
             with self._lock:
                 if self._aggregator is None:
-                    from ..aggregator import Aggregator
+                    from .aggregator import Aggregator
 
                     self._aggregator = Aggregator(self.config)
         return self._aggregator

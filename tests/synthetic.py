@@ -6,9 +6,9 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from ..records import StreamKey
-from ..registry import SIGNALS
-from ..snapshot import (
+from collapse_otel.records import StreamKey
+from collapse_otel.registry import SIGNALS
+from collapse_otel.snapshot import (
     TOKEN_BUCKETS,
     AggregatorSnapshot,
     HistogramSnapshot,
