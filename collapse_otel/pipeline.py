@@ -1,14 +1,14 @@
 """The capture pipeline: a bounded queue drained by one daemon thread into the Aggregator.
 
-Capture code runs on the host's hot path, so ``submit`` only appends to a deque: it never
-blocks, never raises and never analyses text. When the queue is full the record is dropped and
-counted by reason. The worker thread starts lazily on the first submit (no import or
-construction side effects) and every pipeline is reset after ``fork()`` so that gunicorn /
-uvicorn workers get their own queue, thread and aggregator.
+``submit`` only appends to a deque: it never blocks, raises or analyses text; a full queue
+drops the record and counts it by reason. The worker thread starts lazily on the first submit
+and every pipeline is reset after ``fork()`` (gunicorn / uvicorn workers get their own).
 
 Besides records, the queue carries *deferred extractions*: zero-argument callables returning
 records. The span processor uses them so that reading span attributes (JSON parsing
-included) happens on the worker thread, not in ``SpanProcessor.on_end``.
+included) happens on the worker thread, not in ``SpanProcessor.on_end``. Before analysis the
+worker's ledger (ledger.py) drops second sightings of an answer by another capture path and
+counts intermediate LLM calls apart.
 """
 
 from __future__ import annotations
@@ -21,37 +21,28 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from .config import CollapseConfig
+from .health import (
+    CAPTURE_ERROR,
+    EXTRACT_ERROR,
+    INVALID_RECORD,
+    QUEUE_FULL,
+    SHUTDOWN,
+    SIGNAL_ERROR,
+    PipelineStats,
+)
+from .ledger import AnswerLedger
 from .records import AnswerRecord
 
 _log = logging.getLogger(__name__)
 
 Deferred = Callable[[], Iterable[AnswerRecord]]
 
-# Drop reasons (label values of collapse_records_dropped_total{reason}).
-QUEUE_FULL = "queue_full"
-INVALID_RECORD = "invalid_record"
-SIGNAL_ERROR = "signal_error"
-EXTRACT_ERROR = "extract_error"
-SHUTDOWN = "shutdown"
-CAPTURE_ERROR = "capture_error"
-
 LINGER_SECONDS = 0.05
 LONG_ANSWER_CHARS = 4_096  # answers longer than this also count against config.queue_mb
 REFRESH_BUDGET_SECONDS = 0.05  # per maintenance pass of the worker (at most 2 a second)
-
-
-@dataclass(frozen=True)
-class PipelineStats:
-    """Self-observability of one pipeline, read by the exporter."""
-
-    dropped: dict[str, int]
-    queue_depth: int
-    processing_seconds: float
-    records_processed: int
 
 
 class _FlushMarker:
@@ -89,6 +80,7 @@ class Pipeline:
         self._processing_seconds = 0.0
         self._processed = 0
         self._queued_long_chars = 0   # characters of long answers waiting in the queue
+        self._ledger = AnswerLedger(self.config.max_streams)   # worker thread only
 
     # -- producer side (host threads) -------------------------------------------------
 
@@ -195,6 +187,8 @@ class Pipeline:
             wake.clear()
             while queue:
                 self._drain_once()
+            if self._ledger.waiting:
+                self._observe(self._admit([], False))
             self._maintain()
             if self._closed and not queue:
                 return
@@ -233,6 +227,7 @@ class Pipeline:
                 break  # records before the marker must be processed before it is released
             else:
                 self._run_deferred(item, records)
+        records = self._admit(records, bool(markers))
         if records:
             self._observe(records)
         for m in markers:
@@ -248,7 +243,19 @@ class Pipeline:
         except Exception as exc:
             self.report_error(EXTRACT_ERROR, exc)
 
+    def _admit(self, records: list[AnswerRecord], flush: bool) -> list[AnswerRecord]:
+        """What the ledger lets through now: no second sightings, no intermediate calls."""
+        try:
+            ledger, now = self._ledger, time.monotonic()
+            out = ledger.admit(records, now) if records else []
+            return out + ledger.release(now, everything=flush) if ledger.waiting else out
+        except Exception as exc:  # pragma: no cover - defensive: analyse them as they are
+            self.report_error(CAPTURE_ERROR, exc, 0)
+            return [r for r in records if not r.intermediate]
+
     def _observe(self, records: list[AnswerRecord]) -> None:
+        if not records:
+            return
         start = time.perf_counter()
         try:
             results = self.aggregator.observe_batch(records)
@@ -316,9 +323,12 @@ class Pipeline:
     def stats(self) -> PipelineStats:
         with self._lock:
             dropped = dict(self._dropped)
+        ledger = self._ledger
         return PipelineStats(dropped=dropped, queue_depth=len(self._queue),
                              processing_seconds=self._processing_seconds,
-                             records_processed=self._processed)
+                             records_processed=self._processed,
+                             intermediate=dict(ledger.intermediate),
+                             duplicates=ledger.duplicates)
 
     def _after_fork(self) -> None:
         """In a forked child: fresh queue, locks and (lazily) thread; a fresh owned aggregator.

@@ -25,6 +25,11 @@ class AnswerRecord:
     answer and its tokens still count, and it counts as an answer without text.
     ``tokens_estimated`` marks token counts that capture approximated because the model
     reported no usage, so they are never silently reported as exact (or as zero).
+    ``source`` names the capture path that made it (``langchain``, ``spans``,
+    ``completion_hook``, ``observe``, ``otlp``; empty: built by hand), so that the pipeline counts
+    an answer two paths saw once. ``intermediate`` marks an LLM call that is not the answer of
+    its user turn (a query rewriter, a router, a judge, a tool-call step): the pipeline counts
+    it apart and keeps it out of the answer signals.
     """
 
     answer: str | None
@@ -37,6 +42,8 @@ class AnswerRecord:
     cohort: str = "default"
     timestamp: float = field(default_factory=time.time)
     tokens_estimated: bool = False
+    source: str = ""
+    intermediate: bool = False
 
     @property
     def stream(self) -> StreamKey:

@@ -56,7 +56,8 @@ WINDOW_SIGNAL_STDERR = _m("collapse_window_signal_stderr", "gauge",
 WINDOW_MEMORY_LIMITED = _m("collapse_window_memory_limited", "gauge",
                            "1 while the memory budget holds this window below its configured size.")
 
-# Plugin health (no stream labels except where listed).
+# Plugin health (no stream labels except where listed: intermediate calls are the capture
+# pipeline's count per stream).
 RECORDS_DROPPED = _m("collapse_records_dropped", "counter",
                      "Records collapse-otel dropped, by reason.", ("reason",))
 QUEUE_DEPTH = _m("collapse_queue_depth", "gauge", "Records waiting in the capture queue.")
@@ -76,6 +77,10 @@ STATE_REBUILT = _m("collapse_state_rebuilt", "counter",
                    ("part",))
 MEMORY_TRIMS = _m("collapse_memory_budget_trims", "counter",
                   "Older window panes dropped at once to get back under the memory budget.")
+INTERMEDIATE_LLM_CALLS = _m(
+    "collapse_intermediate_llm_calls", "counter",
+    "LLM calls that were not the answer of their user turn (query rewriters, routers, judges, "
+    "tool-call steps); kept out of the answer signals.", STREAM_LABELS)
 RELEASE_INFO = _m("collapse_release_info", "gauge",
                   "1 per release, with the release before it and the pinned baseline "
                   "(configured, else first seen; empty when unknown).",
@@ -88,6 +93,6 @@ STREAM_METRICS: tuple[MetricDef, ...] = (
 )
 HEALTH_METRICS: tuple[MetricDef, ...] = (
     RECORDS_DROPPED, QUEUE_DEPTH, PROCESSING_SECONDS, STREAMS, STREAMS_FOLDED, RECORDS_PROCESSED,
-    MEMORY_RETAINED, MEMORY_BUDGET, MEMORY_TRIMS, STATE_REBUILT,
+    MEMORY_RETAINED, MEMORY_BUDGET, MEMORY_TRIMS, STATE_REBUILT, INTERMEDIATE_LLM_CALLS,
 )
 ALL_METRICS: tuple[MetricDef, ...] = (*STREAM_METRICS, *HEALTH_METRICS, RELEASE_INFO)

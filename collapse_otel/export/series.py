@@ -114,6 +114,23 @@ def health_rows(snapshot: AggregatorSnapshot, stats: object | None) -> Iterator[
         value = getattr(stats, attr, None)
         if value is not None:
             yield Row(metric, (), float(value))
+    yield from _intermediate_rows(snapshot, getattr(stats, "intermediate", None))
+
+
+def _intermediate_rows(snapshot: AggregatorSnapshot, counts: object) -> Iterator[Row]:
+    """Intermediate LLM calls per stream: the pipeline's counts, 0 for the aggregator's other
+    streams (so a ratio to collapse_answers_total has a series wherever answers do)."""
+    if not isinstance(counts, dict):
+        return
+    rows: dict[Labels, float] = {}
+    for (s, r, c), n in counts.items():
+        labels = (("service", safe_label_value(s)), ("release", safe_label_value(r)),
+                  ("cohort", safe_label_value(c)))
+        rows[labels] = rows.get(labels, 0.0) + float(n)
+    for labels, _ in unique_streams(snapshot):
+        rows.setdefault(labels, 0.0)
+    for labels in sorted(rows):
+        yield Row(N.INTERMEDIATE_LLM_CALLS, labels, rows[labels])
 
 
 def release_rows(snapshot: AggregatorSnapshot, lineage: Lineage | Sequence[str] | None,

@@ -143,6 +143,10 @@ def health(cfg: MixinConfig) -> dict:
             timeseries("Answers without text", [(
                 f"{rate_sum('collapse_answers_without_text_total', s, by)} / {answers}",
                 "{{service}} {{release}}")], "percentunit"),
+            timeseries("Intermediate LLM calls per answer", [(
+                f"{rate_sum('collapse_intermediate_llm_calls_total', s, by)} / {answers}",
+                "{{service}} {{release}}")], "short",
+                "Rewriter, router, judge and tool-call steps per answer; not in the signals."),
             timeseries("Answers truncated", [(
                 f"{rate_sum('collapse_answers_truncated_total', s, by)} / {answers}",
                 "{{service}} {{release}}")], "percentunit"),
