@@ -37,6 +37,9 @@ class CollapseConfig:
     max_streams: int = 200
     sample_size: int = 1_000
     max_answer_chars: int = 100_000
+    answer_mode: str = "turn"      # turn: one answer per user turn | every_call: every LLM call
+    answer_include: str = ""       # comma-separated globs over run / span names and tags
+    answer_exclude: str = ""
     near_duplicate_threshold: float = 0.8
     embedding_dim: int = 128
     queue_size: int = 10_000
@@ -59,6 +62,9 @@ class CollapseConfig:
                      "embedding_dim", "queue_size", "queue_mb", "batch_size", "memory_budget_mb"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        object.__setattr__(self, "answer_mode", str(self.answer_mode).strip().lower())
+        if self.answer_mode not in ("turn", "every_call"):
+            raise ValueError("answer_mode must be 'turn' or 'every_call'")
         if not 0.0 < self.near_duplicate_threshold <= 1.0:
             raise ValueError("near_duplicate_threshold must be in (0, 1]")
         if self.stream_idle_seconds <= 0:

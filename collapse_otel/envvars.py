@@ -40,6 +40,15 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "uniform reservoir sample per stream for corpus-level signals"),
     EnvVar("COLLAPSE_OTEL_MAX_ANSWER_CHARS", "max_answer_chars", 100_000,
            "answers longer than this are truncated before analysis and counted"),
+    EnvVar("COLLAPSE_OTEL_ANSWER_MODE", "answer_mode", "turn",
+           "turn: one answer per user turn, the LLM output the run tree or trace returns (other "
+           "LLM calls are counted as intermediate); every_call: every LLM call is an answer"),
+    EnvVar("COLLAPSE_OTEL_ANSWER_INCLUDE", "answer_include", None,
+           "comma-separated globs over run names, tags and span names: only LLM calls that "
+           "match (or run inside a match) can be answers"),
+    EnvVar("COLLAPSE_OTEL_ANSWER_EXCLUDE", "answer_exclude", None,
+           "comma-separated globs over run names, tags and span names: LLM calls that match "
+           "(or run inside a match) are never answers, only intermediate calls"),
     EnvVar("COLLAPSE_OTEL_NEAR_DUPLICATE_THRESHOLD", "near_duplicate_threshold", 0.8,
            "Jaccard of word 5-gram shingle sets at or above which an answer is a near duplicate"),
     EnvVar("COLLAPSE_OTEL_EMBEDDING_DIM", "embedding_dim", 128,

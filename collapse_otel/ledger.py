@@ -32,17 +32,17 @@ from .text.hashing import text_hash
 
 TTL_SECONDS = 60.0     # a span path holds an answer up to its trace's hold_seconds (30)
 GRACE_SECONDS = 1.0
-MAX_KEYS = 16_384      # at most two keys per record
+MAX_KEYS = 8_192       # at most two keys per record; about 4 MB when full
+MAX_SIGHTINGS = 1_024  # unpaired sightings kept per key and path
 DIRECT_SOURCES = frozenset({"langchain", "observe"})
 
 
 class _Seen:
-    __slots__ = ("source", "has_text", "claimed")
+    __slots__ = ("at", "alive")
 
-    def __init__(self, source: str, has_text: bool) -> None:
-        self.source = source
-        self.has_text = has_text
-        self.claimed: tuple[str, ...] = ()    # paths whose second sighting this absorbed
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.alive = True        # False once it absorbed another path's sighting
 
 
 class AnswerLedger:
@@ -50,11 +50,18 @@ class AnswerLedger:
                  grace: float = GRACE_SECONDS, max_keys: int = MAX_KEYS) -> None:
         self._ttl, self._grace, self._max_keys = ttl, grace, max_keys
         self._max_streams = max_streams
-        self._seen: OrderedDict[Any, tuple[float, list[_Seen]]] = OrderedDict()
+        # key -> (last written, {(source, has text): sightings not yet paired, oldest first})
+        self._seen: OrderedDict[Any, tuple[float, dict[tuple[str, bool], list[_Seen]]]] = \
+            OrderedDict()
         self._waiting: deque[tuple[float, AnswerRecord]] = deque()
         self._direct_until = float("-inf")
         self.intermediate: dict[StreamKey, int] = {}
         self.duplicates = 0
+
+    def expect_direct(self, now: float) -> None:
+        """A direct path (the LangChain handler) is capturing into this pipeline: span paths'
+        records wait their grace from now on (host thread: one float written)."""
+        self._direct_until = now + self._ttl
 
     @property
     def waiting(self) -> int:
@@ -96,49 +103,61 @@ class AnswerLedger:
             out.append(rec)
 
     def _sighting(self, rec: AnswerRecord, now: float, register: bool) -> bool:
-        """True when ``rec`` is a second sighting (claimed on the match when ``register``);
+        """True when ``rec`` is a second sighting (paired with the first when ``register``);
         else, with ``register``, it is written down under its keys."""
         self._expire(now)
-        source, text = rec.source, rec.answer
-        tkey = ("t", text_hash(text)) if text is not None else None
+        source, has_text = rec.source, rec.answer is not None
+        tkey = ("t", text_hash(rec.answer)) if rec.answer is not None else None
         ukey = None
         if not rec.tokens_estimated and rec.prompt_tokens is not None \
                 and rec.completion_tokens is not None:
             ukey = ("u", rec.prompt_tokens, rec.completion_tokens)
-        match = self._match(tkey, source, None) if tkey is not None else None
-        if match is None and ukey is not None:
-            match = self._match(ukey, source, text is not None)
-        if match is not None:
-            if register:
-                match.claimed = (*match.claimed, source)
+        limit = now - self._ttl
+        if tkey is not None and self._pair(tkey, source, None, limit, register):
+            return True
+        if ukey is not None and self._pair(ukey, source, has_text, limit, register):
             return True
         if register:
-            seen = _Seen(source, text is not None)
+            seen = _Seen(now)
             for key in (tkey, ukey):
                 if key is not None:
-                    self._add(key, seen, now)
+                    self._add(key, (source, has_text), seen, now)
         return False
 
-    def _match(self, key: Any, source: str, has_text: bool | None) -> _Seen | None:
-        """An earlier record of another path under ``key`` that has not absorbed a sighting of
-        ``source`` yet; for a usage key one of the two must be without text."""
+    def _pair(self, key: Any, source: str, has_text: bool | None, limit: float,
+              take: bool) -> bool:
+        """Is there an unpaired sighting of another path under ``key`` (for a usage key, one
+        of the two without text)? ``take``: pair it."""
         entry = self._seen.get(key)
         if entry is None:
-            return None
-        for seen in entry[1]:
-            if seen.source != source and source not in seen.claimed and \
-                    (has_text is None or not (has_text and seen.has_text)):
-                return seen
-        return None
+            return False
+        for (other, other_text), sightings in entry[1].items():
+            if other == source or (has_text and other_text):
+                continue
+            stale = 0
+            while stale < len(sightings) and (not sightings[stale].alive or
+                                              sightings[stale].at < limit):
+                stale += 1
+            if stale:
+                del sightings[:stale]
+            if sightings:
+                if take:
+                    sightings.pop(0).alive = False
+                return True
+        return False
 
-    def _add(self, key: Any, seen: _Seen, now: float) -> None:
-        entry = self._seen.get(key)
-        if entry is None:
-            self._seen[key] = (now, [seen])
-            if len(self._seen) > self._max_keys:
-                self._seen.popitem(last=False)
-        elif len(entry[1]) < 8:
-            entry[1].append(seen)
+    def _add(self, key: Any, slot: tuple[str, bool], seen: _Seen, now: float) -> None:
+        entry = self._seen.pop(key, None)
+        groups = {} if entry is None else entry[1]
+        sightings = groups.get(slot)
+        if sightings is None:
+            sightings = groups[slot] = []
+        sightings.append(seen)
+        if len(sightings) > MAX_SIGHTINGS:
+            del sightings[0]
+        self._seen[key] = (now, groups)       # last written goes last: oldest first out
+        if len(self._seen) > self._max_keys:
+            self._seen.popitem(last=False)
 
     def _expire(self, now: float) -> None:
         seen, limit = self._seen, now - self._ttl

@@ -5,10 +5,9 @@ drops the record and counts it by reason. The worker thread starts lazily on the
 and every pipeline is reset after ``fork()`` (gunicorn / uvicorn workers get their own).
 
 Besides records, the queue carries *deferred extractions*: zero-argument callables returning
-records. The span processor uses them so that reading span attributes (JSON parsing
-included) happens on the worker thread, not in ``SpanProcessor.on_end``. Before analysis the
-worker's ledger (ledger.py) drops second sightings of an answer by another capture path and
-counts intermediate LLM calls apart.
+records: span attributes are read (JSON included) on the worker, not in ``on_end``. Before
+analysis the worker's ledger (ledger.py) drops second sightings of an answer by another capture
+path and counts intermediate LLM calls apart.
 """
 
 from __future__ import annotations
@@ -148,6 +147,10 @@ class Pipeline:
         with self._lock:
             self._queued_long_chars -= chars
 
+    def expect_direct(self) -> None:
+        """A direct capture path (the LangChain handler) feeds this pipeline (see ledger.py)."""
+        self._ledger.expect_direct(time.monotonic())
+
     def count_drop(self, reason: str, n: int = 1) -> None:
         """Count ``n`` records dropped for ``reason`` (capture code calls this too)."""
         with self._lock:
@@ -244,8 +247,7 @@ class Pipeline:
             self.report_error(EXTRACT_ERROR, exc)
 
     def _admit(self, records: list[AnswerRecord], flush: bool) -> list[AnswerRecord]:
-        """What the ledger lets through now: no second sightings, no intermediate calls."""
-        try:
+        try:   # what the ledger lets through: no second sightings, no intermediate calls
             ledger, now = self._ledger, time.monotonic()
             out = ledger.admit(records, now) if records else []
             return out + ledger.release(now, everything=flush) if ledger.waiting else out

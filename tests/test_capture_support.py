@@ -89,3 +89,55 @@ def rag_chain(model=None, retriever: BaseRetriever | None = None):
     retriever = retriever or DocRetriever()
     return ({"context": retriever | format_docs, "question": RunnablePassthrough()}
             | PROMPT | (model or usage_model()) | StrOutputParser())
+
+
+REWRITES = ["rivers of France", "mountains of the Alps", "capital city of France"]
+REWRITE_PROMPT = ChatPromptTemplate.from_template("Rewrite as a search query: {question}")
+
+
+def rewrite_model() -> GenericFakeChatModel:
+    return GenericFakeChatModel(messages=itertools.cycle([
+        AIMessage(content=r, usage_metadata={"input_tokens": 7, "output_tokens": 4,
+                                             "total_tokens": 11}) for r in REWRITES]))
+
+
+def rewriter_rag_chain(model=None, retriever: BaseRetriever | None = None):
+    """A RAG chain whose first LLM call rewrites the question (named ``query_rewriter``)."""
+    retriever = retriever or DocRetriever()
+    rewrite = (REWRITE_PROMPT | rewrite_model() | StrOutputParser()).with_config(
+        run_name="query_rewriter")
+    return ({"question": RunnablePassthrough()} | rewrite
+            | {"context": retriever | format_docs, "question": RunnablePassthrough()}
+            | PROMPT | (model or usage_model()) | StrOutputParser())
+
+
+class ToolCallingFake(GenericFakeChatModel):
+    def bind_tools(self, tools, **kwargs):
+        return self
+
+
+def tool_agent(retriever: BaseRetriever | None = None):
+    """A LangGraph ReAct agent: per question one tool-call step (no text) that calls a
+    document-search tool, then the answer."""
+    import warnings
+
+    from langchain_core.tools import tool
+    from langgraph.prebuilt import create_react_agent
+
+    retriever = retriever or DocRetriever()
+
+    @tool
+    def search(query: str) -> str:
+        """Search the documents."""
+        return format_docs(retriever.invoke(query))
+
+    steps = []
+    for i, answer in enumerate(ANSWERS):
+        steps.append(AIMessage(content="", tool_calls=[
+            {"name": "search", "args": {"query": f"q{i}"}, "id": f"call-{i}"}],
+            usage_metadata={"input_tokens": 20, "output_tokens": 8, "total_tokens": 28}))
+        steps.append(AIMessage(content=answer, usage_metadata={
+            "input_tokens": 31, "output_tokens": 6, "total_tokens": 37}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return create_react_agent(ToolCallingFake(messages=itertools.cycle(steps)), [search])

@@ -66,7 +66,8 @@ class CollapseCompletionHook:
         facts = replace(facts, answer=text if text is not None else facts.answer,
                         prompt_chars=prompt_chars or facts.prompt_chars)
         return [facts_to_record(self.pipeline.config, facts, resource, release=self.release,
-                                cohort=self.cohort, service=self.service)]
+                                cohort=self.cohort, service=self.service,
+                                source="completion_hook")]
 
 
 def _texts(parts: Sequence[Any]) -> list[str]:

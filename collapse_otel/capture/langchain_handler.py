@@ -1,56 +1,63 @@
-"""CollapseCallbackHandler: one AnswerRecord per LangChain LLM generation.
+"""CollapseCallbackHandler: one AnswerRecord per user turn of a LangChain run tree.
 
-The handler keeps a bounded map of run -> parent run so that a generation can find the
-documents retrieved earlier in the same run tree (a RAG chain, a LangGraph graph). It does no
-text analysis: it reads what LangChain hands it, builds a record and queues it. Every callback
-body is guarded, so nothing raises into the user's chain. It also emits OTel spans for LLM and
-retriever runs (GenAI semantic conventions plus ``collapse.*``), marked ``collapse.captured`` so
-that a CollapseSpanProcessor on the same provider does not count the answer twice.
+The handler keeps a bounded map of run -> parent run, so that an LLM generation finds the
+documents retrieved earlier in the same run tree (a RAG chain, a LangGraph graph) and the
+root run (the user turn) it belongs to. A turn's LLM outputs wait until its root run ends; then
+the one whose text the root returned (else the last) is the answer and the others (query
+rewriters, routers, judges, tool-call steps) are intermediate calls (collapse_otel.turns). An
+LLM run the handler sees without its parent (the handler was given to the model only) is a turn
+of its own. It does no text analysis: it reads what LangChain hands it, builds records and
+queues them. Every callback body is guarded, so nothing raises into the user's chain.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
-from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ..pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
-from ..spans.build import (
-    as_count,
-    as_label,
-    as_text,
-    document_id,
-    first_label,
-    make_record,
+from ..records import AnswerRecord
+from ..spans.build import as_text, document_id, first_label, make_record
+from ..turns import TurnPolicy, output_strings, pick_answer, policy_of
+from .langchain_parts import (
+    HandlerSpans,
+    content_chars,
+    llm_output_usage,
+    message_usage,
+    response_model,
+    run_name,
 )
 
-_TRACER_NAME = "collapse_otel.capture.langchain"
 MAX_CONTEXT_IDS_PER_ROOT = 256
+MAX_CALLS_PER_TURN = 256
 MAX_DEPTH = 64
+SOURCE = "langchain"
 
 
 class _LLMRun:
-    __slots__ = ("model", "prompt_chars", "release", "cohort", "service", "span")
+    __slots__ = ("model", "prompt_chars", "release", "cohort", "service", "span", "eligible",
+                 "own_turn")
 
     def __init__(self, model: str | None, prompt_chars: list[int], metadata: Mapping[str, Any],
-                 span: Any) -> None:
+                 span: Any, eligible: bool, own_turn: bool) -> None:
         self.model = model
         self.prompt_chars = prompt_chars
         self.release = metadata.get("release")
         self.cohort = metadata.get("cohort")
         self.service = metadata.get("service")
         self.span = span
+        self.eligible = eligible      # the answer filters allow it to be the answer
+        self.own_turn = own_turn      # the handler does not see its parent run
 
 
 class CollapseCallbackHandler(BaseCallbackHandler):
@@ -70,35 +77,24 @@ class CollapseCallbackHandler(BaseCallbackHandler):
         super().__init__()
         self.release, self.cohort, self.service = release, cohort, service
         self._pipeline = pipeline
-        self._emit_spans = emit_spans
-        self._tracer_provider = tracer_provider
-        self._tracer_cache: tuple[Any, Any] = (None, None)
+        self._spans = HandlerSpans(tracer_provider, emit_spans)
         self._max_runs = max_runs
         self._lock = threading.Lock()
         self._parents: OrderedDict[UUID, UUID | None] = OrderedDict()
+        self._names: dict[UUID, tuple[str, ...]] = {}   # only while answer filters are set
         self._llm: dict[UUID, _LLMRun] = {}
         self._retrievers: dict[UUID, Any] = {}
         self._context: OrderedDict[UUID, list[str]] = OrderedDict()
+        self._turns: OrderedDict[UUID, list[tuple[AnswerRecord, bool]]] = OrderedDict()
         _HANDLERS.add(self)
         _ensure_fork_hook()
-
-    def _get_tracer(self) -> Any:
-        """The tracer, or None when spans are off or no SDK provider is installed (the
-        global provider is looked up each time: an app may install one after us)."""
-        if not self._emit_spans:
-            return None
-        provider = self._tracer_provider or trace.get_tracer_provider()
-        if isinstance(provider, trace.ProxyTracerProvider):
-            return None
-        cached_provider, tracer = self._tracer_cache
-        if cached_provider is not provider:
-            tracer = trace.get_tracer(_TRACER_NAME, tracer_provider=provider)
-            self._tracer_cache = (provider, tracer)
-        return tracer
 
     @property
     def pipeline(self) -> Pipeline:
         return self._pipeline if self._pipeline is not None else get_pipeline()
+
+    def _policy(self) -> TurnPolicy:
+        return policy_of(self.pipeline.config)
 
     def _fail(self, exc: BaseException) -> None:
         with contextlib.suppress(Exception):
@@ -106,16 +102,25 @@ class CollapseCallbackHandler(BaseCallbackHandler):
 
     # -- run tree ---------------------------------------------------------------------------
 
-    def _start(self, run_id: UUID, parent_run_id: UUID | None) -> None:
+    def _start(self, run_id: UUID, parent_run_id: UUID | None, serialized: Any = None,
+               kwargs: Mapping[str, Any] | None = None, policy: TurnPolicy | None = None) -> None:
+        closed = None
         with self._lock:
             parents = self._parents
             parents[run_id] = parent_run_id
+            if policy is not None and policy.filters:
+                self._names[run_id] = _names_of(serialized, kwargs or {})
             if len(parents) > self._max_runs:
                 old, _ = parents.popitem(last=False)
                 self._llm.pop(old, None)
+                self._names.pop(old, None)
                 span = self._retrievers.pop(old, None)
                 if span is not None:
                     span.end()
+            if len(self._turns) > self._max_runs:
+                closed = self._turns.popitem(last=False)[1]   # a root run that never ended
+        if closed:
+            self._submit_turn(closed, None)
 
     def _root(self, run_id: UUID) -> UUID:
         parents, rid = self._parents, run_id
@@ -126,27 +131,45 @@ class CollapseCallbackHandler(BaseCallbackHandler):
             rid = parent
         return rid
 
-    def _end(self, run_id: UUID, parent_run_id: UUID | None) -> None:
+    def _lineage_names(self, run_id: UUID | None) -> list[str]:
+        names: list[str] = []
+        rid = run_id
+        for _ in range(MAX_DEPTH):
+            if rid is None:
+                break
+            names.extend(self._names.get(rid, ()))
+            rid = self._parents.get(rid)
+        return names
+
+    def _end(self, run_id: UUID, parent_run_id: UUID | None, outputs: Any = None) -> None:
+        turn = None
         with self._lock:
             self._parents.pop(run_id, None)
+            self._names.pop(run_id, None)
             if parent_run_id is None:
                 self._context.pop(run_id, None)
+                turn = self._turns.pop(run_id, None)
+        if turn:
+            self._submit_turn(turn, outputs)
 
     def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID,
                        parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         try:
-            self._start(run_id, parent_run_id)
+            self._start(run_id, parent_run_id, serialized, kwargs, self._policy())
         except Exception as exc:
             self._fail(exc)
 
     def on_tool_start(self, serialized: Any, input_str: Any, *, run_id: UUID,
                       parent_run_id: UUID | None = None, **kwargs: Any) -> None:
-        self.on_chain_start(serialized, input_str, run_id=run_id, parent_run_id=parent_run_id)
+        try:
+            self._start(run_id, parent_run_id, serialized, kwargs, self._policy())
+        except Exception as exc:
+            self._fail(exc)
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
                      **kwargs: Any) -> None:
         try:
-            self._end(run_id, parent_run_id)
+            self._end(run_id, parent_run_id, outputs)
         except Exception as exc:
             self._fail(exc)
 
@@ -157,13 +180,44 @@ class CollapseCallbackHandler(BaseCallbackHandler):
     on_tool_end = on_chain_end
     on_tool_error = on_chain_error
 
+    # -- turns --------------------------------------------------------------------------------
+
+    def _submit_turn(self, calls: list[tuple[AnswerRecord, bool]], outputs: Any) -> None:
+        """The turn's answer, and its other LLM calls as intermediate ones."""
+        eligible = [i for i, (_, ok) in enumerate(calls) if ok]
+        texts = [calls[i][0].answer for i in eligible]
+        found = None
+        if outputs is not None and len(eligible) > 1:
+            found = output_strings(outputs, {t.strip() for t in texts if t})
+        k = pick_answer(texts, found)
+        answer = eligible[k] if k is not None else -1
+        pipeline = self.pipeline
+        for i, (record, _) in enumerate(calls):
+            pipeline.submit(record if i == answer else replace(record, intermediate=True))
+
+    def _route(self, record: AnswerRecord, eligible: bool, run: _LLMRun | None,
+               root: UUID | None) -> None:
+        if root is None or run is None or run.own_turn or self._policy().every_call:
+            self.pipeline.submit(record if eligible else replace(record, intermediate=True))
+            return
+        overflow = None
+        with self._lock:
+            calls = self._turns.get(root)
+            if calls is None:
+                calls = self._turns[root] = []
+            calls.append((record, eligible))
+            if len(calls) > MAX_CALLS_PER_TURN:
+                overflow = calls.pop(0)[0]
+        if overflow is not None:
+            self.pipeline.submit(replace(overflow, intermediate=True))
+
     # -- LLM runs -------------------------------------------------------------------------
 
     def on_chat_model_start(self, serialized: Any, messages: list[list[Any]], *, run_id: UUID,
                             parent_run_id: UUID | None = None,
                             metadata: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         try:
-            chars = [sum(_content_chars(getattr(m, "content", None)) for m in msgs)
+            chars = [sum(content_chars(getattr(m, "content", None)) for m in msgs)
                      for msgs in messages]
             self._llm_start(serialized, chars, run_id, parent_run_id, metadata, kwargs, "chat")
         except Exception as exc:
@@ -186,35 +240,36 @@ class CollapseCallbackHandler(BaseCallbackHandler):
         params = kwargs.get("invocation_params") or {}
         model = first_label(metadata.get("ls_model_name"), params.get("model"),
                             params.get("model_name"))
-        span = None
-        tracer = self._get_tracer()
-        if tracer is not None:
-            attrs: dict[str, Any] = {"gen_ai.operation.name": operation, "collapse.captured": True}
-            provider = as_label(metadata.get("ls_provider"))
-            if provider:
-                attrs["gen_ai.provider.name"] = provider
-            if model:
-                attrs["gen_ai.request.model"] = model
-            span = tracer.start_span(f"{operation} {model or ''}".strip(),
-                                           kind=SpanKind.CLIENT, attributes=attrs)
+        span = self._spans.start_llm(operation, model, metadata)
+        pipeline = self.pipeline
+        pipeline.expect_direct()
+        policy = policy_of(pipeline.config)
+        with self._lock:
+            own_turn = parent_run_id is None or parent_run_id not in self._parents
+            eligible = True
+            if policy.filters:
+                eligible = policy.eligible([*_names_of(serialized, kwargs),
+                                            *self._lineage_names(parent_run_id)])
         self._start(run_id, parent_run_id)
-        self._llm[run_id] = _LLMRun(model, chars, metadata, span)
+        self._llm[run_id] = _LLMRun(model, chars, metadata, span, eligible, own_turn)
 
     def on_llm_end(self, response: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
                    **kwargs: Any) -> None:
         try:
             run = self._llm.pop(run_id, None)
             with self._lock:
-                ids = tuple(self._context.get(self._root(run_id), ()))
+                root = self._root(run_id)
+                ids = tuple(self._context.get(root, ()))
             self._end(run_id, parent_run_id)
-            self._llm_end(response, run, ids)
+            self._llm_end(response, run, ids, None if parent_run_id is None else root)
         except Exception as exc:
             self._fail(exc)
 
-    def _llm_end(self, response: Any, run: _LLMRun | None, ids: tuple[str, ...]) -> None:
+    def _llm_end(self, response: Any, run: _LLMRun | None, ids: tuple[str, ...],
+                 root: UUID | None) -> None:
         generations = getattr(response, "generations", None) or []
         llm_output = getattr(response, "llm_output", None) or {}
-        usage = _llm_output_usage(llm_output) if len(generations) == 1 else (None, None)
+        usage = llm_output_usage(llm_output) if len(generations) == 1 else (None, None)
         config = self.pipeline.config
         for i, gens in enumerate(generations):
             if not gens:
@@ -222,55 +277,36 @@ class CollapseCallbackHandler(BaseCallbackHandler):
             gen = gens[0]
             message = getattr(gen, "message", None)
             text = as_text(getattr(gen, "text", None))
-            if message is not None and getattr(message, "tool_calls", None) and not text:
-                text = None  # a tool-call step, not an answer: tokens count, text does not
-            prompt, completion = _message_usage(message)
+            tool_step = message is not None and bool(getattr(message, "tool_calls", None)) \
+                and not text
+            if tool_step:
+                text = None  # a tool-call step, never the answer: its tokens count apart
+            prompt, completion = message_usage(message)
             if prompt is None and completion is None:
                 prompt, completion = usage
             chars = run.prompt_chars[i] if run is not None and i < len(run.prompt_chars) else 0
-            model = first_label(_response_model(message, llm_output), run and run.model)
+            model = first_label(response_model(message, llm_output), run and run.model)
             record = make_record(
                 config, text, prompt_tokens=prompt, completion_tokens=completion,
                 context_ids=ids, model=model,
                 service=first_label(self.service, run and run.service),
                 release=first_label(self.release, run and run.release),
                 cohort=first_label(self.cohort, run and run.cohort),
-                timestamp=time.time(), prompt_chars=chars)
-            self.pipeline.submit(record)
+                timestamp=time.time(), prompt_chars=chars, source=SOURCE)
+            eligible = not tool_step and (run is None or run.eligible)
+            self._route(record, eligible, run, root)
             if i == 0 and run is not None and run.span is not None:
-                self._finish_llm_span(run.span, record, text, config.capture_message_content)
+                self._spans.finish_llm(run.span, record, text, config.capture_message_content)
         if run is not None and run.span is not None and not generations:
             run.span.end()
-
-    def _finish_llm_span(self, span: Any, record: Any, text: str | None, content: bool) -> None:
-        attrs: dict[str, Any] = {
-            "collapse.release": record.release, "collapse.cohort": record.cohort,
-            "collapse.service": record.service,
-            "collapse.tokens_estimated": record.tokens_estimated,
-        }
-        if record.prompt_tokens is not None:
-            attrs["gen_ai.usage.input_tokens"] = record.prompt_tokens
-        if record.completion_tokens is not None:
-            attrs["gen_ai.usage.output_tokens"] = record.completion_tokens
-        if record.model:
-            attrs["gen_ai.response.model"] = record.model
-        if record.context_ids:
-            attrs["collapse.context_ids"] = record.context_ids
-        if content and text is not None:
-            attrs["gen_ai.output.messages"] = json.dumps(
-                [{"role": "assistant", "parts": [{"type": "text", "content": text}]}])
-        span.set_attributes(attrs)
-        span.end()
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID,
                      parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         try:
             run = self._llm.pop(run_id, None)
             self._end(run_id, parent_run_id)
-            if run is not None and run.span is not None:
-                run.span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-                run.span.set_attribute("error.type", type(error).__name__)
-                run.span.end()
+            if run is not None:
+                self._spans.fail(run.span, error)
         except Exception as exc:
             self._fail(exc)
 
@@ -279,13 +315,11 @@ class CollapseCallbackHandler(BaseCallbackHandler):
     def on_retriever_start(self, serialized: Any, query: str, *, run_id: UUID,
                            parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         try:
-            self._start(run_id, parent_run_id)
-            tracer = self._get_tracer()
-            if tracer is not None:
-                name = kwargs.get("name") or (serialized or {}).get("name") or "retriever"
-                self._retrievers[run_id] = tracer.start_span(
-                    f"retrieval {name}", kind=SpanKind.CLIENT,
-                    attributes={"gen_ai.operation.name": "retrieval", "collapse.captured": True})
+            self._start(run_id, parent_run_id, serialized, kwargs, self._policy())
+            span = self._spans.start_retriever(
+                kwargs.get("name") or (serialized or {}).get("name") or "retriever")
+            if span is not None:
+                self._retrievers[run_id] = span
         except Exception as exc:
             self._fail(exc)
 
@@ -307,10 +341,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
             self._end(run_id, parent_run_id)
             span = self._retrievers.pop(run_id, None)
             if span is not None:
-                span.set_attributes({
-                    "gen_ai.retrieval.documents": json.dumps([{"id": i} for i in ids]),
-                    "collapse.context_ids": tuple(ids)})
-                span.end()
+                self._spans.finish_retriever(span, ids)
         except Exception as exc:
             self._fail(exc)
 
@@ -318,12 +349,17 @@ class CollapseCallbackHandler(BaseCallbackHandler):
                            parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         try:
             self._end(run_id, parent_run_id)
-            span = self._retrievers.pop(run_id, None)
-            if span is not None:
-                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-                span.end()
+            self._spans.fail(self._retrievers.pop(run_id, None), error, error_type=False)
         except Exception as exc:
             self._fail(exc)
+
+
+def _names_of(serialized: Any, kwargs: Mapping[str, Any]) -> tuple[str, ...]:
+    """A run's name and tags, for the answer filters."""
+    name = run_name(serialized, kwargs)
+    tags = kwargs.get("tags")
+    tags = tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else ()
+    return (name, *tags) if name else tags
 
 
 _HANDLERS: weakref.WeakSet[CollapseCallbackHandler] = weakref.WeakSet()
@@ -341,42 +377,3 @@ def _ensure_fork_hook() -> None:
     if not _fork_hook and hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_after_fork_in_child)
         _fork_hook = True
-
-
-def _content_chars(content: Any) -> int:
-    if isinstance(content, str):
-        return len(content)
-    if isinstance(content, list):  # multimodal content blocks
-        return sum(len(b) if isinstance(b, str) else
-                   len(b.get("text", "")) if isinstance(b, dict) and
-                   isinstance(b.get("text"), str) else 0 for b in content)
-    return 0
-
-
-def _message_usage(message: Any) -> tuple[int | None, int | None]:
-    usage = getattr(message, "usage_metadata", None)
-    if isinstance(usage, Mapping):
-        return as_count(usage.get("input_tokens")), as_count(usage.get("output_tokens"))
-    return None, None
-
-
-def _llm_output_usage(llm_output: Any) -> tuple[int | None, int | None]:
-    if not isinstance(llm_output, Mapping):
-        return None, None
-    usage = llm_output.get("token_usage") or llm_output.get("usage")
-    if not isinstance(usage, Mapping):
-        return None, None
-    prompt = as_count(usage.get("prompt_tokens", usage.get("input_tokens")))
-    completion = as_count(usage.get("completion_tokens", usage.get("output_tokens")))
-    return prompt, completion
-
-
-def _response_model(message: Any, llm_output: Any) -> str | None:
-    meta = getattr(message, "response_metadata", None)
-    if isinstance(meta, Mapping):
-        model = first_label(meta.get("model_name"), meta.get("model"))
-        if model:
-            return model
-    if isinstance(llm_output, Mapping):
-        return first_label(llm_output.get("model_name"), llm_output.get("model"))
-    return None

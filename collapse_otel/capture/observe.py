@@ -26,7 +26,8 @@ def observe(answer: str | bytes | None, *, release: str | None = None,
         p = p if p is not None else get_pipeline()
         record = make_record(p.config, answer, prompt_tokens=prompt_tokens,
                              completion_tokens=completion_tokens, context_ids=context_ids,
-                             model=model, service=service, release=release, cohort=cohort)
+                             model=model, service=service, release=release, cohort=cohort,
+                             source="observe")
         return p.submit(record)
     except Exception as exc:
         with contextlib.suppress(Exception):

@@ -5,13 +5,16 @@ worker thread reads the attributes (conventions.py) and joins LLM spans with the
 of the same trace. Retriever spans usually end before the LLM span in a RAG chain, but arrival
 order is not relied on: LLM answers wait in a per-trace buffer (trace_buffer.py) until the
 trace's local root span ends (or too many traces are held, or ``hold_seconds`` pass), then take
-the ids of the trace's retrievals that ended before the LLM span did. Never blocks, never raises.
+the ids of the trace's retrievals that ended before the LLM span did, and each user turn of the
+trace has its answer picked (spans/trace_turns.py: the other LLM calls count as intermediate).
+Never blocks, never raises.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -19,9 +22,11 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from ..pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
 from ..records import AnswerRecord
-from ..spans.conventions import LLM, SpanFacts, capped, classify, extract
+from ..spans.conventions import LLM, SpanFacts, capped, chain_output, classify, extract
 from ..spans.records import facts_to_record
 from ..spans.trace_buffer import MAX_LINKS_PER_TRACE, TraceBuffer
+from ..spans.trace_turns import Note, answer_flags
+from ..turns import policy_of
 
 _log = logging.getLogger(__name__)
 
@@ -41,7 +46,7 @@ class CollapseSpanProcessor(SpanProcessor):
         self._max_traces = max_traces
         # shared by host threads and the worker; single set/dict/list ops are atomic
         self._open: set[int] = set()
-        self._links: dict[int, list[tuple[int, int | None]]] = {}
+        self._links: dict[int, list[tuple[int, int | None, Note | None]]] = {}
         # worker-thread state only
         self._buffer = TraceBuffer(self._record, hold_seconds=hold_seconds,
                                    max_traces=max_traces,
@@ -79,12 +84,13 @@ class CollapseSpanProcessor(SpanProcessor):
                 resource = span.resource.attributes if span.resource is not None else None
                 self.pipeline.submit_deferred(partial(
                     self._ingest, kind, attrs, resource, trace_id, ctx.span_id, parent_id,
-                    span.end_time or 0))
+                    span.end_time or 0, span.name))
             elif trace_id in self._open:
                 # an ancestor of GenAI spans (ancestors end after their descendants)
                 links = self._links.get(trace_id)
                 if links is not None and len(links) < MAX_LINKS_PER_TRACE:
-                    links.append((ctx.span_id, parent_id))
+                    chain, output = chain_output(attrs) if attrs else (0, None)
+                    links.append((ctx.span_id, parent_id, Note(span.name, chain, output)))
                 if is_root:
                     self.pipeline.submit_deferred(partial(self._buffer.close, trace_id))
         except Exception as exc:
@@ -107,30 +113,35 @@ class CollapseSpanProcessor(SpanProcessor):
 
     def _ingest(self, kind: str, attrs: Mapping[str, Any], resource: Mapping[str, Any] | None,
                 trace_id: int, span_id: int, parent_id: int | None,
-                end_time: int) -> list[AnswerRecord]:
+                end_time: int, name: str | None = None) -> list[AnswerRecord]:
         buffer = self._buffer
+        policy = buffer.policy = policy_of(self.pipeline.config)
         out = buffer.expire()
         facts = extract(attrs, kind)
         if facts is not None and facts.kind == LLM:
             # None: our own LangChain handler already counted this answer
             facts = None if facts.captured else capped(facts, self.pipeline.config.max_answer_chars)
         is_root = parent_id is None
+        note = Note(name) if facts is not None and facts.kind == LLM else None
         if is_root and trace_id not in buffer:
-            if facts is not None and facts.kind == LLM:
-                out.append(self._record(facts, resource, ()))
+            if facts is not None and facts.kind == LLM:   # a turn of its own
+                record = self._record(facts, resource, ())
+                if not answer_flags([(span_id, end_time, facts)], {}, {span_id: note}, policy)[0]:
+                    record = replace(record, intermediate=True)
+                out.append(record)
             return out
         trace = buffer.get(trace_id)
         if trace is None:
             trace = buffer.new_trace()
             out.extend(buffer.hold(trace_id, trace))
-        overflow = buffer.add_span(trace, span_id, parent_id, end_time, facts, resource)
+        overflow = buffer.add_span(trace, span_id, parent_id, end_time, facts, resource, note)
         if overflow is not None:
             out.append(overflow)
         if is_root:
             out.extend(buffer.close(trace_id))
         return out
 
-    def _forget(self, trace_id: int) -> list[tuple[int, int | None]] | None:
+    def _forget(self, trace_id: int) -> list[tuple[int, int | None, Note | None]] | None:
         """The host-thread links of a trace the buffer releases, for its join."""
         self._open.discard(trace_id)
         return self._links.pop(trace_id, None)

@@ -19,7 +19,8 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError as _PbDecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from ..spans.conventions import classify, resource_labels
+from ..spans.conventions import chain_output, classify, resource_labels
+from ..spans.trace_turns import Note
 
 MAX_VALUE_DEPTH = 8          # nested kvlist / array levels kept; deeper values become None
 MAX_ARRAY_ITEMS = 1024
@@ -35,7 +36,8 @@ class DecodeError(ValueError):
 
 @dataclass(slots=True)
 class SpanItem:
-    """One span as the worker needs it. ``attrs`` only for GenAI spans (kind not None)."""
+    """One span as the worker needs it. ``attrs`` only for GenAI spans (kind not None);
+    ``note`` (name, chain span or not, its output) for the turns of the trace."""
 
     trace_id: bytes
     span_id: int
@@ -44,6 +46,7 @@ class SpanItem:
     kind: str | None
     attrs: dict[str, Any] | None
     resource: dict[str, Any] | None
+    note: Note | None = None
 
 
 @dataclass(slots=True)
@@ -140,8 +143,10 @@ def batch_of(req: ExportTraceServiceRequest) -> Batch:
                 attrs = attributes(span.attributes)
                 kind = classify(attrs) if attrs else None
                 if kind is None:
+                    chain, output = chain_output(attrs) if attrs else (0, None)
                     items.append(SpanItem(trace_id, int.from_bytes(span_id, "big"), parent_id,
-                                          span.end_time_unix_nano, None, None, None))
+                                          span.end_time_unix_nano, None, None, None,
+                                          Note(span.name, chain, output)))
                     continue
                 if resource is None:   # only its labels: answers may wait with it
                     resource = resource_labels(attributes(rs.resource.attributes))
@@ -149,7 +154,8 @@ def batch_of(req: ExportTraceServiceRequest) -> Batch:
                 if kind == "llm":
                     batch.answers += 1
                 items.append(SpanItem(trace_id, int.from_bytes(span_id, "big"), parent_id,
-                                      span.end_time_unix_nano, kind, attrs, resource))
+                                      span.end_time_unix_nano, kind, attrs, resource,
+                                      Note(span.name)))
     if batch.rejected:
         batch.errors.append(f"{batch.rejected} span(s) with an invalid trace_id or span_id")
     return batch

@@ -22,6 +22,7 @@ from ..records import AnswerRecord
 from ..spans.conventions import LLM, SpanFacts, capped, extract
 from ..spans.records import facts_to_record
 from ..spans.trace_buffer import ITEM_COST, LINK_COST, TRACE_COST, Trace, TraceBuffer
+from ..turns import policy_of
 from .decode import Batch, SpanItem
 
 
@@ -47,7 +48,7 @@ class TraceAssembler:
                                    max_traces=max_traces,
                                    clock=clock,
                                    on_close=on_close,
-                                   max_bytes=max_bytes)
+                                   max_bytes=max_bytes, policy=policy_of(config))
 
     @property
     def held_traces(self) -> int:
@@ -93,7 +94,7 @@ class TraceAssembler:
             root_seen = root_seen or item.parent_id is None
             facts = self._facts(item) if item.kind is not None else None
             overflow = buffer.add_span(trace, item.span_id, item.parent_id, item.end_time,
-                                       facts, item.resource)
+                                       facts, item.resource, item.note)
             if overflow is not None:
                 out.append(overflow)
         if root_seen:
@@ -116,7 +117,7 @@ class TraceAssembler:
 
     def _record(self, facts: SpanFacts, resource: Mapping[str, Any] | None,
                 ids: Any) -> AnswerRecord:
-        return facts_to_record(self._config, facts, resource, ids)
+        return facts_to_record(self._config, facts, resource, ids, source="otlp")
 
     def expire(self, now: float | None = None) -> list[AnswerRecord]:
         """Release answers whose trace root did not come within ``hold_seconds``."""

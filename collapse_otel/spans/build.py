@@ -129,6 +129,8 @@ def make_record(
     timestamp: float | None = None,
     tokens_estimated: bool = False,
     prompt_chars: int = 0,
+    source: str = "",
+    intermediate: bool = False,
 ) -> AnswerRecord:
     """Build a bounded record; unknown labels fall back to the config (env) values.
 
@@ -167,4 +169,6 @@ def make_record(
         cohort=as_label(cohort) or config.cohort,
         timestamp=timestamp if isinstance(timestamp, float) else time.time(),
         tokens_estimated=estimated,
+        source=source,
+        intermediate=intermediate,
     )

@@ -8,27 +8,18 @@ raise on type, and bound how much they read.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .build import (
-    MAX_ID_CHARS,
-    as_count,
-    as_label,
-    as_text,
-    document_id,
-    estimate_tokens,
-    first_label,
-)
+from .build import as_count, as_label, as_text, estimate_tokens, first_label
+from .jsonvalue import json_value as _json
+from .retrievals import retrieval_ids
 
 LLM = "llm"
 RETRIEVER = "retriever"
 
-MAX_DOCS = 100
 MAX_MESSAGES = 32
-MAX_JSON_CHARS = 2_000_000
 
 _KIND_KEYS = ("openinference.span.kind", "fi.span.kind", "gen_ai.span.kind")
 LLM_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "completion"})
@@ -65,6 +56,9 @@ class SpanFacts:
     cohort: str | None = None
     captured: bool = False          # collapse-otel already captured this answer itself
     completion_estimated: bool = False  # completion_tokens estimated from the uncut answer
+    service: str | None = None
+    tool_call: bool = False         # a tool-call step: tool calls and no text
+    tags: tuple[str, ...] = ()      # the run's tags (OpenInference tag.tags), for the filters
 
 
 def capped(facts: SpanFacts, max_chars: int) -> SpanFacts:
@@ -159,9 +153,10 @@ def _llm_facts(a: Mapping[str, Any]) -> SpanFacts:
         if model and model != "unknown":
             break
         model = None
+    answer = answer_text(a)
     return SpanFacts(
         LLM,
-        answer=answer_text(a),
+        answer=answer,
         prompt_tokens=_first_count(a, PROMPT_TOKEN_KEYS),
         completion_tokens=_first_count(a, COMPLETION_TOKEN_KEYS),
         prompt_chars=_prompt_chars(a),
@@ -170,7 +165,64 @@ def _llm_facts(a: Mapping[str, Any]) -> SpanFacts:
         release=_span_label(a, "release"),
         cohort=_span_label(a, "cohort"),
         captured=get("collapse.captured") is True,
+        service=_span_label(a, "service"),
+        tool_call=not answer and _has_tool_calls(a),
+        tags=_tags(get("tag.tags")),
     )
+
+
+_TOOL_CALL_KEYS = ("llm.output_messages.0.message.tool_calls.0.tool_call.function.name",
+                   "llm.output_messages.0.message.tool_calls.0.tool_call.id",
+                   "gen_ai.completion.0.tool_calls.0.name")
+
+
+def _has_tool_calls(a: Mapping[str, Any]) -> bool:
+    if any(a.get(key) is not None for key in _TOOL_CALL_KEYS):
+        return True
+    messages = _json(a.get("gen_ai.output.messages"))
+    if isinstance(messages, list):
+        for msg in messages[:MAX_MESSAGES]:
+            parts = msg.get("parts") if isinstance(msg, Mapping) else None
+            if isinstance(parts, list) and any(
+                    isinstance(p, Mapping) and p.get("type") == "tool_call" for p in parts):
+                return True
+    return False
+
+
+def _tags(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = _json(value) if value.startswith("[") else [value]
+    if isinstance(value, (list, tuple)):
+        return tuple(t for t in value[:MAX_MESSAGES] if isinstance(t, str))
+    return ()
+
+
+_CHAIN_KINDS = frozenset({"CHAIN", "AGENT"})
+_TRACELOOP_CHAIN_KINDS = frozenset({"workflow", "agent", "task"})
+_AGENT_OPERATIONS = frozenset({"invoke_agent", "create_agent", "invoke_workflow"})
+_OUTPUT_KEYS = ("output.value", "traceloop.entity.output", "gen_ai.output.messages")
+
+
+def chain_output(attributes: Mapping[str, Any]) -> tuple[int, Any]:
+    """(2: the span of a LangChain root run (OpenLLMetry workflow), 1: a chain or agent span,
+    0: neither; its output attribute or None): what a user turn's top span is recognised by and
+    what it returned. A few lookups, no parsing (host thread)."""
+    get = attributes.get
+    kind = get("openinference.span.kind") or get("fi.span.kind")
+    if kind is not None:
+        chain = 1 if str(kind).upper() in _CHAIN_KINDS else 0
+    else:
+        traceloop = get("traceloop.span.kind")
+        chain = 2 if traceloop == "workflow" else 1 if (
+            traceloop in _TRACELOOP_CHAIN_KINDS or
+            get("gen_ai.operation.name") in _AGENT_OPERATIONS) else 0
+    if not chain:
+        return 0, None
+    for key in _OUTPUT_KEYS:
+        value = get(key)
+        if value is not None:
+            return chain, value
+    return chain, None
 
 
 def _first_count(a: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
@@ -282,62 +334,6 @@ def _prompt_chars(a: Mapping[str, Any]) -> int:
     return n
 
 
-# -- retriever spans ------------------------------------------------------------------------
-
-def retrieval_ids(a: Mapping[str, Any]) -> tuple[str, ...]:
-    """Document ids of a retrieval, in the order the design lists the conventions."""
-    docs = _json(a.get("gen_ai.retrieval.documents"))
-    if isinstance(docs, list):
-        ids = [document_id(d.get("id"), d.get("metadata"), d.get("content"))
-               if isinstance(d, Mapping) else as_label(d, MAX_ID_CHARS) for d in docs[:MAX_DOCS]]
-        return tuple(i for i in ids if i)
-    ids = _indexed_doc_ids(a)
-    if ids:
-        return ids
-    for key in ("traceloop.entity.output", "gen_ai.task.output"):
-        data = _json(a.get(key))
-        if isinstance(data, Mapping) and isinstance(data.get("documents"), list):
-            return _json_doc_ids(data["documents"])
-    return ()
-
-
-def _indexed_doc_ids(a: Mapping[str, Any]) -> tuple[str, ...]:
-    """OpenInference ``retrieval.documents.{i}.document.*``; ids missing there are looked up
-    in ``output.value`` (LangChain retriever output serialised with ``documents[].id``)."""
-    out: list[str] = []
-    fallback: list[Any] | None = None
-    for i in range(MAX_DOCS):
-        base = f"retrieval.documents.{i}.document"
-        doc_id, content, meta = (a.get(f"{base}.id"), a.get(f"{base}.content"),
-                                 a.get(f"{base}.metadata"))
-        if doc_id is None and content is None and meta is None:
-            break
-        if as_label(doc_id) is None:
-            if fallback is None:
-                data = _json(a.get("output.value"))
-                docs = data.get("documents") if isinstance(data, Mapping) else None
-                fallback = docs if isinstance(docs, list) else []
-            if i < len(fallback) and isinstance(fallback[i], Mapping):
-                doc_id = fallback[i].get("id")
-        metadata = _json(meta) if isinstance(meta, str) else meta
-        ident = document_id(doc_id, metadata, content)
-        if ident:
-            out.append(ident)
-    return tuple(out)
-
-
-def _json_doc_ids(docs: list[Any]) -> tuple[str, ...]:
-    out = []
-    for d in docs[:MAX_DOCS]:
-        if isinstance(d, Mapping):
-            kwargs = d.get("kwargs") if isinstance(d.get("kwargs"), Mapping) else d
-            ident = document_id(kwargs.get("id"), kwargs.get("metadata"),
-                                kwargs.get("page_content", kwargs.get("content")))
-            if ident:
-                out.append(ident)
-    return tuple(out)
-
-
 # -- labels -----------------------------------------------------------------------------
 
 def _span_label(a: Mapping[str, Any], name: str) -> str | None:
@@ -356,14 +352,3 @@ def _span_label(a: Mapping[str, Any], name: str) -> str | None:
     if name == "release":
         return as_label(a.get("langfuse.release"))
     return None
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, (bytes, bytearray)):
-        value = bytes(value).decode("utf-8", "replace")
-    if not isinstance(value, str) or len(value) > MAX_JSON_CHARS:
-        return value if isinstance(value, (list, dict)) else None
-    try:
-        return json.loads(value)
-    except (ValueError, RecursionError):
-        return None

@@ -4,7 +4,9 @@ Shared by CollapseSpanProcessor (spans one by one) and the OTLP receiver (spans 
 both bound memory and release answers the same way. An answer waits in its trace until the
 caller closes the trace (its local root span arrived), ``hold_seconds`` pass since the trace was
 first seen, or more than ``max_traces`` traces or ``max_bytes`` bytes are held (the oldest goes
-first); then it takes the context ids of the retrievals nearest to it (trace_join). What held
+first); then it takes the context ids of the retrievals nearest to it (trace_join), and each
+user turn of the trace has its answer picked, the other LLM calls marked intermediate
+(trace_turns). What held
 traces cost is estimated (``held_bytes``, brought up to date whenever a trace is held or held
 again), so the holder can count it in its memory bound. Single-threaded: only the pipeline's
 worker touches a buffer.
@@ -16,23 +18,26 @@ import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from ..records import AnswerRecord
+from ..turns import TurnPolicy
 from .conventions import LLM, RETRIEVER, SpanFacts
 from .trace_join import join_context_ids
+from .trace_turns import Note, answer_flags
 
 MAX_LINKS_PER_TRACE = 10_000
 # estimated bytes, beyond the text: a held trace, a span link, a waiting answer or retrieval
 TRACE_COST, LINK_COST, ITEM_COST = 600, 120, 250
-Links = Iterable[tuple[int, int | None]]
+Links = Iterable[tuple[int, int | None, Note | None]]
 BuildRecord = Callable[[SpanFacts, Mapping[str, Any] | None, Any], AnswerRecord]
 
 
 class Trace:
     """What one trace holds: answers waiting, retrievals seen, and its span tree."""
 
-    __slots__ = ("first_seen", "pending", "retrievals", "parents", "counted")
+    __slots__ = ("first_seen", "pending", "retrievals", "parents", "counted", "notes")
 
     def __init__(self, now: float) -> None:
         self.first_seen = now
@@ -40,6 +45,7 @@ class Trace:
         self.pending: list[tuple[int, int, SpanFacts, Mapping[str, Any] | None]] = []
         self.retrievals: list[tuple[int, int, tuple[str, ...]]] = []
         self.parents: dict[int, int | None] = {}
+        self.notes: dict[int, Note] = {}
 
 
 class TraceBuffer:
@@ -47,14 +53,16 @@ class TraceBuffer:
 
     ``build_record(facts, resource, context_ids)`` makes the records. ``on_close(trace_id)``
     runs whenever a trace is closed, evicted or expired; it may return extra
-    ``(span_id, parent_id)`` links (spans the caller kept outside the buffer) for the join.
+    ``(span_id, parent_id, note)`` links (spans the caller kept outside the buffer) for the join
+    and the turns. ``policy``: the answer rules (the owner may replace it).
     """
 
     def __init__(self, build_record: BuildRecord, *, hold_seconds: float, max_traces: int,
                  max_pending_per_trace: int = 256, clock: Callable[[], float] = time.monotonic,
                  on_close: Callable[[Any], Links | None] | None = None,
-                 max_bytes: int | None = None) -> None:
+                 max_bytes: int | None = None, policy: TurnPolicy | None = None) -> None:
         self._build = build_record
+        self.policy = policy or TurnPolicy()
         self._hold = hold_seconds
         self._max_traces = max_traces
         self._max_pending = max_pending_per_trace
@@ -98,11 +106,14 @@ class TraceBuffer:
         return out
 
     def add_span(self, trace: Trace, span_id: int, parent_id: int | None, end_time: int,
-                 facts: SpanFacts | None,
-                 resource: Mapping[str, Any] | None) -> AnswerRecord | None:
-        """Note one span of ``trace``; returns the record of an answer that did not fit."""
+                 facts: SpanFacts | None, resource: Mapping[str, Any] | None,
+                 note: Note | None = None) -> AnswerRecord | None:
+        """Note one span of ``trace``; returns the record of an answer that did not fit (an
+        intermediate call: its turn is too large to pick from)."""
         if len(trace.parents) < MAX_LINKS_PER_TRACE:
             trace.parents[span_id] = parent_id
+            if note is not None:
+                trace.notes[span_id] = note
         if facts is None:
             return None
         if facts.kind == RETRIEVER:
@@ -112,7 +123,7 @@ class TraceBuffer:
             if len(trace.pending) < self._max_pending:
                 trace.pending.append((span_id, end_time, facts, resource))
             else:
-                return self._build(facts, resource, ())
+                return replace(self._build(facts, resource, ()), intermediate=True)
         return None
 
     def close(self, trace_id: Hashable, trace: Trace | None = None) -> list[AnswerRecord]:
@@ -152,13 +163,26 @@ class TraceBuffer:
         if trace is None or not trace.pending:
             return []
         parents: Mapping[int, int | None] = trace.parents
+        notes: Mapping[int, Note] = trace.notes
         if extra:
-            parents = dict(extra)
+            parents, more = {}, {}
+            for link in extra:
+                parents[link[0]] = link[1]
+                if len(link) > 2 and link[2] is not None:
+                    more[link[0]] = link[2]
             parents.update(trace.parents)
-        joined = join_context_ids([(sid, end) for sid, end, _, _ in trace.pending],
+            more.update(trace.notes)
+            notes = more
+        pending = trace.pending
+        joined = join_context_ids([(sid, end) for sid, end, _, _ in pending],
                                   trace.retrievals, parents)
-        return [self._build(facts, resource, ids)
-                for (_, _, facts, resource), ids in zip(trace.pending, joined, strict=True)]
+        answers = answer_flags([(sid, end, facts) for sid, end, facts, _ in pending], parents,
+                               notes, self.policy)
+        out = []
+        for (_, _, facts, resource), ids, answer in zip(pending, joined, answers, strict=True):
+            record = self._build(facts, resource, ids)
+            out.append(record if answer else replace(record, intermediate=True))
+        return out
 
 
 def trace_size(trace: Trace) -> int:
@@ -168,6 +192,9 @@ def trace_size(trace: Trace) -> int:
         ITEM_COST * (len(trace.pending) + len(trace.retrievals))
     for _, _, ids in trace.retrievals:
         size += sum(map(sys.getsizeof, ids))
+    for note in trace.notes.values():
+        if note.output is not None:
+            size += sys.getsizeof(note.output)
     for _, _, facts, _ in trace.pending:
         size += sum(map(sys.getsizeof, facts.context_ids))
         if facts.answer is not None:
