@@ -17,7 +17,19 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from collapse_otel.capture.langchain_handler import CollapseCallbackHandler
 from collapse_otel.capture.span_processor import CollapseSpanProcessor
-from tests.test_capture_support import DocRetriever, make_pipeline, rag_chain, simple_chain
+from tests.test_capture_support import (
+    DocRetriever,
+    VaryingRetriever,
+    intermediate,
+    judged_chain,
+    make_pipeline,
+    rag_chain,
+    rewriter_rag_chain,
+    run_all,
+    simple_chain,
+    stream_of,
+    tool_agent,
+)
 
 
 def openinference():
@@ -140,3 +152,82 @@ def test_traceloop_without_content_still_counts_answers_and_tokens(instrumented,
         [(r.prompt_tokens, r.completion_tokens) for r in by_handler]
     (stream,) = span_side[1].snapshot().streams
     assert stream.answers_total == 2 and stream.answers_without_text_total == 2
+
+
+# One answer per user turn on spans, as on the handler: a query rewriter, a LangGraph agent's
+# tool-call steps, a judge after the answer are intermediate calls.
+@pytest.mark.parametrize("instrumented", BOTH, indirect=True)
+@pytest.mark.parametrize("shape", ["rewriter", "agent", "judged"])
+def test_spans_pick_the_same_answers_as_the_handler(instrumented, shape):
+    retriever, handler, tp, span_side, hand_side = instrumented
+    if shape == "agent":
+        run_all(tool_agent(retriever), handler, agent=True)
+    elif shape == "rewriter":
+        run_all(rewriter_rag_chain(retriever=retriever), handler)
+    else:
+        run_all(judged_chain(), handler)
+    by_spans, by_handler = drain(tp, span_side, hand_side)
+    assert len(by_handler) == len(by_spans) == 20
+    assert [r.answer for r in by_spans] == [r.answer for r in by_handler]
+    assert [r.context_ids for r in by_spans] == [r.context_ids for r in by_handler]
+    assert intermediate(span_side[0]) == intermediate(hand_side[0]) == 20
+    assert stream_of(span_side[1]).answers_without_text_total == 0
+
+
+# Each answer counted once whatever capture paths are active: instrument() (the handler on every
+# LangChain run) plus a CollapseSpanProcessor on a provider a third-party instrumentor feeds.
+@pytest.fixture
+def zero_code():
+    from collapse_otel import pipeline as pl
+    from collapse_otel.capture.instrumentor import uninstrument
+
+    before = pl.set_pipeline(None)
+    yield
+    uninstrument()
+    pl.set_pipeline(before)
+
+
+@pytest.mark.parametrize("labels", ["instrument", "run metadata"])
+@pytest.mark.parametrize("make_instrumentor", [openinference, traceloop])
+def test_handler_and_span_processor_count_each_answer_once(make_instrumentor, labels, zero_code,
+                                                          monkeypatch):
+    from collapse_otel.capture.instrumentor import instrument
+
+    tp = provider_for(make_instrumentor)
+    if labels == "instrument":
+        inst, cfg = instrument(service="rag", release="2.0", prometheus=False), {}
+    else:   # labels only in the run metadata: the span path must read the same ones
+        monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+        inst = instrument(prometheus=False)
+        cfg = {"metadata": {"service": "rag", "release": "2.0"}}
+    # the pipeline instrument() installed as the default (named: the provider is shared by the
+    # module's tests and keeps its processors, which would feed a later test's default)
+    proc = CollapseSpanProcessor(pipeline=inst.pipeline)
+    tp.add_span_processor(proc)
+    chain = rag_chain(retriever=VaryingRetriever(
+        with_metadata_ids=make_instrumentor is traceloop))
+    for i in range(50):
+        isolated(chain.invoke, f"question {i}?", config=cfg)
+    tp.force_flush()
+    p = inst.pipeline
+    assert proc.force_flush(5000) and p.flush(5)
+    (stream,) = p.aggregator.snapshot().streams
+    assert (stream.key.service, stream.key.release, stream.answers_total) == ("rag", "2.0", 50)
+    assert stream.window.get("context_distinct_ratio") == pytest.approx(101 / 150)
+    assert p.stats().duplicates == 50
+
+
+@pytest.mark.parametrize("instrumented", [BOTH[1]], indirect=True)
+def test_spans_without_text_pair_with_the_handlers_answers(instrumented, monkeypatch):
+    """TRACELOOP_TRACE_CONTENT=false: the span has tokens but no text; the handler's record,
+    with the text, is the one kept."""
+    monkeypatch.setenv("TRACELOOP_TRACE_CONTENT", "false")
+    retriever, _, tp, (p, agg, proc), _ = instrumented
+    handler = CollapseCallbackHandler(pipeline=p, emit_spans=False)   # one pipeline for both
+    chain = rag_chain(retriever=retriever)
+    for q in ("one", "two", "three"):
+        isolated(chain.invoke, q, config={"callbacks": [handler]})
+    tp.force_flush()
+    assert proc.force_flush(5000) and p.flush(5)
+    assert len(agg.records) == 3 and all(r.answer and r.source == "langchain"
+                                         for r in agg.records)

@@ -163,11 +163,12 @@ def test_langgraph_agent_with_a_tool(mode):
     else:
         out = agent.invoke({"messages": [("user", "Weather in Oslo?")]}, config=cfg)
     assert out["messages"][-1].content == "It is sunny in Oslo." and calls == ["Oslo"]
-    tool_step, answer = collected(p, agg)
-    assert tool_step.answer is None and tool_step.completion_tokens == 8
+    (answer,) = collected(p, agg)   # the tool-call step is an intermediate call
     assert answer.answer == "It is sunny in Oslo." and answer.prompt_tokens == 31
     (stream,) = agg.snapshot().streams
-    assert stream.answers_total == 2 and stream.tokens_total == {"prompt": 51, "completion": 14}
+    assert stream.answers_total == 1 and stream.answers_without_text_total == 0
+    assert stream.tokens_total == {"prompt": 31, "completion": 6}
+    assert p.stats().intermediate == {stream.key: 1}
 
 
 def span_setup(**config):

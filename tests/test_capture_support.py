@@ -14,7 +14,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.retrievers import BaseRetriever
-from langchain_core.runnables import RunnablePassthrough
+from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
 from collapse_otel.aggregator import Aggregator
 from collapse_otel.config import CollapseConfig
@@ -91,6 +91,22 @@ def rag_chain(model=None, retriever: BaseRetriever | None = None):
             | PROMPT | (model or usage_model()) | StrOutputParser())
 
 
+class VaryingRetriever(DocRetriever):
+    """New documents on every call but one shared one (the page with no id), so the context
+    distinct ratio means something: 50 retrievals give 101 distinct ids of 150."""
+
+    calls: int = 0
+
+    def _get_relevant_documents(self, query: str, *, run_manager=None) -> list[Document]:
+        docs = super()._get_relevant_documents(query, run_manager=run_manager)
+        self.calls += 1
+        for i, d in enumerate(docs[:2]):
+            d.id = f"doc-{self.calls}-{i}"
+            if self.with_metadata_ids:
+                d.metadata = {**d.metadata, "id": d.id}
+        return docs
+
+
 REWRITES = ["rivers of France", "mountains of the Alps", "capital city of France"]
 REWRITE_PROMPT = ChatPromptTemplate.from_template("Rewrite as a search query: {question}")
 
@@ -141,3 +157,36 @@ def tool_agent(retriever: BaseRetriever | None = None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return create_react_agent(ToolCallingFake(messages=itertools.cycle(steps)), [search])
+
+
+def judged_chain():
+    """Answer, then a judge LLM call; the chain returns the answer, not the verdict."""
+    judge = GenericFakeChatModel(messages=itertools.cycle([AIMessage(content="PASS")]))
+    judge_chain = (ChatPromptTemplate.from_template("Is this fine? {answer}") | judge
+                   | StrOutputParser()).with_config(tags=["judge"])
+    answer = ChatPromptTemplate.from_template("{question}") | usage_model() | StrOutputParser()
+    return ({"question": RunnablePassthrough()} | RunnablePassthrough.assign(answer=answer)
+            | RunnablePassthrough.assign(verdict=judge_chain)
+            | RunnableLambda(lambda d: d["answer"]))
+
+
+QUESTIONS = [f"question {i}?" for i in range(20)]
+
+
+def run_all(runnable, handler, agent=False, **config):
+    """Ask every question, each in a copy of the context (see test_capture_instrumentors)."""
+    import contextvars
+
+    cfg = {"callbacks": [handler], **config}
+    for q in QUESTIONS:
+        contextvars.copy_context().run(
+            runnable.invoke, {"messages": [("user", q)]} if agent else q, config=cfg)
+
+
+def stream_of(agg):
+    (stream,) = agg.snapshot().streams
+    return stream
+
+
+def intermediate(p) -> int:
+    return sum(p.stats().intermediate.values())

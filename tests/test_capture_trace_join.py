@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from collapse_otel.capture.span_processor import CollapseSpanProcessor
@@ -39,15 +40,19 @@ def test_nested_leaked_workflows_keep_their_own_documents():
     assert got == [["A"], ["B"]]
 
 
-def test_request_span_with_two_independent_chains():
+@pytest.mark.parametrize("chain_kind,answers", [("CHAIN", 2), (None, 1)])
+def test_request_span_with_two_independent_chains(chain_kind, answers):
+    """Two chain spans under one request span are two user turns; spans that do not say they
+    are chains leave one turn (the request), whose last LLM call is the answer."""
     p, agg = make_pipeline()
     proc = CollapseSpanProcessor(pipeline=p)
     tp = TracerProvider()
     tp.add_span_processor(proc)
     tracer = tp.get_tracer("t")
+    kind = {"openinference.span.kind": chain_kind} if chain_kind else {}
     with tracer.start_as_current_span("POST /ask"):
         for name in ("first", "second"):
-            with tracer.start_as_current_span(f"chain {name}"):
+            with tracer.start_as_current_span(f"chain {name}", attributes=kind):
                 with tracer.start_as_current_span("retrieve", attributes={
                         "gen_ai.operation.name": "retrieval",
                         "gen_ai.retrieval.documents": json.dumps([{"id": name}])}):
@@ -56,7 +61,8 @@ def test_request_span_with_two_independent_chains():
                         "gen_ai.operation.name": "chat", "gen_ai.usage.output_tokens": 1}):
                     pass
     assert p.flush(5)
-    assert [r.context_ids for r in agg.records] == [("first",), ("second",)]
+    assert [r.context_ids for r in agg.records] == [("first",), ("second",)][2 - answers:]
+    assert sum(p.stats().intermediate.values()) == 2 - answers
 
 
 def test_answer_text_never_reaches_logs(caplog):

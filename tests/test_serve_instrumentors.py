@@ -1,7 +1,8 @@
 """Real third-party instrumentations over OTLP: a LangChain RAG chain instrumented with
 OpenInference or OpenLLMetry (traceloop) exports its spans to ``collapse-otel serve``; the
 same spans also go through an in-process CollapseSpanProcessor. Both must give the same
-answers, tokens, context ids and labels.
+answers, tokens, context ids and labels, and count the same intermediate LLM calls (a query
+rewriter before the answer, a LangGraph agent's tool-call steps): one answer per question.
 
 Each instrumentor runs in its own process (traceloop cannot be instrumented twice in one).
 """
@@ -28,9 +29,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from collapse_otel.capture.span_processor import CollapseSpanProcessor
-from tests.test_capture_support import DocRetriever, make_pipeline, rag_chain
+from tests.test_capture_support import (DocRetriever, make_pipeline, rag_chain,
+                                        rewriter_rag_chain, tool_agent)
 
-which, url = sys.argv[1], sys.argv[2]
+which, url, shape = sys.argv[1], sys.argv[2], sys.argv[3]
 if which == "openinference":
     from openinference.instrumentation.langchain import LangChainInstrumentor as I
 else:
@@ -41,12 +43,19 @@ pipeline, agg = make_pipeline()
 proc = CollapseSpanProcessor(pipeline=pipeline)
 tp.add_span_processor(proc)
 I().instrument(tracer_provider=tp)
-chain = rag_chain(retriever=DocRetriever(with_metadata_ids=which != "openinference"))
-for q in ("rivers?", "alps?", "loire?", "paris?"):
-    chain.invoke(q)
+retriever = DocRetriever(with_metadata_ids=which != "openinference")
+if shape == "agent":
+    agent = tool_agent(retriever)
+    for q in ("rivers?", "alps?", "loire?", "paris?"):
+        agent.invoke({"messages": [("user", q)]})
+else:
+    chain = (rag_chain if shape == "rag" else rewriter_rag_chain)(retriever=retriever)
+    for q in ("rivers?", "alps?", "loire?", "paris?"):
+        chain.invoke(q)
 tp.force_flush()
 assert proc.force_flush(5000)
 tp.shutdown()
+print(sum(pipeline.stats().intermediate.values()))
 print(json.dumps([[r.answer, r.prompt_tokens, r.completion_tokens, list(r.context_ids),
                    r.service, r.release, r.cohort, r.tokens_estimated] for r in agg.records]))
 """
@@ -58,21 +67,24 @@ def _rows(records) -> Counter:
                                r.tokens_estimated]) for r in records)
 
 
+@pytest.mark.parametrize("shape,intermediate", [("rag", 0), ("rewriter", 4), ("agent", 4)])
 @pytest.mark.parametrize("which", ["openinference", "traceloop"])
-def test_instrumented_chain_over_otlp_equals_span_processor(which):
+def test_instrumented_chain_over_otlp_equals_span_processor(which, shape, intermediate):
     cfg = CollapseConfig.resolve(environ={})
     agg = RecordingAggregator(cfg)
     svc = Service(ServeSettings(otlp_http_port=0, otlp_grpc_port=-1, metrics_port=-1), cfg,
                   aggregator=agg).start()
     try:
         url = f"http://127.0.0.1:{svc.ports['otlp_http']}/v1/traces"
-        result = subprocess.run([sys.executable, "-c", CLIENT, which, url], cwd=REPO,
+        result = subprocess.run([sys.executable, "-c", CLIENT, which, url, shape], cwd=REPO,
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr[-2000:]
-        local = Counter(json.dumps(row) for row in json.loads(result.stdout.splitlines()[-1]))
+        lines = result.stdout.splitlines()
+        local = Counter(json.dumps(row) for row in json.loads(lines[-1]))
         assert svc.receiver.drain(10)
-        assert sum(local.values()) == 4
+        assert sum(local.values()) == 4 and int(lines[-2]) == intermediate
         assert _rows(agg.records) == local
+        assert sum(svc.receiver.pipeline.stats().intermediate.values()) == intermediate
         assert all(len(r.context_ids) == 3 for r in agg.records)
         assert {r.release for r in agg.records} == {"4.2"}
     finally:
