@@ -32,7 +32,7 @@ from .text.hashing import text_hash
 
 TTL_SECONDS = 60.0     # a span path holds an answer up to its trace's hold_seconds (30)
 GRACE_SECONDS = 1.0
-MAX_KEYS = 8_192       # at most two keys per record; about 4 MB when full
+MAX_KEYS = 8_192       # at most two keys per record; about 5 MiB when full
 MAX_SIGHTINGS = 1_024  # unpaired sightings kept per key and path
 DIRECT_SOURCES = frozenset({"langchain", "observe"})
 
