@@ -253,7 +253,7 @@ class Pipeline:
             return out + ledger.release(now, everything=flush) if ledger.waiting else out
         except Exception as exc:  # pragma: no cover - defensive: analyse them as they are
             self.report_error(CAPTURE_ERROR, exc, 0)
-            return [r for r in records if not r.intermediate]
+            return [r for r in records if not getattr(r, "intermediate", False)]
 
     def _observe(self, records: list[AnswerRecord]) -> None:
         if not records:
