@@ -51,3 +51,23 @@ def test_tail_masses_count_what_occurs_once():
     assert loo[2] == pytest.approx(sum(c == 1 for c in rest.values()) / sum(rest.values()))
     assert tail.singleton_share(np.array([1, 1, 2, 4])) == pytest.approx(2 / 8)
     assert tail.singleton_share(np.array([], dtype=np.int64)) is None
+
+
+def test_compare_reports_how_much_of_the_baseline_tail_the_candidate_still_produces():
+    """On the recursive-training simulation, two generations on: trained on its own output,
+    generation 3 produces far fewer of generation 1's rare words than a second sample of
+    generation 1 does; the control, which keeps training on generation 1, does not lose them
+    (measured at 800 answers: 0.43 vs 0.53, p 5e-13; control 0.56 vs 0.53)."""
+    from collapse_otel.compare import CompareOptions, compare_answers
+    from collapse_otel.simulation import run_simulation
+
+    words = {}
+    for regime in ("replace", "accumulate"):
+        gens = run_simulation(regime, 3, 800, seed=2)
+        c = compare_answers(gens[1].answers, gens[3].answers, CompareOptions(permutations=20))
+        words[regime] = next(t for t in c.tail if t.kind == "words")
+        assert words[regime].rare_items > 1000
+    collapsed, control = words["replace"], words["accumulate"]
+    assert collapsed.candidate_share < 0.85 * collapsed.baseline_share
+    assert collapsed.p_value < 1e-6
+    assert control.candidate_share > 0.95 * control.baseline_share
