@@ -41,6 +41,7 @@ GENERATIONS, ANSWERS, SEED = 3, 1000, 0
 OVERRIDES = {"verdict_for": "5s", "rule_interval": "1s", "previous_release_lookback": "10m"}
 ALERT = "CollapseReleaseRegression"
 PREVIOUS = "previous_release"
+CANNED = 2420
 TEMPLATES = (
     "Thank you for your question! Our team will get back to you within 24 hours.",
     "Thanks for reaching out. Please check our help center for more information.",
@@ -162,8 +163,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
         s.deploy("shop", "v1", records(human(4)), cohort="stable")
         s.deploy("shop", "v2", [AnswerRecord(TEMPLATES[i % len(TEMPLATES)])
                                 for i in range(ANSWERS)], previous="v1", cohort="canary")
+        # two canned replies: the jackknife error of the duplicate share is exactly 0 at this
+        # window size (as for a release without duplicates); found by search, checked below
+        s.deploy("faq", "v1", records(human(5)))
+        s.deploy("faq", "v2", [AnswerRecord(TEMPLATES[i % 2]) for i in range(CANNED)],
+                 previous="v1")
         for key, proc in s.procs.items():
-            assert proc.wait_ready(120) == ANSWERS, key
+            assert proc.wait_ready(120) == len(s.answers[key]), key
         s.start_prometheus()
         expected = set(s.previous)
         s.wait(lambda: s.compared() >= expected, 60, "every release compared with its previous")
@@ -252,6 +258,19 @@ def test_online_verdict_agrees_with_compare_generation_by_generation(stack: Stac
             assert offline.collapse_suspected == (service == "sim-replace"), rows[-1]
     table = "\n".join(rows)
     print("\n" + table)
-    assert len(rows) == 2 * GENERATIONS + 3
+    assert len(rows) == 2 * GENERATIONS + 4
     assert not disagree, "online and offline disagree:\n" + "\n".join(disagree) + \
         "\n\nall:\n" + table
+
+
+def test_duplicates_without_sampling_error_still_degrade(stack: Stack) -> None:
+    """faq v2 answers with two canned replies, v1 never repeats itself: both duplicate shares
+    have a jackknife error of exactly 0, so the change is infinitely many errors wide (compare:
+    p = 0), not unmeasurable."""
+    errors = stack.query('collapse_window_signal_stderr{service="faq", '
+                         'signal="exact_duplicate_ratio"}')
+    assert sorted(r["metric"]["release"] for r in errors) == ["v1", "v2"]
+    assert all(float(r["value"][1]) == 0.0 for r in errors), errors   # the case under test
+    assert "duplication" in stack.families("faq", "v2")
+    offline = compare_answers(stack.answers[("faq", "v1")], stack.answers[("faq", "v2")])
+    assert offline.result("exact_duplicate_ratio").verdict == "degraded"
