@@ -111,10 +111,15 @@ class ReleaseProcess:
         raise TimeoutError(f"{self.service}/{self.release} not ready in {timeout:.0f}s: "
                            f"{self.log_path.read_text()}")
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
+        """Ask the process to stop (SIGTERM) without waiting: stop many, then wait."""
         self.stopped = True
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
+
+    def stop(self) -> None:
+        self.terminate()
+        if self.process.poll() is None:
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
