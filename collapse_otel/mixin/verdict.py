@@ -112,6 +112,8 @@ def _comparisons(cfg: MixinConfig, ref: str) -> list[dict]:
     absolute = "|".join(s.key for s in VERDICT_SIGNALS if s.change != "relative")
     keep = f"service, release, cohort, signal, {ref}"
     diff = f"{VALUE} - on ({STREAM}, signal) group_right {base_value(ref)}"
+    se = (f"sqrt(\n    {STDERR} ^ 2\n"
+          f"    + on ({STREAM}, signal) group_right {base_stderr(ref)} ^ 2\n  )")
     rules = [
         {"record": base_value(ref), "expr": _reference(cfg, ref, VALUE, RELEASE_VALUE)},
         {"record": base_stderr(ref), "expr": _reference(cfg, ref, STDERR, RELEASE_STDERR)},
@@ -124,10 +126,12 @@ def _comparisons(cfg: MixinConfig, ref: str) -> list[dict]:
         {"record": change(ref), "labels": {"change": "absolute"}, "expr": (
             f'{VALUE}{{signal=~"{absolute}"}}\n'
             f"- on ({STREAM}, signal) group_right {base_value(ref)}")},
+        # both errors 0 (a release without duplicates and one repeating a few canned
+        # replies: every jackknife replicate equal): a change is infinitely many errors wide,
+        # +-Inf (compare: p = 0), and no change is no z-score (compare: p = 1), never dropped
         {"record": zscore(ref), "expr": (
-            f"(\n  {diff}\n)\n/ on ({keep}) (\n"
-            f"  sqrt(\n    {STDERR} ^ 2\n"
-            f"    + on ({STREAM}, signal) group_right {base_stderr(ref)} ^ 2\n  ) > 0\n)")},
+            f"(\n  {diff}\n)\n/ on ({keep}) (\n  {se} > 0\n)\n"
+            f"or\n(\n  {diff}\n  != 0\n)\n/ on ({keep}) (\n  {se} == 0\n)")},
         {"record": degraded(ref), "expr": (
             f"0 * (\n"
             f"  {change(ref)} * on (signal) group_left (family) {DIRECTION}\n"
