@@ -303,3 +303,16 @@ def test_a_second_worker_cannot_bind_metrics_and_says_nothing_above_info(tmp_pat
     finally:
         taken.close()
         instrumentor.uninstrument()
+
+
+def test_an_app_mounted_in_every_worker_serves_the_merged_view(tmp_path, monkeypatch):
+    from collapse_otel.export import make_wsgi_app
+
+    split(tmp_path, records(30))
+    monkeypatch.setenv("COLLAPSE_OTEL_MULTIPROC_DIR", str(tmp_path))
+    app = make_wsgi_app()
+    body = b"".join(app({"REQUEST_METHOD": "GET"}, lambda *args: None)).decode()
+    assert 'collapse_answers_total{cohort="default",release="v1",service="unknown_service"} ' \
+        '30.0' in body
+    assert 'collapse_multiprocess_files{kind="worker"} 3.0' in body
+    assert 'collapse_multiprocess_files_skipped_total{reason="corrupt"} 0.0' in body

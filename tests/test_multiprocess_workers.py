@@ -16,6 +16,7 @@ sample of the stream is equal up to float rounding.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -201,9 +202,13 @@ def _exporter(directory: Path, tmp_path: Path) -> dict[tuple, float]:
 
 def _command(server: str, app_port: int) -> list[str]:
     if server == "gunicorn":
+        from gunicorn import config
+
+        # gunicorn >= 24 opens a control socket in ~/.gunicorn, shared by every instance
+        quiet = ["--no-control-socket"] if hasattr(config, "ControlSocketDisable") else []
         return [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-b",
                 f"127.0.0.1:{app_port}", "-c", str(TESTS / "multiproc_gunicorn.py"),
-                "--graceful-timeout", "20", "multiproc_app:wsgi_app"]
+                "--graceful-timeout", "20", *quiet, "multiproc_app:wsgi_app"]
     return [sys.executable, "-m", "uvicorn", "multiproc_app:asgi_app", "--workers",
             str(WORKERS), "--host", "127.0.0.1", "--port", str(app_port), "--no-access-log",
             "--log-level", "warning"]
@@ -232,7 +237,7 @@ def test_thousand_answers_over_four_workers(server, tmp_path, reference):
               f"{_dups(reference)}; largest differences "
               f"{ {k: round(v, 5) for k, v in differences.items() if v} }")
         if server == "gunicorn":
-            _one_worker_exits(by_pid, directory, metrics_port)
+            _one_worker_exits(by_pid, directory, metrics_port, fleet.proc.pid)
     finally:
         code = fleet.stop()
     output = fleet.output()
@@ -253,12 +258,47 @@ def _dups(stream: dict[tuple, float]) -> tuple[int, int]:
                  for k in ("exact", "near"))
 
 
-def _one_worker_exits(by_pid: Counter, directory: Path, metrics_port: int) -> None:
-    """A worker stopped while the others run: child_exit archives its file; the counts stay
-    (served by another worker if it held the port: the others retry the bind)."""
-    pid = max(by_pid, key=by_pid.get)
+def _listener(port: int, pids) -> int | None:
+    """Which of ``pids`` listens on ``port`` (Linux /proc), None if unknown."""
+    try:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    inodes = {f"socket:[{cols[9]}]" for cols in (line.split() for line in lines)
+              if cols[1].endswith(f":{port:04X}") and cols[3] == "0A"}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
+                        return pid
+    return None
+
+
+def _children(parent: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                    out.append(int(entry))
+    return out
+
+
+def _one_worker_exits(by_pid: Counter, directory: Path, metrics_port: int,
+                      master: int) -> None:
+    """The worker serving /metrics is stopped while the others run: child_exit archives its
+    file, another worker takes the port over (they retry the bind), the counts stay."""
+    serving = _listener(metrics_port, by_pid)
+    pid = serving or max(by_pid, key=by_pid.get)
     os.kill(pid, signal.SIGTERM)   # a worker of the gunicorn this test started
     _wait(lambda: not (directory / f"collapse-{pid}.state").exists() and
           (directory / "collapse-archive.state").exists(), 30, "the worker to be archived")
     merged = _scrape_until_complete(metrics_port, 30)
     assert merged[("collapse_answers_total", ())] == COUNT
+    if serving is not None:   # the port moved to another worker (maybe the replacement)
+        now = _listener(metrics_port, _children(master))
+        assert now is not None and now != serving
+        print(f"/metrics moved from worker {serving} to {now} "
+              f"({'a running worker' if now in by_pid else 'its replacement'})")

@@ -12,6 +12,7 @@ counters; a stream's sketches are parsed only when its window is recomputed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -198,8 +199,6 @@ def stream_counters(blob: bytes) -> tuple[StreamKey, float, dict[str, int], list
 
 class _Hashing:
     def __init__(self, f: BinaryIO, length: int) -> None:
-        import hashlib
-
         self._f, self.left, self.length, self.sha = f, length, length, hashlib.sha256()
 
     def read(self, n: int) -> bytes:

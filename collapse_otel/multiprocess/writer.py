@@ -47,6 +47,9 @@ def write_pipeline_state(pipeline: Any, force: bool = False) -> bool:
         aggregator = pipeline._aggregator   # not built yet: nothing observed, nothing to say
         if aggregator is None:
             return False
+        tick = getattr(aggregator, "_tick", None)
+        if tick is not None:   # idle streams slide and expire, as a scrape would make them
+            tick()
         stats = pipeline.stats()
         marker = (stats.records_processed, sum(stats.dropped.values()))
         now = time.monotonic()
