@@ -316,3 +316,24 @@ def test_an_app_mounted_in_every_worker_serves_the_merged_view(tmp_path, monkeyp
         '30.0' in body
     assert 'collapse_multiprocess_files{kind="worker"} 3.0' in body
     assert 'collapse_multiprocess_files_skipped_total{reason="corrupt"} 0.0' in body
+
+
+def test_a_failing_merge_keeps_the_last_view_and_never_raises(tmp_path, monkeypatch, caplog):
+    from collapse_otel.multiprocess import source as source_module
+
+    split(tmp_path, records(30))
+    source = MultiprocessSource(tmp_path, CFG, cache_seconds=0)
+    first = source.snapshot()
+    monkeypatch.setattr(source, "_open_all", lambda: None)   # the directory keeps changing
+    with caplog.at_level(logging.WARNING, "collapse_otel"):
+        assert source.snapshot() is first and source.snapshot() is first
+    assert len(caplog.records) == 1
+    monkeypatch.undo()
+
+    def broken(*args, **kwargs):
+        raise ValueError("bad sketch")
+
+    monkeypatch.setattr(source_module, "merge_streams", broken)
+    write_worker(tmp_path, 103, records(5, seed=6))   # the stream changed: recomputed
+    stream = one_stream(source.snapshot())
+    assert stream.answers_total == 35 and stream.window is first.streams[0].window

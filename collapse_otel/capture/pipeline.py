@@ -195,6 +195,8 @@ class Pipeline:
             wake.clear()
             while queue:
                 self._drain_once()
+                if self.config.multiproc_dir:   # state files stay fresh under constant load
+                    self._maintain()
             self._maintain()
             if self._closed and not queue:
                 return
@@ -286,7 +288,6 @@ class Pipeline:
     def _write_state(self, force: bool = False) -> None:
         """Multiprocess mode: this process's state file (collapse_otel.multiprocess)."""
         from ..multiprocess.writer import write_pipeline_state
-
         write_pipeline_state(self, force)
 
     def _drain(self, timeout: float) -> bool:

@@ -2,8 +2,9 @@
 
 - ``collapse_multiprocess_files{kind}``: files merged by the last scrape (``worker``: one per
   live or unarchived worker; ``archive``: 0 or 1);
-- ``collapse_multiprocess_files_skipped_total{reason}``: versions of files skipped
-  (``corrupt``, ``incompatible``: written under another configuration, ``unreadable``);
+- ``collapse_multiprocess_files_skipped_total{reason}``: file versions skipped, each once
+  (``corrupt``, ``incompatible``: written under another configuration, ``unreadable``): a
+  worker whose files are skipped adds one at each of its writes;
 - ``collapse_multiprocess_merge_seconds``: how long the last merge took.
 """
 
@@ -36,7 +37,7 @@ class MultiprocessCollector(Collector):
                                   "State files merged by the last multiprocess merge.",
                                   labels=["kind"])
         skipped = CounterMetricFamily("collapse_multiprocess_files_skipped",
-                                      "State files the multiprocess merge skipped, by reason.",
+                                      "State file versions the multiprocess merge skipped, by reason.",
                                       labels=["reason"])
         seconds = GaugeMetricFamily("collapse_multiprocess_merge_seconds",
                                     "Duration of the last multiprocess merge.")

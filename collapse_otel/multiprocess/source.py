@@ -180,7 +180,8 @@ class MultiprocessSource:
             opened = self._open_all()
             if opened is not None:
                 break
-        opened = opened or []
+        if opened is None:   # never a partial view: counters would seem to drop
+            raise RuntimeError("the directory kept changing while it was read")
         try:
             absorbed: set[str] = set()
             for o in opened:
