@@ -17,14 +17,8 @@ from collapse_otel.capture.pipeline import Pipeline
 from collapse_otel.config import CollapseConfig
 from collapse_otel.multiprocess import MultiprocessSource, clear_directory, mark_process_dead
 from collapse_otel.multiprocess.__main__ import main as exporter_main
-from collapse_otel.multiprocess.files import (
-    COUNTERS,
-    health_of,
-    save,
-    scan,
-    stream_counters,
-    worker_path,
-)
+from collapse_otel.multiprocess.files import COUNTERS, health_of, save, scan, stream_counters
+from collapse_otel.multiprocess.paths import worker_path
 from collapse_otel.records import AnswerRecord, StreamKey
 from collapse_otel.signals.minhash import MinHasher
 from collapse_otel.stream import StreamState
@@ -193,6 +187,16 @@ def test_the_window_of_a_dead_worker_slides_out_with_time(tmp_path):
     write_worker(tmp_path, 101, records(10, seed=8), cfg)
     stream = one_stream(MultiprocessSource(tmp_path, cfg).snapshot())
     assert stream.answers_total == 50 and stream.window.window_answers == 10
+
+
+def test_the_hooks_are_light_to_import_in_a_gunicorn_master():
+    import subprocess
+    import sys
+
+    code = ("import sys; from collapse_otel.multiprocess import clear_directory, "
+            "mark_process_dead; print('numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr
 
 
 def test_clear_directory_removes_only_collapse_files(tmp_path):

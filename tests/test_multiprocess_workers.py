@@ -5,11 +5,11 @@ window signals must equal those of one process fed the same 1,000 answers, exact
 within the tolerances below. After a graceful stop the standalone exporter
 (``python -m collapse_otel.multiprocess``) shows the same from the files the workers left.
 
-Tolerances, from 100 random splits of these answers over 4 workers in one process (largest
+Tolerances, from 400 random splits of these answers over 4 workers in one process (largest
 difference seen in brackets; README, "Deploying with several workers"): the compression
 ratio is computed on the sample in its order (gzip of chunks), which differs from one
-process's order: within 2 of its standard errors (1.44); the n-gram diversity score: 0.1%
-(0.026%); the near-duplicate verdict of an answer can depend on the order two similar
+process's order: within 2 of its standard errors (1.65); the n-gram diversity score: 0.1%
+(0.028%); the near-duplicate verdict of an answer can depend on the order two similar
 answers are met: the near-duplicate ratio within 2 standard errors (1.26). Every other
 sample of the stream is equal up to float rounding.
 """

@@ -12,16 +12,27 @@ mode: clear the directory when a deployment starts (:func:`clear_directory`) and
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from .paths import clear_directory
+
 __all__ = ["MultiprocessSource", "clear_directory", "mark_process_dead"]
+
+
+def mark_process_dead(pid: int, path: str | os.PathLike[str] | None = None, *,
+                      config: Any = None) -> bool:
+    """Fold the state file of the dead process ``pid`` into the directory's archive
+    (``path``, default ``COLLAPSE_OTEL_MULTIPROC_DIR``) and remove it; True if a file was
+    archived. Never raises. Light to import: the merge code loads on the first call that
+    finds a file (see ``collapse_otel.multiprocess.archive``)."""
+    from .archive import mark_process_dead as archive
+
+    return archive(pid, path, config=config)
 
 
 def __getattr__(name: str) -> Any:
     if name == "MultiprocessSource":
         from .source import MultiprocessSource
         return MultiprocessSource
-    if name in ("mark_process_dead", "clear_directory"):
-        from . import archive
-        return getattr(archive, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not config.multiproc_dir:
         print("no directory: pass --dir or set COLLAPSE_OTEL_MULTIPROC_DIR", file=sys.stderr)
         return 2
-    from .archive import clear_directory, mark_process_dead
+    from . import clear_directory, mark_process_dead
 
     if args.clear:
         print(f"removed {clear_directory(config.multiproc_dir)} file(s)")

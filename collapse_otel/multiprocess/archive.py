@@ -1,4 +1,4 @@
-"""Dead workers and old deployments: ``mark_process_dead`` and ``clear_directory``.
+"""Dead workers: ``mark_process_dead``.
 
 A worker's file holds counters, which must not drop when the worker dies (Prometheus would
 see a counter reset), and its recent window, which should slide out with time as it would
@@ -8,8 +8,7 @@ for prometheus_client) merges the dead worker's file into one archive file,
 workers' files plus one archive however often workers are recycled. The archive records the
 token of every worker it absorbed, so a reader that lists the directory while a worker is
 being archived never counts it twice. Files of workers nobody marked dead simply stay and
-keep counting, as prometheus_client's do. ``clear_directory`` removes everything, for the
-start of a deployment.
+keep counting, as prometheus_client's do.
 """
 
 from __future__ import annotations
@@ -26,28 +25,13 @@ from ..aggregator import Aggregator
 from ..config import CollapseConfig
 from ..serve.state import CorruptState
 from ..stream import StreamState
-from .files import (
-    ARCHIVE_NAME,
-    PREFIX,
-    FileIndex,
-    archive_path,
-    read_blob,
-    save,
-    scan,
-    worker_path,
-)
+from .files import FileIndex, read_blob, save, scan
 from .merge import cap_window, merge_streams
+from .paths import LOCK_NAME, archive_path, directory_of, worker_path
 
 _log = logging.getLogger(__name__)
-ENV = "COLLAPSE_OTEL_MULTIPROC_DIR"
-LOCK_NAME = ".collapse-archive.lock"
 MAX_ABSORBED = 8192
 _TEMPLATES: dict[CollapseConfig, Aggregator] = {}
-
-
-def _directory(path: str | os.PathLike[str] | None) -> Path | None:
-    value = path if path is not None else os.environ.get(ENV, "").strip()
-    return Path(value) if value else None
 
 
 @contextlib.contextmanager
@@ -72,8 +56,10 @@ def mark_process_dead(pid: int, path: str | os.PathLike[str] | None = None, *,
     remove it; True if a file was archived. ``path``: the multiprocess directory (default
     ``COLLAPSE_OTEL_MULTIPROC_DIR``). Never raises: a failure is logged and the file stays
     (it keeps counting as a worker file)."""
-    directory = _directory(path)
+    directory = directory_of(path)
     if directory is None:
+        return False
+    if not worker_path(directory, pid).exists():   # it never wrote (or is archived already)
         return False
     try:
         cfg = config or CollapseConfig.resolve()
@@ -192,21 +178,3 @@ class _ArchiveState:
                           "records_processed": processed},
                 "memory": {"retained": 0, "budget": 0, "trims": trims},
                 "rebuilt": rebuilt, "limited": []}
-
-
-def clear_directory(path: str | os.PathLike[str] | None = None) -> int:
-    """Remove every collapse-otel file of the multiprocess directory (workers' files, the
-    archive, temporary and set-aside files), creating the directory if needed; how many
-    were removed. Call it once when a deployment starts, before any worker does (gunicorn's
-    ``on_starting`` hook), as prometheus_client asks for its own directory."""
-    directory = _directory(path)
-    if directory is None:
-        return 0
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    removed = 0
-    for name in os.listdir(directory):
-        if name.startswith((PREFIX, "." + PREFIX)) or name == ARCHIVE_NAME:
-            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-                os.unlink(directory / name)
-                removed += 1
-    return removed

@@ -31,41 +31,14 @@ from ..serve.state import _HEADER, _TRAILER, MAGIC, VERSION, CorruptState, State
 from ..signals.codec import Reader
 from ..state_frames import read_frames
 from ..stream import TAG_STREAM
+from .paths import worker_path
 
 _log = logging.getLogger(__name__)
 
-PREFIX, SUFFIX = "collapse-", ".state"
-ARCHIVE_NAME = "collapse-archive.state"
 COUNTERS = ("answers", "completion", "completion_estimated", "exact", "near", "prompt",
             "prompt_estimated", "truncated", "without_text")   # StreamState.counts, sorted
 MAX_ABOUT = 1 << 24
 _U64 = struct.Struct("<Q")
-
-
-def worker_path(directory: str | os.PathLike[str], pid: int | None = None) -> Path:
-    return Path(directory) / f"{PREFIX}{os.getpid() if pid is None else pid}{SUFFIX}"
-
-
-def archive_path(directory: str | os.PathLike[str]) -> Path:
-    return Path(directory) / ARCHIVE_NAME
-
-
-def pid_of(name: str) -> int | None:
-    """The pid in a worker file's name, None for any other name."""
-    if not (name.startswith(PREFIX) and name.endswith(SUFFIX)):
-        return None
-    middle = name[len(PREFIX):-len(SUFFIX)]
-    return int(middle) if middle.isdigit() else None
-
-
-def worker_files(directory: str | os.PathLike[str]) -> list[Path]:
-    """Worker state files, by pid (temporary and set-aside files are not listed)."""
-    try:
-        names = os.listdir(directory)
-    except FileNotFoundError:
-        return []
-    found = [(pid, name) for name in names if (pid := pid_of(name)) is not None]
-    return [Path(directory) / name for _, name in sorted(found)]
 
 
 class _WithAbout:

@@ -33,8 +33,9 @@ from ..serve.state import CorruptState
 from ..snapshot import AggregatorSnapshot, HistogramSnapshot, StreamSnapshot, WindowSignals
 from ..stream import StreamState
 from ..window import compute_window
-from .files import FileIndex, StreamEntry, archive_path, read_blob, scan, worker_files
+from .files import FileIndex, StreamEntry, read_blob, scan
 from .merge import merge_streams
+from .paths import archive_path, worker_files
 
 _log = logging.getLogger(__name__)
 _EMPTY = WindowSignals()
