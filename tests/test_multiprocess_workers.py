@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -302,3 +303,29 @@ def _one_worker_exits(by_pid: Counter, directory: Path, metrics_port: int,
         assert now is not None and now != serving
         print(f"/metrics moved from worker {serving} to {now} "
               f"({'a running worker' if now in by_pid else 'its replacement'})")
+
+
+def test_random_splits_stay_within_the_tolerances(tmp_path, reference):
+    """In one process, with no server: 10 random splits of the answers over 4 workers'
+    aggregators, merged from their files, against the same tolerances."""
+    from collapse_otel.multiprocess import MultiprocessSource
+    from collapse_otel.multiprocess.files import health_of, save
+    from collapse_otel.multiprocess.paths import worker_path
+
+    cfg = _config()
+    texts = answers()
+    recs = [make_record(cfg, texts[i], **request(i)) for i in range(COUNT)]
+    for seed in range(10):
+        rng = random.Random(seed)
+        parts: list[list] = [[] for _ in range(WORKERS)]
+        for rec in recs:
+            parts[rng.randrange(WORKERS)].append(rec)
+        directory = tmp_path / str(seed)
+        for w, part in enumerate(parts):
+            agg = Aggregator(cfg)
+            observe_all(agg, part)
+            save(worker_path(directory, 100 + w), agg,
+                 {"kind": "worker", "token": str(w), **health_of(agg, None)})
+        registry = CollectorRegistry()
+        registry.register(CollapseCollector(MultiprocessSource(directory, cfg).snapshot))
+        compare(_stream(_series(generate_text(registry).decode())), reference)
