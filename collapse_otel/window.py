@@ -37,6 +37,9 @@ class WindowInputs:
     completion: MomentStats       # completion tokens of the window's answers
     sample: list[SampledAnswer]   # the reservoir sample of the window
     text_hashes: np.ndarray | None = None   # every window answer's text hash, in order
+    with_question: int = 0        # answers with text whose question is known
+    cross_question: int = 0       # of which duplicate an answer to another question
+    question_hashes: np.ndarray | None = None   # their question hashes
 
 
 def compute_window(w: WindowInputs) -> WindowSignals:
@@ -60,6 +63,12 @@ def compute_window(w: WindowInputs) -> WindowSignals:
         put("exact_duplicate_ratio", value, R.jackknife_se(loo))
     elif w.with_text:
         put("exact_duplicate_ratio", w.exact / w.with_text, proportion_se(w.exact, w.with_text))
+    if w.with_question:
+        put("cross_question_duplicate_ratio", w.cross_question / w.with_question,
+            proportion_se(w.cross_question, w.with_question))
+    if w.question_hashes is not None and len(w.question_hashes) >= 2:
+        repeated, loo = R.repeated_share(w.question_hashes)
+        put("question_distinct_ratio", 1.0 - repeated, R.jackknife_se(1.0 - loo))
     put("repeated_ngram_within_answer", w.seq.mean(), w.seq.mean_se())
     put("completion_tokens_cv", w.completion.get(), w.completion.cv_se())
     for key, (value, spread) in sample_statistics(w.sample).items():

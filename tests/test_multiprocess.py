@@ -17,11 +17,11 @@ from collapse_otel.capture.pipeline import Pipeline
 from collapse_otel.config import CollapseConfig
 from collapse_otel.multiprocess import MultiprocessSource, clear_directory, mark_process_dead
 from collapse_otel.multiprocess.__main__ import main as exporter_main
-from collapse_otel.multiprocess.files import COUNTERS, health_of, save, scan, stream_counters
+from collapse_otel.multiprocess.files import health_of, save, scan, stream_counters
 from collapse_otel.multiprocess.paths import worker_path
 from collapse_otel.records import AnswerRecord, StreamKey
 from collapse_otel.signals.minhash import MinHasher
-from collapse_otel.stream import StreamState
+from collapse_otel.stream import COUNTERS, StreamState
 
 CFG = CollapseConfig(refresh_seconds=0.0)
 WORDS = ["river", "harbour", "bridge", "market", "castle", "tower", "garden", "museum", "station", "square", "north", "south", "old", "new", "green", "quiet", "busy", "early", "late", "grand"]
@@ -65,7 +65,7 @@ def one_stream(snapshot):
 def test_counter_layout_is_the_stream_state_layout():
     state = StreamState(StreamKey("s", "r", "c"), 1.0, pane_answers=5, pane_seconds=60.0,
                         threshold=0.8, minhasher=MinHasher(), sample_size=10)
-    assert tuple(sorted(state.counts)) == COUNTERS
+    assert tuple(state.counts) == COUNTERS
     agg = Aggregator(CFG)
     observe_all(agg, records(20))
     blob = agg._streams[StreamKey("unknown_service", "v1", "default")].to_bytes()

@@ -28,15 +28,12 @@ import xxhash
 
 from ..records import StreamKey
 from ..serve.state import _HEADER, _TRAILER, MAGIC, VERSION, CorruptState, StateStore
-from ..signals.codec import Reader
 from ..state_frames import read_frames
-from ..stream import TAG_STREAM
+from ..stream import read_stream_head
 from .paths import worker_path
 
 _log = logging.getLogger(__name__)
 
-COUNTERS = ("answers", "completion", "completion_estimated", "exact", "near", "prompt",
-            "prompt_estimated", "truncated", "without_text")   # StreamState.counts, sorted
 MAX_ABOUT = 1 << 24
 _U64 = struct.Struct("<Q")
 
@@ -158,16 +155,8 @@ def ident_of(f: BinaryIO) -> tuple[int, int, int, int]:
 def stream_counters(blob: bytes) -> tuple[StreamKey, float, dict[str, int], list[int], list[int]]:
     """A stream's key, first-seen time, counters and histograms, read from the start of its
     bytes (``StreamState.to_bytes``) without parsing its window panes."""
-    r = Reader(blob, TAG_STREAM)
-    key = StreamKey(r.text(), r.text(), r.text())
-    first_seen, _, _, _ = r.f64(), r.u64(), r.f64(), r.u64()
-    counts = {}
-    for _ in COUNTERS:
-        name = r.text()
-        if name not in COUNTERS:
-            raise ValueError(f"unknown stream counter {name!r}")
-        counts[name] = r.u64()
-    return key, first_seen, counts, r.array("<i8").tolist(), r.array("<i8").tolist()
+    head = read_stream_head(blob)
+    return head.key, head.first_seen, head.counts, head.prompt_hist, head.completion_hist
 
 
 class _Hashing:

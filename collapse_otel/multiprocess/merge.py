@@ -42,7 +42,7 @@ def replay(source: DuplicateIndex, into: DuplicateIndex, older: DuplicateIndex |
             keys.append(found if found is not None else band_keys_for(into.minhasher, sh))
     panes = [into] if older is None else [older, into]
     check_and_add_many(panes, list(source.text_hashes), list(source.shingles), keys,
-                       into.threshold)
+                       into.threshold, source.question_hashes.tolist())
 
 
 def merge_panes(panes: Sequence[Pane], older: Pane | None, *, threshold: float,
