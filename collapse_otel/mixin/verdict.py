@@ -58,6 +58,13 @@ def families_degraded(ref: str) -> str:
     return f"service_release_cohort:collapse_degraded_families:count_{ref}"
 
 
+def judged(ref: str) -> str:
+    """How many verdict signals of a stream were judged against ``ref`` (both windows full):
+    the dashboards and rollout gates tell "no change" (0 families degraded) from "not judged"
+    (no series) with it."""
+    return f"service_release_cohort:collapse_judged_signals:count_{ref}"
+
+
 def z_critical(cfg: MixinConfig) -> float:
     """Two-sided Bonferroni bound over the verdict signals (Holm's first step, which the
     offline comparison uses): z = Phi^-1(1 - alpha / (2 m))."""
@@ -112,6 +119,12 @@ def _comparisons(cfg: MixinConfig, ref: str) -> list[dict]:
     absolute = "|".join(s.key for s in VERDICT_SIGNALS if s.change != "relative")
     keep = f"service, release, cohort, signal, {ref}"
     diff = f"{VALUE} - on ({STREAM}, signal) group_right {base_value(ref)}"
+    # both windows hold enough answers for a verdict (the reference's last one, if retired)
+    full = (f"and on ({STREAM}) ({WINDOW} >= {cfg.verdict_min_window_answers})\n"
+            f"and on (service, {ref}) (\n"
+            f"  max without (release) (label_replace(last_over_time({WINDOW}"
+            f'[{cfg.previous_release_lookback}]), "{ref}", "$1", "release", "(.+)"))\n'
+            f"    >= {cfg.verdict_min_window_answers}\n)")
     rules = [
         {"record": base_value(ref), "expr": _reference(cfg, ref, VALUE, RELEASE_VALUE)},
         {"record": base_stderr(ref), "expr": _reference(cfg, ref, STDERR, RELEASE_STDERR)},
@@ -135,16 +148,14 @@ def _comparisons(cfg: MixinConfig, ref: str) -> list[dict]:
             f")\n+ 1\n"
             f"and on ({keep}) (\n"
             f"  {zscore(ref)} * on (signal) group_left () {DIRECTION}\n"
-            f"    >= {num(round(z_critical(cfg), 4))}\n)\n"
-            f"and on ({STREAM}) ({WINDOW} >= {cfg.verdict_min_window_answers})\n"
-            f"and on (service, {ref}) (\n"
-            f"  max without (release) (label_replace(last_over_time({WINDOW}"
-            f'[{cfg.previous_release_lookback}]), "{ref}", "$1", "release", "(.+)"))\n'
-            f"    >= {cfg.verdict_min_window_answers}\n)")},
+            f"    >= {num(round(z_critical(cfg), 4))}\n)\n{full}")},
         {"record": family_degraded(ref), "expr": (
             f"count by ({STREAM}, family, {ref}) ({degraded(ref)})")},
         {"record": families_degraded(ref), "expr": (
             f"count by ({STREAM}, {ref}) ({family_degraded(ref)})")},
+        {"record": judged(ref), "expr": (
+            f"count by ({STREAM}, {ref}) (\n  {zscore(ref)}\n"
+            + "\n".join(f"  {line}" for line in full.splitlines()) + "\n)")},
     ]
     return rules
 
