@@ -101,6 +101,29 @@ def test_flagger_metric_template_has_the_documented_structure() -> None:
     assert used == set(metric["templateVariables"]) == {"service", "release", "cohort"}
 
 
+def test_gate_queries_read_only_recording_rules_of_ours() -> None:
+    """Both gates query the verdict rules (names checked against the generated rules), and
+    the same PromQL once their templating is resolved."""
+    from collapse_otel.mixin.rules import recording_rules
+    from tests.test_mixin_contract import metric_names
+
+    argo, _ = _argo_query("v5")
+    flagger = _flagger_query("v5", {"cohort": ".*"})
+    assert argo == flagger
+    records = {r["record"] for r in recording_rules(MixinConfig())}
+    used = metric_names(argo)
+    assert used and used <= records, used - records
+
+
+def _flagger_query(release: str, variables: dict[str, str]) -> str:
+    """The query as Flagger renders it (Go template, missingkey=error)."""
+    variables = {**variables, "service": "rag-demo", "release": release}
+    query = re.sub(r"\{\{ variables\.(\w+) \}\}", lambda m: variables[m.group(1)],
+                   _load(FLAGGER)["spec"]["query"])
+    assert "{{" not in query
+    return query
+
+
 def _argo_query(release: str) -> tuple[str, dict]:
     """The query as an AnalysisRun resolves it ({{args.NAME}}: given, else the default)."""
     doc = _load(ARGO)
@@ -134,10 +157,7 @@ def flagger_check(stack: Stack, release: str) -> tuple[str, float | None]:
     """Flagger's check: the template rendered with the Canary's templateVariables (the release
     being rolled out), one value against thresholdRange; no value halts (a failed check)."""
     metric = _example(FLAGGER)["spec"]["analysis"]["metrics"][0]
-    variables = {**metric["templateVariables"], "service": "rag-demo", "release": release}
-    query = re.sub(r"\{\{ variables\.(\w+) \}\}", lambda m: variables[m.group(1)],
-                   _load(FLAGGER)["spec"]["query"])
-    assert "{{" not in query
+    query = _flagger_query(release, metric["templateVariables"])
     values = [float(r["value"][1]) for r in stack.query(query)]
     if not values:
         return "no values", None
