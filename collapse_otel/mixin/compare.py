@@ -41,9 +41,7 @@ Z95 = 1.96
 
 def side(which: str, *extra: str) -> str:
     """Matchers of one side's stream (for the recording rules: no job / instance there)."""
-    parts = ('service="$service"', f'release="$release_{which}"', f'cohort="$cohort_{which}"',
-             *extra)
-    return "{" + ", ".join(parts) + "}"
+    return "{" + ", ".join((*raw_side(which), *extra)) + "}"
 
 
 def raw_side(which: str) -> tuple[str, ...]:
@@ -116,7 +114,8 @@ def family_verdict(cfg: MixinConfig, family: str, signals: tuple[Signal, ...]) -
         f"Degraded when one of the family's signals moved the collapse way by at least its floor "
         f"with z beyond {z_critical(cfg):.2f}, both windows holding at least "
         f"{cfg.verdict_min_window_answers} answers (the value is how many of its signals did); "
-        "no change: compared, none did; not judged: B has no such reference release.",
+        "no change: judged, none did; not judged: B has no such reference release, or a "
+        f"window holds fewer than {cfg.verdict_min_window_answers} answers.",
         width=24, height=3, mappings=value_text({0: ("no change", "green")},
                                                 (1, "degraded", "red")),
         no_value="not judged")
@@ -141,9 +140,9 @@ def headline(cfg: MixinConfig) -> list[Panel]:
             f"max(\n{served(cfg, f'({suspected})')}\n)\nor\n0 * max(\n{served(cfg, f'({any_ref})')}\n)",
             "$release_b / $cohort_b")], "short",
             f"Collapse is suspected for B when {k} or more signal families degraded against "
-            "its previous release or its baseline release (CollapseReleaseRegression fires "
-            f"for as long as it holds: warning at {k} against the previous release, critical "
-            f"at {kc}, or at {k} against the baseline).", width=6,
+            "its previous release or its baseline release (CollapseReleaseRegression, once "
+            f"it has held for {cfg.verdict_for}: warning at {k} against the previous release, "
+            f"critical at {kc}, or at {k} against the baseline).", width=4,
             mappings=value_text({0: ("no", "green"), 1: ("collapse suspected", "red")}),
             no_value="not judged"),
         stat("Families degraded", counts, "short",
@@ -156,7 +155,7 @@ def headline(cfg: MixinConfig) -> list[Panel]:
              f"{cfg.verdict_min_window_answers} on both sides.", width=6),
         table("Release lineage", [(lineage, "")],
               "previous_release and baseline_release of every release, from configuration "
-              "(collapse_release_info): what B is compared with.", width=6, height=5),
+              "(collapse_release_info): what B is compared with.", width=8, height=5),
     ]
 
 
