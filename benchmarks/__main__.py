@@ -7,8 +7,8 @@ import importlib
 import os
 import sys
 
-SUITES = ("bench_signals", "ner_eval", "bench_capture", "bench_export", "bench_serve",
-          "calibration", "validation")
+SUITES = ("bench_signals", "bench_memory", "ner_eval", "bench_capture", "bench_export",
+          "bench_serve", "calibration", "validation")
 
 
 def _fmt(value: object) -> str:

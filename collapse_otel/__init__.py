@@ -11,8 +11,7 @@ from typing import Any
 
 from .config import CollapseConfig
 from .records import AnswerRecord, StreamKey
-
-__version__ = "0.1.0"
+from .version import __version__ as __version__
 
 _LAZY = {
     # engine

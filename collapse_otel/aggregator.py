@@ -12,28 +12,30 @@ import io
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
+from types import MappingProxyType
 from typing import NamedTuple
 
 from . import state_frames
 from .analysis import BatchAnalyzer, PreparedAnswer
 from .budget import MemoryBudget
 from .config import CollapseConfig
+from .feeding import chunks, observe_all, window_of
 from .labels import safe_label_value
 from .records import OTHER_RELEASE, AnswerRecord, StreamKey
 from .signals.embedding import Embedder, HashedFeatureEmbedder
 from .signals.minhash import MinHasher
 from .snapshot import AggregatorSnapshot, WindowSignals
+from .state_compat import fingerprint, reconcile
 from .stream import StreamState
 from .text.entities import EntityExtractor, RuleBasedEntityExtractor
 from .text.hashing import TokenHasher
 from .window import WindowInputs, compute_window
 
+__all__ = ["Aggregator", "AnswerResult", "observe_all", "sanitize_label", "window_of"]
+
 _log = logging.getLogger(__name__)
 OVERFLOW_STREAMS = 16
-CHUNK = 4096  # records analysed together at most (bounded temporary arrays) ...
-CHUNK_CHARS = 1 << 20  # ... and at most this much answer text (n-gram and MinHash arrays
-#                        take about 250 bytes per character of a batch)
 ANALYSER_BYTES = 4 << 20  # held whatever the streams: the analyser's caches (context ids)
 SNAPSHOT_REFRESH_BUDGET = 0.25  # seconds a snapshot may spend recomputing stale streams
 _EMPTY_WINDOW = WindowSignals()  # (service, '__other__', cohort) streams allowed past the cap
@@ -84,6 +86,7 @@ class Aggregator:
         self._last_tick = float("-inf")
         self.streams_evicted_total = 0
         self.memory = MemoryBudget(cfg.memory_budget_mb << 20, ANALYSER_BYTES)
+        self.state_rebuilt: dict[str, int] = {}   # parts a restore rebuilt (config changed)
 
     # -- writing --
     def observe(self, record: AnswerRecord) -> AnswerResult | None:
@@ -95,7 +98,7 @@ class Aggregator:
             if not isinstance(rec, AnswerRecord):
                 raise TypeError(f"expected AnswerRecord, got {type(rec).__name__}")
         results: list[AnswerResult | None] = []
-        for chunk in _chunks(records):
+        for chunk in chunks(records):
             prepared = self._prepare(chunk)
             with self._lock:
                 results += self._apply_prepared(prepared)
@@ -231,7 +234,8 @@ class Aggregator:
             return AggregatorSnapshot(streams, self.streams_folded_total, time.time(),
                                       memory_retained_bytes=self.memory.retained,
                                       memory_budget_bytes=self.memory.budget,
-                                      memory_trims_total=self.memory.trims_total)
+                                      memory_trims_total=self.memory.trims_total,
+                                      state_rebuilt=MappingProxyType(dict(self.state_rebuilt)))
 
     def refresh(self, budget_seconds: float | None = 0.05, max_age: float | None = None) -> int:
         """Recompute stale window gauges (changed and older than ``max_age``, default the
@@ -289,6 +293,12 @@ class Aggregator:
             state = self._streams.get(key)
             return state.window_inputs() if state is not None else None
 
+    def completion_histogram(self, key: StreamKey) -> tuple[int, ...] | None:
+        """Completion tokens per TOKEN_BUCKETS bucket since start (compare's length plot)."""
+        with self._lock:
+            state = self._streams.get(key)
+            return tuple(state.completion_hist) if state is not None else None
+
     # -- persistence --
     def write_state(self, write: Callable[[bytes], object]) -> None:
         """Write the state of every stream through ``write`` (the configuration itself is not
@@ -296,7 +306,7 @@ class Aggregator:
         analysis and scrapes go on between streams, and no copy of the whole state is built."""
         with self._lock:
             keys, folded = list(self._streams), self.streams_folded_total
-        write(state_frames.header(folded))
+        write(state_frames.header(folded, self.fingerprint()))
         for key in keys:
             with self._lock:
                 state = self._streams.get(key)
@@ -316,7 +326,7 @@ class Aggregator:
         """Replace this aggregator's streams with those ``write_state`` wrote, read through
         ``read(n)``. ``check`` runs after the last stream and before anything is replaced (a
         checksum). Raises ValueError on corrupt or foreign bytes, leaving the state untouched."""
-        folded, frames = state_frames.read_frames(read)
+        folded, stored, frames = state_frames.read_frames(read)
         streams: dict[StreamKey, StreamState] = {}
         for blob in frames:
             state = StreamState.from_bytes(
@@ -325,10 +335,17 @@ class Aggregator:
             streams[state.key] = state
         if check is not None:
             check()
+        rebuilt = reconcile(streams.values(), stored, self.fingerprint(), self._minhasher)
         with self._lock:
             self._streams = streams
             self.streams_folded_total = folded
+            for part, count in rebuilt.items():
+                self.state_rebuilt[part] = self.state_rebuilt.get(part, 0) + count
             self.memory.update(streams)
+
+    def fingerprint(self) -> dict:
+        """What this aggregator's sketches depend on (stored with the state)."""
+        return fingerprint(self.config, self.embedder, self._minhasher)
 
     def restore(self, data: bytes) -> None:
         """``read_state`` from bytes (``to_bytes`` output); trailing bytes are corruption."""
@@ -346,37 +363,3 @@ class Aggregator:
         agg = cls(config, **kwargs)
         agg.restore(data)
         return agg
-
-
-def window_of(snapshot: AggregatorSnapshot, key: StreamKey) -> WindowSignals | None:
-    for stream in snapshot.streams:
-        if stream.key == key:
-            return stream.window
-    return None
-
-
-def _chunks(records: Sequence[AnswerRecord]) -> Iterable[Sequence[AnswerRecord]]:
-    """Consecutive pieces of at most CHUNK records and CHUNK_CHARS characters of answer text
-    (at least one record each), so a batch of long answers is analysed in bounded memory."""
-    start, chars = 0, 0
-    for i, rec in enumerate(records):
-        size = len(rec.answer) if isinstance(rec.answer, str | bytes) else 0
-        if i > start and (i - start >= CHUNK or chars + size > CHUNK_CHARS):
-            yield records[start:i]
-            start, chars = i, 0
-        chars += size
-    if start < len(records):
-        yield records[start:] if start else records
-
-
-def observe_all(aggregator: Aggregator, records: Iterable[AnswerRecord],
-                batch_size: int = 256) -> None:
-    """Feed an iterable of records in batches (scripts, tests, the demo)."""
-    batch: list[AnswerRecord] = []
-    for rec in records:
-        batch.append(rec)
-        if len(batch) >= batch_size:
-            aggregator.observe_batch(batch)
-            batch = []
-    if batch:
-        aggregator.observe_batch(batch)

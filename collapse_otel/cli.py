@@ -1,4 +1,5 @@
-"""The ``collapse-otel`` command: ``demo``, ``mixin`` (ops files) and ``serve`` (OTLP receiver).
+"""The ``collapse-otel`` command: ``demo``, ``mixin`` (ops files), ``serve`` (OTLP receiver) and
+``compare`` (the release gate).
 
 Subcommands import their module only when chosen, so ``collapse-otel demo`` needs no ops
 dependencies and ``collapse-otel mixin`` never loads LangChain.
@@ -44,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
                    add_help=False)
     sub.add_parser("serve", help="OTLP receiver turning GenAI spans into collapse metrics",
                    add_help=False)
+    sub.add_parser("compare", help="release gate: judge a candidate's answers against a "
+                                   "baseline's (exit 0 pass, 1 fail, 2 bad input)",
+                   add_help=False)
     return parser
 
 
@@ -61,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     single_threaded_blas()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
-    if argv and argv[0] in ("mixin", "serve"):
+    if argv and argv[0] in ("mixin", "serve", "compare"):
         return _delegate(argv[0], argv[1:])
     args = parser.parse_args(argv)
     if args.command == "demo":

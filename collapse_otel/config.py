@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -12,9 +13,13 @@ from .lineage import parse_order, parse_scoped
 
 _log = logging.getLogger(__name__)
 
-# booleans; the last two of each are util-genai's content capturing modes (content on spans?)
-_TRUE = {"1", "true", "yes", "on", "span_only", "span_and_event"}
-_FALSE = {"0", "false", "no", "off", "", "event_only", "no_content"}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+# util-genai's content capturing modes (is content on spans?), for capture_message_content only
+_MODES = {"span_only": True, "span_and_event": True, "event_only": False, "no_content": False}
+
+
+class ConfigError(ValueError):
+    """An invalid configuration value, raised by strict resolution (serve) only."""
 
 
 @dataclass(frozen=True)
@@ -64,49 +69,100 @@ class CollapseConfig:
             raise ValueError("window_seconds must be > 0")
 
     @classmethod
-    def resolve(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> CollapseConfig:
+    def resolve(cls, environ: Mapping[str, str] | None = None, *, strict: bool = False,
+                **overrides: object) -> CollapseConfig:
         """Arguments win over environment variables, which win over defaults.
 
-        A malformed environment value logs a warning and falls back to the default:
-        a typo in a deployment manifest must not take the host service down.
+        A malformed environment value logs a warning and falls back to the default: a typo in
+        a deployment manifest must not take the host service down. An empty one counts as
+        unset, as for OpenTelemetry's own variables. ``strict`` (serve) raises ConfigError
+        for both instead, and parses the arguments too (they come from a YAML file there).
         """
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for f in fields(cls):
             if f.name in overrides and overrides[f.name] is not None:
-                values[f.name] = overrides.pop(f.name)
+                raw_arg = overrides.pop(f.name)
+                if strict:
+                    try:
+                        raw_arg = parse_value(raw_arg, f.default, f.name)
+                    except ValueError as exc:
+                        raise ConfigError(f"invalid collapse.{f.name}: {exc}") from None
+                values[f.name] = raw_arg
                 continue
             overrides.pop(f.name, None)
             var = ENV_BY_FIELD.get(f.name)
             raw = env.get(var.name) if var else None
             if f.name == "service" and raw is None:
                 raw = env.get("OTEL_SERVICE_NAME")
-            if raw is None:
+            if raw is None or (not strict and not raw.strip()):
                 continue
-            parsed = _parse(raw, f.default)
-            if parsed is None:
-                _log.warning("collapse-otel: ignoring invalid %s=%r", var.name if var else f.name, raw)
-                continue
-            values[f.name] = parsed
+            try:
+                values[f.name] = parse_value(raw, f.default, f.name)
+            except ValueError as exc:
+                name = var.name if var else "OTEL_SERVICE_NAME"
+                if strict:
+                    raise ConfigError(f"invalid {name}: {exc}") from None
+                _log.warning("collapse-otel: ignoring invalid %s=%r", name, raw)
         if overrides:
             raise TypeError(f"unknown config option(s): {', '.join(sorted(overrides))}")
         try:
             return cls(**values)
         except ValueError as exc:
+            if strict:
+                raise ConfigError(str(exc)) from None
             _log.warning("collapse-otel: invalid configuration (%s); using defaults", exc)
             return cls(**{k: v for k, v in values.items() if k in ("service", "release", "cohort")})
 
 
-def _parse(raw: str, default: object) -> object | None:
-    raw = raw.strip()
-    try:
-        if isinstance(default, bool):
-            low = raw.lower()
-            return True if low in _TRUE else False if low in _FALSE else None
-        if isinstance(default, int):
-            return int(raw)
-        if isinstance(default, float):
-            return float(raw)
-    except ValueError:
-        return None
-    return raw or None
+def parse_value(value: object, default: object, name: str = "") -> object:
+    """The one rule for a setting's value, whatever its source: a str (environment variable,
+    flag, quoted YAML scalar) is parsed by the type of ``default`` (None: a str); any other
+    value must already be of that type. ValueError, with a one-line reason, otherwise."""
+    if isinstance(value, str):
+        raw = value.strip()
+        if not raw:
+            raise ValueError("empty value")
+        try:
+            if isinstance(default, bool):
+                low = raw.lower()
+                if low in _TRUE or low in _FALSE:
+                    return low in _TRUE
+                if name == "capture_message_content" and low in _MODES:
+                    return _MODES[low]
+                raise ValueError
+            if isinstance(default, int):
+                return int(raw)
+            if isinstance(default, float):
+                number = float(raw)
+                if not math.isfinite(number):
+                    raise ValueError
+                return number
+        except ValueError:
+            raise ValueError(f"{_short(value)} is not {_KIND[_kind(default)]}") from None
+        return raw
+    kind = _kind(default)
+    if isinstance(value, bool):
+        ok = kind is bool
+    elif isinstance(value, int):
+        ok = kind in (int, float)
+    elif isinstance(value, float):
+        ok = kind is float and math.isfinite(value)
+    else:
+        ok = False
+    if not ok:
+        raise ValueError(f"{_short(value)} is not {_KIND[kind]}")
+    return float(value) if kind is float else value
+
+
+_KIND = {bool: "a boolean (true/false)", int: "an integer", float: "a finite number",
+         str: "a string"}
+
+
+def _kind(default: object) -> type:
+    return next((t for t in (bool, int, float) if isinstance(default, t)), str)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

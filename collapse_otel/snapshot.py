@@ -83,3 +83,4 @@ class AggregatorSnapshot:
     memory_retained_bytes: int = 0   # what the streams hold (estimated) ...
     memory_budget_bytes: int = 0     # ... against this budget
     memory_trims_total: int = 0      # older panes dropped to get back under the budget
+    state_rebuilt: Mapping[str, int] = field(default_factory=lambda: _EMPTY)  # at restore

@@ -8,19 +8,21 @@ an end mark) is still read.
 
 from __future__ import annotations
 
+import json
 import struct
 from collections.abc import Callable, Iterator
 
 TAG_AGGREGATOR = 50
-VERSION = 2
+VERSION = 3      # 3: the header carries the configuration fingerprint
 _U64 = struct.Struct("<Q")
 MAX_FRAME = 1 << 40   # a length above this is corruption, not a stream
 
 Read = Callable[[int], bytes]
 
 
-def header(folded: int) -> bytes:
-    return bytes((TAG_AGGREGATOR, VERSION)) + _U64.pack(folded)
+def header(folded: int, fingerprint: dict | None = None) -> bytes:
+    fp = json.dumps(fingerprint or {}, sort_keys=True).encode()
+    return bytes((TAG_AGGREGATOR, VERSION)) + _U64.pack(folded) + _U64.pack(len(fp)) + fp
 
 
 def frame(blob: bytes) -> bytes:
@@ -41,16 +43,28 @@ def exact_reader(read: Read) -> Read:
     return take
 
 
-def read_frames(read: Read) -> tuple[int, Iterator[bytes]]:
-    """(records folded by the stream cap, the streams' bytes one by one)."""
+def read_frames(read: Read) -> tuple[int, dict | None, Iterator[bytes]]:
+    """(records folded by the stream cap, the configuration fingerprint the state was written
+    with (None before version 3), the streams' bytes one by one)."""
     take = exact_reader(read)
     tag, version = take(2)
     if tag != TAG_AGGREGATOR:
         raise ValueError(f"wrong state tag {tag} (expected {TAG_AGGREGATOR})")
-    if version not in (1, 2):
+    if version not in (1, 2, 3):
         raise ValueError(f"unsupported aggregator state version {version}")
     folded = _U64.unpack(take(8))[0]
     count = _U64.unpack(take(8))[0] if version == 1 else None
+    fingerprint = None
+    if version >= 3:
+        size = _U64.unpack(take(8))[0]
+        if size > 1 << 16:
+            raise ValueError("corrupt aggregator state header")
+        try:
+            fingerprint = json.loads(take(size))
+        except ValueError:
+            raise ValueError("corrupt aggregator state fingerprint") from None
+        if not isinstance(fingerprint, dict):
+            raise ValueError("corrupt aggregator state fingerprint")
 
     def frames() -> Iterator[bytes]:
         done = 0
@@ -63,4 +77,4 @@ def read_frames(read: Read) -> tuple[int, Iterator[bytes]]:
             yield take(size)
             done += 1
 
-    return folded, frames()
+    return folded, fingerprint, frames()

@@ -16,6 +16,7 @@ from types import MappingProxyType
 import numpy as np
 
 from .signals import resampling as R
+from .signals import tail as T
 from .signals.accumulators import MomentStats
 from .signals.answer_sample import SampledAnswer, embedding_matrix
 from .snapshot import WindowSignals
@@ -43,10 +44,12 @@ def compute_window(w: WindowInputs) -> WindowSignals:
     stderr: dict[str, float] = {}
 
     def put(key: str, value: float | None, se: float | None = None) -> None:
+        # + 0.0 turns -0.0 (a cosine or a difference that rounds to nothing) into 0.0: the
+        # exposition would print "-0.0"
         if value is not None and math.isfinite(value):
-            values[key] = float(value)
+            values[key] = float(value) + 0.0
             if se is not None and math.isfinite(se):
-                stderr[key] = float(se)
+                stderr[key] = float(se) + 0.0
 
     if w.with_text:
         put("near_duplicate_ratio", w.near / w.with_text, proportion_se(w.near, w.with_text))
@@ -59,8 +62,9 @@ def compute_window(w: WindowInputs) -> WindowSignals:
         put("exact_duplicate_ratio", w.exact / w.with_text, proportion_se(w.exact, w.with_text))
     put("repeated_ngram_within_answer", w.seq.mean(), w.seq.mean_se())
     put("completion_tokens_cv", w.completion.get(), w.completion.cv_se())
-    for key, (value, loo) in sample_statistics(w.sample).items():
-        put(key, value, R.jackknife_se(loo))
+    for key, (value, spread) in sample_statistics(w.sample).items():
+        # leave-group-out values, or a standard error already (the tail masses)
+        put(key, value, float(spread) if np.ndim(spread) == 0 else R.jackknife_se(spread))
     entities = [len(set(item.entities)) for item in w.sample]
     if entities:
         moments = MomentStats()
@@ -82,7 +86,8 @@ def proportion_se(count: int, n: int) -> float:
 
 def sample_statistics(sample: list[SampledAnswer], groups: int = R.GROUPS,
                       ) -> dict[str, tuple[float | None, np.ndarray]]:
-    """Every corpus statistic of the sample with its leave-group-out values."""
+    """Every corpus statistic of the sample with its leave-group-out values (or, for the
+    tail masses, its standard error)."""
     groups = min(groups, len(sample))
     if groups < 2:
         return {}
@@ -103,11 +108,17 @@ def sample_statistics(sample: list[SampledAnswer], groups: int = R.GROUPS,
     if d4 is not None:
         out["repeated_ngram_across_answers"] = (1.0 - d4, 1.0 - d4_loo)
     out["self_repetition_score"] = R.self_repetition(batch, group, 4, groups)
+    out["self_bleu"] = T.self_bleu(batch, group, groups)
+    out["word_tail_mass"] = T.word_tail_mass(batch)
     out["compression_ratio"] = R.chunked_compression(texts, group, STREAMING_GZIP_LEVEL, groups)
     entities = R.count_matrix([item.entities for item in sample], group, groups)
     if len(entities):
         out["entity_diversity_ratio"] = R.rarefied_with_jackknife(entities)
         out["entity_entropy_bits"] = R.entropy_with_jackknife(entities)
+        # entities cluster in answers (one names the same place twice; canned replies repeat
+        # names): the answer-level jackknife, measured calibrated; the Poisson error of the
+        # word tail covered 89% here
+        out["entity_tail_mass"] = R.keyed_with_jackknife(entities, T.singleton_share)
     contexts = R.count_matrix([item.contexts for item in sample], group, groups)
     if len(contexts):
         out["context_distinct_ratio"] = R.keyed_with_jackknife(contexts, R.distinct_share)

@@ -35,15 +35,15 @@ def require_module(name: str):
         pytest.skip(f"{name} not installed (pip install -e '.[test]')")
 
 
-def require_binary(name: str) -> str:
+def require_binary(name: str, package: str = "prometheus") -> str:
     """Path of a system binary; skip when missing on a laptop, fail when CI=true."""
     import shutil
 
     path = shutil.which(name)
     if path is None:
         if IN_CI:
-            pytest.fail(f"{name} is required in CI (Debian package 'prometheus')")
-        pytest.skip(f"{name} not installed (apt-get install prometheus)")
+            pytest.fail(f"{name} is required in CI (Debian package '{package}')")
+        pytest.skip(f"{name} not installed (apt-get install {package})")
     return path
 
 

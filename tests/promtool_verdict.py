@@ -56,7 +56,8 @@ def moved(keys: tuple[str, ...], fraction: float, scale_se: float = 1.0,
     base = base or BASE
     out = {}
     for s in VERDICT_SIGNALS:
-        value, se = base[s.key]
+        # a signal added to the registry later gets a plain healthy value and a 1% error
+        value, se = base.get(s.key, (0.5, 0.005) if s.unit == "percentunit" else (10.0, 0.1))
         if s.key in keys:
             value = value * (1 + s.collapse * fraction)
         out[s.key] = (round(value, 6), round(se * scale_se, 6))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collapse_otel.capture.conventions import LLM, RETRIEVER, SpanFacts
 from collapse_otel.capture.span_processor import facts_to_record
-from collapse_otel.capture.trace_buffer import MAX_LINKS_PER_TRACE, TraceBuffer
+from collapse_otel.capture.trace_buffer import MAX_LINKS_PER_TRACE, TraceBuffer, trace_size
 from collapse_otel.config import CollapseConfig
 
 CONFIG = CollapseConfig()
@@ -154,3 +154,32 @@ def test_close_calls_on_close_even_without_answers():
     buf.add_span(held, 10, 1, 100, retrieval("d"), None)
     buf.hold("r", held)
     assert buf.close_all() == [] and calls == ["nothing", "r"]
+
+
+def test_held_bytes_follow_what_is_held_and_bound_it():
+    import sys
+
+    clock = Clock()
+    buf = make(clock, max_traces=100)
+    big = SpanFacts(LLM, answer="x" * 10_000, completion_tokens=1)
+    t = buf.new_trace()
+    buf.add_span(t, 2, 1, 0, big, None)
+    assert buf.held_bytes == 0                        # not held yet: closing costs nothing
+    buf.hold("a", t)
+    assert buf.held_bytes == t.counted > sys.getsizeof(big.answer)
+    assert trace_size(t) == t.counted
+    held_a = buf.held_bytes
+    buf.add_span(t, 3, 1, 0, retrieval("d1"), None)   # a held trace grows in place and is
+    buf.hold("a", t)                                   # counted again when held again
+    assert buf.held_bytes == t.counted > held_a
+    for n, trace_id in enumerate("bcd"):
+        clock.now += 1
+        held_answer(buf, trace_id, 10 + n)
+    buf.max_bytes = buf.held_bytes - 1                # one byte too many: the oldest goes
+    released = buf.shrink()
+    assert [r.answer for r in released] == ["x" * 10_000] and "a" not in buf
+    assert buf.evicted == 1
+    assert len(buf.close("b")) == 1
+    clock.now += 100
+    assert len(buf.expire()) == 2 and buf.held == 0
+    assert buf.held_bytes == 0

@@ -54,3 +54,27 @@ def test_every_env_var_maps_to_a_field_with_the_same_default():
 def test_content_capture_accepts_util_genai_modes(value, expected):
     env = {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": value}
     assert CollapseConfig.resolve(env).capture_message_content is expected
+
+
+@pytest.mark.parametrize("env,overrides,message", [
+    ({"COLLAPSE_OTEL_WINDOW_ANSWERS": "lots"}, {}, "COLLAPSE_OTEL_WINDOW_ANSWERS"),
+    ({"COLLAPSE_OTEL_WINDOW_ANSWERS": ""}, {}, "empty"),
+    ({"COLLAPSE_OTEL_MAX_STREAMS": "-3"}, {}, "max_streams must be >= 1"),
+    ({}, {"window_answers": "-5"}, "window_answers must be >= 1"),
+    ({}, {"window_seconds": "nan"}, "window_seconds"),
+    ({}, {"capture_message_content": 1}, "capture_message_content"),
+])
+def test_strict_resolution_raises_where_the_host_path_falls_back(env, overrides, message):
+    from collapse_otel.config import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        CollapseConfig.resolve(env, strict=True, **overrides)
+    if not overrides:   # in a host application the same env never raises (empty is unset)
+        assert CollapseConfig.resolve(env) == CollapseConfig()
+
+
+def test_strict_parses_quoted_values_like_env_strings():
+    cfg = CollapseConfig.resolve({}, strict=True, window_answers="500", window_seconds=60,
+                                 capture_message_content="span_only")
+    assert (cfg.window_answers, cfg.window_seconds, cfg.capture_message_content) == \
+        (500, 60.0, True)

@@ -218,3 +218,13 @@ def test_runbook_names_only_panels_that_exist() -> None:
     assert len(named) >= 15
     missing = sorted(n for n in named if not any(t.startswith(n) for t in titles))
     assert not missing, f"runbook names panels that do not exist: {missing}"
+
+
+def test_runbook_and_readme_quote_the_current_verdict_bound() -> None:
+    """The z bound depends on how many signals are in the verdict: the docs must follow."""
+    z = f"{z_critical(MixinConfig()):.2f}"
+    n = len(VERDICT_SIGNALS)
+    runbook = (ROOT / "exporters" / "prometheus" / "runbook.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert f"passes {z} (Bonferroni over the {n} verdict signals" in runbook
+    assert f"the Bonferroni bound, {z} for the {n} verdict signals" in readme

@@ -87,6 +87,8 @@ def test_every_contract_metric_has_a_series_per_release(stack):
         name = f"{metric.name}_bucket" if metric.kind == "histogram" else metric.sample_name
         assert _releases(query(name)) == RELEASES, name
     for metric in N.HEALTH_METRICS:
+        if metric is N.STATE_REBUILT:
+            continue   # counts restores under a changed configuration: the demo has none
         assert query(metric.sample_name), metric.name
 
 

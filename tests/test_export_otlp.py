@@ -105,6 +105,9 @@ def test_otlp_carries_the_same_values_as_prometheus_across_collections():
 def test_every_contract_metric_has_an_otel_instrument():
     source = _Source()
     source.feed(sample_answers(100), 0, 100)   # v1 names 500 entities (entity richness)
+    # a process restored from state written with another sample size (state_rebuilt)
+    source.aggregator = Aggregator.from_bytes(source.aggregator.to_bytes(),
+                                              CollapseConfig(refresh_seconds=0, sample_size=500))
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])
     register_otel_metrics(source, meter_provider=provider)

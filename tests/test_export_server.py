@@ -146,4 +146,5 @@ def test_a_registry_with_the_users_own_collapse_collector_is_served_as_is(aggreg
     setup_testing_defaults(env)
     body = b"".join(app(env, lambda *a: None))
     assert body.count(b"# TYPE collapse_answers_total counter") == 1
-    assert b'collapse_release_info{previous_release="v1",release="v0"' in body
+    assert b'collapse_release_info{baseline_release="",previous_release="v1",release="v0"' \
+        in body

@@ -9,7 +9,7 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "collapse_otel"
 FORBIDDEN = ("opentelemetry", "prometheus_client", "langchain", "langgraph")
-CORE = ("aggregator.py", "analysis.py", "stream.py", "snapshot.py", "records.py", "config.py",
+CORE = ("aggregator.py", "analysis.py", "stream.py", "snapshot.py", "records.py", "config.py", "feeding.py",
         "envvars.py", "labels.py", "lineage.py", "registry.py", "window.py", "budget.py",
         "state_frames.py")
 
@@ -70,3 +70,18 @@ def test_every_public_name_resolves():
 
     for name in collapse_otel.__all__:
         assert getattr(collapse_otel, name) is not None, name
+
+
+def test_one_version_source_and_typed_package():
+    """The version is written once (collapse_otel/version.py; pyproject reads it) and the
+    package ships py.typed, as typed OpenTelemetry packages do."""
+    import importlib.metadata
+
+    import collapse_otel
+    from collapse_otel.version import __version__
+
+    assert collapse_otel.__version__ == __version__ == importlib.metadata.version("collapse-otel")
+    assert (PKG / "py.typed").exists()
+    text = (PKG.parent / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in text and "version.__version__" in text
+    assert __version__ not in text

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import random
 import signal
+import subprocess
+import sys
 import time
+import urllib.error
 
 import pytest
 
@@ -12,11 +15,13 @@ from collapse_otel.aggregator import Aggregator
 from collapse_otel.config import CollapseConfig
 from collapse_otel.records import AnswerRecord
 from collapse_otel.serve import state
-from collapse_otel.serve.state import CorruptState, StateStore
+from collapse_otel.serve.state import CorruptState, StateError, StateStore
 from tests.test_serve_support import (
+    REPO,
     ServerProcess,
     answer_text,
     by_stream,
+    get,
     post,
     rag_trace,
     request_of,
@@ -150,3 +155,73 @@ def test_sigterm_writes_a_final_snapshot(tmp_path):
     fresh = Aggregator(CollapseConfig.resolve(environ={}))
     fresh.restore(state.decode(state_file.read_bytes()))
     assert sum(s.answers_total for s in fresh.snapshot().streams) == 25
+
+
+# -- an unusable state location is a configuration error, not a corrupt file ----------------
+
+def test_parent_that_is_a_file_is_not_corrupt(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_bytes(b"a regular file")
+    store = StateStore(blocker / "collapse.state")
+    with pytest.raises(StateError, match="not-a-dir"):
+        store.restore(Aggregator(CollapseConfig.resolve(environ={})))
+    with pytest.raises(StateError, match="not writable"):
+        store.check_writable()
+    assert blocker.read_bytes() == b"a regular file"       # nothing set aside or replaced
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-dir"]
+
+
+def test_check_writable_creates_the_directory_and_leaves_nothing(tmp_path):
+    store = StateStore(tmp_path / "new" / "dir" / "collapse.state")
+    store.check_writable()
+    assert list((tmp_path / "new" / "dir").iterdir()) == []
+
+
+def test_command_refuses_to_start_without_a_writable_state_directory(tmp_path):
+    blocker = tmp_path / "state-dir"
+    blocker.write_text("a file where the directory should be")
+    result = subprocess.run(
+        [sys.executable, "-m", "collapse_otel.serve", "--otlp-http-port", "0",
+         "--otlp-grpc-port", "-1", "--metrics-port", "0",
+         "--state-file", str(blocker / "collapse.state")],
+        cwd=REPO, capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if "collapse-otel serve:" in line]
+    assert len(lines) == 1 and "not writable" in lines[0] and str(blocker) in lines[0], \
+        result.stderr
+    assert blocker.read_text() == "a file where the directory should be"
+
+
+def _readyz(server: ServerProcess) -> tuple[int, bytes]:
+    url = f"http://127.0.0.1:{server.info['otlp_http']}/readyz"
+    try:
+        return 200, get(url)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_failing_snapshots_fail_readiness_and_the_exit_status(tmp_path):
+    state_dir = tmp_path / "state"
+    args = ("--state-file", str(state_dir / "collapse.state"), "--snapshot-seconds", "0.2")
+    server = ServerProcess(tmp_path, *args)
+    try:
+        assert _readyz(server) == (200, b"ready\n")
+        wait_for((state_dir / "collapse.state").exists, 30, "a first snapshot")
+        state_dir.rename(tmp_path / "state.moved")           # the directory goes away ...
+        state_dir.write_text("and a file takes its place")
+        code, body = wait_for(lambda: (r := _readyz(server))[0] == 503 and r, 30,
+                              "readiness to fail")
+        assert b"snapshot" in body and b"failed" in body
+        assert value(server.metrics(), "collapse_serve_ready") == 0
+        _send(server.url, 5, 3, "v1")                        # spans are still taken
+        state_dir.unlink()                                   # ... and comes back
+        (tmp_path / "state.moved").rename(state_dir)
+        wait_for(lambda: _readyz(server)[0] == 200, 30, "readiness to come back")
+        state_dir.rename(tmp_path / "state.moved")
+        state_dir.write_text("gone again")
+        wait_for(lambda: _readyz(server)[0] == 503, 30, "readiness to fail again")
+        assert server.stop(signal.SIGTERM) == 1             # the final snapshot failed too
+        assert "snapshot" in server.proc.stderr.read()
+    finally:
+        server.stop()

@@ -109,7 +109,8 @@ def test_version_1_files_are_still_read(tmp_path):
     agg.write_state(frames.append)
     header, *streams, end = frames
     assert end == struct.pack("<Q", 0)
-    payload_v1 = bytes((50, 1)) + header[2:] + struct.pack("<Q", len(streams)) + b"".join(streams)
+    payload_v1 = bytes((50, 1)) + header[2:10] + struct.pack("<Q", len(streams)) + \
+        b"".join(streams)
     import hashlib
 
     path = tmp_path / "old.state"

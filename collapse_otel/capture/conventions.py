@@ -10,10 +10,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from .build import MAX_ID_CHARS, as_count, as_label, as_text, document_id, first_label
+from .build import (
+    MAX_ID_CHARS,
+    as_count,
+    as_label,
+    as_text,
+    document_id,
+    estimate_tokens,
+    first_label,
+)
 
 LLM = "llm"
 RETRIEVER = "retriever"
@@ -56,6 +64,22 @@ class SpanFacts:
     release: str | None = None      # span-level (collapse.release, run metadata)
     cohort: str | None = None
     captured: bool = False          # collapse-otel already captured this answer itself
+    completion_estimated: bool = False  # completion_tokens estimated from the uncut answer
+
+
+def capped(facts: SpanFacts, max_chars: int) -> SpanFacts:
+    """The facts with the answer cut to ``max_chars`` + 1 characters before they wait in a
+    trace buffer, so a held answer costs what an analysed one does. The record is the same as
+    from the whole answer: make_record cuts there too (the extra character shows the answer
+    was longer), and a missing completion count is estimated from the whole answer first."""
+    text = facts.answer
+    if text is None or len(text) <= max_chars + 1:
+        return facts
+    completion, estimated = facts.completion_tokens, facts.completion_estimated
+    if completion is None:
+        completion, estimated = estimate_tokens(text), True
+    return replace(facts, answer=text[:max_chars + 1], completion_tokens=completion,
+                   completion_estimated=estimated)
 
 
 def classify(attributes: Mapping[str, Any]) -> str | None:
@@ -99,6 +123,19 @@ def extract(attributes: Mapping[str, Any], kind: str | None = None) -> SpanFacts
                          cohort=_span_label(attributes, "cohort"),
                          captured=attributes.get("collapse.captured") is True)
     return None
+
+
+_RESOURCE_LABEL_KEYS = ("service.name", "service.version", "langfuse.release")
+
+
+def resource_labels(resource: Mapping[str, Any] | None) -> dict[str, str]:
+    """Only the resource attributes records read, as labels: what a waiting span keeps of its
+    resource (whose other attributes may be large) reads the same in resource_release and
+    resource_service as the whole resource."""
+    if not resource:
+        return {}
+    return {key: label for key in _RESOURCE_LABEL_KEYS
+            if (label := as_label(resource.get(key))) is not None}
 
 
 def resource_release(resource: Mapping[str, Any] | None) -> str | None:

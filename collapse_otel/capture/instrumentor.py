@@ -16,6 +16,7 @@ from typing import Any
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from ..config import CollapseConfig
+from .package import _instruments
 from .pipeline import Pipeline, set_pipeline
 
 _log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class CollapseInstrumentor(BaseInstrumentor):
             self._state: dict[str, Any] = {}
 
     def instrumentation_dependencies(self) -> Collection[str]:
-        return ()  # LangChain is optional: without it the pipeline and /metrics still serve
+        return _instruments   # none: LangChain is optional, see capture/package.py
 
     def _instrument(self, **kwargs: Any) -> None:
         from .langchain_handler import CollapseCallbackHandler

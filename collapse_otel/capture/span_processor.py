@@ -23,6 +23,7 @@ from .build import first_label, make_record
 from .conventions import (
     LLM,
     SpanFacts,
+    capped,
     classify,
     extract,
     resource_release,
@@ -119,8 +120,9 @@ class CollapseSpanProcessor(SpanProcessor):
         buffer = self._buffer
         out = buffer.expire()
         facts = extract(attrs, kind)
-        if facts is not None and facts.kind == LLM and facts.captured:
-            facts = None  # our own LangChain handler already counted this answer
+        if facts is not None and facts.kind == LLM:
+            # None: our own LangChain handler already counted this answer
+            facts = None if facts.captured else capped(facts, self.pipeline.config.max_answer_chars)
         is_root = parent_id is None
         if is_root and trace_id not in buffer:
             if facts is not None and facts.kind == LLM:
@@ -165,7 +167,7 @@ def facts_to_record(config: CollapseConfig, facts: SpanFacts,
     return make_record(
         config, facts.answer, prompt_tokens=facts.prompt_tokens,
         completion_tokens=facts.completion_tokens, prompt_chars=facts.prompt_chars,
-        context_ids=ids, model=facts.model,
+        context_ids=ids, model=facts.model, tokens_estimated=facts.completion_estimated,
         service=first_label(service, env_service, resource_service(resource)),
         release=first_label(release, facts.release, env_release, resource_release(resource)),
         cohort=first_label(cohort, facts.cohort),

@@ -3,13 +3,16 @@
 Shared by CollapseSpanProcessor (spans one by one) and the OTLP receiver (spans in batches) so
 both bound memory and release answers the same way. An answer waits in its trace until the
 caller closes the trace (its local root span arrived), ``hold_seconds`` pass since the trace was
-first seen, or more than ``max_traces`` traces are held (the oldest goes first); then it takes
-the context ids of the retrievals nearest to it (trace_join). Single-threaded: only the
-pipeline's worker touches a buffer.
+first seen, or more than ``max_traces`` traces or ``max_bytes`` bytes are held (the oldest goes
+first); then it takes the context ids of the retrievals nearest to it (trace_join). What held
+traces cost is estimated (``held_bytes``, brought up to date whenever a trace is held or held
+again), so the holder can count it in its memory bound. Single-threaded: only the pipeline's
+worker touches a buffer.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
@@ -20,6 +23,8 @@ from .conventions import LLM, RETRIEVER, SpanFacts
 from .trace_join import join_context_ids
 
 MAX_LINKS_PER_TRACE = 10_000
+# estimated bytes, beyond the text: a held trace, a span link, a waiting answer or retrieval
+TRACE_COST, LINK_COST, ITEM_COST = 600, 120, 250
 Links = Iterable[tuple[int, int | None]]
 BuildRecord = Callable[[SpanFacts, Mapping[str, Any] | None, Any], AnswerRecord]
 
@@ -27,10 +32,11 @@ BuildRecord = Callable[[SpanFacts, Mapping[str, Any] | None, Any], AnswerRecord]
 class Trace:
     """What one trace holds: answers waiting, retrievals seen, and its span tree."""
 
-    __slots__ = ("first_seen", "pending", "retrievals", "parents")
+    __slots__ = ("first_seen", "pending", "retrievals", "parents", "counted")
 
     def __init__(self, now: float) -> None:
         self.first_seen = now
+        self.counted = 0                 # what the buffer's held_bytes counts for it (held)
         self.pending: list[tuple[int, int, SpanFacts, Mapping[str, Any] | None]] = []
         self.retrievals: list[tuple[int, int, tuple[str, ...]]] = []
         self.parents: dict[int, int | None] = {}
@@ -46,7 +52,8 @@ class TraceBuffer:
 
     def __init__(self, build_record: BuildRecord, *, hold_seconds: float, max_traces: int,
                  max_pending_per_trace: int = 256, clock: Callable[[], float] = time.monotonic,
-                 on_close: Callable[[Any], Links | None] | None = None) -> None:
+                 on_close: Callable[[Any], Links | None] | None = None,
+                 max_bytes: int | None = None) -> None:
         self._build = build_record
         self._hold = hold_seconds
         self._max_traces = max_traces
@@ -54,6 +61,9 @@ class TraceBuffer:
         self._clock = clock
         self._on_close = on_close or (lambda trace_id: None)
         self._traces: OrderedDict[Hashable, Trace] = OrderedDict()
+        self.max_bytes = max_bytes       # None: bounded by count only; callers may change it
+        self.held_bytes = 0
+        self.evicted = 0                 # traces released early: over max_traces or max_bytes
 
     @property
     def held(self) -> int:
@@ -70,10 +80,20 @@ class TraceBuffer:
         return Trace(self._clock())
 
     def hold(self, trace_id: Hashable, trace: Trace) -> list[AnswerRecord]:
-        """Keep ``trace`` (a held one keeps its place); evict the oldest beyond ``max_traces``."""
+        """Keep ``trace`` (a held one keeps its place); evict the oldest beyond the bounds."""
         self._traces[trace_id] = trace
+        size = trace_size(trace)
+        self.held_bytes += size - trace.counted
+        trace.counted = size
+        return self.shrink()
+
+    def shrink(self) -> list[AnswerRecord]:
+        """Release the oldest traces while more than ``max_traces`` or ``max_bytes`` are held."""
         out: list[AnswerRecord] = []
-        while len(self._traces) > self._max_traces:
+        limit = self.max_bytes
+        while self._traces and (len(self._traces) > self._max_traces or
+                                (limit is not None and self.held_bytes > limit)):
+            self.evicted += 1
             out.extend(self._pop_oldest())
         return out
 
@@ -98,6 +118,8 @@ class TraceBuffer:
     def close(self, trace_id: Hashable, trace: Trace | None = None) -> list[AnswerRecord]:
         """Release the trace's answers (its root arrived). ``trace``: one not held, if any."""
         held = self._traces.pop(trace_id, None)
+        if held is not None:
+            self._forget(held)
         return self._release(trace_id, held if trace is None else trace)
 
     def close_all(self) -> list[AnswerRecord]:
@@ -118,7 +140,12 @@ class TraceBuffer:
 
     def _pop_oldest(self) -> list[AnswerRecord]:
         trace_id, trace = self._traces.popitem(last=False)
+        self._forget(trace)
         return self._release(trace_id, trace)
+
+    def _forget(self, trace: Trace) -> None:
+        self.held_bytes -= trace.counted
+        trace.counted = 0
 
     def _release(self, trace_id: Hashable, trace: Trace | None) -> list[AnswerRecord]:
         extra = self._on_close(trace_id)
@@ -132,3 +159,17 @@ class TraceBuffer:
                                   trace.retrievals, parents)
         return [self._build(facts, resource, ids)
                 for (_, _, facts, resource), ids in zip(trace.pending, joined, strict=True)]
+
+
+def trace_size(trace: Trace) -> int:
+    """Estimated bytes a trace keeps: computed when it is held, so the traces closed in the
+    batch that opened them (nearly all) cost nothing to account."""
+    size = TRACE_COST + LINK_COST * len(trace.parents) + \
+        ITEM_COST * (len(trace.pending) + len(trace.retrievals))
+    for _, _, ids in trace.retrievals:
+        size += sum(map(sys.getsizeof, ids))
+    for _, _, facts, _ in trace.pending:
+        size += sum(map(sys.getsizeof, facts.context_ids))
+        if facts.answer is not None:
+            size += sys.getsizeof(facts.answer)
+    return size

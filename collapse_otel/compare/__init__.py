@@ -15,8 +15,16 @@ from .engine import (
 )
 from .sides import compare_answers, compare_streams, load_state, window_of_answers
 
+
+def main(argv=None) -> int:
+    """``collapse-otel compare`` (the CLI loads only when called)."""
+    from .cli import main as _main
+
+    return _main(argv)
+
+
 __all__ = [
     "DEGRADED", "IMPROVED", "MIXED", "NO_CHANGE", "NOT_ENOUGH", "CompareOptions", "Comparison",
     "FamilyResult", "SignalResult", "compare_answers", "compare_streams", "compare_windows",
-    "load_state", "window_of_answers",
+    "load_state", "main", "window_of_answers",
 ]

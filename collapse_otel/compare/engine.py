@@ -22,6 +22,7 @@ from ..registry import FAMILIES, SIGNALS, Signal
 from ..signals.accumulators import MomentStats
 from ..window import WindowInputs, compute_window
 from .permutation import permutation_test
+from .tail_coverage import TailCoverage, tail_coverage
 
 DEGRADED, IMPROVED, NO_CHANGE, NOT_ENOUGH = (
     "degraded", "improved", "no significant change", "not enough data")
@@ -87,6 +88,7 @@ class Comparison:
     signals: tuple[SignalResult, ...]
     families: tuple[FamilyResult, ...]
     options: CompareOptions
+    tail: tuple[TailCoverage, ...] = ()   # the baseline's rare items the candidate produces
 
     @property
     def degraded_families(self) -> tuple[str, ...]:
@@ -154,15 +156,16 @@ def compare_windows(baseline: WindowInputs, candidate: WindowInputs,
             verdict=_verdict(s, change, p_adj if s.verdict else r["p_value"], opts.alpha,
                              floor), **r))
     return Comparison(baseline_name, candidate_name, (baseline.answers, candidate.answers), m,
-                      tuple(results), tuple(_families(results)), opts)
+                      tuple(results), tuple(_families(results)), opts,
+                      tuple(tail_coverage(a.sample, b.sample)))
 
 
 def _p_value(s: Signal, a: WindowInputs, b: WindowInputs, va, vb, sa, sb,
              perm: Mapping[str, float | None]) -> tuple[float | None, str]:
     if va is None or vb is None:
         return None, ""
-    if s.statistic == "corpus":
-        return perm.get(s.key), "permutation"
+    if s.statistic == "corpus" and perm.get(s.key) is not None:
+        return perm[s.key], "permutation"
     if s.key == "near_duplicate_ratio":
         return _two_proportions(a.near, a.with_text, b.near, b.with_text), "two-proportion z"
     if s.key == "entities_per_answer":
@@ -172,8 +175,10 @@ def _p_value(s: Signal, a: WindowInputs, b: WindowInputs, va, vb, sa, sb,
         return _welch(a.seq, b.seq), "Welch t"
     if sa is None or sb is None:
         return None, ""
+    # corpus statistics without a permutation form (self-BLEU: every split would rebuild the
+    # references), proportions whose repeats cluster: a z-test on the jackknife errors
     return _normal(vb - va, math.hypot(sa, sb)), \
-        "z (jackknife)" if s.statistic == "proportion" else "z (delta method)"
+        "z (delta method)" if s.statistic == "dispersion" else "z (jackknife)"
 
 
 def _moments(values: list[int]) -> MomentStats:

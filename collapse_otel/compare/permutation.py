@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..signals import resampling as R
+from ..signals import tail as T
 from ..signals.answer_sample import SampledAnswer, embedding_matrix
 from ..text.hashing import NgramBatch, TokenHasher
 from ..text.normalize import word_bytes
@@ -122,6 +123,23 @@ def _keyed(lists: Sequence[Sequence[int]], fn: Callable[[np.ndarray], float | No
     return stat
 
 
+def _words_once(batch: NgramBatch) -> Statistic | None:
+    """Good-Turing tail mass of each half's words."""
+    tokens, owner = batch.ngrams(1)
+    if not len(tokens):
+        return None
+    _, key = np.unique(tokens, return_inverse=True)
+    keys = int(key.max()) + 1
+    everything = np.bincount(key, minlength=keys)
+
+    def stat(half: np.ndarray) -> tuple[float, float]:
+        inside = np.bincount(key, weights=half[owner], minlength=keys).astype(np.int64)
+        a, b = T.singleton_share(inside), T.singleton_share(everything - inside)
+        return (math.nan if a is None else a), (math.nan if b is None else b)
+
+    return stat
+
+
 def _embedding(X: np.ndarray, rows: np.ndarray) -> dict[str, Statistic]:
     """Vendi, mean cosine and effective rank of each half, from S_half = X_h' X_h and
     S - S_half (one product per split)."""
@@ -165,6 +183,8 @@ def corpus_statistics(pool: Sequence[SampledAnswer]) -> dict[str, Statistic]:
     entities = [item.entities for item in pool]
     stats["entity_diversity_ratio"] = _keyed(entities, R.rarefied_richness)
     stats["entity_entropy_bits"] = _keyed(entities, R._entropy_bits)
+    stats["entity_tail_mass"] = _keyed(entities, T.singleton_share)
+    stats["word_tail_mass"] = _words_once(batch)
     contexts = [item.contexts for item in pool]
     stats["context_distinct_ratio"] = _keyed(contexts, R.distinct_share)
     stats["context_top10_share"] = _keyed(contexts, R.top_share)

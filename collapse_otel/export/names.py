@@ -71,6 +71,9 @@ MEMORY_RETAINED = _m("collapse_memory_retained_bytes", "gauge",
                      "Memory the aggregator's windows hold (estimated from their contents).")
 MEMORY_BUDGET = _m("collapse_memory_budget_bytes", "gauge",
                    "The aggregator's memory budget; past 90% of it the largest windows shrink.")
+STATE_REBUILT = _m("collapse_state_rebuilt", "counter",
+                   "Parts of restored state rebuilt because the configuration changed.",
+                   ("part",))
 MEMORY_TRIMS = _m("collapse_memory_budget_trims", "counter",
                   "Older window panes dropped at once to get back under the memory budget.")
 RELEASE_INFO = _m("collapse_release_info", "gauge",
@@ -85,6 +88,6 @@ STREAM_METRICS: tuple[MetricDef, ...] = (
 )
 HEALTH_METRICS: tuple[MetricDef, ...] = (
     RECORDS_DROPPED, QUEUE_DEPTH, PROCESSING_SECONDS, STREAMS, STREAMS_FOLDED, RECORDS_PROCESSED,
-    MEMORY_RETAINED, MEMORY_BUDGET, MEMORY_TRIMS,
+    MEMORY_RETAINED, MEMORY_BUDGET, MEMORY_TRIMS, STATE_REBUILT,
 )
 ALL_METRICS: tuple[MetricDef, ...] = (*STREAM_METRICS, *HEALTH_METRICS, RELEASE_INFO)

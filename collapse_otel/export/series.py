@@ -99,6 +99,9 @@ def health_rows(snapshot: AggregatorSnapshot, stats: object | None) -> Iterator[
     yield Row(N.MEMORY_RETAINED, (), float(snapshot.memory_retained_bytes))
     yield Row(N.MEMORY_BUDGET, (), float(snapshot.memory_budget_bytes))
     yield Row(N.MEMORY_TRIMS, (), float(snapshot.memory_trims_total))
+    for part in sorted(snapshot.state_rebuilt):
+        yield Row(N.STATE_REBUILT, (("part", safe_label_value(part)),),
+                  float(snapshot.state_rebuilt[part]))
     if stats is None:
         return
     dropped = dict(getattr(stats, "dropped", None) or {})

@@ -58,4 +58,6 @@ def synthetic_snapshot(keys: Sequence[StreamKey] | int = 200, seed: int = 0, ans
         keys = [StreamKey(f"svc-{i % 10}", f"v{i // 10}", "default") for i in range(keys)]
     streams = tuple(synthetic_stream(k, seed, answers, 1_700_000_000.0 + i)
                     for i, k in enumerate(keys))
-    return AggregatorSnapshot(streams, streams_folded_total, 1_700_000_100.0)
+    return AggregatorSnapshot(streams, streams_folded_total, 1_700_000_100.0,
+                              memory_retained_bytes=64 << 20, memory_budget_bytes=512 << 20,
+                              state_rebuilt={"window": 1})

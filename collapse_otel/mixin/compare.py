@@ -35,7 +35,6 @@ SIDES = {"a": "A", "b": "B"}
 REF_NAME = {"previous_release": "previous", "baseline_release": "baseline"}
 STREAM_ON = "on (service, release, cohort)"
 SERVICE = 'service="$service"'
-Q = '"'
 Z95 = 1.96
 
 
@@ -60,9 +59,10 @@ def _judged(cfg: MixinConfig, ref: str, signals: tuple[Signal, ...] = ()) -> str
     judged_b = served(cfg, f"{judged(ref)}{side('b')}")
     if not signals:
         return f"0 * max by ({ref}) (\n{judged_b}\n)"
-    keys = "|".join(s.key for s in signals)
-    z = served(cfg, f'{zscore(ref)}{side("b", f"signal=~{Q}{keys}{Q}")}')
-    return f"0 * max by ({ref}) (\n{judged_b}\n)\nand on ({ref})\ncount by ({ref}) (\n{z}\n)"
+    keys = f'signal=~"{"|".join(s.key for s in signals)}"'
+    compared = served(cfg, f"({change(ref)}{side('b', keys)} or {zscore(ref)}{side('b', keys)})")
+    return (f"0 * max by ({ref}) (\n{judged_b}\n)\nand on ({ref})\n"
+            f"count by ({ref}) (\n{compared}\n)")
 
 
 def signal_line(cfg: MixinConfig, s: Signal) -> list[Panel]:
@@ -103,10 +103,10 @@ def signal_line(cfg: MixinConfig, s: Signal) -> list[Panel]:
 
 
 def family_verdict(cfg: MixinConfig, family: str, signals: tuple[Signal, ...]) -> Panel:
-    label = family.replace(" ", "_")
+    matcher = 'family="{}"'.format(family.replace(" ", "_"))
     targets = []
     for ref in REFERENCES:
-        rule = f'{family_degraded(ref)}{side("b", f"family={Q}{label}{Q}")}'
+        rule = f"{family_degraded(ref)}{side('b', matcher)}"
         targets.append((f"max by ({ref}) (\n{served(cfg, rule)}\n)\nor\n"
                         f"{_judged(cfg, ref, signals)}", f"vs {{{{{ref}}}}}"))
     return stat(

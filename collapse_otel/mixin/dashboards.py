@@ -173,6 +173,12 @@ def health(cfg: MixinConfig) -> dict:
             timeseries("Window panes dropped for the budget", [(
                 f"rate(collapse_memory_budget_trims_total{j}[{RI}])", "{{instance}}")], "short",
                 "Older panes dropped at once because the windows passed the memory budget."),
+            timeseries("State rebuilt at restore", [(
+                f"collapse_state_rebuilt_total{j}\nor on (instance)\n0 * up{j}",
+                "{{instance}} {{part}}")], "short",
+                "Parts of a restored state rebuilt because the configuration changed "
+                "(sample size, embedder, LSH parameters, window); 0: nothing rebuilt (the "
+                "counter exists only after a rebuild)."),
             timeseries("Scrape target up", [(f"up{j}", "{{instance}}")], "short"),
         ]),
         Row("Coverage", [

@@ -19,7 +19,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError as _PbDecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from ..capture.conventions import classify
+from ..capture.conventions import classify, resource_labels
 
 MAX_VALUE_DEPTH = 8          # nested kvlist / array levels kept; deeper values become None
 MAX_ARRAY_ITEMS = 1024
@@ -53,6 +53,7 @@ class Batch:
     items: list[SpanItem] = field(default_factory=list)
     spans: int = 0               # every span in the request
     answers: int = 0             # spans classified as LLM spans
+    genai: int = 0               # spans classified as LLM or retriever spans
     rejected: int = 0            # spans refused (invalid ids)
     errors: list[str] = field(default_factory=list)
 
@@ -142,8 +143,9 @@ def batch_of(req: ExportTraceServiceRequest) -> Batch:
                     items.append(SpanItem(trace_id, int.from_bytes(span_id, "big"), parent_id,
                                           span.end_time_unix_nano, None, None, None))
                     continue
-                if resource is None:
-                    resource = attributes(rs.resource.attributes)
+                if resource is None:   # only its labels: answers may wait with it
+                    resource = resource_labels(attributes(rs.resource.attributes))
+                batch.genai += 1
                 if kind == "llm":
                     batch.answers += 1
                 items.append(SpanItem(trace_id, int.from_bytes(span_id, "big"), parent_id,

@@ -8,10 +8,10 @@ without the bearer token, partial_success for spans that could not be taken.
 
 from __future__ import annotations
 
-import hmac
 from concurrent import futures
 from typing import Any
 
+from .auth import bearer_ok
 from .decode import DecodeError, batch_of, parse_protobuf
 from .receiver import OK, Receiver
 
@@ -52,9 +52,8 @@ def start_grpc(receiver: Receiver, host: str, port: int, token: str | None,
 
     def _export(body: bytes, context: Any, response: Any) -> str:
         if token is not None:
-            auth = dict(context.invocation_metadata()).get("authorization", "")
-            if not (auth.startswith("Bearer ") and
-                    hmac.compare_digest(auth[7:].strip().encode(), token.encode())):
+            auth = [v for k, v in context.invocation_metadata() if k == "authorization"]
+            if not bearer_ok(auth, token):
                 context.set_code(grpc.StatusCode.UNAUTHENTICATED)
                 context.set_details("missing or wrong bearer token")
                 return "UNAUTHENTICATED"

@@ -3,15 +3,15 @@
 Responses follow the OTLP/HTTP specification: the response body uses the request's content
 type; 200 with ``partial_success`` for spans that could not be taken; 400 for a body that is
 not an ExportTraceServiceRequest; 413 over the body limit; 415 for another content type or
-encoding; 429 (queue full) / 503 (starting, stopping, busy) with Retry-After so clients retry.
+encoding; 408 for a body not received within the deadline; 429 (queue full) / 503 (starting,
+stopping, busy) with Retry-After so clients retry. A body is read whole (body.py) before the
+request waits for one of the decode slots, so slow senders hold only their own connection.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 import threading
-import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
@@ -21,6 +21,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from prometheus_client.registry import CollectorRegistry
 
 from ..export.server import render_metrics
+from .auth import bearer_ok
+from .body import BodyError, BodyReader, ByteBudget, gunzip
 from .decode import DecodeError, batch_of, parse_json, parse_protobuf
 from .receiver import OK, RETRY, Outcome, Receiver
 
@@ -29,7 +31,6 @@ PROTOBUF, JSON = "application/x-protobuf", "application/json"
 TRACES_PATH = "/v1/traces"
 MAX_CONCURRENT_DECODES = 4     # bodies being decoded at once (bounds memory; the GIL bounds CPU)
 BUSY_WAIT_SECONDS = 2.0
-DISCARD_MAX = 256 * 1024 * 1024   # oversized bodies up to this are read and dropped, not kept
 
 try:   # google.rpc.Status ships with googleapis-common-protos (an OTLP exporter dependency)
     from google.rpc.status_pb2 import Status as _Status
@@ -46,15 +47,14 @@ class HttpApp:
         self.registry = registry
         self.token = token
         self.max_body = receiver.settings.max_body_bytes
+        self.body_timeout = receiver.settings.body_timeout_seconds
         self.decodes = threading.BoundedSemaphore(MAX_CONCURRENT_DECODES)
+        # bytes of bodies being received, as they arrive (slow clients hold what they sent)
+        self.receiving = ByteBudget(receiver.settings.max_queued_bytes)
         self._logged: set[str] = set()
 
-    def authorized(self, header: str | None) -> bool:
-        if self.token is None:
-            return True
-        if not header or not header.startswith("Bearer "):
-            return False
-        return hmac.compare_digest(header[7:].strip().encode(), self.token.encode())
+    def authorized(self, headers: Any) -> bool:
+        return bearer_ok(headers.get_all("Authorization") or [], self.token)
 
     def log_once(self, kind: str, exc: BaseException) -> None:
         if kind not in self._logged:
@@ -91,12 +91,11 @@ class Handler(BaseHTTPRequestHandler):
             alive = app.receiver.pipeline.stats() is not None
             self._send(200 if alive else 503, b"ok\n" if alive else b"unhealthy\n", "text/plain")
         elif path == "/readyz":
-            r = app.receiver
-            ready = r.ready and not r.closing
-            self._send(200 if ready else 503, b"ready\n" if ready else b"not ready\n",
-                       "text/plain")
+            reason = app.receiver.not_ready()
+            self._send(200 if reason is None else 503, b"ready\n" if reason is None else
+                       f"not ready: {reason}\n".encode(), "text/plain")
         elif path == "/metrics" and self.server.serve_metrics:
-            if not app.authorized(self.headers.get("Authorization")):
+            if not app.authorized(self.headers):
                 self._unauthorized()
                 return
             query = self.path.split("?", 1)[1] if "?" in self.path else ""
@@ -107,51 +106,61 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, b"not found\n", "text/plain")
 
-    # -- POST -----------------------------------------------------------------------------
+    # -- POST ---------------------------------------------------------------------------
     def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]
         app = self.server.app
-        stats = app.receiver.stats
-        if path != TRACES_PATH or not self.server.serve_otlp:
-            self._drain_or_close()
-            self._send(404, b"not found\n", "text/plain")
-            return
-        ctype = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
-        fmt = PROTOBUF if ctype in (PROTOBUF, "application/protobuf") else \
-            JSON if ctype == JSON else None
-        self._reply_type = ctype if fmt else PROTOBUF   # the response echoes the request's
-        code = self._post(app, fmt)
-        stats.request("http", str(code))
+        reader = BodyReader(self.rfile, self.connection, self.headers,
+                            deadline=app.body_timeout, budget=app.receiving,
+                            idle_timeout=self.timeout)
+        try:
+            if path != TRACES_PATH or not self.server.serve_otlp:
+                self._skip(reader)
+                self._send(404, b"not found\n", "text/plain")
+                return
+            ctype = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+            fmt = PROTOBUF if ctype in (PROTOBUF, "application/protobuf") else \
+                JSON if ctype == JSON else None
+            self._reply_type = ctype if fmt else PROTOBUF   # the response echoes the request's
+            code = self._post(app, fmt, reader)
+            app.receiver.stats.request("http", str(code))
+        finally:
+            reader.done()
 
-    def _post(self, app: HttpApp, fmt: str | None) -> int:
-        if not app.authorized(self.headers.get("Authorization")):
-            self._drain_or_close()
+    def _post(self, app: HttpApp, fmt: str | None, reader: BodyReader) -> int:
+        if not app.authorized(self.headers):
+            self._skip(reader)
             return self._unauthorized()
         if fmt is None:
-            self._drain_or_close()
+            self._skip(reader)
             return self._error(415, "use application/x-protobuf or application/json", PROTOBUF)
         encoding = (self.headers.get("Content-Encoding") or "identity").strip().lower()
         if encoding not in ("identity", "gzip"):
-            self._drain_or_close()
+            self._skip(reader)
             return self._error(415, f"unsupported Content-Encoding {encoding!r}", fmt)
-        if not app.decodes.acquire(timeout=BUSY_WAIT_SECONDS):
-            self._drain_or_close()
-            return self._error(503, "busy; retry later", fmt,
-                               app.receiver.settings.retry_after_seconds)
+        retry_after = app.receiver.settings.retry_after_seconds
         try:
-            return self._decode_and_accept(app, fmt, encoding)
+            body = reader.read(app.max_body)      # before a decode slot: slow clients wait alone
+        except BodyError as exc:
+            self.close_connection = self.close_connection or exc.close
+            return self._error(exc.status, exc.message, fmt,
+                               retry_after if exc.status == 503 else 0)
+        except Exception as exc:   # never let a request take the server down
+            app.log_once("reading a request body failed", exc)
+            self.close_connection = True
+            return self._error(500, "internal error", fmt)
+        if not app.decodes.acquire(timeout=BUSY_WAIT_SECONDS):
+            return self._error(503, "busy; retry later", fmt, retry_after)
+        try:
+            return self._decode_and_accept(app, fmt, encoding, body)
         except Exception as exc:   # never let a request take the server down
             app.log_once("request handling failed", exc)
             return self._error(500, "internal error", fmt)
         finally:
             app.decodes.release()
 
-    def _decode_and_accept(self, app: HttpApp, fmt: str, encoding: str) -> int:
-        body = self._read_body(app.max_body)
-        if body is None:
-            return self._error(413, f"request body over {app.max_body} bytes", fmt)
-        if isinstance(body, str):
-            return self._error(400, body, fmt)
+    def _decode_and_accept(self, app: HttpApp, fmt: str, encoding: str,
+                           body: bytes | bytearray) -> int:
         if encoding == "gzip":
             body = gunzip(body, app.max_body)
             if body is None:
@@ -167,73 +176,9 @@ class Handler(BaseHTTPRequestHandler):
         outcome = app.receiver.accept(batch, len(body))
         return self._reply(outcome, fmt)
 
-    def _read_body(self, limit: int) -> bytes | str | None:
-        """The body; None over ``limit``; a str describing a framing error."""
-        length = self.headers.get("Content-Length")
-        if length is None:
-            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                return self._read_chunked(limit)
-            self.close_connection = True
-            return "a Content-Length or chunked body is required"
-        try:
-            n = int(length)
-        except ValueError:
-            self.close_connection = True
-            return "invalid Content-Length"
-        if n < 0:
-            self.close_connection = True
-            return "invalid Content-Length"
-        if n > limit:
-            self._discard(n)                 # so the client can read the 413
-            return None
-        body = self.rfile.read(n)
-        if len(body) != n:
-            self.close_connection = True
-            return "truncated body"
-        return body
-
-    def _read_chunked(self, limit: int) -> bytes | str | None:
-        parts, total = [], 0
-        while True:
-            line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                self.close_connection = True
-                return "invalid chunked encoding"
-            if size == 0:
-                while self.rfile.readline(1024).strip():   # trailers
-                    pass
-                return b"".join(parts)
-            total += size
-            if total > limit:
-                self.close_connection = True
-                return None
-            parts.append(self.rfile.read(size))
-            self.rfile.readline(1024)
-
-    def _discard(self, n: int) -> None:
-        """Read and drop a body of ``n`` bytes (up to DISCARD_MAX; beyond, close the
-        connection): a client still sending would otherwise never see the response."""
-        if n > DISCARD_MAX:
-            self.close_connection = True
-            return
-        while n > 0:
-            chunk = self.rfile.read(min(n, 1 << 16))
-            if not chunk:
-                self.close_connection = True
-                return
-            n -= len(chunk)
-
-    def _drain_or_close(self) -> None:
-        """Skip an unread body so the connection can be reused; close it if it is large."""
-        try:
-            n = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            n = -1
-        if n >= 0 and "chunked" not in (self.headers.get("Transfer-Encoding") or ""):
-            self._discard(n)
-        else:
+    def _skip(self, reader: BodyReader) -> None:
+        """Skip an unread body so the connection can be reused, or close it."""
+        if not reader.discard():
             self.close_connection = True
 
     # -- responses ------------------------------------------------------------------------
@@ -275,27 +220,16 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         if self.close_connection:
             self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        try:
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+        except OSError:              # the client went away: nothing to answer
+            self.close_connection = True
 
 
 # google.rpc.Code for the HTTP status (as the OTLP spec maps them).
 _GRPC_CODE = {400: 3, 401: 16, 404: 5, 413: 8, 415: 3, 429: 8, 500: 13, 503: 14}
-
-
-def gunzip(data: bytes, limit: int) -> bytes | str | None:
-    """Decompress with a bound (a gzip bomb stops at ``limit``); None over the limit."""
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = d.decompress(data, limit + 1)
-        if len(out) > limit:
-            return None
-        if not d.eof:
-            return "truncated gzip body"
-    except zlib.error:
-        return "invalid gzip body"
-    return out
 
 
 def make_server(host: str, port: int, app: HttpApp, *, otlp: bool,

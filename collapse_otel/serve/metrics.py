@@ -19,6 +19,8 @@ ANSWER_SPANS = "collapse_serve_answer_spans_accepted"
 QUEUED_ANSWERS = "collapse_serve_queued_answers"
 QUEUED_BYTES = "collapse_serve_queued_bytes"
 HELD_TRACES = "collapse_serve_held_traces"
+HELD_BYTES = "collapse_serve_held_bytes"
+HELD_EVICTED = "collapse_serve_held_traces_released_early"
 SNAPSHOTS = "collapse_serve_snapshots"
 LAST_SNAPSHOT = "collapse_serve_last_snapshot_timestamp_seconds"
 STATE_CORRUPT = "collapse_serve_state_corrupt"
@@ -45,16 +47,23 @@ class ServeCollector(Collector):
                                     "to retry).", labels=["outcome"])
         answers = CounterMetricFamily(ANSWER_SPANS, "LLM answer spans accepted for analysis.")
         q_answers = GaugeMetricFamily(QUEUED_ANSWERS, "Answer spans accepted, not yet analysed.")
-        q_bytes = GaugeMetricFamily(QUEUED_BYTES, "Request bytes accepted, not yet analysed.")
+        q_bytes = GaugeMetricFamily(QUEUED_BYTES, "Bytes accepted, not yet analysed: requests "
+                                    "and the estimated cost of holding their spans.")
         held = GaugeMetricFamily(HELD_TRACES, "Traces whose answers wait for the root span.")
+        held_bytes = GaugeMetricFamily(HELD_BYTES, "Estimated bytes held by traces waiting "
+                                       "for their root span (in the max_queued_bytes bound).")
+        evicted = CounterMetricFamily(HELD_EVICTED, "Traces released before their root span "
+                                      "came because too many traces or bytes were held; "
+                                      "their answers are counted with the retrievals seen.")
         snaps = CounterMetricFamily(SNAPSHOTS, "State snapshots written, by outcome.",
                                     labels=["outcome"])
         last = GaugeMetricFamily(LAST_SNAPSHOT, "Unix time of the last successful snapshot.")
         corrupt = CounterMetricFamily(STATE_CORRUPT, "State files found corrupt at start and "
                                       "set aside.")
-        ready = GaugeMetricFamily(READY, "1 when the receiver accepts spans.")
-        families: list[Metric] = [requests, spans, answers, q_answers, q_bytes, held, snaps,
-                                  last, corrupt, ready]
+        ready = GaugeMetricFamily(READY, "1 when /readyz answers 200: accepting spans and, "
+                                  "with a state file, the last snapshot succeeded.")
+        families: list[Metric] = [requests, spans, answers, q_answers, q_bytes, held,
+                                  held_bytes, evicted, snaps, last, corrupt, ready]
         if empty:
             return families
         with st._lock:
@@ -71,9 +80,11 @@ class ServeCollector(Collector):
         q_answers.add_metric([], r.queued_answers)
         q_bytes.add_metric([], r.queued_bytes)
         held.add_metric([], r.assembler.held_traces)
+        held_bytes.add_metric([], r.held_bytes)
+        evicted.add_metric([], st.held_evicted)
         for outcome in ("success", "failure"):
             snaps.add_metric([outcome], snap_counts.get(outcome, 0))
         last.add_metric([], last_t)
         corrupt.add_metric([], corrupt_n)
-        ready.add_metric([], 1.0 if r.ready and not r.closing else 0.0)
+        ready.add_metric([], 1.0 if r.not_ready() is None else 0.0)
         return families

@@ -3,7 +3,9 @@
 A request is queued as one deferred item on the capture pipeline, so it is taken all or
 nothing: a client told to retry (429 / UNAVAILABLE) has had none of its spans counted, and
 its retry cannot count any of them twice. Admission is bounded by answers and bytes not yet
-analysed, which bounds the server's memory whatever the clients send.
+analysed plus the bytes held by traces waiting for their root span (one bound, so answers
+waiting for a root cannot grow past it), which bounds the server's memory whatever the
+clients send.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from ..config import CollapseConfig
 from ..records import AnswerRecord
 from .decode import Batch
 from .settings import ServeSettings
-from .traces import TraceAssembler
+from .traces import TraceAssembler, hold_cost
 
 OK, RETRY, UNAVAILABLE = "ok", "retry", "unavailable"
 _PIPELINE_ITEMS = 1_000_000   # the byte/answer gate below is the real bound
@@ -41,6 +43,7 @@ class ServeStats:
         self.answers_accepted = 0
         self.snapshots: dict[str, int] = {}
         self.state_corrupt = 0
+        self.held_evicted = 0
         self.last_snapshot_time = 0.0
 
     def request(self, transport: str, code: str) -> None:
@@ -69,17 +72,35 @@ class Receiver:
         # traces with answers or retrievals still waiting for their root span: their later
         # spans (the root is usually not a GenAI span) must reach the worker too
         self._open: set[bytes] = set()
+        # held traces may take half of the byte bound, so the queue always keeps the rest
         self.assembler = TraceAssembler(config, hold_seconds=settings.hold_seconds,
                                         max_traces=settings.max_traces,
                                         on_close=self._open.discard,
                                         on_error=partial(self.pipeline.report_error,
-                                                         EXTRACT_ERROR))
+                                                         EXTRACT_ERROR),
+                                        max_bytes=settings.max_queued_bytes // 2)
         self.stats = ServeStats()
         self._lock = threading.Lock()
         self.queued_answers = 0
         self.queued_bytes = 0
+        self.held_bytes = 0      # the assembler's, as of its last change (under _lock)
         self.ready = False
         self.closing = False
+        self.snapshot_problem: str | None = None   # why the last snapshot failed, if it did
+
+    def admitted_bytes(self) -> int:
+        """Bytes queued plus bytes held, read together: what the admission bound bounds."""
+        with self._lock:
+            return self.queued_bytes + self.held_bytes
+
+    def not_ready(self) -> str | None:
+        """Why /readyz answers 503, or None. A failing snapshot fails readiness but not
+        intake: what is sent is still counted, only its persistence is at risk."""
+        if self.closing:
+            return "stopping"
+        if not self.ready:
+            return "starting"
+        return self.snapshot_problem
 
     def accept(self, batch: Batch, nbytes: int) -> Outcome:
         """Queue the request's spans for analysis, or say why not. Never raises."""
@@ -94,10 +115,12 @@ class Receiver:
         if not batch.items:    # no GenAI span and nothing waiting for a root: nothing to do
             self._count_taken(batch, taken)
             return Outcome(OK, batch.rejected, message)
+        nbytes += hold_cost(batch)     # admitted bytes: the request and holding its spans
         with self._lock:
+            used = self.queued_bytes + self.held_bytes
             full = (self.queued_answers and
                     self.queued_answers + batch.answers > s.max_queued_answers) or \
-                   (self.queued_bytes and self.queued_bytes + nbytes > s.max_queued_bytes)
+                   (used and used + nbytes > s.max_queued_bytes)
             if full:
                 retry = True
             else:
@@ -148,16 +171,38 @@ class Receiver:
     def _work(self, batch: Batch, nbytes: int) -> list[AnswerRecord]:
         """Runs on the pipeline's worker thread."""
         try:
-            return self.assembler.ingest(batch)
-        finally:
-            self._release(batch.answers, nbytes)
+            records = self.assembler.ingest(batch)
+        except Exception as exc:   # a bug, not the client's: counted, and the bound settled
+            self.pipeline.report_error(EXTRACT_ERROR, exc)
+            records = []
+        return records + self._publish(batch.answers, nbytes)
+
+    def _publish(self, answers: int = 0, nbytes: int = 0) -> list[AnswerRecord]:
+        """Release the batch's admitted bytes and publish what is held, in one step under the
+        lock admission takes, so queued + held never exceed the bound as seen there. If what
+        the batch added to the held traces does not fit beside what is queued now, the oldest
+        held traces are released early (their answers returned for analysis)."""
+        with self._lock:
+            self.queued_answers -= answers
+            self.queued_bytes -= nbytes
+            room = max(0, self.settings.max_queued_bytes - self.queued_bytes)
+            early = self.assembler.release_to(room) if self.assembler.held_bytes > room else []
+            self.held_bytes = self.assembler.held_bytes
+        self.stats.held_evicted = self.assembler.evicted
+        return early
+
+    def _expire(self) -> list[AnswerRecord]:
+        return self.assembler.expire() + self._publish()
+
+    def _close_all(self) -> list[AnswerRecord]:
+        return self.assembler.close_all() + self._publish()
 
     def tick(self) -> None:
         """Let the worker release answers whose trace root never came (called periodically)."""
         if self.assembler.held_traces:
-            self.pipeline.submit_deferred(self.assembler.expire)
+            self.pipeline.submit_deferred(self._expire)
 
     def drain(self, timeout: float = 30.0) -> bool:
         """Count every held answer and wait until everything queued is analysed."""
-        self.pipeline.submit_deferred(self.assembler.close_all)
+        self.pipeline.submit_deferred(self._close_all)
         return self.pipeline.flush(timeout)

@@ -1,8 +1,10 @@
 """Wiring of ``collapse-otel serve``: listeners, state restore and snapshots, orderly stop.
 
-Start: restore the last snapshot (a corrupt one is set aside and counted), open the
-listeners, then report ready. Stop (SIGTERM / SIGINT): report not ready, close the listeners,
-count every held answer, wait for the worker, write a final snapshot.
+Start: check that the state directory is writable (else refuse to start), restore the last
+snapshot (a corrupt one is set aside and counted), open the listeners, then report ready.
+A failing snapshot fails readiness until one succeeds. Stop (SIGTERM / SIGINT): report not
+ready, close the listeners, count every held answer, wait for the worker, write a final
+snapshot (exit status 1 if it failed).
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from . import grpc_server
 from .http import HttpApp, make_server
 from .metrics import ServeCollector
 from .receiver import Receiver
-from .settings import ServeSettings, SettingsError, resolve
-from .state import StateStore, write_atomic
+from .settings import ServeSettings, SettingsError, collapse_config, resolve
+from .state import StateError, StateStore, write_atomic
 
 _log = logging.getLogger("collapse_otel.serve")
 TICK_SECONDS = 1.0
@@ -39,11 +41,7 @@ class Service:
     def __init__(self, settings: ServeSettings, config: CollapseConfig | None = None, *,
                  aggregator: object = None) -> None:
         self.settings = settings
-        try:
-            config = config or CollapseConfig.resolve(**dict(settings.collapse))
-        except TypeError as exc:
-            raise SettingsError(str(exc)) from None
-        self.config = config
+        self.config = config = config or collapse_config(settings)
         self.receiver = Receiver(settings, config, aggregator)
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(ServeCollector(self.receiver))
@@ -61,6 +59,7 @@ class Service:
     def start(self) -> Service:
         s = self.settings
         if self.store is not None:
+            self.store.check_writable()       # StateError: refuse to start, say why
             result = self.store.restore(self.receiver.pipeline.aggregator)
             self.restore_outcome = result.outcome
             if result.outcome == "corrupt":
@@ -96,7 +95,8 @@ class Service:
         thread.start()
         self._servers.append(httpd)
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop intake, count held answers, drain; False when the final snapshot failed."""
         r = self.receiver
         r.closing = True
         self._stop.set()
@@ -106,8 +106,9 @@ class Service:
             httpd.shutdown()
             httpd.server_close()
         r.drain(timeout)
-        self.snapshot()
+        saved = self.store is None or self.snapshot()
         r.pipeline.shutdown(timeout)
+        return saved
 
     def _housekeeping(self) -> None:
         next_snapshot = time.monotonic() + self.settings.snapshot_seconds
@@ -131,9 +132,12 @@ class Service:
                 self.store.save(self.receiver.pipeline.aggregator)
             except Exception as exc:
                 stats.snapshot_done("failure")
-                _log.warning("collapse-otel serve: snapshot to %s failed (%s)", self.store.path,
-                             type(exc).__name__)
+                problem = f"the last snapshot to {self.store.path} failed ({type(exc).__name__})"
+                self.receiver.snapshot_problem = problem
+                _log.warning("collapse-otel serve: %s; /readyz answers 503 until one succeeds",
+                             problem)
                 return False
+            self.receiver.snapshot_problem = None
         with stats._lock:
             stats.last_snapshot_time = time.time()
         stats.snapshot_done("success")
@@ -147,10 +151,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings, args = resolve(sys.argv[1:] if argv is None else argv)
         service = Service(settings).start()
     except SettingsError as exc:
-        sys.stderr.write(f"collapse-otel serve: {exc}\n")
+        sys.stderr.write(f"collapse-otel serve: {_one_line(exc)}\n")
         return 2
+    except StateError as exc:
+        sys.stderr.write(f"collapse-otel serve: {_one_line(exc)}\n")
+        return 1
     except OSError as exc:
-        sys.stderr.write(f"collapse-otel serve: cannot listen: {exc}\n")
+        sys.stderr.write(f"collapse-otel serve: cannot listen: {_one_line(exc)}\n")
         return 1
     # The aggregator holds millions of long-lived objects: with the default thresholds a full
     # collection ran every few seconds under load and paused request threads for 60-70 ms
@@ -166,5 +173,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     while not stop.wait(1.0):
         pass
     _log.info("collapse-otel serve: stopping")
-    service.stop()
+    if not service.stop():
+        _log.error("collapse-otel serve: the final snapshot failed; answers since the last "
+                   "good snapshot are not saved (exit status 1)")
+        return 1
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    """Operators read the reason in one line (YAML errors span several)."""
+    return " ".join(str(exc).split())

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ..config import CollapseConfig, ConfigError, parse_value
 from ..envvars import SERVE_ENV_VARS
 
 
@@ -31,6 +32,7 @@ class ServeSettings:
     token: str | None = None            # bearer token; from env or a file, never a flag
     allow_insecure: bool = False        # accept a non-loopback bind without a token
     max_body_bytes: int = 16 * 1024 * 1024      # per request, after decompression
+    body_timeout_seconds: float = 30.0  # a whole request body must arrive within this
     max_queued_answers: int = 10_000    # LLM spans accepted but not analysed yet
     max_queued_bytes: int = 128 * 1024 * 1024   # request bytes accepted but not analysed yet
     retry_after_seconds: int = 1
@@ -42,28 +44,32 @@ class ServeSettings:
     collapse: Mapping[str, Any] = field(default_factory=dict)  # CollapseConfig overrides
 
 
-_ENV = {v.field: v.name for v in SERVE_ENV_VARS}
+_ENV = {v.field: v.name for v in SERVE_ENV_VARS if v.field != "config"}
 _FIELDS = {f.name: f for f in fields(ServeSettings)}
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+_FLAGS = ("host", "otlp_http_port", "otlp_grpc_port", "metrics_port", "allow_insecure",
+          "state_file", "snapshot_seconds", "max_body_bytes", "max_queued_answers")
+_CONFIG_VAR = "COLLAPSE_OTEL_SERVE_CONFIG"
+MIN_BODY_BYTES = 1024    # below this no real export fits; a smaller limit is a typo
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # values stay str here: every source goes through the same parser (_parse)
     p = argparse.ArgumentParser(
         prog="collapse-otel serve",
         description="OTLP receiver: GenAI spans of any language in, collapse metrics out.")
     p.add_argument("--host", help="bind address (default 127.0.0.1)")
-    p.add_argument("--otlp-http-port", type=int, help="OTLP/HTTP port (default 4318; 0 = any)")
-    p.add_argument("--otlp-grpc-port", type=int, help="OTLP/gRPC port (default 4317; -1 = off)")
-    p.add_argument("--metrics-port", type=int,
+    p.add_argument("--otlp-http-port", help="OTLP/HTTP port (default 4318; 0 = any)")
+    p.add_argument("--otlp-grpc-port", help="OTLP/gRPC port (default 4317; -1 = off)")
+    p.add_argument("--metrics-port",
                    help="/metrics port (default 9464; -1 = on the OTLP/HTTP port)")
     p.add_argument("--config", help="YAML settings file")
     p.add_argument("--token-file", help="file holding the bearer token clients must send")
     p.add_argument("--allow-insecure", action="store_true", default=None,
                    help="allow a non-loopback bind without a bearer token")
     p.add_argument("--state-file", help="snapshot file for the aggregator state")
-    p.add_argument("--snapshot-seconds", type=float, help="seconds between snapshots")
-    p.add_argument("--max-body-bytes", type=int, help="largest request body accepted")
-    p.add_argument("--max-queued-answers", type=int,
+    p.add_argument("--snapshot-seconds", help="seconds between snapshots")
+    p.add_argument("--max-body-bytes", help="largest request body accepted")
+    p.add_argument("--max-queued-answers",
                    help="answers waiting for analysis before clients are told to retry")
     p.add_argument("--print-port-file", help=argparse.SUPPRESS)  # tests: where ports go
     return p
@@ -71,24 +77,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def resolve(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None,
             ) -> tuple[ServeSettings, argparse.Namespace]:
-    """Settings from flags, env and the YAML file, validated (SettingsError if unsafe)."""
+    """Settings from flags, env and the YAML file, each value parsed strictly where it is
+    read (SettingsError names the source), then validated as a whole."""
     env = os.environ if environ is None else environ
     args = build_parser().parse_args(list(argv or ()))
     values: dict[str, Any] = {}
-    config_file = args.config or env.get("COLLAPSE_OTEL_SERVE_CONFIG")
-    if config_file:
+    config_file = _parse("config", args.config, "--config") if args.config is not None \
+        else _parse("config", env[_CONFIG_VAR], _CONFIG_VAR) if _CONFIG_VAR in env else None
+    if config_file is not None:
         values.update(load_yaml(config_file))
     for name, var in _ENV.items():
-        raw = env.get(var)
-        if raw is not None and name in _FIELDS:
-            values[name] = _parse(name, raw, var)
-    token_file = args.token_file or env.get(_ENV["token_file"]) or values.pop("token_file", None)
-    values.pop("token_file", None)
-    for name in ("host", "otlp_http_port", "otlp_grpc_port", "metrics_port", "allow_insecure",
-                 "state_file", "snapshot_seconds", "max_body_bytes", "max_queued_answers"):
+        if var in env:
+            values[name] = _parse(name, env[var], var)
+    for name in (*_FLAGS, "token_file"):
         value = getattr(args, name)
         if value is not None:
-            values[name] = value
+            values[name] = _parse(name, value, "--" + name.replace("_", "-"))
+    token_file = values.pop("token_file", None)
     if token_file:
         try:
             values["token"] = Path(token_file).read_text().strip()
@@ -96,6 +101,7 @@ def resolve(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None
             raise SettingsError(f"cannot read token file {token_file}: {exc}") from None
     settings = ServeSettings(**values)
     validate(settings)
+    collapse_config(settings, env)   # the analysis settings are checked as strictly
     return settings, args
 
 
@@ -117,28 +123,32 @@ def load_yaml(path: str) -> dict[str, Any]:
             raise SettingsError(f"{path}: put the token in a token_file, not in the config")
         if name not in _FIELDS and name != "token_file":
             raise SettingsError(f"{path}: unknown setting {key!r}")
-        if name == "collapse" and not isinstance(value, Mapping):
-            raise SettingsError(f"{path}: 'collapse' must be a mapping of CollapseConfig fields")
-        out[name] = dict(value) if name == "collapse" else value
+        if name == "collapse":
+            if not isinstance(value, Mapping):
+                raise SettingsError(
+                    f"{path}: 'collapse' must be a mapping of CollapseConfig fields")
+            out[name] = {str(k).replace("-", "_"): v for k, v in value.items()}
+        else:
+            out[name] = _parse(name, value, f"{key} in {path}")
     return out
 
 
-def _parse(name: str, raw: str, var: str) -> Any:
-    default = _FIELDS[name].default
-    raw = raw.strip()
+def _parse(name: str, value: Any, source: str) -> Any:
+    """config.parse_value, the one rule for every source; SettingsError naming the source."""
+    default = _FIELDS[name].default if name in _FIELDS else None
     try:
-        if isinstance(default, bool):
-            low = raw.lower()
-            if low in _TRUE or low in _FALSE:
-                return low in _TRUE
-            raise ValueError(raw)
-        if isinstance(default, int):
-            return int(raw)
-        if isinstance(default, float):
-            return float(raw)
-    except ValueError:
-        raise SettingsError(f"invalid {var}={raw!r}") from None
-    return raw or None
+        return parse_value(value, default, name)
+    except ValueError as exc:
+        raise SettingsError(f"invalid {source}: {exc}") from None
+
+
+def collapse_config(settings: ServeSettings,
+                    environ: Mapping[str, str] | None = None) -> CollapseConfig:
+    """The analysis configuration, resolved strictly: serve must not start on a typo."""
+    try:
+        return CollapseConfig.resolve(environ, strict=True, **dict(settings.collapse))
+    except (ConfigError, TypeError) as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def is_loopback(host: str) -> bool:
@@ -151,12 +161,18 @@ def is_loopback(host: str) -> bool:
 
 
 def validate(s: ServeSettings) -> None:
+    if s.max_body_bytes < MIN_BODY_BYTES:
+        raise SettingsError(f"max_body_bytes must be >= {MIN_BODY_BYTES}")
     for name in ("max_body_bytes", "max_queued_answers", "max_queued_bytes", "max_traces",
                  "grpc_workers", "retry_after_seconds"):
         if getattr(s, name) < 1:
             raise SettingsError(f"{name} must be >= 1")
-    if s.snapshot_seconds <= 0 or s.hold_seconds < 0:
-        raise SettingsError("snapshot_seconds must be > 0 and hold_seconds >= 0")
+    if s.snapshot_seconds <= 0:
+        raise SettingsError("snapshot_seconds must be > 0")
+    if s.body_timeout_seconds <= 0:
+        raise SettingsError("body_timeout_seconds must be > 0")
+    if s.hold_seconds < 0:
+        raise SettingsError("hold_seconds must be >= 0")
     for name in ("otlp_http_port", "otlp_grpc_port", "metrics_port"):
         port = getattr(s, name)
         if not -1 <= port <= 65535 or (name == "otlp_http_port" and port < 0):

@@ -8,7 +8,8 @@ on the way, so a snapshot never holds a second copy of the state in memory; vers
 same directory, created with mode 0600 (the sample holds answer text), fsynced and then
 ``os.replace``d, so a crash leaves either the old or the new snapshot, never half of one. A
 file that fails any check is renamed aside (``<name>.corrupt-<UTC time>``) and reported; the
-server starts empty instead of crashing.
+server starts empty instead of crashing. A location that cannot be read or written is not
+corrupt: it is a StateError, and serve does not start.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ FILE_MODE = 0o600
 _HEADER_V1 = struct.Struct(">8sH6xQ32s")
 _HEADER = struct.Struct(">8sH6x")
 _TRAILER = struct.Struct(">Q32s")
+
+
+class StateError(RuntimeError):
+    """The state location cannot be used (not writable, not readable): serve does not start."""
 
 
 class CorruptState(ValueError):
@@ -181,13 +186,36 @@ class StateStore:
             f.write(_TRAILER.pack(size, sha.digest()))
         return _HEADER.size + size + _TRAILER.size
 
+    def check_writable(self) -> None:
+        """Create and remove a probe file beside the snapshot, so a directory serve cannot
+        write to stops it at start instead of failing every snapshot later (StateError)."""
+        directory = self.path.parent
+        probe = directory / f".{self.path.name}.probe-{os.getpid()}"
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, b"probe")
+            finally:
+                os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            reason = "a file is in the way" if isinstance(exc, FileExistsError) \
+                else exc.strerror or str(exc)
+            raise StateError(f"state directory {directory} is not writable: {reason}") \
+                from None
+
     def restore(self, aggregator: object) -> RestoreResult:
+        """Load the snapshot. Bad bytes are set aside (``corrupt``); a file that cannot be read
+        at all (a path through a file, no permission, I/O error) says nothing about its bytes,
+        and starting empty would overwrite it at the next snapshot: StateError instead."""
         try:
             f = open(self.path, "rb")  # noqa: SIM115 - closed below, after the checks
         except FileNotFoundError:
             return RestoreResult("missing")
         except OSError as exc:
-            return self._set_aside(f"unreadable: {exc}")
+            raise StateError(f"cannot read state file {self.path}: "
+                             f"{exc.strerror or exc}") from None
         try:
             with f:
                 _load(f, aggregator)

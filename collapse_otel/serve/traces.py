@@ -5,8 +5,10 @@ capture.trace_buffer and the record from capture.span_processor's facts_to_recor
 gives the same record here as in CollapseSpanProcessor. What differs is only when a trace is
 held, because spans arrive in OTLP batches rather than one by one: a trace is kept only if it
 has answers or retrievals and its local root span was not in the batch (exporters send a
-trace's spans as they end and the root ends last, so it usually is). Only the worker thread
-touches this.
+trace's spans as they end and the root ends last, so it usually is). A held answer is cut to
+``max_answer_chars`` first, and what held traces cost is bounded in bytes (``max_bytes``, and
+what the receiver's bound leaves, see ``release_to``): beyond, the oldest are released early,
+counted and never dropped. Only the worker thread touches this.
 """
 
 from __future__ import annotations
@@ -15,12 +17,19 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..capture.conventions import LLM, SpanFacts, extract
+from ..capture.conventions import LLM, SpanFacts, capped, extract
 from ..capture.span_processor import facts_to_record
-from ..capture.trace_buffer import Trace, TraceBuffer
+from ..capture.trace_buffer import ITEM_COST, LINK_COST, TRACE_COST, Trace, TraceBuffer
 from ..config import CollapseConfig
 from ..records import AnswerRecord
 from .decode import Batch, SpanItem
+
+
+def hold_cost(batch: Batch) -> int:
+    """The most the batch's spans can add to held traces beyond their text, which the request
+    bytes already count (a new trace has a GenAI span, so one trace per GenAI span at most).
+    Admitted with the request, so that holding them stays in the bound."""
+    return LINK_COST * len(batch.items) + (TRACE_COST + ITEM_COST) * batch.genai
 
 
 class TraceAssembler:
@@ -29,17 +38,37 @@ class TraceAssembler:
     def __init__(self, config: CollapseConfig, *, hold_seconds: float = 10.0,
                  max_traces: int = 4096, clock: Callable[[], float] = time.monotonic,
                  on_close: Callable[[bytes], None] | None = None,
-                 on_error: Callable[[Exception], None] | None = None) -> None:
+                 on_error: Callable[[Exception], None] | None = None,
+                 max_bytes: int | None = None) -> None:
         self._config = config
         self._on_error = on_error or (lambda exc: None)
+        self._max_bytes = max_bytes
         self._buffer = TraceBuffer(self._record, hold_seconds=hold_seconds,
                                    max_traces=max_traces,
                                    clock=clock,
-                                   on_close=on_close)
+                                   on_close=on_close,
+                                   max_bytes=max_bytes)
 
     @property
     def held_traces(self) -> int:
         return self._buffer.held
+
+    @property
+    def held_bytes(self) -> int:
+        return self._buffer.held_bytes
+
+    @property
+    def evicted(self) -> int:
+        return self._buffer.evicted
+
+    def release_to(self, limit: int) -> list[AnswerRecord]:
+        """Release the oldest held traces until at most ``limit`` bytes are held."""
+        buffer = self._buffer
+        buffer.max_bytes = limit if self._max_bytes is None else min(limit, self._max_bytes)
+        try:
+            return buffer.shrink()
+        finally:
+            buffer.max_bytes = self._max_bytes
 
     def ingest(self, batch: Batch) -> list[AnswerRecord]:
         out = self.expire()
@@ -79,8 +108,10 @@ class TraceAssembler:
         except Exception as exc:  # conventions never raise on types; a bug must not stop it
             self._on_error(exc)   # counted as a drop (extract_error) and logged once
             return None
-        if facts is not None and facts.kind == LLM and facts.captured:
-            return None     # collapse-otel's own handler already counted this answer
+        if facts is not None and facts.kind == LLM:
+            if facts.captured:
+                return None     # collapse-otel's own handler already counted this answer
+            return capped(facts, self._config.max_answer_chars)
         return facts
 
     def _record(self, facts: SpanFacts, resource: Mapping[str, Any] | None,

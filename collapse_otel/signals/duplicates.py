@@ -170,7 +170,13 @@ class DuplicateIndex:
         return check_and_add([self], text_hash, shingles, self.threshold)
 
     def merge(self, other: DuplicateIndex) -> DuplicateIndex:
-        """Replay other's answers in order: equals observing self's answers, then other's."""
+        """Replay other's answers in order: equals observing self's answers, then other's.
+        Refuses an index of another threshold or LSH shape (ValueError), as datasketch's
+        MinHash.merge refuses other permutations: its verdicts would mean something else."""
+        if other.threshold != self.threshold or \
+                (other.minhasher.bands, other.minhasher.rows) != \
+                (self.minhasher.bands, self.minhasher.rows):
+            raise ValueError("cannot merge duplicate indexes of different threshold or LSH shape")
         for th, sh in zip(other.text_hashes, other.shingles, strict=True):
             self.update(th, sh)
         return self

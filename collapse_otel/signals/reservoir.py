@@ -123,7 +123,10 @@ class ReservoirSample(Generic[T]):
 
     def merge(self, other: ReservoirSample[T]) -> ReservoirSample[T]:
         """Merge in place. Exact (== observing A then B) while B still holds every item it saw;
-        otherwise a uniform sample of the union (each slot drawn in proportion to the counts)."""
+        otherwise a uniform sample of the union (each slot drawn in proportion to the counts).
+        Refuses a sample of another size (ValueError): the union would not be one."""
+        if other.k != self.k:
+            raise ValueError(f"cannot merge samples of {self.k} and {other.k} items")
         if other.seen <= other.k:
             self.update_many(other.items)
             return self

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 import xxhash
 
+HASH_VERSION = 2  # bumped when token hashes change: stored shingles of another version
+#                   compare with nothing (collapse_otel.state_compat)
 _P = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier (golden ratio); mixes positions
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)

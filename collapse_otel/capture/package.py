@@ -1,0 +1,11 @@
+"""What the instrumentor needs installed, as OpenTelemetry instrumentation packages declare it.
+
+Nothing: collapse-otel reads spans any instrumentation emits and takes ``observe()`` calls
+without a framework; LangChain is optional (the ``langchain`` extra), so it is not a
+dependency ``opentelemetry-instrument`` should refuse to load the instrumentor without.
+"""
+
+from __future__ import annotations
+
+_instruments: tuple[str, ...] = ()
+_supports: tuple[str, ...] = ("langchain-core >= 0.3",)   # hooked when installed

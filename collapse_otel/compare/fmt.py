@@ -1,0 +1,87 @@
+"""How every report writes numbers: values with sensible precision, the change as a percent
+for relative signals and in points for absolute ones, "—" for anything missing (never
+"nan" or "inf")."""
+
+from __future__ import annotations
+
+import math
+
+from ..snapshot import TOKEN_BUCKETS
+from .engine import SignalResult
+
+DASH = "—"
+
+
+def finite(v: float | None) -> float | None:
+    return v if v is not None and math.isfinite(v) else None
+
+
+def value(v: float | None) -> str:
+    v = finite(v)
+    if v is None:
+        return DASH
+    a = abs(v)
+    if a == 0:
+        return "0"
+    if a >= 1000:
+        return f"{v:,.0f}"
+    if a < 0.001:
+        return f"{v:.2e}"
+    return f"{v:.4g}"
+
+
+def change_kind(r: SignalResult) -> str:
+    """``relative`` (a fraction of the baseline) or ``absolute`` (a difference): the engine
+    falls back to the difference when the baseline is 0."""
+    return "relative" if r.signal.change == "relative" and finite(r.baseline) else "absolute"
+
+
+def change(r: SignalResult, v: float | None = None, *, unit: bool = True) -> str:
+    """A change (``v``, default the result's own) in the unit of its signal."""
+    v = finite(r.change if v is None else v)
+    if v is None:
+        return DASH
+    if change_kind(r) == "relative":
+        return _signed(100 * v) + ("%" if unit else "")
+    if r.signal.change == "absolute":   # ratios near 0: points of percent
+        return _signed(100 * v) + (" pts" if unit else "")
+    return f"{v:+.3g}"
+
+
+def _signed(x: float) -> str:
+    if x != 0 and abs(x) < 0.1:
+        return f"{x:+.2f}"
+    return f"{x:+.1f}" if abs(x) < 1000 else f"{x:+,.0f}"
+
+
+def interval(r: SignalResult) -> str:
+    if finite(r.low) is None or finite(r.high) is None:
+        return DASH
+    suffix = {"relative": "%"}.get(change_kind(r), " pts" if r.signal.change == "absolute"
+                                    else "")
+    return f"[{change(r, r.low, unit=False)}, {change(r, r.high, unit=False)}]{suffix}"
+
+
+def shown_p(r: SignalResult) -> float | None:
+    """The adjusted p-value for signals in the verdict, the raw one for the others."""
+    return finite(r.p_adjusted if r.signal.verdict else r.p_value)
+
+
+def p_value(r: SignalResult) -> str:
+    p = shown_p(r)
+    if p is None:
+        return DASH
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def verdict(r: SignalResult) -> str:
+    """The signal's verdict; in parentheses when the signal is not in the family verdict."""
+    return r.verdict if r.signal.verdict else f"({r.verdict})"
+
+
+def bucket_labels() -> list[str]:
+    return [f"≤{b:,.0f}" for b in TOKEN_BUCKETS] + [f">{TOKEN_BUCKETS[-1]:,.0f}"]
+
+
+def count(n: int) -> str:
+    return f"{n:,}"
