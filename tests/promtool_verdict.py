@@ -43,7 +43,8 @@ BASE = {
     "entities_per_answer": (3.0, 0.05), "entity_diversity_ratio": (0.75, 0.008),
     "embedding_vendi_score": (45.0, 0.8), "embedding_mean_cosine_similarity": (0.30, 0.004),
     "completion_tokens_cv": (0.45, 0.015), "context_distinct_ratio": (0.40, 0.008),
-    "context_top10_share": (0.30, 0.008),
+    "context_top10_share": (0.30, 0.008), "self_bleu": (0.15, 0.003),
+    "word_tail_mass": (0.008, 0.0004),
 }
 LEXICAL = ("distinct_1", "distinct_2", "distinct_3", "distinct_4", "ngram_diversity_score")
 SEMANTIC = ("embedding_vendi_score", "embedding_mean_cosine_similarity")
@@ -79,7 +80,7 @@ def release_series(service: str, release: str, cohort: str, instance: str,
            {"series": "collapse_window_answers" + _labels(**stream),
             "values": values.format(v=window)}]
     for s in VERDICT_SIGNALS:
-        value, se = signals[s.key]
+        value, se = signals.get(s.key) or moved((), 0)[s.key]
         extra = dict(s.labels)
         out.append({"series": s.metric + _labels(**stream, **extra),
                     "values": values.format(v=value)})

@@ -195,6 +195,8 @@ class Pipeline:
             wake.clear()
             while queue:
                 self._drain_once()
+                if self.config.multiproc_dir:   # state files stay fresh under constant load
+                    self._maintain()
             self._maintain()
             if self._closed and not queue:
                 return
@@ -206,6 +208,9 @@ class Pipeline:
         if now - self._last_maintenance < 0.5:
             return
         self._last_maintenance = now
+        if self.config.multiproc_dir:   # windows are computed where the files are merged
+            self._write_state()
+            return
         refresh = getattr(self.aggregator, "refresh", None)
         if refresh is None:
             return
@@ -266,8 +271,8 @@ class Pipeline:
 
     def flush(self, timeout: float = 5.0, *, refresh_gauges: bool = True) -> bool:
         """Wait until everything queued before this call is analysed, then (by default) bring
-        the window gauges up to date, so a snapshot taken next sees every answer; False on
-        timeout."""
+        the window gauges up to date, so a snapshot taken next sees every answer (multiprocess
+        mode: and write this process's state file); False on timeout."""
         done = self._drain(timeout)
         if done and refresh_gauges:
             refresh = getattr(self.aggregator, "refresh", None)
@@ -276,7 +281,14 @@ class Pipeline:
                     refresh(None, 0.0)  # every changed stream, no budget: flush is explicit
             except Exception as exc:
                 self.report_error(SIGNAL_ERROR, exc, 0)
+        if self.config.multiproc_dir:
+            self._write_state(force=True)
         return done
+
+    def _write_state(self, force: bool = False) -> None:
+        """Multiprocess mode: this process's state file (collapse_otel.multiprocess)."""
+        from ..multiprocess.writer import write_pipeline_state
+        write_pipeline_state(self, force)
 
     def _drain(self, timeout: float) -> bool:
         try:
