@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="seed of the simulated traffic")
     demo.add_argument("--serve", action="store_true",
                       help="keep serving /metrics after the table until interrupted")
+    demo.add_argument("--continuous", action="store_true",
+                      help="keep sending traffic at the same pace (--answers per release every "
+                           "--duration seconds) until interrupted; then print the table")
     sub.add_parser("mixin", help="generate Prometheus rules, alerts and Grafana dashboards",
                    add_help=False)
     sub.add_parser("serve", help="OTLP receiver turning GenAI spans into collapse metrics",
@@ -76,7 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              f"({exc.name}): pip install 'collapse-otel[langchain]'\n")
             return 2
         return run_demo(port=args.port, duration=args.duration, answers=args.answers,
-                        serve=args.serve, addr=args.addr, seed=args.seed)
+                        serve=args.serve, addr=args.addr, seed=args.seed,
+                        continuous=args.continuous)
     parser.print_help()
     return 2
 

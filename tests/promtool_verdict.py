@@ -15,6 +15,8 @@ fails when the committed file drifts from this script.
   names r1 as its predecessor: compared with r1's last values: fires.
 - pinned: r5 barely moves against r4 but lost 15% in three families against the pinned
   human-written baseline h: critical.
+- young: y2 moved 30% in three families, but its window holds 100 answers: not judged (no
+  degraded signal, no judged-signals count): quiet.
 """
 
 from __future__ import annotations
@@ -125,6 +127,11 @@ def scenarios() -> list[dict]:
     series += release_series("pinned", "r5", "default", "a",
                              moved(LEXICAL + SEMANTIC + ENTITY, 0.02, base=r4), ALL,
                              previous="r4", baseline="h")
+    # young: a big move, but too few answers in the window to judge it
+    series += release_series("young", "y1", "default", "a", moved((), 0), ALL)
+    series += release_series("young", "y2", "default", "a",
+                             moved(LEXICAL + SEMANTIC + ENTITY, 0.3), ALL, previous="y1",
+                             window=100)
     return series
 
 
@@ -216,7 +223,7 @@ def document() -> dict:
                                         ("semantic dispersion", 2))]},
                 # noise and floor: big or significant moves alone do not degrade anything
                 {"expr": 'service_release_cohort_signal:collapse_signal_degraded:'
-                         'previous_release{service=~"noise|floor|control"}',
+                         'previous_release{service=~"noise|floor|control|young"}',
                  "eval_time": "30m", "exp_samples": []},
                 # the z-scores behind it: noise about 1.4, below the bound
                 {"expr": f'round(abs(service_release_cohort_signal:collapse_window_signal:'
@@ -312,6 +319,14 @@ def _rule_cases() -> list[dict]:
         _case(f'{V.families_degraded("baseline_release")}{{service="pinned"}}', [
             (named(V.families_degraded("baseline_release"), service="pinned", release=rel,
                    cohort="default", baseline_release="h"), 3) for rel in ("r4", "r5")]),
+        # every verdict signal judged where both windows are full; young's y2 is not
+        _case(f'{V.judged("previous_release")}{{service=~"gradual|young"}}', [
+            (named(V.judged("previous_release"), **g2, previous_release="r1"),
+             len(VERDICT_SIGNALS))]),
+        _case(f'{V.judged("baseline_release")}{{service="pinned"}}', [
+            (named(V.judged("baseline_release"), service="pinned", release=rel,
+                   cohort="default", baseline_release="h"), len(VERDICT_SIGNALS))
+            for rel in ("r4", "r5")]),
     ]
 
 
