@@ -18,8 +18,7 @@ from collapse_otel.signals.duplicates import DuplicateIndex
 from collapse_otel.text.hashing import text_hash
 from collapse_otel.text.normalize import normalize
 
-WORDS = ("river bridge market tower harbor museum garden station castle valley forest beach "
-         "temple square library theatre palace canal island mountain").split()
+WORDS = ["river", "bridge", "market", "tower", "harbor", "museum", "garden", "station", "castle", "valley", "forest", "beach", "temple", "square", "library", "theatre", "palace", "canal", "island", "mountain"]
 
 
 def _fresh(rng: random.Random, n: int = 14) -> str:
