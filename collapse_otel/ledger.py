@@ -85,6 +85,12 @@ class AnswerLedger:
                 self._take(rec, now, out)
         return out
 
+    def pass_on(self, records: list[AnswerRecord], now: float,
+                flush: bool = False) -> list[AnswerRecord]:
+        """``admit`` then ``release``: what the worker analyses now."""
+        out = self.admit(records, now) if records else []
+        return out + self.release(now, everything=flush) if self._waiting else out
+
     def release(self, now: float, everything: bool = False) -> list[AnswerRecord]:
         """Records whose grace is over (all of them with ``everything``: a flush)."""
         out: list[AnswerRecord] = []

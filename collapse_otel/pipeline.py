@@ -1,13 +1,11 @@
 """The capture pipeline: a bounded queue drained by one daemon thread into the Aggregator.
 
 ``submit`` only appends to a deque: it never blocks, raises or analyses text; a full queue
-drops the record and counts it by reason. The worker thread starts lazily on the first submit
-and every pipeline is reset after ``fork()`` (gunicorn / uvicorn workers get their own).
-
-Besides records, the queue carries *deferred extractions*: zero-argument callables returning
-records: span attributes are read (JSON included) on the worker, not in ``on_end``. Before
-analysis the worker's ledger (ledger.py) drops second sightings of an answer by another capture
-path and counts intermediate LLM calls apart.
+drops the record and counts it by reason. The worker starts lazily on the first submit and every
+pipeline is reset after ``fork()``. The queue also carries *deferred extractions* (callables
+returning records: span attributes are read on the worker, not in ``on_end``). Before analysis
+the worker's ledger (ledger.py) drops an answer another capture path already gave and counts
+intermediate LLM calls apart.
 """
 
 from __future__ import annotations
@@ -157,10 +155,8 @@ class Pipeline:
             self._dropped[reason] = self._dropped.get(reason, 0) + n
 
     def report_error(self, reason: str, exc: BaseException, n: int = 1) -> None:
-        """Count a drop caused by ``exc`` and log it once per (reason, exception kind).
-
-        Only the exception type and message are logged: never record contents.
-        """
+        """Count a drop caused by ``exc``; log its type once per (reason, exception kind),
+        never record contents."""
         self.count_drop(reason, n)
         kind = f"{reason}:{type(exc).__name__}"
         if kind not in self._errors_logged:
@@ -190,6 +186,8 @@ class Pipeline:
             wake.clear()
             while queue:
                 self._drain_once()
+                if self.config.multiproc_dir:   # state files stay fresh under constant load
+                    self._maintain()
             if self._ledger.waiting:
                 self._observe(self._admit([], False))
             self._maintain()
@@ -203,6 +201,9 @@ class Pipeline:
         if now - self._last_maintenance < 0.5:
             return
         self._last_maintenance = now
+        if self.config.multiproc_dir:   # windows are computed where the files are merged
+            self._write_state()
+            return
         refresh = getattr(self.aggregator, "refresh", None)
         if refresh is None:
             return
@@ -248,9 +249,7 @@ class Pipeline:
 
     def _admit(self, records: list[AnswerRecord], flush: bool) -> list[AnswerRecord]:
         try:   # what the ledger lets through: no second sightings, no intermediate calls
-            ledger, now = self._ledger, time.monotonic()
-            out = ledger.admit(records, now) if records else []
-            return out + ledger.release(now, everything=flush) if ledger.waiting else out
+            return self._ledger.pass_on(records, time.monotonic(), flush)
         except Exception as exc:  # pragma: no cover - defensive: analyse them as they are
             self.report_error(CAPTURE_ERROR, exc, 0)
             return [r for r in records if not getattr(r, "intermediate", False)]
@@ -275,8 +274,8 @@ class Pipeline:
 
     def flush(self, timeout: float = 5.0, *, refresh_gauges: bool = True) -> bool:
         """Wait until everything queued before this call is analysed, then (by default) bring
-        the window gauges up to date, so a snapshot taken next sees every answer; False on
-        timeout."""
+        the window gauges up to date, so a snapshot taken next sees every answer (multiprocess
+        mode: and write this process's state file); False on timeout."""
         done = self._drain(timeout)
         if done and refresh_gauges:
             refresh = getattr(self.aggregator, "refresh", None)
@@ -285,7 +284,13 @@ class Pipeline:
                     refresh(None, 0.0)  # every changed stream, no budget: flush is explicit
             except Exception as exc:
                 self.report_error(SIGNAL_ERROR, exc, 0)
+        if self.config.multiproc_dir:
+            self._write_state(force=True)
         return done
+
+    def _write_state(self, force: bool = False) -> None:   # multiprocess mode: the state file
+        from .multiprocess.writer import write_pipeline_state
+        write_pipeline_state(self, force)
 
     def _drain(self, timeout: float) -> bool:
         try:
@@ -325,19 +330,15 @@ class Pipeline:
     def stats(self) -> PipelineStats:
         with self._lock:
             dropped = dict(self._dropped)
-        ledger = self._ledger
         return PipelineStats(dropped=dropped, queue_depth=len(self._queue),
                              processing_seconds=self._processing_seconds,
                              records_processed=self._processed,
-                             intermediate=dict(ledger.intermediate),
-                             duplicates=ledger.duplicates)
+                             intermediate=dict(self._ledger.intermediate),
+                             duplicates=self._ledger.duplicates)
 
     def _after_fork(self) -> None:
-        """In a forked child: fresh queue, locks and (lazily) thread; a fresh owned aggregator.
-
-        The parent's worker thread does not exist in the child and its locks may be held;
-        counts start at zero so parent and child never export the same answers twice.
-        """
+        """In a forked child (the parent's thread is gone, its locks may be held): fresh queue,
+        locks, thread and owned aggregator; counts start at zero, never exported twice."""
         self._reset_runtime()
         if self._owns_aggregator:
             self._aggregator = None

@@ -24,12 +24,12 @@ from prometheus_client.registry import CollectorRegistry
 
 from ..config import CollapseConfig
 from ..export.server import collapse_registry
+from ..state_file import StateError, StateStore, write_atomic
 from . import grpc_server
 from .http import HttpApp, make_server
 from .metrics import ServeCollector
 from .receiver import Receiver
 from .settings import ServeSettings, SettingsError, collapse_config, resolve
-from .state import StateError, StateStore, write_atomic
 
 _log = logging.getLogger("collapse_otel.serve")
 TICK_SECONDS = 1.0

@@ -1,0 +1,239 @@
+"""Aggregator state across restarts: a versioned, checksummed file written atomically.
+
+Layout (version 2): magic ``COLSTATE`` | format version (u16) | 6 reserved bytes | payload
+(``Aggregator.write_state``: one frame per stream) | payload length (u64) | SHA-256 of the
+payload. The payload is streamed to the file one stream at a time, with the checksum computed
+on the way, so a snapshot never holds a second copy of the state in memory; version 1 files
+(length and checksum before the payload) are still read. Writes go to a temporary file in the
+same directory, created with mode 0600 (the sample holds answer text), fsynced and then
+``os.replace``d, so a crash leaves either the old or the new snapshot, never half of one. A
+file that fails any check is renamed aside (``<name>.corrupt-<UTC time>``) and reported; the
+server starts empty instead of crashing. A location that cannot be read or written is not
+corrupt: it is a StateError, and serve does not start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import struct
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+_log = logging.getLogger(__name__)
+
+MAGIC = b"COLSTATE"
+VERSION = 2
+FILE_MODE = 0o600
+_HEADER_V1 = struct.Struct(">8sH6xQ32s")
+_HEADER = struct.Struct(">8sH6x")
+_TRAILER = struct.Struct(">Q32s")
+
+
+class StateError(RuntimeError):
+    """The state location cannot be used (not writable, not readable): serve does not start."""
+
+
+class CorruptState(ValueError):
+    """The snapshot file is not a complete, valid snapshot of this format."""
+
+
+def encode(payload: bytes) -> bytes:
+    """A whole snapshot file for ``payload`` (what ``StateStore.save`` streams)."""
+    return (_HEADER.pack(MAGIC, VERSION) + payload +
+            _TRAILER.pack(len(payload), hashlib.sha256(payload).digest()))
+
+
+def decode(data: bytes) -> bytes:
+    """The payload of a snapshot file (either version); CorruptState on any mismatch."""
+    if len(data) < _HEADER.size:
+        raise CorruptState("shorter than the header")
+    magic, version = _HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise CorruptState("not a collapse-otel state file")
+    if version == 1:
+        if len(data) < _HEADER_V1.size:
+            raise CorruptState("shorter than the header")
+        _, _, length, digest = _HEADER_V1.unpack_from(data)
+        payload = data[_HEADER_V1.size:]
+    elif version == VERSION:
+        if len(data) < _HEADER.size + _TRAILER.size:
+            raise CorruptState("shorter than header and trailer")
+        length, digest = _TRAILER.unpack_from(data, len(data) - _TRAILER.size)
+        payload = data[_HEADER.size:len(data) - _TRAILER.size]
+    else:
+        raise CorruptState(f"unsupported state format version {version}")
+    if len(payload) != length:
+        raise CorruptState(f"payload is {len(payload)} bytes, header says {length}")
+    if hashlib.sha256(payload).digest() != digest:
+        raise CorruptState("checksum mismatch")
+    return payload
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A private (0600) temporary file that replaces ``path`` once the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()    # a leftover of a crashed writer of this pid
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    with contextlib.suppress(OSError):   # make the rename itself durable
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    with atomic_file(path) as f:
+        f.write(data)
+
+
+class _HashingReader:
+    """Reads at most ``length`` payload bytes from ``f``, hashing them."""
+
+    def __init__(self, f: BinaryIO, length: int) -> None:
+        self._f, self.left, self.sha = f, length, hashlib.sha256()
+
+    def read(self, n: int) -> bytes:
+        data = self._f.read(min(n, self.left))
+        self.left -= len(data)
+        self.sha.update(data)
+        return data
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    outcome: str                 # "restored" | "missing" | "corrupt"
+    detail: str = ""
+    moved_to: Path | None = None
+
+
+def _load(f: BinaryIO, aggregator: object) -> None:
+    """Stream a snapshot file into ``aggregator`` (``read_state``), verifying the checksum
+    before the aggregator replaces its state; version 1 files are read whole."""
+    head = f.read(_HEADER.size)
+    if len(head) < _HEADER.size:
+        raise CorruptState("shorter than the header")
+    magic, version = _HEADER.unpack(head)
+    if magic != MAGIC or version != VERSION:   # version 1, or not a state file at all
+        aggregator.restore(decode(head + f.read()))
+        return
+    length = os.fstat(f.fileno()).st_size - _HEADER.size - _TRAILER.size
+    if length < 0:
+        raise CorruptState("shorter than header and trailer")
+    payload = _HashingReader(f, length)
+
+    def check() -> None:
+        if payload.left:
+            raise CorruptState("payload continues after the last stream")
+        stored_length, digest = _TRAILER.unpack(f.read(_TRAILER.size))
+        if stored_length != length or payload.sha.digest() != digest:
+            raise CorruptState("checksum mismatch")
+
+    aggregator.read_state(payload.read, check)
+
+
+def load_into(path: str | os.PathLike[str], aggregator: object) -> None:
+    """Restore ``aggregator`` from a state file; CorruptState (a ValueError) if it is not a
+    complete, valid one. The file is left where it is (``StateStore.restore`` sets a corrupt
+    file aside instead)."""
+    try:
+        with open(path, "rb") as f:
+            _load(f, aggregator)
+    except CorruptState:
+        raise
+    except (OSError, ValueError) as exc:
+        raise CorruptState(f"{path}: {type(exc).__name__}: {exc}") from None
+
+
+class StateStore:
+    """Saves and restores one aggregator (anything with ``write_state`` / ``read_state``)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def save(self, aggregator: object) -> int:
+        """Stream the aggregator's state to the file; the file's size in bytes."""
+        sha, size = hashlib.sha256(), 0
+
+        with atomic_file(self.path) as f:
+            f.write(_HEADER.pack(MAGIC, VERSION))
+
+            def write(data: bytes) -> None:
+                nonlocal size
+                sha.update(data)
+                size += len(data)
+                f.write(data)
+
+            aggregator.write_state(write)
+            f.write(_TRAILER.pack(size, sha.digest()))
+        return _HEADER.size + size + _TRAILER.size
+
+    def check_writable(self) -> None:
+        """Create and remove a probe file beside the snapshot, so a directory serve cannot
+        write to stops it at start instead of failing every snapshot later (StateError)."""
+        directory = self.path.parent
+        probe = directory / f".{self.path.name}.probe-{os.getpid()}"
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, b"probe")
+            finally:
+                os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            reason = "a file is in the way" if isinstance(exc, FileExistsError) \
+                else exc.strerror or str(exc)
+            raise StateError(f"state directory {directory} is not writable: {reason}") \
+                from None
+
+    def restore(self, aggregator: object) -> RestoreResult:
+        """Load the snapshot. Bad bytes are set aside (``corrupt``); a file that cannot be read
+        at all (a path through a file, no permission, I/O error) says nothing about its bytes,
+        and starting empty would overwrite it at the next snapshot: StateError instead."""
+        try:
+            f = open(self.path, "rb")  # noqa: SIM115 - closed below, after the checks
+        except FileNotFoundError:
+            return RestoreResult("missing")
+        except OSError as exc:
+            raise StateError(f"cannot read state file {self.path}: "
+                             f"{exc.strerror or exc}") from None
+        try:
+            with f:
+                _load(f, aggregator)
+        except Exception as exc:   # any failure of foreign bytes: set aside, never crash
+            return self._set_aside(f"{type(exc).__name__}: {exc}")
+        return RestoreResult("restored")
+
+    def _set_aside(self, detail: str) -> RestoreResult:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 1
+        while target.exists():
+            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+            n += 1
+        try:
+            os.replace(self.path, target)
+        except OSError:
+            target = None
+        _log.warning("collapse-otel serve: state file %s is corrupt (%s); set aside as %s, "
+                     "starting empty", self.path, detail, target)
+        return RestoreResult("corrupt", detail, target)
