@@ -8,7 +8,7 @@ repeating itself is a real duplicate answer, a collapse signal, and always count
 
 Matching keys, computed from what every path reads the same way:
 
-- the answer text (xxh3-64), when the record has text;
+- the answer text (Python's own str hash: in-process and short-lived), when it has text;
 - the token usage the model reported ``(prompt, completion)``, only to pair a record without
   text (content capture off on spans) with one that has it.
 
@@ -28,7 +28,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from .records import OTHER_RELEASE, AnswerRecord, StreamKey
-from .text.hashing import text_hash
 
 TTL_SECONDS = 60.0     # a span path holds an answer up to its trace's hold_seconds (30)
 GRACE_SECONDS = 1.0
@@ -51,8 +50,8 @@ class AnswerLedger:
         self._ttl, self._grace, self._max_keys = ttl, grace, max_keys
         self._max_streams = max_streams
         # key -> (last written, {(source, has text): sightings not yet paired, oldest first})
-        self._seen: OrderedDict[Any, tuple[float, dict[tuple[str, bool], list[_Seen]]]] = \
-            OrderedDict()
+        self._seen: OrderedDict[Any, list[Any]] = OrderedDict()   # [last written, {slot: [_Seen]}]
+        self._next_expiry = float("-inf")
         self._waiting: deque[tuple[float, AnswerRecord]] = deque()
         self._direct_until = float("-inf")
         self.intermediate: dict[StreamKey, int] = {}
@@ -113,11 +112,11 @@ class AnswerLedger:
         else, with ``register``, it is written down under its keys."""
         self._expire(now)
         source, has_text = rec.source, rec.answer is not None
-        tkey = ("t", text_hash(rec.answer)) if rec.answer is not None else None
+        tkey = hash(rec.answer) if rec.answer is not None else None   # in-process only
         ukey = None
         if not rec.tokens_estimated and rec.prompt_tokens is not None \
                 and rec.completion_tokens is not None:
-            ukey = ("u", rec.prompt_tokens, rec.completion_tokens)
+            ukey = (rec.prompt_tokens, rec.completion_tokens)   # a tuple: never a text's int
         limit = now - self._ttl
         if tkey is not None and self._pair(tkey, source, None, limit, register):
             return True
@@ -153,19 +152,27 @@ class AnswerLedger:
         return False
 
     def _add(self, key: Any, slot: tuple[str, bool], seen: _Seen, now: float) -> None:
-        entry = self._seen.pop(key, None)
-        groups = {} if entry is None else entry[1]
-        sightings = groups.get(slot)
+        entries = self._seen
+        entry = entries.get(key)
+        if entry is None:
+            entries[key] = entry = [now, {slot: [seen]}]
+            if len(entries) > self._max_keys:
+                entries.popitem(last=False)
+            return
+        entry[0] = now
+        entries.move_to_end(key)             # last written goes last: oldest first out
+        sightings = entry[1].get(slot)
         if sightings is None:
-            sightings = groups[slot] = []
+            entry[1][slot] = [seen]
+            return
         sightings.append(seen)
         if len(sightings) > MAX_SIGHTINGS:
             del sightings[0]
-        self._seen[key] = (now, groups)       # last written goes last: oldest first out
-        if len(self._seen) > self._max_keys:
-            self._seen.popitem(last=False)
 
     def _expire(self, now: float) -> None:
+        if now < self._next_expiry:
+            return
+        self._next_expiry = now + 1.0
         seen, limit = self._seen, now - self._ttl
         while seen and next(iter(seen.values()))[0] < limit:
             seen.popitem(last=False)

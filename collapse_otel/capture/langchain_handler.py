@@ -86,6 +86,8 @@ class CollapseCallbackHandler(BaseCallbackHandler):
         self._retrievers: dict[UUID, Any] = {}
         self._context: OrderedDict[UUID, list[str]] = OrderedDict()
         self._turns: OrderedDict[UUID, list[tuple[AnswerRecord, bool]]] = OrderedDict()
+        self._policy_cache: tuple[Any, TurnPolicy] = (None, TurnPolicy())
+        self._direct_to: Pipeline | None = None
         _HANDLERS.add(self)
         _ensure_fork_hook()
 
@@ -93,8 +95,12 @@ class CollapseCallbackHandler(BaseCallbackHandler):
     def pipeline(self) -> Pipeline:
         return self._pipeline if self._pipeline is not None else get_pipeline()
 
-    def _policy(self) -> TurnPolicy:
-        return policy_of(self.pipeline.config)
+    def _policy(self, pipeline: Pipeline | None = None) -> TurnPolicy:
+        config = (pipeline or self.pipeline).config
+        cached = self._policy_cache
+        if cached[0] is not config:
+            cached = self._policy_cache = (config, policy_of(config))
+        return cached[1]
 
     def _fail(self, exc: BaseException) -> None:
         with contextlib.suppress(Exception):
@@ -105,11 +111,13 @@ class CollapseCallbackHandler(BaseCallbackHandler):
     def _start(self, run_id: UUID, parent_run_id: UUID | None, serialized: Any = None,
                kwargs: Mapping[str, Any] | None = None, policy: TurnPolicy | None = None) -> None:
         closed = None
+        names = _names_of(serialized, kwargs or {}) if policy is not None and policy.filters \
+            else None
         with self._lock:
             parents = self._parents
             parents[run_id] = parent_run_id
-            if policy is not None and policy.filters:
-                self._names[run_id] = _names_of(serialized, kwargs or {})
+            if names:
+                self._names[run_id] = names
             if len(parents) > self._max_runs:
                 old, _ = parents.popitem(last=False)
                 self._llm.pop(old, None)
@@ -145,7 +153,8 @@ class CollapseCallbackHandler(BaseCallbackHandler):
         turn = None
         with self._lock:
             self._parents.pop(run_id, None)
-            self._names.pop(run_id, None)
+            if self._names:
+                self._names.pop(run_id, None)
             if parent_run_id is None:
                 self._context.pop(run_id, None)
                 turn = self._turns.pop(run_id, None)
@@ -154,15 +163,16 @@ class CollapseCallbackHandler(BaseCallbackHandler):
 
     def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID,
                        parent_run_id: UUID | None = None, **kwargs: Any) -> None:
-        try:
-            self._start(run_id, parent_run_id, serialized, kwargs, self._policy())
+        try:   # the config (and so the answer filters) is looked up once per root run
+            policy = self._policy() if parent_run_id is None else self._policy_cache[1]
+            self._start(run_id, parent_run_id, serialized, kwargs, policy)
         except Exception as exc:
             self._fail(exc)
 
     def on_tool_start(self, serialized: Any, input_str: Any, *, run_id: UUID,
                       parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         try:
-            self._start(run_id, parent_run_id, serialized, kwargs, self._policy())
+            self._start(run_id, parent_run_id, serialized, kwargs, self._policy_cache[1])
         except Exception as exc:
             self._fail(exc)
 
@@ -184,6 +194,10 @@ class CollapseCallbackHandler(BaseCallbackHandler):
 
     def _submit_turn(self, calls: list[tuple[AnswerRecord, bool]], outputs: Any) -> None:
         """The turn's answer, and its other LLM calls as intermediate ones."""
+        if len(calls) == 1:   # the usual chain: one LLM call
+            record, ok = calls[0]
+            self.pipeline.submit(record if ok else replace(record, intermediate=True))
+            return
         eligible = [i for i, (_, ok) in enumerate(calls) if ok]
         texts = [calls[i][0].answer for i in eligible]
         found = None
@@ -197,7 +211,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
 
     def _route(self, record: AnswerRecord, eligible: bool, run: _LLMRun | None,
                root: UUID | None) -> None:
-        if root is None or run is None or run.own_turn or self._policy().every_call:
+        if root is None or run is None or run.own_turn or self._policy_cache[1].every_call:
             self.pipeline.submit(record if eligible else replace(record, intermediate=True))
             return
         overflow = None
@@ -242,12 +256,14 @@ class CollapseCallbackHandler(BaseCallbackHandler):
                             params.get("model_name"))
         span = self._spans.start_llm(operation, model, metadata)
         pipeline = self.pipeline
-        pipeline.expect_direct()
-        policy = policy_of(pipeline.config)
-        with self._lock:
-            own_turn = parent_run_id is None or parent_run_id not in self._parents
-            eligible = True
-            if policy.filters:
+        if self._direct_to is not pipeline:   # later, the worker sees our records arrive
+            pipeline.expect_direct()
+            self._direct_to = pipeline
+        policy = self._policy(pipeline)
+        own_turn = parent_run_id is None or parent_run_id not in self._parents
+        eligible = True
+        if policy.filters:
+            with self._lock:
                 eligible = policy.eligible([*_names_of(serialized, kwargs),
                                             *self._lineage_names(parent_run_id)])
         self._start(run_id, parent_run_id)
@@ -315,7 +331,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
     def on_retriever_start(self, serialized: Any, query: str, *, run_id: UUID,
                            parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         try:
-            self._start(run_id, parent_run_id, serialized, kwargs, self._policy())
+            self._start(run_id, parent_run_id, serialized, kwargs, self._policy_cache[1])
             span = self._spans.start_retriever(
                 kwargs.get("name") or (serialized or {}).get("name") or "retriever")
             if span is not None:
