@@ -275,3 +275,26 @@ def test_extract_is_a_pure_function_over_mappings():
     ids = extract({"retrieval.documents.0.document.content": b"\x80binary"}).context_ids
     assert len(ids) == 1 and ids[0].startswith("h:")
     assert extract({"http.method": "GET"}) is None
+
+
+def test_turn_facts_service_tool_calls_tags_and_chain_spans():
+    from collapse_otel.spans.conventions import chain_output
+
+    oi = extract({"openinference.span.kind": "LLM", "tag.tags": ["judge", "x"],
+                  "metadata": json.dumps({"service": "helpdesk", "release": "3"}),
+                  "llm.output_messages.0.message.role": "assistant",
+                  "llm.output_messages.0.message.tool_calls.0.tool_call.function.name": "f"})
+    assert (oi.service, oi.release, oi.tool_call, oi.tags) == ("helpdesk", "3", True, ("judge", "x"))
+    genai = extract({"gen_ai.operation.name": "chat", "gen_ai.output.messages": json.dumps(
+        [{"role": "assistant", "parts": [{"type": "tool_call", "name": "f"}]}])})
+    assert genai.tool_call and genai.answer is None
+    with_text = extract({"gen_ai.operation.name": "chat", "gen_ai.output.messages": json.dumps(
+        [{"role": "assistant", "parts": [{"type": "text", "content": "hi"},
+                                         {"type": "tool_call", "name": "f"}]}])})
+    assert not with_text.tool_call and with_text.answer == "hi"
+    assert chain_output({"openinference.span.kind": "CHAIN", "output.value": "out"}) == (1, "out")
+    assert chain_output({"traceloop.span.kind": "workflow", "traceloop.entity.output": "o"}) == \
+        (2, "o")
+    assert chain_output({"traceloop.span.kind": "task"}) == (1, None)
+    assert chain_output({"openinference.span.kind": "LLM", "output.value": "x"}) == (0, None)
+    assert chain_output({"http.method": "GET"}) == (0, None)
