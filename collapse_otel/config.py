@@ -48,6 +48,8 @@ class CollapseConfig:
     prometheus_host: str = "127.0.0.1"
     prometheus_port: int = 9464
     capture_message_content: bool = False
+    answer_hash_file: str = ""     # on request: hashes of the answers (collapse-otel audit)
+    answer_hash_file_mb: int = 64
 
     def __post_init__(self) -> None:
         if not isinstance(self.release_order, str):   # a list from code: one string
@@ -56,7 +58,8 @@ class CollapseConfig:
         parse_scoped(self.baseline_release)
         parse_order(self.release_order)
         for name in ("window_answers", "max_streams", "sample_size", "max_answer_chars",
-                     "embedding_dim", "queue_size", "queue_mb", "batch_size", "memory_budget_mb"):
+                     "embedding_dim", "queue_size", "queue_mb", "batch_size", "memory_budget_mb",
+                     "answer_hash_file_mb"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
         if not 0.0 < self.near_duplicate_threshold <= 1.0:

@@ -63,6 +63,12 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("OTEL_EXPORTER_PROMETHEUS_PORT", "prometheus_port", 9464, "port of the /metrics server"),
     EnvVar("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "capture_message_content", False,
            "put message content on collapse-otel's own spans (text is analysed in-process either way)"),
+    EnvVar("COLLAPSE_OTEL_ANSWER_HASH_FILE", "answer_hash_file", None,
+           "append the xxh3 hash of every answer's normalised text to this file (16 hex "
+           "characters a line, mode 0600, never text), for collapse-otel audit --own-answers"),
+    EnvVar("COLLAPSE_OTEL_ANSWER_HASH_FILE_MB", "answer_hash_file_mb", 64,
+           "MiB the answer hash file may reach before it is renamed to FILE.1 (replacing the "
+           "older one) and a new one starts"),
 )
 
 ENV_BY_FIELD = {v.field: v for v in ENV_VARS}

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..audit.answer_hashes import writer_for
 from ..config import CollapseConfig
 from ..records import AnswerRecord
 
@@ -72,6 +73,7 @@ class Pipeline:
         self.config = config if config is not None else CollapseConfig.resolve()
         self._aggregator = aggregator
         self._owns_aggregator = aggregator is None
+        self.answer_hashes = writer_for(self.config)   # None unless asked for
         self._reset_runtime()
         _PIPELINES.add(self)
         _ensure_fork_hook()
@@ -260,6 +262,8 @@ class Pipeline:
         except Exception as exc:
             self.report_error(SIGNAL_ERROR, exc, len(records))
         finally:
+            if self.answer_hashes is not None:   # on request; counts its own failures
+                self.answer_hashes.write(records)
             self._processing_seconds += time.perf_counter() - start
 
     # -- control ------------------------------------------------------------------------
