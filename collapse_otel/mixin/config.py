@@ -15,7 +15,7 @@ from typing import Any
 _DURATION = re.compile(r"([0-9]+(ms|s|m|h|d|w|y))+")
 _DURATION_FIELDS = ("rate_window_short", "rate_window_long", "baseline_window", "baseline_offset",
                     "previous_release_lookback", "duplicate_window", "duplicate_for",
-                    "repetition_for", "verdict_for", "dropping_for")
+                    "repetition_for", "verdict_for", "dropping_for", "audit_for")
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,12 @@ class MixinConfig:
     # CollapseTelemetryDropping
     dropping_for: str = "15m"
     dropping_severity: str = "warning"
+
+    # collapse-otel audit, pushed to a Pushgateway (scraped with honor_labels: true):
+    # CollapseAuditSyntheticDominates, CollapseAuditHoldoutContaminated.
+    audit_job_selector: str = 'job="collapse-audit"'
+    audit_for: str = "1m"
+    audit_severity: str = "warning"
 
     # Alert rule group evaluation interval ("" = Prometheus' global evaluation_interval).
     rule_interval: str = ""

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .alerts import alerts_file
+from .audit import training_data
 from .compare import comparison
 from .config import MixinConfig, load_config
 from .dashboards import health, overview
@@ -27,7 +28,8 @@ def dashboards(cfg: MixinConfig) -> dict[str, dict]:
     """File name -> dashboard JSON model."""
     return {"collapse-overview.json": overview(cfg),
             "collapse-release-comparison.json": comparison(cfg),
-            "collapse-plugin-health.json": health(cfg)}
+            "collapse-plugin-health.json": health(cfg),
+            "collapse-training-data.json": training_data(cfg)}
 
 
 def generate(cfg: MixinConfig | None = None) -> dict[str, str]:
