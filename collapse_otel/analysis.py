@@ -30,6 +30,7 @@ CONTEXT_CACHE = 8_192  # context-id hashes remembered; ids of up to 128 characte
 CONTEXT_CACHE_ID_CHARS = 128
 MAX_TOKENS = 100_000_000  # per answer; larger reports are treated as invalid
 SAMPLE_CHARS = 4_096  # what the window sample keeps of an answer, and where entities are read
+QUESTION_CHARS = 4_096  # of a question, what its hash reads
 
 
 @dataclass(slots=True)
@@ -50,6 +51,16 @@ class PreparedAnswer:
     band_keys: list[int] | None = None
     entity_hashes: list[int] | None = None
     embedding: np.ndarray | None = None
+    question_hash: int = 0   # 0: question unknown
+
+
+def question_hash(question: object) -> int:
+    """Stable hash of a question's normalised text (its first QUESTION_CHARS characters), or
+    0 when there is none: questions that differ only in case or spacing match."""
+    if not isinstance(question, (str, bytes)) or not question:
+        return 0
+    normalized = normalize(clean_text(question[:4 * QUESTION_CHARS])[:QUESTION_CHARS])
+    return (text_hash(normalized) or 1) if normalized else 0
 
 
 def token_count(value: object) -> int | None:
@@ -146,6 +157,7 @@ class BatchAnalyzer:
                                token_count(rec.completion_tokens),
                                _context_hashes(rec.context_ids, self._context_cache))
             p.tokens_estimated = _flag(rec.tokens_estimated)
+            p.question_hash = question_hash(getattr(rec, "question", None))
             prepared.append(p)
             if rec.answer is None:
                 continue

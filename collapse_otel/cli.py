@@ -13,6 +13,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from .version import __version__
+
 
 def _positive(value: str) -> float:
     number = float(value)
@@ -24,6 +26,7 @@ def _positive(value: str) -> float:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="collapse-otel", description="Model-collapse signals for LLM agent services.")
+    parser.add_argument("--version", action="version", version=f"collapse-otel {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser("demo", help="simulated RAG agent, three releases, live metrics, table")
     demo.add_argument("--port", type=int, default=None,
@@ -38,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="seed of the simulated traffic")
     demo.add_argument("--serve", action="store_true",
                       help="keep serving /metrics after the table until interrupted")
+    demo.add_argument("--continuous", action="store_true",
+                      help="keep sending traffic at the same pace (--answers per release every "
+                           "--duration seconds) until interrupted; then print the table")
     sub.add_parser("mixin", help="generate Prometheus rules, alerts and Grafana dashboards",
                    add_help=False)
     sub.add_parser("serve", help="OTLP receiver turning GenAI spans into collapse metrics",
@@ -68,9 +74,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _delegate(argv[0], argv[1:])
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from .demo import run_demo
+        try:
+            from .demo import run_demo
+        except ImportError as exc:   # the demo is a LangChain agent
+            sys.stderr.write("collapse-otel demo: needs LangChain, which is not installed "
+                             f"({exc.name}): pip install 'collapse-otel[langchain]'\n")
+            return 2
         return run_demo(port=args.port, duration=args.duration, answers=args.answers,
-                        serve=args.serve, addr=args.addr, seed=args.seed)
+                        serve=args.serve, addr=args.addr, seed=args.seed,
+                        continuous=args.continuous)
     parser.print_help()
     return 2
 

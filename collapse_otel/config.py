@@ -48,6 +48,8 @@ class CollapseConfig:
     prometheus_host: str = "127.0.0.1"
     prometheus_port: int = 9464
     capture_message_content: bool = False
+    multiproc_dir: str = ""        # several worker processes: each writes its state here
+    multiproc_write_seconds: float = 10.0
     answer_hash_file: str = ""     # on request: hashes of the answers (collapse-otel audit)
     answer_hash_file_mb: int = 64
 
@@ -70,6 +72,8 @@ class CollapseConfig:
             raise ValueError("refresh_seconds must be >= 0")
         if self.window_seconds <= 0:
             raise ValueError("window_seconds must be > 0")
+        if self.multiproc_write_seconds <= 0:
+            raise ValueError("multiproc_write_seconds must be > 0")
 
     @classmethod
     def resolve(cls, environ: Mapping[str, str] | None = None, *, strict: bool = False,

@@ -63,6 +63,11 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("OTEL_EXPORTER_PROMETHEUS_PORT", "prometheus_port", 9464, "port of the /metrics server"),
     EnvVar("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "capture_message_content", False,
            "put message content on collapse-otel's own spans (text is analysed in-process either way)"),
+    EnvVar("COLLAPSE_OTEL_MULTIPROC_DIR", "multiproc_dir", None,
+           "several worker processes (gunicorn, uvicorn --workers): each writes its state to "
+           "this directory and /metrics merges them (unset: one process)"),
+    EnvVar("COLLAPSE_OTEL_MULTIPROC_WRITE_SECONDS", "multiproc_write_seconds", 10.0,
+           "seconds between a worker's state writes to COLLAPSE_OTEL_MULTIPROC_DIR"),
     EnvVar("COLLAPSE_OTEL_ANSWER_HASH_FILE", "answer_hash_file", None,
            "append the xxh3 hash of every answer's normalised text to this file (16 hex "
            "characters a line, mode 0600, never text), for collapse-otel audit --own-answers"),

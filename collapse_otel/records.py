@@ -25,6 +25,8 @@ class AnswerRecord:
     answer and its tokens still count, and it counts as an answer without text.
     ``tokens_estimated`` marks token counts that capture approximated because the model
     reported no usage, so they are never silently reported as exact (or as zero).
+    ``question`` is the user's question (last message, or the prompt) when capture knows it:
+    the worker keeps only a hash of it, to tell same-question from cross-question duplicates.
     """
 
     answer: str | None
@@ -37,6 +39,7 @@ class AnswerRecord:
     cohort: str = "default"
     timestamp: float = field(default_factory=time.time)
     tokens_estimated: bool = False
+    question: str | None = None
 
     @property
     def stream(self) -> StreamKey:

@@ -20,7 +20,7 @@ from types import MappingProxyType
 
 FAMILIES: tuple[str, ...] = (
     "duplication", "repetition", "lexical diversity", "entity diversity",
-    "semantic dispersion", "length and variance", "retrieval",
+    "semantic dispersion", "length and variance", "retrieval", "questions",
 )
 RELATIVE_FLOOR = 0.05   # a relative change smaller than 5% is not worth a page ...
 ABSOLUTE_FLOOR = 0.02   # ... nor an absolute one under 2 points for ratios near 0
@@ -78,6 +78,12 @@ SIGNALS: tuple[Signal, ...] = (
        _DUP_HELP, "Near duplicate ratio",
        "Answers whose word 5-gram shingles overlap an earlier answer's by Jaccard >= 0.8.",
        "duplication", +1, "proportion", **_SAMPLE_NEAR_ZERO),
+    _s("cross_question_duplicate_ratio", "collapse_cross_question_duplicate_ratio", (),
+       "Share of the window's answers with a known question that duplicate (exactly or "
+       "nearly) an answer given to a different question.", "Cross-question duplicate ratio",
+       "Duplicates of an answer given to another question: the same answer whatever is asked. "
+       "An FAQ bot repeating its answer to the same question does not count (needs the "
+       "question from capture).", "duplication", +1, "proportion", **_SAMPLE_NEAR_ZERO),
     _s("repeated_ngram_within_answer", "collapse_repeated_ngram_ratio",
        (("scope", "within_answer"),), _REP_HELP, "Repeated 4-grams within answers",
        "Mean seq-rep-4 of the window's answers: generation loops push it up.",
@@ -162,6 +168,12 @@ SIGNALS: tuple[Signal, ...] = (
        "Share of the window sample's retrievals taken by the 10 most retrieved context ids.",
        "Top-10 context share", "Share of retrievals taken by the 10 most retrieved ids.",
        "retrieval", +1, "corpus", unit="percentunit"),
+    _s("question_distinct_ratio", "collapse_question_distinct_ratio", (),
+       "Distinct questions / answers with a known question in the window.",
+       "Distinct questions", "How varied the users' questions are: tells a change in what "
+       "users ask from a change in the model.", "questions", -1, "proportion",
+       unit="percentunit", verdict=False,
+       note="describes the users, not the model: read next to the duplicate ratios"),
 )
 
 BY_KEY: Mapping[str, Signal] = MappingProxyType({s.key: s for s in SIGNALS})

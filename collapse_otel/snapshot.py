@@ -73,6 +73,9 @@ class StreamSnapshot:
     first_seen: float
     window: WindowSignals
     window_memory_limited: bool = False              # the memory budget cut this window short
+    answers_with_question_total: int = 0             # answers whose question capture knew
+    cross_question_duplicates_total: Mapping[str, int] = field(  # kind: exact | near
+        default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ no per-answer subtraction, and every sketch only needs ``merge``.
 from __future__ import annotations
 
 from types import MappingProxyType
+from typing import NamedTuple
 
 import numpy as np
 
@@ -30,6 +31,10 @@ TAG_PANE, TAG_STREAM = 40, 41  # pane version 3: the sample holds whole analysed
 PANE_BYTES = 3_000     # a pane's own objects and accumulators, beyond the parts counted below
 STREAM_BYTES = 4_000   # a stream's counters, histograms and key
 ANSWER_BYTES = 2_048   # what an answer is assumed to add to a pane before one is measured
+COUNTERS = ("answers", "without_text", "truncated", "exact", "near", "prompt", "completion",
+            "prompt_estimated", "completion_estimated",   # the counters of version 1
+            "with_question", "cross_exact", "cross_near")
+V1_COUNTERS = 9
 
 
 def _sampled(p: PreparedAnswer) -> SampledAnswer:
@@ -113,8 +118,7 @@ class StreamState:
                                sample_size=sample_size)
         self._seed = text_hash("\x1f".join(key))
         self._panes_made = 0
-        self.counts = dict(answers=0, without_text=0, truncated=0, exact=0, near=0,
-                           prompt=0, completion=0, prompt_estimated=0, completion_estimated=0)
+        self.counts = dict.fromkeys(COUNTERS, 0)
         self.prompt_hist = [0] * (len(TOKEN_BUCKETS) + 1)
         self.completion_hist = [0] * (len(TOKEN_BUCKETS) + 1)
         self.previous: Pane | None = None
@@ -195,12 +199,18 @@ class StreamState:
         with_text = [p for p in segment if p.has_text]
         dup = pane.duplicates
         panes = [dup] if self.previous is None else [self.previous.duplicates, dup]
+        questions = [p.question_hash for p in with_text]
         verdicts = check_and_add_many(
             panes, [p.text_hash for p in with_text], [p.shingles for p in with_text],
-            [p.band_keys for p in with_text], dup.threshold)
+            [p.band_keys for p in with_text], dup.threshold, questions)
         pane.sample.offer(len(with_text), lambda i: _sampled(with_text[i]))
-        self.counts["exact"] += sum(v.exact for v in verdicts)
-        self.counts["near"] += sum(v.near for v in verdicts)
+        c = self.counts
+        c["exact"] += sum(v.exact for v in verdicts)
+        c["near"] += sum(v.near for v in verdicts)
+        if any(questions):
+            c["with_question"] += sum(1 for q in questions if q)
+            c["cross_exact"] += sum(v.exact and v.cross_question for v in verdicts)
+            c["cross_near"] += sum(v.near and v.cross_question for v in verdicts)
         self._add_segment(segment)
         if len(with_text) == len(segment):
             return list(verdicts)
@@ -255,7 +265,11 @@ class StreamState:
             near=sum(p.duplicates.near_count for p in panes),
             seq=seq, completion=comp, sample=sample.get(),
             text_hashes=np.fromiter((h for p in panes for h in p.duplicates.text_hashes),
-                                    dtype=np.uint64))
+                                    dtype=np.uint64),
+            with_question=sum(p.duplicates.with_question for p in panes),
+            cross_question=sum(p.duplicates.cross_exact + p.duplicates.cross_near
+                               for p in panes),
+            question_hashes=_known_questions(panes))
 
     def window_signals(self) -> WindowSignals:
         return compute_window(self.window_inputs())
@@ -268,6 +282,9 @@ class StreamState:
             answers_without_text_total=c["without_text"],
             answers_truncated_total=c["truncated"],
             duplicate_answers_total=MappingProxyType({"exact": c["exact"], "near": c["near"]}),
+            answers_with_question_total=c["with_question"],
+            cross_question_duplicates_total=MappingProxyType({"exact": c["cross_exact"],
+                                                              "near": c["cross_near"]}),
             tokens_total=MappingProxyType({"prompt": c["prompt"], "completion": c["completion"]}),
             tokens_estimated_total=MappingProxyType({"prompt": c["prompt_estimated"],
                                                      "completion": c["completion_estimated"]}),
@@ -281,10 +298,12 @@ class StreamState:
 
     # -- persistence --
     def to_bytes(self) -> bytes:
-        w = Writer(TAG_STREAM, 1)
+        """Version 2 says how many counters follow (version 1 had the first nine)."""
+        w = Writer(TAG_STREAM, 2)
         for part in self.key:
             w.text(part)
         w.f64(self.first_seen).u64(self.pane_answers).f64(self.pane_seconds).u64(self._panes_made)
+        w.u64(len(self.counts))
         for name in sorted(self.counts):
             w.text(name).u64(self.counts[name])
         w.array(np.array(self.prompt_hist), "<i8").array(np.array(self.completion_hist), "<i8")
@@ -294,26 +313,60 @@ class StreamState:
     @classmethod
     def from_bytes(cls, data: bytes, *, threshold: float, minhasher: MinHasher,
                    sample_size: int) -> StreamState:
-        r = Reader(data, TAG_STREAM)
-        key = StreamKey(r.text(), r.text(), r.text())
-        first_seen, pane_answers, pane_seconds, made = r.f64(), r.u64(), r.f64(), r.u64()
-        state = cls(key, first_seen, pane_answers=pane_answers, pane_seconds=pane_seconds,
-                    threshold=threshold, minhasher=minhasher, sample_size=sample_size)
-        for _ in range(len(state.counts)):
-            name = r.text()
-            if name not in state.counts:
-                raise ValueError(f"unknown stream counter {name!r}")
-            state.counts[name] = r.u64()
-        state.prompt_hist, state.completion_hist = r.array("<i8").tolist(), r.array("<i8").tolist()
-        if len(state.prompt_hist) != len(TOKEN_BUCKETS) + 1 or \
-                len(state.completion_hist) != len(TOKEN_BUCKETS) + 1:
-            raise ValueError("histogram buckets do not match this version")
+        head = read_stream_head(data)
+        r = head.rest
+        state = cls(head.key, head.first_seen, pane_answers=head.pane_answers,
+                    pane_seconds=head.pane_seconds, threshold=threshold, minhasher=minhasher,
+                    sample_size=sample_size)
+        state.counts.update(head.counts)
+        state.prompt_hist, state.completion_hist = head.prompt_hist, head.completion_hist
+        made = head.panes_made
         prev, cur = r.blob(), r.blob()
         r.done()
         state.previous = Pane.from_bytes(prev, minhasher) if prev else None
         state.current = Pane.from_bytes(cur, minhasher)
         state._panes_made = made
         return state
+
+
+class StreamHead(NamedTuple):
+    """What a stream's bytes hold before its panes: enough to export its counters."""
+
+    key: StreamKey
+    first_seen: float
+    pane_answers: int
+    pane_seconds: float
+    panes_made: int
+    counts: dict[str, int]
+    prompt_hist: list[int]
+    completion_hist: list[int]
+    rest: Reader
+
+
+def read_stream_head(data: bytes) -> StreamHead:
+    """Key, counters and histograms of a stream's bytes (``StreamState.to_bytes``) without
+    parsing its panes; counters a version does not hold read as 0."""
+    r = Reader(data, TAG_STREAM, versions=(1, 2))
+    key = StreamKey(r.text(), r.text(), r.text())
+    first_seen, pane_answers, pane_seconds, made = r.f64(), r.u64(), r.f64(), r.u64()
+    counts = dict.fromkeys(COUNTERS, 0)
+    for _ in range(r.u64() if r.version >= 2 else V1_COUNTERS):
+        name = r.text()
+        if name not in counts:
+            raise ValueError(f"unknown stream counter {name!r}")
+        counts[name] = r.u64()
+    prompt, completion = r.array("<i8").tolist(), r.array("<i8").tolist()
+    if len(prompt) != len(TOKEN_BUCKETS) + 1 or len(completion) != len(TOKEN_BUCKETS) + 1:
+        raise ValueError("histogram buckets do not match this version")
+    return StreamHead(key, first_seen, pane_answers, pane_seconds, made, counts, prompt,
+                      completion, r)
+
+
+def _known_questions(panes: list[Pane]) -> np.ndarray:
+    """The window's known question hashes (one per answer with text and a question)."""
+    out = np.concatenate([np.frombuffer(p.duplicates.question_hashes, dtype=np.uint64)
+                          for p in panes])
+    return out[out != 0]
 
 
 def _count_buckets(values: list[int], hist: list[int]) -> None:

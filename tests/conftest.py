@@ -45,3 +45,13 @@ def require_binary(name: str, package: str = "prometheus") -> str:
             pytest.fail(f"{name} is required in CI (Debian package '{package}')")
         pytest.skip(f"{name} not installed (apt-get install {package})")
     return path
+
+
+@pytest.fixture(scope="session")
+def ops_stack(tmp_path_factory: pytest.TempPathFactory):
+    """The demo, a healthy canary and a real Prometheus with the generated rules, shared by
+    the end-to-end ops tests (tests/ops_stack.py)."""
+    from tests.ops_stack import running_stack
+
+    with running_stack(tmp_path_factory.mktemp("ops-e2e")) as stack:
+        yield stack

@@ -15,6 +15,8 @@ fails when the committed file drifts from this script.
   names r1 as its predecessor: compared with r1's last values: fires.
 - pinned: r5 barely moves against r4 but lost 15% in three families against the pinned
   human-written baseline h: critical.
+- young: y2 moved 30% in three families, but its window holds 100 answers: not judged (no
+  degraded signal, no judged-signals count): quiet.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ BASE = {
     "entities_per_answer": (3.0, 0.05), "entity_diversity_ratio": (0.75, 0.008),
     "embedding_vendi_score": (45.0, 0.8), "embedding_mean_cosine_similarity": (0.30, 0.004),
     "completion_tokens_cv": (0.45, 0.015), "context_distinct_ratio": (0.40, 0.008),
-    "context_top10_share": (0.30, 0.008),
+    "context_top10_share": (0.30, 0.008), "self_bleu": (0.15, 0.003),
+    "word_tail_mass": (0.008, 0.0004),
 }
 LEXICAL = ("distinct_1", "distinct_2", "distinct_3", "distinct_4", "ngram_diversity_score")
 SEMANTIC = ("embedding_vendi_score", "embedding_mean_cosine_similarity")
@@ -77,7 +80,7 @@ def release_series(service: str, release: str, cohort: str, instance: str,
            {"series": "collapse_window_answers" + _labels(**stream),
             "values": values.format(v=window)}]
     for s in VERDICT_SIGNALS:
-        value, se = signals[s.key]
+        value, se = signals.get(s.key) or moved((), 0)[s.key]
         extra = dict(s.labels)
         out.append({"series": s.metric + _labels(**stream, **extra),
                     "values": values.format(v=value)})
@@ -124,6 +127,11 @@ def scenarios() -> list[dict]:
     series += release_series("pinned", "r5", "default", "a",
                              moved(LEXICAL + SEMANTIC + ENTITY, 0.02, base=r4), ALL,
                              previous="r4", baseline="h")
+    # young: a big move, but too few answers in the window to judge it
+    series += release_series("young", "y1", "default", "a", moved((), 0), ALL)
+    series += release_series("young", "y2", "default", "a",
+                             moved(LEXICAL + SEMANTIC + ENTITY, 0.3), ALL, previous="y1",
+                             window=100)
     return series
 
 
@@ -215,7 +223,7 @@ def document() -> dict:
                                         ("semantic dispersion", 2))]},
                 # noise and floor: big or significant moves alone do not degrade anything
                 {"expr": 'service_release_cohort_signal:collapse_signal_degraded:'
-                         'previous_release{service=~"noise|floor|control"}',
+                         'previous_release{service=~"noise|floor|control|young"}',
                  "eval_time": "30m", "exp_samples": []},
                 # the z-scores behind it: noise about 1.4, below the bound
                 {"expr": f'round(abs(service_release_cohort_signal:collapse_window_signal:'
@@ -311,6 +319,14 @@ def _rule_cases() -> list[dict]:
         _case(f'{V.families_degraded("baseline_release")}{{service="pinned"}}', [
             (named(V.families_degraded("baseline_release"), service="pinned", release=rel,
                    cohort="default", baseline_release="h"), 3) for rel in ("r4", "r5")]),
+        # every verdict signal judged where both windows are full; young's y2 is not
+        _case(f'{V.judged("previous_release")}{{service=~"gradual|young"}}', [
+            (named(V.judged("previous_release"), **g2, previous_release="r1"),
+             len(VERDICT_SIGNALS))]),
+        _case(f'{V.judged("baseline_release")}{{service="pinned"}}', [
+            (named(V.judged("baseline_release"), service="pinned", release=rel,
+                   cohort="default", baseline_release="h"), len(VERDICT_SIGNALS))
+            for rel in ("r4", "r5")]),
     ]
 
 

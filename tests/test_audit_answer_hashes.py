@@ -1,5 +1,6 @@
 """The answer hash file: hashes only, mode 0600, bounded by rotation, never raising into the
-host; the capture pipeline's worker writes it on request (COLLAPSE_OTEL_ANSWER_HASH_FILE)."""
+host; the aggregator writes it on request (COLLAPSE_OTEL_ANSWER_HASH_FILE), on the capture
+pipeline's worker thread."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import os
 import stat
 from pathlib import Path
 
+from collapse_otel.aggregator import Aggregator
 from collapse_otel.audit.answer_hashes import AnswerHashWriter, answer_hash, writer_for
 from collapse_otel.audit.inputs import read_hashes
 from collapse_otel.capture.pipeline import Pipeline
+from collapse_otel.compare import window_of_answers
 from collapse_otel.config import CollapseConfig
 from collapse_otel.records import AnswerRecord
 from collapse_otel.text import normalize, text_hash
@@ -92,7 +95,8 @@ def test_the_pipeline_worker_writes_hashes_on_request(tmp_path: Path) -> None:
     finally:
         pipeline.shutdown()
     assert path.read_text().splitlines() == [f"{answer_hash(t):016x}" for t in TEXTS]
-    assert pipeline.stats().records_processed == 51 and pipeline.answer_hashes.failures == 0
+    hashes = pipeline.aggregator.answer_hashes
+    assert pipeline.stats().records_processed == 51 and hashes.failures == 0
 
 
 def test_a_failing_hash_file_leaves_the_host_and_the_signals_alone(tmp_path: Path) -> None:
@@ -106,9 +110,23 @@ def test_a_failing_hash_file_leaves_the_host_and_the_signals_alone(tmp_path: Pat
         assert pipeline.flush(10)
     finally:
         pipeline.shutdown()
-    assert pipeline.answer_hashes.failures == 10
+    assert pipeline.aggregator.answer_hashes.failures == 10
     assert pipeline.stats().records_processed == 10 and pipeline.stats().dropped == {}
+    assert pipeline.aggregator.errors_total == 0
 
 
-def test_off_by_default() -> None:
-    assert Pipeline(CollapseConfig()).answer_hashes is None
+def test_a_truncated_answer_is_hashed_whole(tmp_path: Path) -> None:
+    path = tmp_path / "h"
+    agg = Aggregator(CollapseConfig(answer_hash_file=str(path), max_answer_chars=50))
+    long = " ".join(TEXTS)
+    agg.observe_batch([AnswerRecord(long), AnswerRecord(TEXTS[0]), AnswerRecord(None)])
+    assert path.read_text().splitlines() == [f"{answer_hash(long):016x}",
+                                             f"{answer_hash(TEXTS[0]):016x}"]
+
+
+def test_off_by_default_and_never_from_offline_analysis(tmp_path: Path, monkeypatch) -> None:
+    assert Aggregator(CollapseConfig()).answer_hashes is None
+    monkeypatch.setenv("COLLAPSE_OTEL_ANSWER_HASH_FILE", str(tmp_path / "h"))
+    assert Aggregator().answer_hashes is not None   # the environment asks for it
+    window_of_answers(TEXTS)   # compare / audit analyse with their own config: no hashes
+    assert not (tmp_path / "h").exists()

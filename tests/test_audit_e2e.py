@@ -72,7 +72,9 @@ def _panel_queries(dataset: str) -> list[tuple[str, str]]:
     for panel in model["panels"]:
         for target in panel.get("targets", []):
             expr = target["expr"].replace("$dataset", dataset)   # no regex metacharacters
-            out.append((panel["title"], expr.replace("$version", ".*")))
+            for name in ("$version", "$job", "$instance"):   # All
+                expr = expr.replace(name, ".*")
+            out.append((panel["title"], expr))
     return out
 
 

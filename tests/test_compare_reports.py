@@ -23,7 +23,7 @@ TOP = {"schema", "schema_version", "tool", "gate", "options", "baseline", "candi
        "patterns", "phrases"}
 SIDE = {"path", "kind", "name", "answers", "cohorts", "completion_tokens_estimated"}
 SECTION = {"cohort", "note", "verdict", "collapse_suspected", "degraded_families", "score",
-           "answers", "sample_size", "families", "signals", "lengths"}
+           "answers", "sample_size", "families", "signals", "tail_coverage", "lengths"}
 SIGNAL = {"key", "title", "family", "collapse_direction", "in_verdict", "note", "statistic",
           "test", "change_kind", "baseline", "candidate", "baseline_se", "candidate_se",
           "change", "low", "high", "p_value", "p_adjusted", "floor", "verdict"}

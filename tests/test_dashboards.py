@@ -9,6 +9,17 @@ from pathlib import Path
 import pytest
 
 from collapse_otel.export.names import HEALTH_METRICS, STREAM_METRICS
+from collapse_otel.mixin import MixinConfig
+from collapse_otel.mixin.verdict import (
+    STDERR,
+    VALUE,
+    change,
+    families_degraded,
+    family_degraded,
+    z_critical,
+    zscore,
+)
+from collapse_otel.registry import FAMILIES, SIGNALS, VERDICT_SIGNALS
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD_FILES = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
@@ -101,28 +112,91 @@ def test_overview_has_the_stream_variables_and_every_signal_per_release() -> Non
         assert re.search(r"\bby \([^)]*\brelease\b", expr), f"not per release: {expr}"
 
 
-def test_release_comparison_has_two_pickers_deltas_and_token_distributions() -> None:
+@pytest.mark.parametrize("path", DASHBOARD_FILES, ids=lambda p: p.name)
+def test_every_query_filters_on_job_and_instance(path: Path) -> None:
+    model = json.loads(path.read_text())
+    variables = _variables(model)
+    for name in ("job", "instance"):
+        assert variables[name]["multi"] and variables[name]["includeAll"], name
+    names = [v["name"] for v in model["templating"]["list"]]
+    assert names[1:3] == ["job", "instance"]
+    for target in _targets(model):
+        assert 'job=~"$job"' in target["expr"] and 'instance=~"$instance"' in target["expr"], \
+            target["expr"]
+
+
+def _other_side(expr: str) -> str:
+    return expr.replace("$release_a", "$release_b").replace("$cohort_a", "$cohort_b")
+
+
+def _panel(panels: list[dict], title: str) -> dict:
+    (panel,) = [p for p in panels if p["title"] == title]
+    return panel
+
+
+def test_release_comparison_is_the_verdict_per_family_and_signal() -> None:
     model = _load("collapse-release-comparison.json")
     variables = _variables(model)
-    for side in ("release_a", "release_b"):
-        assert variables[side]["type"] == "query" and not variables[side]["multi"]
+    assert list(variables) == ["datasource", "job", "instance", "service", "release_a",
+                               "cohort_a", "release_b", "cohort_b"]
+    for name in ("service", "release_a", "cohort_a", "release_b", "cohort_b"):
+        assert variables[name]["type"] == "query" and not variables[name]["multi"], name
+    rows = [p["title"] for p in model["panels"] if p["type"] == "row"]
+    families = [f for f in FAMILIES if any(s.family == f for s in VERDICT_SIGNALS)]
+    assert rows == ["Verdict for B", *(f.capitalize() for f in families),
+                    "Token counts over the selected range"]
     panels = [p for p in model["panels"] if p["type"] != "row"]
-    pairs = [p for p in panels if p["type"] == "stat" and len(p["targets"]) == 2]
-    assert len(pairs) >= 10
-    for panel in pairs:
-        a, b = (t["expr"] for t in panel["targets"])
-        assert '"$release_a"' in a and '"$release_b"' in b
-        assert a.replace("$release_a", "$release_b") == b  # the same query, other release
-    deltas = {p["title"].removesuffix(": change"): p for p in panels
-              if p["title"].endswith(": change")}
-    assert len(deltas) == len(pairs)
-    for panel in pairs:
-        a, b = (t["expr"] for t in panel["targets"])
-        # (B - A) / A with every operand parenthesised: the operands are ratios themselves.
-        assert deltas[panel["title"]]["targets"][0]["expr"] == f"(\n({b})\n-\n({a})\n)\n/ ({a})"
+    zc = round(z_critical(MixinConfig()), 2)
+    for s in VERDICT_SIGNALS:  # every verdict signal, none other, from the registry
+        values = _panel(panels, s.title)
+        a, a95, b, b95 = (t["expr"] for t in values["targets"])
+        assert _other_side(a) == b and _other_side(a95) == b95
+        assert f'signal="{s.key}"' in a and a.startswith(VALUE + "{")
+        assert a95.startswith(f"1.96 * {STDERR}" + "{")
+        assert values["fieldConfig"]["defaults"]["unit"] == s.unit
+        for ref, name in (("previous_release", "previous"), ("baseline_release", "baseline")):
+            delta = _panel(panels, f"{s.title}: change vs {name}")
+            (expr,) = (t["expr"] for t in delta["targets"])
+            assert expr.startswith(change(ref) + "{") and '"$release_b"' in expr
+            unit = "percentunit" if s.change == "relative" else s.unit
+            assert delta["fieldConfig"]["defaults"]["unit"] == unit
+        z = _panel(panels, f"{s.title}: z toward collapse")
+        assert [t["expr"].lstrip("-").split("{")[0] for t in z["targets"]] == [
+            zscore("previous_release"), zscore("baseline_release")]
+        assert all(t["expr"].startswith("-") == (s.collapse < 0) for t in z["targets"])
+        steps = z["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        assert [st["value"] for st in steps] == [None, zc]
+    for family in families:
+        verdict = _panel(panels, f"{family.capitalize()}: verdict")
+        defaults = verdict["fieldConfig"]["defaults"]
+        assert defaults["noValue"] == "not judged" and defaults["mappings"]
+        assert all(family_degraded("") in t["expr"] for t in verdict["targets"])
+    for title in ("Collapse suspected", "Families degraded", "Answers in window",
+                  "Release lineage"):
+        _panel(panels, title)
+    assert not [s for s in SIGNALS if not s.verdict and any(p["title"] == s.title
+                                                             for p in panels)]
+    # Never a raw (B - A) / A that can be +Inf: no query mixes the two sides; B's changes
+    # come from the change rules (no value for a zero reference).
+    for t in _targets(model):
+        assert not ("$release_a" in t["expr"] and "$release_b" in t["expr"]), t["expr"]
     quantile_exprs = [t["expr"] for t in _targets(model) if "histogram_quantile" in t["expr"]]
     for hist in ("collapse_completion_tokens_bucket", "collapse_prompt_tokens_bucket"):
         assert sum(hist in e for e in quantile_exprs) >= 6
+
+
+def test_overview_lists_releases_with_collapse_suspected() -> None:
+    model = _load("collapse-overview.json")
+    row = [p["title"] for p in model["panels"] if p["type"] == "row"][0]
+    assert row == "Releases with collapse suspected"
+    k = MixinConfig().verdict_min_families
+    for ref, name in (("previous_release", "previous"), ("baseline_release", "baseline")):
+        (panel,) = [p for p in model["panels"]
+                    if p["title"] == f"Releases with collapse suspected (vs {name} release)"]
+        assert panel["type"] == "table"
+        (target,) = panel["targets"]
+        assert f"{families_degraded(ref)}" in target["expr"]
+        assert f" >= {k}\n" in target["expr"] and target["instant"]
 
 
 def test_plugin_health_shows_every_health_metric() -> None:
@@ -144,3 +218,13 @@ def test_runbook_names_only_panels_that_exist() -> None:
     assert len(named) >= 15
     missing = sorted(n for n in named if not any(t.startswith(n) for t in titles))
     assert not missing, f"runbook names panels that do not exist: {missing}"
+
+
+def test_runbook_and_readme_quote_the_current_verdict_bound() -> None:
+    """The z bound depends on how many signals are in the verdict: the docs must follow."""
+    z = f"{z_critical(MixinConfig()):.2f}"
+    n = len(VERDICT_SIGNALS)
+    runbook = (ROOT / "exporters" / "prometheus" / "runbook.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert f"passes {z} (Bonferroni over the {n} verdict signals" in runbook
+    assert f"the Bonferroni bound, {z} for the {n} verdict signals" in readme

@@ -99,3 +99,45 @@ def test_busy_port_falls_back_to_a_free_one():
         assert run_demo(port=port, duration=0.1, answers=20, out=io.StringIO(), err=err) == 0
     assert "using a free port" in err.getvalue()
     assert f":{port}/metrics" not in err.getvalue()
+
+
+def test_continuous_traffic_runs_until_interrupted_and_publishes_the_lineage(tmp_path):
+    """--continuous keeps the pace past --answers until SIGTERM (clean exit, then the
+    table); the lineage is configured: v1, v2, v3 in order, v1 the pinned baseline."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    log = tmp_path / "demo.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "collapse_otel.cli", "demo", "--port", "0",
+                                 "--answers", "10", "--duration", "0.5", "--continuous"],
+                                stdout=subprocess.PIPE, stderr=err, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            url = None
+            while time.monotonic() < deadline and url is None:
+                found = re.search(r"metrics: (http://\S+)", log.read_text())
+                url = found and found.group(1)
+                time.sleep(0.2)
+            assert url, log.read_text()
+            answers = 0
+            while time.monotonic() < deadline and answers <= 40:
+                with urllib.request.urlopen(url, timeout=5) as resp:
+                    body = resp.read().decode()
+                found = re.search(r'collapse_answers_total\{[^}]*release="v3"[^}]*\} (\S+)', body)
+                answers = float(found.group(1)) if found else 0
+                time.sleep(0.3)
+            assert answers > 40  # four times --answers: the traffic went on
+            info = sorted(re.findall(r"collapse_release_info\{([^}]*)\}", body))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "collapse_embedding_vendi_score" in out
+    labels = [dict(re.findall(r'(\w+)="([^"]*)"', i)) for i in info]
+    lineage = {la["release"]: (la.get("previous_release", ""), la.get("baseline_release", ""))
+               for la in labels}
+    assert lineage == {"v1": ("", ""), "v2": ("v1", "v1"), "v3": ("v2", "v1")}

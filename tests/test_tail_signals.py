@@ -44,10 +44,30 @@ def test_tail_masses_count_what_occurs_once():
     tokens = [tokenize(t) for t in texts]
     words = Counter(w for ts in tokens for w in ts)
     batch = TokenHasher().batch([word_bytes(t) for t in texts])
-    group = np.arange(len(texts)) % 5
-    value, loo = tail.word_tail_mass(batch, group, 5)
-    assert value == pytest.approx(sum(c == 1 for c in words.values()) / sum(words.values()))
-    rest = Counter(w for ts, g in zip(tokens, group, strict=True) if g != 2 for w in ts)
-    assert loo[2] == pytest.approx(sum(c == 1 for c in rest.values()) / sum(rest.values()))
+    value, se = tail.word_tail_mass(batch)
+    n = sum(words.values())
+    n1 = sum(c == 1 for c in words.values())
+    assert value == pytest.approx(n1 / n)
+    assert se == pytest.approx((n1 * (1 - n1 / n)) ** 0.5 / n)   # N1 as a Poisson count
     assert tail.singleton_share(np.array([1, 1, 2, 4])) == pytest.approx(2 / 8)
     assert tail.singleton_share(np.array([], dtype=np.int64)) is None
+
+
+def test_compare_reports_how_much_of_the_baseline_tail_the_candidate_still_produces():
+    """On the recursive-training simulation, two generations on: trained on its own output,
+    generation 3 produces far fewer of generation 1's rare words than a second sample of
+    generation 1 does; the control, which keeps training on generation 1, does not lose them
+    (measured at 800 answers: 0.43 vs 0.53, p 5e-13; control 0.56 vs 0.53)."""
+    from collapse_otel.compare import CompareOptions, compare_answers
+    from collapse_otel.simulation import run_simulation
+
+    words = {}
+    for regime in ("replace", "accumulate"):
+        gens = run_simulation(regime, 3, 800, seed=2)
+        c = compare_answers(gens[1].answers, gens[3].answers, CompareOptions(permutations=20))
+        words[regime] = next(t for t in c.tail if t.kind == "words")
+        assert words[regime].rare_items > 1000
+    collapsed, control = words["replace"], words["accumulate"]
+    assert collapsed.candidate_share < 0.85 * collapsed.baseline_share
+    assert collapsed.p_value < 1e-6
+    assert control.candidate_share > 0.95 * control.baseline_share

@@ -1,8 +1,9 @@
 """Hashes of the service's own answers, so a training set can be checked for them later.
 
-On request (``COLLAPSE_OTEL_ANSWER_HASH_FILE``) the capture pipeline's worker appends one line
-per answer with text: the xxh3-64 of its normalised text as 16 lowercase hex characters. Only
-hashes, never text. The file is created with mode 0600 and bounded: when the next batch would
+On request (``COLLAPSE_OTEL_ANSWER_HASH_FILE``) the aggregator appends one line per answer with
+text, as it analyses it (on the capture pipeline's worker thread): the xxh3-64 of its
+normalised text, the hash it computes for exact duplicates anyway, as 16 lowercase hex
+characters. Only hashes, never text. The file is created with mode 0600 and bounded: when the next batch would
 take it past ``COLLAPSE_OTEL_ANSWER_HASH_FILE_MB``, it is renamed to ``FILE.1`` (replacing the
 older one) and a new file starts, so at most twice the bound is on disk. ``collapse-otel audit
 --own-answers FILE --own-answers FILE.1`` reads them back.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -50,30 +52,44 @@ class AnswerHashWriter:
         self.rotations = 0
         self._fd: int | None = None
         self._logged: set[str] = set()
+        self._lock = threading.Lock()   # observe_batch may run on several threads
 
     def write(self, records: Iterable[object]) -> int:
         """Append the hash of every record's answer that has text; the number written.
         Never raises."""
-        lines: list[str] = []
         try:
-            for rec in records:
-                text = getattr(rec, "answer", None)
-                if isinstance(text, str):
-                    lines.append(format_hash(answer_hash(text)) + "\n")
+            values = [answer_hash(r.answer) for r in records
+                      if isinstance(getattr(r, "answer", None), str)]
         except Exception as exc:   # a record whose text cannot be read: skip the batch
-            self._failed(exc, len(lines) or 1)
+            self._failed(exc, 1)
             return 0
-        if not lines:
-            return 0
-        data = "".join(lines).encode("ascii")
+        return self._write(values)
+
+    def write_prepared(self, prepared: Iterable[object]) -> int:
+        """The aggregator's analysed answers (``PreparedAnswer``, None for a failed one):
+        the text hash it computed, or the whole text's when it truncated the answer. Never
+        raises."""
         try:
-            self._append(data)
+            values = [answer_hash(p.record.answer) if p.truncated else p.text_hash
+                      for p in prepared if p is not None and p.has_text]
         except Exception as exc:
-            self._close()
-            self._failed(exc, len(lines))
+            self._failed(exc, 1)
             return 0
-        self.written += len(lines)
-        return len(lines)
+        return self._write(values)
+
+    def _write(self, values: list[int]) -> int:
+        if not values:
+            return 0
+        data = "".join(format_hash(v) + "\n" for v in values).encode("ascii")
+        with self._lock:
+            try:
+                self._append(data)
+            except Exception as exc:
+                self._close()
+                self._failed(exc, len(values))
+                return 0
+            self.written += len(values)
+        return len(values)
 
     def _append(self, data: bytes) -> None:
         fd = self._current()
@@ -111,7 +127,8 @@ class AnswerHashWriter:
                 os.close(fd)
 
     def close(self) -> None:
-        self._close()
+        with self._lock:
+            self._close()
 
     def _failed(self, exc: BaseException, n: int) -> None:
         self.failures += n

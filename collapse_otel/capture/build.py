@@ -17,20 +17,14 @@ from ..config import CollapseConfig
 from ..labels import MAX_LABEL_CHARS, safe_label_value
 from ..records import AnswerRecord
 from ..text.hashing import text_hash
+from ..text.token_estimate import (  # noqa: F401 - re-exported: capture's estimate
+    CHARS_PER_TOKEN,
+    estimate_tokens,
+    estimate_tokens_from_chars,
+)
 
 MAX_CONTEXT_IDS = 256
 MAX_ID_CHARS = 256
-CHARS_PER_TOKEN = 4.0  # the usual rule of thumb for English BPE vocabularies
-
-
-def estimate_tokens(text: str | None) -> int:
-    """Approximate token count (chars / 4, at least 1 for non-empty text). O(1)."""
-    return estimate_tokens_from_chars(len(text)) if text else 0
-
-
-def estimate_tokens_from_chars(chars: int) -> int:
-    """Approximate token count of ``chars`` characters of text."""
-    return max(1, math.ceil(chars / CHARS_PER_TOKEN)) if chars > 0 else 0
 
 
 def as_text(value: Any, max_chars: int | None = None) -> str | None:

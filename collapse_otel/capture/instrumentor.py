@@ -9,6 +9,7 @@ unless told otherwise, serves /metrics. ``uninstrument()`` undoes each step.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Collection
 from dataclasses import fields
 from typing import Any
@@ -89,11 +90,16 @@ class CollapseInstrumentor(BaseInstrumentor):
                 state["langchain"] = False
         if kwargs.get("prometheus", True):
             state["server"] = _start_metrics(config)
+            if state["server"] is None and config.multiproc_dir:
+                state["retry"] = _MetricsRetry(config, state)   # another worker serves
         self._state = state
 
     def _uninstrument(self, **kwargs: Any) -> None:
         state, self._state = self._state, {}
         _SLOT.handler = None
+        retry = state.get("retry")
+        if retry is not None:
+            retry.stop()
         server = state.get("server")
         if server is not None:
             try:
@@ -115,7 +121,7 @@ class CollapseInstrumentor(BaseInstrumentor):
         return self._state.get("pipeline")
 
 
-def _start_metrics(config: CollapseConfig) -> Any:
+def _start_metrics(config: CollapseConfig, quiet: bool = False) -> Any:
     try:
         from ..export import server as export_server
     except ImportError:
@@ -126,9 +132,44 @@ def _start_metrics(config: CollapseConfig) -> Any:
     try:
         return start(config=config)
     except OSError as exc:  # port taken (another worker of the same app): keep the app running
-        _log.warning("collapse-otel: /metrics not started on %s:%s (%s)",
-                     config.prometheus_host, config.prometheus_port, exc.strerror or exc)
+        if quiet:
+            return None
+        if config.multiproc_dir:   # expected: one worker serves every worker's merged state
+            _log.info("collapse-otel: /metrics on %s:%s is served by another process",
+                      config.prometheus_host, config.prometheus_port)
+        else:
+            _log.warning("collapse-otel: /metrics not started on %s:%s (%s)",
+                         config.prometheus_host, config.prometheus_port, exc.strerror or exc)
         return None
+
+
+class _MetricsRetry:
+    """Multiprocess mode, in a worker that found the /metrics port taken: try again every
+    ``INTERVAL`` seconds, so when the serving worker exits (recycled, crashed) another one
+    takes the port over. Any worker serves the same merged view."""
+
+    INTERVAL = 5.0
+
+    def __init__(self, config: CollapseConfig, state: dict[str, Any]) -> None:
+        self._config, self._state = config, state
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="collapse-otel-metrics-retry",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.INTERVAL):
+            server = _start_metrics(self._config, quiet=True)
+            if server is not None:
+                if self._stop.is_set():
+                    server.close()
+                else:
+                    self._state["server"] = server
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.INTERVAL + 1)
 
 
 def instrument(**kwargs: Any) -> CollapseInstrumentor:

@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..audit.answer_hashes import writer_for
 from ..config import CollapseConfig
 from ..records import AnswerRecord
 
@@ -73,7 +72,6 @@ class Pipeline:
         self.config = config if config is not None else CollapseConfig.resolve()
         self._aggregator = aggregator
         self._owns_aggregator = aggregator is None
-        self.answer_hashes = writer_for(self.config)   # None unless asked for
         self._reset_runtime()
         _PIPELINES.add(self)
         _ensure_fork_hook()
@@ -197,6 +195,8 @@ class Pipeline:
             wake.clear()
             while queue:
                 self._drain_once()
+                if self.config.multiproc_dir:   # state files stay fresh under constant load
+                    self._maintain()
             self._maintain()
             if self._closed and not queue:
                 return
@@ -208,6 +208,9 @@ class Pipeline:
         if now - self._last_maintenance < 0.5:
             return
         self._last_maintenance = now
+        if self.config.multiproc_dir:   # windows are computed where the files are merged
+            self._write_state()
+            return
         refresh = getattr(self.aggregator, "refresh", None)
         if refresh is None:
             return
@@ -262,16 +265,14 @@ class Pipeline:
         except Exception as exc:
             self.report_error(SIGNAL_ERROR, exc, len(records))
         finally:
-            if self.answer_hashes is not None:   # on request; counts its own failures
-                self.answer_hashes.write(records)
             self._processing_seconds += time.perf_counter() - start
 
     # -- control ------------------------------------------------------------------------
 
     def flush(self, timeout: float = 5.0, *, refresh_gauges: bool = True) -> bool:
         """Wait until everything queued before this call is analysed, then (by default) bring
-        the window gauges up to date, so a snapshot taken next sees every answer; False on
-        timeout."""
+        the window gauges up to date, so a snapshot taken next sees every answer (multiprocess
+        mode: and write this process's state file); False on timeout."""
         done = self._drain(timeout)
         if done and refresh_gauges:
             refresh = getattr(self.aggregator, "refresh", None)
@@ -280,7 +281,14 @@ class Pipeline:
                     refresh(None, 0.0)  # every changed stream, no budget: flush is explicit
             except Exception as exc:
                 self.report_error(SIGNAL_ERROR, exc, 0)
+        if self.config.multiproc_dir:
+            self._write_state(force=True)
         return done
+
+    def _write_state(self, force: bool = False) -> None:
+        """Multiprocess mode: this process's state file (collapse_otel.multiprocess)."""
+        from ..multiprocess.writer import write_pipeline_state
+        write_pipeline_state(self, force)
 
     def _drain(self, timeout: float) -> bool:
         try:

@@ -22,6 +22,7 @@ from ..registry import FAMILIES, SIGNALS, Signal
 from ..signals.accumulators import MomentStats
 from ..window import WindowInputs, compute_window
 from .permutation import permutation_test
+from .tail_coverage import TailCoverage, tail_coverage
 
 DEGRADED, IMPROVED, NO_CHANGE, NOT_ENOUGH = (
     "degraded", "improved", "no significant change", "not enough data")
@@ -87,6 +88,7 @@ class Comparison:
     signals: tuple[SignalResult, ...]
     families: tuple[FamilyResult, ...]
     options: CompareOptions
+    tail: tuple[TailCoverage, ...] = ()   # the baseline's rare items the candidate produces
 
     @property
     def degraded_families(self) -> tuple[str, ...]:
@@ -154,7 +156,8 @@ def compare_windows(baseline: WindowInputs, candidate: WindowInputs,
             verdict=_verdict(s, change, p_adj if s.verdict else r["p_value"], opts.alpha,
                              floor), **r))
     return Comparison(baseline_name, candidate_name, (baseline.answers, candidate.answers), m,
-                      tuple(results), tuple(_families(results)), opts)
+                      tuple(results), tuple(_families(results)), opts,
+                      tuple(tail_coverage(a.sample, b.sample)))
 
 
 def _p_value(s: Signal, a: WindowInputs, b: WindowInputs, va, vb, sa, sb,

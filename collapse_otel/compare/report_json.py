@@ -95,6 +95,10 @@ def _section(s: Section) -> dict[str, Any]:
         "families": [{"family": f.family, "verdict": f.verdict, "degraded": list(f.degraded),
                       "improved": list(f.improved)} for f in c.families],
         "signals": [_signal(r) for r in c.signals],
+        "tail_coverage": [{"kind": t.kind, "rare_items": t.rare_items,
+                           "baseline_share": fmt.finite(t.baseline_share),
+                           "candidate_share": fmt.finite(t.candidate_share),
+                           "p_value": fmt.finite(t.p_value)} for t in c.tail],
         "lengths": {"bounds": list(TOKEN_BUCKETS), "baseline": list(s.lengths[0]),
                     "candidate": list(s.lengths[1])},
     }

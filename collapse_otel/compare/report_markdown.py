@@ -40,7 +40,8 @@ def render(result: GateResult) -> str:
     ]
     if result.patterns:
         out += [f"> **Pattern:** {esc(p.message)}" for p in result.patterns] + [""]
-    out += _families(result.overall) + [""] + _signals(result.overall)
+    out += _families(result.overall) + [""] + _signals(result.overall) + [""] + \
+        _tail(result.overall)
     if result.cohorts:
         out += ["", "### Cohorts", "",
                 "| cohort | answers (baseline / candidate) | verdict | degraded families "
@@ -78,6 +79,22 @@ def _families(s: Section) -> list[str]:
         out.append(f"| {f.family} | {f.verdict} | {', '.join(f.degraded) or '—'} | "
                    f"{', '.join(f.improved) or '—'} |")
     return out
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def _tail(s: Section) -> list[str]:
+    """The baseline's rare words and entities (seen once in half its sample): how many a
+    same-size baseline sample and the candidate still produce."""
+    out = ["| baseline tail still produced | rare items | by the baseline | by the candidate | p |",
+           "|---|---:|---:|---:|---:|"]
+    for t in s.comparison.tail:
+        p = "—" if t.p_value is None else f"{t.p_value:.2g}"
+        out.append(f"| {t.kind} | {t.rare_items} | {_share(t.baseline_share)} | "
+                   f"{_share(t.candidate_share)} | {p} |")
+    return out if s.comparison.tail else []
 
 
 def _signals(s: Section) -> list[str]:

@@ -13,6 +13,7 @@ from ..aggregator import Aggregator, observe_all
 from ..config import CollapseConfig
 from ..records import AnswerRecord, StreamKey
 from ..signals.accumulators import MomentStats
+from ..text.token_estimate import estimate_tokens
 from ..window import WindowInputs
 from .engine import CompareOptions, Comparison, compare_windows
 
@@ -24,14 +25,16 @@ def window_of_answers(answers: Iterable[str | AnswerRecord], *, sample_size: int
                       aggregator: Aggregator | None = None,
                       progress: Callable[[int], object] | None = None) -> WindowInputs:
     """Analyse answers (texts or records) as one stream whose window holds them all;
-    ``progress(n)`` is called after every ``PROGRESS_STEP`` answers (a progress bar)."""
+    ``progress(n)`` is called after every ``PROGRESS_STEP`` answers (a progress bar).
+
+    An answer with text and no completion-token count gets capture's estimate (flagged as
+    estimated), as ``observe`` and every other capture path give it: the same texts judged
+    online and offline have the same lengths, and the length family is judged either way."""
     records = [a if isinstance(a, AnswerRecord) else AnswerRecord(a) for a in answers]
     agg = aggregator or Aggregator(CollapseConfig(
         window_answers=2 * len(records) + 2, window_seconds=1e15, sample_size=sample_size,
         refresh_seconds=3600, memory_budget_mb=1 << 20, max_streams=1))
-    relabelled = [AnswerRecord(r.answer, r.prompt_tokens, r.completion_tokens, r.context_ids,
-                               r.model, SIDE, SIDE, SIDE, 0.0, r.tokens_estimated)
-                  for r in records]
+    relabelled = [_side_record(r) for r in records]
     step = PROGRESS_STEP if progress is not None else max(len(relabelled), 1)
     for start in range(0, len(relabelled), step):
         chunk = relabelled[start:start + step]
@@ -41,6 +44,14 @@ def window_of_answers(answers: Iterable[str | AnswerRecord], *, sample_size: int
     inputs = agg.window_inputs(StreamKey(SIDE, SIDE, SIDE))
     return inputs if inputs is not None else \
         WindowInputs(0, 0, 0, 0, MomentStats(), MomentStats(), [])
+
+
+def _side_record(r: AnswerRecord) -> AnswerRecord:
+    completion, estimated = r.completion_tokens, r.tokens_estimated
+    if completion is None and r.answer:
+        completion, estimated = estimate_tokens(r.answer), True
+    return AnswerRecord(r.answer, r.prompt_tokens, completion, r.context_ids, r.model,
+                        SIDE, SIDE, SIDE, 0.0, estimated)
 
 
 def compare_answers(baseline: Sequence[str | AnswerRecord],

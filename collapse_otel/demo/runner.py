@@ -2,12 +2,15 @@
 
 The agent is instrumented the way a user would do it (a CollapseCallbackHandler in the
 chain's callbacks, the release in run metadata), the metrics are served on 127.0.0.1 while
-traffic flows, and the closing table is read from the same rows Prometheus scrapes.
+traffic flows, and the closing table is read from the same rows Prometheus scrapes. The
+lineage is configured as a deploy pipeline would: releases v1, v2, v3 in that order, v1 (the
+healthy one) the pinned baseline, so the release verdict and its alerts work on the demo.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import signal
 import sys
 import threading
@@ -21,6 +24,7 @@ from .agent import RELEASES, Traffic
 from .table import health_line, render, signal_table
 
 SERVICE = "rag-demo"
+BASELINE = "v1"
 
 
 class _Progress:
@@ -39,7 +43,7 @@ class _Progress:
         self._last_decile = decile
         bar = "#" * int(share * 30)
         per = "  ".join(f"{r} {n}" for r, n in counts.items())
-        line = f"[{bar:<30}] {share:4.0%}  {per}  {elapsed:5.1f}s"
+        line = f"[{bar[:30]:<30}] {share:4.0%}  {per}  {elapsed:5.1f}s"
         self.stream.write(("\r" + line) if self.tty else line + "\n")
         self.stream.flush()
 
@@ -51,11 +55,11 @@ class _Progress:
 
 def _serve(port: int, addr: str, pipeline: Pipeline, err: TextIO) -> PrometheusServer:
     try:
-        return start_prometheus_server(port, addr, source=pipeline, release_order=RELEASES)
+        return start_prometheus_server(port, addr, source=pipeline)
     except OSError as exc:
         err.write(f"collapse-otel demo: {addr}:{port} unavailable ({exc.strerror}); "
                   "using a free port\n")
-        return start_prometheus_server(0, addr, source=pipeline, release_order=RELEASES)
+        return start_prometheus_server(0, addr, source=pipeline)
 
 
 @contextlib.contextmanager
@@ -74,11 +78,14 @@ def _stop_on_signals(stop: threading.Event):
 
 def run_demo(port: int | None = None, duration: float = 20.0, answers: int = 600,
              serve: bool = False, addr: str | None = None, seed: int = 0,
-             out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Run the demo; returns the process exit code."""
+             out: TextIO | None = None, err: TextIO | None = None,
+             continuous: bool = False) -> int:
+    """Run the demo; returns the process exit code. ``continuous``: keep the traffic's pace
+    (``answers`` per release every ``duration`` seconds) until interrupted."""
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
-    config = CollapseConfig.resolve(service=SERVICE, refresh_seconds=1.0)
+    config = CollapseConfig.resolve(service=SERVICE, refresh_seconds=1.0,
+                                    release_order=",".join(RELEASES), baseline_release=BASELINE)
     port = config.prometheus_port if port is None else port
     addr = config.prometheus_host if addr is None else addr
     pipeline = Pipeline(config)
@@ -88,11 +95,14 @@ def run_demo(port: int | None = None, duration: float = 20.0, answers: int = 600
     with _stop_on_signals(stop):
         server = _serve(port, addr, pipeline, err)
         try:
+            pace = (f"{answers} answers each every ~{duration:g}s until interrupted (Ctrl-C)"
+                    if continuous else f"{answers} answers each over ~{duration:g}s")
             err.write(f"collapse-otel demo: simulated LangChain RAG agent, releases "
-                      f"{' '.join(RELEASES)}, {answers} answers each over ~{duration:g}s\n"
+                      f"{' '.join(RELEASES)} (baseline {BASELINE}), {pace}\n"
                       f"metrics: {server.url}\n")
             err.flush()
-            _traffic(traffic, handler, answers, duration, stop, _Progress(err, answers * 3))
+            _traffic(traffic, handler, answers, duration, stop, _Progress(err, answers * 3),
+                     continuous)
             pipeline.flush(timeout=60)
             snapshot = pipeline.aggregator.snapshot(max_age=0)
             out.write("\n" + render(signal_table(snapshot, RELEASES)) + "\n\n")
@@ -110,11 +120,12 @@ def run_demo(port: int | None = None, duration: float = 20.0, answers: int = 600
 
 
 def _traffic(traffic: Traffic, handler: CollapseCallbackHandler, answers: int, duration: float,
-             stop: threading.Event, progress: _Progress) -> None:
-    """Ask every release the same questions, paced to spread ``answers`` over ``duration``."""
+             stop: threading.Event, progress: _Progress, continuous: bool = False) -> None:
+    """Ask every release the same questions, paced to spread ``answers`` over ``duration``
+    (and on at that pace until ``stop`` when ``continuous``)."""
     counts = dict.fromkeys(traffic.agents, 0)
     start = time.monotonic()
-    for i in range(answers):
+    for i in itertools.count() if continuous else range(answers):
         question = traffic.next_question()
         for release, agent in traffic.agents.items():
             agent.ask(question, config={"callbacks": [handler], "metadata": {"release": release},

@@ -37,6 +37,12 @@ ANSWERS_TRUNCATED = _m("collapse_answers_truncated", "counter",
                        "Answers truncated to the configured maximum length before analysis.")
 DUPLICATE_ANSWERS = _m("collapse_duplicate_answers", "counter",
                        "Answers that duplicate an earlier answer in the stream window.", ("kind",))
+ANSWERS_WITH_QUESTION = _m("collapse_answers_with_question", "counter",
+                           "Answers whose question capture knew (hashed in-process, never "
+                           "exported): the denominator of cross-question duplicates.")
+CROSS_QUESTION_DUPLICATES = _m("collapse_cross_question_duplicates", "counter",
+                               "Duplicate answers whose earlier copy answered a different "
+                               "question.", ("kind",))
 LLM_TOKENS = _m("collapse_llm_tokens", "counter", "LLM tokens reported by the model.", ("type",))
 LLM_TOKENS_ESTIMATED = _m("collapse_llm_tokens_estimated", "counter",
                           "LLM tokens approximated by collapse-otel because the model reported none.",
@@ -82,7 +88,8 @@ RELEASE_INFO = _m("collapse_release_info", "gauge",
                   ("previous_release", "baseline_release"))
 
 STREAM_METRICS: tuple[MetricDef, ...] = (
-    ANSWERS, ANSWERS_WITHOUT_TEXT, ANSWERS_TRUNCATED, DUPLICATE_ANSWERS, LLM_TOKENS,
+    ANSWERS, ANSWERS_WITHOUT_TEXT, ANSWERS_TRUNCATED, DUPLICATE_ANSWERS,
+    ANSWERS_WITH_QUESTION, CROSS_QUESTION_DUPLICATES, LLM_TOKENS,
     LLM_TOKENS_ESTIMATED, PROMPT_TOKENS, COMPLETION_TOKENS, WINDOW_ANSWERS, *WINDOW_GAUGES,
     WINDOW_SIGNAL_STDERR, WINDOW_MEMORY_LIMITED,
 )

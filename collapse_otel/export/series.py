@@ -78,6 +78,10 @@ def stream_rows(stream: StreamSnapshot, base: Labels) -> Iterator[Row]:
     for kind in KINDS:
         yield Row(N.DUPLICATE_ANSWERS, (*base, ("kind", kind)),
                   float(stream.duplicate_answers_total.get(kind, 0)))
+    yield Row(N.ANSWERS_WITH_QUESTION, base, float(stream.answers_with_question_total))
+    for kind in KINDS:
+        yield Row(N.CROSS_QUESTION_DUPLICATES, (*base, ("kind", kind)),
+                  float(stream.cross_question_duplicates_total.get(kind, 0)))
     for typ in TOKEN_TYPES:
         yield Row(N.LLM_TOKENS, (*base, ("type", typ)), float(stream.tokens_total.get(typ, 0)))
         yield Row(N.LLM_TOKENS_ESTIMATED, (*base, ("type", typ)),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import socket
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterable
@@ -63,14 +64,33 @@ def collapse_registry(registry: CollectorRegistry | None = None, *, source: obje
     registry = CollectorRegistry(auto_describe=True) if registry is None else registry
     with _LOCK:
         if not _has_collapse_collector(registry):
-            src = _DefaultPipeline() if source is None else source
-            config = getattr(src, "config", None) if source is not None else \
+            config = getattr(source, "config", None) if source is not None else \
                 CollapseConfig.resolve()
+            src = source if source is not None else _default_source(config)
             collector = CollapseCollector(as_snapshot_source(src), as_stats_source(src),
                                           lineage=Lineage.from_config(config, release_order))
             registry.register(collector)
             _COLLECTORS[registry] = collector
+            _register_multiprocess_health(registry, src)
     return registry
+
+
+def _default_source(config: CollapseConfig) -> object:
+    """The process-wide pipeline; in multiprocess mode (``multiproc_dir`` set) the merge of
+    every worker's state file instead, so any worker's /metrics shows all of them."""
+    if config.multiproc_dir:
+        from ..multiprocess.source import MultiprocessSource
+
+        return MultiprocessSource(config.multiproc_dir, config)
+    return _DefaultPipeline()
+
+
+def _register_multiprocess_health(registry: CollectorRegistry, source: object) -> None:
+    module = sys.modules.get("collapse_otel.multiprocess.source")  # not loaded: not one
+    if module is not None and isinstance(source, module.MultiprocessSource):
+        from ..multiprocess.collector import MultiprocessCollector
+
+        registry.register(MultiprocessCollector(source))
 
 
 def render_metrics(registry: CollectorRegistry, params: dict[str, list[str]],
@@ -180,6 +200,8 @@ def start_prometheus_server(port: int | None = None, addr: str | None = None,
     config = config or CollapseConfig.resolve()
     port = config.prometheus_port if port is None else port
     addr = config.prometheus_host if addr is None else addr
+    if source is None and config.multiproc_dir:
+        source = _default_source(config)
     app = make_wsgi_app(registry, source=source, release_order=release_order)
     server_class = _ThreadingServer
     if ":" in addr:

@@ -37,7 +37,8 @@ def _alert(cfg: MixinConfig, name: str, expr: str, for_: str, severity: str,
 def duplicate_spike(cfg: MixinConfig) -> dict:
     """The duplicate share of the last duplicate_window well above the release's own
     baseline (or its predecessor's), by a binomial z-test on the window's counts: a steady
-    FAQ bot is its own baseline; a burst of 20 answers is judged by 20 answers' evidence."""
+    FAQ bot is its own baseline; a burst of 20 answers is judged by 20 answers' evidence.
+    Where capture knows the questions, only cross-question duplicates count (the rules)."""
     w = cfg.duplicate_window
     share = (f"{duplicates_increase(cfg)}\n  / {ON}\n  "
              f"({answers_increase(cfg)} >= {cfg.duplicate_min_answers})")
@@ -53,7 +54,8 @@ def duplicate_spike(cfg: MixinConfig) -> dict:
     return _alert(
         cfg, "CollapseDuplicateAnswerSpike", expr, cfg.duplicate_for, cfg.duplicate_severity,
         "Duplicate answers spiked for {{ $labels.service }} release {{ $labels.release }}.",
-        f"{STREAM}: the share of answers repeating an earlier one over the last {w} is "
+        f"{STREAM}: the share of answers repeating an earlier one (given to another "
+        f"question, where capture knows the questions) over the last {w} is "
         "{{ $value | humanizePercentage }} above the release's own "
         f"{cfg.baseline_window} baseline (ending {cfg.baseline_offset} ago; the previous "
         f"release's when it has none): at least {cfg.duplicate_min_increase:.0%} more and "

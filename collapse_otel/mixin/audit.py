@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from .config import MixinConfig
 from .grafana import Panel, Row, dashboard, query_variable, stat, target, timeseries
+from .promql import DASHBOARD_MATCHERS
 
 DATASET = "{{ $labels.dataset }}"
 VERSION = "{{ $labels.version }}"
@@ -14,6 +15,12 @@ VERSION = "{{ $labels.version }}"
 def audit_sel(cfg: MixinConfig, *matchers: str) -> str:
     parts = [m for m in (cfg.audit_job_selector, *matchers) if m]
     return "{" + ", ".join(parts) + "}"
+
+
+def _dash_sel(cfg: MixinConfig, *matchers: str) -> str:
+    """:func:`audit_sel` plus the dashboards' ``$job`` / ``$instance`` variables (a pushed
+    group has no instance unless the push names one: All matches it)."""
+    return audit_sel(cfg, *DASHBOARD_MATCHERS, *matchers)
 
 
 def _alert(cfg: MixinConfig, name: str, expr: str, summary: str, description: str) -> dict:
@@ -70,8 +77,8 @@ def _table(title: str, expr: str, description: str, width: int = 12) -> Panel:
 
 
 def training_data(cfg: MixinConfig) -> dict:
-    s = audit_sel(cfg, 'dataset=~"$dataset"', 'version=~"$version"')
-    d = audit_sel(cfg, 'dataset=~"$dataset"')
+    s = _dash_sel(cfg, 'dataset=~"$dataset"', 'version=~"$version"')
+    d = _dash_sel(cfg, 'dataset=~"$dataset"')
     by = "dataset, version"
     latest = f"and on (job, {by})\n  collapse_audit_latest_version{d} == 1"
     provenance = Row("Provenance", [
@@ -117,9 +124,14 @@ def training_data(cfg: MixinConfig) -> dict:
                "Signal families the comparison engine finds degraded in the synthetic rows "
                "against the human rows."),
     ])
+    share = "collapse_audit_synthetic_share"
     variables = [
-        query_variable("dataset", "Dataset",
-                       f"label_values(collapse_audit_synthetic_share{audit_sel(cfg)}, dataset)",
+        query_variable("job", "Job", f"label_values({share}{audit_sel(cfg)}, job)",
+                       multi=True, include_all=True),
+        query_variable("instance", "Instance", f"label_values({share}"
+                       f"{audit_sel(cfg, DASHBOARD_MATCHERS[0])}, instance)",
+                       multi=True, include_all=True),
+        query_variable("dataset", "Dataset", f"label_values({share}{_dash_sel(cfg)}, dataset)",
                        multi=True, include_all=True),
         query_variable("version", "Version",
                        f"label_values(collapse_audit_synthetic_share{d}, version)",

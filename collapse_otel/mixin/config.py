@@ -15,7 +15,8 @@ from typing import Any
 _DURATION = re.compile(r"([0-9]+(ms|s|m|h|d|w|y))+")
 _DURATION_FIELDS = ("rate_window_short", "rate_window_long", "baseline_window", "baseline_offset",
                     "previous_release_lookback", "duplicate_window", "duplicate_for",
-                    "repetition_for", "verdict_for", "dropping_for", "audit_for")
+                    "repetition_for", "verdict_for", "dropping_for", "rollout_interval",
+                    "audit_for")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,13 @@ class MixinConfig:
     dropping_for: str = "15m"
     dropping_severity: str = "warning"
 
+    # Canary gates (exporters/rollouts): the Prometheus they query, and one measurement every
+    # rollout_interval, rollout_count of them (Argo Rollouts; Flagger's own analysis
+    # interval and threshold in its example).
+    rollout_prometheus_address: str = "http://prometheus.monitoring.svc:9090"
+    rollout_interval: str = "5m"
+    rollout_count: int = 6
+
     # collapse-otel audit, pushed to a Pushgateway (scraped with honor_labels: true):
     # CollapseAuditSyntheticDominates, CollapseAuditHoldoutContaminated.
     audit_job_selector: str = 'job="collapse-audit"'
@@ -104,6 +112,9 @@ class MixinConfig:
                      "duplicate_min_answers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        if self.rollout_count < 2:
+            raise ValueError("rollout_count must be >= 2 (measurements before a verdict "
+                             "exists are inconclusive)")
         if not 0.0 < self.duplicate_min_increase <= 1.0 or self.duplicate_z <= 0:
             raise ValueError("duplicate_min_increase must be in (0, 1] and duplicate_z > 0")
         if _seconds(self.duplicate_for) > _seconds(self.duplicate_window):

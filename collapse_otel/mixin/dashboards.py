@@ -1,15 +1,17 @@
 """The overview (every signal per release over time) and plugin-health dashboards.
 
-Panels query the contract's raw series with ``$__rate_interval``, not recording rules, so a
-dashboard works before any rule is loaded and whatever windows the rules use.
+Panels query the contract's raw series with ``$__rate_interval``, so they work before any rule
+is loaded and whatever windows the rules use; only the overview's "collapse suspected" row
+reads the verdict's recording rules. Every query filters on ``$job`` and ``$instance``.
 """
 
 from __future__ import annotations
 
 from ..registry import SIGNALS
 from .config import MixinConfig
-from .grafana import Row, dashboard, query_variable, timeseries
-from .promql import sel
+from .grafana import Row, dashboard, query_variable, table, timeseries
+from .promql import DASHBOARD_MATCHERS, dash_sel, sel
+from .verdict import REFERENCES, families_degraded
 
 RI = "$__rate_interval"
 BY = "release, cohort"
@@ -25,8 +27,22 @@ GAUGES: dict[str, list[tuple[str, str, str, str, str]]] = {
     for family, title in ROWS.items()}
 
 
+STREAM = ('service=~"$service"', 'release=~"$release"', 'cohort=~"$cohort"')
+
+
 def stream_sel(cfg: MixinConfig, *extra: str) -> str:
-    return sel(cfg, 'service=~"$service"', 'release=~"$release"', 'cohort=~"$cohort"', *extra)
+    return dash_sel(cfg, *STREAM, *extra)
+
+
+def scope_variables(cfg: MixinConfig, metric: str = "collapse_answers_total") -> list[dict]:
+    """``$job`` and ``$instance`` (multi-value, All), read from ``metric``."""
+    return [
+        query_variable("job", "Job", f"label_values({metric}{sel(cfg)}, job)",
+                       multi=True, include_all=True),
+        query_variable("instance", "Instance",
+                       f"label_values({metric}{sel(cfg, DASHBOARD_MATCHERS[0])}, instance)",
+                       multi=True, include_all=True),
+    ]
 
 
 def rate_sum(metric: str, matchers: str, by: str = BY, window: str = RI) -> str:
@@ -40,10 +56,11 @@ def quantiles(metric: str, matchers: str, qs: tuple[float, ...] = (0.5, 0.9)) ->
 
 
 def stream_variables(cfg: MixinConfig) -> list[dict]:
-    job = sel(cfg)
-    svc = sel(cfg, 'service=~"$service"')
-    rel = sel(cfg, 'service=~"$service"', 'release=~"$release"')
+    job = dash_sel(cfg)
+    svc = dash_sel(cfg, 'service=~"$service"')
+    rel = dash_sel(cfg, 'service=~"$service"', 'release=~"$release"')
     return [
+        *scope_variables(cfg),
         query_variable("service", "Service", f"label_values(collapse_answers_total{job}, service)",
                        multi=True, include_all=True),
         query_variable("release", "Release",
@@ -52,6 +69,29 @@ def stream_variables(cfg: MixinConfig) -> list[dict]:
         query_variable("cohort", "Cohort", f"label_values(collapse_answers_total{rel}, cohort)",
                        multi=True, include_all=True),
     ]
+
+
+def suspected(cfg: MixinConfig) -> Row:
+    """Streams whose degraded families reach K against their previous or baseline release
+    (the verdict rules, kept for streams the selected jobs and instances serve)."""
+    k = cfg.verdict_min_families
+    served = f"and on (service, release, cohort)\ncollapse_window_answers{dash_sel(cfg)}"
+    rules = {ref: f"{families_degraded(ref)}{{{', '.join(STREAM)}}}" for ref in REFERENCES}
+    name = {"previous_release": "previous", "baseline_release": "baseline"}
+    tables = [table(
+        f"Releases with collapse suspected (vs {name[ref]} release)", [(
+            f"max by (service, release, cohort, {ref}) (\n  {rule} >= {k}\n  {served}\n)",
+            "")],
+        f"Streams with {k} or more signal families degraded against their {name[ref]} "
+        f"release (CollapseReleaseRegression); the value is the number of families. See the "
+        "release comparison dashboard for which signals moved.", width=8)
+        for ref, rule in rules.items()]
+    over_time = timeseries("Degraded families", [(
+        f"max by (service, release, cohort, {ref}) (\n  {rule}\n  {served}\n)",
+        f"{{{{release}}}} / {{{{cohort}}}} vs {{{{{ref}}}}}") for ref, rule in rules.items()],
+        "short", f"Signal families degraded against the previous and the baseline release; "
+        f"collapse is suspected from {k}.")
+    return Row("Releases with collapse suspected", [*tables, over_time])
 
 
 def overview(cfg: MixinConfig) -> dict:
@@ -86,7 +126,7 @@ def overview(cfg: MixinConfig) -> dict:
             f"{LEGEND} {{{{kind}}}}")], "percentunit",
             "Share of the answers now in the window that duplicate an earlier one."),
     ])
-    rows = [traffic, dup]
+    rows = [suspected(cfg), traffic, dup]
     for title, gauges in GAUGES.items():
         rows.append(Row(title, [
             timeseries(name, [(f"avg by ({BY}) ({metric}{stream_sel(cfg, extra)})", LEGEND)],
@@ -98,8 +138,8 @@ def overview(cfg: MixinConfig) -> dict:
 
 
 def health(cfg: MixinConfig) -> dict:
-    j = sel(cfg)
-    s = sel(cfg, 'service=~"$service"')
+    j = dash_sel(cfg)
+    s = dash_sel(cfg, 'service=~"$service"')
     by = "service, release"
     answers = rate_sum("collapse_answers_total", s, by)
     rows = [
@@ -134,9 +174,11 @@ def health(cfg: MixinConfig) -> dict:
                 f"rate(collapse_memory_budget_trims_total{j}[{RI}])", "{{instance}}")], "short",
                 "Older panes dropped at once because the windows passed the memory budget."),
             timeseries("State rebuilt at restore", [(
-                f"collapse_state_rebuilt_total{j}", "{{instance}} {{part}}")], "short",
+                f"collapse_state_rebuilt_total{j}\nor on (instance)\n0 * up{j}",
+                "{{instance}} {{part}}")], "short",
                 "Parts of a restored state rebuilt because the configuration changed "
-                "(sample size, embedder, LSH parameters, window)."),
+                "(sample size, embedder, LSH parameters, window); 0: nothing rebuilt (the "
+                "counter exists only after a rebuild)."),
             timeseries("Scrape target up", [(f"up{j}", "{{instance}}")], "short"),
         ]),
         Row("Coverage", [
@@ -154,7 +196,8 @@ def health(cfg: MixinConfig) -> dict:
                 "Tokens approximated because the model reported no usage."),
         ]),
     ]
-    variables = [query_variable("service", "Service",
+    variables = [*scope_variables(cfg, "up"),
+                 query_variable("service", "Service",
                                 f"label_values(collapse_answers_total{j}, service)",
                                 multi=True, include_all=True)]
     return dashboard(cfg, "health", "collapse-otel / Plugin health",

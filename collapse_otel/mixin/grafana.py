@@ -41,11 +41,24 @@ class Panel:
     height: int = 8
     options: dict = field(default_factory=dict)
     decimals: int | None = None
+    # (value, colour) steps from the lowest: colour the value by thresholds (the first
+    # value is None: the base colour); value mappings and the text shown without data
+    thresholds: list[tuple[float | None, str]] = field(default_factory=list)
+    mappings: list[dict] = field(default_factory=list)
+    no_value: str = ""
 
     def to_json(self, panel_id: int, x: int, y: int) -> dict:
         defaults: dict = {"unit": self.unit, "color": {"mode": "palette-classic"}}
         if self.decimals is not None:
             defaults["decimals"] = self.decimals
+        if self.thresholds:
+            defaults["color"] = {"mode": "thresholds"}
+            defaults["thresholds"] = {"mode": "absolute", "steps": [
+                {"color": colour, "value": value} for value, colour in self.thresholds]}
+        if self.mappings:
+            defaults["mappings"] = self.mappings
+        if self.no_value:
+            defaults["noValue"] = self.no_value
         if self.kind == "timeseries":
             defaults["custom"] = {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10,
                                   "showPoints": "never", "spanNulls": False}
@@ -83,9 +96,30 @@ def timeseries(title: str, exprs: list[tuple[str, str]], unit: str = "short",
 
 
 def stat(title: str, exprs: list[tuple[str, str]], unit: str = "short", description: str = "",
-         width: int = 6, height: int = 5) -> Panel:
+         width: int = 6, height: int = 5, **extra: object) -> Panel:
     return Panel(title, "stat", [target(e, legend, instant=True) for e, legend in exprs], unit,
-                 description, width, height, decimals=3)
+                 description, width, height, decimals=3, **extra)
+
+
+def table(title: str, exprs: list[tuple[str, str]], description: str = "", width: int = 12,
+          height: int = 8) -> Panel:
+    """Instant queries shown as a table, one row per series (its labels as columns)."""
+    return Panel(title, "table", [target(e, legend, instant=True, fmt="table")
+                                  for e, legend in exprs], "short", description, width, height)
+
+
+def value_text(exact: dict[int, tuple[str, str]],
+               at_least: tuple[float, str, str] | None = None) -> list[dict]:
+    """Grafana value mappings: exact values to (text, colour), and optionally every value
+    from ``at_least[0]`` up to (text, colour)."""
+    out: list[dict] = [{"type": "value", "options": {
+        str(v): {"text": text, "color": colour, "index": i}
+        for i, (v, (text, colour)) in enumerate(exact.items())}}]
+    if at_least is not None:
+        low, text, colour = at_least
+        out.append({"type": "range", "options": {"from": low, "to": None, "result": {
+            "text": text, "color": colour, "index": len(exact)}}})
+    return out
 
 
 @dataclass

@@ -13,6 +13,15 @@ def sel(cfg: MixinConfig, *matchers: str) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
+# Every dashboard query also filters on the $job and $instance variables (multi-value, All).
+DASHBOARD_MATCHERS = ('job=~"$job"', 'instance=~"$instance"')
+
+
+def dash_sel(cfg: MixinConfig, *matchers: str) -> str:
+    """:func:`sel` plus the dashboards' ``$job`` / ``$instance`` variables."""
+    return sel(cfg, *DASHBOARD_MATCHERS, *matchers)
+
+
 def num(value: float) -> str:
     """A threshold as PromQL text without float noise (0.8, not 0.7999999999999999)."""
     return f"{value:.10g}"

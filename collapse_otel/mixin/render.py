@@ -13,6 +13,7 @@ from .audit import training_data
 from .compare import comparison
 from .config import MixinConfig, load_config
 from .dashboards import health, overview
+from .rollouts import rollout_files
 from .rules import rules_file
 from .signal_doc import BEGIN, with_signal_table
 from .yamlout import dump
@@ -36,7 +37,7 @@ def generate(cfg: MixinConfig | None = None) -> dict[str, str]:
     """Every generated file as {path relative to the output root: text}."""
     cfg = cfg or MixinConfig()
     files = {RULES_PATH: dump(rules_file(cfg), _HEADER),
-             ALERTS_PATH: dump(alerts_file(cfg), _HEADER)}
+             ALERTS_PATH: dump(alerts_file(cfg), _HEADER), **rollout_files(cfg)}
     for name, model in dashboards(cfg).items():
         files[f"{DASHBOARDS_DIR}/{name}"] = json.dumps(model, indent=2, ensure_ascii=False) + "\n"
     return files
@@ -59,8 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Generate Prometheus recording/alert rules and Grafana dashboards.")
     parser.add_argument("--config", help="YAML or JSON file of MixinConfig overrides")
     parser.add_argument("--out", default=".",
-                        help="output root; files go to exporters/prometheus/ and "
-                             "grafana/dashboards/ under it (default: current directory)")
+                        help="output root; files go to exporters/prometheus/, "
+                             "exporters/rollouts/ and grafana/dashboards/ under it "
+                             "(default: current directory)")
     parser.add_argument("--print-config", action="store_true",
                         help="print the effective config as JSON and exit")
     args = parser.parse_args(argv)

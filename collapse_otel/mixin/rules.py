@@ -1,5 +1,9 @@
 """Recording rules (level:metric:operations, the level listing the aggregation labels) that
-the alerts, dashboards and rollout gates read."""
+the alerts, dashboards and rollout gates read.
+
+The duplicate-spike rules count, for a stream whose capture knows the questions, only the
+answers with a question and their cross-question duplicates (an FAQ bot repeating the right
+answer to the same question is not a spike); otherwise every answer and duplicate."""
 
 from __future__ import annotations
 
@@ -37,22 +41,38 @@ def dropped_rate(cfg: MixinConfig) -> str:
     return DROPPED.format(cfg.rate_window_short)
 
 
-def _counts(cfg: MixinConfig, metric: str) -> str:
-    return (f"sum by ({STREAM_BY}) (increase({metric}{sel(cfg)}[{cfg.duplicate_window}]))")
+WITH_QUESTION = "collapse_answers_with_question_total"
+CROSS_QUESTION = "collapse_cross_question_duplicates_total"
+
+
+def _sum(cfg: MixinConfig, fn: str, metric: str, window: str) -> str:
+    return f"sum by ({STREAM_BY}) ({fn}({metric}{sel(cfg)}[{window}]))"
+
+
+def _judged_answers(cfg: MixinConfig, fn: str, window: str) -> str:
+    """Answers with a known question where there are any, else every answer."""
+    return (f"(\n  {_sum(cfg, fn, WITH_QUESTION, window)} > 0\n)\n"
+            f"or on ({STREAM_BY})\n{_sum(cfg, fn, 'collapse_answers_total', window)}")
+
+
+def _judged_duplicates(cfg: MixinConfig, fn: str, window: str) -> str:
+    """Cross-question duplicates where answers had a known question, else every duplicate."""
+    return (f"(\n  {_sum(cfg, fn, CROSS_QUESTION, window)}\n"
+            f"  and on ({STREAM_BY}) {_sum(cfg, fn, WITH_QUESTION, window)} > 0\n)\n"
+            f"or on ({STREAM_BY})\n"
+            f"{_sum(cfg, fn, 'collapse_duplicate_answers_total', window)}")
 
 
 def _ratio_long(cfg: MixinConfig) -> str:
-    """Duplicates / answers over rate_window_long; 0 without a duplicate series yet, absent
-    when idle (an idle stream must not poison the baseline that averages it)."""
-    answers = (f"sum by ({STREAM_BY}) (rate(collapse_answers_total{sel(cfg)}"
-               f"[{cfg.rate_window_long}]))")
+    """Judged duplicates / judged answers over rate_window_long; 0 without a duplicate series
+    yet, absent when idle (an idle stream must not poison the baseline that averages it)."""
+    answers = _judged_answers(cfg, "rate", cfg.rate_window_long)
     return (
         "(\n"
-        f"  sum by ({STREAM_BY}) (rate(collapse_duplicate_answers_total{sel(cfg)}"
-        f"[{cfg.rate_window_long}]))\n"
-        f"  or 0 * {answers}\n"
+        f"  {_judged_duplicates(cfg, 'rate', cfg.rate_window_long)}\n"
+        f"  or 0 * ({answers})\n"
         ")\n"
-        f"/ ({answers} > 0)"
+        f"/ (({answers}) > 0)"
     )
 
 
@@ -77,9 +97,10 @@ def recording_rules(cfg: MixinConfig) -> list[dict]:
     """Every recording rule, in evaluation order (later rules read earlier ones)."""
     rules = verdict_rules(cfg)
     rules += [
-        {"record": answers_increase(cfg), "expr": _counts(cfg, "collapse_answers_total")},
+        {"record": answers_increase(cfg),
+         "expr": _judged_answers(cfg, "increase", cfg.duplicate_window)},
         {"record": duplicates_increase(cfg),
-         "expr": _counts(cfg, "collapse_duplicate_answers_total")},
+         "expr": _judged_duplicates(cfg, "increase", cfg.duplicate_window)},
         {"record": duplicate_ratio_long(cfg), "expr": _ratio_long(cfg)},
         {"record": duplicate_baseline(cfg), "expr": _baseline(cfg)},
         {"record": REPETITION,

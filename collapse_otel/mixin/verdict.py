@@ -58,6 +58,14 @@ def families_degraded(ref: str) -> str:
     return f"service_release_cohort:collapse_degraded_families:count_{ref}"
 
 
+def judged(ref: str) -> str:
+    """How many verdict signals of a stream were judged against ``ref`` (a change or a
+    z-score, both windows full):
+    the dashboards and rollout gates tell "no change" (0 families degraded) from "not judged"
+    (no series) with it."""
+    return f"service_release_cohort:collapse_judged_signals:count_{ref}"
+
+
 def z_critical(cfg: MixinConfig) -> float:
     """Two-sided Bonferroni bound over the verdict signals (Holm's first step, which the
     offline comparison uses): z = Phi^-1(1 - alpha / (2 m))."""
@@ -112,6 +120,14 @@ def _comparisons(cfg: MixinConfig, ref: str) -> list[dict]:
     absolute = "|".join(s.key for s in VERDICT_SIGNALS if s.change != "relative")
     keep = f"service, release, cohort, signal, {ref}"
     diff = f"{VALUE} - on ({STREAM}, signal) group_right {base_value(ref)}"
+    # both windows hold enough answers for a verdict (the reference's last one, if retired)
+    full = (f"and on ({STREAM}) ({WINDOW} >= {cfg.verdict_min_window_answers})\n"
+            f"and on (service, {ref}) (\n"
+            f"  max without (release) (label_replace(last_over_time({WINDOW}"
+            f'[{cfg.previous_release_lookback}]), "{ref}", "$1", "release", "(.+)"))\n'
+            f"    >= {cfg.verdict_min_window_answers}\n)")
+    se = (f"sqrt(\n    {STDERR} ^ 2\n"
+          f"    + on ({STREAM}, signal) group_right {base_stderr(ref)} ^ 2\n  )")
     rules = [
         {"record": base_value(ref), "expr": _reference(cfg, ref, VALUE, RELEASE_VALUE)},
         {"record": base_stderr(ref), "expr": _reference(cfg, ref, STDERR, RELEASE_STDERR)},
@@ -124,10 +140,12 @@ def _comparisons(cfg: MixinConfig, ref: str) -> list[dict]:
         {"record": change(ref), "labels": {"change": "absolute"}, "expr": (
             f'{VALUE}{{signal=~"{absolute}"}}\n'
             f"- on ({STREAM}, signal) group_right {base_value(ref)}")},
+        # both errors 0 (a release without duplicates and one repeating a few canned
+        # replies: every jackknife replicate equal): a change is infinitely many errors wide,
+        # +-Inf (compare: p = 0), and no change is no z-score (compare: p = 1), never dropped
         {"record": zscore(ref), "expr": (
-            f"(\n  {diff}\n)\n/ on ({keep}) (\n"
-            f"  sqrt(\n    {STDERR} ^ 2\n"
-            f"    + on ({STREAM}, signal) group_right {base_stderr(ref)} ^ 2\n  ) > 0\n)")},
+            f"(\n  {diff}\n)\n/ on ({keep}) (\n  {se} > 0\n)\n"
+            f"or\n(\n  {diff}\n  != 0\n)\n/ on ({keep}) (\n  {se} == 0\n)")},
         {"record": degraded(ref), "expr": (
             f"0 * (\n"
             f"  {change(ref)} * on (signal) group_left (family) {DIRECTION}\n"
@@ -135,16 +153,17 @@ def _comparisons(cfg: MixinConfig, ref: str) -> list[dict]:
             f")\n+ 1\n"
             f"and on ({keep}) (\n"
             f"  {zscore(ref)} * on (signal) group_left () {DIRECTION}\n"
-            f"    >= {num(round(z_critical(cfg), 4))}\n)\n"
-            f"and on ({STREAM}) ({WINDOW} >= {cfg.verdict_min_window_answers})\n"
-            f"and on (service, {ref}) (\n"
-            f"  max without (release) (label_replace(last_over_time({WINDOW}"
-            f'[{cfg.previous_release_lookback}]), "{ref}", "$1", "release", "(.+)"))\n'
-            f"    >= {cfg.verdict_min_window_answers}\n)")},
+            f"    >= {num(round(z_critical(cfg), 4))}\n)\n{full}")},
         {"record": family_degraded(ref), "expr": (
             f"count by ({STREAM}, family, {ref}) ({degraded(ref)})")},
         {"record": families_degraded(ref), "expr": (
             f"count by ({STREAM}, {ref}) ({family_degraded(ref)})")},
+        # a signal is judged when it has a change or a z-score (no change with no error has
+        # no z-score; a relative change against 0 has no change) and both windows are full
+        {"record": judged(ref), "expr": (
+            f"count by ({STREAM}, {ref}) (\n"
+            f"  count by ({STREAM}, signal, {ref}) ({change(ref)} or {zscore(ref)})\n"
+            + "\n".join(f"  {line}" for line in full.splitlines()) + "\n)")},
     ]
     return rules
 

@@ -7,10 +7,17 @@ hashes (a bottom-k sketch), so its state is bounded whatever its length: verific
 when both answers have fewer shingles than that (about 500 words), and otherwise a bottom-k
 estimate of the Jaccard with standard error at most sqrt(J(1-J)/k), 0.018 at J=0.8. Answers with fewer
 than 5 tokens have no shingles and are checked for exact duplicates only.
+
+When capture knows the question (a hash of the user's normalised question, 0 when unknown),
+each duplicate is also classed as same-question (an FAQ bot rightly repeating itself) or
+cross-question: an exact duplicate whose text no earlier answer in the window gave to this
+question, or a near duplicate of an answer to another question (the same answer whatever is
+asked, a collapse sign).
 """
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,6 +34,10 @@ ANSWER_BYTES = 56     # per answer: its text hash and list slots
 INDEXED_BYTES = 50    # per answer kept for matching: its exact-set entry
 BANDED_BYTES = 112    # per answer with shingles: the shingle array's header
 BAND_KEY_BYTES = 90   # per band key in the LSH buckets: the key and its dict entry
+QUESTION_BYTES = 8     # per answer: its question hash
+PAIR_BYTES = 60        # per answer with a question: its (text, question) set entry
+_PAIR_MUL = 0x9E3779B97F4A7C15
+_MASK = (1 << 64) - 1
 BUCKET_DEPTH = 2048  # most recent entries kept per LSH bucket (templated traffic: see
 #                      tests/test_near_duplicates_templated.py; 4/16 flagged 5 of ~450)
 
@@ -37,6 +48,12 @@ class DuplicateResult:
     near: bool
     max_similarity: float
     match: int | None = None   # position of the best match in its pane (verification, tests)
+    cross_question: bool = False  # a duplicate of an answer given to another question
+
+
+def pair_key(text_hash: int, question_hash: int) -> int:
+    """One key for an (answer text, question) pair."""
+    return (text_hash ^ (question_hash * _PAIR_MUL)) & _MASK
 
 
 def sorted_jaccard(a: np.ndarray, b: np.ndarray, sketch: int = SHINGLE_SKETCH) -> float:
@@ -64,13 +81,18 @@ class DuplicateIndex:
         self.minhasher = minhasher or MinHasher()
         self.text_hashes: list[int] = []
         self.shingles: list[np.ndarray | None] = []
+        self.question_hashes = array("Q")   # per answer; 0 = question unknown
         self._exact: set[int] = set()
+        self._pairs: set[int] = set()       # (text, question) pairs seen
         self._buckets: dict[int, int | list[int]] = {}
         self.exact_count = 0
         self.near_count = 0
         self.indexed = 0          # answers kept for matching (not exact duplicates)
         self.banded = 0           # of which have band keys in the LSH buckets
         self.shingle_values = 0   # shingle hashes kept, over all answers
+        self.with_question = 0    # answers whose question is known
+        self.cross_exact = 0      # exact duplicates of an answer to another question
+        self.cross_near = 0       # near duplicates of an answer to another question
 
     def __len__(self) -> int:
         return len(self.text_hashes)
@@ -80,11 +102,15 @@ class DuplicateIndex:
         memory budget counts. Bounded per answer: shingles are a bottom-k sketch."""
         return (len(self.text_hashes) * ANSWER_BYTES + self.indexed * INDEXED_BYTES +
                 self.banded * (BANDED_BYTES + self.minhasher.bands * BAND_KEY_BYTES) +
-                4 * self.shingle_values)
+                4 * self.shingle_values + QUESTION_BYTES * len(self.question_hashes) +
+                PAIR_BYTES * len(self._pairs))
 
     # -- lookup and insertion (the aggregator calls these across the panes of a window) --
     def has_exact(self, text_hash: int) -> bool:
         return text_hash in self._exact
+
+    def has_pair(self, pair: int) -> bool:
+        return pair in self._pairs
 
     def candidates(self, band_keys: Iterable[int]) -> list[int]:
         out: list[int] = []
@@ -121,11 +147,17 @@ class DuplicateIndex:
         return best, where
 
     def add(self, text_hash: int, shingles: np.ndarray | None, band_keys: list[int] | None,
-            exact: bool, near: bool) -> None:
+            exact: bool, near: bool, question: int = 0, cross: bool = False) -> None:
         idx = len(self.text_hashes)
         self.text_hashes.append(text_hash)
+        self.question_hashes.append(question)
         self.exact_count += exact
         self.near_count += near
+        if question:
+            self.with_question += 1
+            self._pairs.add(pair_key(text_hash, question))
+            self.cross_exact += exact and cross
+            self.cross_near += near and cross
         if exact:
             # an exact duplicate adds nothing new to match against: keep no shingles for it
             self.shingles.append(None)
@@ -153,11 +185,16 @@ class DuplicateIndex:
                 if len(hit) > BUCKET_DEPTH:
                     del hit[0]
 
-    def add_unseen(self, text_hash: int, shingles: np.ndarray, band_keys: list[int]) -> None:
+    def add_unseen(self, text_hash: int, shingles: np.ndarray, band_keys: list[int],
+                   question: int = 0) -> None:
         """``add`` of a non-duplicate whose text hash and band keys this index has never seen
         (the caller checked): no lookups."""
         self._buckets.update(dict.fromkeys(band_keys, len(self.text_hashes)))
         self.text_hashes.append(text_hash)
+        self.question_hashes.append(question)
+        if question:
+            self.with_question += 1
+            self._pairs.add(pair_key(text_hash, question))
         self.shingles.append(shingles)
         self._exact.add(text_hash)
         self.indexed += 1
@@ -165,9 +202,10 @@ class DuplicateIndex:
         self.shingle_values += len(shingles)
 
     # -- the uniform streaming API --
-    def update(self, text_hash: int, shingles: np.ndarray | None) -> DuplicateResult:
+    def update(self, text_hash: int, shingles: np.ndarray | None,
+               question: int = 0) -> DuplicateResult:
         """Check one answer against this index, then add it."""
-        return check_and_add([self], text_hash, shingles, self.threshold)
+        return check_and_add([self], text_hash, shingles, self.threshold, question=question)
 
     def merge(self, other: DuplicateIndex) -> DuplicateIndex:
         """Replay other's answers in order: equals observing self's answers, then other's.
@@ -177,18 +215,24 @@ class DuplicateIndex:
                 (other.minhasher.bands, other.minhasher.rows) != \
                 (self.minhasher.bands, self.minhasher.rows):
             raise ValueError("cannot merge duplicate indexes of different threshold or LSH shape")
-        for th, sh in zip(other.text_hashes, other.shingles, strict=True):
-            self.update(th, sh)
+        for th, sh, q in zip(other.text_hashes, other.shingles, other.question_hashes,
+                             strict=True):
+            self.update(th, sh, q)
         return self
 
     def get(self) -> tuple[int, int, int]:
         """(answers, exact duplicates, near duplicates)."""
         return len(self), self.exact_count, self.near_count
 
+    def question_counts(self) -> tuple[int, int, int]:
+        """(answers with a known question, cross-question exact, cross-question near)."""
+        return self.with_question, self.cross_exact, self.cross_near
+
     def to_bytes(self) -> bytes:
         """Version 2 stores each answer's band keys (version 1 recomputed them on restore,
-        which a bottom-k sketch of a long answer cannot reproduce)."""
-        w = Writer(TAG_DUPLICATES, 2).f64(self.threshold).u64(self.minhasher.bands)
+        which a bottom-k sketch of a long answer cannot reproduce); version 3 its question
+        hash and the cross-question counts."""
+        w = Writer(TAG_DUPLICATES, 3).f64(self.threshold).u64(self.minhasher.bands)
         w.u64(self.minhasher.rows).u64(self.exact_count).u64(self.near_count)
         w.array(np.array(self.text_hashes, dtype=np.uint64), "<u8")
         lengths = np.array([-1 if s is None else len(s) for s in self.shingles], dtype=np.int64)
@@ -198,6 +242,8 @@ class DuplicateIndex:
         keys, missing = self._keys_by_answer(), [0] * self.minhasher.bands
         w.array(np.array([keys.get(i, missing) for i in np.flatnonzero(lengths > 0).tolist()],
                          dtype=np.uint64).reshape(-1, self.minhasher.bands), "<u8")
+        w.array(np.frombuffer(self.question_hashes, dtype=np.uint64), "<u8")
+        w.u64(self.cross_exact).u64(self.cross_near)
         return w.getvalue()
 
     def _keys_by_answer(self) -> dict[int, list[int]]:
@@ -212,7 +258,7 @@ class DuplicateIndex:
 
     @classmethod
     def from_bytes(cls, data: bytes, minhasher: MinHasher | None = None) -> DuplicateIndex:
-        r = Reader(data, TAG_DUPLICATES, versions=(1, 2))
+        r = Reader(data, TAG_DUPLICATES, versions=(1, 2, 3))
         threshold, bands, rows = r.f64(), r.u64(), r.u64()
         mh = minhasher if minhasher is not None and (minhasher.bands, minhasher.rows) == (
             bands, rows) else MinHasher(bands, rows)
@@ -220,15 +266,17 @@ class DuplicateIndex:
         exact_count, near_count = r.u64(), r.u64()
         hashes, lengths, flat = r.array("<u8"), r.array("<i8"), r.array("<u8")
         stored = r.array("<u8") if r.version >= 2 else np.zeros((0, bands), np.uint64)
+        questions = r.array("<u8") if r.version >= 3 else np.zeros(len(hashes), np.uint64)
+        cross_exact, cross_near = (r.u64(), r.u64()) if r.version >= 3 else (0, 0)
         r.done()
-        if len(hashes) != len(lengths) or int(lengths[lengths > 0].sum()) != len(flat):
+        if len(hashes) != len(lengths) or len(questions) != len(hashes) or int(lengths[lengths > 0].sum()) != len(flat):
             raise ValueError("duplicate index bytes are inconsistent")
         if r.version >= 2 and stored.shape != (int((lengths > 0).sum()), bands):
             raise ValueError("duplicate index band keys are inconsistent")
         pos, row = 0, 0
-        for th, n in zip(hashes.tolist(), lengths.tolist(), strict=True):
+        for th, n, q in zip(hashes.tolist(), lengths.tolist(), questions.tolist(), strict=True):
             if n < 0:
-                out.add(th, None, None, exact=True, near=False)
+                out.add(th, None, None, exact=True, near=False, question=q)
                 continue
             sh = flat[pos:pos + n]
             pos += n
@@ -239,8 +287,9 @@ class DuplicateIndex:
                 row += 1
                 if n > SHINGLE_SKETCH:  # state written before shingles were a sketch
                     sh = sh[:SHINGLE_SKETCH].copy()
-            out.add(th, sh, keys, exact=False, near=False)
+            out.add(th, sh, keys, exact=False, near=False, question=q)
         out.exact_count, out.near_count = exact_count, near_count
+        out.cross_exact, out.cross_near = cross_exact, cross_near
         return out
 
 
@@ -253,11 +302,22 @@ def band_keys_for(minhasher: MinHasher, shingles: np.ndarray) -> list[int] | Non
 
 _NOT_DUPLICATE = DuplicateResult(False, False, 0.0)
 _EXACT_DUPLICATE = DuplicateResult(True, False, 1.0)
+_CROSS_EXACT_DUPLICATE = DuplicateResult(True, False, 1.0, cross_question=True)
+
+
+def _exact_duplicate(panes: list[DuplicateIndex], text_hash: int,
+                     question: int) -> DuplicateResult:
+    """Add an exact duplicate to the newest pane; cross-question when no earlier answer in
+    the window gave this text to this question."""
+    cross = bool(question) and not any(p.has_pair(pair_key(text_hash, question)) for p in panes)
+    panes[-1].add(text_hash, None, None, exact=True, near=False, question=question, cross=cross)
+    return _CROSS_EXACT_DUPLICATE if cross else _EXACT_DUPLICATE
 
 
 def check_and_add_many(panes: list[DuplicateIndex], text_hashes: list[int],
                        shingles: list[np.ndarray | None], band_keys: list[list[int] | None],
-                       threshold: float) -> list[DuplicateResult]:
+                       threshold: float, questions: list[int] | None = None,
+                       ) -> list[DuplicateResult]:
     """``check_and_add`` for answers in order, with the same results. An answer that shares
     neither its text hash nor any band key with the window (most answers of diverse traffic)
     is added directly, with a handful of C-level set operations and no candidate ranking."""
@@ -269,40 +329,44 @@ def check_and_add_many(panes: list[DuplicateIndex], text_hashes: list[int],
     keys_now = current._buckets.keys()
     keys_older = panes[0]._buckets.keys() if len(panes) == 2 else frozenset()
     out: list[DuplicateResult] = []
-    for th, sh, keys in zip(text_hashes, shingles, band_keys, strict=True):
+    if questions is None:
+        questions = [0] * len(text_hashes)
+    for th, sh, keys, q in zip(text_hashes, shingles, band_keys, questions, strict=True):
         if th in exact or th in older_exact:
-            current.add(th, None, None, exact=True, near=False)
-            out.append(_EXACT_DUPLICATE)
+            out.append(_exact_duplicate(panes, th, q))
         elif sh is None or keys is None or not len(sh) \
                 or not keys_now.isdisjoint(keys) or not keys_older.isdisjoint(keys):
-            out.append(check_and_add(panes, th, sh, threshold, keys))
+            out.append(check_and_add(panes, th, sh, threshold, keys, q))
         else:
-            current.add_unseen(th, sh, keys)
+            current.add_unseen(th, sh, keys, q)
             out.append(_NOT_DUPLICATE)
     return out
 
 
 def check_and_add(panes: list[DuplicateIndex], text_hash: int, shingles: np.ndarray | None,
-                  threshold: float, band_keys: list[int] | None = None) -> DuplicateResult:
+                  threshold: float, band_keys: list[int] | None = None,
+                  question: int = 0) -> DuplicateResult:
     """Check an answer against every pane of a window (newest last), then add it to the last.
 
     ``shingles`` is None or empty for answers too short to shingle (exact check only).
+    ``question`` is the answer's question hash (0: unknown).
     """
     current = panes[-1]
     for pane in panes:
         if pane.has_exact(text_hash):
-            current.add(text_hash, None, None, exact=True, near=False)
-            return _EXACT_DUPLICATE
-    best, match = 0.0, None
+            return _exact_duplicate(panes, text_hash, question)
+    best, match, owner = 0.0, None, current
     if shingles is not None and len(shingles):
         if band_keys is None:
             band_keys = band_keys_for(current.minhasher, shingles)
         for pane in reversed(panes):
             sim, where = pane.best_match(shingles, band_keys, MAX_CANDIDATES, threshold)
             if sim > best:
-                best, match = sim, where
+                best, match, owner = sim, where, pane
     else:
         shingles, band_keys = None, None
     near = best >= threshold
-    current.add(text_hash, shingles, band_keys, exact=False, near=near)
-    return DuplicateResult(False, near, best, match if near else None)
+    cross = near and bool(question) and owner.question_hashes[match] != question
+    current.add(text_hash, shingles, band_keys, exact=False, near=near, question=question,
+                cross=cross)
+    return DuplicateResult(False, near, best, match if near else None, cross)

@@ -1,0 +1,63 @@
+"""A healthy canary in its own process, next to ``collapse-otel demo``: release v4 of the
+demo's service answers like v1 (the healthy composer, fresh draws of the same world's
+questions and answers) and names v3 as its previous release and v1 as its baseline through
+configuration, as a deploy pipeline would. The rollout gates must let it through.
+
+``python -m tests.canary_release --port P [--release v4] [--rate 25]`` serves /metrics and
+sends traffic until SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import signal
+import sys
+import threading
+import time
+
+from collapse_otel.capture import CollapseCallbackHandler, Pipeline
+from collapse_otel.config import CollapseConfig
+from collapse_otel.demo.agent import RagAgent
+from collapse_otel.demo.runner import BASELINE, SERVICE
+from collapse_otel.demo.world import make_cities, make_documents, make_question
+from collapse_otel.export.server import start_prometheus_server
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.canary_release")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--release", default="v4")
+    parser.add_argument("--previous", default="v3")
+    parser.add_argument("--rate", type=float, default=25.0, help="answers per second")
+    parser.add_argument("--seed", type=int, default=1, help="draws differ from the demo's (0)")
+    args = parser.parse_args(argv)
+    config = CollapseConfig.resolve(service=SERVICE, release=args.release, refresh_seconds=1.0,
+                                    previous_release=args.previous, baseline_release=BASELINE)
+    pipeline = Pipeline(config)
+    handler = CollapseCallbackHandler(pipeline=pipeline, service=SERVICE, emit_spans=False)
+    cities = make_cities(7)  # the demo's world (Traffic(seed=0))
+    agent = RagAgent("v1", cities, make_documents(cities), seed=args.seed)
+    questions = random.Random(f"{args.seed}:canary-questions")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    server = start_prometheus_server(args.port, "127.0.0.1", source=pipeline)
+    sys.stderr.write(f"metrics: {server.url}\n")
+    sys.stderr.flush()
+    start = time.monotonic()
+    try:
+        for i in range(1, 10**9):
+            question = make_question(questions, cities)[0]
+            agent.ask(question, config={"callbacks": [handler], "run_name": "rag-agent",
+                                        "metadata": {"release": args.release}})
+            if stop.wait(max(0.0, start + i / args.rate - time.monotonic())):
+                break
+    finally:
+        server.close()
+        pipeline.shutdown(timeout=5)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
