@@ -46,7 +46,7 @@ class _Source:
                 self.aggregator.observe(AnswerRecord(
                     text, prompt_tokens=40 + 37 * i % 900, completion_tokens=len(text) // 4,
                     context_ids=(f"doc-{i % 7}", f"doc-{i % 11}"), release=release,
-                    service="rag"))
+                    service="rag", question=f"question {i % 13}"))
 
 
 def _prometheus_values(source) -> dict[tuple[str, frozenset], float]:

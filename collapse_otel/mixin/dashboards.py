@@ -20,7 +20,8 @@ LEGEND = "{{release}} / {{cohort}}"
 # Overview rows of window gauges: registry families (duplicates have their own row).
 ROWS: dict[str, str] = {"repetition": "Repetition", "lexical diversity": "Lexical diversity",
                         "entity diversity": "Entities", "semantic dispersion": "Embeddings",
-                        "length and variance": "Length", "retrieval": "Retrieval"}
+                        "length and variance": "Length", "retrieval": "Retrieval",
+                        "questions": "Questions"}
 GAUGES: dict[str, list[tuple[str, str, str, str, str]]] = {
     title: [(s.title, s.metric, s.selector, s.unit, s.description)
             for s in SIGNALS if s.family == family]
@@ -125,6 +126,18 @@ def overview(cfg: MixinConfig) -> dict:
             f"avg by ({BY}, kind) (collapse_duplicate_answer_ratio{s})",
             f"{LEGEND} {{{{kind}}}}")], "percentunit",
             "Share of the answers now in the window that duplicate an earlier one."),
+        timeseries("Cross-question duplicate ratio", [(
+            f"{rate_sum('collapse_cross_question_duplicates_total', s, f'{BY}, kind')}\n"
+            f"/ ignoring (kind) group_left\n"
+            f"{rate_sum('collapse_answers_with_question_total', s)}", f"{LEGEND} {{{{kind}}}}")],
+            "percentunit", "Answers repeating an answer given to a different question, of the "
+            "answers whose question capture knew (none without it). An FAQ bot repeating the "
+            "right answer to the same question stays low; the spike alert reads this where "
+            "questions are known."),
+        timeseries("Cross-question duplicate share of the window", [(
+            f"avg by ({BY}) (collapse_cross_question_duplicate_ratio{s})", LEGEND)],
+            "percentunit", "Share of the window's answers with a known question that repeat an "
+            "answer to a different question (a verdict signal)."),
     ])
     rows = [suspected(cfg), traffic, dup]
     for title, gauges in GAUGES.items():
