@@ -7,7 +7,9 @@ from MinHash-LSH (the aggregator's ``MinHasher``: 10 bands of 3 rows, a pair at 
 a candidate with probability 0.9992) and every candidate is verified on the stored shingle
 sets (``sorted_jaccard``: exact below ``SHINGLE_SKETCH`` shingles, a bottom-k estimate above).
 Shingles are hashed exactly as the aggregator hashes them (``collapse_otel.analysis``), so
-"near duplicate" means the same thing offline and online.
+"near duplicate" means the same thing offline and online. As in the aggregator, an LSH bucket
+keeps its most recent ``BUCKET_DEPTH`` (2,048) rows and a holdout row's ``CANDIDATES`` best
+candidates are verified: bounds that only matter for heavily templated versions.
 """
 
 from __future__ import annotations

@@ -32,6 +32,8 @@ class AuditOptions:
     examples: int = 10                    # contaminated rows listed per version (line numbers)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "synthetic_sources", frozenset(   # as the inputs name them
+            s.strip().lower() for s in self.synthetic_sources if s.strip()))
         if not 0.0 <= self.max_synthetic_share <= 1.0:
             raise ValueError("the maximum synthetic share must be in [0, 1]")
         if not 0.0 < self.threshold <= 1.0:
