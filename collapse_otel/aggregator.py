@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from . import state_frames
 from .analysis import BatchAnalyzer, PreparedAnswer
+from .audit.answer_hashes import writer_for
 from .budget import MemoryBudget
 from .config import CollapseConfig
 from .feeding import chunks, observe_all, window_of
@@ -87,6 +88,7 @@ class Aggregator:
         self.streams_evicted_total = 0
         self.memory = MemoryBudget(cfg.memory_budget_mb << 20, ANALYSER_BYTES)
         self.state_rebuilt: dict[str, int] = {}   # parts a restore rebuilt (config changed)
+        self.answer_hashes = writer_for(cfg)   # answer_hash_file: None unless asked for
 
     # -- writing --
     def observe(self, record: AnswerRecord) -> AnswerResult | None:
@@ -100,6 +102,8 @@ class Aggregator:
         results: list[AnswerResult | None] = []
         for chunk in chunks(records):
             prepared = self._prepare(chunk)
+            if self.answer_hashes is not None:   # never raises: counts its own failures
+                self.answer_hashes.write_prepared(prepared)
             with self._lock:
                 results += self._apply_prepared(prepared)
         return results

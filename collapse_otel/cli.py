@@ -1,5 +1,5 @@
-"""The ``collapse-otel`` command: ``demo``, ``mixin`` (ops files), ``serve`` (OTLP receiver) and
-``compare`` (the release gate).
+"""The ``collapse-otel`` command: ``demo``, ``mixin`` (ops files), ``serve`` (OTLP receiver),
+``compare`` (the release gate) and ``audit`` (training-data provenance).
 
 Subcommands import their module only when chosen, so ``collapse-otel demo`` needs no ops
 dependencies and ``collapse-otel mixin`` never loads LangChain.
@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("compare", help="release gate: judge a candidate's answers against a "
                                    "baseline's (exit 0 pass, 1 fail, 2 bad input)",
                    add_help=False)
+    sub.add_parser("audit", help="training-data provenance of a fine-tuning set's versions "
+                                 "(exit 0 pass, 1 fail, 2 bad input)", add_help=False)
     return parser
 
 
@@ -68,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     single_threaded_blas()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
-    if argv and argv[0] in ("mixin", "serve", "compare"):
+    if argv and argv[0] in ("mixin", "serve", "compare", "audit"):
         return _delegate(argv[0], argv[1:])
     args = parser.parse_args(argv)
     if args.command == "demo":

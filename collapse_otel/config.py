@@ -53,6 +53,8 @@ class CollapseConfig:
     capture_message_content: bool = False
     multiproc_dir: str = ""        # several worker processes: each writes its state here
     multiproc_write_seconds: float = 10.0
+    answer_hash_file: str = ""     # on request: hashes of the answers (collapse-otel audit)
+    answer_hash_file_mb: int = 64
 
     def __post_init__(self) -> None:
         if not isinstance(self.release_order, str):   # a list from code: one string
@@ -61,7 +63,8 @@ class CollapseConfig:
         parse_scoped(self.baseline_release)
         parse_order(self.release_order)
         for name in ("window_answers", "max_streams", "sample_size", "max_answer_chars",
-                     "embedding_dim", "queue_size", "queue_mb", "batch_size", "memory_budget_mb"):
+                     "embedding_dim", "queue_size", "queue_mb", "batch_size", "memory_budget_mb",
+                     "answer_hash_file_mb"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
         object.__setattr__(self, "answer_mode", str(self.answer_mode).strip().lower())

@@ -77,6 +77,12 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "this directory and /metrics merges them (unset: one process)"),
     EnvVar("COLLAPSE_OTEL_MULTIPROC_WRITE_SECONDS", "multiproc_write_seconds", 10.0,
            "seconds between a worker's state writes to COLLAPSE_OTEL_MULTIPROC_DIR"),
+    EnvVar("COLLAPSE_OTEL_ANSWER_HASH_FILE", "answer_hash_file", None,
+           "append the xxh3 hash of every answer's normalised text to this file (16 hex "
+           "characters a line, mode 0600, never text), for collapse-otel audit --own-answers"),
+    EnvVar("COLLAPSE_OTEL_ANSWER_HASH_FILE_MB", "answer_hash_file_mb", 64,
+           "MiB the answer hash file may reach before it is renamed to FILE.1 (replacing the "
+           "older one) and a new one starts"),
 )
 
 ENV_BY_FIELD = {v.field: v for v in ENV_VARS}

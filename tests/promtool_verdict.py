@@ -195,6 +195,8 @@ def document() -> dict:
     return {
         "rule_files": ["../collapse_rules.yaml", "../collapse_alerts.yaml"],
         "evaluation_interval": "1m",
+        # recording rules first, so the alerts read this minute's values
+        "group_eval_order": ["collapse-otel.rules", "collapse-otel.alerts"],
         "tests": [{
             "interval": "1m",
             "input_series": scenarios(),

@@ -28,3 +28,27 @@ def test_demo_without_langchain_says_what_to_install():
     assert proc.returncode == 2
     assert "pip install 'collapse-otel[langchain]'" in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_an_installed_wheel_writes_the_runbook_and_the_example_config(tmp_path):
+    """Built as a wheel and installed away from the checkout, the package still carries the
+    runbook and the example Prometheus config: ``collapse-otel mixin --out`` writes them."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    wheels, site, out = tmp_path / "wheels", tmp_path / "site", tmp_path / "out"
+    build = _run("-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                 "-w", str(wheels), str(root))
+    assert build.returncode == 0, build.stderr[-2000:]
+    (wheel,) = wheels.glob("collapse_otel-*.whl")
+    install = _run("-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel))
+    assert install.returncode == 0, install.stderr[-2000:]
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import collapse_otel\n"
+            "assert collapse_otel.__file__.startswith(sys.argv[1]), collapse_otel.__file__\n"
+            "from collapse_otel.cli import main; sys.exit(main(['mixin', '--out', sys.argv[2]]))")
+    proc = subprocess.run([sys.executable, "-c", code, str(site), str(out)],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for rel in ("exporters/prometheus/runbook.md", "exporters/prometheus/prometheus.example.yml",
+                "exporters/prometheus/collapse_rules.yaml"):
+        assert (out / rel).read_bytes() == (root / rel).read_bytes(), rel

@@ -39,10 +39,10 @@ def _variables(model: dict) -> dict[str, dict]:
     return {v["name"]: v for v in model["templating"]["list"]}
 
 
-def test_the_three_dashboards_exist() -> None:
+def test_the_four_dashboards_exist() -> None:
     assert [p.name for p in DASHBOARD_FILES] == [
         "collapse-overview.json", "collapse-plugin-health.json",
-        "collapse-release-comparison.json"]
+        "collapse-release-comparison.json", "collapse-training-data.json"]
 
 
 @pytest.mark.parametrize("path", DASHBOARD_FILES, ids=lambda p: p.name)

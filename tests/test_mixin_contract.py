@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from collapse_otel.export.names import ALL_METRICS
+from collapse_otel.export.names import ALL_METRICS, AUDIT_METRICS
 from collapse_otel.mixin import MixinConfig
 from collapse_otel.mixin.rules import recording_rules
 
@@ -40,7 +40,7 @@ def metric_names(expr: str) -> set[str]:
 
 def allowed_names() -> set[str]:
     allowed = set(_PROMETHEUS_BUILTIN)
-    for metric in ALL_METRICS:
+    for metric in (*ALL_METRICS, *AUDIT_METRICS):   # audit: pushed by collapse-otel audit
         allowed.add(metric.sample_name)
         if metric.kind == "histogram":
             allowed.update(f"{metric.name}{s}" for s in ("_bucket", "_sum", "_count"))

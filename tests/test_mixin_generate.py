@@ -76,6 +76,9 @@ def test_user_config_file_drives_every_output(tmp_path: Path, suffix: str) -> No
         model = json.loads(path.read_text())
         assert model["uid"].startswith("mine-")
         assert 'job="collapse-otel"' not in path.read_text()
+        if path.name == "collapse-training-data.json":   # the Pushgateway: audit_job_selector
+            assert 'job=\\"collapse-audit\\"' in path.read_text()
+            continue
         assert 'job=\\"llm-agents\\", env=\\"prod\\"' in path.read_text()
 
 

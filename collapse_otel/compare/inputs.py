@@ -136,7 +136,7 @@ def _lines(path: str, f) -> Iterator[tuple[int, str]]:
         raise InputError(path, 0, f"cannot read: {exc}") from None
 
 
-def _jsonl_rows(path: str, f) -> Iterator[tuple[int, dict]]:
+def _jsonl_rows(path: str, f, required: str = "answer") -> Iterator[tuple[int, dict]]:
     for n, text in _lines(path, f):
         if not text.strip():
             continue
@@ -148,11 +148,13 @@ def _jsonl_rows(path: str, f) -> Iterator[tuple[int, dict]]:
         except RecursionError:
             raise InputError(path, n, "not valid JSON (nested too deeply)") from None
         if not isinstance(row, dict):
-            raise InputError(path, n, "expected a JSON object with an 'answer' field")
+            article = "an" if required[:1] in "aeiou" else "a"
+            raise InputError(path, n, f"expected a JSON object with {article} '{required}' field")
         yield n, row
 
 
-def _csv_rows(path: str, f, delimiter: str) -> Iterator[tuple[int, dict]]:
+def _csv_rows(path: str, f, delimiter: str,
+              required: str = "answer") -> Iterator[tuple[int, dict]]:
     numbered = _lines(path, f)
     line = 0
 
@@ -164,8 +166,8 @@ def _csv_rows(path: str, f, delimiter: str) -> Iterator[tuple[int, dict]]:
     reader = csv.reader(texts(), delimiter=delimiter, strict=True)
     try:
         header = [h.strip() for h in next(reader, [])]
-        if "answer" not in header:
-            raise InputError(path, 1, "the header has no 'answer' column")
+        if required not in header:
+            raise InputError(path, 1, f"the header has no '{required}' column")
         if len(set(header)) != len(header):
             raise InputError(path, 1, "the header names a column twice")
         start = line + 1

@@ -103,3 +103,44 @@ HEALTH_METRICS: tuple[MetricDef, ...] = (
     MEMORY_RETAINED, MEMORY_BUDGET, MEMORY_TRIMS, STATE_REBUILT, INTERMEDIATE_LLM_CALLS,
 )
 ALL_METRICS: tuple[MetricDef, ...] = (*STREAM_METRICS, *HEALTH_METRICS, RELEASE_INFO)
+
+# `collapse-otel audit --pushgateway`: figures of a training set's versions, pushed per run
+# (job = --job, grouping key dataset). Not exported by the live exporters; `labels` here is the
+# whole label set (no service/release/cohort).
+_AUDIT_V = ("dataset", "version")
+AUDIT_METRICS: tuple[MetricDef, ...] = (
+    _m("collapse_audit_rows", "gauge", "Rows of a dataset version, by source.",
+       (*_AUDIT_V, "source")),
+    _m("collapse_audit_source_share", "gauge", "Share of a dataset version's rows, by source.",
+       (*_AUDIT_V, "source")),
+    _m("collapse_audit_synthetic_share", "gauge",
+       "Share of a dataset version's rows whose source counts as synthetic.", _AUDIT_V),
+    _m("collapse_audit_synthetic_share_change", "gauge",
+       "Synthetic share minus the previous version's (absent for the first version).", _AUDIT_V),
+    _m("collapse_audit_synthetic_share_rises", "gauge",
+       "Versions in a row whose synthetic share rose, ending at this version.", _AUDIT_V),
+    _m("collapse_audit_max_synthetic_share", "gauge",
+       "The audit's maximum synthetic share (--max-synthetic-share).", ("dataset",)),
+    _m("collapse_audit_version_position", "gauge",
+       "Position of a version in the audit, oldest first (1-based).", _AUDIT_V),
+    _m("collapse_audit_latest_version", "gauge",
+       "1 for the latest version of the audit (the one its gate judges).", _AUDIT_V),
+    _m("collapse_audit_holdout_rows", "gauge", "Rows of the holdout set.", ("dataset",)),
+    _m("collapse_audit_holdout_contaminated_rows", "gauge",
+       "Holdout rows with a near duplicate among a version's training rows.", _AUDIT_V),
+    _m("collapse_audit_holdout_contaminated_share", "gauge",
+       "Share of the holdout rows with a near duplicate among a version's training rows.",
+       _AUDIT_V),
+    _m("collapse_audit_own_answer_rows", "gauge",
+       "Rows of a version that are the service's own earlier answers (by hash).", _AUDIT_V),
+    _m("collapse_audit_own_answer_share", "gauge",
+       "Share of a version's rows that are the service's own earlier answers.", _AUDIT_V),
+    _m("collapse_audit_diversity", "gauge",
+       "A registry diversity signal of one source's rows, at equal sample size across sources.",
+       (*_AUDIT_V, "source", "signal")),
+    _m("collapse_audit_diversity_sample_size", "gauge",
+       "Rows per source behind collapse_audit_diversity.", _AUDIT_V),
+    _m("collapse_audit_synthetic_narrower_families", "gauge",
+       "Signal families in which the synthetic rows are narrower than the human rows "
+       "(the comparison engine's degraded families).", _AUDIT_V),
+)

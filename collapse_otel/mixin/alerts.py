@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .audit import audit_alert_group
 from .config import MixinConfig
 from .promql import STREAM_BY, num
 from .rules import (
@@ -134,4 +135,6 @@ def alert_rules(cfg: MixinConfig) -> list[dict]:
 
 
 def alerts_file(cfg: MixinConfig) -> dict:
-    return rule_file(cfg, "collapse-otel.alerts", alert_rules(cfg))
+    out = rule_file(cfg, "collapse-otel.alerts", alert_rules(cfg))
+    out["groups"].append(audit_alert_group(cfg))   # collapse-otel audit (Pushgateway)
+    return out

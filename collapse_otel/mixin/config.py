@@ -15,7 +15,8 @@ from typing import Any
 _DURATION = re.compile(r"([0-9]+(ms|s|m|h|d|w|y))+")
 _DURATION_FIELDS = ("rate_window_short", "rate_window_long", "baseline_window", "baseline_offset",
                     "previous_release_lookback", "duplicate_window", "duplicate_for",
-                    "repetition_for", "verdict_for", "dropping_for", "rollout_interval")
+                    "repetition_for", "verdict_for", "dropping_for", "rollout_interval",
+                    "audit_for")
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,12 @@ class MixinConfig:
     rollout_prometheus_address: str = "http://prometheus.monitoring.svc:9090"
     rollout_interval: str = "5m"
     rollout_count: int = 6
+
+    # collapse-otel audit, pushed to a Pushgateway (scraped with honor_labels: true):
+    # CollapseAuditSyntheticDominates, CollapseAuditHoldoutContaminated.
+    audit_job_selector: str = 'job="collapse-audit"'
+    audit_for: str = "1m"
+    audit_severity: str = "warning"
 
     # Alert rule group evaluation interval ("" = Prometheus' global evaluation_interval).
     rule_interval: str = ""

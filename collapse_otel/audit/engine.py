@@ -1,0 +1,162 @@
+"""The audit of a fine-tuning set's versions: sources, synthetic share and its trend,
+diversity per source, holdout contamination and the service's own answers.
+
+The gate (exit status 1) judges the latest version's synthetic share (the version about to
+be trained on; earlier versions give the trend) and every version's contamination of the
+holdout (a model trained on any of them has seen those holdout rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ..signals.minhash import MinHasher
+from .answer_hashes import answer_hash
+from .contamination import Contamination, TrainingIndex, contamination, sketch
+from .diversity import Diversity, DiversityOptions, measure
+from .inputs import Columns, Holdout, Version
+
+DEFAULT_SYNTHETIC = ("synthetic", "distilled", "self_train")
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    columns: Columns = Columns()
+    synthetic_sources: frozenset[str] = frozenset(DEFAULT_SYNTHETIC)
+    max_synthetic_share: float = 0.5      # the latest version above it fails the gate
+    threshold: float = 0.8                # Jaccard of word 5-gram shingles: contamination
+    rising_versions: int = 3              # warn when the share rose this many versions in a row
+    diversity: DiversityOptions | None = field(default_factory=DiversityOptions)
+    dataset: str = "default"
+    examples: int = 10                    # contaminated rows listed per version (line numbers)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "synthetic_sources", frozenset(   # as the inputs name them
+            s.strip().lower() for s in self.synthetic_sources if s.strip()))
+        if not 0.0 <= self.max_synthetic_share <= 1.0:
+            raise ValueError("the maximum synthetic share must be in [0, 1]")
+        if not 0.0 < self.threshold <= 1.0:
+            raise ValueError("the near-duplicate threshold must be in (0, 1]")
+        if self.rising_versions < 1:
+            raise ValueError("rising versions must be >= 1")
+        if self.examples < 0:
+            raise ValueError("examples must be >= 0")
+        if not self.synthetic_sources:
+            raise ValueError("name at least one synthetic source")
+        d = self.diversity
+        if d is not None:
+            if d.sample_size < 4 or d.min_rows < 4:
+                raise ValueError("the sample size and the minimum rows per source must be >= 4")
+            if d.permutations < 20:
+                raise ValueError("permutations must be >= 20")
+
+
+@dataclass(frozen=True)
+class OwnAnswers:
+    rows: int
+    share: float
+
+
+@dataclass(frozen=True)
+class VersionAudit:
+    label: str
+    path: str
+    kind: str
+    rows: int
+    sources: dict[str, int]               # rows per source, by source name
+    synthetic_rows: int
+    synthetic_share: float
+    change: float | None                  # synthetic share minus the previous version's
+    rises: int                            # versions in a row whose share rose, ending here
+    contamination: Contamination | None   # None without a holdout
+    own_answers: OwnAnswers | None        # None without answer hashes
+    diversity: Diversity | None           # None when not measured
+
+    def share(self, source: str) -> float:
+        return self.sources.get(source, 0) / self.rows if self.rows else 0.0
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    options: AuditOptions
+    versions: tuple[VersionAudit, ...]
+    holdout_path: str | None
+    holdout_rows: int
+    holdout_contaminated: int             # holdout rows contaminated by any version
+    own_answer_hashes: int | None         # hashes read (None: not given)
+    failures: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+    @property
+    def latest(self) -> VersionAudit:
+        return self.versions[-1]
+
+    @property
+    def exit_status(self) -> int:
+        return 1 if self.failures else 0
+
+
+def run_audit(versions: Sequence[Version], options: AuditOptions | None = None, *,
+              holdout: Holdout | None = None, own_hashes: set[int] | None = None,
+              progress: Callable[[str], object] | None = None) -> AuditResult:
+    """Audit the versions in the order given (oldest first)."""
+    opts = options or AuditOptions()
+    if not versions:
+        raise ValueError("no dataset versions")
+    step = progress or (lambda _msg: None)
+    minhasher = MinHasher()
+    held = sketch(holdout.texts, minhasher) if holdout is not None else None
+    contaminated_lines: set[int] = set()
+    audits: list[VersionAudit] = []
+    previous: VersionAudit | None = None
+    for v in versions:
+        step(f"version {v.label}: {len(v)} rows")
+        counts: dict[str, int] = {}
+        for source in v.sources:
+            counts[source] = counts.get(source, 0) + 1
+        synthetic = sum(n for s, n in counts.items() if s in opts.synthetic_sources)
+        share = synthetic / len(v)
+        change = None if previous is None else share - previous.synthetic_share
+        rises = previous.rises + 1 if previous is not None and change is not None \
+            and change > 0 else 0
+        found = None
+        if holdout is not None and held is not None:
+            index = TrainingIndex(sketch(v.texts, minhasher), v.lines, opts.threshold,
+                                  minhasher)
+            found = contamination(index, held, holdout.lines)
+            contaminated_lines.update(m.holdout_line for m in found.matches)
+        own = None
+        if own_hashes is not None:
+            hits = sum(answer_hash(t) in own_hashes for t in v.texts)
+            own = OwnAnswers(hits, hits / len(v))
+        diversity = None
+        if opts.diversity is not None:
+            diversity = measure(v.label, v.texts, v.sources, opts.synthetic_sources,
+                                opts.diversity)
+        previous = VersionAudit(v.label, v.path, v.kind, len(v), dict(sorted(counts.items())),
+                                synthetic, share, change, rises, found, own, diversity)
+        audits.append(previous)
+    failures, warnings = _gate(audits, opts)
+    return AuditResult(opts, tuple(audits), holdout.path if holdout is not None else None,
+                       len(holdout) if holdout is not None else 0, len(contaminated_lines),
+                       len(own_hashes) if own_hashes is not None else None,
+                       tuple(failures), tuple(warnings))
+
+
+def _gate(audits: list[VersionAudit], opts: AuditOptions) -> tuple[list[str], list[str]]:
+    failures, warnings = [], []
+    latest = audits[-1]
+    if latest.synthetic_share > opts.max_synthetic_share:
+        failures.append(f"version {latest.label}: synthetic share {latest.synthetic_share:.1%} "
+                        f"is above the maximum {opts.max_synthetic_share:.1%}")
+    for a in audits:
+        if a.contamination is not None and a.contamination.contaminated:
+            n = a.contamination.contaminated
+            failures.append(f"version {a.label}: {n} holdout row{'s' * (n != 1)} "
+                            f"{'have' if n != 1 else 'has'} a near duplicate among its "
+                            f"training rows")
+    if latest.rises >= opts.rising_versions:
+        warnings.append(f"the synthetic share rose in {latest.rises} versions in a row, up "
+                        f"to version {latest.label}")
+    return failures, warnings
