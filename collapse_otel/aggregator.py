@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from . import state_frames
 from .analysis import BatchAnalyzer, PreparedAnswer
-from .audit.answer_hashes import writer_for
+from .answer_hashes import writer_for
 from .budget import MemoryBudget
 from .config import CollapseConfig
 from .feeding import chunks, observe_all, window_of

@@ -11,9 +11,9 @@ from pathlib import Path
 from collapse_otel.aggregator import Aggregator
 from collapse_otel.audit.answer_hashes import AnswerHashWriter, answer_hash, writer_for
 from collapse_otel.audit.inputs import read_hashes
-from collapse_otel.capture.pipeline import Pipeline
 from collapse_otel.compare import window_of_answers
 from collapse_otel.config import CollapseConfig
+from collapse_otel.pipeline import Pipeline
 from collapse_otel.records import AnswerRecord
 from collapse_otel.text import normalize, text_hash
 

@@ -5,8 +5,8 @@ registry's diversity signals per source at equal sample size (synthetic vs human
 comparison engine), near-duplicate contamination of a holdout set and the share of rows that
 are the service's own earlier answers (``COLLAPSE_OTEL_ANSWER_HASH_FILE``).
 
-Light on import: the capture pipeline imports ``answer_hashes`` from here, so the heavier
-modules load only when used.
+Light on import (the aggregator's answer-hash writer is collapse_otel/answer_hashes.py, re-exported
+here), so the heavier modules load only when used.
 """
 
 from __future__ import annotations

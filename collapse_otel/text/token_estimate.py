@@ -1,6 +1,6 @@
 """Token counts estimated from text, for answers whose model reported none.
 
-One rule for every path that turns text into a record: capture (``capture.build.make_record``)
+One rule for every path that turns text into a record: capture (``spans.build.make_record``)
 and the offline comparison (``compare.window_of_answers``), so a release judged from the same
 texts online and offline sees the same completion-token counts.
 """
