@@ -22,7 +22,15 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from ..pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
 from ..records import AnswerRecord
-from ..spans.conventions import LLM, SpanFacts, capped, chain_output, classify, extract
+from ..spans.conventions import (
+    LLM,
+    SpanFacts,
+    capped,
+    chain_input,
+    chain_output,
+    classify,
+    extract,
+)
 from ..spans.records import facts_to_record
 from ..spans.trace_buffer import MAX_LINKS_PER_TRACE, TraceBuffer
 from ..spans.trace_turns import Note, answer_flags
@@ -90,7 +98,8 @@ class CollapseSpanProcessor(SpanProcessor):
                 links = self._links.get(trace_id)
                 if links is not None and len(links) < MAX_LINKS_PER_TRACE:
                     chain, output = chain_output(attrs) if attrs else (0, None)
-                    links.append((ctx.span_id, parent_id, Note(span.name, chain, output)))
+                    asked = chain_input(attrs) if chain else None
+                    links.append((ctx.span_id, parent_id, Note(span.name, chain, output, asked)))
                 if is_root:
                     self.pipeline.submit_deferred(partial(self._buffer.close, trace_id))
         except Exception as exc:

@@ -19,7 +19,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError as _PbDecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from ..spans.conventions import chain_output, classify, resource_labels
+from ..spans.conventions import chain_input, chain_output, classify, resource_labels
 from ..spans.trace_turns import Note
 
 MAX_VALUE_DEPTH = 8          # nested kvlist / array levels kept; deeper values become None
@@ -144,9 +144,10 @@ def batch_of(req: ExportTraceServiceRequest) -> Batch:
                 kind = classify(attrs) if attrs else None
                 if kind is None:
                     chain, output = chain_output(attrs) if attrs else (0, None)
+                    asked = chain_input(attrs) if chain else None
                     items.append(SpanItem(trace_id, int.from_bytes(span_id, "big"), parent_id,
                                           span.end_time_unix_nano, None, None, None,
-                                          Note(span.name, chain, output)))
+                                          Note(span.name, chain, output, asked)))
                     continue
                 if resource is None:   # only its labels: answers may wait with it
                     resource = resource_labels(attributes(rs.resource.attributes))
