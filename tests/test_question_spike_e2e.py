@@ -30,7 +30,7 @@ COUNTERS = ("collapse_answers", "collapse_duplicate_answers", "collapse_answers_
             "collapse_cross_question_duplicates")
 CFG = MixinConfig(rate_window_long="10m", baseline_window="1h", baseline_offset="10m",
                   duplicate_window="10m", duplicate_for="2m")
-WORDS = "river bridge market tower harbor museum garden station castle valley".split()
+WORDS = ["river", "bridge", "market", "tower", "harbor", "museum", "garden", "station", "castle", "valley"]
 
 
 def _fresh(rng: random.Random) -> str:
