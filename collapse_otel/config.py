@@ -18,6 +18,9 @@ _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 _MODES = {"span_only": True, "span_and_event": True, "event_only": False, "no_content": False}
 
 
+METRICS_EXPORTS = frozenset({"auto", "server", "otel", "none"})
+
+
 class ConfigError(ValueError):
     """An invalid configuration value, raised by strict resolution (serve) only."""
 
@@ -50,6 +53,7 @@ class CollapseConfig:
     memory_budget_mb: int = 512
     prometheus_host: str = "127.0.0.1"
     prometheus_port: int = 9464
+    metrics_export: str = "auto"   # auto | server | otel | server,otel | none
     capture_message_content: bool = False
     multiproc_dir: str = ""        # several worker processes: each writes its state here
     multiproc_write_seconds: float = 10.0
@@ -80,6 +84,11 @@ class CollapseConfig:
             raise ValueError("window_seconds must be > 0")
         if self.multiproc_write_seconds <= 0:
             raise ValueError("multiproc_write_seconds must be > 0")
+        targets = {t.strip().lower() for t in str(self.metrics_export).split(",") if t.strip()}
+        if not targets or not targets <= METRICS_EXPORTS or \
+                (len(targets) > 1 and targets & {"auto", "none"}):
+            raise ValueError("metrics_export must be auto, none, or server and/or otel")
+        object.__setattr__(self, "metrics_export", ",".join(sorted(targets)))
 
     @classmethod
     def resolve(cls, environ: Mapping[str, str] | None = None, *, strict: bool = False,
