@@ -20,42 +20,6 @@ from ..text.hashing import NgramBatch
 MAX_ORDER = 4
 
 
-def _clipped(hashes: np.ndarray, owner: np.ndarray, docs: int) -> np.ndarray:
-    """Per answer: sum over its n-grams of min(its count, the most any OTHER answer has).
-
-    Two sorts of packed 64-bit keys: (n-gram hash high bits | answer) to count each n-gram
-    per answer, then (n-gram | count descending) to find the top two counts of each n-gram;
-    packing costs a one-in-2^(64-bits) chance that two n-grams share their high bits."""
-    if not len(hashes):
-        return np.zeros(docs)
-    bits = max(1, int(docs - 1).bit_length())
-    keys = (hashes.astype(np.uint64) >> np.uint64(bits)) << np.uint64(bits) | \
-        owner.astype(np.uint64)
-    keys.sort()
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    count = np.diff(np.r_[starts, len(keys)]).astype(np.int64)
-    pairs = keys[starts]
-    doc = (pairs & np.uint64((1 << bits) - 1)).astype(np.int64)
-    gram = pairs >> np.uint64(bits)
-    run = np.cumsum(np.r_[True, gram[1:] != gram[:-1]]) - 1
-    cbits = max(1, int(count.max()).bit_length())
-    # within an n-gram, highest count first (counts inverted to sort ascending)
-    by = np.argsort((run.astype(np.uint64) << np.uint64(cbits)) |
-                    ((1 << cbits) - 1 - count).astype(np.uint64), kind="stable")
-    run_by = run[by]
-    first = np.r_[True, run_by[1:] != run_by[:-1]]
-    second = np.r_[False, ~first[1:] & first[:-1]]
-    runs = int(run[-1]) + 1
-    top1 = np.zeros(runs, np.int64)
-    top2 = np.zeros(runs, np.int64)
-    holder = np.full(runs, -1, np.int64)
-    top1[run_by[first]] = count[by][first]
-    holder[run_by[first]] = doc[by][first]
-    top2[run_by[second]] = count[by][second]
-    other_best = np.where(holder[run] == doc, top2[run], top1[run])
-    return np.bincount(doc, weights=np.minimum(count, other_best), minlength=docs)
-
-
 def _closest_other_length(lengths: np.ndarray) -> np.ndarray:
     """Per answer, the length of another answer closest to its own (ties: the shorter), as
     sacrebleu picks the reference length."""
@@ -82,9 +46,10 @@ def sentence_bleus(batch: NgramBatch) -> np.ndarray:
     lengths = batch.lengths.astype(np.int64)
     correct = np.zeros((MAX_ORDER, docs))
     total = np.zeros((MAX_ORDER, docs))
+    alone = np.zeros(docs, np.int64)      # one group: against every other answer
     for n in range(1, MAX_ORDER + 1):
         hashes, owner = batch.ngrams(n)
-        correct[n - 1] = _clipped(hashes, owner, docs)
+        correct[n - 1] = _clipped_by_group(hashes, owner, docs, alone, 1)[0]
         total[n - 1] = np.maximum(lengths - n + 1, 0)
     return _bleu(correct, total, lengths, _closest_other_length(lengths))
 
@@ -147,8 +112,8 @@ def self_bleu(batch: NgramBatch, group: np.ndarray, groups: int,
 
 def _clipped_by_group(hashes: np.ndarray, owner: np.ndarray, docs: int, group: np.ndarray,
                       groups: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per answer, the clipped count of its n-grams against all the others (as ``_clipped``)
-    and, column g, against the others outside group g (its own group's column unused).
+    """Per answer, the clipped count of its n-grams against all the others (the sum over
+    its n-grams of min(its count, the most any other answer has)) and, column g, against the others outside group g (its own group's column unused).
     Leaving out a group changes an (answer, n-gram)'s count only when that group holds the
     largest count among the other groups: one correction at most, from the n-gram's three
     groups with the largest counts."""
