@@ -142,7 +142,7 @@ def _clipped_by_group(hashes: np.ndarray, owner: np.ndarray, docs: int, group: n
     # per (n-gram, group), largest count first: its top count, holder and second count
     cell = run * groups + grp
     order = np.argsort((cell.astype(np.uint64) << np.uint64(cbits)) |
-                       (flip - count).astype(np.uint64), kind="stable")
+                       (flip - count).astype(np.uint64))   # ties: equal counts, any order
     cell_o, count_o = cell[order], count[order]
     first = np.r_[True, cell_o[1:] != cell_o[:-1]]
     second = np.r_[False, ~first[1:] & first[:-1]]
@@ -157,7 +157,7 @@ def _clipped_by_group(hashes: np.ndarray, owner: np.ndarray, docs: int, group: n
     # per n-gram: the three groups with the largest counts (distinct groups)
     cell_run, cell_grp = cells // groups, cells % groups
     by = np.argsort((cell_run.astype(np.uint64) << np.uint64(cbits)) |
-                    (flip - top1).astype(np.uint64), kind="stable")
+                    (flip - top1).astype(np.uint64))
     run_b = cell_run[by]
     rank = np.arange(len(by)) - np.searchsorted(run_b, run_b)
     runs = int(run[-1]) + 1
