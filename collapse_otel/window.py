@@ -19,6 +19,7 @@ from .signals import resampling as R
 from .signals import tail as T
 from .signals.accumulators import MomentStats
 from .signals.answer_sample import SampledAnswer, embedding_matrix
+from .signals.gram_table import GramTables
 from .snapshot import WindowSignals
 from .text.hashing import TokenHasher
 from .text.normalize import word_bytes
@@ -103,11 +104,12 @@ def sample_statistics(sample: list[SampledAnswer], groups: int = R.GROUPS,
     group = np.arange(len(sample)) % groups
     texts = [item.text for item in sample]
     batch = _HASHER.batch([word_bytes(t) for t in texts])
+    tables = GramTables(batch, group, groups)
     out: dict[str, tuple[float | None, np.ndarray]] = {}
     diversity, diversity_loo = 0.0, np.zeros(groups)
     for n in (1, 2, 3, 4):
-        out[f"distinct_{n}"] = R.distinct_within(batch, group, n, groups)
-        joined, joined_loo = R.distinct_joined(batch, group, n, groups)
+        out[f"distinct_{n}"] = R.distinct_within(tables, n)
+        joined, joined_loo = R.distinct_joined(tables, n)
         diversity += joined or 0.0
         diversity_loo = diversity_loo + np.nan_to_num(joined_loo, nan=0.0) \
             if joined is not None else diversity_loo
@@ -116,9 +118,9 @@ def sample_statistics(sample: list[SampledAnswer], groups: int = R.GROUPS,
     d4, d4_loo = out["distinct_4"]
     if d4 is not None:
         out["repeated_ngram_across_answers"] = (1.0 - d4, 1.0 - d4_loo)
-    out["self_repetition_score"] = R.self_repetition(batch, group, 4, groups)
-    out["self_bleu"] = T.self_bleu(batch, group, groups)
-    out["word_tail_mass"] = T.word_tail_mass(batch)
+    out["self_repetition_score"] = R.self_repetition(tables, 4)
+    out["self_bleu"] = T.self_bleu(tables)
+    out["word_tail_mass"] = T.word_tail_mass(tables)
     out["compression_ratio"] = R.chunked_compression(texts, group, STREAMING_GZIP_LEVEL, groups)
     entities = R.count_matrix([item.entities for item in sample], group, groups)
     if len(entities):

@@ -12,6 +12,7 @@ import pytest
 from collapse_otel.signals import batch
 from collapse_otel.signals import resampling as R
 from collapse_otel.signals.embedding import HashedFeatureEmbedder
+from collapse_otel.signals.gram_table import GramTables
 from collapse_otel.text import normalize, text_hash, tokenize
 from collapse_otel.text.hashing import TokenHasher
 from collapse_otel.text.normalize import word_bytes
@@ -37,24 +38,58 @@ def test_distinct_within_leave_outs_are_exact(sample):
     norm, group = sample
     b = TokenHasher().batch([word_bytes(t) for t in norm])
     for n in (1, 2, 4):
-        value, loo = R.distinct_within(b, group, n, G)
+        value, loo = R.distinct_within(GramTables(b, group, G), n)
         tokens = [tokenize(t) for t in norm]
         assert value == pytest.approx(batch.distinct_n(tokens, n))
         for g in range(G):
             assert loo[g] == pytest.approx(batch.distinct_n(_without(tokens, group, g), n))
 
 
+def _joined_oracle(tokens, group, n, left_out=None):
+    """distinct-n of the tokens end to end, an n-gram going with the answer it starts in."""
+    flat = [t for ts in tokens for t in ts]
+    starts = [k for k, ts in enumerate(tokens) for _ in ts]
+    grams = [tuple(flat[i:i + n]) for i in range(len(flat) - n + 1)
+             if group[starts[i]] != left_out]
+    return len(set(grams)) / len(grams)
+
+
+def test_joined_distinct_leave_outs_are_exact(sample):
+    norm, group = sample
+    b = TokenHasher().batch([word_bytes(t) for t in norm])
+    tokens = [tokenize(t) for t in norm]
+    tables = GramTables(b, group, G)
+    for n in (1, 2, 3, 4):
+        joined, loo = R.distinct_joined(tables, n)
+        assert joined == pytest.approx(_joined_oracle(tokens, group, n), abs=1e-12)
+        for g in range(G):
+            assert loo[g] == pytest.approx(_joined_oracle(tokens, group, n, g), abs=1e-12)
+
+
+def test_joined_distinct_counts_boundary_ngrams_once():
+    """An n-gram that occurs only across a boundary, and one found both inside an answer and
+    across a boundary in another group, are each one distinct n-gram."""
+    texts = ["a b", "c d", "b c e", "x a"]
+    tokens = [t.split() for t in texts]
+    group = np.arange(4) % 2
+    tables = GramTables(TokenHasher().batch([word_bytes(t) for t in texts]), group, 2)
+    joined, loo = R.distinct_joined(tables, 2)
+    assert joined == pytest.approx(_joined_oracle(tokens, group, 2))
+    for g in range(2):
+        assert loo[g] == pytest.approx(_joined_oracle(tokens, group, 2, g))
+
+
 def test_joined_distinct_and_self_repetition(sample):
     norm, group = sample
     b = TokenHasher().batch([word_bytes(t) for t in norm])
     tokens = [tokenize(t) for t in norm]
-    joined, loo = R.distinct_joined(b, group, 2, G)
+    joined, loo = R.distinct_joined(GramTables(b, group, G), 2)
     flat = [t for ts in tokens for t in ts]
     assert joined == pytest.approx(batch.distinct_n([flat], 2))
     for g in range(G):   # crossing n-grams go with the answer they start in: close, not exact
         rest = [t for ts in _without(tokens, group, g) for t in ts]
         assert loo[g] == pytest.approx(batch.distinct_n([rest], 2), rel=0.01)
-    value, loo = R.self_repetition(b, group, 4, G)
+    value, loo = R.self_repetition(GramTables(b, group, G), 4)
     assert value == pytest.approx(batch.self_repetition_score(tokens))
     for g in range(G):
         assert loo[g] == pytest.approx(batch.self_repetition_score(_without(tokens, group, g)))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from collapse_otel.signals import tail
+from collapse_otel.signals.gram_table import GramTables
 from collapse_otel.text import normalize, tokenize
 from collapse_otel.text.hashing import TokenHasher
 from collapse_otel.text.normalize import word_bytes
@@ -35,7 +36,7 @@ def test_self_bleu_equals_sacrebleu():
         for i in range(len(tokens))])
     assert np.abs(ours - reference).max() < 1e-12
     group = np.arange(len(texts)) % 7
-    value, loo = tail.self_bleu(batch, group, 7)
+    value, loo = tail.self_bleu(GramTables(batch, group, 7))
     assert value == pytest.approx(reference.mean())
     # leave-group-out: self-BLEU of the sample without the group (gone as references too)
     kept = [i for i in range(len(texts)) if group[i] != 3]
@@ -54,7 +55,7 @@ def test_tail_masses_count_what_occurs_once():
     tokens = [tokenize(t) for t in texts]
     words = Counter(w for ts in tokens for w in ts)
     batch = TokenHasher().batch([word_bytes(t) for t in texts])
-    value, se = tail.word_tail_mass(batch)
+    value, se = tail.word_tail_mass(GramTables(batch, np.zeros(len(texts), np.int64), 1))
     n = sum(words.values())
     n1 = sum(c == 1 for c in words.values())
     assert value == pytest.approx(n1 / n)

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..text.hashing import NgramBatch
 from .batch import effective_rank_from_singular_values, vendi_from_eigenvalues
+from .gram_table import GramTables
 
 GROUPS = 20
 _GROUP_BITS = np.uint64(5)          # GROUPS < 32: a group fits in the low 5 bits of a key
@@ -76,65 +76,76 @@ def repeated_share(keys: np.ndarray, groups: int = GROUPS) -> tuple[float | None
     return 1.0 - distinct / n, loo
 
 
-def distinct_within(batch: NgramBatch, group: np.ndarray, n: int,
-                    groups: int = GROUPS) -> tuple[float | None, np.ndarray]:
-    """distinct-n of n-grams within answers, and its leave-group-out values."""
-    grams, owner = batch.ngrams(n)
-    total = len(grams)
-    if not total:
-        return None, np.full(groups, np.nan)
-    distinct, owned = _owned(_with_group(grams, group[owner]), groups)
-    per_group = np.bincount(group[owner], minlength=groups)[:groups]
+def distinct_within(tables: GramTables, n: int) -> tuple[float | None, np.ndarray]:
+    """distinct-n of n-grams within answers, and its leave-group-out values (an n-gram whose
+    answers are all in one group is gone without that group)."""
+    t = tables.order(n)
+    if not t.total:
+        return None, np.full(tables.groups, np.nan)
+    distinct, owned = _distinct_owned(t.sole_group(), t.groups)
     with np.errstate(invalid="ignore", divide="ignore"):
-        loo = (distinct - owned) / (total - per_group)
-    return distinct / total, loo
+        loo = (distinct - owned) / (t.total - t.per_group)
+    return distinct / t.total, loo
 
 
-def distinct_joined(batch: NgramBatch, group: np.ndarray, n: int,
-                    groups: int = GROUPS) -> tuple[float | None, np.ndarray]:
+def distinct_joined(tables: GramTables, n: int) -> tuple[float | None, np.ndarray]:
     """distinct-n of the answers' tokens end to end, and its leave-group-out values (an
-    n-gram crossing a boundary belongs to the answer it starts in)."""
-    grams, owner = batch.ngrams(n)
+    n-gram crossing a boundary belongs to the answer it starts in): the within-answer table
+    plus the few n-grams that cross a boundary, merged by binary search."""
+    batch, group, groups = tables.batch, tables.group, tables.groups
     total = int(max(len(batch.tokens) - n + 1, 0))
     if not total:
         return None, np.full(groups, np.nan)
+    t = tables.order(n)
+    sole = t.sole_group()
     starts = batch.owner[:total]
-    crossing_mask = batch.owner[n - 1:] != starts
-    keys = np.concatenate((grams, batch.crossing(n)))
-    owners = np.concatenate((owner, starts[crossing_mask]))
-    distinct, owned = _owned(_with_group(keys, group[owners]), groups)
-    per_group = np.bincount(group[owners], minlength=groups)[:groups]
+    crossing_group = group[starts[batch.owner[n - 1:] != starts]]
+    per_group = t.per_group + np.bincount(crossing_group, minlength=groups)[:groups]
+    keys = batch.crossing(n) >> np.uint64(t.shift)
+    extra = np.zeros(0, np.int64)
+    if len(keys):
+        order = np.lexsort((crossing_group, keys))
+        keys, crossing_group = keys[order], crossing_group[order]
+        first = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        last = np.r_[first[1:], len(keys)] - 1
+        keys = keys[first]
+        c_sole = np.where(crossing_group[first] == crossing_group[last], crossing_group[first], -1)
+        at = np.minimum(np.searchsorted(t.key, keys), max(len(t.key) - 1, 0))
+        known = (t.key[at] == keys) if len(t.key) else np.zeros(len(keys), bool)
+        sole = sole.copy()
+        sole[at[known]] = np.where(sole[at[known]] == c_sole[known], c_sole[known], -1)
+        extra = c_sole[~known]
+    distinct, owned = _distinct_owned(np.concatenate((sole, extra)), groups)
     with np.errstate(invalid="ignore", divide="ignore"):
         loo = (distinct - owned) / (total - per_group)
     return distinct / total, loo
 
 
-def self_repetition(batch: NgramBatch, group: np.ndarray, n: int = 4,
-                    groups: int = GROUPS) -> tuple[float | None, np.ndarray]:
+def _distinct_owned(sole: np.ndarray, groups: int) -> tuple[int, np.ndarray]:
+    """(distinct keys, per group: keys found in that group only) from each key's sole group."""
+    return len(sole), np.bincount(sole[sole >= 0], minlength=groups)[:groups]
+
+
+def self_repetition(tables: GramTables, n: int = 4) -> tuple[float | None, np.ndarray]:
     """mean_d ln(1 + sum over d's unique n-grams g of (df(g) - 1)), and its leave-group-out
     values: leaving group k out lowers each other answer's excess by the documents of group k
     that share its n-grams (only n-grams in two or more answers matter)."""
-    docs = len(batch.lengths)
-    hashes, owner = batch.ngrams(n)
-    if not docs or not len(hashes):
+    t, docs, groups = tables.order(n), tables.docs, tables.groups
+    if not docs or not t.total:
         return None, np.full(groups, np.nan)
-    order = np.argsort(hashes, kind="stable")
-    gram, doc = hashes[order], owner[order]
-    keep = np.r_[True, (gram[1:] != gram[:-1]) | (doc[1:] != doc[:-1])]
-    gram, doc = gram[keep], doc[keep]
-    start = np.r_[True, gram[1:] != gram[:-1]]
-    run = np.cumsum(start) - 1
+    run = t.gram_of_row()                       # a row is one (n-gram, answer)
     df = np.bincount(run)
-    excess = np.bincount(doc, weights=df[run] - 1, minlength=docs)
+    excess = np.bincount(t.doc, weights=df[run] - 1, minlength=docs)
     value = float(np.log1p(excess).mean())
     shared = df[run] >= 2
-    s_run, s_doc = run[shared], doc[shared]
-    s_group = group[s_doc]
+    s_run, s_doc = run[shared], t.doc[shared]
+    inverse = np.cumsum(np.r_[True, s_run[1:] != s_run[:-1]]) - 1 if len(s_run) else s_run
+    runs = int(inverse[-1]) + 1 if len(inverse) else 0
     # documents of each group per shared run
-    runs, inverse = np.unique(s_run, return_inverse=True)
-    per_group = np.bincount(inverse * groups + s_group, minlength=len(runs) * groups)
-    per_group = per_group.reshape(len(runs), groups)
+    per_group = np.bincount(inverse * groups + t.grp[shared], minlength=runs * groups)
+    per_group = per_group.reshape(runs, groups)
     loo = np.full(groups, np.nan)
+    group = tables.group
     for k in range(groups):
         outside = group[:docs] != k
         if not outside.any():

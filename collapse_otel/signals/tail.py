@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..text.hashing import NgramBatch
+from .gram_table import GramTable, GramTables
 
 MAX_ORDER = 4
 
@@ -43,13 +44,12 @@ def sentence_bleus(batch: NgramBatch) -> np.ndarray:
     docs = len(batch.lengths)
     if docs < 2:
         return np.zeros(docs)
+    tables = GramTables(batch, np.zeros(docs, np.int64), 1)   # one group: every other answer
     lengths = batch.lengths.astype(np.int64)
     correct = np.zeros((MAX_ORDER, docs))
     total = np.zeros((MAX_ORDER, docs))
-    alone = np.zeros(docs, np.int64)      # one group: against every other answer
     for n in range(1, MAX_ORDER + 1):
-        hashes, owner = batch.ngrams(n)
-        correct[n - 1] = _clipped_by_group(hashes, owner, docs, alone, 1)[0]
+        correct[n - 1] = _clipped_by_group(tables.order(n))[0]
         total[n - 1] = np.maximum(lengths - n + 1, 0)
     return _bleu(correct, total, lengths, _closest_other_length(lengths))
 
@@ -73,23 +73,20 @@ def _bleu(correct: np.ndarray, total: np.ndarray, hyp: np.ndarray, ref: np.ndarr
     return np.where(correct.any(axis=0) & (order > 0), bp * score, 0.0)
 
 
-def self_bleu(batch: NgramBatch, group: np.ndarray, groups: int,
-              ) -> tuple[float | None, np.ndarray]:
+def self_bleu(tables: GramTables) -> tuple[float | None, np.ndarray]:
     """Mean sentence BLEU, and its leave-group-out values: self-BLEU of the sample without
     group g, its answers gone both as hypotheses and as references. (Keeping them as
     references measured 20% too narrow on benchmarks/calibration.py: an answer moves the
     others' scores as a reference as well as its own as a hypothesis.)"""
-    docs = len(batch.lengths)
+    docs, group, groups = tables.docs, tables.group, tables.groups
     if docs < 2:
         return None, np.full(groups, np.nan)
-    lengths = batch.lengths.astype(np.int64)
-    group = group.astype(np.int64)
+    lengths = tables.batch.lengths.astype(np.int64)
     correct = np.zeros((MAX_ORDER, docs))
     loo_correct = np.zeros((MAX_ORDER, docs, groups))
     total = np.zeros((MAX_ORDER, docs))
     for n in range(1, MAX_ORDER + 1):
-        correct[n - 1], loo_correct[n - 1] = _clipped_by_group(*batch.ngrams(n), docs, group,
-                                                                groups)
+        correct[n - 1], loo_correct[n - 1] = _clipped_by_group(tables.order(n))
         total[n - 1] = np.maximum(lengths - n + 1, 0)
     ref = _closest_other_length(lengths)
     scores = _bleu(correct, total, lengths, ref)
@@ -110,38 +107,24 @@ def self_bleu(batch: NgramBatch, group: np.ndarray, groups: int,
     return float(scores.mean()), loo
 
 
-def _clipped_by_group(hashes: np.ndarray, owner: np.ndarray, docs: int, group: np.ndarray,
-                      groups: int) -> tuple[np.ndarray, np.ndarray]:
+def _clipped_by_group(t: GramTable) -> tuple[np.ndarray, np.ndarray]:
     """Per answer, the clipped count of its n-grams against all the others (the sum over its
     n-grams of min(its count, the most any other answer has)) and, column g, against the
     others outside group g (its own group's column unused).
 
-    One sort of packed keys (n-gram high bits | group | answer) puts each n-gram's answers in
-    runs per group, so per (n-gram, group) the largest count, its holder and the second
-    largest are segment maxima; leaving a group out changes an (answer, n-gram)'s count only
-    when that group holds the largest count among the other groups: one correction at most,
-    from the n-gram's three groups with the largest counts."""
+    The table puts each n-gram's answers in runs per group, so per (n-gram, group) the
+    largest count, its holder and the second largest are segment maxima; leaving a group out
+    changes an (answer, n-gram)'s count only when that group holds the largest count among
+    the other groups: one correction at most, from the n-gram's three groups with the
+    largest counts."""
+    docs, groups = t.docs, t.groups
     full, out = np.zeros(docs), np.zeros((docs, groups))
-    if not len(hashes):
-        return full, out
-    dbits = max(1, int(docs - 1).bit_length())
-    gbits = max(1, int(groups - 1).bit_length())
-    low = np.uint64(dbits + gbits)
-    keys = (hashes.astype(np.uint64) >> low) << low | \
-        (group[owner].astype(np.uint64) << np.uint64(dbits)) | owner.astype(np.uint64)
-    keys.sort()
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    count = np.diff(np.r_[starts, len(keys)])
-    pairs = keys[starts]
-    gram = pairs >> low
-    new_gram = np.r_[True, gram[1:] != gram[:-1]]
-    sizes = np.diff(np.r_[np.flatnonzero(new_gram), len(gram)])
-    shared = np.repeat(sizes >= 2, sizes)        # an n-gram only one answer has clips to 0
+    first, last = t.gram_bounds()
+    shared = np.repeat(last > first, last - first + 1)   # an n-gram only one answer has clips to 0
     if not shared.any():
         return full, out
-    pairs, count, new_gram = pairs[shared], count[shared], new_gram[shared]
-    doc = (pairs & np.uint64((1 << dbits) - 1)).astype(np.int64)
-    grp = ((pairs >> np.uint64(dbits)) & np.uint64((1 << gbits) - 1)).astype(np.int64)
+    count, new_gram = t.count[shared], t.gram_start[shared]
+    doc, grp = t.doc[shared], t.grp[shared]
     run = np.cumsum(new_gram) - 1
     # per (n-gram, group) cell: the largest count, its holder, the second largest
     new_cell = new_gram | np.r_[True, grp[1:] != grp[:-1]]
@@ -189,12 +172,12 @@ def _clipped_by_group(hashes: np.ndarray, owner: np.ndarray, docs: int, group: n
     return full, out
 
 
-def word_tail_mass(batch: NgramBatch) -> tuple[float | None, float | None]:
+def word_tail_mass(tables: GramTables) -> tuple[float | None, float | None]:
     """N1 / N of the sample's words, and its standard error."""
-    tokens, _ = batch.ngrams(1)
-    if not len(tokens):
+    t = tables.order(1)
+    if not t.total:
         return None, None
-    _, counts = np.unique(tokens, return_counts=True)
+    counts = np.bincount(t.gram_of_row(), weights=t.count)
     return singleton_share(counts), singleton_se(counts)
 
 
