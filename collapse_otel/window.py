@@ -40,6 +40,8 @@ class WindowInputs:
     with_question: int = 0        # answers with text whose question is known
     cross_question: int = 0       # of which duplicate an answer to another question
     question_hashes: np.ndarray | None = None   # their question hashes
+    feedback: tuple[int, int] | None = None     # thumbs (up, down); None: the stream has none
+    evaluations: tuple[int, int, int] | None = None   # (pass, fail, unknown) results
 
 
 def compute_window(w: WindowInputs) -> WindowSignals:
@@ -79,10 +81,30 @@ def compute_window(w: WindowInputs) -> WindowSignals:
         moments = MomentStats()
         moments.update_many(entities)
         put("entities_per_answer", moments.mean(), moments.mean_se())
+    feedback, evaluations = _outcomes(w, put)
     return WindowSignals(
         window_answers=w.answers, window_answers_with_text=w.with_text,
         sample_answers=len(w.sample), values=MappingProxyType(values),
-        stderr=MappingProxyType(stderr))
+        stderr=MappingProxyType(stderr), feedback=feedback, evaluations=evaluations)
+
+
+def _outcomes(w: WindowInputs, put) -> tuple[MappingProxyType, MappingProxyType]:
+    """The window's thumbs-down rate (down / rated answers) and evaluation fail rate (fail /
+    pass + fail; unknown results are left out), each with its Agresti-Coull error, and the
+    counts behind them."""
+    feedback, evaluations = {}, {}
+    if w.feedback is not None:
+        up, down = w.feedback
+        feedback = {"up": up, "down": down}
+        if up + down:
+            put("thumbs_down_ratio", down / (up + down), proportion_se(down, up + down))
+    if w.evaluations is not None:
+        passed, failed, unknown = w.evaluations
+        evaluations = {"pass": passed, "fail": failed, "unknown": unknown}
+        if passed + failed:
+            put("evaluation_fail_ratio", failed / (passed + failed),
+                proportion_se(failed, passed + failed))
+    return MappingProxyType(feedback), MappingProxyType(evaluations)
 
 
 def proportion_se(count: int, n: int) -> float:
