@@ -66,7 +66,10 @@ class WorkerBatches:
             else:
                 self._run_deferred(item, records, outcomes)
         if records:   # before the outcomes: feedback in this batch may name these answers
-            self._references.note(records)
+            try:
+                self._references.note(records)
+            except Exception as exc:  # pragma: no cover - defensive: answers still count
+                self.report_error(CAPTURE_ERROR, exc, 0)
         records = self._admit(records, bool(markers))
         if records:
             self._observe(records)

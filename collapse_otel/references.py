@@ -20,7 +20,10 @@ import xxhash
 from .outcomes import Outcome
 from .records import AnswerRecord, StreamKey
 
-_hash = xxhash.xxh3_64_intdigest
+
+def _hash(ref: str) -> int:
+    return xxhash.xxh3_64_intdigest(ref.encode("utf-8", "surrogatepass"))
+
 MAX_KEYS = 4096   # interned stream keys (a key is shared by every reference to its stream)
 
 
@@ -42,13 +45,14 @@ class AnswerReferences:
         it takes from the queue, before the ledger keeps or drops it)."""
         for rec in records:
             refs = rec.refs
-            if refs:
+            if refs and type(refs) is tuple:
                 key = rec.stream
                 key = self._keys.setdefault(key, key)
                 if len(self._keys) > MAX_KEYS:
                     self._keys.clear()
                 for ref in refs:
-                    self._put(_hash(ref), key)
+                    if type(ref) is str:
+                        self._put(_hash(ref), key)
 
     def _put(self, h: int, key: StreamKey) -> None:
         newer = self._newer
