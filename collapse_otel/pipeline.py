@@ -32,7 +32,7 @@ from .health import (
 )
 from .ledger import AnswerLedger
 from .outcomes import Outcome
-from .pipeline_batches import LONG_ANSWER_CHARS, Deferred, WorkerBatches, FlushMarker
+from .pipeline_batches import LONG_ANSWER_CHARS, Deferred, FlushMarker, WorkerBatches
 from .records import AnswerRecord
 from .references import AnswerReferences
 

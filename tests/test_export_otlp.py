@@ -21,8 +21,8 @@ from collapse_otel.demo.agent import sample_answers
 from collapse_otel.export import names as N
 from collapse_otel.export.otlp import register_otel_metrics, start_otlp_metrics
 from collapse_otel.export.prometheus import CollapseCollector
-from collapse_otel.pipeline import PipelineStats
 from collapse_otel.outcomes import EVALUATION, FEEDBACK, Outcome
+from collapse_otel.pipeline import PipelineStats
 from collapse_otel.records import AnswerRecord, StreamKey
 from tests.conftest import require_module
 
