@@ -4,7 +4,7 @@ The worker notes the references capture attached to each answer record (the Lang
 run id and the LLM run id, the OTel trace id, ``gen_ai.response.id``) with the record's stream
 key. A feedback or evaluation event that names one of them is counted in that stream; one that
 names none the worker knows goes to its explicit labels, else its fallback labels (the span's,
-or the process defaults). References are kept as xxh3-64 hashes of their normalised text in
+or the process defaults; ``unmatched`` counts the API's events that named an unknown answer). References are kept as xxh3-64 hashes of their normalised text in
 two generations of dicts: when the newer holds half of ``max_entries`` it becomes the older
 and the older is forgotten, so at most ``max_entries`` are held (about 76 bytes each, measured:
 5 MiB at the default 65,536), every operation is O(1), and a reference looked up again moves
@@ -78,7 +78,7 @@ class AnswerReferences:
         then the event's fallback labels, then ``defaults`` (the configuration's)."""
         found = self.find(event.refs) if event.refs else None
         if found is None:
-            if event.refs:
+            if event.refs and event.fallback == (None, None, None):   # not from a span
                 self.unmatched[event.kind] = self.unmatched.get(event.kind, 0) + 1
             s, r, c = event.fallback
             found = StreamKey(s or defaults.service, r or defaults.release,

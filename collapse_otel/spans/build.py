@@ -125,6 +125,7 @@ def make_record(
     prompt_chars: int = 0,
     source: str = "",
     intermediate: bool = False,
+    refs: tuple[str, ...] = (),
 ) -> AnswerRecord:
     """Build a bounded record; unknown labels fall back to the config (env) values.
 
@@ -165,4 +166,5 @@ def make_record(
         tokens_estimated=estimated,
         source=source,
         intermediate=intermediate,
+        refs=refs,
     )
