@@ -19,11 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..outcomes import Outcome
 from ..records import AnswerRecord, StreamKey
 from ..serve.state import MAGIC
 from ..signals.accumulators import MomentStats
 from ..snapshot import TOKEN_BUCKETS
 from ..window import WindowInputs
+from .rated import merge_outcome_counts, row_outcomes
 from .sides import load_state
 
 DEFAULT_COHORT = "default"
@@ -65,6 +67,7 @@ class Side:
     name: str                    # the release when known, else the file name
     has_cohorts: bool
     records: dict[str, list[AnswerRecord]] = field(default_factory=dict)  # answer files
+    outcomes: dict[str, list[Outcome]] = field(default_factory=dict)  # their feedback, evals
     windows: dict[str, WindowInputs] = field(default_factory=dict)        # state files
     lengths: dict[str, list[int]] = field(default_factory=dict)  # per TOKEN_BUCKETS bucket
     estimated: int = 0           # answers whose completion tokens were estimated from text
@@ -184,6 +187,7 @@ def _csv_rows(path: str, f, delimiter: str,
 
 def _answers_side(path: str, kind: str, sel: Selection) -> Side:
     records: list[AnswerRecord] = []
+    outcomes: dict[int, tuple[Outcome, ...]] = {}   # by record index
     releases: set[str] = set()
     estimated, has_cohort_field = 0, False
     with _open(path) as f:
@@ -193,6 +197,12 @@ def _answers_side(path: str, kind: str, sel: Selection) -> Side:
             has_cohort_field = has_cohort_field or sel.cohort_column in row
             if rec.release != "unknown":
                 releases.add(rec.release)
+            try:
+                found = row_outcomes(row)
+            except ValueError as exc:
+                raise InputError(path, n, str(exc)) from None
+            if found:
+                outcomes[id(rec)] = found
             records.append(rec)
             estimated += guessed
     name = Path(path).name
@@ -220,8 +230,9 @@ def _answers_side(path: str, kind: str, sel: Selection) -> Side:
     for r in records:
         groups.setdefault(r.cohort if has_cohorts else DEFAULT_COHORT, []).append(r)
     lengths = {c: _histogram(rs) for c, rs in groups.items()}
+    rated = {c: [o for r in rs for o in outcomes.get(id(r), ())] for c, rs in groups.items()}
     return Side(path, kind, name, has_cohorts, records=groups, lengths=lengths,
-                estimated=estimated)
+                estimated=estimated, outcomes={c: os for c, os in rated.items() if os})
 
 
 def _histogram(records: list[AnswerRecord]) -> list[int]:
@@ -369,6 +380,7 @@ def merge_windows(windows: list[WindowInputs], seed: int = 0) -> WindowInputs:
         completion.merge(w.completion)
     hashes = [w.text_hashes for w in windows if w.text_hashes is not None]
     pooled = rng.permutation(np.concatenate(hashes)) if hashes else None
+    feedback, evaluations = merge_outcome_counts(windows)
     return WindowInputs(sum(w.answers for w in windows), sum(w.with_text for w in windows),
                         sum(w.exact for w in windows), sum(w.near for w in windows), seq,
-                        completion, sample, pooled)
+                        completion, sample, pooled, feedback=feedback, evaluations=evaluations)
