@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .audit import audit_alert_group
 from .config import MixinConfig
+from .feedback import feedback_alerts
 from .promql import STREAM_BY, num
 from .rules import (
     REPETITION,
@@ -131,7 +132,8 @@ def telemetry_dropping(cfg: MixinConfig) -> dict:
 
 def alert_rules(cfg: MixinConfig) -> list[dict]:
     return [release_regression(cfg, critical=False), release_regression(cfg, critical=True),
-            duplicate_spike(cfg), repetition_high(cfg), telemetry_dropping(cfg)]
+            duplicate_spike(cfg), repetition_high(cfg), telemetry_dropping(cfg),
+            *feedback_alerts(cfg)]
 
 
 def alerts_file(cfg: MixinConfig) -> dict:
