@@ -1,7 +1,8 @@
 """Do the window gauges' 95% intervals cover the value they estimate 95% of the time?
 
 A fixed large population of answers (a trigram model trained on WikiText-2's human answers,
-plus retrieved context ids from a Zipf over documents and a share of exact and near repeats)
+plus retrieved context ids from a Zipf over documents, questions from a Zipf over 2,000, and a
+share of exact and near repeats)
 is sampled again and again; each replicate is one release window through the real
 Aggregator. A corpus statistic of a 1,000-answer sample estimates the statistic's expectation
 at that sample size, so the value to cover is the mean over replicates (its own error is
@@ -39,11 +40,16 @@ def population(size: int, seed: int = 0) -> list[AnswerRecord]:
     docs = np.arange(3000)
     weights = 1.0 / (docs + 1) ** 1.1
     weights /= weights.sum()
+    questions = 1.0 / (np.arange(2000) + 1) ** 0.8   # users ask popular questions often
+    questions /= questions.sum()
     out = []
     for text in texts:
         u = rng.random()
-        if u < 0.04:        # a canned reply: exact repeats
-            text = canned[int(rng.integers(len(canned)))]
+        question = int(rng.choice(len(questions), p=questions))
+        if u < 0.04:        # a canned reply: exact repeats, half of them to its own question
+            k = int(rng.integers(len(canned)))
+            text = canned[k]
+            question = k if rng.random() < 0.5 else question
         elif u < 0.07:      # a near repeat: one word changed
             words = canned[int(rng.integers(len(canned)))].split()
             words[int(rng.integers(len(words)))] = "indeed"
@@ -53,7 +59,8 @@ def population(size: int, seed: int = 0) -> list[AnswerRecord]:
             cut = int(rng.integers(1, max(2, len(words))))
             text = " ".join(words + words[:cut][-int(rng.integers(4, 20)):])
         ctx = tuple(f"doc-{d}" for d in rng.choice(docs, size=3, p=weights))
-        out.append(AnswerRecord(text, completion_tokens=max(1, len(text) // 5), context_ids=ctx))
+        out.append(AnswerRecord(text, completion_tokens=max(1, len(text) // 5), context_ids=ctx,
+                                question=f"question {question}"))
     return out
 
 

@@ -45,6 +45,7 @@ _LAZY = {
     "start_prometheus_server": "collapse_otel.export",
     "make_wsgi_app": "collapse_otel.export",
     "make_asgi_app": "collapse_otel.export",
+    "mount_metrics": "collapse_otel.export",
     "start_otlp_metrics": "collapse_otel.export",
     "register_otel_metrics": "collapse_otel.export",
 }

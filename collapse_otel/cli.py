@@ -30,10 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser("demo", help="simulated RAG agent, three releases, live metrics, table")
     demo.add_argument("--port", type=int, default=None,
-                      help="metrics port (default: OTEL_EXPORTER_PROMETHEUS_PORT, else 9464; "
+                      help="metrics port (default: COLLAPSE_OTEL_METRICS_PORT, else 9464; "
                            "a busy port falls back to a free one)")
     demo.add_argument("--addr", default=None,
-                      help="metrics address (default: OTEL_EXPORTER_PROMETHEUS_HOST, else 127.0.0.1)")
+                      help="metrics address (default: COLLAPSE_OTEL_METRICS_HOST, else 127.0.0.1)")
     demo.add_argument("--duration", type=_positive, default=20.0,
                       help="seconds of traffic (default 20)")
     demo.add_argument("--answers", type=lambda v: int(_positive(v)), default=600,

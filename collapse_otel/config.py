@@ -22,6 +22,9 @@ FAIL_LABELS = ("fail,failed,incorrect,not_relevant,irrelevant,no,false,bad,hallu
                "hallucination,ungrounded,unfaithful")
 
 
+METRICS_EXPORTS = frozenset({"auto", "server", "otel", "none"})
+
+
 class ConfigError(ValueError):
     """An invalid configuration value, raised by strict resolution (serve) only."""
 
@@ -54,6 +57,7 @@ class CollapseConfig:
     memory_budget_mb: int = 512
     prometheus_host: str = "127.0.0.1"
     prometheus_port: int = 9464
+    metrics_export: str = "auto"   # auto | server | otel | server,otel | none
     capture_message_content: bool = False
     multiproc_dir: str = ""        # several worker processes: each writes its state here
     multiproc_write_seconds: float = 10.0
@@ -89,6 +93,11 @@ class CollapseConfig:
             raise ValueError("window_seconds must be > 0")
         if self.multiproc_write_seconds <= 0:
             raise ValueError("multiproc_write_seconds must be > 0")
+        targets = {t.strip().lower() for t in str(self.metrics_export).split(",") if t.strip()}
+        if not targets or not targets <= METRICS_EXPORTS or \
+                (len(targets) > 1 and targets & {"auto", "none"}):
+            raise ValueError("metrics_export must be auto, none, or server and/or otel")
+        object.__setattr__(self, "metrics_export", ",".join(sorted(targets)))
         parse_thresholds(self.evaluation_thresholds)   # ValueError on a malformed value
 
     @classmethod

@@ -67,9 +67,15 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("COLLAPSE_OTEL_MEMORY_BUDGET_MB", "memory_budget_mb", 512,
            "MiB the aggregator's windows may hold in all; past it the largest windows shrink "
            "(collapse_window_memory_limited)"),
-    EnvVar("OTEL_EXPORTER_PROMETHEUS_HOST", "prometheus_host", "127.0.0.1",
-           "address of the /metrics server"),
-    EnvVar("OTEL_EXPORTER_PROMETHEUS_PORT", "prometheus_port", 9464, "port of the /metrics server"),
+    EnvVar("COLLAPSE_OTEL_METRICS_HOST", "prometheus_host", "127.0.0.1",
+           "address of collapse-otel's own /metrics server"),
+    EnvVar("COLLAPSE_OTEL_METRICS_PORT", "prometheus_port", 9464,
+           "port of collapse-otel's own /metrics server (busy: instrument() falls back to a free "
+           "port and logs its URL)"),
+    EnvVar("COLLAPSE_OTEL_METRICS_EXPORT", "metrics_export", "auto",
+           "where instrument() publishes the metrics: server (own /metrics), otel (instruments "
+           "on the app's SDK MeterProvider), both (server,otel), none; auto: otel when an SDK "
+           "MeterProvider is configured (given or global), else server"),
     EnvVar("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "capture_message_content", False,
            "put message content on collapse-otel's own spans (text is analysed in-process either way)"),
     EnvVar("COLLAPSE_OTEL_MULTIPROC_DIR", "multiproc_dir", None,

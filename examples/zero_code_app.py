@@ -1,7 +1,7 @@
 """Zero code: this LangChain app never imports collapse-otel. Run it under
 ``opentelemetry-instrument``, which loads CollapseInstrumentor from its entry point:
 
-    OTEL_SERVICE_NAME=faq-bot COLLAPSE_OTEL_RELEASE=1.4.2 OTEL_EXPORTER_PROMETHEUS_PORT=9464 \\
+    OTEL_SERVICE_NAME=faq-bot COLLAPSE_OTEL_RELEASE=1.4.2 COLLAPSE_OTEL_METRICS_PORT=9464 \\
         opentelemetry-instrument python examples/zero_code_app.py
 
 At the end the app reads its own /metrics (as Prometheus would) and prints the collapse lines.
@@ -31,7 +31,7 @@ def main() -> int:
     for i in range(20):
         chain.invoke({"q": f"question {i}"})
 
-    url = f"http://127.0.0.1:{os.environ.get('OTEL_EXPORTER_PROMETHEUS_PORT', '9464')}/metrics"
+    url = f"http://127.0.0.1:{os.environ.get('COLLAPSE_OTEL_METRICS_PORT', '9464')}/metrics"
     deadline = time.monotonic() + 10
     while True:  # the worker analyses in the background; wait until it has caught up
         try:

@@ -69,7 +69,7 @@ def test_zero_code_under_opentelemetry_instrument():
     out = run(str(BIN / "opentelemetry-instrument"), sys.executable,
               str(EXAMPLES / "zero_code_app.py"),
               env={"OTEL_SERVICE_NAME": "faq-bot", "COLLAPSE_OTEL_RELEASE": "1.4.2",
-                   "OTEL_EXPORTER_PROMETHEUS_PORT": str(free_port()),
+                   "COLLAPSE_OTEL_METRICS_PORT": str(free_port()),
                    "OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"})
     assert ('collapse_answers_total{cohort="default",release="1.4.2",service="faq-bot"} 20.0'
             in out)

@@ -35,8 +35,8 @@ def aggregator() -> Aggregator:
 
 def test_server_honours_otel_exporter_prometheus_env_and_closes(aggregator):
     port = _free_port()
-    config = CollapseConfig.resolve(environ={"OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
-                                             "OTEL_EXPORTER_PROMETHEUS_PORT": str(port)})
+    config = CollapseConfig.resolve(environ={"COLLAPSE_OTEL_METRICS_HOST": "127.0.0.1",
+                                             "COLLAPSE_OTEL_METRICS_PORT": str(port)})
     server = start_prometheus_server(source=aggregator, config=config)
     try:
         assert (server.addr, server.port) == ("127.0.0.1", port)
@@ -52,7 +52,7 @@ def test_server_honours_otel_exporter_prometheus_env_and_closes(aggregator):
 
 
 def test_explicit_arguments_win_and_port_zero_picks_a_free_port(aggregator):
-    config = CollapseConfig.resolve(environ={"OTEL_EXPORTER_PROMETHEUS_PORT": "1"})
+    config = CollapseConfig.resolve(environ={"COLLAPSE_OTEL_METRICS_PORT": "1"})
     with start_prometheus_server(0, "127.0.0.1", source=aggregator, config=config) as server:
         assert server.port not in (0, 1)
         with urllib.request.urlopen(server.url, timeout=10) as response:

@@ -283,9 +283,9 @@ def test_a_forked_worker_writes_its_own_file(tmp_path):
 
 def test_a_second_worker_cannot_bind_metrics_and_says_nothing_above_info(tmp_path, caplog,
                                                                           monkeypatch):
-    from collapse_otel.capture import instrumentor
+    from collapse_otel.capture import instrumentor, metrics_export
 
-    monkeypatch.setattr(instrumentor._MetricsRetry, "INTERVAL", 0.1)
+    monkeypatch.setattr(metrics_export.ServerRetry, "INTERVAL", 0.1)
     split(tmp_path, records(30))
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))

@@ -143,8 +143,8 @@ def _env(directory: Path, metrics_port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COLLAPSE_OTEL_", "OTEL_"))}
     env.update(COLLAPSE_OTEL_MULTIPROC_DIR=str(directory),
                COLLAPSE_OTEL_MULTIPROC_WRITE_SECONDS="0.5", COLLAPSE_OTEL_REFRESH_SECONDS="0",
-               COLLAPSE_OTEL_SERVICE=SERVICE, OTEL_EXPORTER_PROMETHEUS_HOST="127.0.0.1",
-               OTEL_EXPORTER_PROMETHEUS_PORT=str(metrics_port), OPENBLAS_NUM_THREADS="1",
+               COLLAPSE_OTEL_SERVICE=SERVICE, COLLAPSE_OTEL_METRICS_HOST="127.0.0.1",
+               COLLAPSE_OTEL_METRICS_PORT=str(metrics_port), OPENBLAS_NUM_THREADS="1",
                OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join((str(TESTS), str(ROOT))))
     return env
 

@@ -42,7 +42,7 @@ def test_python_example_runs(index, tmp_path):
     code, skipped = BLOCKS[index]
     if skipped:
         pytest.skip("marked in the README as needing an optional install")
-    env = dict(os.environ, OTEL_EXPORTER_PROMETHEUS_PORT="0", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, COLLAPSE_OTEL_METRICS_PORT="0", PYTHONPATH=str(ROOT))
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -57,14 +57,15 @@ assert proc.force_flush(5000)
 tp.shutdown()
 print(sum(pipeline.stats().intermediate.values()))
 print(json.dumps([[r.answer, r.prompt_tokens, r.completion_tokens, list(r.context_ids),
-                   r.service, r.release, r.cohort, r.tokens_estimated] for r in agg.records]))
+                   r.service, r.release, r.cohort, r.tokens_estimated, r.question]
+                  for r in agg.records]))
 """
 
 
 def _rows(records) -> Counter:
     return Counter(json.dumps([r.answer, r.prompt_tokens, r.completion_tokens,
                                list(r.context_ids), r.service, r.release, r.cohort,
-                               r.tokens_estimated]) for r in records)
+                               r.tokens_estimated, r.question]) for r in records)
 
 
 @pytest.mark.parametrize("shape,intermediate", [("rag", 0), ("rewriter", 4), ("agent", 4)])
@@ -87,5 +88,7 @@ def test_instrumented_chain_over_otlp_equals_span_processor(which, shape, interm
         assert sum(svc.receiver.pipeline.stats().intermediate.values()) == intermediate
         assert all(len(r.context_ids) == 3 for r in agg.records)
         assert {r.release for r in agg.records} == {"4.2"}
+        # the user's question, from the turn's chain span (the rewriter's query is not it)
+        assert sorted(r.question for r in agg.records) == ["alps?", "loire?", "paris?", "rivers?"]
     finally:
         svc.stop()

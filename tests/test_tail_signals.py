@@ -34,9 +34,19 @@ def test_self_bleu_equals_sacrebleu():
                                 tokenize="none").score / 100
         for i in range(len(tokens))])
     assert np.abs(ours - reference).max() < 1e-12
-    value, loo = tail.self_bleu(batch, np.arange(len(texts)) % 7, 7)
+    group = np.arange(len(texts)) % 7
+    value, loo = tail.self_bleu(batch, group, 7)
     assert value == pytest.approx(reference.mean())
-    assert loo[3] == pytest.approx(reference[np.arange(len(texts)) % 7 != 3].mean())
+    # leave-group-out: self-BLEU of the sample without the group (gone as references too)
+    kept = [i for i in range(len(texts)) if group[i] != 3]
+    without = [sacrebleu.sentence_bleu(" ".join(tokens[i]),
+                                       [" ".join(tokens[j]) for j in kept if j != i],
+                                       tokenize="none").score / 100 for i in kept]
+    assert loo[3] == pytest.approx(np.mean(without), abs=1e-12)
+    for g in range(7):
+        rest = TokenHasher().batch([word_bytes(texts[i]) for i in range(len(texts))
+                                    if group[i] != g])
+        assert loo[g] == pytest.approx(tail.sentence_bleus(rest).mean(), abs=1e-12)
 
 
 def test_tail_masses_count_what_occurs_once():

@@ -149,10 +149,10 @@ class Stack:
         return bool(self.query(f"count_over_time(ALERTS{sel}[10m])"))
 
     def evaluated_since(self, moment: float) -> bool:
-        """True once every rule group (recording rules, then alerts) has been evaluated twice
-        after ``moment`` (epoch seconds)."""
+        """True once every rule group (recording rules, alerts, the audit's alerts) has been
+        evaluated twice after ``moment`` (epoch seconds)."""
         groups = self.prom.api("rules")["groups"]
-        return len(groups) == 2 and all(_epoch(g["lastEvaluation"]) > moment + g["interval"]
+        return len(groups) >= 2 and all(_epoch(g["lastEvaluation"]) > moment + g["interval"]
                                         for g in groups)
 
     def stop(self) -> None:

@@ -13,7 +13,15 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..compare.inputs import InputError, _csv_rows, _jsonl_rows, _lines, _open
+from ..compare.inputs import (
+    InputError,
+    _csv_rows,
+    _jsonl_rows,
+    _lines,
+    _open,
+    kind_by_extension,
+    read_head,
+)
 from .answer_hashes import HASH_CHARS
 
 MAX_SOURCES = 32          # distinct sources per file: more means the wrong column
@@ -58,17 +66,10 @@ class Holdout:
 
 def file_kind(path: str | os.PathLike[str]) -> str:
     """``jsonl``, ``csv`` or ``tsv``: by extension, else by the first character."""
-    try:
-        with _open(path) as f:
-            head = f.read(4096)
-    except OSError as exc:
-        raise InputError(path, 0, f"cannot read: {exc.strerror or exc}") from None
-    suffixes = [s.lower() for s in Path(path).suffixes if s.lower() != ".gz"]
-    ext = suffixes[-1] if suffixes else ""
-    if ext in _JSONL:
-        return "jsonl"
-    if ext in _CSV:
-        return ext[1:]
+    head = read_head(path)
+    kind = kind_by_extension(path)
+    if kind is not None:
+        return kind
     text = head.lstrip(b"\xef\xbb\xbf").lstrip()
     if text.startswith(b"{"):
         return "jsonl"

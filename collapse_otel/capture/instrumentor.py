@@ -2,14 +2,14 @@
 
 ``instrument()`` builds the config, installs a fresh default pipeline, injects a
 CollapseCallbackHandler into every LangChain callback manager (through langchain-core's
-configure hook, so chains, agents and LangGraph graphs are covered with no code change) and,
-unless told otherwise, serves /metrics. ``uninstrument()`` undoes each step.
+configure hook, so chains, agents and LangGraph graphs are covered with no code change) and
+publishes the metrics (``collapse_otel.capture.metrics_export``). ``uninstrument()`` undoes
+each step.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Collection
 from dataclasses import fields
 from typing import Any
@@ -18,6 +18,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from ..config import CollapseConfig
 from ..pipeline import Pipeline, set_pipeline
+from . import metrics_export
 from .package import _instruments
 
 _log = logging.getLogger(__name__)
@@ -60,8 +61,11 @@ class CollapseInstrumentor(BaseInstrumentor):
 
     Keyword arguments of ``instrument()``: any CollapseConfig field (``release=``,
     ``service=``, ``queue_size=`` ...), ``langchain`` (inject the handler, default True),
-    ``prometheus`` (serve /metrics on ``prometheus_host:prometheus_port``, default True),
-    ``tracer_provider`` (for the handler's spans), ``emit_spans`` (default True).
+    ``meter_provider`` (publish the metrics as OTel instruments on it; see
+    ``metrics_export``), ``registry`` (also register them on this prometheus_client registry,
+    e.g. the one the app already serves), ``prometheus`` (False: never start collapse-otel's
+    own /metrics server), ``tracer_provider`` (for the handler's spans), ``emit_spans``
+    (default True).
     """
 
     def __init__(self) -> None:
@@ -88,24 +92,16 @@ class CollapseInstrumentor(BaseInstrumentor):
                 state["langchain"] = _install_langchain_hook(handler)
             except ImportError:
                 state["langchain"] = False
-        if kwargs.get("prometheus", True):
-            state["server"] = _start_metrics(config)
-            if state["server"] is None and config.multiproc_dir:
-                state["retry"] = _MetricsRetry(config, state)   # another worker serves
+        metrics_export.start(config, pipeline, state,
+                             meter_provider=kwargs.get("meter_provider"),
+                             registry=kwargs.get("registry"),
+                             server=kwargs.get("prometheus", True))
         self._state = state
 
     def _uninstrument(self, **kwargs: Any) -> None:
         state, self._state = self._state, {}
         _SLOT.handler = None
-        retry = state.get("retry")
-        if retry is not None:
-            retry.stop()
-        server = state.get("server")
-        if server is not None:
-            try:
-                server.close()
-            except Exception as exc:  # pragma: no cover - defensive
-                _log.warning("collapse-otel: closing /metrics failed (%s)", type(exc).__name__)
+        metrics_export.stop(state)
         pipeline = state.get("pipeline")
         if pipeline is not None:
             set_pipeline(state.get("previous"))
@@ -119,57 +115,6 @@ class CollapseInstrumentor(BaseInstrumentor):
     @property
     def pipeline(self) -> Pipeline | None:
         return self._state.get("pipeline")
-
-
-def _start_metrics(config: CollapseConfig, quiet: bool = False) -> Any:
-    try:
-        from ..export import server as export_server
-    except ImportError:
-        return None
-    start = getattr(export_server, "start_prometheus_server", None)
-    if start is None:
-        return None
-    try:
-        return start(config=config)
-    except OSError as exc:  # port taken (another worker of the same app): keep the app running
-        if quiet:
-            return None
-        if config.multiproc_dir:   # expected: one worker serves every worker's merged state
-            _log.info("collapse-otel: /metrics on %s:%s is served by another process",
-                      config.prometheus_host, config.prometheus_port)
-        else:
-            _log.warning("collapse-otel: /metrics not started on %s:%s (%s)",
-                         config.prometheus_host, config.prometheus_port, exc.strerror or exc)
-        return None
-
-
-class _MetricsRetry:
-    """Multiprocess mode, in a worker that found the /metrics port taken: try again every
-    ``INTERVAL`` seconds, so when the serving worker exits (recycled, crashed) another one
-    takes the port over. Any worker serves the same merged view."""
-
-    INTERVAL = 5.0
-
-    def __init__(self, config: CollapseConfig, state: dict[str, Any]) -> None:
-        self._config, self._state = config, state
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="collapse-otel-metrics-retry",
-                                        daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.INTERVAL):
-            server = _start_metrics(self._config, quiet=True)
-            if server is not None:
-                if self._stop.is_set():
-                    server.close()
-                else:
-                    self._state["server"] = server
-                return
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self.INTERVAL + 1)
 
 
 def instrument(**kwargs: Any) -> CollapseInstrumentor:

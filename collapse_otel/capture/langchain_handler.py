@@ -6,17 +6,16 @@ root run (the user turn) it belongs to. A turn's LLM outputs wait until its root
 the one whose text the root returned (else the last) is the answer and the others (query
 rewriters, routers, judges, tool-call steps) are intermediate calls (collapse_otel.turns). An
 LLM run the handler sees without its parent (the handler was given to the model only) is a turn
-of its own. It does no text analysis: it reads what LangChain hands it, builds records and
-queues them. Every callback body is guarded, so nothing raises into the user's chain.
+of its own. The root run's input gives the turn's question (hashed by the worker). It does no
+text analysis: it reads what LangChain hands it, builds records and queues them. Every callback
+body is guarded, so nothing raises into the user's chain.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
-import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -28,6 +27,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from ..pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
 from ..records import AnswerRecord
 from ..spans.build import as_text, document_id, first_label, make_record
+from ..spans.questions import question_of
 from ..turns import TurnPolicy, output_strings, pick_answer, policy_of
 from .langchain_parts import (
     HandlerSpans,
@@ -35,8 +35,9 @@ from .langchain_parts import (
     content_chars,
     llm_output_usage,
     message_usage,
+    names_of,
+    relock_after_fork,
     response_model,
-    run_name,
 )
 
 MAX_CONTEXT_IDS_PER_ROOT = 256
@@ -47,10 +48,10 @@ SOURCE = "langchain"
 
 class _LLMRun:
     __slots__ = ("model", "prompt_chars", "release", "cohort", "service", "span", "eligible",
-                 "own_turn")
+                 "own_turn", "asked")
 
     def __init__(self, model: str | None, prompt_chars: list[int], metadata: Mapping[str, Any],
-                 span: Any, eligible: bool, own_turn: bool) -> None:
+                 span: Any, eligible: bool, own_turn: bool, asked: Any = None) -> None:
         self.model = model
         self.prompt_chars = prompt_chars
         self.release = metadata.get("release")
@@ -59,6 +60,7 @@ class _LLMRun:
         self.span = span
         self.eligible = eligible      # the answer filters allow it to be the answer
         self.own_turn = own_turn      # the handler does not see its parent run
+        self.asked = asked            # its messages or prompt (the question of its own turn)
 
 
 class CollapseCallbackHandler(BaseCallbackHandler):
@@ -87,10 +89,10 @@ class CollapseCallbackHandler(BaseCallbackHandler):
         self._retrievers: dict[UUID, Any] = {}
         self._context: OrderedDict[UUID, list[str]] = OrderedDict()
         self._turns: OrderedDict[UUID, list[tuple[AnswerRecord, bool]]] = OrderedDict()
+        self._questions: OrderedDict[UUID, str] = OrderedDict()   # root run -> its question
         self._policy_cache: tuple[Any, TurnPolicy] = (None, TurnPolicy())
         self._direct_to: Pipeline | None = None
-        _HANDLERS.add(self)
-        _ensure_fork_hook()
+        relock_after_fork(self)
 
     @property
     def pipeline(self) -> Pipeline:
@@ -112,7 +114,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
     def _start(self, run_id: UUID, parent_run_id: UUID | None, serialized: Any = None,
                kwargs: Mapping[str, Any] | None = None, policy: TurnPolicy | None = None) -> None:
         closed = None
-        names = _names_of(serialized, kwargs or {}) if policy is not None and policy.filters \
+        names = names_of(serialized, kwargs or {}) if policy is not None and policy.filters \
             else None
         with self._lock:
             parents = self._parents
@@ -158,6 +160,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
                 self._names.pop(run_id, None)
             if parent_run_id is None:
                 self._context.pop(run_id, None)
+                self._questions.pop(run_id, None)
                 turn = self._turns.pop(run_id, None)
         if turn:
             self._submit_turn(turn, outputs)
@@ -167,6 +170,8 @@ class CollapseCallbackHandler(BaseCallbackHandler):
         try:   # the config (and so the answer filters) is looked up once per root run
             policy = self._policy() if parent_run_id is None else self._policy_cache[1]
             self._start(run_id, parent_run_id, serialized, kwargs, policy)
+            if parent_run_id is None:
+                self._ask(run_id, question_of(inputs))
         except Exception as exc:
             self._fail(exc)
 
@@ -192,6 +197,24 @@ class CollapseCallbackHandler(BaseCallbackHandler):
     on_tool_error = on_chain_error
 
     # -- turns --------------------------------------------------------------------------------
+
+    def _ask(self, root: UUID, question: str | None) -> None:
+        if question is None:
+            return
+        with self._lock:
+            self._questions[root] = question
+            if len(self._questions) > self._max_runs:
+                self._questions.popitem(last=False)
+
+    def _question(self, run: _LLMRun | None, root: UUID | None) -> str | None:
+        """The turn's question: the root run's input, else the own turn's last user message."""
+        if root is not None:
+            found = self._questions.get(root)
+            if found is not None:
+                return found
+        if run is not None and run.own_turn and run.asked is not None:
+            return question_of(run.asked)
+        return None
 
     def _submit_turn(self, calls: list[tuple[AnswerRecord, bool]], outputs: Any) -> None:
         """The turn's answer, and its other LLM calls as intermediate ones."""
@@ -234,7 +257,8 @@ class CollapseCallbackHandler(BaseCallbackHandler):
         try:
             chars = [sum(content_chars(getattr(m, "content", None)) for m in msgs)
                      for msgs in messages]
-            self._llm_start(serialized, chars, run_id, parent_run_id, metadata, kwargs, "chat")
+            self._llm_start(serialized, chars, run_id, parent_run_id, metadata, kwargs, "chat",
+                            messages[0] if len(messages) == 1 else None)
         except Exception as exc:
             self._fail(exc)
 
@@ -244,13 +268,13 @@ class CollapseCallbackHandler(BaseCallbackHandler):
         try:
             chars = [len(p) if isinstance(p, str) else 0 for p in prompts]
             self._llm_start(serialized, chars, run_id, parent_run_id, metadata, kwargs,
-                            "text_completion")
+                            "text_completion", prompts[0] if len(prompts) == 1 else None)
         except Exception as exc:
             self._fail(exc)
 
     def _llm_start(self, serialized: Any, chars: list[int], run_id: UUID,
                    parent_run_id: UUID | None, metadata: Mapping[str, Any] | None,
-                   kwargs: Mapping[str, Any], operation: str) -> None:
+                   kwargs: Mapping[str, Any], operation: str, asked: Any = None) -> None:
         metadata = metadata or {}
         params = kwargs.get("invocation_params") or {}
         model = first_label(metadata.get("ls_model_name"), params.get("model"),
@@ -265,10 +289,10 @@ class CollapseCallbackHandler(BaseCallbackHandler):
         eligible = True
         if policy.filters:
             with self._lock:
-                eligible = policy.eligible([*_names_of(serialized, kwargs),
+                eligible = policy.eligible([*names_of(serialized, kwargs),
                                             *self._lineage_names(parent_run_id)])
         self._start(run_id, parent_run_id)
-        self._llm[run_id] = _LLMRun(model, chars, metadata, span, eligible, own_turn)
+        self._llm[run_id] = _LLMRun(model, chars, metadata, span, eligible, own_turn, asked)
 
     def on_llm_end(self, response: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
                    **kwargs: Any) -> None:
@@ -289,6 +313,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
         llm_output = getattr(response, "llm_output", None) or {}
         usage = llm_output_usage(llm_output) if len(generations) == 1 else (None, None)
         config = self.pipeline.config
+        question = self._question(run, root) if len(generations) == 1 else None
         for i, gens in enumerate(generations):
             if not gens:
                 continue
@@ -310,7 +335,8 @@ class CollapseCallbackHandler(BaseCallbackHandler):
                 service=first_label(self.service, run and run.service),
                 release=first_label(self.release, run and run.release),
                 cohort=first_label(self.cohort, run and run.cohort),
-                timestamp=time.time(), prompt_chars=chars, source=SOURCE, refs=refs)
+                timestamp=time.time(), prompt_chars=chars, source=SOURCE, question=question,
+                refs=refs)
             eligible = not tool_step and (run is None or run.eligible)
             self._route(record, eligible, run, root)
             if i == 0 and run is not None and run.span is not None:
@@ -370,28 +396,3 @@ class CollapseCallbackHandler(BaseCallbackHandler):
             self._spans.fail(self._retrievers.pop(run_id, None), error, error_type=False)
         except Exception as exc:
             self._fail(exc)
-
-
-def _names_of(serialized: Any, kwargs: Mapping[str, Any]) -> tuple[str, ...]:
-    """A run's name and tags, for the answer filters."""
-    name = run_name(serialized, kwargs)
-    tags = kwargs.get("tags")
-    tags = tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else ()
-    return (name, *tags) if name else tags
-
-
-_HANDLERS: weakref.WeakSet[CollapseCallbackHandler] = weakref.WeakSet()
-_fork_hook = False
-
-
-def _after_fork_in_child() -> None:
-    """A lock held by another thread at fork() time would stay locked in the child."""
-    for h in list(_HANDLERS):
-        h._lock = threading.Lock()
-
-
-def _ensure_fork_hook() -> None:
-    global _fork_hook
-    if not _fork_hook and hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_after_fork_in_child)
-        _fork_hook = True

@@ -9,6 +9,9 @@ a CollapseSpanProcessor on the same provider does not count the answer twice.
 from __future__ import annotations
 
 import json
+import os
+import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -100,6 +103,14 @@ class HandlerSpans:
         span.end()
 
 
+def names_of(serialized: Any, kwargs: Mapping[str, Any]) -> tuple[str, ...]:
+    """A run's name and tags, for the answer filters."""
+    name = run_name(serialized, kwargs)
+    tags = kwargs.get("tags")
+    tags = tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else ()
+    return (name, *tags) if name else tags
+
+
 def run_name(serialized: Any, kwargs: Mapping[str, Any]) -> str | None:
     """The run's name as LangChain's tracers name it: ``name=`` (run_name), else the
     serialized name, else the last part of the serialized id."""
@@ -164,3 +175,22 @@ def answer_refs(root: Any, run_id: Any, span: Any) -> tuple[str, ...]:
         if trace_id:
             refs.append(f"trace:{trace_id:032x}")
     return tuple(refs)
+
+
+_RELOCK: weakref.WeakSet[Any] = weakref.WeakSet()
+_fork_hook = False
+
+
+def relock_after_fork(handler: Any) -> None:
+    """Give ``handler`` a new ``_lock`` in a forked child: a lock another thread held at
+    fork() time would stay locked there."""
+    global _fork_hook
+    _RELOCK.add(handler)
+    if not _fork_hook and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_relock_all)
+        _fork_hook = True
+
+
+def _relock_all() -> None:
+    for handler in list(_RELOCK):
+        handler._lock = threading.Lock()

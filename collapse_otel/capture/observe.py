@@ -14,12 +14,14 @@ def observe(answer: str | bytes | None, *, release: str | None = None,
             cohort: str | None = None, prompt_tokens: int | None = None,
             completion_tokens: int | None = None, context_ids: Iterable[Any] = (),
             model: str | None = None, service: str | None = None,
-            pipeline: Pipeline | None = None) -> bool:
+            question: str | None = None, pipeline: Pipeline | None = None) -> bool:
     """Queue one LLM answer for analysis; True if queued. Never blocks, never raises.
 
     ``answer=None`` counts an answer whose text you cannot share (tokens still count). When
     ``completion_tokens`` is not given it is estimated from the text and flagged as estimated.
-    Labels left out come from COLLAPSE_OTEL_* env vars, else the defaults.
+    Labels left out come from COLLAPSE_OTEL_* env vars, else the defaults. ``question`` (the
+    user's question) tells same-question from cross-question duplicates; only a hash of it is
+    kept.
     """
     p = pipeline
     try:
@@ -27,7 +29,7 @@ def observe(answer: str | bytes | None, *, release: str | None = None,
         record = make_record(p.config, answer, prompt_tokens=prompt_tokens,
                              completion_tokens=completion_tokens, context_ids=context_ids,
                              model=model, service=service, release=release, cohort=cohort,
-                             source="observe")
+                             question=question, source="observe")
         return p.submit(record)
     except Exception as exc:
         with contextlib.suppress(Exception):

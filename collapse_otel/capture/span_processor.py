@@ -28,6 +28,7 @@ from ..spans.conventions import (
     LLM,
     SpanFacts,
     capped,
+    chain_input,
     chain_output,
     classify,
     extract,
@@ -104,7 +105,8 @@ class CollapseSpanProcessor(SpanProcessor):
                 links = self._links.get(trace_id)
                 if links is not None and len(links) < MAX_LINKS_PER_TRACE:
                     chain, output = chain_output(attrs) if attrs else (0, None)
-                    links.append((ctx.span_id, parent_id, Note(span.name, chain, output)))
+                    asked = chain_input(attrs) if chain else None
+                    links.append((ctx.span_id, parent_id, Note(span.name, chain, output, asked)))
                 if is_root:
                     self.pipeline.submit_deferred(partial(self._buffer.close, trace_id))
         except Exception as exc:

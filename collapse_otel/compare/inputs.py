@@ -96,22 +96,33 @@ def read_side(path: str | os.PathLike[str], selection: Selection) -> Side:
     return _answers_side(str(path), kind, selection)
 
 
-def detect(path: str | os.PathLike[str]) -> str:
-    """``state``, ``jsonl``, ``csv`` or ``tsv``: by the state magic, else by extension,
-    else by the first character (``{`` is JSONL; a header naming ``answer`` is CSV)."""
+def read_head(path: str | os.PathLike[str]) -> bytes:
+    """The first 4 KiB of a (possibly gzipped) input; InputError when it cannot be read."""
     try:
         with _open(path) as f:
-            head = f.read(4096)
+            return f.read(4096)
     except OSError as exc:
         raise InputError(path, 0, f"cannot read: {exc.strerror or exc}") from None
-    if head.startswith(MAGIC):
-        return "state"
+
+
+def kind_by_extension(path: str | os.PathLike[str]) -> str | None:
+    """``jsonl``, ``csv`` or ``tsv`` by the last extension other than ``.gz``, else None."""
     suffixes = [s.lower() for s in Path(path).suffixes if s.lower() != ".gz"]
     ext = suffixes[-1] if suffixes else ""
     if ext in _JSONL:
         return "jsonl"
-    if ext in _CSV:
-        return ext[1:]
+    return ext[1:] if ext in _CSV else None
+
+
+def detect(path: str | os.PathLike[str]) -> str:
+    """``state``, ``jsonl``, ``csv`` or ``tsv``: by the state magic, else by extension,
+    else by the first character (``{`` is JSONL; a header naming ``answer`` is CSV)."""
+    head = read_head(path)
+    if head.startswith(MAGIC):
+        return "state"
+    kind = kind_by_extension(path)
+    if kind is not None:
+        return kind
     text = head.lstrip(b"\xef\xbb\xbf").lstrip()
     if text.startswith(b"{"):
         return "jsonl"

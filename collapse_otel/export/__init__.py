@@ -12,6 +12,7 @@ from .server import (
     collapse_registry,
     make_asgi_app,
     make_wsgi_app,
+    mount_metrics,
     start_prometheus_server,
 )
 
@@ -24,6 +25,7 @@ __all__ = [
     "collapse_registry",
     "make_asgi_app",
     "make_wsgi_app",
+    "mount_metrics",
     "register_otel_metrics",
     "safe_label_value",
     "start_otlp_metrics",

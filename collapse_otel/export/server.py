@@ -16,6 +16,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
+from typing import Any
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -132,10 +133,20 @@ def make_asgi_app(registry: CollectorRegistry | None = None, *, source: object =
                   release_order: Iterable[str] | None = None,
                   disable_compression: bool = False) -> Callable:
     """An ASGI app serving the collapse metrics; encoding runs in a worker thread so a large
-    scrape never stalls the event loop."""
+    scrape never stalls the event loop. On FastAPI / Starlette add it as a route
+    (:func:`mount_metrics`): ``app.mount("/metrics", ...)`` answers /metrics with a redirect."""
     registry = collapse_registry(registry, source=source, release_order=release_order)
+    return MetricsASGIApp(registry, disable_compression)
 
-    async def collapse_metrics_app(scope, receive, send):
+
+class MetricsASGIApp:
+    """The ASGI app of :func:`make_asgi_app`: an object, not a function, so Starlette's
+    ``add_route`` runs it as an ASGI app rather than as a request handler."""
+
+    def __init__(self, registry: CollectorRegistry, disable_compression: bool = False) -> None:
+        self.registry, self.disable_compression = registry, disable_compression
+
+    async def __call__(self, scope, receive, send) -> None:
         if scope.get("type") != "http":
             return
         if scope.get("method", "GET") not in ("GET", "HEAD"):
@@ -147,13 +158,19 @@ def make_asgi_app(registry: CollectorRegistry | None = None, *, source: object =
         encoding = ",".join(v.decode("latin-1") for k, v in scope.get("headers", ())
                             if k.lower() == b"accept-encoding")
         headers, output = await asyncio.get_running_loop().run_in_executor(
-            None, render_metrics, registry, params, encoding, disable_compression)
+            None, render_metrics, self.registry, params, encoding, self.disable_compression)
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(k.lower().encode(), v.encode()) for k, v in headers]})
         await send({"type": "http.response.body", "body": output})
 
-    collapse_metrics_app.registry = registry
-    return collapse_metrics_app
+
+def mount_metrics(app: Any, path: str = "/metrics", **kwargs: Any) -> MetricsASGIApp:
+    """Serve the collapse metrics at exactly ``path`` on a FastAPI / Starlette ``app`` (a
+    route: ``app.mount`` would answer ``path`` with a 307 redirect to ``path/``). ``kwargs``
+    go to :func:`make_asgi_app`."""
+    asgi = make_asgi_app(**kwargs)
+    app.add_route(path, asgi, methods=["GET", "HEAD"], include_in_schema=False)
+    return asgi
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
@@ -195,8 +212,9 @@ def start_prometheus_server(port: int | None = None, addr: str | None = None,
                             release_order: Iterable[str] | None = None,
                             config: CollapseConfig | None = None) -> PrometheusServer:
     """Serve /metrics in a daemon thread. ``port`` / ``addr`` default to
-    ``OTEL_EXPORTER_PROMETHEUS_PORT`` / ``_HOST`` (else 9464 on 127.0.0.1); port 0 picks a free
-    port (read it from the handle)."""
+    ``COLLAPSE_OTEL_METRICS_PORT`` / ``_HOST`` (else 9464 on 127.0.0.1); port 0 picks a free
+    port (read it from the handle). A busy port raises OSError (see ``instrument()`` for the
+    fallback)."""
     config = config or CollapseConfig.resolve()
     port = config.prometheus_port if port is None else port
     addr = config.prometheus_host if addr is None else addr

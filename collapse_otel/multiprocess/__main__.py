@@ -24,9 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", default=None,
                    help="the multiprocess directory (default: COLLAPSE_OTEL_MULTIPROC_DIR)")
     p.add_argument("--host", default=None,
-                   help="address to bind (default: OTEL_EXPORTER_PROMETHEUS_HOST, 127.0.0.1)")
+                   help="address to bind (default: COLLAPSE_OTEL_METRICS_HOST, 127.0.0.1)")
     p.add_argument("--port", type=int, default=None,
-                   help="port to bind (default: OTEL_EXPORTER_PROMETHEUS_PORT, 9464)")
+                   help="port to bind (default: COLLAPSE_OTEL_METRICS_PORT, 9464)")
     p.add_argument("--clear", action="store_true",
                    help="remove every collapse-otel file of the directory and exit")
     p.add_argument("--mark-dead", type=int, metavar="PID", default=None,

@@ -19,7 +19,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError as _PbDecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from ..spans.conventions import chain_output, classify, resource_labels
+from ..spans.conventions import chain_input, chain_output, classify, resource_labels
 from ..spans.evaluations import EVENT as EVALUATION_EVENT
 from ..spans.evaluations import MAX_PER_SPAN as MAX_EVALUATIONS
 from ..spans.evaluations import is_evaluation
@@ -151,11 +151,12 @@ def batch_of(req: ExportTraceServiceRequest) -> Batch:
                     resource = resource_labels(attributes(rs.resource.attributes))
                 if kind is None:
                     chain, output = chain_output(attrs) if attrs else (0, None)
+                    asked = chain_input(attrs) if chain else None
                     items.append(SpanItem(trace_id, int.from_bytes(span_id, "big"), parent_id,
                                           span.end_time_unix_nano, None,
                                           attrs if evals is not None else None,
                                           resource if evals is not None else None,
-                                          Note(span.name, chain, output), evals))
+                                          Note(span.name, chain, output, asked), evals))
                     continue
                 if resource is None:   # only its labels: answers may wait with it
                     resource = resource_labels(attributes(rs.resource.attributes))

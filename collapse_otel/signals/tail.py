@@ -20,42 +20,6 @@ from ..text.hashing import NgramBatch
 MAX_ORDER = 4
 
 
-def _clipped(hashes: np.ndarray, owner: np.ndarray, docs: int) -> np.ndarray:
-    """Per answer: sum over its n-grams of min(its count, the most any OTHER answer has).
-
-    Two sorts of packed 64-bit keys: (n-gram hash high bits | answer) to count each n-gram
-    per answer, then (n-gram | count descending) to find the top two counts of each n-gram;
-    packing costs a one-in-2^(64-bits) chance that two n-grams share their high bits."""
-    if not len(hashes):
-        return np.zeros(docs)
-    bits = max(1, int(docs - 1).bit_length())
-    keys = (hashes.astype(np.uint64) >> np.uint64(bits)) << np.uint64(bits) | \
-        owner.astype(np.uint64)
-    keys.sort()
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    count = np.diff(np.r_[starts, len(keys)]).astype(np.int64)
-    pairs = keys[starts]
-    doc = (pairs & np.uint64((1 << bits) - 1)).astype(np.int64)
-    gram = pairs >> np.uint64(bits)
-    run = np.cumsum(np.r_[True, gram[1:] != gram[:-1]]) - 1
-    cbits = max(1, int(count.max()).bit_length())
-    # within an n-gram, highest count first (counts inverted to sort ascending)
-    by = np.argsort((run.astype(np.uint64) << np.uint64(cbits)) |
-                    ((1 << cbits) - 1 - count).astype(np.uint64), kind="stable")
-    run_by = run[by]
-    first = np.r_[True, run_by[1:] != run_by[:-1]]
-    second = np.r_[False, ~first[1:] & first[:-1]]
-    runs = int(run[-1]) + 1
-    top1 = np.zeros(runs, np.int64)
-    top2 = np.zeros(runs, np.int64)
-    holder = np.full(runs, -1, np.int64)
-    top1[run_by[first]] = count[by][first]
-    holder[run_by[first]] = doc[by][first]
-    top2[run_by[second]] = count[by][second]
-    other_best = np.where(holder[run] == doc, top2[run], top1[run])
-    return np.bincount(doc, weights=np.minimum(count, other_best), minlength=docs)
-
-
 def _closest_other_length(lengths: np.ndarray) -> np.ndarray:
     """Per answer, the length of another answer closest to its own (ties: the shorter), as
     sacrebleu picks the reference length."""
@@ -82,9 +46,10 @@ def sentence_bleus(batch: NgramBatch) -> np.ndarray:
     lengths = batch.lengths.astype(np.int64)
     correct = np.zeros((MAX_ORDER, docs))
     total = np.zeros((MAX_ORDER, docs))
+    alone = np.zeros(docs, np.int64)      # one group: against every other answer
     for n in range(1, MAX_ORDER + 1):
         hashes, owner = batch.ngrams(n)
-        correct[n - 1] = _clipped(hashes, owner, docs)
+        correct[n - 1] = _clipped_by_group(hashes, owner, docs, alone, 1)[0]
         total[n - 1] = np.maximum(lengths - n + 1, 0)
     return _bleu(correct, total, lengths, _closest_other_length(lengths))
 
@@ -110,14 +75,112 @@ def _bleu(correct: np.ndarray, total: np.ndarray, hyp: np.ndarray, ref: np.ndarr
 
 def self_bleu(batch: NgramBatch, group: np.ndarray, groups: int,
               ) -> tuple[float | None, np.ndarray]:
-    """Mean sentence BLEU, and its leave-group-out means (the references stay the whole
-    sample: the spread of a mean of per-answer scores)."""
-    if len(batch.lengths) < 2:
+    """Mean sentence BLEU, and its leave-group-out values: self-BLEU of the sample without
+    group g, its answers gone both as hypotheses and as references. (Keeping them as
+    references measured 20% too narrow on benchmarks/calibration.py: an answer moves the
+    others' scores as a reference as well as its own as a hypothesis.)"""
+    docs = len(batch.lengths)
+    if docs < 2:
         return None, np.full(groups, np.nan)
-    scores = sentence_bleus(batch)
-    loo = np.array([scores[group != g].mean() if (group != g).any() else np.nan
-                    for g in range(groups)])
+    lengths = batch.lengths.astype(np.int64)
+    group = group.astype(np.int64)
+    correct = np.zeros((MAX_ORDER, docs))
+    loo_correct = np.zeros((MAX_ORDER, docs, groups))
+    total = np.zeros((MAX_ORDER, docs))
+    for n in range(1, MAX_ORDER + 1):
+        correct[n - 1], loo_correct[n - 1] = _clipped_by_group(*batch.ngrams(n), docs, group,
+                                                                groups)
+        total[n - 1] = np.maximum(lengths - n + 1, 0)
+    ref = _closest_other_length(lengths)
+    scores = _bleu(correct, total, lengths, ref)
+    refs = np.repeat(ref[:, None], groups, axis=1)
+    for g in range(groups):
+        keep = group != g
+        refs[keep, g] = _closest_other_length(lengths[keep])
+    # most answers score the same without a given group: recompute only those that change
+    loo_scores = np.repeat(scores[:, None], groups, axis=1)
+    d, g = np.nonzero((loo_correct != correct[:, :, None]).any(axis=0) | (refs != ref[:, None]))
+    if len(d):
+        loo_scores[d, g] = _bleu(loo_correct[:, d, g], total[:, d], lengths[d], refs[d, g])
+    loo = np.full(groups, np.nan)
+    for g in range(groups):
+        keep = group != g
+        if keep.sum() >= 2:
+            loo[g] = loo_scores[keep, g].mean()
     return float(scores.mean()), loo
+
+
+def _clipped_by_group(hashes: np.ndarray, owner: np.ndarray, docs: int, group: np.ndarray,
+                      groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per answer, the clipped count of its n-grams against all the others (the sum over
+    its n-grams of min(its count, the most any other answer has)) and, column g, against the others outside group g (its own group's column unused).
+    Leaving out a group changes an (answer, n-gram)'s count only when that group holds the
+    largest count among the other groups: one correction at most, from the n-gram's three
+    groups with the largest counts."""
+    full, out = np.zeros(docs), np.zeros((docs, groups))
+    if not len(hashes):
+        return full, out
+    bits = max(1, int(docs - 1).bit_length())
+    keys = (hashes.astype(np.uint64) >> np.uint64(bits)) << np.uint64(bits) | \
+        owner.astype(np.uint64)
+    keys.sort()
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    count = np.diff(np.r_[starts, len(keys)]).astype(np.int64)
+    pairs = keys[starts]
+    gram = pairs >> np.uint64(bits)
+    new_gram = np.r_[True, gram[1:] != gram[:-1]]
+    run = np.cumsum(new_gram) - 1
+    shared = np.bincount(run)[run] >= 2          # an n-gram only one answer has clips to 0
+    if not shared.any():
+        return full, out
+    count, new_gram = count[shared], new_gram[shared]
+    doc = (pairs[shared] & np.uint64((1 << bits) - 1)).astype(np.int64)
+    run = np.cumsum(new_gram) - 1                 # whole n-grams are kept or dropped
+    grp = group[doc]
+    cbits = max(1, int(count.max()).bit_length())
+    flip = (1 << cbits) - 1
+    # per (n-gram, group), largest count first: its top count, holder and second count
+    cell = run * groups + grp
+    order = np.argsort((cell.astype(np.uint64) << np.uint64(cbits)) |
+                       (flip - count).astype(np.uint64), kind="stable")
+    cell_o, count_o = cell[order], count[order]
+    first = np.r_[True, cell_o[1:] != cell_o[:-1]]
+    second = np.r_[False, ~first[1:] & first[:-1]]
+    cells = cell_o[first]
+    seg = np.cumsum(first) - 1                    # each sorted pair's (n-gram, group) cell
+    top1, holder = count_o[first], doc[order][first]
+    top2 = np.zeros(len(cells), np.int64)
+    top2[seg[second]] = count_o[second]
+    mine = np.empty(len(doc), np.int64)
+    mine[order] = seg
+    own = np.where(holder[mine] == doc, top2[mine], top1[mine])   # own group, but itself
+    # per n-gram: the three groups with the largest counts (distinct groups)
+    cell_run, cell_grp = cells // groups, cells % groups
+    by = np.argsort((cell_run.astype(np.uint64) << np.uint64(cbits)) |
+                    (flip - top1).astype(np.uint64), kind="stable")
+    run_b = cell_run[by]
+    rank = np.arange(len(by)) - np.searchsorted(run_b, run_b)
+    runs = int(run[-1]) + 1
+    best_v = np.zeros((3, runs), np.int64)
+    best_g = np.full((3, runs), -1, np.int64)
+    top3 = rank < 3
+    best_v[rank[top3], run_b[top3]] = top1[by][top3]
+    best_g[rank[top3], run_b[top3]] = cell_grp[by][top3]
+    # the count an answer's n-gram is clipped to comes from the first of those groups that is
+    # not its own (or from its own group); leaving that group out falls back to the next one
+    g0, g1 = best_g[0][run], best_g[1][run]
+    v1, v2 = best_v[1][run], best_v[2][run]
+    first_other = g0 != grp
+    pick1 = np.where(first_other, best_v[0][run], v1)
+    from_group = np.where(first_other, g0, g1)
+    pick2 = np.where(first_other & (g1 != grp), v1, v2)
+    base = np.minimum(count, np.maximum(pick1, own))
+    full = np.bincount(doc, weights=base, minlength=docs)
+    out += full[:, None]
+    delta = np.minimum(count, np.maximum(pick2, own)) - base
+    moved = np.flatnonzero(delta)
+    np.add.at(out, (doc[moved], from_group[moved]), delta[moved])
+    return full, out
 
 
 def word_tail_mass(batch: NgramBatch) -> tuple[float | None, float | None]:

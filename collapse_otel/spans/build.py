@@ -23,6 +23,7 @@ from ..text.token_estimate import (  # noqa: F401 - re-exported: capture's estim
     estimate_tokens_from_chars,
 )
 
+QUESTION_CAPTURE_CHARS = 16_384   # of a question; only its hash is kept
 MAX_CONTEXT_IDS = 256
 MAX_ID_CHARS = 256
 
@@ -125,6 +126,7 @@ def make_record(
     prompt_chars: int = 0,
     source: str = "",
     intermediate: bool = False,
+    question: Any = None,
     refs: tuple[str, ...] = (),
 ) -> AnswerRecord:
     """Build a bounded record; unknown labels fall back to the config (env) values.
@@ -166,5 +168,15 @@ def make_record(
         tokens_estimated=estimated,
         source=source,
         intermediate=intermediate,
+        question=_question(question),
         refs=refs,
     )
+
+
+def _question(value: Any) -> str | None:
+    """The question cut before it waits in the queue (only its hash is kept)."""
+    text = as_text(value, QUESTION_CAPTURE_CHARS)
+    if text is None:
+        return None
+    text = text.strip()
+    return text[:QUESTION_CAPTURE_CHARS] if text else None

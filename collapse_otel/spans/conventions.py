@@ -15,6 +15,7 @@ from typing import Any
 from ..outcomes import MAX_REF_CHARS, response_ref, trace_ref
 from .build import as_count, as_label, as_text, estimate_tokens, first_label
 from .jsonvalue import json_value as _json
+from .questions import llm_span_question
 from .retrievals import retrieval_ids
 
 LLM = "llm"
@@ -60,6 +61,7 @@ class SpanFacts:
     service: str | None = None
     tool_call: bool = False         # a tool-call step: tool calls and no text
     tags: tuple[str, ...] = ()      # the run's tags (OpenInference tag.tags), for the filters
+    question: str | None = None     # the last user message on the span
     refs: tuple[str, ...] = ()      # what feedback can name the answer by (with_refs)
     response_id: str | None = None  # gen_ai.response.id
 
@@ -171,6 +173,7 @@ def _llm_facts(a: Mapping[str, Any]) -> SpanFacts:
         service=_span_label(a, "service"),
         tool_call=not answer and _has_tool_calls(a),
         tags=_tags(get("tag.tags")),
+        question=llm_span_question(a),
         response_id=as_label(get("gen_ai.response.id"), MAX_REF_CHARS),
     )
 
@@ -217,6 +220,17 @@ _CHAIN_KINDS = frozenset({"CHAIN", "AGENT"})
 _TRACELOOP_CHAIN_KINDS = frozenset({"workflow", "agent", "task"})
 _AGENT_OPERATIONS = frozenset({"invoke_agent", "create_agent", "invoke_workflow"})
 _OUTPUT_KEYS = ("output.value", "traceloop.entity.output", "gen_ai.output.messages")
+_INPUT_KEYS = ("input.value", "traceloop.entity.input", "gen_ai.input.messages")
+
+
+def chain_input(attributes: Mapping[str, Any]) -> Any:
+    """A chain or agent span's input attribute, unparsed (the turn's question is in it)."""
+    get = attributes.get
+    for key in _INPUT_KEYS:
+        value = get(key)
+        if value is not None:
+            return value
+    return None
 
 
 def chain_output(attributes: Mapping[str, Any]) -> tuple[int, Any]:

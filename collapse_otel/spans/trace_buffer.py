@@ -25,7 +25,7 @@ from ..records import AnswerRecord
 from ..turns import TurnPolicy
 from .conventions import LLM, RETRIEVER, SpanFacts
 from .trace_join import join_context_ids
-from .trace_turns import Note, answer_flags
+from .trace_turns import Note, answer_flags, turn_questions
 
 MAX_LINKS_PER_TRACE = 10_000
 # estimated bytes, beyond the text: a held trace, a span link, a waiting answer or retrieval
@@ -176,11 +176,15 @@ class TraceBuffer:
         pending = trace.pending
         joined = join_context_ids([(sid, end) for sid, end, _, _ in pending],
                                   trace.retrievals, parents)
-        answers = answer_flags([(sid, end, facts) for sid, end, facts, _ in pending], parents,
-                               notes, self.policy)
+        llms = [(sid, end, facts) for sid, end, facts, _ in pending]
+        answers = answer_flags(llms, parents, notes, self.policy)
+        questions = turn_questions(llms, parents, notes)
         out = []
-        for (_, _, facts, resource), ids, answer in zip(pending, joined, answers, strict=True):
+        for (_, _, facts, resource), ids, answer, question in zip(
+                pending, joined, answers, questions, strict=True):
             record = self._build(facts, resource, ids)
+            if answer and question != record.question:
+                record = replace(record, question=question)
             out.append(record if answer else replace(record, intermediate=True))
         return out
 
@@ -195,6 +199,8 @@ def trace_size(trace: Trace) -> int:
     for note in trace.notes.values():
         if note.output is not None:
             size += sys.getsizeof(note.output)
+        if note.input is not None:
+            size += sys.getsizeof(note.input)
     for _, _, facts, _ in trace.pending:
         size += sum(map(sys.getsizeof, facts.context_ids))
         if facts.answer is not None:

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from ..turns import TurnPolicy, output_strings, pick_answer
 from .conventions import SpanFacts
+from .questions import chain_question
 from .trace_join import ancestors
 
 CHAIN, TOP = 1, 2
@@ -28,6 +29,7 @@ class Note(NamedTuple):
     name: str | None
     chain: int = 0       # TOP: a root run's span; CHAIN: a chain or agent span; 0: neither
     output: Any = None
+    input: Any = None    # what it was asked (an attribute value, unparsed)
 
 
 def answer_flags(llms: Sequence[tuple[int, int, SpanFacts]], parents: Mapping[int, int | None],
@@ -52,6 +54,27 @@ def answer_flags(llms: Sequence[tuple[int, int, SpanFacts]], parents: Mapping[in
         if pick is not None:
             flags[calls[pick]] = True
     return flags
+
+
+def turn_questions(llms: Sequence[tuple[int, int, SpanFacts]],
+                   parents: Mapping[int, int | None], notes: Mapping[int, Note],
+                   ) -> list[str | None]:
+    """The user's question of each LLM span's turn: from the input of the turn's chain span,
+    else (no chain span above it: the LLM call is the turn) its last user message. An LLM call
+    inside a chain whose input says nothing gets None: its prompt holds more than the question
+    (retrieved documents, a rewritten query)."""
+    out: list[str | None] = []
+    asked: dict[int, str | None] = {}
+    for sid, _, facts in llms:
+        top = _turn_of(sid, parents, notes)
+        note = notes.get(top)
+        if note is not None and note.chain:
+            if top not in asked:
+                asked[top] = chain_question(note.input) if note.input is not None else None
+            out.append(asked[top])
+        else:
+            out.append(facts.question)
+    return out
 
 
 def _turn_of(span_id: int, parents: Mapping[int, int | None], notes: Mapping[int, Note]) -> int:
