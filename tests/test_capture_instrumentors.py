@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from collapse_otel.capture.langchain_handler import CollapseCallbackHandler
 from collapse_otel.capture.span_processor import CollapseSpanProcessor
 from tests.test_capture_support import (
+    QUESTIONS,
     DocRetriever,
     VaryingRetriever,
     intermediate,
@@ -231,3 +232,18 @@ def test_spans_without_text_pair_with_the_handlers_answers(instrumented, monkeyp
     assert proc.force_flush(5000) and p.flush(5)
     assert len(agg.records) == 3 and all(r.answer and r.source == "langchain"
                                          for r in agg.records)
+
+
+# The user's question of each turn, from the turn's chain span: the handler's, never the
+# rewritten query or the prompt with the retrieved documents.
+@pytest.mark.parametrize("instrumented", BOTH, indirect=True)
+@pytest.mark.parametrize("shape", ["rag", "rewriter", "agent"])
+def test_spans_give_the_handlers_questions(instrumented, shape):
+    retriever, handler, tp, span_side, hand_side = instrumented
+    runnable = {"rag": lambda: rag_chain(retriever=retriever),
+                "rewriter": lambda: rewriter_rag_chain(retriever=retriever),
+                "agent": lambda: tool_agent(retriever)}[shape]()
+    run_all(runnable, handler, agent=shape == "agent")
+    by_spans, by_handler = drain(tp, span_side, hand_side)
+    assert [r.question for r in by_handler] == QUESTIONS
+    assert [r.question for r in by_spans] == QUESTIONS

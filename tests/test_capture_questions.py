@@ -1,6 +1,6 @@
 """Capture knows the user's question of a turn, whatever the path: the LangChain handler (the
-root run's input, a model given the handler alone), OpenInference and OpenLLMetry spans of the
-same runs (the turn's chain span), raw GenAI LLM spans and observe(). The question is never the
+root run's input, a model given the handler alone), raw GenAI LLM spans and observe()
+(OpenInference and OpenLLMetry spans of the same runs: tests/test_capture_instrumentors.py). The question is never the
 prompt of an LLM call inside a chain (it holds retrieved documents or a rewritten query)."""
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from collapse_otel.capture.langchain_handler import CollapseCallbackHandler
 from collapse_otel.capture.observe import observe
 from collapse_otel.capture.span_processor import CollapseSpanProcessor
 from collapse_otel.spans.questions import chain_question, question_of
-from tests.test_capture_instrumentors import BOTH, drain, instrumented  # noqa: F401
 from tests.test_capture_support import (
     QUESTIONS,
     VaryingRetriever,
@@ -49,16 +48,6 @@ def test_a_model_given_the_handler_alone_takes_its_last_user_message():
     model.invoke("plain prompt?", config={"callbacks": [handler]})
     assert p.flush(5)
     assert [r.question for r in agg.records] == ["where is lyon?", "plain prompt?"]
-
-
-@pytest.mark.parametrize("instrumented", BOTH, indirect=True)
-@pytest.mark.parametrize("shape", ["rag", "rewriter", "agent"])
-def test_spans_give_the_handlers_questions(instrumented, shape):  # noqa: F811
-    retriever, handler, tp, span_side, hand_side = instrumented
-    run_all(SHAPES[shape](retriever), handler, agent=shape == "agent")
-    by_spans, by_handler = drain(tp, span_side, hand_side)
-    assert [r.question for r in by_handler] == QUESTIONS
-    assert [r.question for r in by_spans] == QUESTIONS
 
 
 def test_raw_genai_llm_span_is_its_own_turn():

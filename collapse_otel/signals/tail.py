@@ -112,60 +112,65 @@ def self_bleu(batch: NgramBatch, group: np.ndarray, groups: int,
 
 def _clipped_by_group(hashes: np.ndarray, owner: np.ndarray, docs: int, group: np.ndarray,
                       groups: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per answer, the clipped count of its n-grams against all the others (the sum over
-    its n-grams of min(its count, the most any other answer has)) and, column g, against the others outside group g (its own group's column unused).
-    Leaving out a group changes an (answer, n-gram)'s count only when that group holds the
-    largest count among the other groups: one correction at most, from the n-gram's three
-    groups with the largest counts."""
+    """Per answer, the clipped count of its n-grams against all the others (the sum over its
+    n-grams of min(its count, the most any other answer has)) and, column g, against the
+    others outside group g (its own group's column unused).
+
+    One sort of packed keys (n-gram high bits | group | answer) puts each n-gram's answers in
+    runs per group, so per (n-gram, group) the largest count, its holder and the second
+    largest are segment maxima; leaving a group out changes an (answer, n-gram)'s count only
+    when that group holds the largest count among the other groups: one correction at most,
+    from the n-gram's three groups with the largest counts."""
     full, out = np.zeros(docs), np.zeros((docs, groups))
     if not len(hashes):
         return full, out
-    bits = max(1, int(docs - 1).bit_length())
-    keys = (hashes.astype(np.uint64) >> np.uint64(bits)) << np.uint64(bits) | \
-        owner.astype(np.uint64)
+    dbits = max(1, int(docs - 1).bit_length())
+    gbits = max(1, int(groups - 1).bit_length())
+    low = np.uint64(dbits + gbits)
+    keys = (hashes.astype(np.uint64) >> low) << low | \
+        (group[owner].astype(np.uint64) << np.uint64(dbits)) | owner.astype(np.uint64)
     keys.sort()
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    count = np.diff(np.r_[starts, len(keys)]).astype(np.int64)
+    count = np.diff(np.r_[starts, len(keys)])
     pairs = keys[starts]
-    gram = pairs >> np.uint64(bits)
+    gram = pairs >> low
     new_gram = np.r_[True, gram[1:] != gram[:-1]]
-    run = np.cumsum(new_gram) - 1
-    shared = np.bincount(run)[run] >= 2          # an n-gram only one answer has clips to 0
+    sizes = np.diff(np.r_[np.flatnonzero(new_gram), len(gram)])
+    shared = np.repeat(sizes >= 2, sizes)        # an n-gram only one answer has clips to 0
     if not shared.any():
         return full, out
-    count, new_gram = count[shared], new_gram[shared]
-    doc = (pairs[shared] & np.uint64((1 << bits) - 1)).astype(np.int64)
-    run = np.cumsum(new_gram) - 1                 # whole n-grams are kept or dropped
-    grp = group[doc]
-    cbits = max(1, int(count.max()).bit_length())
-    flip = (1 << cbits) - 1
-    # per (n-gram, group), largest count first: its top count, holder and second count
-    cell = run * groups + grp
-    order = np.argsort((cell.astype(np.uint64) << np.uint64(cbits)) |
-                       (flip - count).astype(np.uint64), kind="stable")
-    cell_o, count_o = cell[order], count[order]
-    first = np.r_[True, cell_o[1:] != cell_o[:-1]]
-    second = np.r_[False, ~first[1:] & first[:-1]]
-    cells = cell_o[first]
-    seg = np.cumsum(first) - 1                    # each sorted pair's (n-gram, group) cell
-    top1, holder = count_o[first], doc[order][first]
-    top2 = np.zeros(len(cells), np.int64)
-    top2[seg[second]] = count_o[second]
-    mine = np.empty(len(doc), np.int64)
-    mine[order] = seg
-    own = np.where(holder[mine] == doc, top2[mine], top1[mine])   # own group, but itself
+    pairs, count, new_gram = pairs[shared], count[shared], new_gram[shared]
+    doc = (pairs & np.uint64((1 << dbits) - 1)).astype(np.int64)
+    grp = ((pairs >> np.uint64(dbits)) & np.uint64((1 << gbits) - 1)).astype(np.int64)
+    run = np.cumsum(new_gram) - 1
+    # per (n-gram, group) cell: the largest count, its holder, the second largest
+    new_cell = new_gram | np.r_[True, grp[1:] != grp[:-1]]
+    cell_at = np.flatnonzero(new_cell)
+    cell = np.cumsum(new_cell) - 1
+    top1 = np.maximum.reduceat(count, cell_at)
+    index = np.arange(len(count))
+    holds = np.minimum.reduceat(np.where(count == top1[cell], index, len(count)), cell_at)
+    rest = count.copy()
+    rest[holds] = 0
+    top2 = np.maximum.reduceat(rest, cell_at)
+    holder = doc[holds]
+    own = np.where(holder[cell] == doc, top2[cell], top1[cell])   # own group, but itself
     # per n-gram: the three groups with the largest counts (distinct groups)
-    cell_run, cell_grp = cells // groups, cells % groups
-    by = np.argsort((cell_run.astype(np.uint64) << np.uint64(cbits)) |
-                    (flip - top1).astype(np.uint64), kind="stable")
-    run_b = cell_run[by]
-    rank = np.arange(len(by)) - np.searchsorted(run_b, run_b)
-    runs = int(run[-1]) + 1
+    cell_run, cell_grp = run[cell_at], grp[cell_at]
+    run_at = np.flatnonzero(np.r_[True, cell_run[1:] != cell_run[:-1]])
+    runs = len(run_at)
     best_v = np.zeros((3, runs), np.int64)
     best_g = np.full((3, runs), -1, np.int64)
-    top3 = rank < 3
-    best_v[rank[top3], run_b[top3]] = top1[by][top3]
-    best_g[rank[top3], run_b[top3]] = cell_grp[by][top3]
+    left = top1.astype(np.int64)
+    cell_index = np.arange(len(left))
+    for k in range(3):
+        best = np.maximum.reduceat(left, run_at)
+        at = np.minimum.reduceat(np.where((left == best[cell_run]) & (left > 0), cell_index,
+                                          len(left)), run_at)
+        found = at < len(left)
+        best_v[k, found] = best[found]
+        best_g[k, found] = cell_grp[at[found]]
+        left[at[found]] = 0
     # the count an answer's n-gram is clipped to comes from the first of those groups that is
     # not its own (or from its own group); leaving that group out falls back to the next one
     g0, g1 = best_g[0][run], best_g[1][run]
@@ -179,7 +184,8 @@ def _clipped_by_group(hashes: np.ndarray, owner: np.ndarray, docs: int, group: n
     out += full[:, None]
     delta = np.minimum(count, np.maximum(pick2, own)) - base
     moved = np.flatnonzero(delta)
-    np.add.at(out, (doc[moved], from_group[moved]), delta[moved])
+    out += np.bincount(doc[moved] * groups + from_group[moved], weights=delta[moved],
+                       minlength=docs * groups).reshape(docs, groups)
     return full, out
 
 
