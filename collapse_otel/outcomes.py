@@ -10,6 +10,7 @@ the span readers and ``compare`` build events with them.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -101,17 +102,16 @@ def response_ref(value: Any) -> str | None:
 # -- values ------------------------------------------------------------------------------
 
 def as_score(value: Any) -> float | None:
-    """A finite float from an int / float / numeric str (not a bool); None otherwise."""
-    if isinstance(value, bool) or value is None:
+    """A finite float from a real number (numpy's included) or a numeric str (not a bool);
+    None otherwise, also for a number too large for a float."""
+    if isinstance(value, bool) or value is None:   # numpy's bool is not a Real either
         return None
-    if isinstance(value, (int, float)):
+    if not isinstance(value, (numbers.Real, str, bytes)) or \
+            (isinstance(value, (str, bytes)) and len(value) > 64):
+        return None
+    try:
         number = float(value)
-    elif isinstance(value, (str, bytes)) and len(value) <= 64:
-        try:
-            number = float(value)
-        except ValueError:
-            return None
-    else:
+    except (ValueError, TypeError, OverflowError):
         return None
     return number if math.isfinite(number) else None
 

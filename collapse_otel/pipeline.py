@@ -72,6 +72,7 @@ class Pipeline(WorkerBatches):
         self._queued_long_chars = 0   # characters of long answers waiting in the queue
         self._ledger = AnswerLedger(self.config.max_streams)   # worker thread only
         self._references = AnswerReferences(self.config.feedback_references)   # worker only
+        self._waiting_outcomes: deque[tuple[float, Outcome]] = deque()          # worker only
 
     # -- producer side (host threads) -------------------------------------------------
 
@@ -192,6 +193,8 @@ class Pipeline(WorkerBatches):
                     self._maintain()
             if self._ledger.waiting:
                 self._observe(self._admit([], False))
+            if self._waiting_outcomes:
+                self._place_outcomes([], force=self._closed)
             self._maintain()
             if self._closed and not queue:
                 return

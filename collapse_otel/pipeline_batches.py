@@ -20,6 +20,10 @@ from .records import AnswerRecord, StreamKey
 
 Deferred = Callable[[], Iterable[AnswerRecord | Outcome]]
 LONG_ANSWER_CHARS = 4_096  # answers longer than this also count against config.queue_mb
+# a result naming a trace whose answer is not known yet waits for it this long: a span
+# processor holds a trace's answers until its root span ends (30 s at most by default)
+OUTCOME_WAIT_SECONDS = 35.0
+MAX_WAITING_OUTCOMES = 4_096   # beyond: the oldest is counted by its own labels at once
 
 
 class FlushMarker:
@@ -35,6 +39,7 @@ class WorkerBatches:
     _queue: Any
     _ledger: Any
     _references: Any
+    _waiting_outcomes: Any     # deque of (monotonic arrival, Outcome)
     _processed: int
     _processing_seconds: float
     config: Any
@@ -73,8 +78,8 @@ class WorkerBatches:
         records = self._admit(records, bool(markers))
         if records:
             self._observe(records)
-        if outcomes:
-            self._observe_outcomes(outcomes)
+        if outcomes or self._waiting_outcomes:
+            self._place_outcomes(outcomes, force=bool(markers))
         for m in markers:
             m.done.set()
 
@@ -93,7 +98,12 @@ class WorkerBatches:
 
     def _admit(self, records: list[AnswerRecord], flush: bool) -> list[AnswerRecord]:
         try:   # what the ledger lets through: no second sightings, no intermediate calls
-            return self._ledger.pass_on(records, time.monotonic(), flush)
+            ledger = self._ledger
+            kept = ledger.pass_on(records, time.monotonic(), flush)
+            for refs, key in ledger.repointed:
+                self._references.point(refs, key)
+            ledger.repointed.clear()
+            return kept
         except Exception as exc:  # pragma: no cover - defensive: analyse them as they are
             self.report_error(CAPTURE_ERROR, exc, 0)
             return [r for r in records if not getattr(r, "intermediate", False)]
@@ -113,6 +123,34 @@ class WorkerBatches:
             self.report_error(SIGNAL_ERROR, exc, len(records))
         finally:
             self._processing_seconds += time.perf_counter() - start
+
+    def _place_outcomes(self, events: list[Outcome], force: bool = False) -> None:
+        """Count the events whose answer is known or cannot come any more; keep the ones that
+        name a trace not seen yet until its answer arrives (at most OUTCOME_WAIT_SECONDS, all
+        of them on a flush)."""
+        waiting, refs = self._waiting_outcomes, self._references
+        now = time.monotonic()
+        ready: list[Outcome] = []
+        try:
+            for _ in range(len(waiting)):
+                at, event = waiting.popleft()
+                if force or now - at >= OUTCOME_WAIT_SECONDS or not refs.awaits(event):
+                    ready.append(event)
+                else:
+                    waiting.append((at, event))
+            for event in events:
+                if not force and event.refs and refs.awaits(event):
+                    waiting.append((now, event))
+                else:
+                    ready.append(event)
+            while len(waiting) > MAX_WAITING_OUTCOMES:
+                ready.append(waiting.popleft()[1])
+        except Exception as exc:  # pragma: no cover - defensive: count them as they are
+            self.report_error(CAPTURE_ERROR, exc, 0)
+            ready.extend(e for _, e in waiting)
+            waiting.clear()
+        if ready:
+            self._observe_outcomes(ready)
 
     def _observe_outcomes(self, events: list[Outcome]) -> None:
         start = time.perf_counter()

@@ -6,8 +6,8 @@ key. A feedback or evaluation event that names one of them is counted in that st
 names none the worker knows goes to its explicit labels, else its fallback labels (the span's,
 or the process defaults; ``unmatched`` counts the API's events that named an unknown answer). References are kept as xxh3-64 hashes of their normalised text in
 two generations of dicts: when the newer holds half of ``max_entries`` it becomes the older
-and the older is forgotten, so at most ``max_entries`` are held (about 76 bytes each, measured:
-5 MiB at the default 65,536), every operation is O(1), and a reference looked up again moves
+and the older is forgotten, so at most ``max_entries`` are held (9.3 MiB at the peak for the
+default 65,536, measured), every operation is O(1), and a reference looked up again moves
 to the newer generation. Only the worker thread touches it.
 """
 
@@ -46,13 +46,22 @@ class AnswerReferences:
         for rec in records:
             refs = rec.refs
             if refs and type(refs) is tuple:
-                key = rec.stream
-                key = self._keys.setdefault(key, key)
-                if len(self._keys) > MAX_KEYS:
-                    self._keys.clear()
-                for ref in refs:
-                    if type(ref) is str:
-                        self._put(_hash(ref), key)
+                self.point(refs, rec.stream)
+
+    def point(self, refs: tuple[str, ...], key: StreamKey) -> None:
+        """Map these references to ``key`` (also: the references of a second sighting of an
+        answer to the stream its first sighting was counted in)."""
+        key = self._keys.setdefault(key, key)
+        if len(self._keys) > MAX_KEYS:
+            self._keys.clear()
+        for ref in refs:
+            if type(ref) is str:
+                self._put(_hash(ref), key)
+
+    def awaits(self, event: Outcome) -> bool:
+        """Does the event name an OTel trace none of whose answers is known yet? (Its answer
+        may still be held until the trace's root span ends.)"""
+        return any(r.startswith("trace:") for r in event.refs) and self.find(event.refs) is None
 
     def _put(self, h: int, key: StreamKey) -> None:
         newer = self._newer

@@ -176,15 +176,16 @@ SIGNALS: tuple[Signal, ...] = (
        unit="percentunit", verdict=False,
        note="describes the users, not the model: read next to the duplicate ratios"),
     _s("thumbs_down_ratio", "collapse_thumbs_down_ratio", (),
-       "Thumbs down / rated answers (thumbs up or down) in the window.", "Thumbs-down rate",
-       "Users' thumbs down among the window's rated answers (record_feedback); what users "
+       "Thumbs down / ratings (thumbs up or down) in the window.", "Thumbs-down rate",
+       "Users' thumbs down among the window's ratings (record_feedback); what users "
        "think of the answers, next to what the text signals see.", "feedback and evaluation",
        +1, "proportion", **_SAMPLE_NEAR_ZERO),
     _s("evaluation_fail_ratio", "collapse_evaluation_fail_ratio", (),
        "Failed / passed + failed evaluation results in the window (all evaluators).",
        "Evaluation fail rate", "Evaluation results that failed, among those that passed or "
        "failed (record_evaluation, gen_ai.evaluation.result events); unknown results are "
-       "left out.", "feedback and evaluation", +1, "proportion", **_SAMPLE_NEAR_ZERO),
+       "left out. Pooled over evaluators: keep the set of evaluators the same across "
+       "releases.", "feedback and evaluation", +1, "proportion", **_SAMPLE_NEAR_ZERO),
 )
 
 BY_KEY: Mapping[str, Signal] = MappingProxyType({s.key: s for s in SIGNALS})

@@ -151,3 +151,51 @@ def test_a_real_serve_process_counts_evaluations_per_release(tmp_path):
         assert ratios == {("helpdesk", "v1", "default"): 2 / 20,
                           ("helpdesk", "v2", "default"): 8 / 20}
         assert SECRET not in text and json.dumps(SECRET)[1:-1] not in text
+
+
+def test_a_result_inside_an_open_trace_waits_for_its_answer():
+    """The answer is held until the trace's root span ends; an evaluation span that ends before
+    it (and ``record_evaluation(trace_id=...)`` in the request) still lands in the answer's
+    release (span-level ``collapse.release=canary``), not in the resource's ``stable``."""
+    import time
+
+    import collapse_otel
+
+    p, agg = make_pipeline(refresh_seconds=0, evaluation_thresholds="")
+    proc = CollapseSpanProcessor(pipeline=p)
+    tp = TracerProvider(resource=Resource.create({"service.name": "helpdesk",
+                                                  "service.version": "stable"}))
+    tp.add_span_processor(proc)
+    tracer = tp.get_tracer("t")
+    with tracer.start_as_current_span("agent turn") as root:
+        with tracer.start_as_current_span("chat model") as span:
+            span.set_attributes({
+                "gen_ai.operation.name": "chat", "collapse.release": "canary",
+                "gen_ai.usage.input_tokens": 20, "gen_ai.usage.output_tokens": 9,
+                "gen_ai.completion.0.content": "Opening hours are 9 to 5."})
+        with tracer.start_as_current_span("gen_ai.evaluation.result") as ev:
+            ev.set_attributes({"gen_ai.evaluation.name": "relevance",
+                               "gen_ai.evaluation.score.label": "not_relevant"})
+        collapse_otel.record_evaluation("groundedness", passed=False,
+                                        trace_id=root.get_span_context().trace_id, pipeline=p)
+        time.sleep(0.5)          # the worker has seen both results before the root ends
+        assert not any(s.evaluations_total for s in agg.snapshot(max_age=0).streams)
+    assert proc.force_flush(5000)
+    streams = {tuple(s.key): s for s in agg.snapshot(max_age=0).streams}
+    canary = streams[("helpdesk", "canary", "default")]
+    assert canary.answers_total == 1
+    assert {k: v for k, v in canary.evaluations_total.items() if v} == {
+        ("relevance", "fail"): 1, ("groundedness", "fail"): 1}
+    assert not any(s.evaluations_total for k, s in streams.items() if k[1] != "canary")
+    assert p.stats().outcomes_unmatched == {}
+
+
+def test_a_result_for_a_trace_never_seen_is_counted_by_its_labels_on_flush():
+    import collapse_otel
+
+    p, agg = make_pipeline(refresh_seconds=0, evaluation_thresholds="")
+    collapse_otel.record_evaluation("groundedness", passed=True, trace_id=0xFEED,
+                                    release="v7", pipeline=p)
+    assert p.flush(5)
+    (stream,) = agg.snapshot(max_age=0).streams
+    assert stream.key.release == "v7" and stream.evaluations_total[("groundedness", "pass")] == 1

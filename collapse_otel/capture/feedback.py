@@ -10,6 +10,7 @@ the explicit labels, else the process defaults (one release per process: rolling
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
@@ -145,13 +146,15 @@ def _names(extra: tuple, unknown: dict) -> str:
 
 
 def _drop(pipeline: Pipeline | None, reason: str, where: str, exc: _Invalid) -> bool:
-    _log.debug("collapse-otel: %s dropped: %s", where, exc)
-    if pipeline is not None:
-        pipeline.count_drop(reason)
+    with contextlib.suppress(Exception):   # a bad pipeline= must not raise either
+        _log.debug("collapse-otel: %s dropped: %s", where, exc)
+        if pipeline is not None:
+            pipeline.count_drop(reason)
     return False
 
 
 def _fail(pipeline: Pipeline | None, exc: Exception) -> bool:
-    if pipeline is not None:
-        pipeline.report_error(CAPTURE_ERROR, exc)
+    with contextlib.suppress(Exception):
+        if pipeline is not None:
+            pipeline.report_error(CAPTURE_ERROR, exc)
     return False

@@ -271,8 +271,8 @@ def _families(results: list[SignalResult]) -> list[FamilyResult]:
     out = []
     for fam in FAMILIES:
         judged = [r for r in results if r.signal.family == fam and r.signal.verdict]
-        if not judged:
-            continue
+        if not judged or all(r.baseline is None and r.candidate is None for r in judged):
+            continue   # measured on neither side (no feedback in either file): not a family here
         bad = tuple(r.signal.key for r in judged if r.verdict == DEGRADED)
         good = tuple(r.signal.key for r in judged if r.verdict == IMPROVED)
         if bad and good:

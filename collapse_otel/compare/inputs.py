@@ -25,7 +25,7 @@ from ..serve.state import MAGIC
 from ..signals.accumulators import MomentStats
 from ..snapshot import TOKEN_BUCKETS
 from ..window import WindowInputs
-from .rated import merge_outcome_counts, row_outcomes
+from .rated import merge_outcome_counts, outcomes_by_cohort, row_outcomes
 from .sides import load_state
 
 DEFAULT_COHORT = "default"
@@ -68,6 +68,7 @@ class Side:
     has_cohorts: bool
     records: dict[str, list[AnswerRecord]] = field(default_factory=dict)  # answer files
     outcomes: dict[str, list[Outcome]] = field(default_factory=dict)  # their feedback, evals
+    warnings: tuple[str, ...] = ()   # columns left out, say why (never a value)
     windows: dict[str, WindowInputs] = field(default_factory=dict)        # state files
     lengths: dict[str, list[int]] = field(default_factory=dict)  # per TOKEN_BUCKETS bucket
     estimated: int = 0           # answers whose completion tokens were estimated from text
@@ -199,6 +200,7 @@ def _csv_rows(path: str, f, delimiter: str,
 def _answers_side(path: str, kind: str, sel: Selection) -> Side:
     records: list[AnswerRecord] = []
     outcomes: dict[int, tuple[Outcome, ...]] = {}   # by record index
+    unreadable: dict[str, tuple[int, str]] = {}    # kind -> (first line, why)
     releases: set[str] = set()
     estimated, has_cohort_field = 0, False
     with _open(path) as f:
@@ -208,10 +210,9 @@ def _answers_side(path: str, kind: str, sel: Selection) -> Side:
             has_cohort_field = has_cohort_field or sel.cohort_column in row
             if rec.release != "unknown":
                 releases.add(rec.release)
-            try:
-                found = row_outcomes(row)
-            except ValueError as exc:
-                raise InputError(path, n, str(exc)) from None
+            found, bad = row_outcomes(row)
+            for kind_, why in bad.items():
+                unreadable.setdefault(kind_, (n, why))
             if found:
                 outcomes[id(rec)] = found
             records.append(rec)
@@ -241,9 +242,9 @@ def _answers_side(path: str, kind: str, sel: Selection) -> Side:
     for r in records:
         groups.setdefault(r.cohort if has_cohorts else DEFAULT_COHORT, []).append(r)
     lengths = {c: _histogram(rs) for c, rs in groups.items()}
-    rated = {c: [o for r in rs for o in outcomes.get(id(r), ())] for c, rs in groups.items()}
+    rated, warnings = outcomes_by_cohort(path, groups, outcomes, unreadable)
     return Side(path, kind, name, has_cohorts, records=groups, lengths=lengths,
-                estimated=estimated, outcomes={c: os for c, os in rated.items() if os})
+                estimated=estimated, outcomes=rated, warnings=warnings)
 
 
 def _histogram(records: list[AnswerRecord]) -> list[int]:

@@ -5,7 +5,9 @@ A row may say how its answer fared: ``rating`` (or ``feedback``): thumbs up or d
 pass or fail label such as ``pass``, ``relevant``, ``hallucinated``, or true / false), with an
 optional ``evaluator`` name (default ``evaluation``). Each becomes the event capture would
 queue, so the thumbs-down and evaluation fail rates are judged offline as online. An empty cell
-says nothing; a value that cannot be read is an input error (no value is ever quoted).
+says nothing. Files written for other purposes use these names too (a free-text ``feedback``
+column, 1-5 star ``rating`` s): a column with a value that cannot be read is left out of the
+comparison as a whole, with a warning naming the column (never a value).
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ _JUDGE = judge_of(_CONFIG.evaluation_pass_labels, _CONFIG.evaluation_fail_labels
 _BOOL = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 
 
-def row_outcomes(row: dict) -> tuple[Outcome, ...]:
-    """The feedback and evaluation events of one input row (ValueError, naming the column,
-    on a bad value)."""
-    out = []
+def row_outcomes(row: dict) -> tuple[tuple[Outcome, ...], dict[str, str]]:
+    """The feedback and evaluation events of one input row, and {kind: why} for the kinds
+    whose column holds a value that cannot be read (the message names the column)."""
+    out, unreadable = [], {}
     for column in ("rating", "feedback"):
         value = row.get(column)
         if value is None or value == "":
@@ -32,15 +34,20 @@ def row_outcomes(row: dict) -> tuple[Outcome, ...]:
         rating = as_rating(_BOOL.get(value.strip().lower(), value)
                            if isinstance(value, str) else value)
         if rating is None:
-            raise ValueError(f"'{column}' must be up / down or true / false")
-        out.append(Outcome(FEEDBACK, rating=rating, timestamp=0.0))
+            unreadable[FEEDBACK] = f"'{column}' holds values other than up / down or true / false"
+        else:
+            out.append(Outcome(FEEDBACK, rating=rating, timestamp=0.0))
         break
     passed, label = row.get("eval_passed"), row.get("evaluation")
     if passed not in (None, "") or label not in (None, ""):
         name = evaluator_name(row.get("evaluator")) or DEFAULT_EVALUATOR
-        result = _result(name, passed, label)
-        out.append(Outcome(EVALUATION, evaluator=name, result=result, timestamp=0.0))
-    return tuple(out)
+        try:
+            result = _result(name, passed, label)
+        except ValueError as exc:
+            unreadable[EVALUATION] = str(exc)
+        else:
+            out.append(Outcome(EVALUATION, evaluator=name, result=result, timestamp=0.0))
+    return tuple(out), unreadable
 
 
 def _result(name: str, passed: object, label: object) -> str:
@@ -67,3 +74,15 @@ def merge_outcome_counts(windows: Sequence) -> tuple[tuple[int, int] | None,
     feedback = tuple(map(sum, zip(*fb, strict=True))) if fb else None
     evaluations = tuple(map(sum, zip(*ev, strict=True))) if ev else None
     return feedback, evaluations
+
+
+def outcomes_by_cohort(path: str, groups: dict[str, list], outcomes: dict[int, tuple[Outcome, ...]],
+                       unreadable: dict[str, tuple[int, str]],
+                       ) -> tuple[dict[str, list[Outcome]], tuple[str, ...]]:
+    """The events of each cohort's records (``outcomes`` by record id), without the kinds
+    whose column could not be read, and a warning for each such column."""
+    rated = {c: [o for r in rs for o in outcomes.get(id(r), ()) if o.kind not in unreadable]
+             for c, rs in groups.items()}
+    warnings = tuple(f"{path}:{line}: {why}: that column is left out of the comparison"
+                     for line, why in unreadable.values())
+    return {c: os for c, os in rated.items() if os}, warnings

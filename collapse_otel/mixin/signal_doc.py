@@ -26,7 +26,7 @@ def signal_table() -> str:
         elif s.key == "near_duplicate_ratio":
             how = "share of the window's answers; Agresti-Coull standard error"
         elif s.key == "thumbs_down_ratio":
-            how = "share of the window's rated answers; Agresti-Coull standard error"
+            how = "share of the window's ratings; Agresti-Coull standard error"
         elif s.key == "evaluation_fail_ratio":
             how = "share of the window's pass / fail results; Agresti-Coull standard error"
         elif s.key == "word_tail_mass":
