@@ -1,8 +1,9 @@
 """Do the window gauges' 95% intervals cover the value they estimate 95% of the time?
 
 A fixed large population of answers (a trigram model trained on WikiText-2's human answers,
-plus retrieved context ids from a Zipf over documents, questions from a Zipf over 2,000, and a
-share of exact and near repeats)
+plus retrieved context ids from a Zipf over documents, questions from a Zipf over 2,000, a
+share of exact and near repeats, and users' thumbs and one evaluator's pass / fail on some
+answers, worse on the repeats and loops)
 is sampled again and again; each replicate is one release window through the real
 Aggregator. A corpus statistic of a 1,000-answer sample estimates the statistic's expectation
 at that sample size, so the value to cover is the mean over replicates (its own error is
@@ -22,7 +23,8 @@ import numpy as np
 
 from collapse_otel.aggregator import Aggregator, observe_all
 from collapse_otel.config import CollapseConfig
-from collapse_otel.records import AnswerRecord
+from collapse_otel.outcomes import DOWN, EVALUATION, FAIL, FEEDBACK, PASS, UP, Outcome
+from collapse_otel.records import AnswerRecord, StreamKey
 from collapse_otel.registry import SIGNALS
 from collapse_otel.simulation.ngram import TrigramModel
 from collapse_otel.simulation.tokens import detokenize
@@ -31,9 +33,11 @@ from collapse_otel.simulation.wikitext import load_human_answers
 Z = 1.959963984540054
 
 
-def population(size: int, seed: int = 0) -> list[AnswerRecord]:
-    """Answers of one fixed 'release distribution' (deterministic for the seed)."""
+def population(size: int, seed: int = 0) -> list[tuple[AnswerRecord, tuple[Outcome, ...]]]:
+    """Answers of one fixed 'release distribution' with the feedback and evaluation results
+    they got (deterministic for the seed)."""
     rng = np.random.default_rng(seed)
+    rate = np.random.default_rng(seed + 1_000)    # the ratings: the answers stay as they were
     model = TrigramModel(load_human_answers(), top_p=0.95)
     texts = [detokenize(a) for a in model.generate(size, rng)]
     canned = texts[:40]
@@ -45,6 +49,7 @@ def population(size: int, seed: int = 0) -> list[AnswerRecord]:
     out = []
     for text in texts:
         u = rng.random()
+        bad = u < 0.15                       # canned, near-repeated or looping
         question = int(rng.choice(len(questions), p=questions))
         if u < 0.04:        # a canned reply: exact repeats, half of them to its own question
             k = int(rng.integers(len(canned)))
@@ -59,8 +64,16 @@ def population(size: int, seed: int = 0) -> list[AnswerRecord]:
             cut = int(rng.integers(1, max(2, len(words))))
             text = " ".join(words + words[:cut][-int(rng.integers(4, 20)):])
         ctx = tuple(f"doc-{d}" for d in rng.choice(docs, size=3, p=weights))
-        out.append(AnswerRecord(text, completion_tokens=max(1, len(text) // 5), context_ids=ctx,
-                                question=f"question {question}"))
+        rated: list[Outcome] = []
+        if rate.random() < 0.4:
+            rated.append(Outcome(FEEDBACK, rating=DOWN if rate.random() < (0.5 if bad else 0.1)
+                                 else UP))
+        if rate.random() < 0.5:
+            rated.append(Outcome(EVALUATION, evaluator="judge",
+                                 result=FAIL if rate.random() < (0.4 if bad else 0.05) else PASS))
+        out.append((AnswerRecord(text, completion_tokens=max(1, len(text) // 5),
+                                 context_ids=ctx, question=f"question {question}"),
+                    tuple(rated)))
     return out
 
 
@@ -75,7 +88,9 @@ def coverage(replicates: int, answers: int, pool_size: int, seed: int = 0,
         picks = rng.choice(len(pool), size=answers, replace=False)
         agg = Aggregator(CollapseConfig(window_answers=2 * answers, window_seconds=1e12,
                                         refresh_seconds=3600, memory_budget_mb=1 << 20))
-        observe_all(agg, [pool[i] for i in picks.tolist()])
+        observe_all(agg, [pool[i][0] for i in picks.tolist()])
+        key = StreamKey(agg.config.service, agg.config.release, agg.config.cohort)
+        agg.observe_outcomes([(key, o) for i in picks.tolist() for o in pool[i][1]])
         (stream,) = agg.snapshot(max_age=0).streams
         for key, v in stream.window.values.items():
             se = stream.window.stderr.get(key)

@@ -32,6 +32,8 @@ _LAZY = {
     "CollapseCompletionHook": "collapse_otel.capture",
     "Pipeline": "collapse_otel.capture",
     "observe": "collapse_otel.capture",
+    "record_feedback": "collapse_otel.capture",
+    "record_evaluation": "collapse_otel.capture",
     "instrument": "collapse_otel.capture",
     "uninstrument": "collapse_otel.capture",
     "flush": "collapse_otel.capture",

@@ -23,6 +23,7 @@ from .budget import MemoryBudget
 from .config import CollapseConfig
 from .feeding import chunks, observe_all, window_of
 from .labels import safe_label_value
+from .outcomes import Outcome
 from .records import OTHER_RELEASE, AnswerRecord, StreamKey
 from .signals.embedding import Embedder, HashedFeatureEmbedder
 from .signals.minhash import MinHasher
@@ -108,6 +109,25 @@ class Aggregator:
                 results += self._apply_prepared(prepared)
         return results
 
+    def observe_outcomes(self, events: Sequence[tuple[StreamKey, Outcome]]) -> int:
+        """Count feedback and evaluation results, each in the stream given with it (labels
+        sanitised and folded by the stream cap as an answer's are); how many were counted."""
+        done = 0
+        with self._lock:
+            touched: set[StreamKey] = set()
+            for raw, event in events:
+                try:
+                    key = self._key_of(tuple(raw))
+                    state = self._stream_for(key, event.timestamp)
+                    state.apply_outcomes([event], self.config.max_evaluators)
+                except Exception as exc:   # this event only
+                    self._record_error(exc)
+                    continue
+                touched.add(state.key)
+                done += 1
+            self.memory.update(self._streams, touched)
+        return done
+
     def _apply_prepared(self, prepared: list[PreparedAnswer | None]) -> list[AnswerResult | None]:
         """Apply analysed answers in order (under the lock); runs of consecutive answers of
         one stream are applied together."""
@@ -168,15 +188,17 @@ class Aggregator:
             _log.warning("collapse-otel: signal analysis failed (%s); record dropped", kind)
 
     def _key_for(self, rec: AnswerRecord) -> StreamKey:
-        raw = (rec.service, rec.release, rec.cohort)
+        return self._key_of((rec.service, rec.release, rec.cohort))
+
+    def _key_of(self, raw: tuple) -> StreamKey:
         if all(type(v) is str for v in raw):
             key = self._key_cache.get(raw)
             if key is not None:
                 return key
         cfg = self.config
-        key = StreamKey(sanitize_label(rec.service, cfg.service),
-                        sanitize_label(rec.release, cfg.release),
-                        sanitize_label(rec.cohort, cfg.cohort))
+        key = StreamKey(sanitize_label(raw[0], cfg.service),
+                        sanitize_label(raw[1], cfg.release),
+                        sanitize_label(raw[2], cfg.cohort))
         if len(self._key_cache) >= 4096:
             self._key_cache.clear()
         if all(type(v) is str for v in raw):  # plain str only: their hash cannot misbehave

@@ -10,12 +10,16 @@ from dataclasses import dataclass, fields
 
 from .envvars import ENV_BY_FIELD
 from .lineage import parse_order, parse_scoped
+from .outcomes import parse_thresholds
 
 _log = logging.getLogger(__name__)
 
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 # util-genai's content capturing modes (is content on spans?), for capture_message_content only
 _MODES = {"span_only": True, "span_and_event": True, "event_only": False, "no_content": False}
+PASS_LABELS = "pass,passed,correct,relevant,yes,true,good,grounded,faithful"
+FAIL_LABELS = ("fail,failed,incorrect,not_relevant,irrelevant,no,false,bad,hallucinated,"
+               "hallucination,ungrounded,unfaithful")
 
 
 METRICS_EXPORTS = frozenset({"auto", "server", "otel", "none"})
@@ -59,6 +63,11 @@ class CollapseConfig:
     multiproc_write_seconds: float = 10.0
     answer_hash_file: str = ""     # on request: hashes of the answers (collapse-otel audit)
     answer_hash_file_mb: int = 64
+    evaluation_pass_labels: str = PASS_LABELS   # evaluation labels that mean pass / fail
+    evaluation_fail_labels: str = FAIL_LABELS   # (comma-separated, case-insensitive)
+    evaluation_thresholds: str = ""     # name>=0.7, name<=0.2, *=3: pass by score
+    max_evaluators: int = 32            # evaluator names per stream, then __other__
+    feedback_references: int = 65_536   # answers' references kept for record_feedback
 
     def __post_init__(self) -> None:
         if not isinstance(self.release_order, str):   # a list from code: one string
@@ -68,7 +77,7 @@ class CollapseConfig:
         parse_order(self.release_order)
         for name in ("window_answers", "max_streams", "sample_size", "max_answer_chars",
                      "embedding_dim", "queue_size", "queue_mb", "batch_size", "memory_budget_mb",
-                     "answer_hash_file_mb"):
+                     "answer_hash_file_mb", "max_evaluators", "feedback_references"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
         object.__setattr__(self, "answer_mode", str(self.answer_mode).strip().lower())
@@ -89,6 +98,7 @@ class CollapseConfig:
                 (len(targets) > 1 and targets & {"auto", "none"}):
             raise ValueError("metrics_export must be auto, none, or server and/or otel")
         object.__setattr__(self, "metrics_export", ",".join(sorted(targets)))
+        parse_thresholds(self.evaluation_thresholds)   # ValueError on a malformed value
 
     @classmethod
     def resolve(cls, environ: Mapping[str, str] | None = None, *, strict: bool = False,

@@ -89,6 +89,22 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("COLLAPSE_OTEL_ANSWER_HASH_FILE_MB", "answer_hash_file_mb", 64,
            "MiB the answer hash file may reach before it is renamed to FILE.1 (replacing the "
            "older one) and a new one starts"),
+    EnvVar("COLLAPSE_OTEL_EVALUATION_PASS_LABELS", "evaluation_pass_labels",
+           "pass,passed,correct,relevant,yes,true,good,grounded,faithful",
+           "evaluation labels that mean pass (comma-separated, case-insensitive; spaces and "
+           "hyphens read as underscores)"),
+    EnvVar("COLLAPSE_OTEL_EVALUATION_FAIL_LABELS", "evaluation_fail_labels",
+           "fail,failed,incorrect,not_relevant,irrelevant,no,false,bad,hallucinated,"
+           "hallucination,ungrounded,unfaithful", "evaluation labels that mean fail"),
+    EnvVar("COLLAPSE_OTEL_EVALUATION_THRESHOLDS", "evaluation_thresholds", None,
+           "pass by score when an evaluation has no pass flag and no known label: "
+           "name>=0.7 (pass at or above), name<=0.2 (pass at or below), *=3 (any evaluator)"),
+    EnvVar("COLLAPSE_OTEL_MAX_EVALUATORS", "max_evaluators", 32,
+           "evaluator names (label values) per stream; later ones count as "
+           "evaluator='__other__'"),
+    EnvVar("COLLAPSE_OTEL_FEEDBACK_REFERENCES", "feedback_references", 65_536,
+           "answer references (LangChain run ids, trace ids, response ids) the worker keeps so "
+           "feedback and evaluations find the answer's stream; the oldest are forgotten"),
 )
 
 ENV_BY_FIELD = {v.field: v for v in ENV_VARS}

@@ -37,11 +37,12 @@ DIRECT_SOURCES = frozenset({"langchain", "observe"})
 
 
 class _Seen:
-    __slots__ = ("at", "alive")
+    __slots__ = ("at", "alive", "stream")
 
-    def __init__(self, at: float) -> None:
+    def __init__(self, at: float, stream: StreamKey) -> None:
         self.at = at
         self.alive = True        # False once it absorbed another path's sighting
+        self.stream = stream     # where the kept record went
 
 
 class AnswerLedger:
@@ -56,6 +57,9 @@ class AnswerLedger:
         self._direct_until = float("-inf")
         self.intermediate: dict[StreamKey, int] = {}
         self.duplicates = 0
+        # (references of a dropped second sighting, the kept record's stream): feedback that
+        # names the dropped copy belongs where the answer was counted
+        self.repointed: list[tuple[tuple[str, ...], StreamKey]] = []
 
     def expect_direct(self, now: float) -> None:
         """A direct path (the LangChain handler) is capturing into this pipeline: span paths'
@@ -78,7 +82,7 @@ class AnswerLedger:
                 later.append(rec)
         direct = now < self._direct_until
         for rec in later:
-            if direct and rec.source and not self._sighting(rec, now, register=False):
+            if direct and rec.source and self._sighting(rec, now, register=False) is None:
                 self._waiting.append((now + self._grace, rec))
             else:
                 self._take(rec, now, out)
@@ -99,17 +103,20 @@ class AnswerLedger:
         return out
 
     def _take(self, rec: AnswerRecord, now: float, out: list[AnswerRecord]) -> None:
-        if rec.source and self._sighting(rec, now, register=True):
+        first = self._sighting(rec, now, register=True) if rec.source else None
+        if first is not None:
             self.duplicates += 1
+            if rec.refs and first.stream != rec.stream:
+                self.repointed.append((rec.refs, first.stream))
             return
         if rec.intermediate:
             self._count_intermediate(rec.stream)
         else:
             out.append(rec)
 
-    def _sighting(self, rec: AnswerRecord, now: float, register: bool) -> bool:
-        """True when ``rec`` is a second sighting (paired with the first when ``register``);
-        else, with ``register``, it is written down under its keys."""
+    def _sighting(self, rec: AnswerRecord, now: float, register: bool) -> _Seen | None:
+        """The first sighting when ``rec`` is a second one (paired with it when ``register``);
+        else None, and with ``register`` it is written down under its keys."""
         self._expire(now)
         source, has_text = rec.source, rec.answer is not None
         tkey = hash(rec.answer) if rec.answer is not None else None   # in-process only
@@ -118,24 +125,25 @@ class AnswerLedger:
                 and rec.completion_tokens is not None:
             ukey = (rec.prompt_tokens, rec.completion_tokens)   # a tuple: never a text's int
         limit = now - self._ttl
-        if tkey is not None and self._pair(tkey, source, None, limit, register):
-            return True
-        if ukey is not None and self._pair(ukey, source, has_text, limit, register):
-            return True
+        first = self._pair(tkey, source, None, limit, register) if tkey is not None else None
+        if first is None and ukey is not None:
+            first = self._pair(ukey, source, has_text, limit, register)
+        if first is not None:
+            return first
         if register:
-            seen = _Seen(now)
+            seen = _Seen(now, rec.stream)
             for key in (tkey, ukey):
                 if key is not None:
                     self._add(key, (source, has_text), seen, now)
-        return False
+        return None
 
     def _pair(self, key: Any, source: str, has_text: bool | None, limit: float,
-              take: bool) -> bool:
-        """Is there an unpaired sighting of another path under ``key`` (for a usage key, one
-        of the two without text)? ``take``: pair it."""
+              take: bool) -> _Seen | None:
+        """An unpaired sighting of another path under ``key`` (for a usage key, one of the
+        two without text), or None. ``take``: pair it."""
         entry = self._seen.get(key)
         if entry is None:
-            return False
+            return None
         for (other, other_text), sightings in entry[1].items():
             if other == source or (has_text and other_text):
                 continue
@@ -146,10 +154,11 @@ class AnswerLedger:
             if stale:
                 del sightings[:stale]
             if sightings:
+                first = sightings[0]
                 if take:
                     sightings.pop(0).alive = False
-                return True
-        return False
+                return first
+        return None
 
     def _add(self, key: Any, slot: tuple[str, bool], seen: _Seen, now: float) -> None:
         entries = self._seen

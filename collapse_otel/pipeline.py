@@ -3,9 +3,10 @@
 ``submit`` only appends to a deque: it never blocks, raises or analyses text; a full queue
 drops the record and counts it by reason. The worker starts lazily on the first submit and every
 pipeline is reset after ``fork()``. The queue also carries *deferred extractions* (callables
-returning records: span attributes are read on the worker, not in ``on_end``). Before analysis
-the worker's ledger (ledger.py) drops an answer another capture path already gave and counts
-intermediate LLM calls apart.
+returning records: span attributes are read on the worker, not in ``on_end``) and feedback
+and evaluation results (``Outcome``). Before analysis the worker's ledger (ledger.py) drops an
+answer another capture path already gave and counts intermediate LLM calls apart; outcomes go
+to the stream of the answer they name (references.py).
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from .config import CollapseConfig
 from .health import (
     CAPTURE_ERROR,
-    EXTRACT_ERROR,
+    EXTRACT_ERROR,  # noqa: F401 - re-exported: the receiver counts its drops with it
     INVALID_RECORD,
     QUEUE_FULL,
     SHUTDOWN,
@@ -31,25 +31,18 @@ from .health import (
     PipelineStats,
 )
 from .ledger import AnswerLedger
+from .outcomes import Outcome
+from .pipeline_batches import LONG_ANSWER_CHARS, Deferred, FlushMarker, WorkerBatches
 from .records import AnswerRecord
+from .references import AnswerReferences
 
 _log = logging.getLogger(__name__)
 
-Deferred = Callable[[], Iterable[AnswerRecord]]
-
 LINGER_SECONDS = 0.05
-LONG_ANSWER_CHARS = 4_096  # answers longer than this also count against config.queue_mb
 REFRESH_BUDGET_SECONDS = 0.05  # per maintenance pass of the worker (at most 2 a second)
 
 
-class _FlushMarker:
-    __slots__ = ("done",)
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-
-
-class Pipeline:
+class Pipeline(WorkerBatches):
     """Bounded queue + worker thread feeding one Aggregator.
 
     ``aggregator`` may be given (tests, custom signal code); otherwise the pipeline builds
@@ -78,6 +71,8 @@ class Pipeline:
         self._processed = 0
         self._queued_long_chars = 0   # characters of long answers waiting in the queue
         self._ledger = AnswerLedger(self.config.max_streams)   # worker thread only
+        self._references = AnswerReferences(self.config.feedback_references)   # worker only
+        self._waiting_outcomes: deque[tuple[float, Outcome]] = deque()          # worker only
 
     # -- producer side (host threads) -------------------------------------------------
 
@@ -102,6 +97,14 @@ class Pipeline:
             if text is not None and len(text) > LONG_ANSWER_CHARS:
                 return self._put_long(record, len(text))
             return self._put(record)
+        except Exception as exc:  # pragma: no cover - defensive
+            self.report_error(CAPTURE_ERROR, exc)
+            return False
+
+    def submit_outcome(self, event: Outcome) -> bool:
+        """Queue a feedback or evaluation result; True if queued. Never blocks or raises."""
+        try:
+            return self._put(event)
         except Exception as exc:  # pragma: no cover - defensive
             self.report_error(CAPTURE_ERROR, exc)
             return False
@@ -190,6 +193,8 @@ class Pipeline:
                     self._maintain()
             if self._ledger.waiting:
                 self._observe(self._admit([], False))
+            if self._waiting_outcomes:
+                self._place_outcomes([], force=self._closed)
             self._maintain()
             if self._closed and not queue:
                 return
@@ -211,64 +216,6 @@ class Pipeline:
             refresh(REFRESH_BUDGET_SECONDS)
         except Exception as exc:
             self.report_error(SIGNAL_ERROR, exc, 0)
-
-    def _drain_once(self) -> None:
-        queue, limit = self._queue, self.config.batch_size
-        records: list[AnswerRecord] = []
-        markers: list[_FlushMarker] = []
-        while queue and len(records) < limit:
-            try:
-                item = queue.popleft()
-            except IndexError:
-                break
-            if isinstance(item, AnswerRecord):
-                records.append(item)
-                text = item.answer
-                if text is not None and len(text) > LONG_ANSWER_CHARS:
-                    self._release_long(len(text))
-            elif isinstance(item, _FlushMarker):
-                markers.append(item)
-                break  # records before the marker must be processed before it is released
-            else:
-                self._run_deferred(item, records)
-        records = self._admit(records, bool(markers))
-        if records:
-            self._observe(records)
-        for m in markers:
-            m.done.set()
-
-    def _run_deferred(self, fn: Deferred, out: list[AnswerRecord]) -> None:
-        try:
-            for rec in fn():
-                if isinstance(rec, AnswerRecord):
-                    out.append(rec)
-                else:
-                    self.count_drop(INVALID_RECORD)
-        except Exception as exc:
-            self.report_error(EXTRACT_ERROR, exc)
-
-    def _admit(self, records: list[AnswerRecord], flush: bool) -> list[AnswerRecord]:
-        try:   # what the ledger lets through: no second sightings, no intermediate calls
-            return self._ledger.pass_on(records, time.monotonic(), flush)
-        except Exception as exc:  # pragma: no cover - defensive: analyse them as they are
-            self.report_error(CAPTURE_ERROR, exc, 0)
-            return [r for r in records if not getattr(r, "intermediate", False)]
-
-    def _observe(self, records: list[AnswerRecord]) -> None:
-        if not records:
-            return
-        start = time.perf_counter()
-        try:
-            results = self.aggregator.observe_batch(records)
-            # the aggregator isolates a record whose analysis fails and returns None for it
-            failed = sum(1 for r in results if r is None) if isinstance(results, list) else 0
-            if failed:
-                self.count_drop(SIGNAL_ERROR, failed)
-            self._processed += len(records) - failed
-        except Exception as exc:
-            self.report_error(SIGNAL_ERROR, exc, len(records))
-        finally:
-            self._processing_seconds += time.perf_counter() - start
 
     # -- control ------------------------------------------------------------------------
 
@@ -301,7 +248,7 @@ class Pipeline:
                 if self._closed:
                     return not self._queue
                 self._start()
-            marker = _FlushMarker()
+            marker = FlushMarker()
             self._queue.append(marker)
             self._urgent.set()
             self._wake.set()
@@ -320,7 +267,7 @@ class Pipeline:
             thread = self._thread
             if thread is not None and thread is not threading.current_thread():
                 thread.join(timeout)
-            left = sum(1 for item in self._queue if not isinstance(item, _FlushMarker))
+            left = sum(1 for item in self._queue if not isinstance(item, FlushMarker))
             if left:
                 self._queue.clear()
                 self.count_drop(SHUTDOWN, left)
@@ -334,7 +281,9 @@ class Pipeline:
                              processing_seconds=self._processing_seconds,
                              records_processed=self._processed,
                              intermediate=dict(self._ledger.intermediate),
-                             duplicates=self._ledger.duplicates)
+                             duplicates=self._ledger.duplicates,
+                             outcomes_unmatched=dict(self._references.unmatched),
+                             references=len(self._references))
 
     def _after_fork(self) -> None:
         """In a forked child (the parent's thread is gone, its locks may be held): fresh queue,

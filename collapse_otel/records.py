@@ -31,7 +31,9 @@ class AnswerRecord:
     ``completion_hook``, ``observe``, ``otlp``; empty: built by hand), so that the pipeline counts
     an answer two paths saw once. ``intermediate`` marks an LLM call that is not the answer of
     its user turn (a query rewriter, a router, a judge, a tool-call step): the pipeline counts
-    it apart and keeps it out of the answer signals.
+    it apart and keeps it out of the answer signals. ``refs`` are references feedback can
+    name the answer by (``run:<hex>``, ``trace:<hex>``, ``response:<id>``; see outcomes.py):
+    the worker remembers which stream they went to, and never exports them.
     """
 
     answer: str | None
@@ -47,6 +49,7 @@ class AnswerRecord:
     question: str | None = None
     source: str = ""
     intermediate: bool = False
+    refs: tuple[str, ...] = ()
 
     @property
     def stream(self) -> StreamKey:

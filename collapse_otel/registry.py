@@ -21,6 +21,7 @@ from types import MappingProxyType
 FAMILIES: tuple[str, ...] = (
     "duplication", "repetition", "lexical diversity", "entity diversity",
     "semantic dispersion", "length and variance", "retrieval", "questions",
+    "feedback and evaluation",
 )
 RELATIVE_FLOOR = 0.05   # a relative change smaller than 5% is not worth a page ...
 ABSOLUTE_FLOOR = 0.02   # ... nor an absolute one under 2 points for ratios near 0
@@ -174,6 +175,17 @@ SIGNALS: tuple[Signal, ...] = (
        "users ask from a change in the model.", "questions", -1, "proportion",
        unit="percentunit", verdict=False,
        note="describes the users, not the model: read next to the duplicate ratios"),
+    _s("thumbs_down_ratio", "collapse_thumbs_down_ratio", (),
+       "Thumbs down / ratings (thumbs up or down) in the window.", "Thumbs-down rate",
+       "Users' thumbs down among the window's ratings (record_feedback); what users "
+       "think of the answers, next to what the text signals see.", "feedback and evaluation",
+       +1, "proportion", **_SAMPLE_NEAR_ZERO),
+    _s("evaluation_fail_ratio", "collapse_evaluation_fail_ratio", (),
+       "Failed / passed + failed evaluation results in the window (all evaluators).",
+       "Evaluation fail rate", "Evaluation results that failed, among those that passed or "
+       "failed (record_evaluation, gen_ai.evaluation.result events); unknown results are "
+       "left out. Pooled over evaluators: keep the set of evaluators the same across "
+       "releases.", "feedback and evaluation", +1, "proportion", **_SAMPLE_NEAR_ZERO),
 )
 
 BY_KEY: Mapping[str, Signal] = MappingProxyType({s.key: s for s in SIGNALS})

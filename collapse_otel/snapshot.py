@@ -15,21 +15,29 @@ from .records import StreamKey
 TOKEN_BUCKETS: tuple[float, ...] = (
     16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768,
 )
+# Upper bounds of the feedback and evaluation score histograms: tenths for 0-1 scores, whole
+# numbers for 1-5 and 1-10 scales (a score below 0 counts in the first bucket).
+SCORE_BUCKETS: tuple[float, ...] = (
+    0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0,
+    9.0, 10.0,
+)
 
 
 @dataclass(frozen=True)
 class HistogramSnapshot:
-    """Cumulative since start. ``bucket_counts[i]`` counts values <= ``TOKEN_BUCKETS[i]``
-    (non-cumulative per bucket); the last element counts values above the last bound."""
+    """Cumulative since start. ``bucket_counts[i]`` counts values <= ``bounds[i]``
+    (non-cumulative per bucket); the last element counts values above the last bound.
+    ``bounds``: TOKEN_BUCKETS for token counts, SCORE_BUCKETS for scores."""
 
     bucket_counts: tuple[int, ...]
     sum: float
     count: int
+    bounds: tuple[float, ...] = TOKEN_BUCKETS
 
     def cumulative(self) -> list[tuple[float, int]]:
         """(upper bound, cumulative count) pairs ending with (+inf, count), as Prometheus wants."""
         out, running = [], 0
-        for bound, c in zip((*TOKEN_BUCKETS, float("inf")), self.bucket_counts, strict=True):
+        for bound, c in zip((*self.bounds, float("inf")), self.bucket_counts, strict=True):
             running += c
             out.append((float(bound), running))
         return out
@@ -52,6 +60,9 @@ class WindowSignals:
     sample_answers: int = 0
     values: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
     stderr: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
+    # thumbs up / down and evaluation pass / fail / unknown in the window (empty: none seen)
+    feedback: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
+    evaluations: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
 
     def get(self, key: str) -> float | None:
         return self.values.get(key)
@@ -76,6 +87,12 @@ class StreamSnapshot:
     answers_with_question_total: int = 0             # answers whose question capture knew
     cross_question_duplicates_total: Mapping[str, int] = field(  # kind: exact | near
         default_factory=lambda: _EMPTY)
+    # feedback and evaluation results (empty until the stream gets one): rating -> count,
+    # (evaluator, result) -> count, evaluator -> score histogram, the feedback score histogram
+    feedback_total: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
+    evaluations_total: Mapping[tuple[str, str], int] = field(default_factory=lambda: _EMPTY)
+    evaluation_scores: Mapping[str, HistogramSnapshot] = field(default_factory=lambda: _EMPTY)
+    feedback_scores: HistogramSnapshot | None = None
 
 
 @dataclass(frozen=True)

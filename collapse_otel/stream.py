@@ -14,94 +14,28 @@ from typing import NamedTuple
 import numpy as np
 
 from .analysis import PreparedAnswer
+from .outcome_stats import OutcomeTotals, WindowOutcomes
+from .outcomes import Outcome
+from .pane import PANE_BYTES, TAG_PANE, Pane, sampled
 from .records import StreamKey
-from .signals import answer_sample
-from .signals.accumulators import FrequencyTable, MeanAccumulator, MomentStats
-from .signals.answer_sample import SampledAnswer, unit_row
+from .signals.accumulators import MomentStats
 from .signals.codec import Reader, Writer
-from .signals.duplicates import DuplicateIndex, DuplicateResult, check_and_add_many
-from .signals.embedding import EmbeddingSketch
+from .signals.duplicates import DuplicateResult, check_and_add_many
 from .signals.minhash import MinHasher
-from .signals.reservoir import ReservoirSample, legacy_items
 from .snapshot import TOKEN_BUCKETS, HistogramSnapshot, StreamSnapshot, WindowSignals
 from .text.hashing import text_hash
 from .window import WindowInputs, compute_window
 
-TAG_PANE, TAG_STREAM = 40, 41  # pane version 3: the sample holds whole analysed answers
-PANE_BYTES = 3_000     # a pane's own objects and accumulators, beyond the parts counted below
+__all__ = ["COUNTERS", "PANE_BYTES", "TAG_PANE", "Pane", "StreamHead", "StreamState",
+           "read_stream_head"]
+
+TAG_STREAM = 41   # version 3 adds the feedback and evaluation totals
 STREAM_BYTES = 4_000   # a stream's counters, histograms and key
 ANSWER_BYTES = 2_048   # what an answer is assumed to add to a pane before one is measured
 COUNTERS = ("answers", "without_text", "truncated", "exact", "near", "prompt", "completion",
             "prompt_estimated", "completion_estimated",   # the counters of version 1
             "with_question", "cross_exact", "cross_near")
 V1_COUNTERS = 9
-
-
-def _sampled(p: PreparedAnswer) -> SampledAnswer:
-    return SampledAnswer(p.sample_text, tuple(p.entity_hashes or ()), tuple(p.context_hashes),
-                         unit_row(p.embedding))
-
-
-class Pane:
-    """Sketches of the answers of one half-window."""
-
-    def __init__(self, start: float, *, threshold: float, minhasher: MinHasher,
-                 sample_size: int, seed: int) -> None:
-        self.start = start
-        self.answers = 0
-        self.answers_with_text = 0
-        self.duplicates = DuplicateIndex(threshold, minhasher)
-        self.seq_rep = MomentStats()
-        self.completion = MomentStats()
-        self.sample: ReservoirSample[SampledAnswer] = ReservoirSample(
-            sample_size, seed, answer_sample.sizeof)
-
-    base_bytes = PANE_BYTES   # what an empty pane holds
-
-    def nbytes(self) -> int:
-        """Approximate memory held (CPython object sizes): what the memory budget counts."""
-        return PANE_BYTES + self.duplicates.nbytes() + self.sample.nbytes()
-
-    def to_bytes(self) -> bytes:
-        w = Writer(TAG_PANE, 3).f64(self.start).u64(self.answers).u64(self.answers_with_text)
-        w.blob(self.duplicates.to_bytes()).blob(self.seq_rep.to_bytes())
-        w.blob(self.completion.to_bytes()).blob(self.sample.to_bytes(answer_sample.encode))
-        return w.getvalue()
-
-    @classmethod
-    def from_bytes(cls, data: bytes, minhasher: MinHasher) -> Pane:
-        r = Reader(data, TAG_PANE, versions=(2, 3))
-        start, answers, with_text = r.f64(), r.u64(), r.u64()
-        pane = cls.__new__(cls)
-        pane.start, pane.answers, pane.answers_with_text = start, answers, with_text
-        pane.duplicates = DuplicateIndex.from_bytes(r.blob(), minhasher)
-        if r.version == 2:   # before the sample held whole answers: see _legacy_pane
-            _legacy_pane(pane, r)
-        else:
-            pane.seq_rep = MomentStats.from_bytes(r.blob())
-            pane.completion = MomentStats.from_bytes(r.blob())
-            pane.sample = ReservoirSample.from_bytes(r.blob(), answer_sample.decode,
-                                                     answer_sample.sizeof)
-        r.done()
-        return pane
-
-
-def _legacy_pane(pane: Pane, r: Reader) -> None:
-    """A version 2 pane: its mean of seq-rep (no spread), window embedding sketch and context
-    table are not kept per sampled answer, so its sample restores texts and entities only;
-    embedding and context signals and the seq-rep spread rebuild as the window slides."""
-    seq = MeanAccumulator.from_bytes(r.blob())
-    EmbeddingSketch.from_bytes(r.blob())
-    pane.completion = MomentStats.from_bytes(r.blob())
-    FrequencyTable.from_bytes(r.blob())
-    k, seed, seen, items = legacy_items(r.blob())
-    pane.seq_rep = MomentStats()
-    pane.seq_rep.count, pane.seq_rep.total = seq.count, seq.total
-    pane.seq_rep.total_sq = pane.seq_rep.total_3 = pane.seq_rep.total_4 = float("nan")
-    sample = ReservoirSample(k, seed, answer_sample.sizeof)
-    sample.items = [SampledAnswer(text, tags, (), b"") for text, tags in items]
-    sample.seen, sample.item_bytes = seen, sum(map(answer_sample.sizeof, sample.items))
-    pane.sample = sample
 
 
 class StreamState:
@@ -121,6 +55,7 @@ class StreamState:
         self.counts = dict.fromkeys(COUNTERS, 0)
         self.prompt_hist = [0] * (len(TOKEN_BUCKETS) + 1)
         self.completion_hist = [0] * (len(TOKEN_BUCKETS) + 1)
+        self.outcomes = OutcomeTotals()   # feedback and evaluation results since start
         self.previous: Pane | None = None
         self.current = self._new_pane(first_seen)
         self.dirty = True
@@ -152,7 +87,7 @@ class StreamState:
     def nbytes(self) -> int:
         """Approximate memory held by this stream (its panes and counters)."""
         prev = self.previous.nbytes() if self.previous is not None else 0
-        return STREAM_BYTES + prev + self.current.nbytes()
+        return STREAM_BYTES + prev + self.current.nbytes() + self.outcomes.nbytes()
 
     def drop_previous(self) -> int:
         """Forget the older pane (the memory budget's last resort); bytes freed."""
@@ -194,6 +129,23 @@ class StreamState:
         self.version += 1
         return results
 
+    def apply_outcomes(self, events: list[Outcome], max_evaluators: int) -> None:
+        """Count feedback and evaluation results: in the totals, and in the current pane, so
+        the window's rates slide with its answers (a result for an answer of the older pane
+        lands in the current one: both are in the window)."""
+        for event in events:
+            self._advance(event.timestamp)
+            if event.evaluator:
+                self.outcomes.add_evaluation(event.evaluator, event.result, event.score,
+                                             max_evaluators)
+                self.current.outcomes.add(None, event.result)
+            else:
+                self.outcomes.add_feedback(event.rating, event.score)
+                self.current.outcomes.add(event.rating, None)
+            self.last_seen = max(self.last_seen, event.timestamp)
+        self.dirty = True
+        self.version += 1
+
     def _apply_segment(self, segment: list[PreparedAnswer]) -> list[DuplicateResult | None]:
         pane = self.current
         with_text = [p for p in segment if p.has_text]
@@ -203,7 +155,7 @@ class StreamState:
         verdicts = check_and_add_many(
             panes, [p.text_hash for p in with_text], [p.shingles for p in with_text],
             [p.band_keys for p in with_text], dup.threshold, questions)
-        pane.sample.offer(len(with_text), lambda i: _sampled(with_text[i]))
+        pane.sample.offer(len(with_text), lambda i: sampled(with_text[i]))
         c = self.counts
         c["exact"] += sum(v.exact for v in verdicts)
         c["near"] += sum(v.near for v in verdicts)
@@ -255,9 +207,11 @@ class StreamState:
         seq, comp = MomentStats(), MomentStats()
         sample = self.current.sample.copy() if self.previous is None else \
             self.previous.sample.copy().merge(self.current.sample)
+        outcomes = WindowOutcomes()
         for p in panes:
             seq.merge(p.seq_rep)
             comp.merge(p.completion)
+            outcomes.merge(p.outcomes)
         return WindowInputs(
             answers=sum(p.answers for p in panes),
             with_text=sum(p.answers_with_text for p in panes),
@@ -269,13 +223,17 @@ class StreamState:
             with_question=sum(p.duplicates.with_question for p in panes),
             cross_question=sum(p.duplicates.cross_exact + p.duplicates.cross_near
                                for p in panes),
-            question_hashes=_known_questions(panes))
+            question_hashes=_known_questions(panes),
+            feedback=(outcomes.up, outcomes.down) if self.outcomes.has_feedback else None,
+            evaluations=(outcomes.passed, outcomes.failed, outcomes.unknown)
+            if self.outcomes.results else None)
 
     def window_signals(self) -> WindowSignals:
         return compute_window(self.window_inputs())
 
     def snapshot(self, window: WindowSignals) -> StreamSnapshot:
         c = self.counts
+        feedback, feedback_scores, evaluations, scores = self.outcomes.exported()
         return StreamSnapshot(
             key=self.key,
             answers_total=c["answers"],
@@ -294,12 +252,16 @@ class StreamState:
             first_seen=self.first_seen,
             window=window,
             window_memory_limited=self.memory_limited,
+            feedback_total=feedback,
+            evaluations_total=evaluations, evaluation_scores=scores,
+            feedback_scores=feedback_scores,
         )
 
     # -- persistence --
     def to_bytes(self) -> bytes:
-        """Version 2 says how many counters follow (version 1 had the first nine)."""
-        w = Writer(TAG_STREAM, 2)
+        """Version 2 says how many counters follow (version 1 had the first nine); version 3
+        adds the feedback and evaluation totals after the histograms."""
+        w = Writer(TAG_STREAM, 3)
         for part in self.key:
             w.text(part)
         w.f64(self.first_seen).u64(self.pane_answers).f64(self.pane_seconds).u64(self._panes_made)
@@ -307,6 +269,7 @@ class StreamState:
         for name in sorted(self.counts):
             w.text(name).u64(self.counts[name])
         w.array(np.array(self.prompt_hist), "<i8").array(np.array(self.completion_hist), "<i8")
+        w.blob(self.outcomes.to_bytes())
         w.blob(self.previous.to_bytes() if self.previous else b"").blob(self.current.to_bytes())
         return w.getvalue()
 
@@ -320,6 +283,7 @@ class StreamState:
                     sample_size=sample_size)
         state.counts.update(head.counts)
         state.prompt_hist, state.completion_hist = head.prompt_hist, head.completion_hist
+        state.outcomes = head.outcomes
         made = head.panes_made
         prev, cur = r.blob(), r.blob()
         r.done()
@@ -341,12 +305,13 @@ class StreamHead(NamedTuple):
     prompt_hist: list[int]
     completion_hist: list[int]
     rest: Reader
+    outcomes: OutcomeTotals
 
 
 def read_stream_head(data: bytes) -> StreamHead:
     """Key, counters and histograms of a stream's bytes (``StreamState.to_bytes``) without
-    parsing its panes; counters a version does not hold read as 0."""
-    r = Reader(data, TAG_STREAM, versions=(1, 2))
+    parsing its panes; counters (and feedback totals) a version does not hold read as 0."""
+    r = Reader(data, TAG_STREAM, versions=(1, 2, 3))
     key = StreamKey(r.text(), r.text(), r.text())
     first_seen, pane_answers, pane_seconds, made = r.f64(), r.u64(), r.f64(), r.u64()
     counts = dict.fromkeys(COUNTERS, 0)
@@ -358,8 +323,9 @@ def read_stream_head(data: bytes) -> StreamHead:
     prompt, completion = r.array("<i8").tolist(), r.array("<i8").tolist()
     if len(prompt) != len(TOKEN_BUCKETS) + 1 or len(completion) != len(TOKEN_BUCKETS) + 1:
         raise ValueError("histogram buckets do not match this version")
+    outcomes = OutcomeTotals.from_bytes(r.blob()) if r.version >= 3 else OutcomeTotals()
     return StreamHead(key, first_seen, pane_answers, pane_seconds, made, counts, prompt,
-                      completion, r)
+                      completion, r, outcomes)
 
 
 def _known_questions(panes: list[Pane]) -> np.ndarray:

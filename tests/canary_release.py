@@ -19,6 +19,7 @@ import time
 from collapse_otel.capture import CollapseCallbackHandler, Pipeline
 from collapse_otel.config import CollapseConfig
 from collapse_otel.demo.agent import RagAgent
+from collapse_otel.demo.feedback import THRESHOLDS, Raters
 from collapse_otel.demo.runner import BASELINE, SERVICE
 from collapse_otel.demo.world import make_cities, make_documents, make_question
 from collapse_otel.export.server import start_prometheus_server
@@ -33,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="draws differ from the demo's (0)")
     args = parser.parse_args(argv)
     config = CollapseConfig.resolve(service=SERVICE, release=args.release, refresh_seconds=1.0,
-                                    previous_release=args.previous, baseline_release=BASELINE)
+                                    previous_release=args.previous, baseline_release=BASELINE,
+                                    evaluation_thresholds=THRESHOLDS)
+    raters = Raters(args.seed)
     pipeline = Pipeline(config)
     handler = CollapseCallbackHandler(pipeline=pipeline, service=SERVICE, emit_spans=False)
     cities = make_cities(7)  # the demo's world (Traffic(seed=0))
@@ -49,8 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for i in range(1, 10**9):
             question = make_question(questions, cities)[0]
+            run_id = raters.run_id()
             agent.ask(question, config={"callbacks": [handler], "run_name": "rag-agent",
-                                        "metadata": {"release": args.release}})
+                                        "metadata": {"release": args.release},
+                                        "run_id": run_id})
+            raters.rate("v1", run_id, pipeline)   # rated like the healthy v1
             if stop.wait(max(0.0, start + i / args.rate - time.monotonic())):
                 break
     finally:

@@ -45,6 +45,7 @@ BASE = {
     "completion_tokens_cv": (0.45, 0.015), "context_distinct_ratio": (0.40, 0.008),
     "context_top10_share": (0.30, 0.008), "self_bleu": (0.15, 0.003),
     "word_tail_mass": (0.008, 0.0004), "cross_question_duplicate_ratio": (0.01, 0.003),
+    "thumbs_down_ratio": (0.10, 0.01), "evaluation_fail_ratio": (0.12, 0.01),
 }
 LEXICAL = ("distinct_1", "distinct_2", "distinct_3", "distinct_4", "ngram_diversity_score")
 SEMANTIC = ("embedding_vendi_score", "embedding_mean_cosine_similarity")

@@ -21,13 +21,14 @@ from collapse_otel.demo.agent import sample_answers
 from collapse_otel.export import names as N
 from collapse_otel.export.otlp import register_otel_metrics, start_otlp_metrics
 from collapse_otel.export.prometheus import CollapseCollector
+from collapse_otel.outcomes import EVALUATION, FEEDBACK, Outcome
 from collapse_otel.pipeline import PipelineStats
-from collapse_otel.records import AnswerRecord
+from collapse_otel.records import AnswerRecord, StreamKey
 from tests.conftest import require_module
 
 RELEASES = ("v1", "v2", "v3")
 STATS = PipelineStats(dropped={"queue_full": 2}, queue_depth=1, processing_seconds=0.5,
-                      records_processed=150)
+                      records_processed=150, outcomes_unmatched={"feedback": 3}, references=7)
 
 
 class _Source:
@@ -47,6 +48,14 @@ class _Source:
                     text, prompt_tokens=40 + 37 * i % 900, completion_tokens=len(text) // 4,
                     context_ids=(f"doc-{i % 7}", f"doc-{i % 11}"), release=release,
                     service="rag", question=f"question {i % 13}"))
+                # feedback and evaluations: scores on 0-1 and 1-5 scales, a few below 0
+                key = StreamKey("rag", release, "default")
+                self.aggregator.observe_outcomes([
+                    (key, Outcome(FEEDBACK, rating=("up", "down")[i % 3 == 0],
+                                  score=(i % 5) + 1.0)),
+                    (key, Outcome(EVALUATION, evaluator=("faithfulness", "relevance")[i % 2],
+                                  result=("pass", "fail", "unknown")[i % 3],
+                                  score=(i % 11) / 10 - 0.15))])
 
 
 def _prometheus_values(source) -> dict[tuple[str, frozenset], float]:

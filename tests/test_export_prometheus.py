@@ -23,12 +23,13 @@ from collapse_otel.export.encode import encode_text, generate_text
 from collapse_otel.export.prometheus import CollapseCollector
 from collapse_otel.pipeline import PipelineStats
 from collapse_otel.records import OTHER_RELEASE, StreamKey
-from collapse_otel.snapshot import TOKEN_BUCKETS, AggregatorSnapshot, WindowSignals
+from collapse_otel.snapshot import SCORE_BUCKETS, TOKEN_BUCKETS, AggregatorSnapshot, WindowSignals
 from tests.conftest import require_binary
 from tests.synthetic import synthetic_snapshot, synthetic_stream
 
 STATS = PipelineStats(dropped={"queue_full": 3, "signal_error": 1}, queue_depth=7,
-                      processing_seconds=1.25, records_processed=900)
+                      processing_seconds=1.25, records_processed=900,
+                      outcomes_unmatched={"feedback": 2}, references=5)
 
 
 def _registry(snapshot, stats=STATS, release_order=None) -> CollectorRegistry:
@@ -54,7 +55,7 @@ def promtool_problems(exposition: bytes) -> list[str]:
 
 def test_every_contract_metric_is_exposed_with_snapshot_values():
     keys = [StreamKey("svc", r, "default") for r in ("v1", "v2", "v3")]
-    snapshot = synthetic_snapshot(keys, streams_folded_total=4)
+    snapshot = synthetic_snapshot(keys, streams_folded_total=4, outcomes=True)
     samples = _samples(generate_latest(_registry(snapshot)))
     names = {name for name, _ in samples}
     for metric in N.ALL_METRICS:
@@ -90,6 +91,23 @@ def test_every_contract_metric_is_exposed_with_snapshot_values():
                             frozenset({**base, "le": le}.items()))] == running
         assert samples[("collapse_completion_tokens_count", lab)] == hist.count
         assert samples[("collapse_completion_tokens_sum", lab)] == hist.sum
+        for rating in ("up", "down"):
+            assert samples[("collapse_feedback_total", frozenset(
+                {**base, "rating": rating}.items()))] == stream.feedback_total[rating]
+            assert samples[("collapse_window_feedback", frozenset(
+                {**base, "rating": rating}.items()))] == w.feedback[rating]
+        for (evaluator, result), n in stream.evaluations_total.items():
+            assert samples[("collapse_evaluations_total", frozenset(
+                {**base, "evaluator": evaluator, "result": result}.items()))] == n
+        for evaluator, scores in stream.evaluation_scores.items():
+            labels = {**base, "evaluator": evaluator}
+            for (bound, running), le in zip(scores.cumulative(),
+                                            (*map(str, SCORE_BUCKETS), "+Inf"), strict=True):
+                assert samples[("collapse_evaluation_score_bucket",
+                                frozenset({**labels, "le": le}.items()))] == running, bound
+            assert samples[("collapse_evaluation_score_sum", frozenset(labels.items()))] == \
+                scores.sum
+        assert samples[("collapse_thumbs_down_ratio", lab)] == w.get("thumbs_down_ratio")
     assert samples[("collapse_streams_folded_total", frozenset())] == 4
     assert samples[("collapse_streams", frozenset())] == 3
     assert samples[("collapse_records_dropped_total", frozenset({("reason", "queue_full")}))] == 3
@@ -126,7 +144,7 @@ def test_release_info_follows_configured_order_then_first_seen():
 
 
 def test_fast_encoder_is_byte_identical_to_generate_latest():
-    registry = _registry(synthetic_snapshot(40))
+    registry = _registry(synthetic_snapshot(40, outcomes=True))
     Counter("plain_requests", "Requests.", ["path"], registry=registry).labels('a"b\n\\').inc(3)
     Gauge("plain_temperature", "Temp\\erature\nline.", registry=registry).set(-1.5e-7)
     Histogram("plain_latency_seconds", "Latency.", registry=registry).observe(0.3)
@@ -173,7 +191,8 @@ def test_failing_stats_still_export_the_signals():
 
 
 def test_promtool_reports_nothing():
-    assert promtool_problems(generate_text(_registry(synthetic_snapshot(30)))) == []
+    assert promtool_problems(generate_text(_registry(synthetic_snapshot(30, outcomes=True)))) \
+        == []
 
 
 def test_window_signals_default_is_a_valid_exposition():

@@ -22,7 +22,8 @@ from collapse_otel.mixin.yamlout import dump
 ROOT = Path(__file__).resolve().parent.parent
 RUNBOOK = ROOT / "exporters" / "prometheus" / "runbook.md"
 ALERT_NAMES = {"CollapseDuplicateAnswerSpike", "CollapseRepetitionHigh",
-               "CollapseReleaseRegression", "CollapseTelemetryDropping"}
+               "CollapseReleaseRegression", "CollapseTelemetryDropping",
+               "CollapseFeedbackRegression", "CollapseHoldoutFailsWhileSyntheticImproves"}
 
 
 def _alerts(cfg: MixinConfig | None = None) -> list[dict]:

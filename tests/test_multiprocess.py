@@ -69,7 +69,7 @@ def test_counter_layout_is_the_stream_state_layout():
     agg = Aggregator(CFG)
     observe_all(agg, records(20))
     blob = agg._streams[StreamKey("unknown_service", "v1", "default")].to_bytes()
-    key, _, counts, prompt, completion = stream_counters(blob)
+    key, _, counts, prompt, completion, _ = stream_counters(blob)
     restored = StreamState.from_bytes(blob, threshold=0.8, minhasher=MinHasher(),
                                       sample_size=CFG.sample_size)
     assert (key, counts, prompt, completion) == (restored.key, restored.counts,

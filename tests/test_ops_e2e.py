@@ -162,3 +162,22 @@ def test_duplicate_spike_alert_fires_for_the_collapsed_release(ops_stack: Stack)
 
     wait(v3_active, 60, "CollapseDuplicateAnswerSpike for v3")
     assert "v1" not in seen and CANARY not in seen
+
+
+def test_feedback_regression_fires_for_the_collapsed_release(ops_stack: Stack) -> None:
+    """The demo's users and judges rate v3 far worse than v2 (thumbs down 35% vs 12%, failed
+    groundedness 40% vs 10%): CollapseFeedbackRegression fires for v3 on both rates; never for
+    v1 (nothing to compare with) nor for the canary (rated like v1, better than v3)."""
+    seen: dict[str, set[str]] = {}
+
+    def v3_fires() -> set[str]:
+        for release, states in _states(ops_stack, "CollapseFeedbackRegression").items():
+            seen.setdefault(release, set()).update(states)
+        return {a["labels"]["signal"] for a in ops_stack.alerts()
+                if a["labels"]["alertname"] == "CollapseFeedbackRegression"
+                and a["labels"].get("release") == "v3" and a["state"] == "firing"}
+
+    wait(lambda: v3_fires() == {"thumbs_down_ratio", "evaluation_fail_ratio"}, 60,
+         "CollapseFeedbackRegression for v3 on both rates")
+    assert "v1" not in seen and CANARY not in seen
+

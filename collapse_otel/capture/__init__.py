@@ -1,4 +1,5 @@
-"""Capture: LangChain handler, span processor, completion hook, observe() and the worker.
+"""Capture: LangChain handler, span processor, completion hook, observe(), feedback and the
+worker.
 
 LangChain is optional, so the handler and the instrumentor are imported on first access.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..pipeline import Pipeline, PipelineStats, flush, get_pipeline, set_pipeline, shutdown
+from .feedback import record_evaluation, record_feedback
 from .observe import observe
 from .span_processor import CollapseSpanProcessor
 
@@ -22,6 +24,8 @@ __all__ = [
     "get_pipeline",
     "instrument",
     "observe",
+    "record_evaluation",
+    "record_feedback",
     "set_pipeline",
     "shutdown",
     "uninstrument",

@@ -31,6 +31,7 @@ from ..spans.questions import question_of
 from ..turns import TurnPolicy, output_strings, pick_answer, policy_of
 from .langchain_parts import (
     HandlerSpans,
+    answer_refs,
     content_chars,
     llm_output_usage,
     message_usage,
@@ -301,12 +302,13 @@ class CollapseCallbackHandler(BaseCallbackHandler):
                 root = self._root(run_id)
                 ids = tuple(self._context.get(root, ()))
             self._end(run_id, parent_run_id)
-            self._llm_end(response, run, ids, None if parent_run_id is None else root)
+            self._llm_end(response, run, ids, None if parent_run_id is None else root,
+                          answer_refs(root, run_id, run and run.span))
         except Exception as exc:
             self._fail(exc)
 
     def _llm_end(self, response: Any, run: _LLMRun | None, ids: tuple[str, ...],
-                 root: UUID | None) -> None:
+                 root: UUID | None, refs: tuple[str, ...] = ()) -> None:
         generations = getattr(response, "generations", None) or []
         llm_output = getattr(response, "llm_output", None) or {}
         usage = llm_output_usage(llm_output) if len(generations) == 1 else (None, None)
@@ -333,7 +335,8 @@ class CollapseCallbackHandler(BaseCallbackHandler):
                 service=first_label(self.service, run and run.service),
                 release=first_label(self.release, run and run.release),
                 cohort=first_label(self.cohort, run and run.cohort),
-                timestamp=time.time(), prompt_chars=chars, source=SOURCE, question=question)
+                timestamp=time.time(), prompt_chars=chars, source=SOURCE, question=question,
+                refs=refs)
             eligible = not tool_step and (run is None or run.eligible)
             self._route(record, eligible, run, root)
             if i == 0 and run is not None and run.span is not None:

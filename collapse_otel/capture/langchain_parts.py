@@ -166,6 +166,17 @@ def response_model(message: Any, llm_output: Any) -> str | None:
     return None
 
 
+def answer_refs(root: Any, run_id: Any, span: Any) -> tuple[str, ...]:
+    """What feedback can name an answer by (collapse_otel.outcomes): the root run id of its
+    turn, the LLM run's own id, and the trace id of the handler's span when it emits one."""
+    refs = [f"run:{root.hex}"] if root == run_id else [f"run:{root.hex}", f"run:{run_id.hex}"]
+    if span is not None:
+        trace_id = span.get_span_context().trace_id
+        if trace_id:
+            refs.append(f"trace:{trace_id:032x}")
+    return tuple(refs)
+
+
 _RELOCK: weakref.WeakSet[Any] = weakref.WeakSet()
 _fork_hook = False
 

@@ -20,6 +20,8 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
+from ..health import INVALID_EVALUATION
+from ..outcomes import Outcome
 from ..pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
 from ..records import AnswerRecord
 from ..spans.conventions import (
@@ -30,7 +32,9 @@ from ..spans.conventions import (
     chain_output,
     classify,
     extract,
+    with_refs,
 )
+from ..spans.evaluations import evaluation_outcomes, is_evaluation, sdk_events
 from ..spans.records import facts_to_record
 from ..spans.trace_buffer import MAX_LINKS_PER_TRACE, TraceBuffer
 from ..spans.trace_turns import Note, answer_flags
@@ -82,6 +86,9 @@ class CollapseSpanProcessor(SpanProcessor):
             kind = classify(attrs) if attrs else None
             ctx = span.context
             trace_id = ctx.trace_id
+            events = getattr(span, "_events", None)
+            if events or is_evaluation(attrs):   # evaluation results (span events, or spans)
+                self._evaluations(span, attrs, events, trace_id)
             if kind is not None:
                 if not is_root and trace_id not in self._open:
                     if len(self._open) > 4 * self._max_traces:
@@ -104,6 +111,17 @@ class CollapseSpanProcessor(SpanProcessor):
                     self.pipeline.submit_deferred(partial(self._buffer.close, trace_id))
         except Exception as exc:
             self.pipeline.report_error(CAPTURE_ERROR, exc)
+
+    def _evaluations(self, span: ReadableSpan, attrs: Mapping[str, Any] | None, events: Any,
+                     trace_id: int) -> None:
+        found = sdk_events(events or ())
+        if is_evaluation(attrs):
+            found.append(dict(attrs))
+        if found:
+            resource = span.resource.attributes if span.resource is not None else None
+            self.pipeline.submit_deferred(partial(
+                self._outcomes, found, dict(attrs) if attrs else None,
+                dict(resource) if resource else None, trace_id))
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Release every held answer and wait until the worker analysed them."""
@@ -129,7 +147,8 @@ class CollapseSpanProcessor(SpanProcessor):
         facts = extract(attrs, kind)
         if facts is not None and facts.kind == LLM:
             # None: our own LangChain handler already counted this answer
-            facts = None if facts.captured else capped(facts, self.pipeline.config.max_answer_chars)
+            facts = None if facts.captured else \
+                with_refs(capped(facts, self.pipeline.config.max_answer_chars), trace_id)
         is_root = parent_id is None
         note = Note(name) if facts is not None and facts.kind == LLM else None
         if is_root and trace_id not in buffer:
@@ -148,6 +167,15 @@ class CollapseSpanProcessor(SpanProcessor):
             out.append(overflow)
         if is_root:
             out.extend(buffer.close(trace_id))
+        return out
+
+    def _outcomes(self, evaluations: list[dict], attrs: Mapping[str, Any] | None,
+                  resource: Mapping[str, Any] | None, trace_id: int) -> list[Outcome]:
+        out, invalid = evaluation_outcomes(evaluations, attrs, resource, trace_id,
+                                           self.pipeline.config, service=self._service,
+                                           release=self._release, cohort=self._cohort)
+        if invalid:
+            self.pipeline.count_drop(INVALID_EVALUATION, invalid)
         return out
 
     def _forget(self, trace_id: int) -> list[tuple[int, int | None, Note | None]] | None:

@@ -119,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             release=args.candidate_release, flag="--candidate-release", **common))
     except InputError as exc:
         return _fail(str(exc))
+    for warning in (*baseline.warnings, *candidate.warnings):
+        sys.stderr.write(f"{PROG}: warning: {warning}\n")
     bar = ProgressBar(force=args.progress, enabled=not args.quiet or args.progress)
     result = run_gate(baseline, candidate, options, fail_on=args.fail_on,
                       show_text=args.show_text, progress=bar)

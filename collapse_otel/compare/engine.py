@@ -124,7 +124,7 @@ def equal_size(w: WindowInputs, size: int, texts: int) -> WindowInputs:
     its answer-text hashes to the first ``texts`` (a repeat share grows with the count)."""
     hashes = w.text_hashes[:texts] if w.text_hashes is not None else None
     return WindowInputs(w.answers, w.with_text, w.exact, w.near, w.seq, w.completion,
-                        w.sample[:size], hashes)
+                        w.sample[:size], hashes, feedback=w.feedback, evaluations=w.evaluations)
 
 
 def compare_windows(baseline: WindowInputs, candidate: WindowInputs,
@@ -168,6 +168,12 @@ def _p_value(s: Signal, a: WindowInputs, b: WindowInputs, va, vb, sa, sb,
         return perm[s.key], "permutation"
     if s.key == "near_duplicate_ratio":
         return _two_proportions(a.near, a.with_text, b.near, b.with_text), "two-proportion z"
+    if s.key == "thumbs_down_ratio" and a.feedback and b.feedback:
+        return _two_proportions(a.feedback[1], sum(a.feedback), b.feedback[1],
+                                sum(b.feedback)), "two-proportion z"
+    if s.key == "evaluation_fail_ratio" and a.evaluations and b.evaluations:
+        return _two_proportions(a.evaluations[1], sum(a.evaluations[:2]), b.evaluations[1],
+                                sum(b.evaluations[:2])), "two-proportion z"
     if s.key == "entities_per_answer":
         return _welch(_moments([len(set(i.entities)) for i in a.sample]),
                       _moments([len(set(i.entities)) for i in b.sample])), "Welch t"
@@ -265,8 +271,8 @@ def _families(results: list[SignalResult]) -> list[FamilyResult]:
     out = []
     for fam in FAMILIES:
         judged = [r for r in results if r.signal.family == fam and r.signal.verdict]
-        if not judged:
-            continue
+        if not judged or all(r.baseline is None and r.candidate is None for r in judged):
+            continue   # measured on neither side (no feedback in either file): not a family here
         bad = tuple(r.signal.key for r in judged if r.verdict == DEGRADED)
         good = tuple(r.signal.key for r in judged if r.verdict == IMPROVED)
         if bad and good:

@@ -148,14 +148,17 @@ def _windows(side: Side, role: str, cohorts: list[str], sample_size: int,
     total = side.count() + sum(len(side.records[c]) for c in cohorts)
     tick = progress(f"analysing {role}", total) if progress else None
     everything = [r for c in side.cohorts for r in side.records[c]]
-    out = {None: window_of_answers(everything, sample_size=sample_size, progress=tick)}
+    rated = [o for c in side.cohorts for o in side.outcomes.get(c, ())]
+    out = {None: window_of_answers(everything, sample_size=sample_size, progress=tick,
+                                   outcomes=rated)}
     if len(side.records) == 1 and cohorts:   # the only cohort is all answers
         out[cohorts[0]] = out[None]
         if tick:
             tick(total - len(everything))
         return out
     for c in cohorts:
-        out[c] = window_of_answers(side.records[c], sample_size=sample_size, progress=tick)
+        out[c] = window_of_answers(side.records[c], sample_size=sample_size, progress=tick,
+                                   outcomes=side.outcomes.get(c, ()))
     return out
 
 

@@ -19,11 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..outcomes import Outcome
 from ..records import AnswerRecord, StreamKey
 from ..serve.state import MAGIC
 from ..signals.accumulators import MomentStats
 from ..snapshot import TOKEN_BUCKETS
 from ..window import WindowInputs
+from .rated import merge_outcome_counts, outcomes_by_cohort, row_outcomes
 from .sides import load_state
 
 DEFAULT_COHORT = "default"
@@ -65,6 +67,8 @@ class Side:
     name: str                    # the release when known, else the file name
     has_cohorts: bool
     records: dict[str, list[AnswerRecord]] = field(default_factory=dict)  # answer files
+    outcomes: dict[str, list[Outcome]] = field(default_factory=dict)  # their feedback, evals
+    warnings: tuple[str, ...] = ()   # columns left out, say why (never a value)
     windows: dict[str, WindowInputs] = field(default_factory=dict)        # state files
     lengths: dict[str, list[int]] = field(default_factory=dict)  # per TOKEN_BUCKETS bucket
     estimated: int = 0           # answers whose completion tokens were estimated from text
@@ -195,6 +199,8 @@ def _csv_rows(path: str, f, delimiter: str,
 
 def _answers_side(path: str, kind: str, sel: Selection) -> Side:
     records: list[AnswerRecord] = []
+    outcomes: dict[int, tuple[Outcome, ...]] = {}   # by record index
+    unreadable: dict[str, tuple[int, str]] = {}    # kind -> (first line, why)
     releases: set[str] = set()
     estimated, has_cohort_field = 0, False
     with _open(path) as f:
@@ -204,6 +210,11 @@ def _answers_side(path: str, kind: str, sel: Selection) -> Side:
             has_cohort_field = has_cohort_field or sel.cohort_column in row
             if rec.release != "unknown":
                 releases.add(rec.release)
+            found, bad = row_outcomes(row)
+            for kind_, why in bad.items():
+                unreadable.setdefault(kind_, (n, why))
+            if found:
+                outcomes[id(rec)] = found
             records.append(rec)
             estimated += guessed
     name = Path(path).name
@@ -231,8 +242,9 @@ def _answers_side(path: str, kind: str, sel: Selection) -> Side:
     for r in records:
         groups.setdefault(r.cohort if has_cohorts else DEFAULT_COHORT, []).append(r)
     lengths = {c: _histogram(rs) for c, rs in groups.items()}
+    rated, warnings = outcomes_by_cohort(path, groups, outcomes, unreadable)
     return Side(path, kind, name, has_cohorts, records=groups, lengths=lengths,
-                estimated=estimated)
+                estimated=estimated, outcomes=rated, warnings=warnings)
 
 
 def _histogram(records: list[AnswerRecord]) -> list[int]:
@@ -380,6 +392,7 @@ def merge_windows(windows: list[WindowInputs], seed: int = 0) -> WindowInputs:
         completion.merge(w.completion)
     hashes = [w.text_hashes for w in windows if w.text_hashes is not None]
     pooled = rng.permutation(np.concatenate(hashes)) if hashes else None
+    feedback, evaluations = merge_outcome_counts(windows)
     return WindowInputs(sum(w.answers for w in windows), sum(w.with_text for w in windows),
                         sum(w.exact for w in windows), sum(w.near for w in windows), seq,
-                        completion, sample, pooled)
+                        completion, sample, pooled, feedback=feedback, evaluations=evaluations)

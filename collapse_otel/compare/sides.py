@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 
 from ..aggregator import Aggregator, observe_all
 from ..config import CollapseConfig
+from ..outcomes import Outcome
 from ..records import AnswerRecord, StreamKey
 from ..signals.accumulators import MomentStats
 from ..text.token_estimate import estimate_tokens
@@ -23,8 +25,10 @@ PROGRESS_STEP = 1024
 
 def window_of_answers(answers: Iterable[str | AnswerRecord], *, sample_size: int = 1000,
                       aggregator: Aggregator | None = None,
-                      progress: Callable[[int], object] | None = None) -> WindowInputs:
-    """Analyse answers (texts or records) as one stream whose window holds them all;
+                      progress: Callable[[int], object] | None = None,
+                      outcomes: Iterable[Outcome] = ()) -> WindowInputs:
+    """Analyse answers (texts or records) as one stream whose window holds them all, with
+    the feedback and evaluation results given for them (``outcomes``);
     ``progress(n)`` is called after every ``PROGRESS_STEP`` answers (a progress bar).
 
     An answer with text and no completion-token count gets capture's estimate (flagged as
@@ -41,7 +45,11 @@ def window_of_answers(answers: Iterable[str | AnswerRecord], *, sample_size: int
         observe_all(agg, chunk)
         if progress is not None:
             progress(len(chunk))
-    inputs = agg.window_inputs(StreamKey(SIDE, SIDE, SIDE))
+    key = StreamKey(SIDE, SIDE, SIDE)
+    rated = [(key, replace(o, timestamp=0.0)) for o in outcomes]
+    if rated:
+        agg.observe_outcomes(rated)
+    inputs = agg.window_inputs(key)
     return inputs if inputs is not None else \
         WindowInputs(0, 0, 0, 0, MomentStats(), MomentStats(), [])
 

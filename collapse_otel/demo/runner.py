@@ -1,7 +1,8 @@
 """``collapse-otel demo``: serve simulated RAG traffic for three releases, export, summarise.
 
 The agent is instrumented the way a user would do it (a CollapseCallbackHandler in the
-chain's callbacks, the release in run metadata), the metrics are served on 127.0.0.1 while
+chain's callbacks, the release in run metadata, feedback and judge results recorded by the
+run id of each turn), the metrics are served on 127.0.0.1 while
 traffic flows, and the closing table is read from the same rows Prometheus scrapes. The
 lineage is configured as a deploy pipeline would: releases v1, v2, v3 in that order, v1 (the
 healthy one) the pinned baseline, so the release verdict and its alerts work on the demo.
@@ -21,6 +22,7 @@ from ..capture import CollapseCallbackHandler, Pipeline
 from ..config import CollapseConfig
 from ..export.server import PrometheusServer, start_prometheus_server
 from .agent import RELEASES, Traffic
+from .feedback import THRESHOLDS, Raters
 from .table import health_line, render, signal_table
 
 SERVICE = "rag-demo"
@@ -85,7 +87,8 @@ def run_demo(port: int | None = None, duration: float = 20.0, answers: int = 600
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
     config = CollapseConfig.resolve(service=SERVICE, refresh_seconds=1.0,
-                                    release_order=",".join(RELEASES), baseline_release=BASELINE)
+                                    release_order=",".join(RELEASES), baseline_release=BASELINE,
+                                    evaluation_thresholds=THRESHOLDS)
     port = config.prometheus_port if port is None else port
     addr = config.prometheus_host if addr is None else addr
     pipeline = Pipeline(config)
@@ -102,7 +105,7 @@ def run_demo(port: int | None = None, duration: float = 20.0, answers: int = 600
                       f"metrics: {server.url}\n")
             err.flush()
             _traffic(traffic, handler, answers, duration, stop, _Progress(err, answers * 3),
-                     continuous)
+                     continuous, Raters(seed))
             pipeline.flush(timeout=60)
             snapshot = pipeline.aggregator.snapshot(max_age=0)
             out.write("\n" + render(signal_table(snapshot, RELEASES)) + "\n\n")
@@ -120,16 +123,21 @@ def run_demo(port: int | None = None, duration: float = 20.0, answers: int = 600
 
 
 def _traffic(traffic: Traffic, handler: CollapseCallbackHandler, answers: int, duration: float,
-             stop: threading.Event, progress: _Progress, continuous: bool = False) -> None:
+             stop: threading.Event, progress: _Progress, continuous: bool = False,
+             raters: Raters | None = None) -> None:
     """Ask every release the same questions, paced to spread ``answers`` over ``duration``
-    (and on at that pace until ``stop`` when ``continuous``)."""
+    (and on at that pace until ``stop`` when ``continuous``); users and judges rate the
+    answers by the run id of their turn."""
+    raters = raters or Raters()
     counts = dict.fromkeys(traffic.agents, 0)
     start = time.monotonic()
     for i in itertools.count() if continuous else range(answers):
         question = traffic.next_question()
         for release, agent in traffic.agents.items():
+            run_id = raters.run_id()
             agent.ask(question, config={"callbacks": [handler], "metadata": {"release": release},
-                                        "run_name": "rag-agent"})
+                                        "run_name": "rag-agent", "run_id": run_id})
+            raters.rate(release, run_id, handler.pipeline)
             counts[release] += 1
         progress.update(sum(counts.values()), counts, time.monotonic() - start)
         wait = start + duration * (i + 1) / answers - time.monotonic()

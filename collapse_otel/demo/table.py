@@ -17,6 +17,8 @@ from ..snapshot import AggregatorSnapshot
 _DIRECTION = {(s.metric, s.labels): "higher" if s.collapse > 0 else "lower" for s in SIGNALS}
 _DIRECTION[(N.DUPLICATE_ANSWERS.name, (("kind", "exact"),))] = "higher"
 _DIRECTION[(N.DUPLICATE_ANSWERS.name, (("kind", "near"),))] = "higher"
+_DIRECTION[(N.FEEDBACK.name, (("rating", "down"),))] = "higher"
+_COUNT_GAUGES = (N.WINDOW_ANSWERS, N.WINDOW_FEEDBACK, N.WINDOW_EVALUATIONS)
 
 
 def _row_name(metric: N.MetricDef, labels: Sequence[tuple[str, str]]) -> str:
@@ -49,7 +51,7 @@ def signal_table(snapshot: AggregatorSnapshot, releases: Sequence[str]) -> list[
             if name not in cells:
                 cells[name] = {}
                 order.append(name)
-                if metric.kind == "counter" or metric is N.WINDOW_ANSWERS:
+                if metric.kind == "counter" or metric in _COUNT_GAUGES:
                     counts.add(name)
                 direction[name] = _DIRECTION.get((metric.name, tuple(labels[3:])), "")
             cells[name][release] = value

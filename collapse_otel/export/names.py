@@ -59,6 +59,23 @@ WINDOW_SIGNAL_STDERR = _m("collapse_window_signal_stderr", "gauge",
                           "Standard error of a window gauge (signal = its registry key).",
                           ("signal",))
 
+# Feedback and evaluation results (record_feedback / record_evaluation, gen_ai.evaluation.result
+# events); a stream has these series once it got one.
+FEEDBACK = _m("collapse_feedback", "counter",
+              "Feedback on answers, by rating (thumbs up or down).", ("rating",))
+FEEDBACK_SCORE = _m("collapse_feedback_score", "histogram",
+                    "Numeric feedback scores on answers (e.g. stars).")
+EVALUATIONS = _m("collapse_evaluations", "counter",
+                 "Evaluation results of answers, by evaluator and result (pass, fail, unknown).",
+                 ("evaluator", "result"))
+EVALUATION_SCORE = _m("collapse_evaluation_score", "histogram",
+                      "Evaluation scores of answers, by evaluator.", ("evaluator",))
+WINDOW_FEEDBACK = _m("collapse_window_feedback", "gauge",
+                     "Rated answers (thumbs up or down) in the stream window, by rating.",
+                     ("rating",))
+WINDOW_EVALUATIONS = _m("collapse_window_evaluations", "gauge",
+                        "Evaluation results in the stream window, by result.", ("result",))
+
 WINDOW_MEMORY_LIMITED = _m("collapse_window_memory_limited", "gauge",
                            "1 while the memory budget holds this window below its configured size.")
 
@@ -87,6 +104,12 @@ INTERMEDIATE_LLM_CALLS = _m(
     "collapse_intermediate_llm_calls", "counter",
     "LLM calls that were not the answer of their user turn (query rewriters, routers, judges, "
     "tool-call steps); kept out of the answer signals.", STREAM_LABELS)
+OUTCOMES_UNMATCHED = _m("collapse_outcomes_unmatched", "counter",
+                        "Feedback and evaluation results whose answer reference was not known "
+                        "(counted in their explicit or default stream), by kind.", ("kind",))
+OUTCOME_REFERENCES = _m("collapse_outcome_references", "gauge",
+                        "Answer references (run, trace, response ids) held to place feedback "
+                        "and evaluation results in their answer's stream.")
 RELEASE_INFO = _m("collapse_release_info", "gauge",
                   "1 per release, with the release before it and the pinned baseline "
                   "(configured, else first seen; empty when unknown).",
@@ -96,11 +119,13 @@ STREAM_METRICS: tuple[MetricDef, ...] = (
     ANSWERS, ANSWERS_WITHOUT_TEXT, ANSWERS_TRUNCATED, DUPLICATE_ANSWERS,
     ANSWERS_WITH_QUESTION, CROSS_QUESTION_DUPLICATES, LLM_TOKENS,
     LLM_TOKENS_ESTIMATED, PROMPT_TOKENS, COMPLETION_TOKENS, WINDOW_ANSWERS, *WINDOW_GAUGES,
-    WINDOW_SIGNAL_STDERR, WINDOW_MEMORY_LIMITED,
+    WINDOW_SIGNAL_STDERR, WINDOW_MEMORY_LIMITED, FEEDBACK, FEEDBACK_SCORE, EVALUATIONS,
+    EVALUATION_SCORE, WINDOW_FEEDBACK, WINDOW_EVALUATIONS,
 )
 HEALTH_METRICS: tuple[MetricDef, ...] = (
     RECORDS_DROPPED, QUEUE_DEPTH, PROCESSING_SECONDS, STREAMS, STREAMS_FOLDED, RECORDS_PROCESSED,
     MEMORY_RETAINED, MEMORY_BUDGET, MEMORY_TRIMS, STATE_REBUILT, INTERMEDIATE_LLM_CALLS,
+    OUTCOMES_UNMATCHED, OUTCOME_REFERENCES,
 )
 ALL_METRICS: tuple[MetricDef, ...] = (*STREAM_METRICS, *HEALTH_METRICS, RELEASE_INFO)
 

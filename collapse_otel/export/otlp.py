@@ -26,7 +26,7 @@ from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from ..lineage import Lineage
-from ..snapshot import TOKEN_BUCKETS, AggregatorSnapshot, HistogramSnapshot
+from ..snapshot import SCORE_BUCKETS, TOKEN_BUCKETS, AggregatorSnapshot, HistogramSnapshot
 from . import names as N
 from .series import (
     Labels,
@@ -44,25 +44,35 @@ METER_NAME = "collapse_otel"
 _FIRST = N.STREAMS   # created first, so its callback runs first in every collection
 
 
-_UPPER = (*(float(b) for b in TOKEN_BUCKETS), math.inf)
-_INT_LOW = (0.0, *(float(b) + 1.0 for b in TOKEN_BUCKETS))             # token counts are integers
-_REAL_LOW = (0.0, *(math.nextafter(float(b), math.inf) for b in TOKEN_BUCKETS))
+def _limits(bounds: tuple[float, ...]) -> tuple[tuple[float, ...], list[tuple[float, ...]]]:
+    """Upper bounds, and the lowest values to try per bucket: integers first for token
+    counts, else just above the bound below (the first bucket starts at 0)."""
+    upper = (*(float(b) for b in bounds), math.inf)
+    real = (min(0.0, float(bounds[0])), *(math.nextafter(float(b), math.inf) for b in bounds))
+    if bounds == TOKEN_BUCKETS:
+        return upper, [(0.0, *(float(b) + 1.0 for b in bounds)), real]
+    return upper, [real]
+
+
+_LIMITS = {TOKEN_BUCKETS: _limits(TOKEN_BUCKETS), SCORE_BUCKETS: _limits(SCORE_BUCKETS)}
 
 
 def _synthetic_values(prev: HistogramSnapshot | None, cur: HistogramSnapshot) -> list[float]:
     """Values whose histogram equals ``cur - prev``: the same count per bucket, the same sum.
 
     Each value starts at its bucket's lowest value, then the remaining sum is spread by
-    raising values towards their bucket's upper bound (the +Inf bucket takes any excess).
+    raising values towards their bucket's upper bound (the +Inf bucket takes any excess); a
+    sum below the lowest values (scores under 0) is taken from a first-bucket value.
     """
+    upper, lows_tried = _LIMITS.get(cur.bounds) or _limits(cur.bounds)
     prev_counts = prev.bucket_counts if prev else (0,) * len(cur.bucket_counts)
     deltas = [c - p for c, p in zip(cur.bucket_counts, prev_counts, strict=False)]
     target = cur.sum - (prev.sum if prev else 0.0)
-    for lows in (_INT_LOW, _REAL_LOW):
+    for lows in lows_tried:
         values = [lows[i] for i, d in enumerate(deltas) for _ in range(d)]
         if sum(values) <= target:
             break
-    caps = [_UPPER[i] for i, d in enumerate(deltas) for _ in range(d)]
+    caps = [upper[i] for i, d in enumerate(deltas) for _ in range(d)]
     rest = target - sum(values)
     for j in range(len(values) - 1, -1, -1):
         if rest <= 0:
@@ -70,6 +80,8 @@ def _synthetic_values(prev: HistogramSnapshot | None, cur: HistogramSnapshot) ->
         add = min(rest, caps[j] - values[j])
         values[j] += add
         rest -= add
+    if rest < 0 and deltas and deltas[0] > 0:
+        values[0] += rest   # the first bucket is open below
     return values
 
 
@@ -101,9 +113,11 @@ class OtelMetrics:
             return self._observations.get(_metric.name, [])
 
         if metric.kind == "histogram":
+            bounds = SCORE_BUCKETS if metric in (N.FEEDBACK_SCORE, N.EVALUATION_SCORE) \
+                else TOKEN_BUCKETS
             self._histograms[metric] = meter.create_histogram(
                 metric.otel_name, unit="", description=metric.help,
-                explicit_bucket_boundaries_advisory=[float(b) for b in TOKEN_BUCKETS])
+                explicit_bucket_boundaries_advisory=[float(b) for b in bounds])
         elif metric.kind == "counter":
             meter.create_observable_counter(metric.otel_name, callbacks=[callback], unit="",
                                             description=metric.help)

@@ -22,7 +22,7 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from ..lineage import Lineage
-from ..snapshot import TOKEN_BUCKETS, AggregatorSnapshot
+from ..snapshot import SCORE_BUCKETS, TOKEN_BUCKETS, AggregatorSnapshot
 from . import names as N
 from .encode import LabelSet, escape_label_value
 from .series import (
@@ -56,7 +56,8 @@ def _empty_family(metric: N.MetricDef) -> Metric:
     return GaugeMetricFamily(metric.name, metric.help, labels=labels)
 
 
-_BOUNDS = (*(floatToGoString(b) for b in TOKEN_BUCKETS), "+Inf")
+_BOUNDS = {TOKEN_BUCKETS: (*(floatToGoString(b) for b in TOKEN_BUCKETS), "+Inf"),
+           SCORE_BUCKETS: (*(floatToGoString(b) for b in SCORE_BUCKETS), "+Inf")}
 
 
 class _StreamLabels:
@@ -114,16 +115,20 @@ def snapshot_families(snapshot: AggregatorSnapshot, stats: object | None = None,
         labels_of = cache[base]
         plain, get = labels_of.plain, labels_of.get
         for metric, labels, value in stream_rows(stream, base):
-            lab = plain if len(labels) == 3 else get(*labels[3])
+            n = len(labels)
+            lab = plain if n == 3 else get(*labels[3]) if n == 4 else dict(labels)
             families[metric.name].samples.append(Sample(metric.sample_name, lab, value))
-        for metric, _, hist in stream_histograms(stream, base):
+        for metric, labels, hist in stream_histograms(stream, base):
             samples = families[metric.name].samples
             bucket_name = metric.name + "_bucket"
             count = 0
-            for le, (_, count) in zip(_BOUNDS, hist.cumulative(), strict=False):
-                samples.append(Sample(bucket_name, get("le", le), count))
-            samples.append(Sample(metric.name + "_count", plain, count))
-            samples.append(Sample(metric.name + "_sum", plain, hist.sum))
+            own = plain if len(labels) == 3 else dict(labels)
+            bounds = _BOUNDS.get(hist.bounds) or (*map(floatToGoString, hist.bounds), "+Inf")
+            for le, (_, count) in zip(bounds, hist.cumulative(), strict=False):
+                samples.append(Sample(bucket_name, get("le", le) if own is plain else
+                                      {**own, "le": le}, count))
+            samples.append(Sample(metric.name + "_count", own, count))
+            samples.append(Sample(metric.name + "_sum", own, hist.sum))
     for metric, labels, value in (*health_rows(snapshot, stats),
                                   *release_rows(snapshot, lineage)):
         families[metric.name].samples.append(Sample(metric.sample_name, dict(labels), value))

@@ -59,6 +59,10 @@ def unique_streams(snapshot: AggregatorSnapshot) -> Iterator[tuple[Labels, Strea
 
 def _window_rows(w: WindowSignals, base: Labels) -> Iterator[Row]:
     yield Row(N.WINDOW_ANSWERS, base, float(w.window_answers))
+    for rating, n in w.feedback.items():
+        yield Row(N.WINDOW_FEEDBACK, (*base, ("rating", rating)), float(n))
+    for result, n in w.evaluations.items():
+        yield Row(N.WINDOW_EVALUATIONS, (*base, ("result", result)), float(n))
     values, stderr = w.values, w.stderr
     for signal in SIGNALS:
         value = values.get(signal.key)
@@ -87,12 +91,22 @@ def stream_rows(stream: StreamSnapshot, base: Labels) -> Iterator[Row]:
         yield Row(N.LLM_TOKENS_ESTIMATED, (*base, ("type", typ)),
                   float(stream.tokens_estimated_total.get(typ, 0)))
     yield Row(N.WINDOW_MEMORY_LIMITED, base, 1.0 if stream.window_memory_limited else 0.0)
+    for rating, n in stream.feedback_total.items():
+        yield Row(N.FEEDBACK, (*base, ("rating", rating)), float(n))
+    for (evaluator, result), n in sorted(stream.evaluations_total.items()):
+        yield Row(N.EVALUATIONS, (*base, ("evaluator", safe_label_value(evaluator)),
+                                  ("result", result)), float(n))
     yield from _window_rows(stream.window, base)
 
 
 def stream_histograms(stream: StreamSnapshot, base: Labels) -> Iterator[HistRow]:
     yield HistRow(N.PROMPT_TOKENS, base, stream.prompt_tokens)
     yield HistRow(N.COMPLETION_TOKENS, base, stream.completion_tokens)
+    if stream.feedback_scores is not None:
+        yield HistRow(N.FEEDBACK_SCORE, base, stream.feedback_scores)
+    for evaluator in sorted(stream.evaluation_scores):
+        yield HistRow(N.EVALUATION_SCORE, (*base, ("evaluator", safe_label_value(evaluator))),
+                      stream.evaluation_scores[evaluator])
 
 
 def health_rows(snapshot: AggregatorSnapshot, stats: object | None) -> Iterator[Row]:
@@ -119,6 +133,13 @@ def health_rows(snapshot: AggregatorSnapshot, stats: object | None) -> Iterator[
         if value is not None:
             yield Row(metric, (), float(value))
     yield from _intermediate_rows(snapshot, getattr(stats, "intermediate", None))
+    unmatched = getattr(stats, "outcomes_unmatched", None)
+    if isinstance(unmatched, dict):
+        for kind in ("evaluation", "feedback"):
+            yield Row(N.OUTCOMES_UNMATCHED, (("kind", kind),), float(unmatched.get(kind, 0)))
+    references = getattr(stats, "references", None)
+    if references is not None:
+        yield Row(N.OUTCOME_REFERENCES, (), float(references))
 
 
 def _intermediate_rows(snapshot: AggregatorSnapshot, counts: object) -> Iterator[Row]:

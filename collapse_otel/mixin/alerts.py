@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ..health import INVALID_EVALUATION, INVALID_FEEDBACK
 from .audit import audit_alert_group
 from .config import MixinConfig
+from .feedback import feedback_alerts
 from .promql import STREAM_BY, num
 from .rules import (
     REPETITION,
@@ -15,6 +17,9 @@ from .rules import (
 )
 from .verdict import WINDOW, families_degraded, family_degraded, z_critical
 
+# unreadable feedback or evaluation input is the caller's data, not lost telemetry: counted
+# and graphed (plugin health dashboard), never paged on
+NOT_USER_INPUT = f'reason!~"{INVALID_FEEDBACK}|{INVALID_EVALUATION}"'
 STREAM = "{{ $labels.service }} release {{ $labels.release }} (cohort {{ $labels.cohort }})"
 ON = f"on ({STREAM_BY})"
 
@@ -120,7 +125,8 @@ def release_regression(cfg: MixinConfig, critical: bool) -> dict:
 
 def telemetry_dropping(cfg: MixinConfig) -> dict:
     return _alert(
-        cfg, "CollapseTelemetryDropping", f"{dropped_rate(cfg)} > 0", cfg.dropping_for,
+        cfg, "CollapseTelemetryDropping", f"{dropped_rate(cfg)}{{{NOT_USER_INPUT}}} > 0",
+        cfg.dropping_for,
         cfg.dropping_severity,
         "collapse-otel on {{ $labels.instance }} drops records ({{ $labels.reason }}).",
         "{{ $labels.job }}/{{ $labels.instance }} dropped {{ $value | printf \"%.3g\" }} "
@@ -131,7 +137,8 @@ def telemetry_dropping(cfg: MixinConfig) -> dict:
 
 def alert_rules(cfg: MixinConfig) -> list[dict]:
     return [release_regression(cfg, critical=False), release_regression(cfg, critical=True),
-            duplicate_spike(cfg), repetition_high(cfg), telemetry_dropping(cfg)]
+            duplicate_spike(cfg), repetition_high(cfg), telemetry_dropping(cfg),
+            *feedback_alerts(cfg)]
 
 
 def alerts_file(cfg: MixinConfig) -> dict:

@@ -16,7 +16,7 @@ _DURATION = re.compile(r"([0-9]+(ms|s|m|h|d|w|y))+")
 _DURATION_FIELDS = ("rate_window_short", "rate_window_long", "baseline_window", "baseline_offset",
                     "previous_release_lookback", "duplicate_window", "duplicate_for",
                     "repetition_for", "verdict_for", "dropping_for", "rollout_interval",
-                    "audit_for")
+                    "audit_for", "feedback_for", "holdout_for")
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,21 @@ class MixinConfig:
     verdict_critical_families: int = 3         # critical from this many, or K vs the baseline
     verdict_min_window_answers: int = 200      # both windows, so the errors mean something
     verdict_for: str = "15m"
+    # CollapseFeedbackRegression: the thumbs-down or evaluation fail rate of a stream up
+    # against its previous release (the verdict rules' change and z-score) by at least
+    # feedback_min_increase, with z beyond the Bonferroni bound of feedback_alpha over the two
+    # rates, on at least feedback_min_rated rated answers (judged results) in the window.
+    feedback_alpha: float = 0.05
+    feedback_min_increase: float = 0.02
+    feedback_min_rated: int = 50
+    feedback_for: str = "15m"
+    feedback_severity: str = "warning"
+    # CollapseHoldoutFailsWhileSyntheticImproves: the same for the holdout cohort, while a
+    # cohort matching synthetic_cohort_pattern (a PromQL regex) of the release improves.
+    holdout_cohort: str = "human_holdout"
+    synthetic_cohort_pattern: str = "synthetic.*"
+    holdout_for: str = "15m"
+    holdout_severity: str = "warning"
     # CollapseTelemetryDropping
     dropping_for: str = "15m"
     dropping_severity: str = "warning"
@@ -106,6 +121,15 @@ class MixinConfig:
             raise ValueError(f"rule_interval must be empty or a duration, got {self.rule_interval!r}")
         if not 0.0 < self.verdict_alpha < 1.0:
             raise ValueError("verdict_alpha must be in (0, 1)")
+        if not 0.0 < self.feedback_alpha < 1.0:
+            raise ValueError("feedback_alpha must be in (0, 1)")
+        if not 0.0 <= self.feedback_min_increase <= 1.0 or self.feedback_min_rated < 1:
+            raise ValueError("feedback_min_increase must be in [0, 1] and feedback_min_rated "
+                             ">= 1")
+        if not self.holdout_cohort or '"' in self.holdout_cohort + \
+                self.synthetic_cohort_pattern:
+            raise ValueError("holdout_cohort must be set; neither it nor "
+                             "synthetic_cohort_pattern may hold a double quote")
         if not 1 <= self.verdict_min_families <= self.verdict_critical_families:
             raise ValueError("need 1 <= verdict_min_families <= verdict_critical_families")
         for name in ("verdict_min_window_answers", "repetition_min_window_answers",

@@ -145,9 +145,63 @@ def overview(cfg: MixinConfig) -> dict:
             timeseries(name, [(f"avg by ({BY}) ({metric}{stream_sel(cfg, extra)})", LEGEND)],
                        unit, desc)
             for name, metric, extra, unit, desc in gauges]))
+    rows.append(feedback_row(cfg))
     return dashboard(cfg, "overview", "collapse-otel / Overview",
                      "Every collapse signal per release and cohort over time.",
                      stream_variables(cfg), rows)
+
+
+def _share(metric: str, s: str, part: str, whole: str, by: str = BY) -> str:
+    """sum(part) / sum(whole) of a labelled family; no value where the whole is 0."""
+    return (f"sum by ({by}) ({metric}{s[:-1]}, {part}}})\n"
+            f"/ (sum by ({by}) ({metric}{s[:-1]}, {whole}}}) > 0)")
+
+
+def feedback_row(cfg: MixinConfig) -> Row:
+    """Thumbs-down and evaluation fail rates per release and cohort (the window's counts,
+    summed over processes, as the verdict judges them), per evaluator from the counters, and
+    the scores; streams without feedback or evaluations show nothing."""
+    s = stream_sel(cfg)
+    updown, passfail = 'rating=~"up|down"', 'result=~"pass|fail"'
+    rate_part = (f"sum by ({BY}, evaluator) (rate(collapse_evaluations_total{s[:-1]}, "
+                 f'result="fail"}}[{RI}]))')
+    rate_whole = (f"sum by ({BY}, evaluator) (rate(collapse_evaluations_total{s[:-1]}, "
+                  f"{passfail}}}[{RI}]))")
+    return Row("Feedback and evaluation", [
+        timeseries("Thumbs-down rate (window)", [(
+            f"avg by ({BY}) (collapse_thumbs_down_ratio{s})", LEGEND)],
+            "percentunit", "Thumbs down / rated answers in the window (record_feedback): a "
+            "verdict signal; CollapseFeedbackRegression compares it with the previous release."),
+        timeseries("Evaluation fail rate (window)", [(
+            f"avg by ({BY}) (collapse_evaluation_fail_ratio{s})", LEGEND)],
+            "percentunit", "Failed / passed + failed evaluation results in the window, all "
+            "evaluators (record_evaluation, gen_ai.evaluation.result events); unknown results "
+            "are left out."),
+        timeseries("Thumbs-down rate (all processes)", [(
+            _share("collapse_window_feedback", s, 'rating="down"', updown), LEGEND)],
+            "percentunit", "The same from the window counts summed over the processes serving "
+            "a release (each process's window is its own share of the traffic)."),
+        timeseries("Feedback per second", [(
+            rate_sum("collapse_feedback_total", s, f"{BY}, rating"), f"{LEGEND} {{{{rating}}}}")],
+            "short", "Thumbs up and down recorded, from the counters."),
+        timeseries("Rated answers in the window", [
+            (f"sum by ({BY}, rating) (collapse_window_feedback{s})",
+             f"{LEGEND} {{{{rating}}}}"),
+            (f"sum by ({BY}, result) (collapse_window_evaluations{s})",
+             f"{LEGEND} {{{{result}}}}")], "short",
+            "How many ratings and results the two rates rest on (the alerts need 50)."),
+        timeseries("Evaluation fail rate by evaluator", [(
+            f"{rate_part}\n/ ({rate_whole} > 0)", f"{LEGEND} {{{{evaluator}}}}")],
+            "percentunit", "Failed / passed + failed results per evaluator, from the counters: "
+            "one evaluator or all of them?"),
+        timeseries("Evaluation score by evaluator (median)", [(
+            f"histogram_quantile(0.5, sum by ({BY}, evaluator, le) "
+            f"(rate(collapse_evaluation_score_bucket{s}[{RI}])))",
+            f"{LEGEND} {{{{evaluator}}}}")], "short",
+            "Median evaluation score per evaluator (buckets fit 0-1, 1-5 and 1-10 scales)."),
+        timeseries("Feedback score (median)", quantiles("collapse_feedback_score", s, (0.5,)),
+                   "short", "Median numeric feedback score (record_feedback score=)."),
+    ])
 
 
 def health(cfg: MixinConfig) -> dict:
@@ -193,6 +247,19 @@ def health(cfg: MixinConfig) -> dict:
                 "(sample size, embedder, LSH parameters, window); 0: nothing rebuilt (the "
                 "counter exists only after a rebuild)."),
             timeseries("Scrape target up", [(f"up{j}", "{{instance}}")], "short"),
+        ]),
+        Row("Feedback and evaluation results", [
+            timeseries("Results without a known answer", [(
+                rate_sum("collapse_outcomes_unmatched_total", j, "instance, kind"),
+                "{{instance}} {{kind}}")], "short",
+                "record_feedback / record_evaluation calls whose run, trace or response id "
+                "named no answer the process knew (counted in their explicit or default "
+                "stream): feedback given long after the answer, in another process, or an id "
+                "capture never saw."),
+            timeseries("Answer references held", [(
+                f"collapse_outcome_references{j}", "{{instance}}")], "short",
+                "Run, trace and response ids kept to place feedback in its answer's stream "
+                "(bounded by COLLAPSE_OTEL_FEEDBACK_REFERENCES)."),
         ]),
         Row("Coverage", [
             timeseries("Answers without text", [(

@@ -8,6 +8,7 @@ answer to the same question is not a spike); otherwise every answer and duplicat
 from __future__ import annotations
 
 from .config import MixinConfig
+from .feedback import feedback_rules
 from .promql import STREAM_BY, sel
 from .verdict import LINEAGE, verdict_rules
 
@@ -96,6 +97,7 @@ def _baseline(cfg: MixinConfig) -> str:
 def recording_rules(cfg: MixinConfig) -> list[dict]:
     """Every recording rule, in evaluation order (later rules read earlier ones)."""
     rules = verdict_rules(cfg)
+    rules += feedback_rules(cfg)
     rules += [
         {"record": answers_increase(cfg),
          "expr": _judged_answers(cfg, "increase", cfg.duplicate_window)},

@@ -25,6 +25,10 @@ def signal_table() -> str:
             how = "1 - distinct texts / answers; jackknife over the window's text hashes"
         elif s.key == "near_duplicate_ratio":
             how = "share of the window's answers; Agresti-Coull standard error"
+        elif s.key == "thumbs_down_ratio":
+            how = "share of the window's ratings; Agresti-Coull standard error"
+        elif s.key == "evaluation_fail_ratio":
+            how = "share of the window's pass / fail results; Agresti-Coull standard error"
         elif s.key == "word_tail_mass":
             how = "statistic of the 1,000-answer sample; N1 as a Poisson count"
         elif s.key == "self_bleu":

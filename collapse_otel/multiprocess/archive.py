@@ -148,7 +148,7 @@ class _ArchiveState:
                 write(state_frames.frame(blobs[0]))
                 continue
             merged = merge_streams([StreamState.from_bytes(b, **args) for b in blobs],
-                                   now=time.time(), **args)
+                                   now=time.time(), max_evaluators=cfg.max_evaluators, **args)
             cap_window(merged)
             write(state_frames.frame(merged.to_bytes()))
         write(state_frames.END)
@@ -160,6 +160,7 @@ class _ArchiveState:
         dropped: dict[str, int] = {}
         rebuilt: dict[str, int] = {}
         processed, seconds, trims = 0, 0.0, 0
+        unmatched: dict[str, int] = {}
         for _, index in self._parts:
             about = index.about
             absorbed += [str(t) for t in about.get("absorbed", ())]
@@ -172,9 +173,11 @@ class _ArchiveState:
                 rebuilt[part] = rebuilt.get(part, 0) + int(n)
             processed += int(stats.get("records_processed", 0))
             seconds += float(stats.get("processing_seconds", 0.0))
+            for kind, n in stats.get("outcomes_unmatched", {}).items():
+                unmatched[kind] = unmatched.get(kind, 0) + int(n)
             trims += int(about.get("memory", {}).get("trims", 0))
         return {"kind": "archive", "absorbed": absorbed[-MAX_ABSORBED:],
                 "stats": {"dropped": dropped, "queue_depth": 0, "processing_seconds": seconds,
-                          "records_processed": processed},
+                          "records_processed": processed, "outcomes_unmatched": unmatched},
                 "memory": {"retained": 0, "budget": 0, "trims": trims},
                 "rebuilt": rebuilt, "limited": []}

@@ -26,6 +26,7 @@ from typing import Any, BinaryIO
 
 import xxhash
 
+from ..outcome_stats import OutcomeTotals
 from ..records import StreamKey
 from ..state_file import _HEADER, _TRAILER, MAGIC, VERSION, CorruptState, StateStore
 from ..state_frames import read_frames
@@ -110,7 +111,9 @@ def health_of(aggregator: Any, stats: Any) -> dict:
         "stats": {"dropped": dict(getattr(stats, "dropped", None) or {}),
                   "queue_depth": getattr(stats, "queue_depth", 0) or 0,
                   "processing_seconds": getattr(stats, "processing_seconds", 0.0) or 0.0,
-                  "records_processed": getattr(stats, "records_processed", 0) or 0},
+                  "records_processed": getattr(stats, "records_processed", 0) or 0,
+                  "outcomes_unmatched": dict(getattr(stats, "outcomes_unmatched", None) or {}),
+                  "references": getattr(stats, "references", 0) or 0},
         "memory": {"retained": getattr(memory, "retained", 0),
                    "budget": getattr(memory, "budget", 0),
                    "trims": getattr(memory, "trims_total", 0)},
@@ -131,6 +134,7 @@ class StreamEntry:
     counts: dict[str, int]
     prompt_hist: list[int]
     completion_hist: list[int]
+    outcomes: OutcomeTotals = field(default_factory=OutcomeTotals)
 
 
 @dataclass
@@ -152,11 +156,14 @@ def ident_of(f: BinaryIO) -> tuple[int, int, int, int]:
     return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
 
 
-def stream_counters(blob: bytes) -> tuple[StreamKey, float, dict[str, int], list[int], list[int]]:
-    """A stream's key, first-seen time, counters and histograms, read from the start of its
-    bytes (``StreamState.to_bytes``) without parsing its window panes."""
+def stream_counters(blob: bytes) -> tuple[StreamKey, float, dict[str, int], list[int], list[int],
+                                          OutcomeTotals]:
+    """A stream's key, first-seen time, counters, histograms and feedback / evaluation
+    totals, read from the start of its bytes (``StreamState.to_bytes``) without parsing its
+    window panes."""
     head = read_stream_head(blob)
-    return head.key, head.first_seen, head.counts, head.prompt_hist, head.completion_hist
+    return (head.key, head.first_seen, head.counts, head.prompt_hist, head.completion_hist,
+            head.outcomes)
 
 
 class _Hashing:
@@ -188,10 +195,10 @@ def scan(f: BinaryIO, path: Path) -> FileIndex:
         folded, fingerprint, frames = read_frames(payload.read)
         index = FileIndex(path, ident, folded, fingerprint, {})
         for blob in frames:
-            key, first_seen, counts, prompt, completion = stream_counters(blob)
+            key, first_seen, counts, prompt, completion, outcomes = stream_counters(blob)
             index.entries.append(StreamEntry(
                 key, payload.position - len(blob), len(blob), xxhash.xxh3_64_intdigest(blob),
-                first_seen, counts, prompt, completion))
+                first_seen, counts, prompt, completion, outcomes))
         size_bytes = payload.read(8)
         size = _U64.unpack(size_bytes)[0] if len(size_bytes) == 8 else -1
         if not 0 <= size <= min(MAX_ABOUT, payload.left):

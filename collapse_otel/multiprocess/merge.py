@@ -1,10 +1,11 @@
 """One stream's state from several processes merged into one: what a single process that had
 seen every process's answers would hold, as far as the sketches allow.
 
-- Counters and token histograms add (exact).
+- Counters, token histograms and feedback / evaluation totals add (exact; evaluators beyond
+  ``max_evaluators`` fold into ``__other__`` as in one process).
 - Window panes merge pane by pane (the processes' older panes into one, their current panes
   into another), each in order of pane start:
-  - answer counts add, and the seq-rep and completion-token moments add (exact, up to the
+  - answer counts and feedback / evaluation counts add, and the seq-rep and completion-token moments add (exact, up to the
     order of float additions);
   - reservoir samples merge (``ReservoirSample.merge``: exact while every process's pane
     still holds every answer it saw, else a uniform sample of the union);
@@ -58,12 +59,14 @@ def merge_panes(panes: Sequence[Pane], older: Pane | None, *, threshold: float,
         out.seq_rep.merge(pane.seq_rep)
         out.completion.merge(pane.completion)
         out.sample.merge(pane.sample)
+        out.outcomes.merge(pane.outcomes)
         replay(pane.duplicates, out.duplicates, older.duplicates if older else None)
     return out
 
 
 def merge_streams(states: Sequence[StreamState], *, threshold: float, minhasher: MinHasher,
-                  sample_size: int, now: float | None = None) -> StreamState:
+                  sample_size: int, now: float | None = None,
+                  max_evaluators: int = 32) -> StreamState:
     """The states of one stream (one per process, at least one) merged into a new state.
     Each is first slid to ``now`` (wall clock; None: not slid), as its process would have:
     the window of a process that died or went idle empties with time."""
@@ -83,6 +86,7 @@ def merge_streams(states: Sequence[StreamState], *, threshold: float, minhasher:
                              (out.completion_hist, state.completion_hist)):
             for i, value in enumerate(theirs):
                 mine[i] += value
+        out.outcomes.merge(state.outcomes, max_evaluators)
         out.last_seen = max(out.last_seen, state.last_seen)
         out.memory_limited = out.memory_limited or state.memory_limited
     args = dict(threshold=threshold, minhasher=minhasher, sample_size=sample_size)

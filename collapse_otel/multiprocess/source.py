@@ -28,6 +28,7 @@ from typing import BinaryIO, NamedTuple
 
 from ..aggregator import Aggregator
 from ..config import CollapseConfig
+from ..outcome_stats import OutcomeTotals
 from ..records import StreamKey
 from ..snapshot import AggregatorSnapshot, HistogramSnapshot, StreamSnapshot, WindowSignals
 from ..state_file import CorruptState
@@ -49,6 +50,8 @@ class MergedStats(NamedTuple):
     queue_depth: int
     processing_seconds: float
     records_processed: int
+    outcomes_unmatched: dict[str, int] = {}
+    references: int = 0
 
 
 @dataclass
@@ -205,7 +208,8 @@ class MultiprocessSource:
         streams = []
         for key in sorted(by_key):
             streams.append(_stream_snapshot(key, [e for e, _ in by_key[key]],
-                                            windows.get(key, _EMPTY), key in limited))
+                                            windows.get(key, _EMPTY), key in limited,
+                                            self.config.max_evaluators))
         self._windows = {k: w for k, w in self._windows.items() if k in by_key}
         self.files = {"worker": sum(not o.archive for o in opened),
                       "archive": sum(o.archive for o in opened)}
@@ -248,7 +252,8 @@ class MultiprocessSource:
                   for e, o in parts]
         now = time.time()
         merged = merge_streams(states, threshold=cfg.near_duplicate_threshold,
-                               minhasher=self._minhasher, sample_size=cfg.sample_size, now=now)
+                               minhasher=self._minhasher, sample_size=cfg.sample_size, now=now,
+                               max_evaluators=cfg.max_evaluators)
         del states
         slide_at = merged.current.start + merged.pane_seconds
         window = compute_window(merged.window_inputs())
@@ -257,8 +262,12 @@ class MultiprocessSource:
 
 
 def _stream_snapshot(key: StreamKey, entries: list[StreamEntry], window: WindowSignals,
-                     limited: bool) -> StreamSnapshot:
+                     limited: bool, max_evaluators: int = 32) -> StreamSnapshot:
     counts = {name: sum(e.counts.get(name, 0) for e in entries) for name in entries[0].counts}
+    outcomes = OutcomeTotals()
+    for e in entries:
+        outcomes.merge(e.outcomes, max_evaluators)
+    feedback, feedback_scores, evaluations, scores = outcomes.exported()
     prompt = [sum(col) for col in zip(*(e.prompt_hist for e in entries), strict=True)]
     completion = [sum(col) for col in zip(*(e.completion_hist for e in entries), strict=True)]
     return StreamSnapshot(
@@ -281,7 +290,8 @@ def _stream_snapshot(key: StreamKey, entries: list[StreamEntry], window: WindowS
             tuple(completion), float(counts["completion"] + counts["completion_estimated"]),
             sum(completion)),
         first_seen=min(e.first_seen for e in entries), window=window,
-        window_memory_limited=limited)
+        window_memory_limited=limited, feedback_total=feedback, feedback_scores=feedback_scores,
+        evaluations_total=evaluations, evaluation_scores=scores)
 
 
 def _health(opened: list[_Open], streams: tuple) -> tuple[AggregatorSnapshot, MergedStats]:
@@ -289,8 +299,9 @@ def _health(opened: list[_Open], streams: tuple) -> tuple[AggregatorSnapshot, Me
     dead workers), gauges (queue depth, memory held) over the workers' files only."""
     dropped: dict[str, int] = {}
     rebuilt: dict[str, int] = {}
-    queue = processed = retained = budget = trims = folded = 0
+    queue = processed = retained = budget = trims = folded = references = 0
     seconds = 0.0
+    unmatched: dict[str, int] = {}
     for o in opened:
         about = o.index.about
         stats, memory = about.get("stats", {}), about.get("memory", {})
@@ -299,15 +310,18 @@ def _health(opened: list[_Open], streams: tuple) -> tuple[AggregatorSnapshot, Me
         for part, n in about.get("rebuilt", {}).items():
             rebuilt[part] = rebuilt.get(part, 0) + int(n)
         processed += int(stats.get("records_processed", 0))
+        for kind, n in stats.get("outcomes_unmatched", {}).items():
+            unmatched[kind] = unmatched.get(kind, 0) + int(n)
         seconds += float(stats.get("processing_seconds", 0.0))
         trims += int(memory.get("trims", 0))
         folded += o.index.folded
         if not o.archive:
             queue += int(stats.get("queue_depth", 0))
+            references += int(stats.get("references", 0))
             retained += int(memory.get("retained", 0))
             budget += int(memory.get("budget", 0))
     snapshot = AggregatorSnapshot(streams, folded, time.time(), memory_retained_bytes=retained,
                                   memory_budget_bytes=budget, memory_trims_total=trims,
                                   state_rebuilt=MappingProxyType(rebuilt))
-    return snapshot, MergedStats(dropped, queue, seconds, processed)
+    return snapshot, MergedStats(dropped, queue, seconds, processed, unmatched, references)
 

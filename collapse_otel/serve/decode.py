@@ -20,6 +20,9 @@ from google.protobuf.message import DecodeError as _PbDecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from ..spans.conventions import chain_input, chain_output, classify, resource_labels
+from ..spans.evaluations import EVENT as EVALUATION_EVENT
+from ..spans.evaluations import MAX_PER_SPAN as MAX_EVALUATIONS
+from ..spans.evaluations import is_evaluation
 from ..spans.trace_turns import Note
 
 MAX_VALUE_DEPTH = 8          # nested kvlist / array levels kept; deeper values become None
@@ -47,6 +50,7 @@ class SpanItem:
     attrs: dict[str, Any] | None
     resource: dict[str, Any] | None
     note: Note | None = None
+    evaluations: list[dict[str, Any]] | None = None   # gen_ai.evaluation.result attributes
 
 
 @dataclass(slots=True)
@@ -142,12 +146,17 @@ def batch_of(req: ExportTraceServiceRequest) -> Batch:
                     else None
                 attrs = attributes(span.attributes)
                 kind = classify(attrs) if attrs else None
+                evals = _evaluations(span, attrs)
+                if evals is not None and resource is None:
+                    resource = resource_labels(attributes(rs.resource.attributes))
                 if kind is None:
                     chain, output = chain_output(attrs) if attrs else (0, None)
                     asked = chain_input(attrs) if chain else None
                     items.append(SpanItem(trace_id, int.from_bytes(span_id, "big"), parent_id,
-                                          span.end_time_unix_nano, None, None, None,
-                                          Note(span.name, chain, output, asked)))
+                                          span.end_time_unix_nano, None,
+                                          attrs if evals is not None else None,
+                                          resource if evals is not None else None,
+                                          Note(span.name, chain, output, asked), evals))
                     continue
                 if resource is None:   # only its labels: answers may wait with it
                     resource = resource_labels(attributes(rs.resource.attributes))
@@ -156,10 +165,19 @@ def batch_of(req: ExportTraceServiceRequest) -> Batch:
                     batch.answers += 1
                 items.append(SpanItem(trace_id, int.from_bytes(span_id, "big"), parent_id,
                                       span.end_time_unix_nano, kind, attrs, resource,
-                                      Note(span.name)))
+                                      Note(span.name), evals))
     if batch.rejected:
         batch.errors.append(f"{batch.rejected} span(s) with an invalid trace_id or span_id")
     return batch
+
+
+def _evaluations(span: Any, attrs: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """Evaluation results on the span: its ``gen_ai.evaluation.result`` events, and the span
+    itself when it carries one (a zero-duration evaluation span); None when it has none."""
+    found = [attributes(ev.attributes) for ev in span.events if ev.name == EVALUATION_EVENT]
+    if is_evaluation(attrs):
+        found.append(attrs)
+    return found[:MAX_EVALUATIONS] if found else None
 
 
 def attributes(kvs: Any) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 from ..config import CollapseConfig
+from ..health import INVALID_EVALUATION
 from ..pipeline import EXTRACT_ERROR, Pipeline
 from ..records import AnswerRecord
 from .decode import Batch
@@ -78,7 +79,9 @@ class Receiver:
                                         on_close=self._open.discard,
                                         on_error=partial(self.pipeline.report_error,
                                                          EXTRACT_ERROR),
-                                        max_bytes=settings.max_queued_bytes // 2)
+                                        max_bytes=settings.max_queued_bytes // 2,
+                                        on_invalid=partial(self.pipeline.count_drop,
+                                                           INVALID_EVALUATION))
         self.stats = ServeStats()
         self._lock = threading.Lock()
         self.queued_answers = 0
@@ -148,10 +151,11 @@ class Receiver:
         request leaves open (GenAI spans without their root)."""
         genai = {i.trace_id for i in batch.items if i.kind is not None}
         open_ = self._open
-        if not genai and not open_:
+        if not genai and not open_ and not any(i.evaluations for i in batch.items):
             batch.items = []
             return set()
-        keep = [i for i in batch.items if i.trace_id in genai or i.trace_id in open_]
+        keep = [i for i in batch.items
+                if i.trace_id in genai or i.trace_id in open_ or i.evaluations]
         batch.items = keep
         rooted = {i.trace_id for i in keep if i.parent_id is None}
         return genai - rooted

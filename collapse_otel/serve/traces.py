@@ -18,8 +18,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..config import CollapseConfig
+from ..outcomes import Outcome
 from ..records import AnswerRecord
-from ..spans.conventions import LLM, SpanFacts, capped, extract
+from ..spans.conventions import LLM, SpanFacts, capped, extract, with_refs
+from ..spans.evaluations import evaluation_outcomes
 from ..spans.records import facts_to_record
 from ..spans.trace_buffer import ITEM_COST, LINK_COST, TRACE_COST, Trace, TraceBuffer
 from ..turns import policy_of
@@ -40,9 +42,11 @@ class TraceAssembler:
                  max_traces: int = 4096, clock: Callable[[], float] = time.monotonic,
                  on_close: Callable[[bytes], None] | None = None,
                  on_error: Callable[[Exception], None] | None = None,
-                 max_bytes: int | None = None) -> None:
+                 max_bytes: int | None = None,
+                 on_invalid: Callable[[int], None] | None = None) -> None:
         self._config = config
         self._on_error = on_error or (lambda exc: None)
+        self._on_invalid = on_invalid or (lambda n: None)   # unreadable evaluation results
         self._max_bytes = max_bytes
         self._buffer = TraceBuffer(self._record, hold_seconds=hold_seconds,
                                    max_traces=max_traces,
@@ -71,8 +75,11 @@ class TraceAssembler:
         finally:
             buffer.max_bytes = self._max_bytes
 
-    def ingest(self, batch: Batch) -> list[AnswerRecord]:
-        out = self.expire()
+    def ingest(self, batch: Batch) -> list[AnswerRecord | Outcome]:
+        out: list[AnswerRecord | Outcome] = list(self.expire())
+        for item in batch.items:   # evaluation results: placed by the worker (references.py)
+            if item.evaluations:
+                out.extend(self._outcomes(item))
         by_trace: dict[bytes, list[SpanItem]] = {}
         for item in batch.items:
             by_trace.setdefault(item.trace_id, []).append(item)
@@ -112,8 +119,15 @@ class TraceAssembler:
         if facts is not None and facts.kind == LLM:
             if facts.captured:
                 return None     # collapse-otel's own handler already counted this answer
-            return capped(facts, self._config.max_answer_chars)
+            return with_refs(capped(facts, self._config.max_answer_chars), item.trace_id)
         return facts
+
+    def _outcomes(self, item: SpanItem) -> list[Outcome]:
+        out, invalid = evaluation_outcomes(item.evaluations or (), item.attrs, item.resource,
+                                           item.trace_id, self._config)
+        if invalid:
+            self._on_invalid(invalid)
+        return out
 
     def _record(self, facts: SpanFacts, resource: Mapping[str, Any] | None,
                 ids: Any) -> AnswerRecord:

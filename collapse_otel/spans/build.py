@@ -127,6 +127,7 @@ def make_record(
     source: str = "",
     intermediate: bool = False,
     question: Any = None,
+    refs: tuple[str, ...] = (),
 ) -> AnswerRecord:
     """Build a bounded record; unknown labels fall back to the config (env) values.
 
@@ -168,6 +169,7 @@ def make_record(
         source=source,
         intermediate=intermediate,
         question=_question(question),
+        refs=refs,
     )
 
 

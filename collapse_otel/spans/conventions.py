@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..outcomes import MAX_REF_CHARS, response_ref, trace_ref
 from .build import as_count, as_label, as_text, estimate_tokens, first_label
 from .jsonvalue import json_value as _json
 from .questions import llm_span_question
@@ -61,6 +62,8 @@ class SpanFacts:
     tool_call: bool = False         # a tool-call step: tool calls and no text
     tags: tuple[str, ...] = ()      # the run's tags (OpenInference tag.tags), for the filters
     question: str | None = None     # the last user message on the span
+    refs: tuple[str, ...] = ()      # what feedback can name the answer by (with_refs)
+    response_id: str | None = None  # gen_ai.response.id
 
 
 def capped(facts: SpanFacts, max_chars: int) -> SpanFacts:
@@ -171,7 +174,20 @@ def _llm_facts(a: Mapping[str, Any]) -> SpanFacts:
         tool_call=not answer and _has_tool_calls(a),
         tags=_tags(get("tag.tags")),
         question=llm_span_question(a),
+        response_id=as_label(get("gen_ai.response.id"), MAX_REF_CHARS),
     )
+
+
+def with_refs(facts: SpanFacts, trace_id: int | bytes) -> SpanFacts:
+    """LLM facts with the references feedback can name the answer by: its trace id and its
+    ``gen_ai.response.id`` (collapse_otel.outcomes)."""
+    refs = tuple(r for r in (trace_ref(trace_id), response_ref(facts.response_id)) if r)
+    return replace(facts, refs=refs) if refs else facts
+
+
+def span_labels(a: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """(service, release, cohort) a span names itself (collapse.*, run metadata), or None."""
+    return _span_label(a, "service"), _span_label(a, "release"), _span_label(a, "cohort")
 
 
 _TOOL_CALL_KEYS = ("llm.output_messages.0.message.tool_calls.0.tool_call.function.name",

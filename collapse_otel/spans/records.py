@@ -34,4 +34,4 @@ def facts_to_record(config: CollapseConfig, facts: SpanFacts,
         service=first_label(service, facts.service, env_service, resource_service(resource)),
         release=first_label(release, facts.release, env_release, resource_release(resource)),
         cohort=first_label(cohort, facts.cohort),
-        timestamp=timestamp, source=source, question=facts.question)
+        timestamp=timestamp, source=source, question=facts.question, refs=facts.refs)
