@@ -82,3 +82,29 @@ def test_compare_reports_how_much_of_the_baseline_tail_the_candidate_still_produ
     assert collapsed.candidate_share < 0.85 * collapsed.baseline_share
     assert collapsed.p_value < 1e-6
     assert control.candidate_share > 0.95 * control.baseline_share
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    """Window signals of generations 0-3 (1,000 answers each) of both regimes."""
+    from benchmarks.simulation_signals import measure
+    from collapse_otel.simulation import run_simulation
+
+    return {regime: measure(regime, run_simulation(regime, 3, 1000, seed=0))
+            for regime in ("replace", "accumulate")}
+
+
+@pytest.mark.parametrize("key, sign", [("self_bleu", +1), ("word_tail_mass", -1),
+                                       ("entity_tail_mass", -1)])
+def test_tail_signals_move_with_collapse_and_far_less_on_the_control(simulated, key, sign):
+    """A model trained on its own samples: self-BLEU up, tail masses down at every step; the
+    control that keeps the human data moves less at generation 2 and under half as much at
+    generation 3 (measured at seeds 0 and 1, gen 2 / gen 3: self-BLEU +28% / +15% against
+    +21% / +6-9% on the control, as distinct-3 -10% / -9% against -7% / -3%; word tail -33% /
+    -29% against -11% / -2%)."""
+    steps = {regime: [ws[g].get(key) / ws[g - 1].get(key) - 1 for g in (1, 2, 3)]
+             for regime, ws in simulated.items()}
+    assert all(sign * s > 0.05 for s in steps["replace"]), steps
+    # generation 1 is shared: both regimes start from the same model
+    assert abs(steps["accumulate"][1]) < abs(steps["replace"][1]), steps
+    assert abs(steps["accumulate"][2]) < 0.5 * abs(steps["replace"][2]), steps
