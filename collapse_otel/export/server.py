@@ -33,9 +33,23 @@ _COLLECTORS: weakref.WeakKeyDictionary[CollectorRegistry, CollapseCollector] = (
 _LOCK = threading.Lock()
 
 
+def _process_config() -> CollapseConfig:
+    """The configuration of the process-wide pipeline when one is installed (``instrument()``
+    installs its own, holding its arguments), else the environment's: where the default
+    source's lineage (previous_release, baseline_release, release_order) comes from."""
+    from .. import pipeline  # lazy import, as in _DefaultPipeline
+
+    current = pipeline._default
+    return current.config if current is not None else CollapseConfig.resolve()
+
+
 class _DefaultPipeline:
     """The process-wide capture pipeline, looked up on every scrape (it may be replaced, and
     it is rebuilt in forked workers)."""
+
+    @property
+    def config(self) -> CollapseConfig:
+        return _process_config()
 
     @staticmethod
     def snapshot():
@@ -68,8 +82,10 @@ def collapse_registry(registry: CollectorRegistry | None = None, *, source: obje
             config = getattr(source, "config", None) if source is not None else \
                 CollapseConfig.resolve()
             src = source if source is not None else _default_source(config)
+            # the lineage of what is exported: the process-wide pipeline's (instrument()'s)
+            lineage = Lineage.from_config(getattr(src, "config", config), release_order)
             collector = CollapseCollector(as_snapshot_source(src), as_stats_source(src),
-                                          lineage=Lineage.from_config(config, release_order))
+                                          lineage=lineage)
             registry.register(collector)
             _COLLECTORS[registry] = collector
             _register_multiprocess_health(registry, src)
