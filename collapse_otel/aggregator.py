@@ -161,7 +161,16 @@ class Aggregator:
     def _apply_run(self, state: StreamState, prepared: list, run: list[int],
                    results: list[AnswerResult | None]) -> None:
         answers = [prepared[i] for i in run]
-        for i, p, dup in zip(run, answers, state.apply_many(answers), strict=True):
+        try:
+            verdicts = state.apply_many(answers)
+        except Exception as exc:
+            # applying prepared answers fails only on a bug or MemoryError: this run's records
+            # are reported as failed (results None) and the other streams' runs still apply;
+            # this stream may hold part of the run, and is recomputed at its next refresh
+            state.dirty = True
+            self._record_error(exc)
+            return
+        for i, p, dup in zip(run, answers, verdicts, strict=True):
             results[i] = AnswerResult(
                 state.key, p.has_text, bool(dup and dup.exact), bool(dup and dup.near),
                 dup.max_similarity if dup else 0.0, p.seq_rep, len(p.entity_hashes or ()),

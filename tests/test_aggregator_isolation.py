@@ -133,3 +133,34 @@ def test_a_record_whose_labels_cannot_be_read_is_dropped_alone(monkeypatch):
     clean.observe_batch([records[0], records[2], records[3]])
     assert agg.to_bytes() == clean.to_bytes()
     assert agg.observe_batch([rec(POISONED, 1, 1, i=4)])[0].exact_duplicate
+
+
+def test_a_failure_while_applying_stays_in_its_stream(monkeypatch):
+    """Applying prepared answers raises only on a bug (or MemoryError). Then that stream's run
+    is reported as failed, every other stream of the batch is applied, the pipeline's counts
+    say exactly that, and the next batch applies."""
+    from collapse_otel.stream import StreamState
+
+    real = StreamState.apply_many
+
+    def failing(self, answers):
+        if self.key.release == "v2":
+            raise MemoryError("no room for this run")
+        return real(self, answers)
+
+    monkeypatch.setattr(StreamState, "apply_many", failing)
+    agg = fresh()
+    pipeline = Pipeline(agg.config, aggregator=agg)
+    for r in (rec(OSLO, 10, 20, i=0), rec("a v2 answer about bergen", 3, 4, "v2", i=1),
+              rec("another v2 answer about rain", 3, 4, "v2", i=2),
+              rec("a second v1 answer about trams", 5, 6, i=3)):
+        pipeline.submit(r)
+    assert pipeline.flush(5)
+    stats = pipeline.stats()
+    assert stats.dropped == {"signal_error": 2} and stats.records_processed == 2
+    assert streams(agg)["v1"].answers_total == 2
+    monkeypatch.setattr(StreamState, "apply_many", real)
+    pipeline.submit(rec("a third v1 answer", 1, 2, i=4))
+    assert pipeline.flush(5)
+    assert streams(agg)["v1"].answers_total == 3
+    pipeline.shutdown()
