@@ -200,6 +200,7 @@ def test_small_and_empty_inputs_are_not_enough_data(items) -> None:
     assert empty.sample_size == 0 and empty.answers == (0, 0)
     assert all(r.verdict == NOT_ENOUGH and r.p_value is None for r in empty.signals)
     assert empty.families == () and not empty.collapse_suspected
+    assert empty.verdict == NOT_ENOUGH          # never "pass" on nothing
     one_sided = compare_answers([], pool()[:50])
     assert all(r.verdict == NOT_ENOUGH for r in one_sided.signals)
     assert {f.verdict for f in one_sided.families} == {NOT_ENOUGH}
@@ -212,6 +213,9 @@ def test_small_and_empty_inputs_are_not_enough_data(items) -> None:
         for r in c.signals:              # no p-value or change: not enough data, never a guess
             if r.p_value is None or r.change is None:
                 assert r.verdict == NOT_ENOUGH, r.signal.key
+    same = ["the same short answer"] * 3      # no spread on either side: no test, no verdict
+    other = ["a different and somewhat longer short answer, repeated"] * 3
+    assert compare_answers(same, other).result("compression_ratio").verdict == NOT_ENOUGH
     assert permutation_test(items[:3], items[3:6], 50, 0) == {}
     assert permutation_test(items[:10], items[10:15], 50, 0) == {}   # unequal sizes
 

@@ -112,6 +112,10 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
+        """collapse suspected / degraded / pass; "not enough data" when no family could be
+        judged (no answers, or too few on a side for any test)."""
+        if not any(f.verdict != NOT_ENOUGH for f in self.families):
+            return NOT_ENOUGH
         return "collapse suspected" if self.collapse_suspected else (
             "degraded" if self.degraded_families else "pass")
 
@@ -196,8 +200,8 @@ def _moments(values: list[int]) -> MomentStats:
 def _normal(diff: float, se: float) -> float | None:
     if not math.isfinite(se):
         return None
-    if se <= 0:
-        return 1.0 if diff == 0 else 0.0
+    if se <= 0:   # no spread estimated (a handful of identical values): no test, unless equal
+        return 1.0 if diff == 0 else None
     return math.erfc(abs(diff) / se / math.sqrt(2))
 
 

@@ -33,10 +33,11 @@ def normal_p_value(observed: float, null: np.ndarray) -> float | None:
     null = null[np.isfinite(null)]
     if len(null) < 20:
         return None
-    sd = float(null.std(ddof=1))
-    if sd <= 0:
-        return 1.0 if abs(observed - float(null.mean())) < 1e-12 else 0.0
-    z = abs(observed - float(null.mean())) / sd
+    sd, centre = float(null.std(ddof=1)), float(null.mean())
+    scale = max(1.0, abs(centre), abs(observed))
+    if sd <= 1e-12 * scale:     # every split alike (float noise aside)
+        return 1.0 if abs(observed - centre) <= 1e-12 * scale else 0.0
+    z = abs(observed - centre) / sd
     return math.erfc(z / math.sqrt(2))
 
 

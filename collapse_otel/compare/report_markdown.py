@@ -7,7 +7,7 @@ from __future__ import annotations
 from . import fmt
 from .gate import GateResult, Section
 
-_ICON = {"pass": "✅", "degraded": "⚠️", "collapse suspected": "❌"}
+_ICON = {"pass": "✅", "degraded": "⚠️", "collapse suspected": "❌", "not enough data": "➖"}
 
 
 def esc(text: str) -> str:
