@@ -23,6 +23,7 @@ from collapse_otel.records import OTHER_RELEASE, AnswerRecord, StreamKey
 from tests.conftest import require_module
 from tests.test_capture_support import (
     ANSWERS,
+    USAGE,
     VaryingRetriever,
     make_pipeline,
     rag_chain,
@@ -90,6 +91,58 @@ def test_span_processor_and_completion_hook():
             inv.input_tokens, inv.output_tokens = 5, 2
     assert p.flush(5)
     assert len(agg.records) == N and {r.source for r in agg.records} == {"completion_hook"}
+
+
+def _hook_inference(handler, text: str, tokens: tuple[int, int]) -> None:
+    from opentelemetry.util.genai.types import InputMessage, OutputMessage, Text
+
+    with handler.inference("openai", request_model="m") as inv:
+        inv.input_messages = [InputMessage(role="user", parts=[Text(content="q?")])]
+        inv.output_messages = [OutputMessage(role="assistant", finish_reason="stop",
+                                             parts=[Text(content=text)])]
+        inv.input_tokens, inv.output_tokens = tokens
+
+
+def _hooked(p):
+    require_module("opentelemetry.util.genai")
+    from opentelemetry.util.genai.handler import TelemetryHandler
+
+    from collapse_otel.capture.completion_hook import CollapseCompletionHook
+
+    return TelemetryHandler(tracer_provider=TracerProvider(),
+                            completion_hook=CollapseCompletionHook(pipeline=p))
+
+
+def test_handler_and_completion_hook():
+    """A LangChain app whose model calls util-genai also reports: the handler's records (with
+    their labels) are kept, whichever path reached the queue first; repeats of one path
+    (the chain cycles through three answers) still count."""
+    p, agg = make_pipeline()
+    hook = _hooked(p)
+    chain = simple_chain()
+    handler = CollapseCallbackHandler(pipeline=p)
+    for i in range(N):
+        text = chain.invoke({"context": "", "question": f"q{i}"},
+                            config={"callbacks": [handler]})
+        _hook_inference(hook, text, USAGE[i % 3])
+    assert p.flush(5)
+    assert len(agg.records) == N and {r.source for r in agg.records} == {"langchain"}
+    assert p.stats().duplicates == N
+    (stream,) = agg.snapshot().streams
+    assert stream.duplicate_answers_total["exact"] == N - 3     # the path's own repeats
+
+
+def test_observe_and_completion_hook():
+    p, agg = make_pipeline()
+    hook = _hooked(p)
+    for i in range(N):
+        text = f"answer number {i}"
+        _hook_inference(hook, text, (5, 2))
+        observe(text, pipeline=p, release="r1")
+    assert p.flush(5)
+    (stream,) = agg.snapshot().streams
+    assert stream.answers_total == N and stream.key.release == "r1"
+    assert {r.source for r in agg.records} == {"observe"} and p.stats().duplicates == N
 
 
 def test_handler_own_spans_and_span_processor():
