@@ -17,6 +17,8 @@ fails when the committed file drifts from this script.
   human-written baseline h: critical.
 - young: y2 moved 30% in three families, but its window holds 100 answers: not judged (no
   degraded signal, no judged-signals count): quiet.
+- replicas: r2 runs on two instances; its value is their mean and its error sqrt(sum se^2) / n;
+  it barely moves from r1: quiet.
 """
 
 from __future__ import annotations
@@ -133,6 +135,12 @@ def scenarios() -> list[dict]:
     series += release_series("young", "y2", "default", "a",
                              moved(LEXICAL + SEMANTIC + ENTITY, 0.3), ALL, previous="y1",
                              window=100)
+    # replicas: r2 runs on two instances; a release's value is their mean, its error
+    # sqrt(sum se^2) / n (independent windows)
+    series += release_series("replicas", "r1", "default", "a", moved((), 0), ALL)
+    for instance, d2 in (("b", (0.552, 0.004)), ("c", (0.546, 0.003))):
+        series += release_series("replicas", "r2", "default", instance,
+                                 {**moved((), 0), "distinct_2": d2}, ALL, previous="r1")
     return series
 
 
@@ -269,6 +277,12 @@ def _rule_cases() -> list[dict]:
             (named(V.VALUE, **g2, signal="distinct_2"), 0.495)]),
         _case(f'{V.STDERR}{{service="gradual", release="r2", signal="distinct_2"}}', [
             (named(V.STDERR, **g2, signal="distinct_2"), 0.004)]),
+        _case(f'{V.VALUE}{{service="replicas", release="r2", signal="distinct_2"}}', [
+            (named(V.VALUE, service="replicas", release="r2", cohort="default",
+                   signal="distinct_2"), 0.549)]),
+        _case(f'{V.STDERR}{{service="replicas", release="r2", signal="distinct_2"}}', [
+            (named(V.STDERR, service="replicas", release="r2", cohort="default",
+                   signal="distinct_2"), 0.0025)]),
         _case(f'{V.RELEASE_VALUE}{{service="shop", release="v1", signal="embedding_vendi_score"}}',
               [(named(V.RELEASE_VALUE, service="shop", release="v1",
                       signal="embedding_vendi_score"), 45)]),
