@@ -3,6 +3,7 @@ wikigold."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -631,3 +632,29 @@ def test_extract_many_equals_extract_per_text_on_real_texts():
         assert got == expected
     small = RuleBasedEntityExtractor(kinds={"name"}, max_chars=50)
     assert small.extract_many(texts[:300]) == [small.extract(t) for t in texts[:300]]
+
+
+def test_entity_diversity_ratio_does_not_follow_the_sample_size():
+    """The distinct / mentions ratio of a sample falls as the sample grows (here 0.68 at 400
+    human answers, 0.57 at 1,000); the exported ratio is rarefied to 500 mentions, so windows
+    of 400, 1,000 and 3,776 answers of the same text agree within their errors."""
+    import random
+
+    from collapse_otel.compare import window_of_answers
+    from collapse_otel.simulation.tokens import detokenize
+    from collapse_otel.simulation.wikitext import load_human_answers
+    from collapse_otel.window import compute_window
+
+    texts = [detokenize(a) for a in load_human_answers()]
+    random.Random(3).shuffle(texts)
+    raw, rarefied = {}, {}
+    for n in (400, 1000, len(texts)):
+        inputs = window_of_answers(texts[:n])
+        mentions = [e for item in inputs.sample for e in item.entities]
+        raw[n] = len(set(mentions)) / len(mentions)
+        w = compute_window(inputs)
+        rarefied[n] = (w.get("entity_diversity_ratio"), w.stderr["entity_diversity_ratio"])
+    assert raw[400] > 1.1 * raw[1000]          # the naive ratio depends on the sample size
+    for a, b in itertools.combinations(rarefied.values(), 2):
+        assert abs(a[0] - b[0]) < 3 * math.hypot(a[1], b[1]), rarefied
+        assert abs(a[0] - b[0]) < 0.05 * b[0], rarefied
