@@ -19,6 +19,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_ready(process: subprocess.Popen, url: str, name: str, log: Path,
+               timeout: float = 30, poll: float = 0.2) -> None:
+    """Until ``url`` answers 200; the log in the error when the process exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited: {log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{name} did not become ready in {timeout:.0f} s")
+        time.sleep(poll)
+
+
+def stop_process(process: subprocess.Popen, grace: float = 10) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds."""
+    if process.poll() is None:
+        process.terminate()
+    if process.poll() is None:
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=grace / 2)
+
+
 class PrometheusServer:
     """Starts Prometheus with ``config`` (a dict, written as JSON, which is valid YAML) in
     ``workdir`` and waits until it is ready; ``query`` runs an instant query."""
@@ -35,20 +65,12 @@ class PrometheusServer:
              f"--storage.tsdb.path={workdir / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
              "--log.level=warn"],
             stdout=self._log, stderr=subprocess.STDOUT, cwd=workdir)
-        deadline = time.monotonic() + 30
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"prometheus exited: {(workdir / 'prometheus.log').read_text()}")
-            try:
-                with urllib.request.urlopen(f"{self.base}/-/ready", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise TimeoutError("prometheus did not become ready in 30 s")
-            time.sleep(0.2)
+        try:
+            wait_ready(self.process, f"{self.base}/-/ready", "prometheus",
+                       workdir / "prometheus.log")
+        except TimeoutError:
+            self.stop()
+            raise
 
     def api(self, path: str, **params: str) -> dict:
         url = f"{self.base}/api/v1/{path}?{urllib.parse.urlencode(params)}"
@@ -61,13 +83,7 @@ class PrometheusServer:
         return self.api("query", query=promql)["result"]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process, grace=20)
         self._log.close()
 
 

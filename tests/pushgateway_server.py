@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 from .conftest import require_binary
-from .prometheus_server import free_port
+from .prometheus_server import free_port, stop_process, wait_ready
 
 BINARY = "prometheus-pushgateway"
 
@@ -26,33 +25,19 @@ class PushgatewayServer:
         self.process = subprocess.Popen(
             [binary, f"--web.listen-address={self.address}", "--persistence.file=",
              "--log.level=warn"], stdout=self._log, stderr=subprocess.STDOUT, cwd=workdir)
-        deadline = time.monotonic() + 30
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"pushgateway exited: {self._log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise TimeoutError("pushgateway did not become ready in 30 s")
-            time.sleep(0.1)
+        try:
+            wait_ready(self.process, f"{self.url}/-/ready", "pushgateway", self._log_path,
+                       poll=0.1)
+        except TimeoutError:
+            self.stop()
+            raise
 
     def metrics(self) -> str:
         with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as r:
             return r.read().decode()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        stop_process(self.process)
         self._log.close()
 
 

@@ -25,6 +25,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from .prometheus_server import stop_process
+
 ROOT = Path(__file__).resolve().parent.parent
 LINEAGE_ENV = ("COLLAPSE_OTEL_SERVICE", "COLLAPSE_OTEL_RELEASE", "COLLAPSE_OTEL_COHORT",
                "COLLAPSE_OTEL_PREVIOUS_RELEASE", "COLLAPSE_OTEL_BASELINE_RELEASE",
@@ -119,12 +121,7 @@ class ReleaseProcess:
 
     def stop(self) -> None:
         self.terminate()
-        if self.process.poll() is None:
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        stop_process(self.process)
         self._log.close()
 
 

@@ -19,8 +19,7 @@ from ..compare.inputs import (
     _jsonl_rows,
     _lines,
     _open,
-    kind_by_extension,
-    read_head,
+    sniff,
 )
 from .answer_hashes import HASH_CHARS
 
@@ -66,14 +65,9 @@ class Holdout:
 
 def file_kind(path: str | os.PathLike[str]) -> str:
     """``jsonl``, ``csv`` or ``tsv``: by extension, else by the first character."""
-    head = read_head(path)
-    kind = kind_by_extension(path)
+    _, kind, first = sniff(path)
     if kind is not None:
         return kind
-    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
-    if text.startswith(b"{"):
-        return "jsonl"
-    first = text.split(b"\n", 1)[0]
     if b"\t" in first:
         return "tsv"
     if b"," in first:

@@ -97,15 +97,6 @@ def read_side(path: str | os.PathLike[str], selection: Selection) -> Side:
     return _answers_side(str(path), kind, selection)
 
 
-def read_head(path: str | os.PathLike[str]) -> bytes:
-    """The first 4 KiB of a (possibly gzipped) input; InputError when it cannot be read."""
-    try:
-        with _open(path) as f:
-            return f.read(4096)
-    except OSError as exc:
-        raise InputError(path, 0, f"cannot read: {exc.strerror or exc}") from None
-
-
 def kind_by_extension(path: str | os.PathLike[str]) -> str | None:
     """``jsonl``, ``csv`` or ``tsv`` by the last extension other than ``.gz``, else None."""
     suffixes = [s.lower() for s in Path(path).suffixes if s.lower() != ".gz"]
@@ -115,19 +106,30 @@ def kind_by_extension(path: str | os.PathLike[str]) -> str | None:
     return ext[1:] if ext in _CSV else None
 
 
+def sniff(path: str | os.PathLike[str]) -> tuple[bytes, str | None, bytes]:
+    """(the first 4 KiB, possibly gunzipped; the kind by extension, else ``jsonl`` when the
+    text starts with ``{``, else None; its first line, without byte-order mark and blanks)."""
+    try:
+        with _open(path) as f:
+            head = f.read(4096)
+    except OSError as exc:
+        raise InputError(path, 0, f"cannot read: {exc.strerror or exc}") from None
+    kind = kind_by_extension(path)
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if kind is None and text.startswith(b"{"):
+        kind = "jsonl"
+    return head, kind, text.split(b"\n", 1)[0]
+
+
 def detect(path: str | os.PathLike[str]) -> str:
     """``state``, ``jsonl``, ``csv`` or ``tsv``: by the state magic, else by extension,
     else by the first character (``{`` is JSONL; a header naming ``answer`` is CSV)."""
-    head = read_head(path)
+    head, kind, first = sniff(path)
     if head.startswith(MAGIC):
         return "state"
-    kind = kind_by_extension(path)
     if kind is not None:
         return kind
-    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
-    if text.startswith(b"{"):
-        return "jsonl"
-    first = text.split(b"\n", 1)[0].lower()
+    first = first.lower()
     if b"answer" in first and (b"," in first or b"\t" in first):
         return "tsv" if b"\t" in first else "csv"
     raise InputError(path, 0, "not a JSONL, CSV or collapse-otel state file")
