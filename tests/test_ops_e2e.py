@@ -142,7 +142,8 @@ def test_release_regression_fires_for_the_collapsed_release(ops_stack: Stack) ->
                    + a["labels"].get("baseline_release", "")): a for a in v3_fires()}
         return firing if {s for s, _ in firing} == {"warning", "critical"} else {}
 
-    alerts = wait(both_severities, 60, "CollapseReleaseRegression warning and critical for v3")
+    alerts = wait(both_severities, 60, "CollapseReleaseRegression warning and critical for v3",
+                  progress=ops_stack.progress)
     # warning: K families against v2; critical: K+1 against v2, and K against the baseline v1
     assert set(alerts) == {("warning", "v2"), ("critical", "v2"), ("critical", "v1")}
     description = alerts[("warning", "v2")]["annotations"]["description"]
@@ -160,7 +161,7 @@ def test_duplicate_spike_alert_fires_for_the_collapsed_release(ops_stack: Stack)
             seen.setdefault(release, set()).update(states)
         return bool(seen.get("v3", set()) & {"pending", "firing"})
 
-    wait(v3_active, 60, "CollapseDuplicateAnswerSpike for v3")
+    wait(v3_active, 60, "CollapseDuplicateAnswerSpike for v3", progress=ops_stack.progress)
     assert "v1" not in seen and CANARY not in seen
 
 
@@ -178,6 +179,6 @@ def test_feedback_regression_fires_for_the_collapsed_release(ops_stack: Stack) -
                 and a["labels"].get("release") == "v3" and a["state"] == "firing"}
 
     wait(lambda: v3_fires() == {"thumbs_down_ratio", "evaluation_fail_ratio"}, 60,
-         "CollapseFeedbackRegression for v3 on both rates")
+         "CollapseFeedbackRegression for v3 on both rates", progress=ops_stack.progress)
     assert "v1" not in seen and CANARY not in seen
 
