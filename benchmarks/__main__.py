@@ -9,8 +9,8 @@ import os
 import sys
 import traceback
 
-SUITES = ("bench_signals", "bench_memory", "ner_eval", "bench_capture", "bench_export",
-          "bench_serve", "calibration", "validation")
+SUITES = ("bench_signals", "bench_compare", "bench_memory", "ner_eval", "bench_capture",
+          "bench_export", "bench_serve", "calibration", "validation")
 
 
 def _fmt(value: object) -> str:

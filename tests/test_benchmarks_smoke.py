@@ -51,3 +51,13 @@ def test_bench_prints_every_suites_rows_when_one_fails(monkeypatch, capsys):
     assert "| fake_failing: FAILED " in out and "Timed out while executing callback" in out
     assert "failed suites: fake_failing" in err
     assert bench.main(["fake_before", "fake_after"], one_core=False) == 0
+
+
+def test_compare_and_collapsed_traffic_rows_run_on_small_inputs():
+    from benchmarks import bench_compare
+    from benchmarks.workloads import templated_answers
+
+    texts = templated_answers(400)
+    assert len(set(texts)) < len(texts) and throughput(texts, repeats=1) > 0
+    rows = bench_compare.run(small=150, large=300)
+    assert [r["unit"] for r in rows] == ["s CPU", "s CPU", "x"] and rows[2]["value"] > 0
