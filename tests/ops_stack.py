@@ -15,6 +15,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -82,6 +83,15 @@ class Stack:
         result = self.query(f'min(count_over_time(collapse_answers_total'
                             f'{{job="collapse-otel"}}[{window}]))')
         return int(float(result[0]["value"][1])) if result else 0
+
+    def clean_instant(self, lookback: str = "5s") -> float | None:
+        """A recent instant (2 s ago) before which every target's last scrapes succeeded, or
+        None. On a busy machine a scrape can outlast its 1 s timeout: the target's series
+        then go stale and an instant query right after finds nothing."""
+        at = time.time() - 2
+        up = self.query('up{job="collapse-otel"}', at)
+        clean = self.query(f'min(min_over_time(up{{job="collapse-otel"}}[{lookback}]))', at)
+        return at if len(up) == 2 and clean and float(clean[0]["value"][1]) == 1 else None
 
     def alerts(self) -> list[dict]:
         return get_json(f"{self.prom}/api/v1/alerts")["data"]["alerts"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 
 import pytest
@@ -41,7 +40,9 @@ def _run_panels(stack: Stack, model: dict, chosen: dict[str, str]) -> dict:
     """Every target of the dashboard at one instant: {(panel title, refId): [(labels,
     value)]}; fails on a target without data."""
     values = variable_values(stack, model, chosen)
-    at = time.time() - 2  # one evaluation instant for every query of the dashboard
+    # one evaluation instant for every query of the dashboard, after clean scrapes
+    at = wait(stack.clean_instant, 60, "an instant after clean scrapes of both targets",
+              progress=stack.progress)
     empty, results = [], {}
     for panel in model["panels"]:
         for target in panel.get("targets", []):
