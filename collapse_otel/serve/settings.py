@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     # values stay str here: every source goes through the same parser (_parse)
     p = argparse.ArgumentParser(
         prog="collapse-otel serve",
-        description="OTLP receiver: GenAI spans of any language in, collapse metrics out.")
+        description="OTLP receiver: GenAI spans of any language in, collapse metrics out.",
+        allow_abbrev=False)
     p.add_argument("--host", help="bind address (default 127.0.0.1)")
     p.add_argument("--otlp-http-port", help="OTLP/HTTP port (default 4318; 0 = any)")
     p.add_argument("--otlp-grpc-port", help="OTLP/gRPC port (default 4317; -1 = off)")
