@@ -75,10 +75,23 @@ def decode(data: bytes) -> bytes:
     return payload
 
 
+def private_dir(directory: Path) -> None:
+    """Create ``directory`` and its missing parents 0700: what goes in them holds answer text.
+    Directories that exist already are left as they are (their mode is the owner's choice)."""
+    missing: list[Path] = []
+    d = directory
+    while not d.exists() and d != d.parent:
+        missing.append(d)
+        d = d.parent
+    for d in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            d.mkdir(mode=0o700)
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[BinaryIO]:
     """A private (0600) temporary file that replaces ``path`` once the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()    # a leftover of a crashed writer of this pid
@@ -168,6 +181,56 @@ class StateStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self._lock_fd: int | None = None
+
+    def hold(self) -> int:
+        """Take this state file for this process, then remove what crashed writers left.
+
+        An exclusive lock on ``.<name>.lock`` beside the file, kept until ``release`` or the
+        process ends (the kernel drops it even on kill -9), so a second process on the same
+        state is refused (StateError) instead of overwriting it. With the lock held, every
+        temporary or probe file of this name is a crash leftover whatever pid it names (a
+        snapshot interrupted by kill -9 leaves one as large as the state, with answer text):
+        they are removed. Returns how many were."""
+        import fcntl
+
+        private_dir(self.path.parent)
+        lock = self.path.with_name(f".{self.path.name}.lock")
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        except OSError as exc:
+            raise StateError(f"cannot create {lock}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise StateError(f"state file {self.path} is in use by another process "
+                             f"(it holds {lock})") from None
+        self._lock_fd = fd
+        return self.clean_leftovers()
+
+    def release(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def clean_leftovers(self) -> int:
+        """Remove ``.<name>.tmp-*`` and ``.<name>.probe-*`` files (call with the lock held)."""
+        prefixes = (f".{self.path.name}.tmp-", f".{self.path.name}.probe-")
+        removed = 0
+        try:
+            names = os.listdir(self.path.parent)
+        except OSError:
+            return 0
+        for name in names:
+            if name.startswith(prefixes):
+                with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                    os.unlink(self.path.parent / name)
+                    removed += 1
+        if removed:
+            _log.info("collapse-otel: removed %d leftover file(s) of interrupted writes "
+                      "beside %s", removed, self.path)
+        return removed
 
     def save(self, aggregator: object) -> int:
         """Stream the aggregator's state to the file; the file's size in bytes."""
@@ -192,7 +255,7 @@ class StateStore:
         directory = self.path.parent
         probe = directory / f".{self.path.name}.probe-{os.getpid()}"
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            private_dir(directory)
             fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
                 os.write(fd, b"probe")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import random
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -225,3 +227,39 @@ def test_failing_snapshots_fail_readiness_and_the_exit_status(tmp_path):
         assert "snapshot" in server.proc.stderr.read()
     finally:
         server.stop()
+
+
+# -- crash leftovers and private directories --------------------------------------------------
+
+def test_leftovers_of_any_pid_are_removed_at_start_and_the_state_is_held(tmp_path):
+    """kill -9 during a snapshot leaves ``.<name>.tmp-<pid>`` (as large as the state, with
+    answer text); the restarted server has another pid, so a cleanup of its own pid's file
+    left them forever. Every one is removed at start, whatever pid it names (a live one too:
+    with the lock held nobody else writes them)."""
+    state_dir = tmp_path / "new" / "state"
+    state_file = state_dir / "collapse.state"
+    state_dir.mkdir(parents=True)
+    leftovers = [state_dir / f".collapse.state.tmp-{pid}" for pid in (1, 4_000_000, os.getpid())]
+    leftovers.append(state_dir / ".collapse.state.probe-77")
+    for path in leftovers:
+        path.write_bytes(b"half a snapshot with answer text" * 1000)
+    other = state_dir / ".other.state.tmp-5"     # another state file's: not ours to remove
+    other.write_bytes(b"x")
+    with ServerProcess(tmp_path, "--state-file", str(state_file)) as server:
+        assert [p for p in leftovers if p.exists()] == []
+        assert other.exists()
+        # a second server on the same state is refused, not left to overwrite it
+        result = subprocess.run(
+            [sys.executable, "-m", "collapse_otel.serve", *server.args[:8],
+             "--state-file", str(state_file)],
+            cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 1 and "in use by another process" in result.stderr
+
+
+def test_state_directories_are_created_private(tmp_path):
+    state_file = tmp_path / "a" / "b" / "collapse.state"
+    with ServerProcess(tmp_path, "--state-file", str(state_file), "--snapshot-seconds", "0.2"):
+        wait_for(lambda: state_file.exists(), 30, "a snapshot")
+    for d in (tmp_path / "a", tmp_path / "a" / "b"):
+        assert stat.S_IMODE(d.stat().st_mode) == 0o700, d
+    assert stat.S_IMODE(state_file.stat().st_mode) == 0o600

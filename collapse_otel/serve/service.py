@@ -60,6 +60,7 @@ class Service:
         s = self.settings
         if self.store is not None:
             self.store.check_writable()       # StateError: refuse to start, say why
+            self.store.hold()                 # ... or in use by another process
             result = self.store.restore(self.receiver.pipeline.aggregator)
             self.restore_outcome = result.outcome
             if result.outcome == "corrupt":
@@ -108,6 +109,8 @@ class Service:
         r.drain(timeout)
         saved = self.store is None or self.snapshot()
         r.pipeline.shutdown(timeout)
+        if self.store is not None:
+            self.store.release()
         return saved
 
     def _housekeeping(self) -> None:
