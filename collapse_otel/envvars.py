@@ -139,6 +139,13 @@ SERVE_ENV_VARS: tuple[EnvVar, ...] = (
            "aggregator snapshot file, restored at start (unset: no persistence)"),
     EnvVar("COLLAPSE_OTEL_SERVE_SNAPSHOT_SECONDS", "snapshot_seconds", 60.0,
            "seconds between periodic snapshots"),
+    EnvVar("COLLAPSE_OTEL_SERVE_WAL", "wal", True,
+           "with a state file, log each accepted request before answering 200 (replayed after "
+           "a crash)"),
+    EnvVar("COLLAPSE_OTEL_SERVE_WAL_FSYNC", "wal_fsync", "always",
+           "when the write-ahead log is fsynced: always (before each 200), interval, off"),
+    EnvVar("COLLAPSE_OTEL_SERVE_WAL_FSYNC_INTERVAL_MS", "wal_fsync_interval_ms", 100,
+           "milliseconds between fsyncs with wal_fsync=interval"),
     EnvVar("COLLAPSE_OTEL_SERVE_CONFIG", "config", None, "YAML settings file"),
 )
 

@@ -14,6 +14,7 @@ from typing import Any
 from .auth import bearer_ok
 from .decode import DecodeError, batch_of, parse_protobuf
 from .receiver import OK, Receiver
+from .wal import KIND_PROTOBUF
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 
@@ -59,7 +60,7 @@ def start_grpc(receiver: Receiver, host: str, port: int, token: str | None,
                 return "UNAUTHENTICATED"
         try:
             batch = batch_of(parse_protobuf(body))
-            outcome = receiver.accept(batch, len(body))
+            outcome = receiver.accept(batch, len(body), (KIND_PROTOBUF, body))
         except DecodeError as exc:
             context.set_code(grpc.StatusCode.INVALID_ARGUMENT)
             context.set_details(str(exc))

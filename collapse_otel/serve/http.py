@@ -25,6 +25,7 @@ from .auth import bearer_ok
 from .body import BodyError, BodyReader, ByteBudget, gunzip
 from .decode import DecodeError, batch_of, parse_json, parse_protobuf
 from .receiver import OK, RETRY, Outcome, Receiver
+from .wal import GZIP, KIND_JSON, KIND_PROTOBUF
 
 _log = logging.getLogger(__name__)
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
@@ -161,6 +162,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _decode_and_accept(self, app: HttpApp, fmt: str, encoding: str,
                            body: bytes | bytearray) -> int:
+        logged = ((KIND_PROTOBUF if fmt == PROTOBUF else KIND_JSON) |
+                  (GZIP if encoding == "gzip" else 0), body)   # as received, for the log
         if encoding == "gzip":
             body = gunzip(body, app.max_body)
             if body is None:
@@ -173,7 +176,7 @@ class Handler(BaseHTTPRequestHandler):
         except DecodeError as exc:
             return self._error(400, str(exc), fmt)
         del req
-        outcome = app.receiver.accept(batch, len(body))
+        outcome = app.receiver.accept(batch, len(body), logged)
         return self._reply(outcome, fmt)
 
     def _skip(self, reader: BodyReader) -> None:
