@@ -126,6 +126,9 @@ SERVE_ENV_VARS: tuple[EnvVar, ...] = (
            "largest request body accepted, after decompression (larger: 413; at least 1024)"),
     EnvVar("COLLAPSE_OTEL_SERVE_BODY_TIMEOUT_SECONDS", "body_timeout_seconds", 30.0,
            "a request body must arrive whole within this many seconds (else 408, closed)"),
+    EnvVar("COLLAPSE_OTEL_SERVE_HEADER_TIMEOUT_SECONDS", "header_timeout_seconds", 10.0,
+           "request line and headers must arrive within this many seconds of the connection "
+           "waiting for a request, keep-alive idle time included (else closed)"),
     EnvVar("COLLAPSE_OTEL_SERVE_MAX_QUEUED_ANSWERS", "max_queued_answers", 10_000,
            "answers accepted but not yet analysed before requests get 429 + Retry-After"),
     EnvVar("COLLAPSE_OTEL_SERVE_MAX_QUEUED_BYTES", "max_queued_bytes", 128 * 1024 * 1024,

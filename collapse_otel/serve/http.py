@@ -6,12 +6,17 @@ not an ExportTraceServiceRequest; 413 over the body limit; 415 for another conte
 encoding; 408 for a body not received within the deadline; 429 (queue full) / 503 (starting,
 stopping, busy) with Retry-After so clients retry. A body is read whole (body.py) before the
 request waits for one of the decode slots, so slow senders hold only their own connection.
+The request line and headers have a deadline too (``header_timeout_seconds``, counted from
+when the connection starts waiting for a request, keep-alive idle time included): a client
+sending a header byte now and then cannot hold a thread and a socket for ever.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
@@ -49,6 +54,7 @@ class HttpApp:
         self.token = token
         self.max_body = receiver.settings.max_body_bytes
         self.body_timeout = receiver.settings.body_timeout_seconds
+        self.header_timeout = receiver.settings.header_timeout_seconds
         self.decodes = threading.BoundedSemaphore(MAX_CONCURRENT_DECODES)
         # bytes of bodies being received, as they arrive (slow clients hold what they sent)
         self.receiving = ByteBudget(receiver.settings.max_queued_bytes)
@@ -62,6 +68,27 @@ class HttpApp:
             self._logged.add(kind)
             _log.warning("collapse-otel serve: %s (%s); logged once per kind", kind,
                          type(exc).__name__)
+
+
+class _DeadlineSocketIO(io.RawIOBase):
+    """The connection's reads; while ``deadline`` is set, each read waits only for the time
+    left until it, so the whole request head shares one deadline (a socket timeout alone is
+    per read: a byte every 59 s never trips a 60 s timeout)."""
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self.deadline: float | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.deadline is not None:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("request head not received in time")
+            self._sock.settimeout(remaining)
+        return self._sock.recv_into(buffer)
 
 
 class _Server(ThreadingHTTPServer):
@@ -83,6 +110,26 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:   # no access log
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        self._raw = _DeadlineSocketIO(self.connection)
+        self.rfile = io.BufferedReader(self._raw, io.DEFAULT_BUFFER_SIZE)
+
+    def handle_one_request(self) -> None:
+        """The request line and headers must arrive within the header deadline; beyond it the
+        base class closes the connection (its TimeoutError handling)."""
+        self._raw.deadline = time.monotonic() + self.server.app.header_timeout
+        try:
+            super().handle_one_request()
+        finally:
+            self._raw.deadline = None
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        self._raw.deadline = None              # the head is in: the body has its own deadline
+        self.connection.settimeout(self.timeout)
+        return ok
 
     # -- GET ------------------------------------------------------------------------------
     def do_GET(self) -> None:

@@ -34,6 +34,7 @@ class ServeSettings:
     allow_insecure: bool = False        # accept a non-loopback bind without a token
     max_body_bytes: int = 16 * 1024 * 1024      # per request, after decompression
     body_timeout_seconds: float = 30.0  # a whole request body must arrive within this
+    header_timeout_seconds: float = 10.0   # request line + headers (and keep-alive idle)
     max_queued_answers: int = 10_000    # LLM spans accepted but not analysed yet
     max_queued_bytes: int = 128 * 1024 * 1024   # request bytes accepted but not analysed yet
     retry_after_seconds: int = 1
@@ -187,8 +188,9 @@ def validate(s: ServeSettings) -> None:
         raise SettingsError("wal_fsync_interval_ms must be >= 1")
     if s.snapshot_seconds <= 0:
         raise SettingsError("snapshot_seconds must be > 0")
-    if s.body_timeout_seconds <= 0:
-        raise SettingsError("body_timeout_seconds must be > 0")
+    for name in ("body_timeout_seconds", "header_timeout_seconds"):
+        if getattr(s, name) <= 0:
+            raise SettingsError(f"{name} must be > 0")
     if s.hold_seconds < 0:
         raise SettingsError("hold_seconds must be >= 0")
     for name in ("otlp_http_port", "otlp_grpc_port", "metrics_port"):
