@@ -6,6 +6,8 @@ traces of 5 spans: root, retriever, chat, two plain spans), honouring 429 + Retr
 
 1. Sustained spans/s: send as fast as the server takes them until all answers are analysed.
 2. p99 request latency at half that load: paced requests for a fixed time.
+3. The write-ahead log's cost: both again with a state file, the log on (fsync before every
+   200, the default) and off, in the same run.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import http.client
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -78,14 +81,17 @@ def payloads(n: int, seed: int = 0) -> list[bytes]:
 
 
 class _Server:
-    def __init__(self, cpu: int | None) -> None:
+    def __init__(self, cpu: int | None, wal: str | None = None) -> None:
+        """``wal``: None (no state file), "on" or "off" (a state file, the log on or off)."""
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
         port_file = self.tmp / "ports.json"
         pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
+        state = [] if wal is None else ["--state-file", str(self.tmp / "state" / "collapse"),
+                                        "--wal", wal]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "collapse_otel.serve", "--otlp-http-port", "0",
              "--otlp-grpc-port", "-1", "--metrics-port", "0", "--print-port-file",
-             str(port_file)], preexec_fn=pin, stdout=subprocess.DEVNULL,
+             str(port_file), *state], preexec_fn=pin, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while not port_file.exists():
@@ -103,7 +109,8 @@ class _Server:
 
     def close(self) -> None:
         self.proc.terminate()
-        self.proc.wait(30)
+        self.proc.wait(60)
+        shutil.rmtree(self.tmp, ignore_errors=True)    # the log and state hold answer text
 
 
 def _send(conn: http.client.HTTPConnection, body: bytes) -> int:
@@ -183,12 +190,24 @@ def run(requests: int = 300) -> list[dict]:
         others = [c for c in all_cpus if c != server_cpu]
         os.sched_setaffinity(0, set(others))      # the load generator stays off the server core
     bodies = payloads(requests)
-    server = _Server(server_cpu)
+    paced = payloads(60, seed=1)
+    wal: dict[str, tuple[float, float]] = {}
     try:
-        rate, retries = sustained(server, bodies)
-        lat, lat_retried = paced_latency(server, payloads(60, seed=1), rate / 2)
+        server = _Server(server_cpu)
+        try:
+            rate, retries = sustained(server, bodies)
+            lat, lat_retried = paced_latency(server, paced, rate / 2)
+        finally:
+            server.close()
+        for mode in ("off", "on"):          # the same load for both: half the rate above
+            server = _Server(server_cpu, wal=mode)
+            try:
+                mode_rate, _ = sustained(server, bodies)
+                mode_lat, _ = paced_latency(server, paced, rate / 2, seconds=10.0)
+            finally:
+                server.close()
+            wal[mode] = (mode_rate, mode_lat[min(len(mode_lat) - 1, int(len(mode_lat) * 0.99))])
     finally:
-        server.close()
         if cpus and hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, set(cpus))
     p50, p99 = lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
@@ -202,6 +221,13 @@ def run(requests: int = 300) -> list[dict]:
          "target": "report",
          "note": f"{len(lat)} requests at {rate / 2:,.0f} spans/s; p50 {p50 * 1000:.1f} ms; "
                  f"{lat_retried} told to retry (their wait counts)"},
+        {"name": "serve: write-ahead log on (fsync always), sustained spans/s",
+         "value": wal["on"][0], "unit": "spans/s", "target": "report",
+         "note": f"state file, log off: {wal['off'][0]:,.0f} spans/s in the same run "
+                 f"({wal['on'][0] / wal['off'][0] - 1:+.1%} with the log)"},
+        {"name": "serve: write-ahead log on (fsync always), p99 at half load",
+         "value": wal["on"][1] * 1000, "unit": "ms", "target": "report",
+         "note": f"log off: {wal['off'][1] * 1000:.1f} ms at the same {rate / 2:,.0f} spans/s"},
     ]
 
 

@@ -132,8 +132,10 @@ SERVE_ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("COLLAPSE_OTEL_SERVE_MAX_QUEUED_ANSWERS", "max_queued_answers", 10_000,
            "answers accepted but not yet analysed before requests get 429 + Retry-After"),
     EnvVar("COLLAPSE_OTEL_SERVE_MAX_QUEUED_BYTES", "max_queued_bytes", 128 * 1024 * 1024,
-           "bytes accepted but not yet analysed (requests, and what holding their spans "
-           "costs) plus bytes held by answers waiting for their root, before requests get 429"),
+           "bytes held for requests being decoded or accepted but not yet analysed (their "
+           "parsed and decoded spans, and what holding them costs) plus bytes held by answers "
+           "waiting for their root, before requests get 429; bodies being received take at "
+           "most half as much again"),
     EnvVar("COLLAPSE_OTEL_SERVE_RETRY_AFTER_SECONDS", "retry_after_seconds", 1,
            "Retry-After sent with 429 / 503"),
     EnvVar("COLLAPSE_OTEL_SERVE_HOLD_SECONDS", "hold_seconds", 10.0,

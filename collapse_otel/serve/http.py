@@ -28,7 +28,7 @@ from prometheus_client.registry import CollectorRegistry
 from ..export.server import render_metrics
 from .auth import bearer_ok
 from .body import BodyError, BodyReader, ByteBudget, gunzip
-from .decode import DecodeError, batch_of, parse_json, parse_protobuf
+from .decode import DecodeError, Overloaded
 from .receiver import OK, RETRY, Outcome, Receiver
 from .wal import GZIP, KIND_JSON, KIND_PROTOBUF
 
@@ -56,8 +56,10 @@ class HttpApp:
         self.body_timeout = receiver.settings.body_timeout_seconds
         self.header_timeout = receiver.settings.header_timeout_seconds
         self.decodes = threading.BoundedSemaphore(MAX_CONCURRENT_DECODES)
-        # bytes of bodies being received, as they arrive (slow clients hold what they sent)
-        self.receiving = ByteBudget(receiver.settings.max_queued_bytes)
+        # bytes of bodies being received, as they arrive (slow clients hold what they sent):
+        # half the bound, so bodies, their decoding and the queue stay within twice it
+        # with room for the allocator's own slack
+        self.receiving = ByteBudget(max(1, receiver.settings.max_queued_bytes // 2))
         self._logged: set[str] = set()
 
     def authorized(self, headers: Any) -> bool:
@@ -211,20 +213,26 @@ class Handler(BaseHTTPRequestHandler):
                            body: bytes | bytearray) -> int:
         logged = ((KIND_PROTOBUF if fmt == PROTOBUF else KIND_JSON) |
                   (GZIP if encoding == "gzip" else 0), body)   # as received, for the log
+        extra = 0
         if encoding == "gzip":
             body = gunzip(body, app.max_body)
             if body is None:
                 return self._error(413, f"decompressed body over {app.max_body} bytes", fmt)
             if isinstance(body, str):
                 return self._error(400, body, fmt)
+            extra = len(body)       # the decompressed copy, beside the received body
+        receiver = app.receiver
         try:
-            req = parse_protobuf(body) if fmt == PROTOBUF else parse_json(body)
-            batch = batch_of(req)
+            batch = receiver.decode(body, fmt == JSON, extra)
         except DecodeError as exc:
             return self._error(400, str(exc), fmt)
-        del req
-        outcome = app.receiver.accept(batch, len(body), logged)
-        return self._reply(outcome, fmt)
+        except Overloaded as exc:
+            if exc.too_large:
+                return self._error(413, "the decoded request is larger than max_queued_bytes",
+                                   fmt)
+            return self._error(429, "collapse-otel serve queue is full; retry later", fmt,
+                               receiver.settings.retry_after_seconds)
+        return self._reply(receiver.accept(batch, logged), fmt)
 
     def _skip(self, reader: BodyReader) -> None:
         """Skip an unread body so the connection can be reused, or close it."""

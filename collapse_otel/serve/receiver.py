@@ -5,7 +5,9 @@ nothing: a client told to retry (429 / UNAVAILABLE) has had none of its spans co
 its retry cannot count any of them twice. Admission is bounded by answers and bytes not yet
 analysed plus the bytes held by traces waiting for their root span (one bound, so answers
 waiting for a root cannot grow past it), which bounds the server's memory whatever the
-clients send.
+clients send. The bytes are what the server holds, not what came over the wire: requests
+being decoded reserve their parse and their decoded spans as they grow (``decode``), and a
+queued request is charged its decoded spans (an attribute bomb takes 8x its wire size).
 
 With a write-ahead log (wal.py), an admitted request is appended to it before it is queued
 and acknowledged. The worker notes which logged requests it has ingested and which of their
@@ -25,7 +27,15 @@ from ..health import INVALID_EVALUATION
 from ..pipeline import EXTRACT_ERROR, Pipeline
 from ..records import AnswerRecord
 from .body import gunzip
-from .decode import Batch, DecodeError, batch_of, parse_json, parse_protobuf
+from .decode import (
+    Batch,
+    DecodeError,
+    Overloaded,
+    batch_of,
+    parse_cost,
+    parse_json,
+    parse_protobuf,
+)
 from .settings import ServeSettings
 from .traces import TraceAssembler, hold_cost
 from .wal import GZIP, KIND_JSON, Entry, WriteAheadLog
@@ -96,6 +106,7 @@ class Receiver:
         self._lock = threading.Lock()
         self.queued_answers = 0
         self.queued_bytes = 0
+        self.decoding_bytes = 0  # reserved by requests being decoded (under _lock)
         self.held_bytes = 0      # the assembler's, as of its last change (under _lock)
         self.ready = False
         self.closing = False
@@ -108,9 +119,56 @@ class Receiver:
         self._ingested = 0
 
     def admitted_bytes(self) -> int:
-        """Bytes queued plus bytes held, read together: what the admission bound bounds."""
+        """Bytes queued, held and being decoded, read together: what the bound bounds."""
         with self._lock:
-            return self.queued_bytes + self.held_bytes
+            return self.queued_bytes + self.held_bytes + self.decoding_bytes
+
+    # -- decoding within the bound ------------------------------------------------------------
+    def decode(self, body: bytes | bytearray, json_body: bool = False, extra: int = 0) -> Batch:
+        """The request's spans, with their memory reserved: the parsed message (estimated by
+        ``parse_cost``, plus ``extra``, e.g. a decompressed body) while it lives, and the
+        decoded spans as they grow, kept in ``batch.reserved`` for ``accept``. Overloaded
+        (nothing left reserved) when they do not fit; DecodeError."""
+        parse = parse_json if json_body else parse_protobuf
+        transient = parse_cost(body, json_body) + extra
+        self._reserve(transient, 0)
+        reserved = transient
+
+        def charge(n: int) -> None:
+            nonlocal reserved
+            self._reserve(n, reserved)
+            reserved += n
+
+        req = None
+        try:
+            req = parse(body)
+            batch = batch_of(req, charge)
+        except BaseException as exc:
+            # drop the decode's frames (and the spans they hold) before the bytes are free
+            error = exc.with_traceback(None)
+        else:
+            error = None
+        req = None
+        if error is not None:
+            self.unreserve(reserved)
+            try:
+                raise error
+            finally:   # no frame <-> exception cycle keeping the body until a full collection
+                error = None
+        self.unreserve(transient)
+        return batch
+
+    def _reserve(self, n: int, mine: int) -> None:
+        bound = self.settings.max_queued_bytes
+        with self._lock:
+            if self.queued_bytes + self.held_bytes + self.decoding_bytes + n > bound:
+                raise Overloaded(too_large=mine + n > bound)
+            self.decoding_bytes += n
+
+    def unreserve(self, n: int) -> None:
+        if n:
+            with self._lock:
+                self.decoding_bytes -= n
 
     def not_ready(self) -> str | None:
         """Why /readyz answers 503, or None. A failing snapshot fails readiness but not
@@ -121,12 +179,15 @@ class Receiver:
             return "starting"
         return self.snapshot_problem
 
-    def accept(self, batch: Batch, nbytes: int,
+    def accept(self, batch: Batch,
                logged: tuple[int, bytes | bytearray] | None = None) -> Outcome:
-        """Queue the request's spans for analysis, or say why not. Never raises. ``logged``:
-        (kind, body as received) for the write-ahead log."""
+        """Queue the request's spans for analysis, or say why not. Never raises. The bytes
+        ``decode`` reserved are taken over or returned. ``logged``: (kind, body as received)
+        for the write-ahead log."""
         s = self.settings
+        reserved, batch.reserved = batch.reserved, 0
         if self.closing or not self.ready:
+            self.unreserve(reserved)
             self.stats.add_spans("refused", batch.spans)
             return Outcome(UNAVAILABLE, message="collapse-otel serve is not ready",
                            retry_after=s.retry_after_seconds)
@@ -134,11 +195,14 @@ class Receiver:
         taken = batch.spans - batch.rejected
         opened = self._relevant(batch)
         if not batch.items:    # no GenAI span and nothing waiting for a root: nothing to do
+            self.unreserve(reserved)
             self._count_taken(batch, taken)
             return Outcome(OK, batch.rejected, message)
-        nbytes += hold_cost(batch)     # admitted bytes: the request and holding its spans
+        # admitted bytes: the decoded spans kept and what holding them costs
+        nbytes = sum(i.cost for i in batch.items) + hold_cost(batch)
         with self._lock:
-            used = self.queued_bytes + self.held_bytes
+            self.decoding_bytes -= reserved
+            used = self.queued_bytes + self.held_bytes + self.decoding_bytes
             full = (self.queued_answers and
                     self.queued_answers + batch.answers > s.max_queued_answers) or \
                    (used and used + nbytes > s.max_queued_bytes)
@@ -238,6 +302,7 @@ class Receiver:
                     if not seqs or seqs[-1] != seq:
                         seqs.append(seq)
             self._ingested = max(self._ingested, seq)
+        batch.items = []   # the decoded spans are freed before their bytes are released
         return records + self._publish(batch.answers, nbytes)
 
     def _trace_closed(self, trace_id: bytes) -> None:
@@ -278,7 +343,7 @@ class Receiver:
             opened = {i.trace_id for i in batch.items} - rooted
         else:
             opened = self._relevant(batch)
-        nbytes = len(entry.body) + hold_cost(batch)
+        nbytes = sum(i.cost for i in batch.items) + hold_cost(batch)
         while True:
             with self._lock:
                 used = self.queued_bytes + self.held_bytes

@@ -36,7 +36,7 @@ class ServeSettings:
     body_timeout_seconds: float = 30.0  # a whole request body must arrive within this
     header_timeout_seconds: float = 10.0   # request line + headers (and keep-alive idle)
     max_queued_answers: int = 10_000    # LLM spans accepted but not analysed yet
-    max_queued_bytes: int = 128 * 1024 * 1024   # request bytes accepted but not analysed yet
+    max_queued_bytes: int = 128 * 1024 * 1024   # decoded bytes held for requests (receiver.py)
     retry_after_seconds: int = 1
     hold_seconds: float = 10.0          # LLM spans wait this long for their trace's root
     max_traces: int = 4096              # traces held open at once
