@@ -269,3 +269,45 @@ def test_a_request_the_log_cannot_take_is_refused_not_acknowledged(tmp_path):
         (tmp_path / "state.moved").rename(state_dir)
         wait_for(lambda: post(server.url, _held_and_whole(3)[0])[0] == 200, 30,
                  "requests taken again")
+
+
+def test_grpc_and_gzip_json_requests_are_replayed_from_the_log(tmp_path):
+    """Every kind of logged body replays: OTLP/gRPC (the SDK's exporter) and OTLP/JSON sent
+    gzip-compressed, acknowledged, then kill -9 before any snapshot: the restart counts them
+    all, once."""
+    import gzip
+    import json
+
+    grpc = pytest.importorskip("grpc")
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc as pb_grpc
+
+    state_file = tmp_path / "collapse.state"
+    args = ("--state-file", str(state_file), "--snapshot-seconds", "3600",
+            "--otlp-grpc-port", "0")
+    server = ServerProcess(tmp_path, *args)
+    try:
+        rng = random.Random(5)
+        spans = [s for _ in range(5) for s in rag_trace(rng, answer_text(rng, 20))]
+        with grpc.insecure_channel(f"127.0.0.1:{server.info['otlp_grpc']}") as channel:
+            pb_grpc.TraceServiceStub(channel).Export(request_of({("agent", "v1"): spans}),
+                                                     timeout=30)
+        span = {"traceId": rng.randbytes(16).hex(), "spanId": rng.randbytes(8).hex(),
+                "name": "chat", "endTimeUnixNano": "1700000001000000000",
+                "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                               {"key": "gen_ai.completion.0.content",
+                                "value": {"stringValue": "It opens at nine."}}]}
+        body = json.dumps({"resourceSpans": [{"resource": {"attributes": [
+            {"key": "service.name", "value": {"stringValue": "agent"}},
+            {"key": "service.version", "value": {"stringValue": "v1"}}]},
+            "scopeSpans": [{"spans": [span]}]}]}).encode()
+        code, _, _ = post(server.url, gzip.compress(body), "application/json",
+                          {"Content-Encoding": "gzip"})
+        assert code == 200
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(30)
+    finally:
+        server.stop()
+    with ServerProcess(tmp_path, *args) as restarted:
+        assert value(restarted.metrics(), "collapse_serve_wal_replayed_requests_total") == 2
+        assert restarted.stop() == 0
+    assert counted_in(state_file) == 6
