@@ -314,3 +314,19 @@ def test_grpc_and_gzip_json_requests_are_replayed_from_the_log(tmp_path):
         assert value(restarted.metrics(), "collapse_serve_wal_replayed_requests_total") == 2
         assert restarted.stop() == 0
     assert counted_in(state_file) == 6
+
+
+def test_an_unusable_log_directory_stops_serve_with_its_reason(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.test_serve_support import REPO
+
+    (tmp_path / "collapse.state.wal").write_text("a file where the log directory goes")
+    result = subprocess.run(
+        [sys.executable, "-m", "collapse_otel.serve", "--otlp-http-port", "0",
+         "--otlp-grpc-port", "-1", "--metrics-port", "0",
+         "--state-file", str(tmp_path / "collapse.state")],
+        cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "cannot use the write-ahead log" in result.stderr, result.stderr

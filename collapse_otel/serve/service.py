@@ -79,7 +79,11 @@ class Service:
             if result.outcome == "corrupt":
                 with self.receiver.stats._lock:
                     self.receiver.stats.state_corrupt += 1
-            self._replay((result.mark or {}).get("wal") or {})
+            try:
+                self._replay((result.mark or {}).get("wal") or {})
+            except OSError as exc:    # say which file, not "cannot listen"
+                raise StateError(f"cannot use the write-ahead log {self.wal.directory}: "
+                                 f"{exc.strerror or exc}") from None
         app = HttpApp(self.receiver, self.registry, s.token)
         same = s.metrics_port < 0 or s.metrics_port == s.otlp_http_port != 0
         otlp = make_server(s.host, s.otlp_http_port, app, otlp=True, metrics=same)

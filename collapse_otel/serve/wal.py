@@ -88,6 +88,8 @@ class WriteAheadLog:
         """Every record on disk, oldest first (one in memory at a time). Torn tails and corrupt
         records end their segment, which is truncated there. Call once, before appending."""
         private_dir(self.directory)
+        if not self.directory.is_dir():
+            raise NotADirectoryError(20, "not a directory", str(self.directory))
         for path in sorted(self.directory.glob("*" + SUFFIX)):
             try:
                 first = int(path.name[:-len(SUFFIX)])
