@@ -34,6 +34,8 @@ _DATA_DIRS = (_REPO / "tests" / "data" / "ner", _REPO.parent / "shared" / "data"
 
 #: The extractor's kinds that WNUT17 annotates as entities.
 WNUT_KINDS = frozenset({"name", "code"})
+#: The kinds wikigold annotates: its MISC names include nationalities ("German").
+WIKIGOLD_KINDS = WNUT_KINDS | {"demonym"}
 
 
 

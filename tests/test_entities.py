@@ -52,7 +52,9 @@ def test_implements_the_protocol():
         ("She flew to Rio de Janeiro last week.", "Rio de Janeiro"),
         ("He read The Lord of the Rings twice.", "The Lord of the Rings"),
         ("The delegates met in The Hague.", "The Hague"),
-        ("Ask Dr. Jane Smith about it.", "Dr. Jane Smith"),
+        ("Ask Dr. Jane Smith about it.", "Jane Smith"),  # titles are not part of names
+        ("US President Barack Obama spoke.", "Barack Obama"),
+        ("US President Barack Obama spoke.", "US"),
         ("It ships from the U.S. next month.", "U.S."),
         ("They bought AT&T shares and a Windows 10 laptop.", "AT&T"),
         ("They bought AT&T shares and a Windows 10 laptop.", "Windows 10"),
@@ -62,6 +64,23 @@ def test_implements_the_protocol():
 )
 def test_proper_noun_spans(text, expected):
     assert (expected, "name") in found(text)
+
+
+def test_titles_are_cut_before_names_and_are_no_entity_alone():
+    assert found("NASA Administrator Charles Bolden met Mr. Tedeschi and the President.") == [
+        ("NASA", "name"), ("Charles Bolden", "name"), ("Tedeschi", "name")]
+    assert found("He read The Lord of the Rings.") == [("The Lord of the Rings", "name")]
+
+
+def test_nationality_adjectives_alone_are_demonyms():
+    assert found("The Australian team met Afghans and the Australian Broadcasting Corporation.") \
+        == [("Australian", "demonym"), ("Afghans", "demonym"),
+            ("Australian Broadcasting Corporation", "name")]
+
+
+def test_a_sports_score_is_not_part_of_a_name():
+    assert found("Group F: Sweden 1 – 0 Korea Republic, on Windows 10") == [
+        ("Group F", "name"), ("Sweden", "name"), ("Korea Republic", "name"), ("Windows 10", "name")]
 
 
 def test_possessive_s_is_not_part_of_the_name():
@@ -263,7 +282,7 @@ LLM_SENTENCES = [
     ("Consult your doctor before taking more than 4,000 mg of acetaminophen a day.",
      ["4,000 mg"]),
     ("Thanks for asking! Dr. Anthony Fauci led NIAID for nearly four decades.",
-     ["dr. anthony fauci", "niaid"]),
+     ["anthony fauci", "niaid"]),
     ("Drink plenty of water and rest.", []),
     pytest.param("Symptoms usually improve within 10 days.", ["10 days"], marks=_KNOWN_MISS),
     ("Seek emergency care if breathing becomes difficult.", []),

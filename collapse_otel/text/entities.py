@@ -12,6 +12,7 @@ recall is worth the cost. Extractors never raise: whatever goes wrong yields few
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
@@ -28,12 +29,14 @@ from .entity_starts import (
     strip_leading,
 )
 
-#: Every kind the rule-based extractor knows. ``name`` = capitalised proper-noun spans.
+#: Every kind the rule-based extractor knows. ``name`` = capitalised proper-noun spans;
+#: ``demonym`` = a nationality or religion adjective standing alone ("Australian", "Muslims").
 ENTITY_KINDS = frozenset(
-    {"name", "quantity", "date", "url", "email", "code", "handle", "hashtag"}
+    {"name", "demonym", "quantity", "date", "url", "email", "code", "handle", "hashtag"}
 )
 
 _BATCH_SEPARATOR = "\n\n"  # no rule matches across a line break
+_NON_SPACE = re.compile(r"\S+")
 
 
 @runtime_checkable
@@ -185,6 +188,7 @@ class RuleBasedEntityExtractor:
         ends = SENTENCE_END
         object_after = self._object_after
         months = _MONTHS_CASED
+        demonyms = _DEMONYMS_CASED
         suffixes = pat.NON_NAME_SUFFIXES
         first_group = self._first_group
         last_end = 0
@@ -221,7 +225,7 @@ class RuleBasedEntityExtractor:
                             )
                         ):
                             continue
-                    add((start, end, "name"))
+                    add((start, end, "demonym" if word in demonyms else "name"))
                     continue
                 first = text[start:first_end].casefold()
                 if first in _MONTHS:
@@ -237,7 +241,10 @@ class RuleBasedEntityExtractor:
                     starter = False  # "Total Recall ... fans of Total Recall": kept whole
                 span = _multiword(text, start, end, first, starter)
                 if span is not None:
-                    add(span)
+                    if _TITLE_WORDS.isdisjoint(text[span[0]:span[1]].split()):
+                        add(span)
+                    else:
+                        out += _cut_titles(text, span[0], span[1])
                     last_end = span[1]
             elif kind == "hump":
                 span = _hump(text, start, end)
@@ -250,7 +257,8 @@ class RuleBasedEntityExtractor:
 
 _MONTHS = pat.MONTH_WORDS | frozenset(m + "." for m in pat.MONTH_WORDS)
 _NOT_ALONE = (
-    pat.COMMON_WORDS | pat.ALONE_ONLY | pat.NEVER_ALONE | pat.CALENDAR_WORDS - pat.MONTH_WORDS
+    pat.COMMON_WORDS | pat.ALONE_ONLY | pat.NEVER_ALONE | pat.TITLES
+    | pat.CALENDAR_WORDS - pat.MONTH_WORDS
 )
 
 
@@ -261,6 +269,33 @@ def _cased(words: frozenset[str]) -> frozenset[str]:
 _REJECT_CASED = _cased(_NOT_ALONE - _MONTHS)  # exact-string lookup, no casefold() on the hot path
 _MONTHS_CASED = _cased(_MONTHS)
 _STARTERS_CASED = _cased(pat.SENTENCE_START_WORDS)
+_DEMONYMS_CASED = _cased(pat.DEMONYMS)
+_TITLE_WORDS = _cased(pat.TITLES)
+
+
+def _cut_titles(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
+    """The name parts of a span holding titles: "US President Barack Obama" -> "US", "Barack
+    Obama". A title is cut only before another capitalised word ("Lord of the Rings" stays)."""
+    words = [(m.start(), m.end()) for m in _NON_SPACE.finditer(text, start, end)]
+    out: list[tuple[int, int, str]] = []
+    first = -1
+    for n, (s, e) in enumerate(words):
+        if text[s:e] in _TITLE_WORDS and n + 1 < len(words) and text[words[n + 1][0]].isupper():
+            if first >= 0:
+                out += _part(text, first, words[n - 1][1])
+            first = -1
+        elif first < 0:
+            first = s
+    if first >= 0:
+        out += _part(text, first, end)
+    return out
+
+
+def _part(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
+    word = text[start:end]
+    if " " not in word and (len(word) == 1 or word.casefold() in _NOT_ALONE):
+        return []
+    return [(start, end, "demonym" if word in _DEMONYMS_CASED else "name")]
 
 
 def _multiword(
@@ -289,7 +324,7 @@ def _multiword(
     if len(parts) == 1:  # one word left
         if end - start <= 1 or span.casefold() in _NOT_ALONE:
             return None
-        return (start, end, "name")
+        return (start, end, "demonym" if span in _DEMONYMS_CASED else "name")
     if parts[1].casefold() in pat.NEVER_ALONE:  # "... and I"
         return _multiword(text, start, start + len(parts[0]), "")
     return (start, end, "name")
