@@ -218,7 +218,7 @@ class RuleBasedEntityExtractor:
                         if word in starters:  # "Opening": a name only if used as one elsewhere
                             if not named_elsewhere(text, word, start, bounds):
                                 continue
-                        elif (word[-1] in "yd" and word.endswith(suffixes)) or (
+                        elif word.endswith(suffixes) or _gerund(word) or (
                             word[1:].islower() and (
                                 object_after.match(text, end)  # "Diversify your portfolio"
                                 or lower_elsewhere(text, word, start, bounds)  # "Pack... pack"
@@ -270,7 +270,16 @@ _REJECT_CASED = _cased(_NOT_ALONE - _MONTHS)  # exact-string lookup, no casefold
 _MONTHS_CASED = _cased(_MONTHS)
 _STARTERS_CASED = _cased(pat.SENTENCE_START_WORDS)
 _DEMONYMS_CASED = _cased(pat.DEMONYMS)
+_LOWER_WORDS = pat.SENTENCE_START_WORDS | pat.COMMON_WORDS
 _TITLE_WORDS = _cased(pat.TITLES)
+
+
+def _gerund(word: str) -> bool:
+    """ "Leaving", "Refusing": the -ing form of a common verb opening a sentence."""
+    if not word.endswith("ing") or len(word) < 6:
+        return False
+    stem = word[:-3].lower()
+    return stem in _LOWER_WORDS or stem + "e" in _LOWER_WORDS
 
 
 def _cut_titles(text: str, start: int, end: int) -> list[tuple[int, int, str]]:

@@ -92,9 +92,9 @@ _TITLES = """
     """
 TITLES = frozenset(_TITLES.split())
 
-# Nationality, regional and religious adjectives and their plurals ("Australian", "Afghans",
-# "Muslim"): kind "demonym" when they stand alone, a name's first word otherwise ("Australian
-# Broadcasting Corporation"). News NER sets disagree on them (CoNLL-2003 tags them MISC, names
+# Nationality, regional and religious adjectives ("Australian", "Muslim"): kind "demonym" when
+# they stand alone, a name's first word otherwise ("Australian Broadcasting Corporation"). Their
+# plurals are names of groups ("Afghans", "Muslims"). News NER sets disagree on them (CoNLL-2003 tags them MISC, names
 # read off proper nouns do not), so they are a kind of their own and each benchmark picks.
 _DEMONYMS = """
     afghan african albanian algerian american andorran angolan argentine argentinian armenian
@@ -113,9 +113,7 @@ _DEMONYMS = """
     zambian zimbabwean arab arabic hispanic latino scandinavian caribbean balkan baltic
     christian muslim islamic jewish hindu buddhist catholic protestant sikh sunni shia shiite
     """
-DEMONYMS = frozenset(_DEMONYMS.split()) | frozenset(
-    w + "s" for w in _DEMONYMS.split() if not w.endswith(("ese", "ish", "ch", "ss", "ic"))
-)
+DEMONYMS = frozenset(_DEMONYMS.split())
 
 # A sentence-initial word followed by one of these is a verb taking an object, as in the
 # imperatives of advice ("Diversify your portfolio", "Drink plenty of water"), not a name.
@@ -131,12 +129,13 @@ _CALENDAR = """
     """
 CALENDAR_WORDS = frozenset(_CALENDAR.split())
 
-# Sentence-initial single words with these endings are adverbs and participles ("Literally",
-# "Additionally", "Stabilized"), not names. All end in "y" or "d" (the extractor checks that
-# first, as most words do not).
+# Sentence-initial single words with these endings are adverbs, participles and abstract or
+# plural common nouns ("Literally", "Stabilized", "Psychology", "Scientists", "Colourful"), not
+# names. Not "-ism" (Buddhism) nor "-ers" (Peters, Sanders).
 NON_NAME_SUFFIXES = (
     "ally", "ously", "ively", "fully", "ingly", "ately", "ently", "antly", "ably", "ibly", "edly",
-    "ized", "ised", "ated",
+    "ized", "ised", "ated", "ology", "ologies", "ists", "tions", "sions", "ments", "ness",
+    "ities", "ful",
 )
 
 _MONTH_WORDS = (
