@@ -70,6 +70,8 @@ def test_titles_are_cut_before_names_and_are_no_entity_alone():
     assert found("NASA Administrator Charles Bolden met Mr. Tedeschi and the President.") == [
         ("NASA", "name"), ("Charles Bolden", "name"), ("Tedeschi", "name")]
     assert found("He read The Lord of the Rings.") == [("The Lord of the Rings", "name")]
+    assert found("Mr Hunt met Sheriff Jones at Perth Sheriff Court.") == [
+        ("Hunt", "name"), ("Jones", "name"), ("Perth Sheriff Court", "name")]
 
 
 def test_nationality_adjectives_alone_are_demonyms():

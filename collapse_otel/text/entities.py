@@ -91,7 +91,14 @@ class RuleBasedEntityExtractor:
         try:
             found = self._find(text)
             if text.isascii():  # the usual case: NFKC is the identity, skip it per mention
-                return [" ".join(text[s:e].casefold().split()) for s, e, _ in found]
+                keys = []
+                for s, e, _ in found:
+                    key = text[s:e].casefold()
+                    # tabs, line breaks, runs of spaces, spaces at an end (`code `)
+                    if "  " in key or not key.isprintable() or key[0] == " " or key[-1] == " ":
+                        key = " ".join(key.split())
+                    keys.append(key)
+                return keys
             return [entity_key(text[s:e]) for s, e, _ in found]
         except Exception:  # never raise into the pipeline; a bad answer just has no entities
             return []
@@ -113,8 +120,13 @@ class RuleBasedEntityExtractor:
                 if e > starts[i] + len(parts[i]):  # across a separator: never expected
                     return [self.extract(t) for t in texts]
                 mention = joined[s:e]
-                out[i].append(" ".join(mention.casefold().split()) if parts[i].isascii()
-                              else entity_key(mention))
+                if parts[i].isascii():
+                    key = mention.casefold()
+                    if "  " in key or not key.isprintable() or key[0] == " " or key[-1] == " ":
+                        key = " ".join(key.split())
+                    out[i].append(key)
+                else:
+                    out[i].append(entity_key(mention))
             return out
         except Exception:  # never raise into the pipeline
             return [self.extract(t) for t in texts]
@@ -189,6 +201,9 @@ class RuleBasedEntityExtractor:
         object_after = self._object_after
         months = _MONTHS_CASED
         demonyms = _DEMONYMS_CASED
+        strip_first = _STRIP_FIRST
+        never_alone = _NEVER_ALONE_CASED
+        titles = _TITLE_WORDS
         suffixes = pat.NON_NAME_SUFFIXES
         first_group = self._first_group
         last_end = 0
@@ -239,9 +254,16 @@ class RuleBasedEntityExtractor:
                 ) and opens(text, start)
                 if starter and named_elsewhere(text, text[start:first_end], start, bounds):
                     starter = False  # "Total Recall ... fans of Total Recall": kept whole
+                if not starter and first not in strip_first:  # the usual case, inlined
+                    words = text[start:end].split()
+                    if (words[-1] not in never_alone and titles.isdisjoint(words)
+                            and (len(words) < 3 or not text[start:end].isupper())):
+                        add((start, end, "name"))
+                        last_end = end
+                        continue
                 span = _multiword(text, start, end, first, starter)
                 if span is not None:
-                    if _TITLE_WORDS.isdisjoint(text[span[0]:span[1]].split()):
+                    if titles.isdisjoint(text[span[0]:span[1]].split()):
                         add(span)
                     else:
                         out += _cut_titles(text, span[0], span[1])
@@ -255,11 +277,8 @@ class RuleBasedEntityExtractor:
         return out
 
 
-_MONTHS = pat.MONTH_WORDS | frozenset(m + "." for m in pat.MONTH_WORDS)
-_NOT_ALONE = (
-    pat.COMMON_WORDS | pat.ALONE_ONLY | pat.NEVER_ALONE | pat.TITLES
-    | pat.CALENDAR_WORDS - pat.MONTH_WORDS
-)
+_MONTHS = pat.MONTHS
+_NOT_ALONE = pat.NOT_ALONE
 
 
 def _cased(words: frozenset[str]) -> frozenset[str]:
@@ -272,6 +291,9 @@ _STARTERS_CASED = _cased(pat.SENTENCE_START_WORDS)
 _DEMONYMS_CASED = _cased(pat.DEMONYMS)
 _LOWER_WORDS = pat.SENTENCE_START_WORDS | pat.COMMON_WORDS
 _TITLE_WORDS = _cased(pat.TITLES)
+_HONORIFICS = _cased(pat.HONORIFICS)
+_STRIP_FIRST = pat.COMMON_WORDS | pat.NEVER_ALONE  # a span's first word that _multiword cuts
+_NEVER_ALONE_CASED = _cased(pat.NEVER_ALONE)
 
 
 def _gerund(word: str) -> bool:
@@ -284,17 +306,25 @@ def _gerund(word: str) -> bool:
 
 def _cut_titles(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
     """The name parts of a span holding titles: "US President Barack Obama" -> "US", "Barack
-    Obama". A title is cut only before another capitalised word ("Lord of the Rings" stays)."""
-    words = [(m.start(), m.end()) for m in _NON_SPACE.finditer(text, start, end)]
+    Obama". A title is cut only before another capitalised word ("Lord of the Rings" stays),
+    and, but for "Mr", "Dr"..., not before an institution ("Sheriff Court", "Mayor's Office")."""
+    words = text[start:end].split()
     out: list[tuple[int, int, str]] = []
-    first = -1
-    for n, (s, e) in enumerate(words):
-        if text[s:e] in _TITLE_WORDS and n + 1 < len(words) and text[words[n + 1][0]].isupper():
+    first = prev_end = -1
+    pos = start
+    last = len(words) - 1
+    for n, word in enumerate(words):
+        s = text.find(word, pos)
+        pos = s + len(word)
+        if word in _TITLE_WORDS and n < last and words[n + 1][0].isupper() and (
+            word in _HONORIFICS or words[n + 1].lower() not in pat.INSTITUTIONS
+        ):
             if first >= 0:
-                out += _part(text, first, words[n - 1][1])
+                out += _part(text, first, prev_end)
             first = -1
         elif first < 0:
             first = s
+        prev_end = pos
     if first >= 0:
         out += _part(text, first, end)
     return out

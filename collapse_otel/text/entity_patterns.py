@@ -84,13 +84,21 @@ NEVER_ALONE = frozenset(_NEVER_ALONE.split())
 # alone they are no entity. Not "General" (General Motors), "Lady" (Lady Gaga), "Major".
 _TITLES = """
     mr mr. mrs mrs. ms ms. dr dr. prof prof. professor president vice senator sen. rep.
-    representative congressman congresswoman governor gov. mayor minister premier prime
+    representative congressman congresswoman governor gov. mayor minister prime
     chancellor secretary ambassador judge chairman chairwoman chairperson administrator
     commissioner sheriff detective sergeant sgt. lt. lieutenant captain capt. colonel col.
     admiral commander pope cardinal archbishop bishop reverend rev. rabbi imam king queen
     prince princess sir dame coach ceo spokesman spokeswoman director
     """
 TITLES = frozenset(_TITLES.split())
+INSTITUTIONS = frozenset(
+    """court office department league council house hall school college university committee
+    club party bank company group museum hospital centre center station street road airport
+    stadium church association society foundation institute agency board commission ministry
+    service cup award prize""".split()  # noqa: SIM905
+)
+HONORIFICS = frozenset(("mr", "mr.", "mrs", "mrs.", "ms", "ms.", "dr", "dr.", "prof", "prof.",
+                        "sir", "dame"))
 
 # Nationality, regional and religious adjectives ("Australian", "Muslim"): kind "demonym" when
 # they stand alone, a name's first word otherwise ("Australian Broadcasting Corporation"). Their
@@ -143,6 +151,11 @@ _MONTH_WORDS = (
     " august september october november december"
 )
 MONTH_WORDS = frozenset(_MONTH_WORDS.split())
+MONTHS = MONTH_WORDS | frozenset(m + "." for m in MONTH_WORDS)
+# Never an entity as a word alone (a longer name may still hold them).
+NOT_ALONE = (
+    COMMON_WORDS | ALONE_ONLY | NEVER_ALONE | TITLES | (CALENDAR_WORDS - MONTH_WORDS)
+)
 
 # Frequent lower-case words (generated from WikiText-2: common_words.py) that no list above
 # already covers: not names at a sentence start unless the same text uses them as a name
