@@ -177,7 +177,7 @@ def test_non_name_suffixes_and_gerunds_at_a_sentence_start():
 
 
 def test_the_word_list_decides_only_at_a_sentence_start():
-    from collapse_otel.text.entity_patterns import SENTENCE_START_WORDS
+    from collapse_otel.text.entity_words import SENTENCE_START_WORDS
 
     assert {"opening", "total", "life"} <= SENTENCE_START_WORDS
     assert RULES.extract("Opening ceremonies vary.") == []

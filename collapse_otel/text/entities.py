@@ -19,6 +19,21 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from . import entity_patterns as pat
+from . import entity_words as wl
+from .entity_names import (
+    DEMONYMS_CASED,
+    MONTHS,
+    MONTHS_CASED,
+    NEVER_ALONE_CASED,
+    REJECT_CASED,
+    STARTERS_CASED,
+    STRIP_FIRST,
+    TITLE_WORDS,
+    gerund,
+    hump,
+    missing_space,
+    multiword,
+)
 from .entity_spans import anchored, find_all, merge_spans
 from .entity_starts import (
     SENTENCE_END,
@@ -26,7 +41,6 @@ from .entity_starts import (
     lower_elsewhere,
     named_elsewhere,
     sentence_initial,
-    strip_leading,
 )
 
 #: Every kind the rule-based extractor knows. ``name`` = capitalised proper-noun spans;
@@ -181,7 +195,7 @@ class RuleBasedEntityExtractor:
             if dots:
                 found: list[tuple[int, int, str]] = []
                 anchored(text, dots, self._dotted, "code", found)
-                out += [m for m in found if not _missing_space(text, m[0], m[1])]
+                out += [m for m in found if not missing_space(text, m[0], m[1])]
         if len(out) > 1:
             out = merge_spans([], sorted(out, key=lambda m: (m[0], -m[1])))
         return out
@@ -193,18 +207,18 @@ class RuleBasedEntityExtractor:
         # inlined and ordered by frequency (about half the matches are "The", "I", "It"...).
         out: list[tuple[int, int, str]] = []
         add = out.append
-        reject = _REJECT_CASED
-        starters = _STARTERS_CASED
-        starter_words = pat.SENTENCE_START_WORDS
+        reject = REJECT_CASED
+        starters = STARTERS_CASED
+        starter_words = wl.SENTENCE_START_WORDS
         opens = sentence_initial
         ends = SENTENCE_END
         object_after = self._object_after
-        months = _MONTHS_CASED
-        demonyms = _DEMONYMS_CASED
-        strip_first = _STRIP_FIRST
-        never_alone = _NEVER_ALONE_CASED
-        titles = _TITLE_WORDS
-        suffixes = pat.NON_NAME_SUFFIXES
+        months = MONTHS_CASED
+        demonyms = DEMONYMS_CASED
+        strip_first = STRIP_FIRST
+        never_alone = NEVER_ALONE_CASED
+        titles = TITLE_WORDS
+        suffixes = wl.NON_NAME_SUFFIXES
         first_group = self._first_group
         last_end = 0
         for m in self._main.finditer(text):
@@ -233,7 +247,7 @@ class RuleBasedEntityExtractor:
                         if word in starters:  # "Opening": a name only if used as one elsewhere
                             if not named_elsewhere(text, word, start, bounds):
                                 continue
-                        elif word.endswith(suffixes) or _gerund(word) or (
+                        elif word.endswith(suffixes) or (word[-1] == "g" and gerund(word)) or (
                             word[1:].islower() and (
                                 object_after.match(text, end)  # "Diversify your portfolio"
                                 or lower_elsewhere(text, word, start, bounds)  # "Pack... pack"
@@ -243,7 +257,7 @@ class RuleBasedEntityExtractor:
                     add((start, end, "demonym" if word in demonyms else "name"))
                     continue
                 first = text[start:first_end].casefold()
-                if first in _MONTHS:
+                if first in MONTHS:
                     date = self._month_date.match(text, start)
                     if date is not None:
                         last_end = date.end()
@@ -261,129 +275,17 @@ class RuleBasedEntityExtractor:
                         add((start, end, "name"))
                         last_end = end
                         continue
-                span = _multiword(text, start, end, first, starter)
-                if span is not None:
-                    if titles.isdisjoint(text[span[0]:span[1]].split()):
-                        add(span)
-                    else:
-                        out += _cut_titles(text, span[0], span[1])
-                    last_end = span[1]
+                spans = multiword(text, start, end, first, starter)
+                if spans:
+                    out += spans
+                    last_end = spans[-1][1]
             elif kind == "hump":
-                span = _hump(text, start, end)
+                span = hump(text, start, end)
                 if not out or out[-1][1] <= span[0]:  # "$0A": "$0" already taken
                     add(span)
             else:
                 add((start, end, (kind or "").rstrip("0123456789")))
         return out
-
-
-_MONTHS = pat.MONTHS
-_NOT_ALONE = pat.NOT_ALONE
-
-
-def _cased(words: frozenset[str]) -> frozenset[str]:
-    return frozenset(f(w) for w in words for f in (str.capitalize, str.upper, str.lower))
-
-
-_REJECT_CASED = _cased(_NOT_ALONE - _MONTHS)  # exact-string lookup, no casefold() on the hot path
-_MONTHS_CASED = _cased(_MONTHS)
-_STARTERS_CASED = _cased(pat.SENTENCE_START_WORDS)
-_DEMONYMS_CASED = _cased(pat.DEMONYMS)
-_LOWER_WORDS = pat.SENTENCE_START_WORDS | pat.COMMON_WORDS
-_TITLE_WORDS = _cased(pat.TITLES)
-_HONORIFICS = _cased(pat.HONORIFICS)
-_STRIP_FIRST = pat.COMMON_WORDS | pat.NEVER_ALONE  # a span's first word that _multiword cuts
-_NEVER_ALONE_CASED = _cased(pat.NEVER_ALONE)
-
-
-def _gerund(word: str) -> bool:
-    """ "Leaving", "Refusing": the -ing form of a common verb opening a sentence."""
-    if not word.endswith("ing") or len(word) < 6:
-        return False
-    stem = word[:-3].lower()
-    return stem in _LOWER_WORDS or stem + "e" in _LOWER_WORDS
-
-
-def _cut_titles(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
-    """The name parts of a span holding titles: "US President Barack Obama" -> "US", "Barack
-    Obama". A title is cut only before another capitalised word ("Lord of the Rings" stays),
-    and, but for "Mr", "Dr"..., not before an institution ("Sheriff Court", "Mayor's Office")."""
-    words = text[start:end].split()
-    out: list[tuple[int, int, str]] = []
-    first = prev_end = -1
-    pos = start
-    last = len(words) - 1
-    for n, word in enumerate(words):
-        s = text.find(word, pos)
-        pos = s + len(word)
-        if word in _TITLE_WORDS and n < last and words[n + 1][0].isupper() and (
-            word in _HONORIFICS or words[n + 1].lower() not in pat.INSTITUTIONS
-        ):
-            if first >= 0:
-                out += _part(text, first, prev_end)
-            first = -1
-        elif first < 0:
-            first = s
-        prev_end = pos
-    if first >= 0:
-        out += _part(text, first, end)
-    return out
-
-
-def _part(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
-    word = text[start:end]
-    if " " not in word and (len(word) == 1 or word.casefold() in _NOT_ALONE):
-        return []
-    return [(start, end, "demonym" if word in _DEMONYMS_CASED else "name")]
-
-
-def _multiword(
-    text: str, start: int, end: int, first: str, starter: bool = False
-) -> tuple[int, int, str] | None:
-    """Clean a span of several capitalised words; ``None`` when no name is left.
-
-    Runs of capitals with 3+ words are shouting; leading common words go when the span opens a
-    sentence ("The Beatles" -> "Beatles", ``starter``: "Visit Kyoto" -> "Kyoto"); chat words
-    ("I", "OK") go from either end.
-    """
-    span = text[start:end]
-    if span.isupper() and len(span.split()) >= 3:
-        return None  # "IM HAVING A HEART ATTACK"
-    if starter or first in pat.COMMON_WORDS or first in pat.NEVER_ALONE:
-        new_start = strip_leading(text, start, end, starter or sentence_initial(text, start))
-        if new_start is None:
-            return None
-        start = new_start
-        span = text[start:end]
-        if span.split(None, 1)[0].casefold() in _MONTHS:  # "On March 5, 2024"
-            date = pat.month_date_pattern().match(text, start)
-            if date is not None:
-                return (start, date.end(), "date")
-    parts = span.rsplit(None, 1)
-    if len(parts) == 1:  # one word left
-        if end - start <= 1 or span.casefold() in _NOT_ALONE:
-            return None
-        return (start, end, "demonym" if span in _DEMONYMS_CASED else "name")
-    if parts[1].casefold() in pat.NEVER_ALONE:  # "... and I"
-        return _multiword(text, start, start + len(parts[0]), "")
-    return (start, end, "name")
-
-
-def _hump(text: str, start: int, end: int) -> tuple[int, int, str]:
-    """A capital inside a word: "getValue", "iPhone", "eBay" are code; "3D", "4K" are names."""
-    word_start = start - 1
-    while word_start and (text[word_start - 1].isalnum() or text[word_start - 1] == "_"):
-        word_start -= 1
-    kind = "code" if any(c.islower() for c in text[word_start:start]) else "name"
-    return (word_start, end, kind)
-
-
-def _missing_space(text: str, start: int, end: int) -> bool:
-    """ "odd.He", "from.Within": two sentences glued together, not a dotted name."""
-    for part in text[start:end].split(".")[1:]:
-        if part[:1].isupper() and part.casefold() in pat.COMMON_WORDS:
-            return True
-    return False
 
 
 class SpacyEntityExtractor:
