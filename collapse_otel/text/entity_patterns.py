@@ -16,7 +16,7 @@ import re
 import sys
 from functools import cache
 
-from .entity_words import CONNECTORS, FREQUENT_OPENERS, MONTHS, NOT_ALONE, OBJECT_WORDS
+from .entity_words import CONNECTORS, OBJECT_WORDS
 
 _MONTH = (
     r"(?:Jan(?:uary|\.)?|Feb(?:ruary|\.)?|Mar(?:ch|\.)?|Apr(?:il|\.)?|May|June?|Jun\.|July?"
@@ -63,25 +63,6 @@ def trie(words: list[str]) -> str:
         return body + "?" if "" in node else body
 
     return emit(root)
-
-
-def skip_pattern(words: list[str]) -> str:
-    """After a consumed first letter: the rest of one of ``words``, each end checked by a
-    fixed-width look-behind for its first letter ("he" then (?<=[ST]he) for "The", "She")."""
-    root: dict = {}
-    for word in words:
-        node = root
-        for ch in word[1:]:
-            node = node.setdefault(ch, {})
-        node.setdefault("", set()).add(word[0])
-
-    def emit(node: dict, path: str) -> str:
-        alts = [re.escape(ch) + emit(sub, path + ch) for ch, sub in sorted(node.items()) if ch]
-        if "" in node:
-            alts.append(f"(?<=[{''.join(sorted(node['']))}]{re.escape(path)})")
-        return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
-
-    return emit(root, "")
 
 
 _CURRENCY = r"[$€£¥₹]"
@@ -158,17 +139,10 @@ def main_pattern() -> re.Pattern[str]:
     units = (
         rf"%|‰|°[CF]?|{trie(UNIT_SYMBOLS)}\b|(?i:{trie(UNIT_WORDS)}|per cent)\b"
     )
-    # A frequent opener that a lower-case word or punctuation follows is one word alone, which
-    # the caller would reject: fail here instead (the first letter is already consumed).
-    openers = [w for w in FREQUENT_OPENERS.split() if w.casefold() in NOT_ALONE - MONTHS]
-    skip = (
-        rf"(?!{skip_pattern(openers)}"
-        rf"(?:{_SP}+(?!(?:{conn}){_SP}+{up})[a-z]|[,;:!?)\]\"”\n]|['’][sS]\b|\Z))"
-    )
     branches = [
         # A capital inside a word ("getValue", "iPhone", "3D"): the caller classifies it.
         (up, rf"(?<=\w{up})", [("hump", r"\w*")]),
-        (up, skip, [("name", name_rest)]),  # by far the most frequent
+        (up, "", [("name", name_rest)]),  # by far the most frequent
         (
             "[0-9]",
             r"(?<![\w.,][0-9])",  # a number that does not continue a word or another number

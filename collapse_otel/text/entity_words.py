@@ -157,17 +157,3 @@ SENTENCE_START_WORDS = (
     _LOWER_CASE_WORDS - COMMON_WORDS - ALONE_ONLY - NEVER_ALONE - CALENDAR_WORDS - MONTH_WORDS
     - CONNECTORS
 )
-
-# The capitalised words that most often open English sentences and are never entities alone:
-# the main pattern passes over them in C (see main_pattern), which spares the Python loop about
-# half of its matches. Only a speed-up: every word here is also in NOT_ALONE.
-FREQUENT_OPENERS = """
-    The I It You A This He In They But She We As There My However What His And No At That Her
-    With Your When These An To After If For On So Our Its Their Then Some One All Also Here Now
-    Yes Each Many While Although Because Once Both Other Such Do Is Are Was Can Not Just Even
-    Still Most More Let Please Thanks Thank Hi Hello Hey Overall Finally Additionally Moreover
-    Furthermore Instead Meanwhile Today Yesterday Those Who Which Why How Where Since Before By
-    From Of Or Any Every Me Him Them Be Been Have Has Had Will Would Should Could Might I'm I've
-    I'll I'd You're You've We're They're Write According Over During Create Did Well Yet Look Oh
-    Great Good Nice Love Does Wow
-    """
