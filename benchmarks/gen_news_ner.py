@@ -11,10 +11,13 @@ those gold layers with the CoNLL-2003 notion of a name:
 - its span is the run of proper nouns around the head inside the mention, joined through the
   one or two lower-case words and hyphens that sit inside names ("Bank of America", "Intrepid
   Sea-Air-Space Museum", "National Air and Space Museum", but not "Bob and Alice", two
-  mentions), and through a number closing the mention ("Apollo 11", "STS-1");
+  mentions), and through a number closing the mention ("Apollo 11", "STS-1"); a hyphenated
+  compound of capitalised parts is one word ("Make-A-Wish Foundation");
 - titles before a name are not part of it ("Senator John Cornyn" -> "John Cornyn"), as in the
   CoNLL-2003 and MUC guidelines;
-- a name inside a longer name is not a second name ("America" in "Bank of America").
+- a name inside a longer name is not a second name ("America" in "Bank of America");
+- a mention linked to a Wikipedia article whose title it spells out holds that name even where
+  the proper-noun tag is missing ("Facebook co-founder Mark Zuckerberg", "India, where ...").
 
 Run: ``python -m benchmarks.gen_news_ner DIR`` where DIR holds the GUM_news_*.conllu files of
 UniversalDependencies/UD_English-GUM (not-to-release/sources/). The split is by document: GUM's
@@ -99,8 +102,23 @@ def names(sentence: list[dict]) -> list[tuple[int, int]]:
     found = mentions(sentence)
     edges = {(m[0], "start") for m in found} | {(m[1] - 1, "end") for m in found}
 
+    # a hyphenated compound written as one word counts as a proper noun when one part is and
+    # every part is capitalised ("Make-A-Wish", "Spider-Gwen"), not "Scientology-critic"
+    compound: set[int] = set()
+    i = 0
+    while i < len(sentence):
+        j = i
+        while (j + 2 < len(sentence) and sentence[j + 1]["form"] == "-"
+               and not sentence[j]["space"] and not sentence[j + 1]["space"]):
+            j += 2
+        parts = range(i, j + 1, 2)
+        if j > i and all(sentence[k]["form"][:1].isupper() for k in parts) and any(
+                sentence[k]["xpos"] in ("NNP", "NNPS") for k in parts):
+            compound.update(parts)
+        i = j + 1
+
     def proper(i: int) -> bool:
-        return sentence[i]["xpos"] in ("NNP", "NNPS")
+        return sentence[i]["xpos"] in ("NNP", "NNPS") or i in compound
 
     def title(i: int) -> bool:
         return sentence[i]["form"].lower() in _TITLES
@@ -115,7 +133,8 @@ def names(sentence: list[dict]) -> list[tuple[int, int]]:
             return False
         if person and any(w in _NOT_IN_PERSONS for w in words):
             return False
-        if ident and sentence[b]["form"] not in ident and sentence[a - 1]["form"] in ident:
+        if ident and any(w.isalpha() for w in words) and sentence[b]["form"] not in ident \
+                and sentence[a - 1]["form"] in ident:
             return False
         return "and" not in words or ((a - 1, "end") not in edges and (b, "start") not in edges)
 
@@ -164,6 +183,16 @@ def names(sentence: list[dict]) -> list[tuple[int, int]]:
                     j += 2
                 break
             spans.add((i, j))
+        # a mention linked to a Wikipedia article whose title it spells out is named by it even
+        # where the tagger's proper-noun tag is missing ("Facebook co-founder", "India, where")
+        linked = re.sub(r" \(.*\)$", "", ident).split()
+        if linked and linked[0][:1].isupper():
+            forms = [t["form"] for t in sentence]
+            for k in range(start, end - len(linked) + 1):
+                if forms[k:k + len(linked)] == linked:
+                    if not any(a < k + len(linked) and k < b for a, b in spans):
+                        spans.add((k, k + len(linked)))
+                    break
     return sorted(s for s in spans if not any(o != s and o[0] <= s[0] and s[1] <= o[1]
                                               for o in spans)
                   and any(c.isupper() for t in sentence[s[0]:s[1]] for c in t["form"]))
