@@ -10,6 +10,7 @@ from __future__ import annotations
 from . import entity_patterns as pat
 from . import entity_words as wl
 from .entity_starts import sentence_initial, strip_leading
+from .opener_words import WORDS as OPENER_WORDS
 
 MONTHS = wl.MONTHS
 NOT_ALONE = wl.NOT_ALONE
@@ -21,7 +22,8 @@ def _cased(words: frozenset[str]) -> frozenset[str]:
 
 REJECT_CASED = _cased(NOT_ALONE - MONTHS)  # exact-string lookup, no casefold() on the hot path
 MONTHS_CASED = _cased(MONTHS)
-STARTERS_CASED = _cased(wl.SENTENCE_START_WORDS)
+# one capitalised word opening a sentence: no name if listed, unless named elsewhere in its text
+STARTERS_CASED = _cased(wl.SENTENCE_START_WORDS | OPENER_WORDS)
 DEMONYMS_CASED = _cased(wl.DEMONYMS)
 LOWER_WORDS = wl.SENTENCE_START_WORDS | wl.COMMON_WORDS
 TITLE_WORDS = _cased(wl.TITLES)
