@@ -12,7 +12,6 @@ recall is worth the cost. Extractors never raise: whatever goes wrong yields few
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
@@ -50,7 +49,7 @@ ENTITY_KINDS = frozenset(
 )
 
 _BATCH_SEPARATOR = "\n\n"  # no rule matches across a line break
-_NON_SPACE = re.compile(r"\S+")
+_DOTTED_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 
 
 @runtime_checkable
@@ -112,7 +111,8 @@ class RuleBasedEntityExtractor:
                 for s, e, _ in found:
                     key = text[s:e].casefold()
                     # tabs, line breaks, runs of spaces, spaces at an end (`code `)
-                    if "  " in key or not key.isprintable() or key[0] == " " or key[-1] == " ":
+                    if not key.isprintable() or " " in key and (
+                            "  " in key or key[0] == " " or key[-1] == " "):
                         key = " ".join(key.split())
                     keys.append(key)
                 return keys
@@ -139,7 +139,8 @@ class RuleBasedEntityExtractor:
                 mention = joined[s:e]
                 if parts[i].isascii():
                     key = mention.casefold()
-                    if "  " in key or not key.isprintable() or key[0] == " " or key[-1] == " ":
+                    if not key.isprintable() or " " in key and (
+                            "  " in key or key[0] == " " or key[-1] == " "):
                         key = " ".join(key.split())
                     out[i].append(key)
                 else:
@@ -190,8 +191,16 @@ class RuleBasedEntityExtractor:
         if "`" in text:
             ticks = self._tick.finditer(text)
             out += [(*m.span(1), "code") for m in ticks if not m.group(1).isspace()]
-        dots = [m.start() for m in self._dotted_anchor.finditer(text)] if "." in text else []
-        if ("/" in text and "://" in text) or "www." in text:
+        dots: list[int] = []
+        www = False
+        if "." in text:
+            for m in self._dotted_anchor.finditer(text):
+                i = m.start()
+                if text[i - 3:i] == "www":
+                    www = True
+                if text[i + 1:i + 2] in _DOTTED_START:
+                    dots.append(i)
+        if ("/" in text and "://" in text) or www:
             out += [(*m.span(), "url") for m in self._url.finditer(text)]
         if "@" in text:
             anchored(text, find_all(text, "@"), self._email, "email", out)

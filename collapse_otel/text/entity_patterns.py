@@ -210,8 +210,9 @@ def snake_pattern() -> re.Pattern[str]:
 
 @cache
 def dotted_anchor() -> re.Pattern[str]:
-    """A dot glued to a following letter, as in ``os.path``; starts with a literal, so fast."""
-    return re.compile(r"\.[A-Za-z_]")
+    """A dot glued to a following letter, as in ``os.path``, or ending "www": one scan for the
+    dotted-name and the www. rules; starts with a literal, so fast."""
+    return re.compile(r"\.(?:(?=[A-Za-z_])|(?<=www\.))")
 
 
 @cache
