@@ -223,6 +223,7 @@ class RuleBasedEntityExtractor:
         months: frozenset[str] = MONTHS_CASED, demonyms: frozenset[str] = DEMONYMS_CASED,
         strip_first: frozenset[str] = STRIP_FIRST, never_alone: frozenset[str] = NEVER_ALONE_CASED,
         titles: frozenset[str] = TITLE_WORDS, suffixes: tuple[str, ...] = wl.NON_NAME_SUFFIXES,
+        common: frozenset[str] = wl.COMMON_WORDS, not_alone: frozenset[str] = wl.NOT_ALONE,
     ) -> list[tuple[int, int, str]]:
         """Name, number and date mentions; ``bounds`` as for :meth:`_find_in` (the evidence for
         a sentence-initial word comes from its own text only)."""
@@ -295,6 +296,18 @@ class RuleBasedEntityExtractor:
                             add((start, end, "name"))
                             last_end = end
                             continue
+                elif (first in common and text.rfind(" ", first_end, end) == first_end
+                      and opens(text, start)):
+                    # "The Beatles", "In London" opening a sentence: what multiword() does to
+                    # two words, inlined (the second word alone, if it can stand alone)
+                    second = text[first_end + 1:end]
+                    low = second.casefold()
+                    if low not in MONTHS:
+                        if len(second) > 1 and low not in not_alone and low not in starter_words \
+                                and low not in wl.CONNECTORS and not low.isdigit():
+                            add((first_end + 1, end, "demonym" if second in demonyms else "name"))
+                            last_end = end
+                        continue
                 spans = multiword(text, start, end, first, starter)
                 if spans:
                     out += spans
