@@ -330,3 +330,18 @@ def test_an_unusable_log_directory_stops_serve_with_its_reason(tmp_path):
         cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "cannot use the write-ahead log" in result.stderr, result.stderr
+
+
+def test_interval_policy_fsyncs_in_the_background(tmp_path):
+    """With ``interval`` the request does not wait for the fsync; the sync thread does it
+    within the interval."""
+    wal = WriteAheadLog(tmp_path / "w", "interval", interval_ms=20)
+    list(wal.replay())
+    wal.start(1)
+    try:
+        with wal.lock:
+            seq = wal.append(KIND_PROTOBUF, b"body")
+        wal.sync(seq)                       # returns at once: not fsynced by the caller
+        wait_for(lambda: wal._synced >= seq, 30, "the background fsync")
+    finally:
+        wal.close()
