@@ -30,6 +30,7 @@ SLOW_MODULES = frozenset({
     "test_serve_replicas", "test_serve_settings", "test_serve_state", "test_simulation",
     "test_tail_signals", "test_validation", "test_verdict_e2e", "test_capture_completion_hook",
     "test_serve_instrumentors", "test_mixin_generate", "test_layering",
+    "test_serve_head_deadline", "test_serve_memory_bound", "test_serve_wal",
 })
 
 
