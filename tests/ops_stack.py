@@ -84,14 +84,17 @@ class Stack:
                             f'{{job="collapse-otel"}}[{window}]))')
         return int(float(result[0]["value"][1])) if result else 0
 
-    def clean_instant(self, lookback: str = "5s") -> float | None:
-        """A recent instant (2 s ago) before which every target's last scrapes succeeded, or
-        None. On a busy machine a scrape can outlast its 1 s timeout: the target's series
-        then go stale and an instant query right after finds nothing."""
-        at = time.time() - 2
-        up = self.query('up{job="collapse-otel"}', at)
-        clean = self.query(f'min(min_over_time(up{{job="collapse-otel"}}[{lookback}]))', at)
-        return at if len(up) == 2 and clean and float(clean[0]["value"][1]) == 1 else None
+    def clean_instant(self, lookback: float = 60.0) -> float | None:
+        """The latest instant of the last minute at which both targets' last scrape had
+        succeeded, or None. On a busy machine a scrape can outlast its 1 s timeout: the
+        target's series then go stale, and an instant query right after finds nothing."""
+        end = time.time() - 1
+        params = {"query": 'count(up{job="collapse-otel"} == 1)', "start": f"{end - lookback:.3f}",
+                  "end": f"{end:.3f}", "step": "0.5"}
+        body = get_json(f"{self.prom}/api/v1/query_range?" + urllib.parse.urlencode(params))
+        points = [float(t) for series in body["data"]["result"]
+                  for t, v in series["values"] if float(v) == 2]
+        return max(points) if points else None
 
     def alerts(self) -> list[dict]:
         return get_json(f"{self.prom}/api/v1/alerts")["data"]["alerts"]
