@@ -118,3 +118,35 @@ def test_merge_is_reading_in_order(tmp_path):
         for j in range(len(hashes)):
             assert (max(m.near[j], default=None, key=lambda c: c[:3])) == \
                 (max(whole.near[j], default=None, key=lambda c: c[:3]))
+
+
+def test_cli_on_the_cluster_writes_the_same_report(tmp_path, client):
+    from collapse_otel.audit.cli import main
+
+    paths, holdout, _own = _corpus(tmp_path)
+    common = [*map(str, paths), "--holdout", str(holdout), "--synthetic-sources",
+              "synthetic,distilled,llm", "--sample-size", "40", "--min-source-rows", "20",
+              "--permutations", "20", "--quiet"]
+    assert main([*common, "--json", str(tmp_path / "one.json")]) == 1   # contaminated
+    assert main([*common, "--json", str(tmp_path / "many.json"), "--dask",
+                 client.scheduler.address, "--blocksize", "1"]) == 1
+    one, many = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("one", "many"))
+    assert one["versions"][1]["contamination"] and many == one
+
+
+def test_cli_bad_row_is_named_with_its_line_in_the_file(tmp_path, client):
+    from collapse_otel.audit.cli import main
+
+    lines = [json.dumps({"text": f"row {i}", "source": "human"}) for i in range(40000)]
+    lines[30000] = "{not json"
+    path = tmp_path / "v.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    assert path.stat().st_size > 2**20    # the bad row is in a later partition
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main([str(path), "--dask", client.scheduler.address, "--blocksize", "1",
+                     "--no-diversity", "--quiet"]) == 2
+    assert f"{path}:30001: not valid JSON" in err.getvalue()

@@ -88,6 +88,15 @@ def parser() -> argparse.ArgumentParser:
                    help="permutations of the synthetic-vs-human comparison (default 200)")
     d.add_argument("--seed", type=int, default=0, help="seed of the samples and permutations")
     d.add_argument("--no-diversity", action="store_true", help="skip the diversity measures")
+    s = p.add_argument_group("scale-out (pip install 'collapse-otel[distributed]')")
+    s.add_argument("--dask", metavar="ADDRESS",
+                   help="run over partitions on this Dask scheduler (tcp://host:8786), or "
+                        "'local' for a cluster of --workers processes on this machine; the "
+                        "figures equal the single-process audit's")
+    s.add_argument("--workers", type=int, default=2, metavar="N",
+                   help="worker processes of --dask local (default 2)")
+    s.add_argument("--blocksize", type=int, default=64, metavar="MIB",
+                   help="MiB per partition of an uncompressed JSONL version (default 64)")
     o = p.add_argument_group("output")
     o.add_argument("--dataset", default="default", help="dataset name (label of the metrics)")
     o.add_argument("--json", metavar="FILE", help="write the JSON report "
@@ -120,18 +129,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             dataset=args.dataset.strip())
     except ValueError as exc:
         return _fail(str(exc))
+    if args.workers < 1 or args.blocksize < 1:
+        return _fail("--workers and --blocksize must be >= 1")
     try:
-        versions = [read_version(path, columns) for path in args.versions]
-        _unique_labels(versions)
         holdout = read_holdout(args.holdout, columns.text) if args.holdout else None
         own = None
         if args.own_answers:
             own = set()
             for path in args.own_answers:
                 own |= read_hashes(path)
+        if args.dask:
+            result = _distributed(args, options, holdout, own)
+        else:
+            versions = [read_version(path, columns) for path in args.versions]
+            _unique_labels(versions)
+            result = run_audit(versions, options, holdout=holdout, own_hashes=own)
     except InputError as exc:
         return _fail(str(exc))
-    result = run_audit(versions, options, holdout=holdout, own_hashes=own)
+    except ImportError:
+        return _fail("--dask needs Dask: pip install 'collapse-otel[distributed]'")
+    except OSError as exc:   # the scheduler cannot be reached
+        return _fail(f"cannot reach the Dask scheduler {args.dask}: {exc}")
     try:
         _write_reports(args, result)
     except OSError as exc:
@@ -149,6 +167,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError) as exc:
             return _fail(f"cannot push to {args.pushgateway}: {exc}")
     return result.exit_status
+
+
+def _distributed(args: argparse.Namespace, options: AuditOptions, holdout, own):
+    """The audit on a Dask cluster: the scheduler at ``--dask``, or a local one."""
+    from distributed import Client, LocalCluster
+
+    from .distributed import run_audit_distributed
+
+    if args.dask == "local":
+        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                               host="127.0.0.1", dashboard_address=None)
+    else:
+        cluster = None
+    try:
+        with Client(cluster if cluster is not None else args.dask, timeout="30s"):
+            return run_audit_distributed(args.versions, options, holdout=holdout,
+                                         own_hashes=own, blocksize=args.blocksize * 2**20)
+    finally:
+        if cluster is not None:
+            cluster.close()
 
 
 def _unique_labels(versions) -> None:
