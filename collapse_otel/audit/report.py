@@ -12,8 +12,10 @@ numbers are ``null``):
 - ``holdout``: null, or {``path``, ``rows``, ``contaminated`` (by any version), ``share``}
 - ``own_answers``: null, or {``hashes``}
 - ``versions``: [{``version``, ``path``, ``kind``, ``rows``, ``sources`` {source: {``rows``,
-  ``share``}}, ``synthetic_rows``, ``synthetic_share``, ``synthetic_share_change``,
-  ``rising_versions``, ``contamination`` (null, or {``contaminated``, ``share``,
+  ``share``}}, ``synthetic_rows``, ``synthetic_share``, ``synthetic_share_interval`` [low,
+  high] (Wilson 95%), ``synthetic_share_change``, ``rising_versions``, ``declared_synthetic``
+  and ``declaration_agrees`` (null, or the Croissant ``rai:hasSyntheticData`` and whether the
+  rows match it), ``contamination`` (null, or {``contaminated``, ``share``,
   ``examples`` [{``holdout_line``, ``training_line``, ``similarity``}]}), ``own_answers``
   (null, or {``rows``, ``share``}), ``diversity`` (null, or {``sample_size``, ``too_small``,
   ``sources`` {source: {signal: value}}, ``synthetic_vs_human`` (null, or {``sample_size``,
@@ -64,7 +66,10 @@ def _version(v: VersionAudit, examples: int) -> dict:
         "version": v.label, "path": v.path, "kind": v.kind, "rows": v.rows,
         "sources": {s: {"rows": n, "share": _num(v.share(s))} for s, n in v.sources.items()},
         "synthetic_rows": v.synthetic_rows, "synthetic_share": _num(v.synthetic_share),
+        "synthetic_share_interval": [_num(x) for x in v.synthetic_interval],
         "synthetic_share_change": _num(v.change), "rising_versions": v.rises,
+        "declared_synthetic": v.declared_synthetic,
+        "declaration_agrees": v.declaration_agrees,
         "contamination": None if c is None else {
             "contaminated": c.contaminated, "share": _num(c.share),
             "examples": [{"holdout_line": m.holdout_line, "training_line": m.training_line,
