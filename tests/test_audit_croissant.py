@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from collapse_otel.audit.engine import wilson
 from collapse_otel.cli import main
 
 from .audit_data import SECRET, distilled, human, rows, synthetic, write_csv, write_jsonl
+from .conftest import DATA
 
 FAST = ["--permutations", "20", "--sample-size", "60"]
 
@@ -267,3 +269,24 @@ def test_other_refusals(tmp_path, capsys):
     assert status == 2 and "no file 'p.jsonl' beside the description" in err
     for path in (bad, nosrc, card):
         assert not output_path(path).exists()
+
+
+def test_published_example(tmp_path, capsys):
+    """The standard's own 1.1 recipe (language-tagged names, a CSV FileObject with its
+    sha256), audited as published: its name and age fields as text and source."""
+    shutil.copytree(DATA / "croissant", tmp_path / "recipe")
+    card = tmp_path / "recipe" / "minimal_multilingual.json"
+    before = card.read_bytes()
+    status, _, err = audit(capsys, "--croissant", card, "--text-column", "name",
+                           "--source-column", "age", "--json", tmp_path / "r.json",
+                           "--no-diversity")
+    assert (status, err) == (0, "")
+    assert card.read_bytes() == before
+    v = json.loads((tmp_path / "r.json").read_text())["versions"][0]
+    assert v["version"] == "minimal_example_with_multilingual_descriptions"
+    assert (v["rows"], v["synthetic_rows"], v["declared_synthetic"]) == (4, 0, None)
+    written = output_path(card)
+    assert json.loads(written.read_text())["rai:hasSyntheticData"] is False
+    ds = mlc.Dataset(jsonld=str(written))
+    assert not ds.metadata.ctx.issues.errors
+    assert [r["examples/age"] for r in ds.records("examples")] == [22, 23, 6, 53]

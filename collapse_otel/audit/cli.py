@@ -66,9 +66,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--record-set", metavar="NAME",
                    help="the Croissant record set to audit (default: the one with both fields)")
     c = p.add_argument_group("columns")
-    c.add_argument("--text-column", default="text", help="column of the row text (default text)")
+    c.add_argument("--text-column", default="text", help="column (with --croissant: field) of the row text (default text)")
     c.add_argument("--source-column", default="source",
-                   help="column of the row's source (default source)")
+                   help="column (with --croissant: field) of the row's source "
+                        "(default source)")
     c.add_argument("--version-column", default="version",
                    help="column naming the version, if present (default version)")
     g = p.add_argument_group("judgement")
