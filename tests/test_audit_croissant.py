@@ -110,6 +110,9 @@ def test_declared_and_measured_agree_jsonl_and_the_written_file_is_valid_croissa
     before = card.read_bytes()
     status, out, err = audit(capsys, "--croissant", card, "--json", tmp_path / "r.json", *FAST)
     assert (status, err) == (0, ""), err
+    lo, hi = wilson(100, 250)
+    assert (f"2.1.0: rai:hasSyntheticData true agrees: synthetic share 40.0% (95% interval "
+            f"{lo:.1%} to {hi:.1%})") in out
     assert card.read_bytes() == before                     # the input is never modified
     written = output_path(card)
     assert written == tmp_path / "card.collapse-audit.json"

@@ -155,6 +155,19 @@ def _contamination_lines(result: AuditResult) -> list[str]:
     return out
 
 
+def _declaration_lines(result: AuditResult) -> list[str]:
+    """What each Croissant description declares and whether the rows agree."""
+    out = []
+    for v in result.versions:
+        if v.declared_synthetic is not None:
+            lo, hi = v.synthetic_interval
+            verdict = "agrees" if v.declaration_agrees else "CONTRADICTS"
+            out.append(f"{v.label}: rai:hasSyntheticData {str(v.declared_synthetic).lower()} "
+                       f"{verdict}: synthetic share {v.synthetic_share:.1%} (95% interval "
+                       f"{lo:.1%} to {hi:.1%})")
+    return out
+
+
 def render_text(result: AuditResult) -> str:
     head, body = _rows(result)
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
@@ -166,6 +179,9 @@ def render_text(result: AuditResult) -> str:
     if contamination:
         lines += ["", "contaminated holdout rows (line numbers):"] + \
             [f"  {line}" for line in contamination]
+    declared = _declaration_lines(result)
+    if declared:
+        lines += ["", "declared in Croissant:"] + [f"  {line}" for line in declared]
     lines.append("")
     lines += [f"warning: {w}" for w in result.warnings]
     lines += [f"FAIL: {f}" for f in result.failures]
@@ -186,6 +202,9 @@ def render_markdown(result: AuditResult) -> str:
     if contamination:
         lines += ["Contaminated holdout rows (line numbers):", ""] + \
             [f"- {line}" for line in contamination] + [""]
+    declared = _declaration_lines(result)
+    if declared:
+        lines += ["Declared in Croissant:", ""] + [f"- {line}" for line in declared] + [""]
     lines += [f"- **warning**: {w}" for w in result.warnings]
     lines += [f"- **fail**: {f}" for f in result.failures]
     return "\n".join(lines).rstrip("\n") + "\n"
