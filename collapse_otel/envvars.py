@@ -53,6 +53,10 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "Jaccard of word 5-gram shingle sets at or above which an answer is a near duplicate"),
     EnvVar("COLLAPSE_OTEL_EMBEDDING_DIM", "embedding_dim", 128,
            "dimension of the default hashed-feature embedding"),
+    EnvVar("COLLAPSE_OTEL_EMBEDDER", "embedder", "hashed",
+           "answer embeddings for semantic dispersion: hashed (word 1-2-gram feature hashing), "
+           "wordllama or e5 (bundled models of the embeddings extra; hashed if it is not "
+           "installed). Semantic dispersion is in the verdict under wordllama only"),
     EnvVar("COLLAPSE_OTEL_QUEUE_SIZE", "queue_size", 10_000,
            "records the capture queue holds before it drops (reason='queue_full')"),
     EnvVar("COLLAPSE_OTEL_QUEUE_MB", "queue_mb", 64,
