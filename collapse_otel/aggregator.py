@@ -13,7 +13,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -26,8 +25,7 @@ from .feeding import chunks, observe_all, window_of
 from .labels import safe_label_value
 from .outcomes import Outcome
 from .records import OTHER_RELEASE, AnswerRecord, StreamKey
-from .signals.embedders import embedder_name, make_embedder
-from .signals.embedding import Embedder
+from .signals.embedders import Embedder, embedder_name, make_embedder
 from .signals.minhash import MinHasher
 from .snapshot import AggregatorSnapshot, WindowSignals
 from .state_compat import fingerprint, reconcile
@@ -77,7 +75,6 @@ class Aggregator:
         self._hasher = TokenHasher()
         self._minhasher = MinHasher()
         self.embedder = embedder or make_embedder(cfg.embedder, cfg.embedding_dim, self._hasher)
-        self.embedder_name = embedder_name(self.embedder)   # which signals are judged
         self._analyzer = BatchAnalyzer(
             max_answer_chars=cfg.max_answer_chars,
             entity_extractor=entity_extractor or RuleBasedEntityExtractor(),
@@ -329,8 +326,7 @@ class Aggregator:
         """The merged window sketches of one stream (what ``compare`` judges), or None."""
         with self._lock:
             state = self._streams.get(key)
-            inputs = state.window_inputs() if state is not None else None
-        return replace(inputs, embedder=self.embedder_name) if inputs is not None else None
+            return state.window_inputs(embedder_name(self.embedder)) if state else None
 
     def completion_histogram(self, key: StreamKey) -> tuple[int, ...] | None:
         """Completion tokens per TOKEN_BUCKETS bucket since start (compare's length plot)."""

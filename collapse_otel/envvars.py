@@ -55,8 +55,9 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "dimension of the default hashed-feature embedding"),
     EnvVar("COLLAPSE_OTEL_EMBEDDER", "embedder", "hashed",
            "answer embeddings for semantic dispersion: hashed (word 1-2-gram feature hashing), "
-           "wordllama or e5 (bundled models of the embeddings extra; hashed if it is not "
-           "installed). Semantic dispersion is in the verdict under wordllama only"),
+           "wordllama or e5 (models bundled in the embeddings / embeddings-e5 extras; hashed "
+           "when the extra is absent). Semantic dispersion is in the verdict under wordllama "
+           "only (docs/embeddings.md)"),
     EnvVar("COLLAPSE_OTEL_QUEUE_SIZE", "queue_size", 10_000,
            "records the capture queue holds before it drops (reason='queue_full')"),
     EnvVar("COLLAPSE_OTEL_QUEUE_MB", "queue_mb", 64,

@@ -397,5 +397,4 @@ def merge_windows(windows: list[WindowInputs], seed: int = 0) -> WindowInputs:
     feedback, evaluations = merge_outcome_counts(windows)
     return WindowInputs(sum(w.answers for w in windows), sum(w.with_text for w in windows),
                         sum(w.exact for w in windows), sum(w.near for w in windows), seq,
-                        completion, sample, pooled, feedback=feedback, evaluations=evaluations,
-                        embedder=windows[0].embedder)
+                        completion, sample, pooled, feedback=feedback, evaluations=evaluations)

@@ -36,7 +36,7 @@ def signal_table() -> str:
         change = (f"relative, at least {s.floor:.0%}" if s.change == "relative"
                   else f"absolute, at least {s.floor:g}")
         verdict = "yes" if s.judged() else f"no: {s.note}" if not s.verdict else \
-            f"with the {' or '.join(s.embedders)} embedder only: {s.note}"
+            f"with COLLAPSE_OTEL_EMBEDDER={' or '.join(s.embedders)} only: {s.note}"
         rows.append(f"| `{s.key}` | {series} | {s.family} | "
                     f"{'up' if s.collapse > 0 else 'down'} | {how} | {change} | {verdict} |")
     return "\n".join(rows)
