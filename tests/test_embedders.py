@@ -172,3 +172,20 @@ def test_two_samples_embedded_by_different_embedders_are_never_judged():
     assert (a.embedder, b.embedder) == ("wordllama", "hashed")
     c = compare_windows(a, b, CompareOptions(permutations=20))
     assert not c.result("embedding_vendi_score").signal.verdict
+
+
+def test_rules_generated_for_wordllama_judge_semantic_dispersion():
+    """The committed rules are the hashed default's; regenerated with ``embedder: wordllama``
+    the verdict rules carry the semantic signals and a bound over 21 signals."""
+    import json
+
+    from collapse_otel.mixin.config import MixinConfig
+    from collapse_otel.mixin.verdict import verdict_rules, z_critical
+
+    default, model = MixinConfig(), MixinConfig(embedder="wordllama")
+    assert "embedding_vendi_score" not in json.dumps(verdict_rules(default))
+    text = json.dumps(verdict_rules(model))
+    assert "embedding_vendi_score" in text and "embedding_mean_cosine_similarity" in text
+    assert z_critical(model) > z_critical(default)
+    with pytest.raises(ValueError):
+        MixinConfig(embedder="bert")
