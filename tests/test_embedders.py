@@ -157,7 +157,7 @@ def test_compare_judges_semantic_dispersion_of_a_collapsed_release_under_wordlla
     assert "semantic dispersion" in model.degraded_families
     hashed = compare_answers(base, cand, CompareOptions(permutations=50))
     r = hashed.result("embedding_vendi_score")
-    assert not r.signal.verdict and "wordllama" in r.signal.note
+    assert not r.signal.verdict and "WordLlama" in r.signal.note
     assert "semantic dispersion" not in {f.family for f in hashed.families}
 
 
