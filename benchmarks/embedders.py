@@ -113,8 +113,8 @@ def human_rows(embed, name: str, only: str = "", chars: int = HUMAN_CHARS) -> li
         model = stats(embed([t[:chars] for t in d["sampled"]]))
         vc, vz = step(model["vendi"], human["vendi"])
         cc, cz = step(model["cosine"], human["cosine"])
-        rows.append({"embedder": name, "set": path.name.split(".")[0], "vendi_change": vc,
-                     "vendi_z": vz, "cosine_change": cc, "cosine_z": cz,
+        rows.append({"embedder": name, "set": path.name.removesuffix(".raw_data.json"),
+                     "vendi_change": vc, "vendi_z": vz, "cosine_change": cc, "cosine_z": cz,
                      "vendi_human": human["vendi"][0], "vendi_model": model["vendi"][0]})
     return rows
 
