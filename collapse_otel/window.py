@@ -43,6 +43,7 @@ class WindowInputs:
     question_hashes: np.ndarray | None = None   # their question hashes
     feedback: tuple[int, int] | None = None     # thumbs (up, down); None: the stream has none
     evaluations: tuple[int, int, int] | None = None   # (pass, fail, unknown) results
+    embedder: str = "hashed"      # what embedded the sample (hashed, a bundled model, custom)
 
 
 def compute_window(w: WindowInputs) -> WindowSignals:

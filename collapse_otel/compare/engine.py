@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..registry import FAMILIES, SIGNALS, Signal
 from ..signals.accumulators import MomentStats
+from ..signals.embedders import EMBEDDER_NAMES
 from ..window import WindowInputs, compute_window
 from .permutation import permutation_test
 from .tail_coverage import TailCoverage, tail_coverage
@@ -39,6 +40,7 @@ class CompareOptions:
     seed: int = 0
     sample_size: int = 1000             # answers per side for the corpus statistics
     floors: Mapping[str, float] = field(default_factory=dict)   # per-signal overrides
+    embedder: str = "hashed"            # what embeds answers read from files (see registry)
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
@@ -49,6 +51,8 @@ class CompareOptions:
             raise ValueError("correction must be 'holm' or 'bh'")
         if self.permutations < 20:
             raise ValueError("permutations must be >= 20")
+        if self.embedder not in EMBEDDER_NAMES:
+            raise ValueError(f"embedder must be one of {', '.join(EMBEDDER_NAMES)}")
         unknown = set(self.floors) - {s.key for s in SIGNALS}
         if unknown:
             raise ValueError(f"unknown signals in floors: {', '.join(sorted(unknown))}")
@@ -128,7 +132,8 @@ def equal_size(w: WindowInputs, size: int, texts: int) -> WindowInputs:
     its answer-text hashes to the first ``texts`` (a repeat share grows with the count)."""
     hashes = w.text_hashes[:texts] if w.text_hashes is not None else None
     return WindowInputs(w.answers, w.with_text, w.exact, w.near, w.seq, w.completion,
-                        w.sample[:size], hashes, feedback=w.feedback, evaluations=w.evaluations)
+                        w.sample[:size], hashes, feedback=w.feedback, evaluations=w.evaluations,
+                        embedder=w.embedder)
 
 
 def compare_windows(baseline: WindowInputs, candidate: WindowInputs,
@@ -142,7 +147,10 @@ def compare_windows(baseline: WindowInputs, candidate: WindowInputs,
     wa, wb = compute_window(a), compute_window(b)
     perm = permutation_test(a.sample, b.sample, opts.permutations, opts.seed) if m >= 4 else {}
     raw: list[tuple[Signal, dict]] = []
+    # judged under the embedder of both samples; embeddings of two spaces are never compared
+    embedder = a.embedder if a.embedder == b.embedder else "mixed"
     for s in SIGNALS:
+        s = s if s.judged(embedder) == s.verdict else replace(s, verdict=False)
         va, vb = wa.values.get(s.key), wb.values.get(s.key)
         sa, sb = wa.stderr.get(s.key), wb.stderr.get(s.key)
         p, test = _p_value(s, a, b, va, vb, sa, sb, perm)

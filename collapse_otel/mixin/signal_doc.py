@@ -35,7 +35,8 @@ def signal_table() -> str:
             how = "mean of the sampled answers' BLEU; jackknife of the mean"
         change = (f"relative, at least {s.floor:.0%}" if s.change == "relative"
                   else f"absolute, at least {s.floor:g}")
-        verdict = "yes" if s.verdict else f"no: {s.note}"
+        verdict = "yes" if s.judged() else f"no: {s.note}" if not s.verdict else \
+            f"with COLLAPSE_OTEL_EMBEDDER={' or '.join(s.embedders)} only: {s.note}"
         rows.append(f"| `{s.key}` | {series} | {s.family} | "
                     f"{'up' if s.collapse > 0 else 'down'} | {how} | {change} | {verdict} |")
     return "\n".join(rows)
