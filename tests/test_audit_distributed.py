@@ -134,11 +134,13 @@ def test_cli_on_the_cluster_writes_the_same_report(tmp_path, client):
     assert one["versions"][1]["contamination"] and many == one
 
 
-def test_cli_bad_row_is_named_with_its_line_in_the_file(tmp_path, client):
+@pytest.mark.parametrize("bad", [5, 30000])   # in the first partition, in a later one
+def test_cli_bad_row_is_named_with_its_line_in_the_file(tmp_path, client, bad):
     from collapse_otel.audit.cli import main
 
     lines = [json.dumps({"text": f"row {i}", "source": "human"}) for i in range(40000)]
-    lines[30000] = "{not json"
+    lines[bad] = "{not json"
+    holdout = write_jsonl(tmp_path / "holdout.jsonl", [{"text": "row 7"}])
     path = tmp_path / "v.jsonl"
     path.write_text("\n".join(lines) + "\n")
     assert path.stat().st_size > 2**20    # the bad row is in a later partition
@@ -148,5 +150,5 @@ def test_cli_bad_row_is_named_with_its_line_in_the_file(tmp_path, client):
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
         assert main([str(path), "--dask", client.scheduler.address, "--blocksize", "1",
-                     "--no-diversity", "--quiet"]) == 2
-    assert f"{path}:30001: not valid JSON" in err.getvalue()
+                     "--holdout", str(holdout), "--no-diversity", "--quiet"]) == 2
+    assert f"{path}:{bad + 1}: not valid JSON" in err.getvalue()

@@ -80,7 +80,7 @@ def merge(a: Partial, b: Partial) -> Partial:
     # b's row that repeats a text of a is no candidate in one run (a's first row is)
     out.near = [x + [(s, hits, row + a.rows, h, line + a.lines) for s, hits, row, h, line in y
                      if h not in a.first]
-                for x, y in zip(a.near, b.near, strict=True)] if a.near or b.near else []
+                for x, y in zip(a.near, b.near, strict=True)]
     return out
 
 
@@ -120,7 +120,8 @@ def partial(path: str, kind: str, data: bytes | None, opts: AuditOptions,
             held: _Held | None, own: frozenset[int] | None) -> Partial:
     """One partition's figures (a bad row is kept as the partial's error, raised at the end
     with its line in the file)."""
-    out = Partial(lines=data.count(b"\n") if data is not None else 0)
+    out = Partial(lines=data.count(b"\n") if data is not None else 0,
+                  near=[[] for _ in held.hashes] if held is not None else [])
     lines, texts = [], []
     try:
         for n, text, source, label in _parse(path, kind, data, opts.columns):
@@ -156,10 +157,9 @@ def _contamination(out: Partial, texts: list[str], lines: list[int], opts: Audit
     for h, row in first.items():
         if h in held.wanted:
             out.first[h] = (row, lines[row])
-    for th, sh, keys in zip(held.hashes, held.sketches.shingles, held.sketches.band_keys,
-                            strict=True):
-        found: list[tuple[float, int, int, int, int]] = []
-        out.near.append(found)
+    for j, (th, sh, keys) in enumerate(zip(held.hashes, held.sketches.shingles,
+                                           held.sketches.band_keys, strict=True)):
+        found = out.near[j]
         if th is None or th in first or sh is None or keys is None:
             continue
         hits = Counter(dup.candidates(keys))   # ranked as DuplicateIndex.best_match ranks
