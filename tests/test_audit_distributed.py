@@ -152,3 +152,15 @@ def test_cli_bad_row_is_named_with_its_line_in_the_file(tmp_path, client, bad):
         assert main([str(path), "--dask", client.scheduler.address, "--blocksize", "1",
                      "--holdout", str(holdout), "--no-diversity", "--quiet"]) == 2
     assert f"{path}:{bad + 1}: not valid JSON" in err.getvalue()
+
+
+def test_cli_local_cluster(tmp_path):
+    """--dask local starts its own worker processes and gives the single process's report."""
+    from collapse_otel.audit.cli import main
+
+    paths, holdout, _own = _corpus(tmp_path)
+    common = [*map(str, paths[:2]), "--holdout", str(holdout), "--no-diversity", "--quiet"]
+    assert main([*common, "--json", str(tmp_path / "one.json")]) == 1
+    assert main([*common, "--json", str(tmp_path / "local.json"), "--dask", "local",
+                 "--workers", "1"]) == 1
+    assert (tmp_path / "local.json").read_text() == (tmp_path / "one.json").read_text()
