@@ -10,11 +10,14 @@ first four moments. Keys are those of ``collapse_otel.registry``.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
 import numpy as np
 
+from .registry import COVERAGE
+from .signals import coverage as C
 from .signals import resampling as R
 from .signals import tail as T
 from .signals.accumulators import MomentStats
@@ -45,7 +48,10 @@ class WindowInputs:
     evaluations: tuple[int, int, int] | None = None   # (pass, fail, unknown) results
 
 
-def compute_window(w: WindowInputs) -> WindowSignals:
+def compute_window(w: WindowInputs, coverage: Mapping[str, float] | None = None,
+                   ) -> WindowSignals:
+    """Every signal of the window; the Hill numbers at the registry's coverage per kind of
+    type, or at ``coverage`` (a comparison's common coverage)."""
     values: dict[str, float] = {}
     stderr: dict[str, float] = {}
 
@@ -82,7 +88,7 @@ def compute_window(w: WindowInputs) -> WindowSignals:
         put("question_distinct_ratio", 1.0 - repeated, R.jackknife_se(1.0 - loo))
     put("repeated_ngram_within_answer", w.seq.mean(), w.seq.mean_se())
     put("completion_tokens_cv", w.completion.get(), w.completion.cv_se())
-    for key, (value, spread) in sample_statistics(w.sample).items():
+    for key, (value, spread) in sample_statistics(w.sample, coverage=coverage).items():
         # leave-group-out values, or a standard error already (the tail masses)
         put(key, value, float(spread) if np.ndim(spread) == 0 else R.jackknife_se(spread))
     entities = [len(set(item.entities)) for item in w.sample]
@@ -125,9 +131,10 @@ def proportion_se(count: int, n: int) -> float:
 
 
 def sample_statistics(sample: list[SampledAnswer], groups: int = R.GROUPS,
+                      coverage: Mapping[str, float] | None = None,
                       ) -> dict[str, tuple[float | None, np.ndarray]]:
-    """Every corpus statistic of the sample with its leave-group-out values (or, for the
-    tail masses, its standard error)."""
+    """Every corpus statistic of the sample with its leave-group-out values (or a standard
+    error), the Hill numbers at the registry's coverage per kind of type or at ``coverage``."""
     groups = min(groups, len(sample))
     if groups < 2:
         return {}
@@ -150,16 +157,18 @@ def sample_statistics(sample: list[SampledAnswer], groups: int = R.GROUPS,
         out["repeated_ngram_across_answers"] = (1.0 - d4, 1.0 - d4_loo)
     out["self_repetition_score"] = R.self_repetition(tables, 4)
     out["self_bleu"] = T.self_bleu(tables)
-    out["word_tail_mass"] = T.word_tail_mass(tables)
     out["compression_ratio"] = R.chunked_compression(texts, group, STREAMING_GZIP_LEVEL, groups)
+    coverage = {**COVERAGE, **(coverage or {})}
+    for kind, prefix, n in (("words", "word", 1), ("bigrams", "bigram", 2)):
+        t = tables.order(n)
+        if t.total:
+            types = int(t.gram_start.sum())
+            counts = np.bincount(t.gram_of_row() * groups + t.grp, weights=t.count,
+                                 minlength=types * groups).reshape(types, groups)
+            out.update(_at_coverage(prefix, counts, coverage[kind]))
     entities = R.count_matrix([item.entities for item in sample], group, groups)
     if len(entities):
-        out["entity_diversity_ratio"] = R.rarefied_with_jackknife(entities)
-        out["entity_entropy_bits"] = R.entropy_with_jackknife(entities)
-        # entities cluster in answers (one names the same place twice; canned replies repeat
-        # names): the answer-level jackknife, measured calibrated; the Poisson error of the
-        # word tail covered 89% here
-        out["entity_tail_mass"] = R.keyed_with_jackknife(entities, T.singleton_share)
+        out.update(_at_coverage("entity", entities, coverage["entities"]))
     contexts = R.count_matrix([item.contexts for item in sample], group, groups)
     if len(contexts):
         out["context_distinct_ratio"] = R.keyed_with_jackknife(contexts, R.distinct_share)
@@ -173,3 +182,21 @@ def sample_statistics(sample: list[SampledAnswer], groups: int = R.GROUPS,
         out["embedding_mean_cosine_similarity"] = emb["cosine"]
         out["embedding_effective_rank"] = emb["rank"]
     return {k: v for k, v in out.items() if v[0] is not None}
+
+
+def _at_coverage(prefix: str, counts: np.ndarray, target: float,
+                 ) -> dict[str, tuple[float | None, np.ndarray]]:
+    """The Hill numbers of a types x groups count matrix at coverage ``target`` (or the one
+    the sample reaches within twice its size) and its coverage deficit, each with its
+    leave-group-out values."""
+    r = C.with_jackknife(counts, target)
+    out = {f"{prefix}_hill_{q}": r[f"q{q}"] for q in C.ORDERS if f"q{q}" in r}
+    if "deficit" in r:
+        # words: f1 as a Poisson count (measured: the jackknife was 40% too wide, leaving a
+        # group out turns its doubletons into singletons); bigrams and entity mentions
+        # cluster in answers (an answer's bigrams overlap; one names the same place twice,
+        # canned replies repeat names): the answer-level jackknife (measured: Poisson
+        # errors covered 57% of bigram windows)
+        out[f"{prefix}_coverage_deficit"] = r["deficit"] if prefix != "word" else \
+            (r["deficit"][0], C.deficit_se(counts.sum(axis=1)))
+    return out

@@ -191,7 +191,7 @@ def test_permutation_detects_a_collapsed_candidate(items) -> None:
     collapsed = window_of_answers(templated(texts[1500:1540])).sample
     p = permutation_test(items[:40], collapsed, 100, seed=0)
     for key in ("distinct_1", "distinct_2", "distinct_3", "distinct_4",
-                "self_repetition_score", "word_tail_mass", "embedding_mean_cosine_similarity"):
+                "self_repetition_score", "word_coverage_deficit", "embedding_mean_cosine_similarity"):
         assert p[key] is not None and p[key] < 1e-6, (key, p[key])
 
 

@@ -21,7 +21,7 @@ from ..registry import BY_KEY
 from ..window import compute_window
 
 # The registry signals pushed as metrics (every signal is in the JSON report).
-PUSHED_SIGNALS = ("distinct_2", "word_tail_mass", "self_bleu", "compression_ratio",
+PUSHED_SIGNALS = ("distinct_2", "word_coverage_deficit", "self_bleu", "compression_ratio",
                   "embedding_vendi_score")
 MIN_SAMPLE = 4   # compare_windows' own minimum for corpus statistics
 

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..registry import FAMILIES, SIGNALS, Signal
+from ..registry import COVERAGE, FAMILIES, SIGNALS, Signal
 from ..signals.accumulators import MomentStats
+from ..snapshot import WindowSignals
 from ..window import WindowInputs, compute_window
 from .permutation import permutation_test
 from .tail_coverage import TailCoverage, tail_coverage
@@ -139,13 +140,19 @@ def compare_windows(baseline: WindowInputs, candidate: WindowInputs,
     texts = min(len(w.text_hashes) if w.text_hashes is not None else 0
                 for w in (baseline, candidate))
     a, b = equal_size(baseline, m, texts), equal_size(candidate, m, texts)
-    wa, wb = compute_window(a), compute_window(b)
+    # Hill numbers at the smaller of the two samples' coverages, per kind of type: that
+    # sample as observed, the other interpolated down to it
+    coverage = common_coverage(compute_window(a), compute_window(b))
+    wa, wb = compute_window(a, coverage), compute_window(b, coverage)
     perm = permutation_test(a.sample, b.sample, opts.permutations, opts.seed) if m >= 4 else {}
     raw: list[tuple[Signal, dict]] = []
     for s in SIGNALS:
         va, vb = wa.values.get(s.key), wb.values.get(s.key)
         sa, sb = wa.stderr.get(s.key), wb.stderr.get(s.key)
         p, test = _p_value(s, a, b, va, vb, sa, sb, perm)
+        kind = dict(s.labels).get("kind")
+        if test and s.metric == "collapse_hill_number" and kind in coverage:
+            test = f"{test} at coverage {coverage[kind]:.2f}"
         raw.append((s, dict(baseline=va, candidate=vb, baseline_se=sa, candidate_se=sb,
                             p_value=p, test=test)))
     adjusted = _adjust([r["p_value"] if s.verdict else None for s, r in raw],
@@ -162,6 +169,17 @@ def compare_windows(baseline: WindowInputs, candidate: WindowInputs,
     return Comparison(baseline_name, candidate_name, (baseline.answers, candidate.answers), m,
                       tuple(results), tuple(_families(results)), opts,
                       tuple(tail_coverage(a.sample, b.sample)))
+
+
+def common_coverage(wa: WindowSignals, wb: WindowSignals) -> dict[str, float]:
+    """Per kind of type: the smaller of the two samples' own coverages (1 - deficit)."""
+    out = {}
+    for kind in COVERAGE:
+        deficits = [w.values.get(s.key) for w in (wa, wb) for s in SIGNALS
+                    if s.metric == "collapse_coverage_deficit" and dict(s.labels)["kind"] == kind]
+        if len(deficits) == 2 and None not in deficits:
+            out[kind] = 1.0 - max(deficits)
+    return out
 
 
 def _p_value(s: Signal, a: WindowInputs, b: WindowInputs, va, vb, sa, sb,
