@@ -110,7 +110,10 @@ def _deficit(kind: str, prefix: str, family: str, **kw: object) -> Signal:
               _DEFICIT_HELP, f"Unseen {_WHAT[kind]} (coverage deficit)",
               f"1 - sample coverage of the sample's {_WHAT[kind]}: the estimated probability "
               f"that the next one is new; rare ones are the first to go under collapse.",
-              family, -1, "corpus", unit="percentunit", **kw)
+              family, -1, "corpus", unit="percentunit",
+              uncertainty="statistic of the 1,000-answer sample; " + (
+                  "f1 as a Poisson count" if kind == "words" else "delete-group jackknife, "
+                  "every left-out sample's deficit at the whole sample's size"), **kw)
 
 
 SIGNALS: tuple[Signal, ...] = (
@@ -118,11 +121,13 @@ SIGNALS: tuple[Signal, ...] = (
        _DUP_HELP, "Exact duplicate ratio",
        "Answers whose normalised text equals another answer's in the window "
        "(1 - distinct texts / answers).",
-       "duplication", +1, "proportion", **_SAMPLE_NEAR_ZERO),
+       "duplication", +1, "proportion", **_SAMPLE_NEAR_ZERO,
+       uncertainty="1 - distinct texts / answers; jackknife over the window's text hashes"),
     _s("near_duplicate_ratio", "collapse_duplicate_answer_ratio", (("kind", "near"),),
        _DUP_HELP, "Near duplicate ratio",
        "Answers whose word 5-gram shingles overlap an earlier answer's by Jaccard >= 0.8.",
-       "duplication", +1, "proportion", **_SAMPLE_NEAR_ZERO),
+       "duplication", +1, "proportion", **_SAMPLE_NEAR_ZERO,
+       uncertainty="share of the window's answers; Agresti-Coull standard error"),
     _s("cross_question_duplicate_ratio", "collapse_cross_question_duplicate_ratio", (),
        "Share of the window's answers with a known question that duplicate (exactly or "
        "nearly) an answer given to a different question.", "Cross-question duplicate ratio",
@@ -152,7 +157,8 @@ SIGNALS: tuple[Signal, ...] = (
     _s("self_bleu", "collapse_self_bleu", (),
        "Self-BLEU of the window sample: each answer's BLEU-4 against the others, averaged.",
        "Self-BLEU", "Each sampled answer's BLEU-4 against all the others (Texygen); higher = "
-       "answers more alike.", "lexical diversity", +1, "corpus"),
+       "answers more alike.", "lexical diversity", +1, "corpus",
+       uncertainty="mean of the sampled answers' BLEU; jackknife of the mean"),
     *(_s(f"distinct_{n}", "collapse_distinct_ngram_ratio", (("n", str(n)),), _DISTINCT_HELP,
          f"Distinct {n}-grams", f"Unique / total {n}-grams of the sample; lower = narrower.",
          "lexical diversity", -1, "corpus", unit="percentunit") for n in (1, 2, 3, 4)),
@@ -212,13 +218,15 @@ SIGNALS: tuple[Signal, ...] = (
        "Thumbs down / ratings (thumbs up or down) in the window.", "Thumbs-down rate",
        "Users' thumbs down among the window's ratings (record_feedback); what users "
        "think of the answers, next to what the text signals see.", "feedback and evaluation",
-       +1, "proportion", **_SAMPLE_NEAR_ZERO),
+       +1, "proportion", **_SAMPLE_NEAR_ZERO,
+       uncertainty="share of the window's ratings; Agresti-Coull standard error"),
     _s("evaluation_fail_ratio", "collapse_evaluation_fail_ratio", (),
        "Failed / passed + failed evaluation results in the window (all evaluators).",
        "Evaluation fail rate", "Evaluation results that failed, among those that passed or "
        "failed (record_evaluation, gen_ai.evaluation.result events); unknown results are "
        "left out. Pooled over evaluators: keep the set of evaluators the same across "
-       "releases.", "feedback and evaluation", +1, "proportion", **_SAMPLE_NEAR_ZERO),
+       "releases.", "feedback and evaluation", +1, "proportion", **_SAMPLE_NEAR_ZERO,
+       uncertainty="share of the window's pass / fail results; Agresti-Coull standard error"),
 )
 
 BY_KEY: Mapping[str, Signal] = MappingProxyType({s.key: s for s in SIGNALS})

@@ -23,7 +23,7 @@ from tests.prometheus_server import PrometheusServer, free_port, scrape_config
 from tests.test_export_prometheus import promtool_problems
 
 pytestmark = pytest.mark.e2e
-ANSWERS = 700   # per release (v3 names few entities: 500 mentions need ~650 answers)
+ANSWERS = 700   # per release
 RELEASES = {"v1", "v2", "v3"}
 
 
