@@ -14,9 +14,12 @@ with the smallest change that matters).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
+
+from .signals.accumulators import MomentStats
 
 FAMILIES: tuple[str, ...] = (
     "duplication", "repetition", "lexical diversity", "entity diversity",
@@ -49,6 +52,12 @@ class Signal:
     note: str = ""            # why it is not in the verdict
     unit: str = "short"       # Grafana unit
     uncertainty: str = ""     # how its error is computed, when not the statistic's default
+    # A share of counts, (count, of) from the window's inputs (None: not measured there):
+    # its Agresti-Coull error in a window, a two-proportion z-test in a comparison.
+    proportion: Callable[[Any], tuple[int, int] | None] | None = None
+    # A per-answer mean, its values' moments from the window's inputs: the textbook error of
+    # the mean in a window, a Welch test in a comparison.
+    per_answer: Callable[[Any], MomentStats] | None = None
 
     @property
     def otel_name(self) -> str:
@@ -61,6 +70,12 @@ class Signal:
 
     def worse(self, change: float) -> bool:
         return change * self.collapse > 0
+
+
+def _moments(values: Iterable[float]) -> MomentStats:
+    m = MomentStats()
+    m.update_many(list(values))
+    return m
 
 
 def _s(key: str, metric: str, labels: tuple[tuple[str, str], ...], help_: str, title: str,
@@ -127,7 +142,8 @@ SIGNALS: tuple[Signal, ...] = (
        _DUP_HELP, "Near duplicate ratio",
        "Answers whose word 5-gram shingles overlap an earlier answer's by Jaccard >= 0.8.",
        "duplication", +1, "proportion", **_SAMPLE_NEAR_ZERO,
-       uncertainty="share of the window's answers; Agresti-Coull standard error"),
+       uncertainty="share of the window's answers; Agresti-Coull standard error",
+       proportion=lambda w: (w.near, w.with_text)),
     _s("cross_question_duplicate_ratio", "collapse_cross_question_duplicate_ratio", (),
        "Share of the window's answers with a known question that duplicate (exactly or "
        "nearly) an answer given to a different question.", "Cross-question duplicate ratio",
@@ -137,7 +153,8 @@ SIGNALS: tuple[Signal, ...] = (
     _s("repeated_ngram_within_answer", "collapse_repeated_ngram_ratio",
        (("scope", "within_answer"),), _REP_HELP, "Repeated 4-grams within answers",
        "Mean seq-rep-4 of the window's answers: generation loops push it up.",
-       "repetition", +1, "mean", **_SAMPLE_NEAR_ZERO),
+       "repetition", +1, "mean", **_SAMPLE_NEAR_ZERO,
+       per_answer=lambda w: w.seq),
     _s("repeated_ngram_across_answers", "collapse_repeated_ngram_ratio",
        (("scope", "across_answers"),), _REP_HELP, "Repeated 4-grams across answers",
        "1 - distinct-4 of the sample: templated phrasing pushes it up.",
@@ -175,7 +192,8 @@ SIGNALS: tuple[Signal, ...] = (
     _s("entities_per_answer", "collapse_entities_per_answer", (),
        "Mean distinct entities per answer in the window sample.", "Entities per answer",
        "Named things (people, places, products, dates) an answer mentions.",
-       "entity diversity", -1, "mean"),
+       "entity diversity", -1, "mean",
+       per_answer=lambda w: _moments(len(set(i.entities)) for i in w.sample)),
     *(_hill("entities", "entity", q, "entity diversity", verdict=q == 0,
             note=_ENTITY_NOTE if q else "") for q in (0, 1, 2)),
     _deficit("entities", "entity", "entity diversity", verdict=False,
@@ -219,14 +237,17 @@ SIGNALS: tuple[Signal, ...] = (
        "Users' thumbs down among the window's ratings (record_feedback); what users "
        "think of the answers, next to what the text signals see.", "feedback and evaluation",
        +1, "proportion", **_SAMPLE_NEAR_ZERO,
-       uncertainty="share of the window's ratings; Agresti-Coull standard error"),
+       uncertainty="share of the window's ratings; Agresti-Coull standard error",
+       proportion=lambda w: None if w.feedback is None else (w.feedback[1], sum(w.feedback))),
     _s("evaluation_fail_ratio", "collapse_evaluation_fail_ratio", (),
        "Failed / passed + failed evaluation results in the window (all evaluators).",
        "Evaluation fail rate", "Evaluation results that failed, among those that passed or "
        "failed (record_evaluation, gen_ai.evaluation.result events); unknown results are "
        "left out. Pooled over evaluators: keep the set of evaluators the same across "
        "releases.", "feedback and evaluation", +1, "proportion", **_SAMPLE_NEAR_ZERO,
-       uncertainty="share of the window's pass / fail results; Agresti-Coull standard error"),
+       uncertainty="share of the window's pass / fail results; Agresti-Coull standard error",
+       proportion=lambda w: None if w.evaluations is None else
+       (w.evaluations[1], sum(w.evaluations[:2]))),
 )
 
 BY_KEY: Mapping[str, Signal] = MappingProxyType({s.key: s for s in SIGNALS})

@@ -16,7 +16,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from .registry import COVERAGE
+from .registry import COVERAGE, SIGNALS
 from .signals import coverage as C
 from .signals import resampling as R
 from .signals import tail as T
@@ -63,8 +63,14 @@ def compute_window(w: WindowInputs, coverage: Mapping[str, float] | None = None,
             if se is not None and math.isfinite(se):
                 stderr[key] = float(se) + 0.0
 
-    if w.with_text:
-        put("near_duplicate_ratio", w.near / w.with_text, proportion_se(w.near, w.with_text))
+    for s in SIGNALS:     # the registry's proportions and per-answer means
+        if s.proportion is not None:
+            counts = s.proportion(w)
+            if counts is not None and counts[1]:
+                put(s.key, counts[0] / counts[1], proportion_se(*counts))
+        elif s.per_answer is not None:
+            moments = s.per_answer(w)
+            put(s.key, moments.mean(), moments.mean_se())
     clustering = 1.0     # variance of the duplicate share / its binomial variance
     if w.text_hashes is not None and len(w.text_hashes) >= 2:
         # repeats cluster (one canned reply repeated many times), so not binomial: the
@@ -86,39 +92,26 @@ def compute_window(w: WindowInputs, coverage: Mapping[str, float] | None = None,
     if w.question_hashes is not None and len(w.question_hashes) >= 2:
         repeated, loo = R.repeated_share(w.question_hashes)
         put("question_distinct_ratio", 1.0 - repeated, R.jackknife_se(1.0 - loo))
-    put("repeated_ngram_within_answer", w.seq.mean(), w.seq.mean_se())
     put("completion_tokens_cv", w.completion.get(), w.completion.cv_se())
     for key, (value, spread) in sample_statistics(w.sample, coverage=coverage).items():
-        # leave-group-out values, or a standard error already (the tail masses)
+        # leave-group-out values, or a standard error already (the word coverage deficit)
         put(key, value, float(spread) if np.ndim(spread) == 0 else R.jackknife_se(spread))
-    entities = [len(set(item.entities)) for item in w.sample]
-    if entities:
-        moments = MomentStats()
-        moments.update_many(entities)
-        put("entities_per_answer", moments.mean(), moments.mean_se())
-    feedback, evaluations = _outcomes(w, put)
+    feedback, evaluations = _outcomes(w)
     return WindowSignals(
         window_answers=w.answers, window_answers_with_text=w.with_text,
         sample_answers=len(w.sample), values=MappingProxyType(values),
         stderr=MappingProxyType(stderr), feedback=feedback, evaluations=evaluations)
 
 
-def _outcomes(w: WindowInputs, put) -> tuple[MappingProxyType, MappingProxyType]:
-    """The window's thumbs-down rate (down / rated answers) and evaluation fail rate (fail /
-    pass + fail; unknown results are left out), each with its Agresti-Coull error, and the
-    counts behind them."""
+def _outcomes(w: WindowInputs) -> tuple[MappingProxyType, MappingProxyType]:
+    """The counts behind the window's thumbs-down and evaluation fail rates."""
     feedback, evaluations = {}, {}
     if w.feedback is not None:
         up, down = w.feedback
         feedback = {"up": up, "down": down}
-        if up + down:
-            put("thumbs_down_ratio", down / (up + down), proportion_se(down, up + down))
     if w.evaluations is not None:
         passed, failed, unknown = w.evaluations
         evaluations = {"pass": passed, "fail": failed, "unknown": unknown}
-        if passed + failed:
-            put("evaluation_fail_ratio", failed / (passed + failed),
-                proportion_se(failed, passed + failed))
     return MappingProxyType(feedback), MappingProxyType(evaluations)
 
 

@@ -258,3 +258,13 @@ def test_compare_streams_equals_compare_answers() -> None:
     assert streams.families == answers.families and streams.verdict == answers.verdict
     with pytest.raises(KeyError):
         compare_streams(agg, StreamKey("bot", "v1", "default"), StreamKey("bot", "v9", "x"))
+
+
+def test_every_mean_is_tested_on_its_own_moments() -> None:
+    """A per-answer mean is Welch-tested on the moments its declaration names: a new mean
+    without them falls back to the z-test on its errors, never onto another signal's."""
+    from collapse_otel.registry import SIGNALS
+
+    for s in SIGNALS:
+        assert (s.statistic == "mean") == (s.per_answer is not None), s.key
+        assert s.proportion is None or s.statistic == "proportion", s.key

@@ -186,33 +186,23 @@ def _p_value(s: Signal, a: WindowInputs, b: WindowInputs, va, vb, sa, sb,
              perm: Mapping[str, float | None]) -> tuple[float | None, str]:
     if va is None or vb is None:
         return None, ""
+    # the test follows the registry's declaration: permutation for a corpus statistic that
+    # has one, the counts of a proportion, the moments of a per-answer mean, else a z-test on
+    # the two windows' errors
     if s.statistic == "corpus" and perm.get(s.key) is not None:
         return perm[s.key], "permutation"
-    if s.key == "near_duplicate_ratio":
-        return _two_proportions(a.near, a.with_text, b.near, b.with_text), "two-proportion z"
-    if s.key == "thumbs_down_ratio" and a.feedback and b.feedback:
-        return _two_proportions(a.feedback[1], sum(a.feedback), b.feedback[1],
-                                sum(b.feedback)), "two-proportion z"
-    if s.key == "evaluation_fail_ratio" and a.evaluations and b.evaluations:
-        return _two_proportions(a.evaluations[1], sum(a.evaluations[:2]), b.evaluations[1],
-                                sum(b.evaluations[:2])), "two-proportion z"
-    if s.key == "entities_per_answer":
-        return _welch(_moments([len(set(i.entities)) for i in a.sample]),
-                      _moments([len(set(i.entities)) for i in b.sample])), "Welch t"
-    if s.statistic == "mean":
-        return _welch(a.seq, b.seq), "Welch t"
+    if s.proportion is not None:
+        pa, pb = s.proportion(a), s.proportion(b)
+        if pa is not None and pb is not None:
+            return _two_proportions(*pa, *pb), "two-proportion z"
+    if s.per_answer is not None:
+        return _welch(s.per_answer(a), s.per_answer(b)), "Welch t"
     if sa is None or sb is None:
         return None, ""
     # corpus statistics without a permutation form (self-BLEU: every split would rebuild the
     # references), proportions whose repeats cluster: a z-test on the jackknife errors
     return _normal(vb - va, math.hypot(sa, sb)), \
         "z (delta method)" if s.statistic == "dispersion" else "z (jackknife)"
-
-
-def _moments(values: list[int]) -> MomentStats:
-    m = MomentStats()
-    m.update_many(values)
-    return m
 
 
 def _normal(diff: float, se: float) -> float | None:
