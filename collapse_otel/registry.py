@@ -58,6 +58,7 @@ class Signal:
     # A per-answer mean, its values' moments from the window's inputs: the textbook error of
     # the mean in a window, a Welch test in a comparison.
     per_answer: Callable[[Any], MomentStats] | None = None
+    audit: bool = False       # pushed per source by `collapse-otel audit` (every one is in its JSON)
 
     @property
     def otel_name(self) -> str:
@@ -164,7 +165,7 @@ SIGNALS: tuple[Signal, ...] = (
     _s("compression_ratio", "collapse_compression_ratio", (),
        "gzip compression ratio of the window sample; higher = more repetitive.",
        "Compression ratio", "gzip ratio of the sample's text; higher = more repetitive.",
-       "repetition", +1, "corpus"),
+       "repetition", +1, "corpus", audit=True),
     _s("self_repetition_score", "collapse_self_repetition_score", (),
        "Self-repetition score of the window sample (4-grams shared across answers).",
        "Self-repetition score", "4-grams each sampled answer shares with the others.",
@@ -175,17 +176,18 @@ SIGNALS: tuple[Signal, ...] = (
        "Self-BLEU of the window sample: each answer's BLEU-4 against the others, averaged.",
        "Self-BLEU", "Each sampled answer's BLEU-4 against all the others (Texygen); higher = "
        "answers more alike.", "lexical diversity", +1, "corpus",
-       uncertainty="mean of the sampled answers' BLEU; jackknife of the mean"),
+       uncertainty="mean of the sampled answers' BLEU; jackknife of the mean", audit=True),
     *(_s(f"distinct_{n}", "collapse_distinct_ngram_ratio", (("n", str(n)),), _DISTINCT_HELP,
          f"Distinct {n}-grams", f"Unique / total {n}-grams of the sample; lower = narrower.",
-         "lexical diversity", -1, "corpus", unit="percentunit") for n in (1, 2, 3, 4)),
+         "lexical diversity", -1, "corpus", unit="percentunit", audit=n == 2)
+      for n in (1, 2, 3, 4)),
     _s("ngram_diversity_score", "collapse_ngram_diversity_score", (),
        "Sum of distinct-1..4 over the concatenated window sample.", "N-gram diversity score",
        "Sum of distinct-1..4 of the sample's tokens end to end; lower = narrower vocabulary.",
        "lexical diversity", -1, "corpus"),
     *(_hill("words", "word", q, "lexical diversity", verdict=q == 1, note=_WORD_NOTES[q])
       for q in (0, 1, 2)),
-    _deficit("words", "word", "lexical diversity", verdict=True),
+    _deficit("words", "word", "lexical diversity", verdict=True, audit=True),
     *(_hill("bigrams", "bigram", q, "lexical diversity", verdict=False, note=_BIGRAM_NOTE)
       for q in (0, 1, 2)),
     _deficit("bigrams", "bigram", "lexical diversity", verdict=False, note=_BIGRAM_NOTE),
@@ -203,7 +205,7 @@ SIGNALS: tuple[Signal, ...] = (
     _s("embedding_vendi_score", "collapse_embedding_vendi_score", (),
        "Vendi score (q=1) of the window sample's answer embeddings.", "Embedding Vendi score",
        "Effective number of distinct answers (q=1); lower = narrower.",
-       "semantic dispersion", -1, "corpus"),
+       "semantic dispersion", -1, "corpus", audit=True),
     _s("embedding_mean_cosine_similarity", "collapse_embedding_mean_cosine_similarity", (),
        "Mean pairwise cosine similarity of the window sample's answer embeddings.",
        "Mean pairwise cosine similarity", "Higher = answers more alike.",
