@@ -39,17 +39,20 @@ class AtCoverage:
 class Abundance:
     """Per-type counts of one sample, kept as distinct counts and their multiplicities."""
 
-    def __init__(self, counts: np.ndarray) -> None:
-        counts = np.asarray(counts)
-        counts = counts[counts > 0].astype(np.int64)
+    def __init__(self, counts: np.ndarray, log_factorials: np.ndarray | None = None) -> None:
+        counts = np.asarray(counts, dtype=np.int64)
+        counts = counts[counts > 0]
         self.n = int(counts.sum())
-        self.x, mult = np.unique(counts, return_counts=True)
-        self.f = mult.astype(np.float64)
+        # frequency counts f_x by counting, not sorting (10^5 bigram types, 21 times a refresh)
+        freq = np.bincount(counts) if len(counts) else np.zeros(1, np.int64)
+        self.x = np.flatnonzero(freq)
+        self.f = freq[self.x].astype(np.float64)
         self.s_obs = float(self.f.sum())
-        self.f1 = float(self.f[self.x == 1].sum())
-        self.f2 = float(self.f[self.x == 2].sum())
-        logs = np.log(np.arange(1, self.n + 1, dtype=np.float64))
-        self._lf = np.concatenate(([0.0], np.cumsum(logs)))     # ln k!, k = 0..n
+        self.f1 = float(freq[1]) if len(freq) > 1 else 0.0
+        self.f2 = float(freq[2]) if len(freq) > 2 else 0.0
+        if log_factorials is None or len(log_factorials) <= self.n:
+            log_factorials = log_factorial_table(self.n)
+        self._lf = log_factorials                               # ln k!, k = 0..n at least
 
     def _lc(self, a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
         """ln C(a, b) for 0 <= b <= a <= n."""
@@ -79,22 +82,39 @@ class Abundance:
                       - self._lf[n - 1] + self._lf[n - 1 - m])
         return float(1.0 - (f[ok] * x[ok] / n * miss).sum())
 
-    def size_for(self, target: float) -> float:
+    def _coverages(self, ms: np.ndarray) -> np.ndarray:
+        """coverage(m) for integer sizes 1 <= m <= n at once."""
+        n, x, f = self.n, self.x[:, None], self.f[:, None]
+        below = ms < n
+        m = np.where(below, ms, 0)[None, :]
+        ok = n - x >= m
+        miss = np.exp(self._lf[n - x] - self._lf[np.maximum(n - x - m, 0)]
+                      - self._lf[n - 1] + self._lf[np.maximum(n - 1 - m, 0)])
+        out = 1.0 - np.where(ok, f * x / n * miss, 0.0).sum(axis=0)
+        return np.where(below, out, 1.0 - self.f1 / n * self.deficit_factor())
+
+    def size_for(self, target: float, near: float | None = None) -> float:
         """Sample size (real, in [1, 2n]) whose expected coverage is ``target``; 2n when the
-        target lies beyond what twice the sample would reach."""
+        target lies beyond what twice the sample would reach. ``near``: a guess to search
+        around first (the whole sample's size at that coverage, for a left-out sample of the
+        same population)."""
         n = self.n
-        if n < 2 or target <= self.coverage(1):
+        if n < 2 or target <= self._simpson():        # coverage(1) is the Simpson sum
             return 1.0
         at_n = self.coverage(n)
         if target <= at_n:
             lo, hi = 1, n              # coverage(lo) < target <= coverage(hi)
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                if self.coverage(mid) < target:
-                    lo = mid
-                else:
-                    hi = mid
-            c_lo, c_hi = self.coverage(lo), self.coverage(hi)
+            c_lo, c_hi = self._simpson(), at_n
+            if near is not None and 1 < near < n - 1:
+                a, b = max(1, int(near * 0.95)), min(n, int(near * 1.05) + 1)
+                ca, cb = self._coverages(np.array([a, b]))
+                if ca < target <= cb:
+                    lo, hi, c_lo, c_hi = a, b, ca, cb
+            while hi - lo > 1:         # a grid of 32 sizes at a time: one to four passes
+                grid = np.unique(np.linspace(lo, hi, 34).astype(np.int64))
+                cov = self._coverages(grid)
+                i = int(np.flatnonzero(cov < target).max())
+                lo, hi, c_lo, c_hi = int(grid[i]), int(grid[i + 1]), cov[i], cov[i + 1]
             return lo + (target - c_lo) / (c_hi - c_lo) if c_hi > c_lo else float(hi)
         a = self.deficit_factor()
         if a >= 1.0 or a <= 0.0 or target >= self.coverage(2 * n):
@@ -125,11 +145,11 @@ class Abundance:
             miss = np.exp(self._lc(n - x[ok], m) - self._lc(n, m))
             return float(self.s_obs - (f[ok] * miss).sum())
         # q = 1: expected frequency counts f_k(m) = sum_i C(x_i, k) C(n - x_i, m - k) / C(n, m),
-        # each type's k only where its hypergeometric weight is not negligible (12 sd)
+        # each type's k only where its hypergeometric weight is not negligible (9 sd)
         mean = m * x / n
         sd = np.sqrt(mean * (1 - x / n) * (n - m) / max(n - 1, 1))
-        lo = np.maximum(np.maximum(1, m - (n - x)), np.floor(mean - 12 * sd - 2)).astype(np.int64)
-        hi = np.minimum(np.minimum(x, m), np.ceil(mean + 12 * sd + 2)).astype(np.int64)
+        lo = np.maximum(np.maximum(1, m - (n - x)), np.floor(mean - 9 * sd - 2)).astype(np.int64)
+        hi = np.minimum(np.minimum(x, m), np.ceil(mean + 9 * sd + 2)).astype(np.int64)
         width = np.maximum(hi - lo + 1, 0)
         row = np.repeat(np.arange(len(x)), width)
         ks = np.arange(int(width.sum())) - np.repeat(np.cumsum(width) - width, width) + lo[row]
@@ -190,14 +210,19 @@ class Abundance:
 
         return at(lo) if lo == hi else (hi - m) * at(lo) + (m - lo) * at(hi)
 
-    def at_coverage(self, target: float) -> AtCoverage | None:
+    def at_coverage(self, target: float, near: float | None = None) -> AtCoverage | None:
         """Hill numbers of order 0, 1, 2 at coverage ``target``, or at the highest coverage
         reached within 2n when the target is beyond it; None for an empty sample."""
         if self.n == 0:
             return None
-        m = self.size_for(target)
+        m = self.size_for(target, near)
         reached = target if 1.0 < m < 2 * self.n else self.coverage(m)
         return AtCoverage(reached, m, tuple(self.hill(m, q) for q in ORDERS))
+
+
+def log_factorial_table(n: int) -> np.ndarray:
+    """ln k! for k = 0..n."""
+    return np.concatenate(([0.0], np.cumsum(np.log(np.arange(1, n + 1, dtype=np.float64)))))
 
 
 def deficit_se(counts: np.ndarray) -> float | None:
@@ -245,9 +270,11 @@ def with_jackknife(counts: np.ndarray, target: float,
     instead).
     Keys: "q0", "q1", "q2", "deficit" and "coverage" (the coverage the values stand at)."""
     groups = counts.shape[1]
-    total = counts.sum(axis=1)
+    by_group = np.ascontiguousarray(counts.T, dtype=np.int64)    # one row per group
+    total = by_group.sum(axis=0)
     out: dict[str, tuple[float | None, np.ndarray]] = {}
-    full = Abundance(total)
+    table = log_factorial_table(int(total.sum()))
+    full = Abundance(total, table)
     at = full.at_coverage(target)
     if at is None:
         return out
@@ -256,8 +283,8 @@ def with_jackknife(counts: np.ndarray, target: float,
     target = at.coverage
     loo = np.full((groups, 4), np.nan)
     for g in range(groups):
-        a = Abundance(total - counts[:, g])
-        r = a.at_coverage(target) if a.n else None
+        a = Abundance(total - by_group[g], table)
+        r = a.at_coverage(target, near=at.m) if a.n else None
         if r is not None:
             # the deficit at the whole sample's size: a smaller sample has more types
             # still unseen (measured: the deficits of the smaller samples themselves gave
