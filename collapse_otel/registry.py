@@ -59,6 +59,10 @@ class Signal:
     # the mean in a window, a Welch test in a comparison.
     per_answer: Callable[[Any], MomentStats] | None = None
     audit: bool = False       # pushed per source by `collapse-otel audit` (every one is in its JSON)
+    # Diversity at equal coverage: the kind of types counted (a key of COVERAGE) and the Hill
+    # order (None: the coverage deficit of that kind).
+    species: str = ""
+    order: int | None = None
 
     @property
     def otel_name(self) -> str:
@@ -118,7 +122,8 @@ def _hill(kind: str, prefix: str, q: int, family: str, **kw: object) -> Signal:
               f"Hill number of order {q} ({_ORDER[q]}) of the sample's {_WHAT[kind]} at "
               f"{COVERAGE[kind]:.0%} sample coverage (or at the coverage the sample reaches "
               "at twice its size, when lower): releases of different sizes compare fairly; "
-              "lower = narrower.", family, -1, "corpus", uncertainty=_HILL_HOW, **kw)
+              "lower = narrower.", family, -1, "corpus", uncertainty=_HILL_HOW, species=kind,
+              order=q, **kw)
 
 
 def _deficit(kind: str, prefix: str, family: str, **kw: object) -> Signal:
@@ -126,7 +131,7 @@ def _deficit(kind: str, prefix: str, family: str, **kw: object) -> Signal:
               _DEFICIT_HELP, f"Unseen {_WHAT[kind]} (coverage deficit)",
               f"1 - sample coverage of the sample's {_WHAT[kind]}: the estimated probability "
               f"that the next one is new; rare ones are the first to go under collapse.",
-              family, -1, "corpus", unit="percentunit",
+              family, -1, "corpus", unit="percentunit", species=kind,
               uncertainty="statistic of the 1,000-answer sample; " + (
                   "f1 as a Poisson count" if kind == "words" else "delete-group jackknife, "
                   "every left-out sample's deficit at the whole sample's size"), **kw)

@@ -152,16 +152,16 @@ def sample_statistics(sample: list[SampledAnswer], groups: int = R.GROUPS,
     out["self_bleu"] = T.self_bleu(tables)
     out["compression_ratio"] = R.chunked_compression(texts, group, STREAMING_GZIP_LEVEL, groups)
     coverage = {**COVERAGE, **(coverage or {})}
-    for kind, prefix, n in (("words", "word", 1), ("bigrams", "bigram", 2)):
+    for kind, n in (("words", 1), ("bigrams", 2)):
         t = tables.order(n)
         if t.total:
             types = int(t.gram_start.sum())
             counts = np.bincount(t.gram_of_row() * groups + t.grp, weights=t.count,
                                  minlength=types * groups).reshape(types, groups)
-            out.update(_at_coverage(prefix, counts, coverage[kind]))
+            out.update(_at_coverage(kind, counts, coverage[kind]))
     entities = R.count_matrix([item.entities for item in sample], group, groups)
     if len(entities):
-        out.update(_at_coverage("entity", entities, coverage["entities"]))
+        out.update(_at_coverage("entities", entities, coverage["entities"]))
     contexts = R.count_matrix([item.contexts for item in sample], group, groups)
     if len(contexts):
         out["context_distinct_ratio"] = R.keyed_with_jackknife(contexts, R.distinct_share)
@@ -177,19 +177,26 @@ def sample_statistics(sample: list[SampledAnswer], groups: int = R.GROUPS,
     return {k: v for k, v in out.items() if v[0] is not None}
 
 
-def _at_coverage(prefix: str, counts: np.ndarray, target: float,
+def _at_coverage(kind: str, counts: np.ndarray, target: float,
                  ) -> dict[str, tuple[float | None, np.ndarray]]:
-    """The Hill numbers of a types x groups count matrix at coverage ``target`` (or the one
-    the sample reaches within twice its size) and its coverage deficit, each with its
-    leave-group-out values."""
+    """The registry's signals of one kind of type from its types x groups count matrix: Hill
+    numbers at coverage ``target`` (or the one the sample reaches within twice its size) and
+    the coverage deficit, each with its leave-group-out values."""
     r = C.with_jackknife(counts, target)
-    out = {f"{prefix}_hill_{q}": r[f"q{q}"] for q in C.ORDERS if f"q{q}" in r}
-    if "deficit" in r:
-        # words: f1 as a Poisson count (measured: the jackknife was 40% too wide, leaving a
-        # group out turns its doubletons into singletons); bigrams and entity mentions
-        # cluster in answers (an answer's bigrams overlap; one names the same place twice,
-        # canned replies repeat names): the answer-level jackknife (measured: Poisson
-        # errors covered 57% of bigram windows)
-        out[f"{prefix}_coverage_deficit"] = r["deficit"] if prefix != "word" else \
-            (r["deficit"][0], C.deficit_se(counts.sum(axis=1)))
+    out: dict[str, tuple[float | None, np.ndarray]] = {}
+    if not r:
+        return out
+    for s in SIGNALS:
+        if s.species != kind:
+            continue
+        if s.order is not None:
+            out[s.key] = r[f"q{s.order}"]
+        elif kind == "words":
+            # f1 as a Poisson count (measured: the jackknife was 40% too wide, leaving a
+            # group out turns its doubletons into singletons); bigrams and entity mentions
+            # cluster in answers (an answer's bigrams overlap; one names the same place
+            # twice): the answer-level jackknife (Poisson errors covered 57% of bigram windows)
+            out[s.key] = (r["deficit"][0], C.deficit_se(counts.sum(axis=1)))
+        else:
+            out[s.key] = r["deficit"]
     return out

@@ -150,9 +150,8 @@ def compare_windows(baseline: WindowInputs, candidate: WindowInputs,
         va, vb = wa.values.get(s.key), wb.values.get(s.key)
         sa, sb = wa.stderr.get(s.key), wb.stderr.get(s.key)
         p, test = _p_value(s, a, b, va, vb, sa, sb, perm)
-        kind = dict(s.labels).get("kind")
-        if test and s.metric == "collapse_hill_number" and kind in coverage:
-            test = f"{test} at coverage {coverage[kind]:.2f}"
+        if test and s.order is not None and s.species in coverage:
+            test = f"{test} at coverage {coverage[s.species]:.2f}"
         raw.append((s, dict(baseline=va, candidate=vb, baseline_se=sa, candidate_se=sb,
                             p_value=p, test=test)))
     adjusted = _adjust([r["p_value"] if s.verdict else None for s, r in raw],
@@ -176,7 +175,7 @@ def common_coverage(wa: WindowSignals, wb: WindowSignals) -> dict[str, float]:
     out = {}
     for kind in COVERAGE:
         deficits = [w.values.get(s.key) for w in (wa, wb) for s in SIGNALS
-                    if s.metric == "collapse_coverage_deficit" and dict(s.labels)["kind"] == kind]
+                    if s.species == kind and s.order is None]
         if len(deficits) == 2 and None not in deficits:
             out[kind] = 1.0 - max(deficits)
     return out
