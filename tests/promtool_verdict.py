@@ -42,17 +42,18 @@ BASE = {
     "repeated_ngram_within_answer": (0.01, 0.001), "compression_ratio": (2.9, 0.02),
     "distinct_1": (0.10, 0.001), "distinct_2": (0.55, 0.004), "distinct_3": (0.85, 0.004),
     "distinct_4": (0.95, 0.004), "ngram_diversity_score": (2.45, 0.01),
-    "entities_per_answer": (3.0, 0.05), "entity_diversity_ratio": (0.75, 0.008),
+    "entities_per_answer": (3.0, 0.05), "entity_hill_0": (1200.0, 12.0),
     "embedding_vendi_score": (45.0, 0.8), "embedding_mean_cosine_similarity": (0.30, 0.004),
     "completion_tokens_cv": (0.45, 0.015), "context_distinct_ratio": (0.40, 0.008),
     "context_top10_share": (0.30, 0.008), "self_bleu": (0.15, 0.003),
-    "word_tail_mass": (0.008, 0.0004), "cross_question_duplicate_ratio": (0.01, 0.003),
+    "word_coverage_deficit": (0.05, 0.0015), "word_hill_1": (700.0, 10.0),
+    "cross_question_duplicate_ratio": (0.01, 0.003),
     "thumbs_down_ratio": (0.10, 0.01), "evaluation_fail_ratio": (0.12, 0.01),
 }
 LEXICAL = ("distinct_1", "distinct_2", "distinct_3", "distinct_4", "ngram_diversity_score")
 # semantic dispersion is judged under WordLlama embeddings only, not in the default rules
 REPETITION = ("compression_ratio",)
-ENTITY = ("entities_per_answer", "entity_diversity_ratio")
+ENTITY = ("entities_per_answer", "entity_hill_0")
 
 
 def moved(keys: tuple[str, ...], fraction: float, scale_se: float = 1.0,
