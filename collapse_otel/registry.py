@@ -43,6 +43,8 @@ class Signal:
     verdict: bool = True      # judged by compare and the regression alerts
     note: str = ""            # why it is not in the verdict
     unit: str = "short"       # Grafana unit
+    lowest: float = 0.0       # the values it can take (plots never show the impossible)
+    highest: float | None = None
 
     @property
     def otel_name(self) -> str:
@@ -59,6 +61,8 @@ class Signal:
 
 def _s(key: str, metric: str, labels: tuple[tuple[str, str], ...], help_: str, title: str,
        description: str, family: str, collapse: int, statistic: str, **kw: object) -> Signal:
+    if kw.get("unit") == "percentunit":   # a share: from 0 to 1
+        kw.setdefault("highest", 1.0)
     return Signal(key, metric, labels, help_, title, description, family, collapse, statistic,
                   **kw)
 
@@ -108,7 +112,7 @@ SIGNALS: tuple[Signal, ...] = (
     _s("self_bleu", "collapse_self_bleu", (),
        "Self-BLEU of the window sample: each answer's BLEU-4 against the others, averaged.",
        "Self-BLEU", "Each sampled answer's BLEU-4 against all the others (Texygen); higher = "
-       "answers more alike.", "lexical diversity", +1, "corpus"),
+       "answers more alike.", "lexical diversity", +1, "corpus", highest=1.0),
     *(_s(f"distinct_{n}", "collapse_distinct_ngram_ratio", (("n", str(n)),), _DISTINCT_HELP,
          f"Distinct {n}-grams", f"Unique / total {n}-grams of the sample; lower = narrower.",
          "lexical diversity", -1, "corpus", unit="percentunit") for n in (1, 2, 3, 4)),
@@ -146,11 +150,11 @@ SIGNALS: tuple[Signal, ...] = (
     _s("embedding_vendi_score", "collapse_embedding_vendi_score", (),
        "Vendi score (q=1) of the window sample's answer embeddings.", "Embedding Vendi score",
        "Effective number of distinct answers (q=1); lower = narrower.",
-       "semantic dispersion", -1, "corpus"),
+       "semantic dispersion", -1, "corpus", lowest=1.0),
     _s("embedding_mean_cosine_similarity", "collapse_embedding_mean_cosine_similarity", (),
        "Mean pairwise cosine similarity of the window sample's answer embeddings.",
        "Mean pairwise cosine similarity", "Higher = answers more alike.",
-       "semantic dispersion", +1, "corpus"),
+       "semantic dispersion", +1, "corpus", lowest=-1.0, highest=1.0),
     _s("embedding_effective_rank", "collapse_embedding_effective_rank", (),
        "Effective rank of the window sample's answer embeddings.", "Embedding effective rank",
        "Effective rank of the answer embeddings; lower = narrower.",
