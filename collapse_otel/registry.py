@@ -153,7 +153,8 @@ SIGNALS: tuple[Signal, ...] = (
        "semantic dispersion", -1, "corpus", lowest=1.0),
     _s("embedding_mean_cosine_similarity", "collapse_embedding_mean_cosine_similarity", (),
        "Mean pairwise cosine similarity of the window sample's answer embeddings.",
-       "Mean pairwise cosine similarity", "Higher = answers more alike.",
+       "Mean pairwise cosine similarity", "Mean cosine similarity of the sampled answers' "
+       "embeddings, pair by pair (-1 to 1); higher = answers more alike.",
        "semantic dispersion", +1, "corpus", lowest=-1.0, highest=1.0),
     _s("embedding_effective_rank", "collapse_embedding_effective_rank", (),
        "Effective rank of the window sample's answer embeddings.", "Embedding effective rank",
