@@ -43,7 +43,7 @@ def _floor(text: str) -> tuple[str, float]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description=(
+    p = _Parser(prog=PROG, allow_abbrev=False, description=(
         "Judge a candidate release against a baseline: every collapse signal with its change, "
         "95%% interval and p-value, a verdict per family, 'collapse suspected' when K families "
         "degrade. Each side is a JSONL or CSV file of answers ('answer' required; optional "
