@@ -77,6 +77,16 @@ def test_dashboard_is_well_formed(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", DASHBOARD_FILES, ids=lambda p: p.name)
+def test_every_panel_says_what_its_numbers_mean(path: Path) -> None:
+    """A newcomer hovers the (i): every panel describes what its value is, in a sentence."""
+    for panel in json.loads(path.read_text())["panels"]:
+        if panel["type"] != "row":
+            description = panel.get("description", "")
+            assert len(description) >= 30 and description.endswith((".", ")", "?")), \
+                panel["title"]
+
+
+@pytest.mark.parametrize("path", DASHBOARD_FILES, ids=lambda p: p.name)
 def test_variables_are_defined_and_use_the_datasource_variable(path: Path) -> None:
     model = json.loads(path.read_text())
     variables = _variables(model)

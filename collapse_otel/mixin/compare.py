@@ -23,6 +23,7 @@ from .verdict import (
     REFERENCES,
     STDERR,
     VALUE,
+    base_stderr,
     change,
     families_degraded,
     family_degraded,
@@ -89,17 +90,28 @@ def signal_line(cfg: MixinConfig, s: Signal) -> list[Panel]:
             unit, f"B against its {REF_NAME[ref]} release ({ref} on collapse_release_info): "
             f"{how}. It matters from {s.floor:g}{' (relative)' if s.change == 'relative' else ''}"
             f" the collapse way ({way}).", width=5))
-    sign = "" if s.collapse > 0 else "-"
     zc = z_critical(cfg)
     panels.append(stat(
         f"{s.title}: z toward collapse",
-        [(served(cfg, f"{sign}{zscore(ref)}{side('b', matcher)}"), f"vs {{{{{ref}}}}}")
+        [(served(cfg, z_toward_collapse(s, ref, matcher)), f"vs {{{{{ref}}}}}")
          for ref in REFERENCES], "none",
         f"(B - reference) / sqrt(se_B^2 + se_ref^2), signed so that positive is the collapse "
-        f"way; significant from {zc:.2f} (Bonferroni over the {len(verdict_signals(cfg.embedder))} verdict "
-        f"signals at alpha {cfg.verdict_alpha:g}).", width=6,
-        thresholds=[(None, "green"), (round(zc, 2), "red")]))
+        f"way; significant from {zc:.2f} (Bonferroni over the "
+        f"{len(verdict_signals(cfg.embedder))} verdict "
+        f"signals at alpha {cfg.verdict_alpha:g}). No z when the reference's standard error "
+        "is 0 (its window showed no spread, e.g. not one duplicate): a z over B's error "
+        "alone would read as thousands; the change and its floor tell the size.", width=6,
+        thresholds=[(None, "green"), (round(zc, 2), "red")], no_value="no z"))
     return panels
+
+
+def z_toward_collapse(s: Signal, ref: str, matcher: str) -> str:
+    """B's z-score against ``ref``, positive the collapse way, only where the reference has
+    a standard error (a reference error of 0 makes z the change over B's error alone)."""
+    sign = "" if s.collapse > 0 else "-"
+    return (f"{sign}{zscore(ref)}{side('b', matcher)}\n"
+            f"and on (service, release, cohort, signal, {ref})\n"
+            f"{base_stderr(ref)}{side('b', matcher)} > 0")
 
 
 def family_verdict(cfg: MixinConfig, family: str, signals: tuple[Signal, ...]) -> Panel:
@@ -167,7 +179,9 @@ def _tokens(cfg: MixinConfig) -> list[Panel]:
             (f"histogram_quantile({q}, sum by (le) (increase({metric}_bucket"
              f"{dash_sel(cfg, *raw_side(which))}[$__range])))", f"p{int(q * 100)} {name_}")
             for which, name_ in SIDES.items() for q in (0.5, 0.9, 0.99)],
-            "short", width=12, height=6))
+            "short", f"The median (p50), 90th and 99th percentile of the {name.lower()} per "
+            "answer of A and B over the selected time range, from the histogram buckets "
+            "(an estimate within one bucket).", width=12, height=6))
     return panels
 
 

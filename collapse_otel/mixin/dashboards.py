@@ -99,7 +99,9 @@ def overview(cfg: MixinConfig) -> dict:
     s = stream_sel(cfg)
     answers = rate_sum("collapse_answers_total", s)
     traffic = Row("Traffic", [
-        timeseries("Answers per second", [(answers, LEGEND)], "reqps"),
+        timeseries("Answers per second", [(answers, LEGEND)], "reqps",
+                   "Answers captured per second (collapse_answers_total, summed over "
+                   "processes), whether or not they carried text."),
         timeseries("Answers in window", [(f"sum by ({BY}) (collapse_window_answers{s})", LEGEND)],
                    description="Answers behind the window gauges below (summed over processes)."),
         timeseries("Windows cut by the memory budget", [
@@ -112,9 +114,15 @@ def overview(cfg: MixinConfig) -> dict:
         timeseries("Tokens per second", [
             (rate_sum("collapse_llm_tokens_total", s, f"{BY}, type"), f"{LEGEND} {{{{type}}}}"),
             (rate_sum("collapse_llm_tokens_estimated_total", s, f"{BY}, type"),
-             f"{LEGEND} {{{{type}}}} estimated")], "short"),
-        timeseries("Completion tokens per answer", quantiles("collapse_completion_tokens", s)),
-        timeseries("Prompt tokens per answer", quantiles("collapse_prompt_tokens", s)),
+             f"{LEGEND} {{{{type}}}} estimated")], "short",
+            "Prompt and completion tokens per second as the model reported them, and those "
+            "capture estimated from the text (4 characters a token) when it reported none."),
+        timeseries("Completion tokens per answer", quantiles("collapse_completion_tokens", s),
+                   "short", "Median (p50) and 90th percentile (p90) of the answers' completion "
+                   "tokens, from the histogram: collapse often shortens answers."),
+        timeseries("Prompt tokens per answer", quantiles("collapse_prompt_tokens", s),
+                   "short", "Median (p50) and 90th percentile (p90) of the prompts' tokens, "
+                   "from the histogram: a change here is a change in what is asked."),
     ])
     dup = Row("Duplicates", [
         timeseries("Duplicate answer ratio", [(
@@ -222,7 +230,7 @@ def health(cfg: MixinConfig) -> dict:
                 "{{instance}}")], "percentunit", "Dropped / (dropped + analysed) records."),
             timeseries("Records analysed per second", [(
                 rate_sum("collapse_records_processed_total", j, "instance"), "{{instance}}")],
-                "short"),
+                "short", "Records the analysis worker has folded into the windows, per second."),
             timeseries("Queue depth", [(f"collapse_queue_depth{j}", "{{instance}}")], "short",
                        "Records waiting for the worker thread."),
             timeseries("Worker busy (processing seconds per second)", [(
@@ -246,7 +254,9 @@ def health(cfg: MixinConfig) -> dict:
                 "Parts of a restored state rebuilt because the configuration changed "
                 "(sample size, embedder, LSH parameters, window); 0: nothing rebuilt (the "
                 "counter exists only after a rebuild)."),
-            timeseries("Scrape target up", [(f"up{j}", "{{instance}}")], "short"),
+            timeseries("Scrape target up", [(f"up{j}", "{{instance}}")], "short",
+                       "1 when Prometheus's last scrape of the process succeeded, 0 when it "
+                       "failed: every other panel of that instance is then stale."),
         ]),
         Row("Feedback and evaluation results", [
             timeseries("Results without a known answer", [(
@@ -264,14 +274,18 @@ def health(cfg: MixinConfig) -> dict:
         Row("Coverage", [
             timeseries("Answers without text", [(
                 f"{rate_sum('collapse_answers_without_text_total', s, by)} / {answers}",
-                "{{service}} {{release}}")], "percentunit"),
+                "{{service}} {{release}}")], "percentunit",
+                "Share of answers captured without text (content capture off): counted, but "
+                "invisible to the text signals."),
             timeseries("Intermediate LLM calls per answer", [(
                 f"{rate_sum('collapse_intermediate_llm_calls_total', s, by)} / {answers}",
                 "{{service}} {{release}}")], "short",
                 "Rewriter, router, judge and tool-call steps per answer; not in the signals."),
             timeseries("Answers truncated", [(
                 f"{rate_sum('collapse_answers_truncated_total', s, by)} / {answers}",
-                "{{service}} {{release}}")], "percentunit"),
+                "{{service}} {{release}}")], "percentunit",
+                "Share of answers longer than the analysis reads (max_answer_chars): their "
+                "signals rest on the first part of the text."),
             timeseries("Estimated tokens", [(
                 f"{rate_sum('collapse_llm_tokens_estimated_total', s, f'{by}, type')}\n/ (\n"
                 f"  {rate_sum('collapse_llm_tokens_estimated_total', s, f'{by}, type')}\n"
