@@ -329,10 +329,31 @@ def _rule_cases() -> list[dict]:
                     "release": "r4", "cohort": "default", "signal": "distinct_2",
                     "baseline_release": "h", "change": "relative",
                     "family": "lexical_diversity"}, 1)]),
+        # the Vendi score's 10% move is 2.5% of error wide (0.8 of 45 on each side): its bound,
+        # 4 errors below, is not above 0; the mean cosine's (1.9%) is
         _case(f'{V.family_degraded("previous_release")}{{service="gradual"}}', [
             (named(V.family_degraded("previous_release"), **g2, previous_release="r1",
                    family=family), count)
-            for family, count in (("lexical_diversity", 5), ("semantic_dispersion", 2))]),
+            for family, count in (("lexical_diversity", 5), ("semantic_dispersion", 1))]),
+        # the change's error in its own units, and the bound against a Python oracle
+        _case(f'round(100000 * {V.change_stderr("previous_release")}{{service="gradual", '
+              'signal="embedding_vendi_score"})', [
+                  ({**g2, "signal": "embedding_vendi_score", "previous_release": "r1",
+                    "change": "relative"}, round(1e5 * math.hypot(0.8, 0.8) / 45))]),
+        *(_case(f'round(100000 * {V.bound("previous_release")}{{service="gradual", '
+                f'signal="{key}"}})', [
+                    ({**g2, "signal": key, "previous_release": "r1", "change": "relative",
+                      "family": "semantic_dispersion"},
+                     round(1e5 * (0.10 - V.half_width(math.hypot(se, se) / value, 0.05,
+                                                      MixinConfig()))))])
+          for key, (value, se) in (("embedding_vendi_score", BASE["embedding_vendi_score"]),
+                                   ("embedding_mean_cosine_similarity",
+                                    BASE["embedding_mean_cosine_similarity"]))),
+        # the verdict series the alert and the canary gates read: 1 suspected, 0 judged
+        _case(f'{V.suspected("previous_release")}{{service=~"gradual|control|young"}}', [
+            (named(V.suspected("previous_release"), **g2, previous_release="r1"), 1),
+            (named(V.suspected("previous_release"), service="control", release="r2",
+                   cohort="default", previous_release="r1"), 0)]),
         _case(f'{V.families_degraded("baseline_release")}{{service="pinned"}}', [
             (named(V.families_degraded("baseline_release"), service="pinned", release=rel,
                    cohort="default", baseline_release="h"), 3) for rel in ("r4", "r5")]),
