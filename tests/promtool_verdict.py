@@ -349,6 +349,27 @@ def _rule_cases() -> list[dict]:
           for key, (value, se) in (("embedding_vendi_score", BASE["embedding_vendi_score"]),
                                    ("embedding_mean_cosine_similarity",
                                     BASE["embedding_mean_cosine_similarity"]))),
+        # against the pinned baseline: an absolute change's error, distinct-2's bound (13%
+        # down, 1% of error), and the verdict
+        _case(f'round(100000 * {V.change_stderr("baseline_release")}{{service="pinned", '
+              'release="r4", signal="exact_duplicate_ratio"})', [
+                  (dict(service="pinned", release="r4", cohort="default",
+                        signal="exact_duplicate_ratio", baseline_release="h",
+                        change="absolute"), round(1e5 * math.hypot(0.004, 0.004)))]),
+        _case(f'round(100000 * {V.change_stderr("baseline_release")}{{service="pinned", '
+              'release="r4", signal="distinct_2"})', [
+                  (dict(service="pinned", release="r4", cohort="default", signal="distinct_2",
+                        baseline_release="h", change="relative"),
+                   round(1e5 * math.hypot(0.004, 0.004) / 0.55))]),
+        _case(f'round(100000 * {V.bound("baseline_release")}{{service="pinned", '
+              'release="r4", signal="distinct_2"})', [
+                  (dict(service="pinned", release="r4", cohort="default", signal="distinct_2",
+                        baseline_release="h", change="relative", family="lexical_diversity"),
+                   round(1e5 * ((0.55 - 0.4785) / 0.55 - V.half_width(
+                       math.hypot(0.004, 0.004) / 0.55, 0.05, MixinConfig()))))]),
+        _case(f'{V.suspected("baseline_release")}{{service="pinned"}}', [
+            (named(V.suspected("baseline_release"), service="pinned", release=rel,
+                   cohort="default", baseline_release="h"), 1) for rel in ("r4", "r5")]),
         # the verdict series the alert and the canary gates read: 1 suspected, 0 judged
         _case(f'{V.suspected("previous_release")}{{service=~"gradual|control|young"}}', [
             (named(V.suspected("previous_release"), **g2, previous_release="r1"), 1),
