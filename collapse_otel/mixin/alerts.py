@@ -17,9 +17,9 @@ from .rules import (
 )
 from .verdict import (
     WINDOW,
-    critical_signals,
     families_degraded,
     family_degraded,
+    rule_text,
     suspected,
     tightest,
 )
@@ -108,14 +108,6 @@ def _suspected(ref: str) -> str:
     ``ref`` (the alert's value)."""
     return (f"{families_degraded(ref)}\nand on (service, release, cohort, {ref})\n"
             f"{suspected(ref)} == 1")
-
-
-def rule_text(cfg: MixinConfig) -> str:
-    """When collapse is suspected, in words (alert, runbook, dashboards)."""
-    k = cfg.verdict_min_families
-    beyond = (", or when the bound of one signal passes its larger critical margin"
-              if critical_signals() else "")
-    return f"{k} or more families degrade{beyond}"
 
 
 def bound_text(cfg: MixinConfig) -> str:

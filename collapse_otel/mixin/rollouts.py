@@ -12,7 +12,7 @@ reference release, or a window below the verdict's minimum answers). The gate fa
 from __future__ import annotations
 
 from .config import MixinConfig
-from .verdict import REFERENCES, suspected
+from .verdict import REFERENCES, rule_text, suspected
 from .yamlout import dump
 
 ARGO_PATH = "exporters/rollouts/argo-analysistemplate.yaml"
@@ -72,8 +72,6 @@ def flagger_template(cfg: MixinConfig) -> dict:
 
 
 def _verdict_words(cfg: MixinConfig) -> str:
-    from .alerts import rule_text
-
     return (f"collapse is suspected ({rule_text(cfg)}; a family degrades when the\n"
             "anytime-valid lower bound of a signal's change toward collapse passes its margin,\n"
             "so measuring at every interval does not add false failures)")

@@ -149,6 +149,14 @@ def tightest(cfg: MixinConfig) -> tuple[float, float]:
     return r, half_width(1 / r, 1.0, cfg) * r
 
 
+def rule_text(cfg: MixinConfig) -> str:
+    """When collapse is suspected, in words (alert, runbook, dashboards)."""
+    k = cfg.verdict_min_families
+    beyond = (", or when the bound of one signal passes its larger critical margin"
+              if critical_signals() else "")
+    return f"{k} or more families degrade{beyond}"
+
+
 def z_critical(cfg: MixinConfig) -> float:
     """Two-sided Bonferroni bound over the verdict signals (Holm's first step, which the
     offline comparison uses): z = Phi^-1(1 - alpha / (2 m))."""
