@@ -16,6 +16,7 @@ from collapse_otel.mixin.verdict import (
     change,
     families_degraded,
     family_degraded,
+    suspected,
     tightest,
     z_critical,
     zscore,
@@ -190,14 +191,13 @@ def test_overview_lists_releases_with_collapse_suspected() -> None:
     model = _load("collapse-overview.json")
     row = [p["title"] for p in model["panels"] if p["type"] == "row"][0]
     assert row == "Releases with collapse suspected"
-    k = MixinConfig().verdict_min_families
     for ref, name in (("previous_release", "previous"), ("baseline_release", "baseline")):
         (panel,) = [p for p in model["panels"]
                     if p["title"] == f"Releases with collapse suspected (vs {name} release)"]
         assert panel["type"] == "table"
         (target,) = panel["targets"]
         assert f"{families_degraded(ref)}" in target["expr"]
-        assert f" >= {k}\n" in target["expr"] and target["instant"]
+        assert f" {suspected(ref)} == 1\n" in target["expr"] and target["instant"]
 
 
 def test_plugin_health_shows_every_health_metric() -> None:

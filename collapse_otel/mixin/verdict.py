@@ -293,7 +293,7 @@ def _comparisons(cfg: MixinConfig, ref: str) -> list[dict]:
                 f"  count by ({STREAM}, family, {ref}) ({degraded_critical(ref)})\n)")},
         ]
         beyond = f"(\n  {families_critical(ref)}\n  or\n  {judged_zero}\n) >= bool 1"
-        expr = f"clamp_max(\n  {alone}\n  +\n  {beyond},\n  1\n)"
+        expr = f"clamp_max(\n  (\n{alone}\n  )\n  +\n  (\n{beyond}\n  ),\n  1\n)"
     else:
         expr = alone
     rules.append({"record": suspected(ref), "expr": expr})
