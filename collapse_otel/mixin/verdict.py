@@ -21,7 +21,10 @@ holds for every evaluation at once with probability 1 - alpha/m (m verdict signa
 Bonferroni). tau is the signal's margin (its floor): the mixture weighs changes of the size
 that matters, and the bound is tightest where s = tau / sqrt(2 ln(m/alpha) + ln(1 +
 2 ln(m/alpha))) (tau / 3.83 for 21 signals at 0.05: 3.98 standard errors wide, against 2.82 for
-a one-look test).
+a one-look test). That choice comes from the noise of the default windows (1,000-answer
+samples): on the recursive-training simulation the change's relative error runs from 0.6%
+(distinct-2) to 2.5% (Vendi score), tau / s from 2 to 8 against a 5% floor, where the width
+stays within 4% of its best (4.14 and 4.06 standard errors).
 
 As compare judges it: a signal degrades when its change toward collapse reaches its floor and
 its bound is above 0; a family when one of its signals does; collapse is suspected when K
