@@ -7,7 +7,9 @@ labels and its predecessor come from ``COLLAPSE_OTEL_*`` env vars (tests/verdict
 Services:
 
 - ``sim-replace`` / ``sim-accumulate``: the recursive-training simulation (3 generations x
-  1,000 answers, seed 0, as tests/test_validation.py), release gen<k> with previous gen<k-1>;
+  1,000 answers, seed 0, as tests/test_validation.py; ``COLLAPSE_OTEL_VERDICT_E2E_SIZE=5x3000``
+  for the full run), release gen<k> with previous gen<k-1>; online and offline must flag every
+  replace step and no accumulate step from generation 3;
 - ``chat``: r1 human text, r2 a model trained on its own samples for 3 generations (collapsed);
 - ``search``: r1 and r2 two human samples (healthy);
 - ``shop``: v1 in cohort ``stable``, the canary v2 in its own cohort ``canary`` answering from
@@ -29,6 +31,7 @@ agreement test compares the families with a degraded signal on both sides.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from datetime import datetime
@@ -48,7 +51,11 @@ from tests.verdict_processes import ReleaseProcess, write_answers
 
 pytestmark = pytest.mark.e2e
 
-GENERATIONS, ANSWERS, SEED = 3, 1000, 0
+# the full recursive-training run (5 generations x 3,000 answers) is the slow path:
+# COLLAPSE_OTEL_VERDICT_E2E_SIZE=5x3000
+GENERATIONS, ANSWERS = (int(n) for n in
+                        os.environ.get("COLLAPSE_OTEL_VERDICT_E2E_SIZE", "3x1000").split("x"))
+SEED = 0
 OVERRIDES = {"verdict_for": "5s", "rule_interval": "1s", "previous_release_lookback": "10m"}
 ALERT = "CollapseReleaseRegression"
 PREVIOUS = "previous_release"
