@@ -11,7 +11,8 @@ from ..registry import SIGNALS
 from .config import MixinConfig
 from .grafana import Row, dashboard, query_variable, table, timeseries
 from .promql import DASHBOARD_MATCHERS, dash_sel, sel
-from .verdict import REFERENCES, families_degraded
+from .verdict import REFERENCES, families_degraded, rule_text
+from .verdict import suspected as verdict
 
 RI = "$__rate_interval"
 BY = "release, cohort"
@@ -73,25 +74,27 @@ def stream_variables(cfg: MixinConfig) -> list[dict]:
 
 
 def suspected(cfg: MixinConfig) -> Row:
-    """Streams whose degraded families reach K against their previous or baseline release
-    (the verdict rules, kept for streams the selected jobs and instances serve)."""
+    """Streams where collapse is suspected against their previous or baseline release (the
+    verdict series the alert reads, kept for streams the selected jobs and instances serve)."""
     k = cfg.verdict_min_families
     served = f"and on (service, release, cohort)\ncollapse_window_answers{dash_sel(cfg)}"
     rules = {ref: f"{families_degraded(ref)}{{{', '.join(STREAM)}}}" for ref in REFERENCES}
     name = {"previous_release": "previous", "baseline_release": "baseline"}
     tables = [table(
         f"Releases with collapse suspected (vs {name[ref]} release)", [(
-            f"max by (service, release, cohort, {ref}) (\n  {rule} >= {k}\n  {served}\n)",
+            f"max by (service, release, cohort, {ref}) (\n  {rule}\n"
+            f"  and on (service, release, cohort, {ref}) {verdict(ref)} == 1\n  {served}\n)",
             "")],
-        f"Streams with {k} or more signal families degraded against their {name[ref]} "
-        f"release (CollapseReleaseRegression); the value is the number of families. See the "
-        "release comparison dashboard for which signals moved.", width=8)
+        f"Streams where collapse is suspected against their {name[ref]} release "
+        f"({rule_text(cfg)}; CollapseReleaseRegression); the value is the number of degraded "
+        "families. See the release comparison dashboard for which signals moved.", width=8)
         for ref, rule in rules.items()]
     over_time = timeseries("Degraded families", [(
         f"max by (service, release, cohort, {ref}) (\n  {rule}\n  {served}\n)",
         f"{{{{release}}}} / {{{{cohort}}}} vs {{{{{ref}}}}}") for ref, rule in rules.items()],
         "short", f"Signal families degraded against the previous and the baseline release; "
-        f"collapse is suspected from {k}.")
+        f"collapse is suspected from {k} (or from one beyond a critical margin, where "
+        "declared).")
     return Row("Releases with collapse suspected", [*tables, over_time])
 
 
