@@ -42,17 +42,18 @@ BASE = {
     "repeated_ngram_within_answer": (0.01, 0.001), "compression_ratio": (2.9, 0.02),
     "distinct_1": (0.10, 0.001), "distinct_2": (0.55, 0.004), "distinct_3": (0.85, 0.004),
     "distinct_4": (0.95, 0.004), "ngram_diversity_score": (2.45, 0.01),
-    "entities_per_answer": (3.0, 0.05), "entity_diversity_ratio": (0.75, 0.008),
+    "entities_per_answer": (3.0, 0.05), "entity_hill_0": (1200.0, 12.0),
     "embedding_vendi_score": (45.0, 0.8), "embedding_mean_cosine_similarity": (0.30, 0.004),
     "completion_tokens_cv": (0.45, 0.015), "context_distinct_ratio": (0.40, 0.008),
     "context_top10_share": (0.30, 0.008), "self_bleu": (0.15, 0.003),
-    "word_tail_mass": (0.008, 0.0004), "cross_question_duplicate_ratio": (0.01, 0.003),
+    "word_coverage_deficit": (0.05, 0.0015), "word_hill_1": (700.0, 10.0),
+    "cross_question_duplicate_ratio": (0.01, 0.003),
     "thumbs_down_ratio": (0.10, 0.01), "evaluation_fail_ratio": (0.12, 0.01),
 }
 LEXICAL = ("distinct_1", "distinct_2", "distinct_3", "distinct_4", "ngram_diversity_score")
 # semantic dispersion is judged under WordLlama embeddings only, not in the default rules
 REPETITION = ("compression_ratio",)
-ENTITY = ("entities_per_answer", "entity_diversity_ratio")
+ENTITY = ("entities_per_answer", "entity_hill_0")
 
 
 def moved(keys: tuple[str, ...], fraction: float, scale_se: float = 1.0,
@@ -330,10 +331,50 @@ def _rule_cases() -> list[dict]:
                     "release": "r4", "cohort": "default", "signal": "distinct_2",
                     "baseline_release": "h", "change": "relative",
                     "family": "lexical_diversity"}, 1)]),
+        # the compression ratio's 10% move is 1% of error wide (0.02 of 2.9 on each side):
+        # its bound, about 4 errors below, is above 0
         _case(f'{V.family_degraded("previous_release")}{{service="gradual"}}', [
             (named(V.family_degraded("previous_release"), **g2, previous_release="r1",
                    family=family), count)
             for family, count in (("lexical_diversity", 5), ("repetition", 1))]),
+        # the change's error in its own units, and the bound against a Python oracle
+        _case(f'round(100000 * {V.change_stderr("previous_release")}{{service="gradual", '
+              'signal="compression_ratio"})', [
+                  ({**g2, "signal": "compression_ratio", "previous_release": "r1",
+                    "change": "relative"}, round(1e5 * math.hypot(0.02, 0.02) / 2.9))]),
+        *(_case(f'round(100000 * {V.bound("previous_release")}{{service="gradual", '
+                f'signal="{key}"}})', [
+                    ({**g2, "signal": key, "previous_release": "r1", "change": "relative",
+                      "family": "repetition"},
+                     round(1e5 * (0.10 - V.half_width(math.hypot(se, se) / value, 0.05,
+                                                      MixinConfig()))))])
+          for key, (value, se) in (("compression_ratio", BASE["compression_ratio"]),)),
+        # against the pinned baseline: an absolute change's error, distinct-2's bound (13%
+        # down, 1% of error), and the verdict
+        _case(f'round(100000 * {V.change_stderr("baseline_release")}{{service="pinned", '
+              'release="r4", signal="exact_duplicate_ratio"})', [
+                  (dict(service="pinned", release="r4", cohort="default",
+                        signal="exact_duplicate_ratio", baseline_release="h",
+                        change="absolute"), round(1e5 * math.hypot(0.004, 0.004)))]),
+        _case(f'round(100000 * {V.change_stderr("baseline_release")}{{service="pinned", '
+              'release="r4", signal="distinct_2"})', [
+                  (dict(service="pinned", release="r4", cohort="default", signal="distinct_2",
+                        baseline_release="h", change="relative"),
+                   round(1e5 * math.hypot(0.004, 0.004) / 0.55))]),
+        _case(f'round(100000 * {V.bound("baseline_release")}{{service="pinned", '
+              'release="r4", signal="distinct_2"})', [
+                  (dict(service="pinned", release="r4", cohort="default", signal="distinct_2",
+                        baseline_release="h", change="relative", family="lexical_diversity"),
+                   round(1e5 * ((0.55 - 0.4785) / 0.55 - V.half_width(
+                       math.hypot(0.004, 0.004) / 0.55, 0.05, MixinConfig()))))]),
+        _case(f'{V.suspected("baseline_release")}{{service="pinned"}}', [
+            (named(V.suspected("baseline_release"), service="pinned", release=rel,
+                   cohort="default", baseline_release="h"), 1) for rel in ("r4", "r5")]),
+        # the verdict series the alert and the canary gates read: 1 suspected, 0 judged
+        _case(f'{V.suspected("previous_release")}{{service=~"gradual|control|young"}}', [
+            (named(V.suspected("previous_release"), **g2, previous_release="r1"), 1),
+            (named(V.suspected("previous_release"), service="control", release="r2",
+                   cohort="default", previous_release="r1"), 0)]),
         _case(f'{V.families_degraded("baseline_release")}{{service="pinned"}}', [
             (named(V.families_degraded("baseline_release"), service="pinned", release=rel,
                    cohort="default", baseline_release="h"), 3) for rel in ("r4", "r5")]),
