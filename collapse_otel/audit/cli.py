@@ -140,30 +140,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             dataset=args.dataset.strip())
     except ValueError as exc:
         return _fail(str(exc))
-    if bool(args.versions) == bool(args.croissant):
-        return _fail("give VERSION_FILEs or --croissant METADATA.json, not both and not none")
-    if args.workers < 1 or args.blocksize < 1:
-        return _fail("--workers and --blocksize must be >= 1")
-    if args.dask and args.croissant:
-        return _fail("--dask reads VERSION_FILEs, not --croissant")
-    described = []
+    problem = _usage(args)
+    if problem:
+        return _fail(problem)
     try:
-        if not args.dask:
-            described = [read_croissant(path, args.text_column, args.source_column,
-                                        args.record_set) for path in args.croissant]
-            versions = [read_records(c) for c in described] if described else \
-                [read_version(path, columns) for path in args.versions]
-            _unique_labels(versions)
-        holdout = read_holdout(args.holdout, columns.text) if args.holdout else None
-        own = None
-        if args.own_answers:
-            own = set()
-            for path in args.own_answers:
-                own |= read_hashes(path)
-        if args.dask:
-            result = _distributed(args, options, holdout, own)
-        else:
-            result = run_audit(versions, options, holdout=holdout, own_hashes=own)
+        result, described = _audit(args, options)
     except InputError as exc:
         return _fail(str(exc))
     except ImportError:
@@ -193,6 +174,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError) as exc:
             return _fail(f"cannot push to {args.pushgateway}: {exc}")
     return result.exit_status
+
+
+def _usage(args: argparse.Namespace) -> str | None:
+    """What is wrong with the combination of arguments, if anything."""
+    if bool(args.versions) == bool(args.croissant):
+        return "give VERSION_FILEs or --croissant METADATA.json, not both and not none"
+    if args.workers < 1 or args.blocksize < 1:
+        return "--workers and --blocksize must be >= 1"
+    if args.dask and args.croissant:
+        return "--dask reads VERSION_FILEs, not --croissant"
+    return None
+
+
+def _audit(args: argparse.Namespace, options: AuditOptions):
+    """(the audit, the Croissant descriptions read): in this process or on ``--dask``."""
+    columns = options.columns
+    described, versions = [], []
+    if not args.dask:
+        described = [read_croissant(path, args.text_column, args.source_column,
+                                    args.record_set) for path in args.croissant]
+        versions = [read_records(c) for c in described] if described else \
+            [read_version(path, columns) for path in args.versions]
+        _unique_labels(versions)
+    holdout = read_holdout(args.holdout, columns.text) if args.holdout else None
+    own = None
+    if args.own_answers:
+        own = set()
+        for path in args.own_answers:
+            own |= read_hashes(path)
+    if args.dask:
+        return _distributed(args, options, holdout, own), described
+    return run_audit(versions, options, holdout=holdout, own_hashes=own), described
 
 
 def _distributed(args: argparse.Namespace, options: AuditOptions, holdout, own):
