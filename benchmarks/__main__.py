@@ -10,7 +10,8 @@ import sys
 import traceback
 
 SUITES = ("bench_signals", "bench_compare", "bench_memory", "ner_eval", "bench_capture",
-          "bench_export", "bench_serve", "calibration", "validation")
+          "bench_export", "bench_serve", "calibration", "validation", "embedders",
+          "bench_distributed")
 
 
 def _fmt(value: object) -> str:

@@ -31,6 +31,8 @@ SLOW_MODULES = frozenset({
     "test_tail_signals", "test_validation", "test_verdict_e2e", "test_capture_completion_hook",
     "test_serve_instrumentors", "test_mixin_generate", "test_layering",
     "test_serve_head_deadline", "test_serve_memory_bound", "test_serve_wal",
+    "test_dashboard_zscore", "test_embedders", "test_verdict_critical", "test_verdict_null_run",
+    "test_capture_bounds",
 })
 
 

@@ -61,3 +61,14 @@ def test_compare_and_collapsed_traffic_rows_run_on_small_inputs():
     assert len(set(texts)) < len(texts) and throughput(texts, repeats=1) > 0
     rows = bench_compare.run(small=150, large=300)
     assert [r["unit"] for r in rows] == ["s CPU", "s CPU", "x"] and rows[2]["value"] > 0
+
+
+def test_embedder_table_runs_on_a_small_simulation(capsys):
+    from benchmarks import embedders
+
+    assert embedders.main(["--embedders", "hashed", "--answers", "150", "--sample", "150",
+                           "--generations", "2", "--corpus", "wikitext",
+                           "--human-sets", "xsum_gpt-4"]) == 0
+    out = capsys.readouterr().out
+    assert "| hashed | wikitext | 0 | replace | 2 |" in out and "| hashed | xsum_gpt-4 |" in out
+    assert "replace_vendi_step=" in out
