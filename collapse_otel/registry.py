@@ -10,6 +10,15 @@ estimated (``statistic``: a per-answer ``mean`` with a textbook standard error, 
 sample whose spread comes from a delete-group jackknife, or the ``dispersion`` of the window's
 token counts), and how a change is judged (relative, or absolute for ratios that sit near 0,
 with the smallest change that matters).
+
+``critical``: the margin past which one signal alone makes "collapse suspected" (its change's
+interval, widened for the number of signals judged, lies wholly beyond it the collapse way).
+It is the signal's floor, for the signals that measure the text's own diversity (duplication,
+repetition, lexical and entity diversity, semantic dispersion), and None for the rest: answer
+lengths, retrieval and user feedback move for reasons other than collapse. Measured on
+recursive-training simulations over three corpora (docs/verdict.md): a model trained on its own
+samples clears the floor this way at every step, the control that keeps human data does not
+from its third generation on, and random halves of one corpus never do.
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ class Signal:
     change: str = "relative"  # relative | absolute
     floor: float = RELATIVE_FLOOR
     verdict: bool = True      # judged by compare and the regression alerts
+    critical: float | None = None   # a degradation surely beyond it: "collapse suspected"
     note: str = ""            # why it is not in the verdict
     unit: str = "short"       # Grafana unit
 
@@ -74,21 +84,22 @@ SIGNALS: tuple[Signal, ...] = (
        _DUP_HELP, "Exact duplicate ratio",
        "Answers whose normalised text equals another answer's in the window "
        "(1 - distinct texts / answers).",
-       "duplication", +1, "proportion", **_SAMPLE_NEAR_ZERO),
+       "duplication", +1, "proportion", **_SAMPLE_NEAR_ZERO, critical=ABSOLUTE_FLOOR),
     _s("near_duplicate_ratio", "collapse_duplicate_answer_ratio", (("kind", "near"),),
        _DUP_HELP, "Near duplicate ratio",
        "Answers whose word 5-gram shingles overlap an earlier answer's by Jaccard >= 0.8.",
-       "duplication", +1, "proportion", **_SAMPLE_NEAR_ZERO),
+       "duplication", +1, "proportion", **_SAMPLE_NEAR_ZERO, critical=ABSOLUTE_FLOOR),
     _s("cross_question_duplicate_ratio", "collapse_cross_question_duplicate_ratio", (),
        "Share of the window's answers with a known question that duplicate (exactly or "
        "nearly) an answer given to a different question.", "Cross-question duplicate ratio",
        "Duplicates of an answer given to another question: the same answer whatever is asked. "
        "An FAQ bot repeating its answer to the same question does not count (needs the "
-       "question from capture).", "duplication", +1, "proportion", **_SAMPLE_NEAR_ZERO),
+       "question from capture).", "duplication", +1, "proportion", **_SAMPLE_NEAR_ZERO,
+       critical=ABSOLUTE_FLOOR),
     _s("repeated_ngram_within_answer", "collapse_repeated_ngram_ratio",
        (("scope", "within_answer"),), _REP_HELP, "Repeated 4-grams within answers",
        "Mean seq-rep-4 of the window's answers: generation loops push it up.",
-       "repetition", +1, "mean", **_SAMPLE_NEAR_ZERO),
+       "repetition", +1, "mean", **_SAMPLE_NEAR_ZERO, critical=ABSOLUTE_FLOOR),
     _s("repeated_ngram_across_answers", "collapse_repeated_ngram_ratio",
        (("scope", "across_answers"),), _REP_HELP, "Repeated 4-grams across answers",
        "1 - distinct-4 of the sample: templated phrasing pushes it up.",
@@ -98,7 +109,7 @@ SIGNALS: tuple[Signal, ...] = (
     _s("compression_ratio", "collapse_compression_ratio", (),
        "gzip compression ratio of the window sample; higher = more repetitive.",
        "Compression ratio", "gzip ratio of the sample's text; higher = more repetitive.",
-       "repetition", +1, "corpus"),
+       "repetition", +1, "corpus", critical=RELATIVE_FLOOR),
     _s("self_repetition_score", "collapse_self_repetition_score", (),
        "Self-repetition score of the window sample (4-grams shared across answers).",
        "Self-repetition score", "4-grams each sampled answer shares with the others.",
@@ -108,29 +119,31 @@ SIGNALS: tuple[Signal, ...] = (
     _s("self_bleu", "collapse_self_bleu", (),
        "Self-BLEU of the window sample: each answer's BLEU-4 against the others, averaged.",
        "Self-BLEU", "Each sampled answer's BLEU-4 against all the others (Texygen); higher = "
-       "answers more alike.", "lexical diversity", +1, "corpus"),
+       "answers more alike.", "lexical diversity", +1, "corpus", critical=RELATIVE_FLOOR),
     *(_s(f"distinct_{n}", "collapse_distinct_ngram_ratio", (("n", str(n)),), _DISTINCT_HELP,
          f"Distinct {n}-grams", f"Unique / total {n}-grams of the sample; lower = narrower.",
-         "lexical diversity", -1, "corpus", unit="percentunit") for n in (1, 2, 3, 4)),
+         "lexical diversity", -1, "corpus", unit="percentunit", critical=RELATIVE_FLOOR)
+      for n in (1, 2, 3, 4)),
     _s("ngram_diversity_score", "collapse_ngram_diversity_score", (),
        "Sum of distinct-1..4 over the concatenated window sample.", "N-gram diversity score",
        "Sum of distinct-1..4 of the sample's tokens end to end; lower = narrower vocabulary.",
-       "lexical diversity", -1, "corpus"),
+       "lexical diversity", -1, "corpus", critical=RELATIVE_FLOOR),
     _s("word_tail_mass", "collapse_tail_mass", (("kind", "words"),),
        "Good-Turing tail mass of the window sample: share of occurrences whose item occurs once.",
        "Words seen once (tail mass)", "Share of the sample's words that occur once: the "
        "estimated probability of an unseen word; rare outputs are the first to go.",
-       "lexical diversity", -1, "corpus", unit="percentunit"),
+       "lexical diversity", -1, "corpus", unit="percentunit", critical=RELATIVE_FLOOR),
     _s("entities_per_answer", "collapse_entities_per_answer", (),
        "Mean distinct entities per answer in the window sample.", "Entities per answer",
        "Named things (people, places, products, dates) an answer mentions.",
-       "entity diversity", -1, "mean"),
+       "entity diversity", -1, "mean", critical=RELATIVE_FLOOR),
     _s("entity_diversity_ratio", "collapse_entity_diversity_ratio", (),
        "Expected distinct entities among 500 mentions drawn from the sample, / 500.",
        "Entity diversity (per 500 mentions)",
        "Rarefied entity richness: the same number of mentions on both sides, so it does not "
        "depend on sample size (undefined below 500 mentions; entities per answer then "
-       "carries the family).", "entity diversity", -1, "corpus", unit="percentunit"),
+       "carries the family).", "entity diversity", -1, "corpus", unit="percentunit",
+       critical=RELATIVE_FLOOR),
     _s("entity_entropy_bits", "collapse_entity_entropy", (),
        "Entropy of the entity distribution in the window sample, in bits.", "Entity entropy",
        "Entropy of the sample's entity mentions in bits.", "entity diversity", -1, "corpus",
@@ -146,11 +159,11 @@ SIGNALS: tuple[Signal, ...] = (
     _s("embedding_vendi_score", "collapse_embedding_vendi_score", (),
        "Vendi score (q=1) of the window sample's answer embeddings.", "Embedding Vendi score",
        "Effective number of distinct answers (q=1); lower = narrower.",
-       "semantic dispersion", -1, "corpus"),
+       "semantic dispersion", -1, "corpus", critical=RELATIVE_FLOOR),
     _s("embedding_mean_cosine_similarity", "collapse_embedding_mean_cosine_similarity", (),
        "Mean pairwise cosine similarity of the window sample's answer embeddings.",
        "Mean pairwise cosine similarity", "Higher = answers more alike.",
-       "semantic dispersion", +1, "corpus"),
+       "semantic dispersion", +1, "corpus", critical=RELATIVE_FLOOR),
     _s("embedding_effective_rank", "collapse_embedding_effective_rank", (),
        "Effective rank of the window sample's answer embeddings.", "Embedding effective rank",
        "Effective rank of the answer embeddings; lower = narrower.",

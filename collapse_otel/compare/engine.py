@@ -6,8 +6,10 @@ absolute for ratios that sit near 0: never +Inf), a 95% interval for it, a p-val
 for duplicate shares, a normal test on delta-method errors for the spread of lengths), Holm's
 correction across the signals in the verdict, and the smallest change that matters. Then a
 verdict per signal, per family of signals, and "collapse suspected" when at least K families
-degrade: collapse is a pattern across families, never one number (Kayenta's judge scores
-metric groups the same way).
+degrade (collapse is usually a pattern across families; Kayenta's judge scores metric groups
+the same way) or when one signal degrades beyond its critical margin (a model trained on its
+own output can lose lexical diversity alone, by 9% to 14% a release, long before a second
+family moves). The rule and its measured operating characteristic: docs/verdict.md.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from statistics import NormalDist
 
 import numpy as np
 
@@ -33,12 +36,13 @@ Z95 = 1.959963984540054
 @dataclass(frozen=True)
 class CompareOptions:
     alpha: float = 0.05                 # family-wise error rate across the verdict signals
-    min_families: int = 2               # K: degraded families that make "collapse suspected"
+    min_families: int = 3               # K: degraded families that make "collapse suspected"
     correction: str = "holm"            # holm | bh (Benjamini-Hochberg)
     permutations: int = 200
     seed: int = 0
     sample_size: int = 1000             # answers per side for the corpus statistics
     floors: Mapping[str, float] = field(default_factory=dict)   # per-signal overrides
+    criticals: Mapping[str, float | None] = field(default_factory=dict)   # likewise
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
@@ -49,9 +53,12 @@ class CompareOptions:
             raise ValueError("correction must be 'holm' or 'bh'")
         if self.permutations < 20:
             raise ValueError("permutations must be >= 20")
-        unknown = set(self.floors) - {s.key for s in SIGNALS}
-        if unknown:
-            raise ValueError(f"unknown signals in floors: {', '.join(sorted(unknown))}")
+        for name, overrides in (("floors", self.floors), ("criticals", self.criticals)):
+            unknown = set(overrides) - {s.key for s in SIGNALS}
+            if unknown:
+                raise ValueError(f"unknown signals in {name}: {', '.join(sorted(unknown))}")
+        if any(v is not None and v < 0 for v in self.criticals.values()):
+            raise ValueError("critical margins must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -95,8 +102,29 @@ class Comparison:
         return tuple(f.family for f in self.families if f.verdict == DEGRADED)
 
     @property
+    def critical_signals(self) -> tuple[str, ...]:
+        """Verdict signals that degraded beyond their critical margin: the interval of the
+        change, widened for the number of signals judged (Bonferroni, family-wise
+        ``alpha``), lies wholly beyond the margin the collapse way."""
+        judged = [r for r in self.signals if r.signal.verdict and r.p_adjusted is not None]
+        if not judged:
+            return ()
+        z = NormalDist().inv_cdf(1 - self.options.alpha / (2 * len(judged)))
+        out = []
+        for r in judged:
+            margin = self.options.criticals.get(r.signal.key, r.signal.critical)
+            if margin is None or r.verdict != DEGRADED or r.low is None or r.high is None:
+                continue
+            half = z * (r.high - r.low) / (2 * Z95)
+            if r.change * r.signal.collapse - half > margin:
+                out.append(r.signal.key)
+        return tuple(out)
+
+    @property
     def collapse_suspected(self) -> bool:
-        return len(self.degraded_families) >= self.options.min_families
+        """At least K families degraded, or one signal degraded beyond its critical margin."""
+        return (len(self.degraded_families) >= self.options.min_families
+                or bool(self.critical_signals))
 
     @property
     def score(self) -> float:
@@ -121,6 +149,12 @@ class Comparison:
 
     def result(self, key: str) -> SignalResult:
         return next(r for r in self.signals if r.signal.key == key)
+
+
+def rule_text(options: CompareOptions) -> str:
+    """The decision rule in words, for the reports."""
+    return (f"collapse suspected when >= {options.min_families} families degrade or one signal "
+            "degrades beyond its critical margin")
 
 
 def equal_size(w: WindowInputs, size: int, texts: int) -> WindowInputs:
