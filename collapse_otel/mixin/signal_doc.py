@@ -35,6 +35,9 @@ def signal_table() -> str:
             how = "mean of the sampled answers' BLEU; jackknife of the mean"
         change = (f"relative, at least {s.floor:.0%}" if s.change == "relative"
                   else f"absolute, at least {s.floor:g}")
+        if s.critical is not None and s.verdict:
+            change += (f"; critical {s.critical:.0%}" if s.change == "relative"
+                       else f"; critical {s.critical:g}")
         verdict = "yes" if s.verdict else f"no: {s.note}"
         rows.append(f"| `{s.key}` | {series} | {s.family} | "
                     f"{'up' if s.collapse > 0 else 'down'} | {how} | {change} | {verdict} |")
