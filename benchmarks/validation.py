@@ -234,6 +234,29 @@ def operating_table(judged: Sequence[Judged]) -> list[str]:
     return lines
 
 
+def separation(judged: Sequence[Judged]) -> list[str]:
+    """How far the rule's second clause is from deciding otherwise: per comparison, the
+    largest ratio of a degraded signal's widened-interval near end to its critical margin (the
+    clause fires above 1). Per corpus: the smallest over replace steps, the largest over
+    accumulate steps from generation 3 and over splits."""
+    def ratio(c: Comparison) -> float:
+        return max((b / c.margin(k) for k, b in c.critical_bounds.items() if c.margin(k)),
+                   default=0.0)
+
+    lines = ["Critical clause: widened-interval near end / margin of the most degraded signal "
+             "(fires above 1; 0: no signal with a margin degraded)",
+             "corpus     replace (min)  accumulate gen>=3 (max)  splits (max)"]
+    for corpus in dict.fromkeys(j.corpus for j in judged if j.kind != "human-vs-model"):
+        mine = [j for j in judged if j.corpus == corpus]
+        rep = [ratio(j.comparison) for j in mine if j.regime == "replace"]
+        acc = [ratio(j.comparison) for j in mine if j.regime == "accumulate"
+               and j.generation >= FIRST_JUDGED_ACCUMULATE]
+        spl = [ratio(j.comparison) for j in mine if j.kind == "split"]
+        cells = [f"{f(v):.2f}" if v else "-" for f, v in ((min, rep), (max, acc), (max, spl))]
+        lines.append(f"{corpus:10s} {cells[0]:>13s}  {cells[1]:>23s}  {cells[2]:>12s}")
+    return lines
+
+
 def failures(judged: Sequence[Judged], max_split_rate: float = 0.05) -> list[str]:
     """What breaks the requirement (empty: met on every corpus)."""
     out = [f"{j.corpus} {j.regime} gen{j.generation} seed {j.seed}: {j.comparison.verdict}"
@@ -318,6 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                          if args.save else None)
     elapsed = time.perf_counter() - start
     print("\n".join(operating_table(judged)))
+    print("\n" + "\n".join(separation(judged)))
     if args.signals:
         print("\n" + "\n".join(signal_table(judged)))
     broken = failures(judged)

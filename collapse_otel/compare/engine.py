@@ -21,7 +21,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from ..registry import FAMILIES, SIGNALS, Signal
+from ..registry import BY_KEY, FAMILIES, SIGNALS, Signal
 from ..signals.accumulators import MomentStats
 from ..window import WindowInputs, compute_window
 from .permutation import permutation_test
@@ -101,24 +101,28 @@ class Comparison:
     def degraded_families(self) -> tuple[str, ...]:
         return tuple(f.family for f in self.families if f.verdict == DEGRADED)
 
+    def margin(self, key: str) -> float | None:
+        """The critical margin of a signal here (options override the registry)."""
+        return self.options.criticals.get(key, BY_KEY[key].critical)
+
     @property
-    def critical_signals(self) -> tuple[str, ...]:
-        """Verdict signals that degraded beyond their critical margin: the interval of the
-        change, widened for the number of signals judged (Bonferroni, family-wise
-        ``alpha``), lies wholly beyond the margin the collapse way."""
+    def critical_bounds(self) -> dict[str, float]:
+        """Per verdict signal with a critical margin that degraded: the near end of the
+        interval of its change, widened for the number of signals judged (Bonferroni,
+        family-wise ``alpha``), in the collapse direction (how far collapse surely went)."""
         judged = [r for r in self.signals if r.signal.verdict and r.p_adjusted is not None]
         if not judged:
-            return ()
+            return {}
         z = NormalDist().inv_cdf(1 - self.options.alpha / (2 * len(judged)))
-        out = []
-        for r in judged:
-            margin = self.options.criticals.get(r.signal.key, r.signal.critical)
-            if margin is None or r.verdict != DEGRADED or r.low is None or r.high is None:
-                continue
-            half = z * (r.high - r.low) / (2 * Z95)
-            if r.change * r.signal.collapse - half > margin:
-                out.append(r.signal.key)
-        return tuple(out)
+        return {r.signal.key: r.change * r.signal.collapse - z * (r.high - r.low) / (2 * Z95)
+                for r in judged if self.margin(r.signal.key) is not None
+                and r.verdict == DEGRADED and r.low is not None and r.high is not None}
+
+    @property
+    def critical_signals(self) -> tuple[str, ...]:
+        """Verdict signals that degraded beyond their critical margin: the widened interval
+        of the change lies wholly beyond the margin the collapse way."""
+        return tuple(k for k, bound in self.critical_bounds.items() if bound > self.margin(k))
 
     @property
     def collapse_suspected(self) -> bool:
