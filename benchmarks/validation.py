@@ -345,7 +345,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.signals:
         print("\n" + "\n".join(signal_table(judged)))
     broken = failures(judged)
-    print(f"\n{len(judged)} pairs judged in {elapsed:.0f} s wall time "
+    print(f"\n{len(judged)} pairs decided again from {args.load}." if args.load else
+          f"\n{len(judged)} pairs judged in {elapsed:.0f} s wall time "
           f"({args.workers} worker{'s' * (args.workers > 1)}).")
     print("Requirement met on every corpus." if not broken else
           "Requirement NOT met:\n  " + "\n  ".join(broken))
