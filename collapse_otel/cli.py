@@ -25,10 +25,12 @@ def _positive(value: str) -> float:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="collapse-otel", description="Model-collapse signals for LLM agent services.")
+        prog="collapse-otel", description="Model-collapse signals for LLM agent services.",
+        allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"collapse-otel {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = sub.add_parser("demo", help="simulated RAG agent, three releases, live metrics, table")
+    demo = sub.add_parser("demo", help="simulated RAG agent, three releases, live metrics, table",
+                          allow_abbrev=False)
     demo.add_argument("--port", type=int, default=None,
                       help="metrics port (default: COLLAPSE_OTEL_METRICS_PORT, else 9464; "
                            "a busy port falls back to a free one)")

@@ -126,11 +126,16 @@ SERVE_ENV_VARS: tuple[EnvVar, ...] = (
            "largest request body accepted, after decompression (larger: 413; at least 1024)"),
     EnvVar("COLLAPSE_OTEL_SERVE_BODY_TIMEOUT_SECONDS", "body_timeout_seconds", 30.0,
            "a request body must arrive whole within this many seconds (else 408, closed)"),
+    EnvVar("COLLAPSE_OTEL_SERVE_HEADER_TIMEOUT_SECONDS", "header_timeout_seconds", 10.0,
+           "request line and headers must arrive within this many seconds of the connection "
+           "waiting for a request, keep-alive idle time included (else closed)"),
     EnvVar("COLLAPSE_OTEL_SERVE_MAX_QUEUED_ANSWERS", "max_queued_answers", 10_000,
            "answers accepted but not yet analysed before requests get 429 + Retry-After"),
     EnvVar("COLLAPSE_OTEL_SERVE_MAX_QUEUED_BYTES", "max_queued_bytes", 128 * 1024 * 1024,
-           "bytes accepted but not yet analysed (requests, and what holding their spans "
-           "costs) plus bytes held by answers waiting for their root, before requests get 429"),
+           "bytes held for requests being decoded or accepted but not yet analysed (their "
+           "parsed and decoded spans, and what holding them costs) plus bytes held by answers "
+           "waiting for their root, before requests get 429; bodies being received take at "
+           "most half as much again"),
     EnvVar("COLLAPSE_OTEL_SERVE_RETRY_AFTER_SECONDS", "retry_after_seconds", 1,
            "Retry-After sent with 429 / 503"),
     EnvVar("COLLAPSE_OTEL_SERVE_HOLD_SECONDS", "hold_seconds", 10.0,
@@ -139,6 +144,13 @@ SERVE_ENV_VARS: tuple[EnvVar, ...] = (
            "aggregator snapshot file, restored at start (unset: no persistence)"),
     EnvVar("COLLAPSE_OTEL_SERVE_SNAPSHOT_SECONDS", "snapshot_seconds", 60.0,
            "seconds between periodic snapshots"),
+    EnvVar("COLLAPSE_OTEL_SERVE_WAL", "wal", True,
+           "with a state file, log each accepted request before answering 200 (replayed after "
+           "a crash)"),
+    EnvVar("COLLAPSE_OTEL_SERVE_WAL_FSYNC", "wal_fsync", "always",
+           "when the write-ahead log is fsynced: always (before each 200), interval, off"),
+    EnvVar("COLLAPSE_OTEL_SERVE_WAL_FSYNC_INTERVAL_MS", "wal_fsync_interval_ms", 100,
+           "milliseconds between fsyncs with wal_fsync=interval"),
     EnvVar("COLLAPSE_OTEL_SERVE_CONFIG", "config", None, "YAML settings file"),
 )
 

@@ -18,6 +18,7 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from .config import CollapseConfig
@@ -32,7 +33,7 @@ from .health import (
 )
 from .ledger import AnswerLedger
 from .outcomes import Outcome
-from .pipeline_batches import LONG_ANSWER_CHARS, Deferred, FlushMarker, WorkerBatches
+from .pipeline_batches import LONG_ANSWER_CHARS, Barrier, Deferred, FlushMarker, WorkerBatches
 from .records import AnswerRecord
 from .references import AnswerReferences
 
@@ -239,16 +240,27 @@ class Pipeline(WorkerBatches):
         from .multiprocess.writer import write_pipeline_state
         write_pipeline_state(self, force)
 
-    def _drain(self, timeout: float) -> bool:
+    def barrier(self, action: Callable[[], None], timeout: float) -> bool:
+        """Run ``action`` on the worker once everything queued before this call is analysed,
+        with nothing queued after it analysed yet; False on timeout (the action may still run
+        later) or when the worker is gone. What the action raises is raised here."""
+        barrier = Barrier(action)
+        if self._closed or not self._drain(timeout, barrier):
+            return False
+        if barrier.error is not None:
+            raise barrier.error
+        return True
+
+    def _drain(self, timeout: float, marker: FlushMarker | None = None) -> bool:
         try:
             idle = self._thread is None or not self._thread.is_alive()
-            if not self._queue and idle:
+            if not self._queue and idle and marker is None:
                 return True
             if self._thread is None or not self._thread.is_alive():
                 if self._closed:
-                    return not self._queue
+                    return not self._queue and marker is None
                 self._start()
-            marker = FlushMarker()
+            marker = marker or FlushMarker()
             self._queue.append(marker)
             self._urgent.set()
             self._wake.set()

@@ -32,6 +32,30 @@ class FlushMarker:
     def __init__(self) -> None:
         self.done = threading.Event()
 
+    def release(self) -> None:
+        self.done.set()
+
+
+class Barrier(FlushMarker):
+    """A flush marker whose ``action`` runs on the worker once everything queued before it is
+    analysed, before the worker takes anything queued after it: a consistent cut of the
+    state (serve's snapshots). What the action raises is kept in ``error``."""
+
+    __slots__ = ("action", "error")
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        super().__init__()
+        self.action = action
+        self.error: BaseException | None = None
+
+    def release(self) -> None:
+        try:
+            self.action()
+        except BaseException as exc:   # handed to the caller, never into the worker
+            self.error = exc
+        finally:
+            self.done.set()
+
 
 class WorkerBatches:
     """The batch step of Pipeline's worker thread (state lives on the Pipeline)."""
@@ -81,7 +105,7 @@ class WorkerBatches:
         if outcomes or self._waiting_outcomes:
             self._place_outcomes(outcomes, force=bool(markers))
         for m in markers:
-            m.done.set()
+            m.release()
 
     def _run_deferred(self, fn: Deferred, out: list[AnswerRecord],
                       outcomes: list[Outcome]) -> None:

@@ -2,7 +2,9 @@
 
 Layout (version 2): magic ``COLSTATE`` | format version (u16) | 6 reserved bytes | payload
 (``Aggregator.write_state``: one frame per stream) | payload length (u64) | SHA-256 of the
-payload. The payload is streamed to the file one stream at a time, with the checksum computed
+payload. Version 3 is version 2 whose checksummed part starts with a *mark*: a u64 length and a
+JSON object that belongs to this snapshot and no other (serve's write-ahead log position), so
+the two are replaced together. The payload is streamed to the file one stream at a time, with the checksum computed
 on the way, so a snapshot never holds a second copy of the state in memory; version 1 files
 (length and checksum before the payload) are still read. Writes go to a temporary file in the
 same directory, created with mode 0600 (the sample holds answer text), fsynced and then
@@ -28,11 +30,14 @@ from typing import BinaryIO
 _log = logging.getLogger(__name__)
 
 MAGIC = b"COLSTATE"
-VERSION = 2
+VERSION = 2            # written without a mark (multiprocess files, compare inputs)
+VERSION_MARKED = 3     # a mark before the payload
+MAX_MARK = 1 << 26
 FILE_MODE = 0o600
 _HEADER_V1 = struct.Struct(">8sH6xQ32s")
 _HEADER = struct.Struct(">8sH6x")
 _TRAILER = struct.Struct(">Q32s")
+_U64 = struct.Struct(">Q")
 
 
 class StateError(RuntimeError):
@@ -56,6 +61,9 @@ def decode(data: bytes) -> bytes:
     magic, version = _HEADER.unpack_from(data)
     if magic != MAGIC:
         raise CorruptState("not a collapse-otel state file")
+    if version == VERSION_MARKED:
+        _, payload = _split_mark(decode_checked(data))
+        return payload
     if version == 1:
         if len(data) < _HEADER_V1.size:
             raise CorruptState("shorter than the header")
@@ -75,10 +83,68 @@ def decode(data: bytes) -> bytes:
     return payload
 
 
+def decode_checked(data: bytes) -> bytes:
+    """The checksummed part of a version 2 or 3 file (header and trailer checked)."""
+    if len(data) < _HEADER.size + _TRAILER.size:
+        raise CorruptState("shorter than header and trailer")
+    length, digest = _TRAILER.unpack_from(data, len(data) - _TRAILER.size)
+    body = data[_HEADER.size:len(data) - _TRAILER.size]
+    if len(body) != length or hashlib.sha256(body).digest() != digest:
+        raise CorruptState("checksum mismatch")
+    return body
+
+
+def _split_mark(body: bytes) -> tuple[dict, bytes]:
+    if len(body) < _U64.size:
+        raise CorruptState("no mark")
+    size = _U64.unpack_from(body)[0]
+    if size > MAX_MARK or _U64.size + size > len(body):
+        raise CorruptState("corrupt mark length")
+    return _parse_mark(body[_U64.size:_U64.size + size]), body[_U64.size + size:]
+
+
+def _parse_mark(data: bytes) -> dict:
+    import json
+
+    try:
+        mark = json.loads(data)
+    except ValueError:
+        raise CorruptState("corrupt mark") from None
+    if not isinstance(mark, dict):
+        raise CorruptState("corrupt mark")
+    return mark
+
+
+def read_mark(path: str | os.PathLike[str]) -> dict | None:
+    """The mark of a version 3 file (None for other versions), without checking the whole
+    checksum: for tools that only inspect a file."""
+    with open(path, "rb") as f:
+        head = f.read(_HEADER.size)
+        if len(head) < _HEADER.size or _HEADER.unpack(head) != (MAGIC, VERSION_MARKED):
+            return None
+        size = _U64.unpack(f.read(_U64.size))[0]
+        if size > MAX_MARK:
+            raise CorruptState("corrupt mark length")
+        return _parse_mark(f.read(size))
+
+
+def private_dir(directory: Path) -> None:
+    """Create ``directory`` and its missing parents 0700: what goes in them holds answer text.
+    Directories that exist already are left as they are (their mode is the owner's choice)."""
+    missing: list[Path] = []
+    d = directory
+    while not d.exists() and d != d.parent:
+        missing.append(d)
+        d = d.parent
+    for d in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            d.mkdir(mode=0o700)
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[BinaryIO]:
     """A private (0600) temporary file that replaces ``path`` once the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()    # a leftover of a crashed writer of this pid
@@ -123,22 +189,33 @@ class RestoreResult:
     outcome: str                 # "restored" | "missing" | "corrupt"
     detail: str = ""
     moved_to: Path | None = None
+    mark: dict | None = None     # what the snapshot was saved with (version 3 files)
 
 
-def _load(f: BinaryIO, aggregator: object) -> None:
+def _load(f: BinaryIO, aggregator: object) -> dict | None:
     """Stream a snapshot file into ``aggregator`` (``read_state``), verifying the checksum
-    before the aggregator replaces its state; version 1 files are read whole."""
+    before the aggregator replaces its state; version 1 files are read whole. The mark of a
+    version 3 file, else None."""
     head = f.read(_HEADER.size)
     if len(head) < _HEADER.size:
         raise CorruptState("shorter than the header")
     magic, version = _HEADER.unpack(head)
-    if magic != MAGIC or version != VERSION:   # version 1, or not a state file at all
+    if magic != MAGIC or version not in (VERSION, VERSION_MARKED):   # version 1, or foreign
         aggregator.restore(decode(head + f.read()))
-        return
+        return None
     length = os.fstat(f.fileno()).st_size - _HEADER.size - _TRAILER.size
     if length < 0:
         raise CorruptState("shorter than header and trailer")
     payload = _HashingReader(f, length)
+    mark = None
+    if version == VERSION_MARKED:
+        size_bytes = payload.read(_U64.size)
+        if len(size_bytes) < _U64.size:
+            raise CorruptState("no mark")
+        size = _U64.unpack(size_bytes)[0]
+        if size > MAX_MARK or size > payload.left:
+            raise CorruptState("corrupt mark length")
+        raw = payload.read(size)
 
     def check() -> None:
         if payload.left:
@@ -147,16 +224,19 @@ def _load(f: BinaryIO, aggregator: object) -> None:
         if stored_length != length or payload.sha.digest() != digest:
             raise CorruptState("checksum mismatch")
 
+    if version == VERSION_MARKED:
+        mark = _parse_mark(raw)   # checked with the rest: a bad mark fails the checksum too
     aggregator.read_state(payload.read, check)
+    return mark
 
 
-def load_into(path: str | os.PathLike[str], aggregator: object) -> None:
+def load_into(path: str | os.PathLike[str], aggregator: object) -> dict | None:
     """Restore ``aggregator`` from a state file; CorruptState (a ValueError) if it is not a
     complete, valid one. The file is left where it is (``StateStore.restore`` sets a corrupt
-    file aside instead)."""
+    file aside instead). Returns the file's mark, if it has one."""
     try:
         with open(path, "rb") as f:
-            _load(f, aggregator)
+            return _load(f, aggregator)
     except CorruptState:
         raise
     except (OSError, ValueError) as exc:
@@ -168,13 +248,66 @@ class StateStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self._lock_fd: int | None = None
 
-    def save(self, aggregator: object) -> int:
-        """Stream the aggregator's state to the file; the file's size in bytes."""
+    def hold(self) -> int:
+        """Take this state file for this process, then remove what crashed writers left.
+
+        An exclusive lock on ``.<name>.lock`` beside the file, kept until ``release`` or the
+        process ends (the kernel drops it even on kill -9), so a second process on the same
+        state is refused (StateError) instead of overwriting it. With the lock held, every
+        temporary or probe file of this name is a crash leftover whatever pid it names (a
+        snapshot interrupted by kill -9 leaves one as large as the state, with answer text):
+        they are removed. Returns how many were."""
+        import fcntl
+
+        private_dir(self.path.parent)
+        lock = self.path.with_name(f".{self.path.name}.lock")
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        except OSError as exc:
+            raise StateError(f"cannot create {lock}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise StateError(f"state file {self.path} is in use by another process "
+                             f"(it holds {lock})") from None
+        self._lock_fd = fd
+        return self.clean_leftovers()
+
+    def release(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def clean_leftovers(self) -> int:
+        """Remove ``.<name>.tmp-*`` and ``.<name>.probe-*`` files (call with the lock held)."""
+        prefixes = (f".{self.path.name}.tmp-", f".{self.path.name}.probe-")
+        removed = 0
+        try:
+            names = os.listdir(self.path.parent)
+        except OSError:
+            return 0
+        for name in names:
+            if name.startswith(prefixes):
+                with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                    os.unlink(self.path.parent / name)
+                    removed += 1
+        if removed:
+            _log.info("collapse-otel: removed %d leftover file(s) of interrupted writes "
+                      "beside %s", removed, self.path)
+        return removed
+
+    def save(self, aggregator: object, mark: dict | None = None) -> int:
+        """Stream the aggregator's state to the file, with ``mark`` if given (version 3); the
+        file's size in bytes."""
+        import json
+
         sha, size = hashlib.sha256(), 0
 
         with atomic_file(self.path) as f:
-            f.write(_HEADER.pack(MAGIC, VERSION))
+            f.write(_HEADER.pack(MAGIC, VERSION if mark is None else VERSION_MARKED))
 
             def write(data: bytes) -> None:
                 nonlocal size
@@ -182,6 +315,9 @@ class StateStore:
                 size += len(data)
                 f.write(data)
 
+            if mark is not None:
+                raw = json.dumps(mark, sort_keys=True, separators=(",", ":")).encode()
+                write(_U64.pack(len(raw)) + raw)
             aggregator.write_state(write)
             f.write(_TRAILER.pack(size, sha.digest()))
         return _HEADER.size + size + _TRAILER.size
@@ -192,7 +328,7 @@ class StateStore:
         directory = self.path.parent
         probe = directory / f".{self.path.name}.probe-{os.getpid()}"
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            private_dir(directory)
             fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
                 os.write(fd, b"probe")
@@ -218,10 +354,10 @@ class StateStore:
                              f"{exc.strerror or exc}") from None
         try:
             with f:
-                _load(f, aggregator)
+                mark = _load(f, aggregator)
         except Exception as exc:   # any failure of foreign bytes: set aside, never crash
             return self._set_aside(f"{type(exc).__name__}: {exc}")
-        return RestoreResult("restored")
+        return RestoreResult("restored", mark=mark)
 
     def _set_aside(self, detail: str) -> RestoreResult:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

@@ -12,12 +12,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.ner_eval import (
+    NEWS_KINDS,
+    WIKIGOLD_KINDS,
     WNUT_KINDS,
     CapitalisedSpanBaseline,
     bio_spans,
     char_to_token_spans,
     evaluate_sentences,
     evaluate_wnut,
+    news_split,
     read_conll,
     read_documents,
     wikigold_halves,
@@ -31,6 +34,11 @@ from collapse_otel.text.entities import (
 )
 
 WNUT_TEST = Path(__file__).parent / "data" / "ner" / "wnut17-test.conll"
+NEWS_DEV = Path(__file__).parent / "data" / "ner" / "gum-news-dev.conll"
+NEWS_TEST = Path(__file__).parent / "data" / "ner" / "gum-news-test.conll"
+# Measured once the rules were final (see README, "Measured quality"); the floor leaves room
+# for the machine, not for the rules: the score is deterministic.
+NEWS_TEST_FLOOR = 0.75
 WIKIGOLD = Path(__file__).parent / "data" / "ner" / "wikigold.conll"
 RULES = RuleBasedEntityExtractor()
 
@@ -52,7 +60,9 @@ def test_implements_the_protocol():
         ("She flew to Rio de Janeiro last week.", "Rio de Janeiro"),
         ("He read The Lord of the Rings twice.", "The Lord of the Rings"),
         ("The delegates met in The Hague.", "The Hague"),
-        ("Ask Dr. Jane Smith about it.", "Dr. Jane Smith"),
+        ("Ask Dr. Jane Smith about it.", "Jane Smith"),  # titles are not part of names
+        ("US President Barack Obama spoke.", "Barack Obama"),
+        ("US President Barack Obama spoke.", "US"),
         ("It ships from the U.S. next month.", "U.S."),
         ("They bought AT&T shares and a Windows 10 laptop.", "AT&T"),
         ("They bought AT&T shares and a Windows 10 laptop.", "Windows 10"),
@@ -62,6 +72,25 @@ def test_implements_the_protocol():
 )
 def test_proper_noun_spans(text, expected):
     assert (expected, "name") in found(text)
+
+
+def test_titles_are_cut_before_names_and_are_no_entity_alone():
+    assert found("NASA Administrator Charles Bolden met Mr. Tedeschi and the President.") == [
+        ("NASA", "name"), ("Charles Bolden", "name"), ("Tedeschi", "name")]
+    assert found("He read The Lord of the Rings.") == [("The Lord of the Rings", "name")]
+    assert found("Mr Hunt met Sheriff Jones at Perth Sheriff Court.") == [
+        ("Hunt", "name"), ("Jones", "name"), ("Perth Sheriff Court", "name")]
+
+
+def test_nationality_adjectives_alone_are_demonyms():
+    assert found("The Australian team met Afghans and the Australian Broadcasting Corporation.") \
+        == [("Australian", "demonym"), ("Afghans", "name"),
+            ("Australian Broadcasting Corporation", "name")]
+
+
+def test_a_sports_score_is_not_part_of_a_name():
+    assert found("Group F: Sweden 1 – 0 Korea Republic, on Windows 10") == [
+        ("Group F", "name"), ("Sweden", "name"), ("Korea Republic", "name"), ("Windows 10", "name")]
 
 
 def test_possessive_s_is_not_part_of_the_name():
@@ -148,16 +177,15 @@ def test_names_at_a_sentence_start_are_kept(text, expected):
     assert RULES.extract(text) == expected
 
 
-def test_non_name_suffixes_end_in_y_or_d():
-    from collapse_otel.text.entity_patterns import NON_NAME_SUFFIXES
-
-    # the extractor tests the last letter before the suffixes (most words skip endswith)
-    assert all(suffix[-1] in "yd" for suffix in NON_NAME_SUFFIXES)
+def test_non_name_suffixes_and_gerunds_at_a_sentence_start():
     assert RULES.extract("Additionally, it works. Stabilized, it runs.") == []
+    assert RULES.extract("Scientists analyse crops. Psychology major. Leaving home.") == []
+    assert RULES.extract("Buddhism spread. Peters said so. Beijing grew.") == [
+        "buddhism", "peters", "beijing"]
 
 
 def test_the_word_list_decides_only_at_a_sentence_start():
-    from collapse_otel.text.entity_patterns import SENTENCE_START_WORDS
+    from collapse_otel.text.entity_words import SENTENCE_START_WORDS
 
     assert {"opening", "total", "life"} <= SENTENCE_START_WORDS
     assert RULES.extract("Opening ceremonies vary.") == []
@@ -238,7 +266,7 @@ def test_boilerplate_does_not_make_a_templated_release_look_richer():
 
 
 # Answers in the style of an assistant, with the entities a reader would count. Written for
-# these tests (not taken from any tuning set); the three marked ones are known misses: words
+# these tests (not taken from any tuning set); the two marked ones are known misses: words
 # too rare in WikiText-2 for the list and not repeated in lower case in the answer.
 _KNOWN_MISS = pytest.mark.xfail(
     strict=True, reason="rare in WikiText-2, no lower-case use in the same text"
@@ -253,8 +281,8 @@ LLM_SENTENCES = [
                  marks=_KNOWN_MISS),
     ("Tokyo is about 2 hours from Osaka by Shinkansen.",
      ["tokyo", "2 hours", "osaka", "shinkansen"]),
-    pytest.param("Book early. Trains between Rome and Florence fill up in summer.",
-                 ["rome", "florence"], marks=_KNOWN_MISS),
+    # "Trains" is in the looser list for one word opening a sentence (opener_words.py)
+    ("Book early. Trains between Rome and Florence fill up in summer.", ["rome", "florence"]),
     ("Happy travels!", []),
     # medicine
     ("Overall, the Mayo Clinic advises adults to sleep 7 to 9 hours a night.",
@@ -263,7 +291,7 @@ LLM_SENTENCES = [
     ("Consult your doctor before taking more than 4,000 mg of acetaminophen a day.",
      ["4,000 mg"]),
     ("Thanks for asking! Dr. Anthony Fauci led NIAID for nearly four decades.",
-     ["dr. anthony fauci", "niaid"]),
+     ["anthony fauci", "niaid"]),
     ("Drink plenty of water and rest.", []),
     pytest.param("Symptoms usually improve within 10 days.", ["10 days"], marks=_KNOWN_MISS),
     ("Seek emergency care if breathing becomes difficult.", []),
@@ -584,7 +612,7 @@ def test_wnut17_test_f1():
     default_all_kinds = evaluate_sentences(sentences, RULES)
     baseline = evaluate_sentences(sentences, CapitalisedSpanBaseline())
     stronger_baseline = evaluate_sentences(sentences, CapitalisedSpanBaseline(skip_first=True))
-    assert default_wnut_kinds["f1"] >= 0.40
+    assert default_wnut_kinds["f1"] >= 0.48
     assert default_all_kinds["f1"] > stronger_baseline["f1"] > baseline["f1"]
     assert default_wnut_kinds["precision"] > 1.5 * baseline["precision"]
 
@@ -602,10 +630,49 @@ def test_wikigold_f1():
     assert sum(len(g) for d in documents for _, g in d) == 3558
     tuning, reported = wikigold_halves()
     assert len(tuning) + len(reported) == sum(map(len, documents))
-    default = evaluate_sentences(reported, RuleBasedEntityExtractor(kinds=WNUT_KINDS))
+    default = evaluate_sentences(reported, RuleBasedEntityExtractor(kinds=WIKIGOLD_KINDS))
     stronger_baseline = evaluate_sentences(reported, CapitalisedSpanBaseline(skip_first=True))
     assert default["f1"] >= 0.80
     assert default["f1"] > stronger_baseline["f1"] + 0.08
+
+
+def test_news_f1_on_the_gum_test_split():
+    """Names in Wikinews articles (GUM), scored on the test documents the rules were never tuned
+    on; dev is the tuning split. Both beat the naive capitalised-span baseline by a wide margin."""
+    dev, test = news_split("dev"), news_split("test")
+    assert (len(read_documents(NEWS_DEV)), len(read_documents(NEWS_TEST))) == (12, 12)
+    assert (sum(len(g) for _, g in dev), sum(len(g) for _, g in test)) == (646, 690)
+    assert any(t.glued for t, _ in test), "sentences are scored as written (SpaceAfter=No)"
+    for sentences, floor in ((test, NEWS_TEST_FLOOR), (dev, 0.85)):
+        ours = evaluate_sentences(sentences, RuleBasedEntityExtractor(kinds=NEWS_KINDS))
+        naive = evaluate_sentences(sentences, CapitalisedSpanBaseline())
+        assert ours["f1"] >= floor
+        assert ours["f1"] > naive["f1"] + 0.08
+        assert ours["precision"] > naive["precision"] + 0.15
+
+
+# News-style sentences written for these tests (not from the news set): what the extractor
+# still gets wrong on news, kept as strict expected failures so a fix shows up.
+_NEWS_MISS = pytest.mark.xfail(strict=True, reason="known news miss, see the parameter's comment")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a name with "and" inside is split like "Alice and Bob"
+        pytest.param("She wrote for The Globe and Mail last year.", ["Globe and Mail"],
+                     marks=_NEWS_MISS),
+        # a title followed by "of" keeps the office and the person together
+        pytest.param("Minister of Health Jane Doe resigned.", ["Jane Doe"], marks=_NEWS_MISS),
+        # "the" written with a capital mid-sentence stays (wikigold and WNUT17 keep it)
+        pytest.param("He spoke to The Guardian on Monday.", ["Guardian"], marks=_NEWS_MISS),
+        ("Police arrested two men in Leeds.", ["Leeds"]),
+        ("US President Barack Obama met Prime Minister David Cameron.",
+         ["US", "Barack Obama", "David Cameron"]),
+    ],
+)
+def test_news_style_names(text, expected):
+    assert [text[s:e] for s, e, kind in RULES.mentions(text) if kind in NEWS_KINDS] == expected
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)

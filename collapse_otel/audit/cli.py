@@ -44,7 +44,7 @@ def _share(text: str) -> float:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description=(
+    p = _Parser(prog=PROG, allow_abbrev=False, description=(
         "Audit the versions of a fine-tuning set, oldest first: rows and share per source, the "
         "synthetic share and its trend, diversity per source at equal sample size (synthetic "
         "vs human through the comparison engine), near-duplicate contamination of a holdout "

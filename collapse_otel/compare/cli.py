@@ -50,7 +50,7 @@ def _critical(text: str) -> tuple[str, float | None]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description=(
+    p = _Parser(prog=PROG, allow_abbrev=False, description=(
         "Judge a candidate release against a baseline: every collapse signal with its change, "
         "95%% interval and p-value, a verdict per family, 'collapse suspected' when K families "
         "degrade or one signal degrades beyond its critical margin. Each side is a JSONL or CSV file of answers ('answer' required; optional "

@@ -110,10 +110,10 @@ def write(files: dict[str, str], out: Path) -> list[Path]:
     return written
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry: ``collapse-otel mixin`` / ``python -m collapse_otel.mixin``."""
+def parser() -> argparse.ArgumentParser:
+    """The command's flags, matched exactly (no prefixes: a typo must not pick another)."""
     parser = argparse.ArgumentParser(
-        prog="collapse-otel mixin",
+        prog="collapse-otel mixin", allow_abbrev=False,
         description="Generate Prometheus recording/alert rules and Grafana dashboards.")
     parser.add_argument("--config", help="YAML or JSON file of MixinConfig overrides")
     parser.add_argument("--out", default=".",
@@ -122,7 +122,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "(default: current directory)")
     parser.add_argument("--print-config", action="store_true",
                         help="print the effective config as JSON and exit")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry: ``collapse-otel mixin`` / ``python -m collapse_otel.mixin``."""
+    args = parser().parse_args(argv)
     try:
         cfg = load_config(args.config)
     except (OSError, ValueError) as exc:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m collapse_otel.multiprocess",
+    p = argparse.ArgumentParser(prog="python -m collapse_otel.multiprocess", allow_abbrev=False,
                                 description="Serve the merged /metrics of a multiprocess "
                                             "directory, or clear it, or archive a dead worker.")
     p.add_argument("--dir", default=None,

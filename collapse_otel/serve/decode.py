@@ -6,13 +6,20 @@ the facts and joining retrievals to answers happens on the worker (see traces.py
 as for the in-process CollapseSpanProcessor. Every hostile shape (deep nesting, huge arrays,
 wrong types, invalid UTF-8) becomes a bounded value or a DecodeError, never an exception
 that escapes.
+
+What the decoded spans hold is estimated as they are built (``SpanItem.cost``: the Python
+objects, not the wire bytes; tiny attributes take 8x their wire size as dicts and strings)
+and charged through ``charge`` every ``CHARGE_STEP`` bytes, so a request is refused while
+it is being decoded once the receiver's bound is reached, not after it has been held.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from sys import getsizeof
 from typing import Any
 
 from google.protobuf import json_format
@@ -31,6 +38,13 @@ MAX_ATTRIBUTES = 2048        # per span or resource
 _HAS_IS_REMOTE = 0x100       # SpanFlags.SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK
 _IS_REMOTE = 0x200           # SpanFlags.SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
+CHARGE_STEP = 256 * 1024     # decoded bytes between two charges
+# The parsed message's native memory: upb keeps ~90 bytes per attribute, and an attribute has
+# two field-1 tags (0x0a, the key and the string value): ~45 bytes per 0x0a byte (measured:
+# 6.7x a bomb of tiny attributes, 1.5x long answers; the count also finds text newlines,
+# which only overestimates). OTLP/JSON becomes Python dicts first: ~600 bytes per object.
+PARSED_PER_TAG, PARSED_PER_JSON_OBJECT = 50, 600
+ITEM_COST = 480              # a SpanItem, its ids, its Note, list slots (measured: ~430)
 
 
 class DecodeError(ValueError):
@@ -51,6 +65,7 @@ class SpanItem:
     resource: dict[str, Any] | None
     note: Note | None = None
     evaluations: list[dict[str, Any]] | None = None   # gen_ai.evaluation.result attributes
+    cost: int = 0                # estimated bytes this item holds (the resource: once)
 
 
 @dataclass(slots=True)
@@ -63,6 +78,35 @@ class Batch:
     genai: int = 0               # spans classified as LLM or retriever spans
     rejected: int = 0            # spans refused (invalid ids)
     errors: list[str] = field(default_factory=list)
+    reserved: int = 0            # bytes charged while decoding (the receiver takes them over)
+
+
+class Overloaded(Exception):
+    """The decoded request does not fit in the receiver's bound now (retry), or ever
+    (``too_large``)."""
+
+    def __init__(self, too_large: bool) -> None:
+        super().__init__("too large" if too_large else "full")
+        self.too_large = too_large
+
+
+def deep_size(value: Any) -> int:
+    """Bytes a decoded attribute value holds (str, bytes, numbers, tuples, dicts)."""
+    size = getsizeof(value)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            size += getsizeof(key) + deep_size(item)
+    elif isinstance(value, tuple):
+        for item in value:
+            size += deep_size(item)
+    return size
+
+
+def parse_cost(body: bytes | bytearray, json_body: bool = False) -> int:
+    """Bytes parsing ``body`` takes before any span is decoded (one C-speed count)."""
+    if json_body:
+        return len(body) + PARSED_PER_JSON_OBJECT * body.count(b"{")
+    return len(body) + PARSED_PER_TAG * body.count(b"\n")
 
 
 def parse_protobuf(body: bytes) -> ExportTraceServiceRequest:
@@ -126,12 +170,17 @@ def _list(value: Any) -> list:
     return value if isinstance(value, list) else []
 
 
-def batch_of(req: ExportTraceServiceRequest) -> Batch:
-    """Spans of the request with their attributes as dicts (GenAI spans only)."""
+def batch_of(req: ExportTraceServiceRequest,
+             charge: Callable[[int], None] | None = None) -> Batch:
+    """Spans of the request with their attributes as dicts (GenAI spans only). ``charge(n)``
+    is called as the decoded spans grow (it raises Overloaded to stop the decode); what it
+    was given is in ``batch.reserved``."""
     batch = Batch()
     items = batch.items
+    pending = 0
     for rs in req.resource_spans:
         resource: dict[str, Any] | None = None
+        resource_cost = 0
         for ss in rs.scope_spans:
             for span in ss.spans:
                 batch.spans += 1
@@ -147,25 +196,43 @@ def batch_of(req: ExportTraceServiceRequest) -> Batch:
                 attrs = attributes(span.attributes)
                 kind = classify(attrs) if attrs else None
                 evals = _evaluations(span, attrs)
-                if evals is not None and resource is None:
+                if (evals is not None or kind is not None) and resource is None:
+                    # only its labels: answers may wait with it
                     resource = resource_labels(attributes(rs.resource.attributes))
+                    resource_cost = deep_size(resource)
+                name = span.name
+                cost = ITEM_COST + getsizeof(name)
+                if evals is not None:
+                    cost += sum(map(deep_size, evals)) + resource_cost
+                    resource_cost = 0
                 if kind is None:
                     chain, output = chain_output(attrs) if attrs else (0, None)
                     asked = chain_input(attrs) if chain else None
+                    if evals is not None:
+                        cost += deep_size(attrs)
+                    cost += getsizeof(output) + getsizeof(asked)
                     items.append(SpanItem(trace_id, int.from_bytes(span_id, "big"), parent_id,
                                           span.end_time_unix_nano, None,
                                           attrs if evals is not None else None,
                                           resource if evals is not None else None,
-                                          Note(span.name, chain, output, asked), evals))
-                    continue
-                if resource is None:   # only its labels: answers may wait with it
-                    resource = resource_labels(attributes(rs.resource.attributes))
-                batch.genai += 1
-                if kind == "llm":
-                    batch.answers += 1
-                items.append(SpanItem(trace_id, int.from_bytes(span_id, "big"), parent_id,
-                                      span.end_time_unix_nano, kind, attrs, resource,
-                                      Note(span.name), evals))
+                                          Note(name, chain, output, asked), evals, cost))
+                else:
+                    batch.genai += 1
+                    if kind == "llm":
+                        batch.answers += 1
+                    cost += deep_size(attrs) + resource_cost
+                    resource_cost = 0
+                    items.append(SpanItem(trace_id, int.from_bytes(span_id, "big"), parent_id,
+                                          span.end_time_unix_nano, kind, attrs, resource,
+                                          Note(name), evals, cost))
+                pending += cost
+                if charge is not None and pending >= CHARGE_STEP:
+                    charge(pending)
+                    batch.reserved += pending
+                    pending = 0
+    if charge is not None and pending:
+        charge(pending)
+        batch.reserved += pending
     if batch.rejected:
         batch.errors.append(f"{batch.rejected} span(s) with an invalid trace_id or span_id")
     return batch

@@ -12,8 +12,9 @@ from concurrent import futures
 from typing import Any
 
 from .auth import bearer_ok
-from .decode import DecodeError, batch_of, parse_protobuf
+from .decode import DecodeError, Overloaded
 from .receiver import OK, Receiver
+from .wal import KIND_PROTOBUF
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 
@@ -58,12 +59,21 @@ def start_grpc(receiver: Receiver, host: str, port: int, token: str | None,
                 context.set_details("missing or wrong bearer token")
                 return "UNAUTHENTICATED"
         try:
-            batch = batch_of(parse_protobuf(body))
-            outcome = receiver.accept(batch, len(body))
+            batch = receiver.decode(body)
+            outcome = receiver.accept(batch, (KIND_PROTOBUF, body))
         except DecodeError as exc:
             context.set_code(grpc.StatusCode.INVALID_ARGUMENT)
             context.set_details(str(exc))
             return "INVALID_ARGUMENT"
+        except Overloaded as exc:
+            if exc.too_large:   # never fits: not retryable
+                context.set_code(grpc.StatusCode.RESOURCE_EXHAUSTED)
+                context.set_details("the decoded request is larger than max_queued_bytes")
+                return "RESOURCE_EXHAUSTED"
+            context.set_trailing_metadata(_retry_trailer(receiver.settings.retry_after_seconds))
+            context.set_code(grpc.StatusCode.UNAVAILABLE)
+            context.set_details("collapse-otel serve queue is full; retry later")
+            return "UNAVAILABLE"
         except Exception:   # never let one request take the server down
             context.set_code(grpc.StatusCode.INTERNAL)
             context.set_details("internal error")

@@ -6,12 +6,17 @@ not an ExportTraceServiceRequest; 413 over the body limit; 415 for another conte
 encoding; 408 for a body not received within the deadline; 429 (queue full) / 503 (starting,
 stopping, busy) with Retry-After so clients retry. A body is read whole (body.py) before the
 request waits for one of the decode slots, so slow senders hold only their own connection.
+The request line and headers have a deadline too (``header_timeout_seconds``, counted from
+when the connection starts waiting for a request, keep-alive idle time included): a client
+sending a header byte now and then cannot hold a thread and a socket for ever.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
@@ -23,8 +28,9 @@ from prometheus_client.registry import CollectorRegistry
 from ..export.server import render_metrics
 from .auth import bearer_ok
 from .body import BodyError, BodyReader, ByteBudget, gunzip
-from .decode import DecodeError, batch_of, parse_json, parse_protobuf
+from .decode import DecodeError, Overloaded
 from .receiver import OK, RETRY, Outcome, Receiver
+from .wal import GZIP, KIND_JSON, KIND_PROTOBUF
 
 _log = logging.getLogger(__name__)
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
@@ -48,9 +54,12 @@ class HttpApp:
         self.token = token
         self.max_body = receiver.settings.max_body_bytes
         self.body_timeout = receiver.settings.body_timeout_seconds
+        self.header_timeout = receiver.settings.header_timeout_seconds
         self.decodes = threading.BoundedSemaphore(MAX_CONCURRENT_DECODES)
-        # bytes of bodies being received, as they arrive (slow clients hold what they sent)
-        self.receiving = ByteBudget(receiver.settings.max_queued_bytes)
+        # bytes of bodies being received, as they arrive (slow clients hold what they sent):
+        # half the bound, so bodies, their decoding and the queue stay within twice it
+        # with room for the allocator's own slack
+        self.receiving = ByteBudget(max(1, receiver.settings.max_queued_bytes // 2))
         self._logged: set[str] = set()
 
     def authorized(self, headers: Any) -> bool:
@@ -61,6 +70,27 @@ class HttpApp:
             self._logged.add(kind)
             _log.warning("collapse-otel serve: %s (%s); logged once per kind", kind,
                          type(exc).__name__)
+
+
+class _DeadlineSocketIO(io.RawIOBase):
+    """The connection's reads; while ``deadline`` is set, each read waits only for the time
+    left until it, so the whole request head shares one deadline (a socket timeout alone is
+    per read: a byte every 59 s never trips a 60 s timeout)."""
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self.deadline: float | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.deadline is not None:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("request head not received in time")
+            self._sock.settimeout(remaining)
+        return self._sock.recv_into(buffer)
 
 
 class _Server(ThreadingHTTPServer):
@@ -82,6 +112,26 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:   # no access log
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        self._raw = _DeadlineSocketIO(self.connection)
+        self.rfile = io.BufferedReader(self._raw, io.DEFAULT_BUFFER_SIZE)
+
+    def handle_one_request(self) -> None:
+        """The request line and headers must arrive within the header deadline; beyond it the
+        base class closes the connection (its TimeoutError handling)."""
+        self._raw.deadline = time.monotonic() + self.server.app.header_timeout
+        try:
+            super().handle_one_request()
+        finally:
+            self._raw.deadline = None
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        self._raw.deadline = None              # the head is in: the body has its own deadline
+        self.connection.settimeout(self.timeout)
+        return ok
 
     # -- GET ------------------------------------------------------------------------------
     def do_GET(self) -> None:
@@ -161,20 +211,28 @@ class Handler(BaseHTTPRequestHandler):
 
     def _decode_and_accept(self, app: HttpApp, fmt: str, encoding: str,
                            body: bytes | bytearray) -> int:
+        logged = ((KIND_PROTOBUF if fmt == PROTOBUF else KIND_JSON) |
+                  (GZIP if encoding == "gzip" else 0), body)   # as received, for the log
+        extra = 0
         if encoding == "gzip":
             body = gunzip(body, app.max_body)
             if body is None:
                 return self._error(413, f"decompressed body over {app.max_body} bytes", fmt)
             if isinstance(body, str):
                 return self._error(400, body, fmt)
+            extra = len(body)       # the decompressed copy, beside the received body
+        receiver = app.receiver
         try:
-            req = parse_protobuf(body) if fmt == PROTOBUF else parse_json(body)
-            batch = batch_of(req)
+            batch = receiver.decode(body, fmt == JSON, extra)
         except DecodeError as exc:
             return self._error(400, str(exc), fmt)
-        del req
-        outcome = app.receiver.accept(batch, len(body))
-        return self._reply(outcome, fmt)
+        except Overloaded as exc:
+            if exc.too_large:
+                return self._error(413, "the decoded request is larger than max_queued_bytes",
+                                   fmt)
+            return self._error(429, "collapse-otel serve queue is full; retry later", fmt,
+                               receiver.settings.retry_after_seconds)
+        return self._reply(receiver.accept(batch, logged), fmt)
 
     def _skip(self, reader: BodyReader) -> None:
         """Skip an unread body so the connection can be reused, or close it."""

@@ -25,6 +25,9 @@ SNAPSHOTS = "collapse_serve_snapshots"
 LAST_SNAPSHOT = "collapse_serve_last_snapshot_timestamp_seconds"
 STATE_CORRUPT = "collapse_serve_state_corrupt"
 READY = "collapse_serve_ready"
+WAL_ERRORS = "collapse_serve_wal_errors"
+WAL_REPLAYED = "collapse_serve_wal_replayed_requests"
+WAL_BYTES = "collapse_serve_wal_bytes"
 
 
 class ServeCollector(Collector):
@@ -62,8 +65,16 @@ class ServeCollector(Collector):
                                       "set aside.")
         ready = GaugeMetricFamily(READY, "1 when /readyz answers 200: accepting spans and, "
                                   "with a state file, the last snapshot succeeded.")
+        wal_errors = CounterMetricFamily(WAL_ERRORS, "Requests answered 503 (retried by the "
+                                         "client) because the write-ahead log could not "
+                                         "write or fsync them.")
+        replayed = CounterMetricFamily(WAL_REPLAYED, "Logged requests replayed at start: "
+                                       "accepted after the last snapshot before a crash.")
+        wal_bytes = GaugeMetricFamily(WAL_BYTES, "Bytes of write-ahead log on disk (deleted "
+                                      "as snapshots cover them).")
         families: list[Metric] = [requests, spans, answers, q_answers, q_bytes, held,
-                                  held_bytes, evicted, snaps, last, corrupt, ready]
+                                  held_bytes, evicted, snaps, last, corrupt, ready,
+                                  wal_errors, replayed, wal_bytes]
         if empty:
             return families
         with st._lock:
@@ -72,6 +83,7 @@ class ServeCollector(Collector):
             snap_counts = dict(st.snapshots)
             accepted, corrupt_n, last_t = st.answers_accepted, st.state_corrupt, \
                 st.last_snapshot_time
+            wal_errors_n, replayed_n = st.wal_errors, st.wal_replayed
         for (transport, code), n in sorted(req.items()):
             requests.add_metric([transport, code], n)
         for outcome in ("accepted", "rejected", "refused"):
@@ -87,4 +99,7 @@ class ServeCollector(Collector):
         last.add_metric([], last_t)
         corrupt.add_metric([], corrupt_n)
         ready.add_metric([], 1.0 if r.not_ready() is None else 0.0)
+        wal_errors.add_metric([], wal_errors_n)
+        replayed.add_metric([], replayed_n)
+        wal_bytes.add_metric([], r.wal_log.bytes if r.wal_log is not None else 0)
         return families

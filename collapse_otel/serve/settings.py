@@ -17,6 +17,7 @@ from typing import Any
 
 from ..config import CollapseConfig, ConfigError, parse_value
 from ..envvars import SERVE_ENV_VARS
+from .wal import FSYNC_POLICIES
 
 
 class SettingsError(ValueError):
@@ -33,13 +34,17 @@ class ServeSettings:
     allow_insecure: bool = False        # accept a non-loopback bind without a token
     max_body_bytes: int = 16 * 1024 * 1024      # per request, after decompression
     body_timeout_seconds: float = 30.0  # a whole request body must arrive within this
+    header_timeout_seconds: float = 10.0   # request line + headers (and keep-alive idle)
     max_queued_answers: int = 10_000    # LLM spans accepted but not analysed yet
-    max_queued_bytes: int = 128 * 1024 * 1024   # request bytes accepted but not analysed yet
+    max_queued_bytes: int = 128 * 1024 * 1024   # decoded bytes held for requests (receiver.py)
     retry_after_seconds: int = 1
     hold_seconds: float = 10.0          # LLM spans wait this long for their trace's root
     max_traces: int = 4096              # traces held open at once
     state_file: str | None = None       # aggregator snapshots (None: no persistence)
     snapshot_seconds: float = 60.0
+    wal: bool = True                    # log accepted requests before answering (state_file)
+    wal_fsync: str = "always"           # always | interval | off (see serve/wal.py)
+    wal_fsync_interval_ms: int = 100    # with wal_fsync: interval
     grpc_workers: int = 8
     collapse: Mapping[str, Any] = field(default_factory=dict)  # CollapseConfig overrides
 
@@ -47,7 +52,8 @@ class ServeSettings:
 _ENV = {v.field: v.name for v in SERVE_ENV_VARS if v.field != "config"}
 _FIELDS = {f.name: f for f in fields(ServeSettings)}
 _FLAGS = ("host", "otlp_http_port", "otlp_grpc_port", "metrics_port", "allow_insecure",
-          "state_file", "snapshot_seconds", "max_body_bytes", "max_queued_answers")
+          "state_file", "snapshot_seconds", "wal", "wal_fsync", "wal_fsync_interval_ms",
+          "max_body_bytes", "max_queued_answers")
 _CONFIG_VAR = "COLLAPSE_OTEL_SERVE_CONFIG"
 MIN_BODY_BYTES = 1024    # below this no real export fits; a smaller limit is a typo
 
@@ -56,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     # values stay str here: every source goes through the same parser (_parse)
     p = argparse.ArgumentParser(
         prog="collapse-otel serve",
-        description="OTLP receiver: GenAI spans of any language in, collapse metrics out.")
+        description="OTLP receiver: GenAI spans of any language in, collapse metrics out.",
+        allow_abbrev=False)
     p.add_argument("--host", help="bind address (default 127.0.0.1)")
     p.add_argument("--otlp-http-port", help="OTLP/HTTP port (default 4318; 0 = any)")
     p.add_argument("--otlp-grpc-port", help="OTLP/gRPC port (default 4317; -1 = off)")
@@ -68,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="allow a non-loopback bind without a bearer token")
     p.add_argument("--state-file", help="snapshot file for the aggregator state")
     p.add_argument("--snapshot-seconds", help="seconds between snapshots")
+    p.add_argument("--wal", metavar="on|off",
+                   help="log accepted requests before answering them (default on, with "
+                        "--state-file): nothing acknowledged is lost to a crash")
+    p.add_argument("--wal-fsync", metavar="always|interval|off",
+                   help="when the log is fsynced: before each answer (default), every "
+                        "--wal-fsync-interval-ms, or never (see the README)")
+    p.add_argument("--wal-fsync-interval-ms", help="fsync interval with --wal-fsync interval")
     p.add_argument("--max-body-bytes", help="largest request body accepted")
     p.add_argument("--max-queued-answers",
                    help="answers waiting for analysis before clients are told to retry")
@@ -167,10 +181,16 @@ def validate(s: ServeSettings) -> None:
                  "grpc_workers", "retry_after_seconds"):
         if getattr(s, name) < 1:
             raise SettingsError(f"{name} must be >= 1")
+    if s.wal_fsync not in FSYNC_POLICIES:
+        raise SettingsError(f"wal_fsync must be one of {', '.join(FSYNC_POLICIES)}, "
+                            f"not {s.wal_fsync!r}")
+    if s.wal_fsync_interval_ms < 1:
+        raise SettingsError("wal_fsync_interval_ms must be >= 1")
     if s.snapshot_seconds <= 0:
         raise SettingsError("snapshot_seconds must be > 0")
-    if s.body_timeout_seconds <= 0:
-        raise SettingsError("body_timeout_seconds must be > 0")
+    for name in ("body_timeout_seconds", "header_timeout_seconds"):
+        if getattr(s, name) <= 0:
+            raise SettingsError(f"{name} must be > 0")
     if s.hold_seconds < 0:
         raise SettingsError("hold_seconds must be >= 0")
     for name in ("otlp_http_port", "otlp_grpc_port", "metrics_port"):

@@ -58,6 +58,9 @@ class TraceAssembler:
     def held_traces(self) -> int:
         return self._buffer.held
 
+    def holds(self, trace_id: bytes) -> bool:
+        return trace_id in self._buffer
+
     @property
     def held_bytes(self) -> int:
         return self._buffer.held_bytes

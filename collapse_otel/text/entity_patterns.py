@@ -1,6 +1,7 @@
 """Regular expressions and word lists for the rule-based entity extractor.
 
-Kept apart from the extractor so the rules can be read (and tuned) in one place. Everything is
+Kept apart from the extractor so the rules can be read (and tuned) in one place; the word
+lists they use are in entity_words.py. Everything is
 compiled lazily on first use and cached, so importing the package costs nothing.
 
 Speed comes from the shape of the main pattern: every branch starts with a capital letter, a
@@ -15,106 +16,8 @@ import re
 import sys
 from functools import cache
 
-from .common_words import WORDS as _LOWER_CASE_WORDS
+from .entity_words import CONNECTORS, OBJECT_WORDS
 
-# Lower-case words allowed inside a multi-word name, between two capitalised words:
-# "Bank of America", "Lord of the Rings", "Vincent van Gogh", "Rio de Janeiro". Not "and":
-# "Alice and Bob" are two entities far more often than one.
-CONNECTORS = frozenset(
-    ("of", "the", "de", "da", "di", "do", "dos", "das", "del", "della", "des", "du", "van", "von",
-     "der", "den", "ter", "la", "le", "el", "al", "bin", "ibn", "y")
-)
-
-# Capitalised at the start of a sentence only because they start it: function words, pronouns,
-# frequent openers, interjections and chat words. A leading run of them is cut off a span that
-# opens a sentence (and off any span when written in capitals, as in "NOT" or "BEST").
-_COMMON_WORDS = """
-    a an the this that these those there here it its it's i i'm i've i'll i'd me my mine we we're
-    we've our ours you you're you've your yours he he's him his she she's her hers they they're
-    them their theirs who whom whose which what what's when where why how whoever whatever
-    and or but nor so yet if then else than because since as though although while unless until
-    after before once also just only even still already again maybe perhaps please thanks thank
-    yes yeah yep yup no nope nah not never always often sometimes usually oh ok okay hey hi hello
-    wow well now today tonight tomorrow yesterday soon later finally
-    however therefore thus hence meanwhile moreover furthermore instead otherwise anyway indeed
-    actually basically really very too much many more most some any all each every both either
-    neither few several other another such same own one two three four five six seven eight
-    nine ten eleven twelve twenty thirty forty fifty hundred thousand firstly secondly thirdly
-    lastly in on at by for from to of off up down out over under into onto upon about above
-    below between through during without within along across around against among near like with
-    is are was were be been being am do does did done doing have has had having can could shall
-    should will would may might must let let's get got go going gone make made see look looks
-    love loved want need know think say said tell use try take give keep find call come came
-    check stop wait stay leave feel hope watch subscribe share follow click read learn ask visit
-    contact consult refer apply
-    awesome amazing beautiful funny fake glad sorry write send
-    note step example answer question summary conclusion overall result results important
-    additionally certainly consider ensure remember install run create add set define avoid
-    include provide start open select choose enable configure understand identify implement
-    review update based according depending using given key main benefits tips steps option
-    options solution approach reason reasons definition introduction background explanation
-    features usage output input error warning tip here's there's everyday everything nothing
-    something anything everyone someone anyone people video movie kids girl boy man guy guys
-    welcome literally seriously sincerely anytime kinda luv congrats bye rip coming mom dad mum
-    im ive id ill thats dont cant wont isnt didnt doesnt ca wo u ur da dat dis
-    lol lmao lmfao rofl omg wtf btw imo imho tbh idk pls plz thx ty xd haha hahaha damn dude
-    bro bruh fuck shit god omfg yay ugh hmm aw aww
-    cheers enjoy happy congratulations greetings regards absolutely definitely alright
-    """
-COMMON_WORDS = frozenset(_COMMON_WORDS.split())
-
-# Adjectives that open many names ("New York", "Great Britain", "Big Ben", "Little Rock"): not
-# an entity alone, but never cut off a longer span.
-_ALONE_ONLY = """
-    new old good great best better bad big small little long high low right left sure true nice
-    cool super poor pure real first second third next last
-    """
-ALONE_ONLY = frozenset(_ALONE_ONLY.split())
-
-# Chat tokens that are never entities: cut from either end of a capitalised span.
-_NEVER_ALONE = """
-    i i'm i've i'll i'd im ive ok okay rt lol lmao lmfao omg wtf btw imo imho tbh idk pls plz thx
-    xd yes no hi hey hello
-    """
-NEVER_ALONE = frozenset(_NEVER_ALONE.split())
-
-# A sentence-initial word followed by one of these is a verb taking an object, as in the
-# imperatives of advice ("Diversify your portfolio", "Drink plenty of water"), not a name.
-_OBJECT_WORDS = """
-    your the a an our my this these those it them some any plenty yourself up out
-    """
-OBJECT_WORDS = frozenset(_OBJECT_WORDS.split())
-
-# Not an entity alone, but part of names such as "Saturday Night Live" or "March Madness".
-_CALENDAR = """
-    monday tuesday wednesday thursday friday saturday sunday january february march april june
-    july august september october november december today tomorrow yesterday
-    """
-CALENDAR_WORDS = frozenset(_CALENDAR.split())
-
-# Sentence-initial single words with these endings are adverbs and participles ("Literally",
-# "Additionally", "Stabilized"), not names. All end in "y" or "d" (the extractor checks that
-# first, as most words do not).
-NON_NAME_SUFFIXES = (
-    "ally", "ously", "ively", "fully", "ingly", "ately", "ently", "antly", "ably", "ibly", "edly",
-    "ized", "ised", "ated",
-)
-
-_MONTH_WORDS = (
-    "jan feb mar apr may jun jul aug sep sept oct nov dec january february march april june july"
-    " august september october november december"
-)
-MONTH_WORDS = frozenset(_MONTH_WORDS.split())
-
-# Frequent lower-case words (generated from WikiText-2: common_words.py) that no list above
-# already covers: not names at a sentence start unless the same text uses them as a name
-# mid-sentence ("Total is a French company ... expect Total to"). Mid-sentence they are left
-# alone. Sign-offs and openers of assistant answers that Wikipedia rarely writes ("cheers",
-# "enjoy") are in the hand list above.
-SENTENCE_START_WORDS = (
-    _LOWER_CASE_WORDS - COMMON_WORDS - ALONE_ONLY - NEVER_ALONE - CALENDAR_WORDS - MONTH_WORDS
-    - CONNECTORS
-)
 _MONTH = (
     r"(?:Jan(?:uary|\.)?|Feb(?:ruary|\.)?|Mar(?:ch|\.)?|Apr(?:il|\.)?|May|June?|Jun\.|July?"
     r"|Jul\.|Aug(?:ust|\.)?|Sep(?:tember|t\.?|\.)?|Oct(?:ober|\.)?|Nov(?:ember|\.)?"
@@ -229,7 +132,8 @@ def main_pattern() -> re.Pattern[str]:
     conn = trie(sorted(CONNECTORS))
     name_rest = (
         rf"(?P<first>{word_rest})"
-        rf"(?:{_SP}+(?:(?:(?:{conn}){_SP}+){{0,2}}{capword}|\d{{1,3}}(?![\w.,/:-])))*{_P}"
+        rf"(?:{_SP}+(?:(?:(?:{conn}){_SP}+){{0,2}}{capword}"
+        rf"|\d{{1,3}}(?![\w.,/:-]|{_SP}*[-–]{_SP}*\d)))*{_P}"
     )
     num_rest = r"\d{0,2}(?:,\d{3})+(?:\.\d+)?|\d*(?:\.\d+)?"
     units = (
@@ -306,8 +210,9 @@ def snake_pattern() -> re.Pattern[str]:
 
 @cache
 def dotted_anchor() -> re.Pattern[str]:
-    """A dot glued to a following letter, as in ``os.path``; starts with a literal, so fast."""
-    return re.compile(r"\.[A-Za-z_]")
+    """A dot glued to a following letter, as in ``os.path``, or ending "www": one scan for the
+    dotted-name and the www. rules; starts with a literal, so fast."""
+    return re.compile(r"\.(?:(?=[A-Za-z_])|(?<=www\.))")
 
 
 @cache

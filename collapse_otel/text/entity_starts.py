@@ -3,7 +3,7 @@
 A word that opens a sentence (or the text, a line, a bullet, a heading, a quote or a bracket) is
 capitalised whatever it is, so there its capital is no evidence of a name. What decides instead:
 
-- the word itself: a frequent lower-case word (entity_patterns.SENTENCE_START_WORDS, generated
+- the word itself: a frequent lower-case word (entity_words.SENTENCE_START_WORDS, generated
   from WikiText-2, and the hand lists) is no name there ("Opening hours", "Book early"), and is
   cut from the front of a longer span ("Visit Kyoto" -> "Kyoto");
 - the next word: followed by an object ("Diversify your portfolio"), it is a verb;
@@ -17,10 +17,9 @@ Evidence is taken from one text only, never from the other texts of a batch, so
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 
-from . import entity_patterns as pat
+from . import entity_words as wl
 
 #: Characters after which (spaces aside) a word opens a sentence, a line, an item or a quote.
 SENTENCE_END = frozenset(".!?:;\n\r\"“”'‘’([{*•>#|-–—…")
@@ -29,7 +28,6 @@ _SPACE = frozenset(" \t\u00a0")
 _BEFORE_WORD = frozenset(" \t\u00a0\n\r\"“‘'([{*")
 _AFTER_WORD = frozenset(" \t\u00a0\n\r\"”’'),;:!?]}*")
 
-_NON_SPACE = re.compile(r"\S+")
 
 Bounds = tuple[list[int], list[int]]  # start and end offsets of the texts joined in one scan
 
@@ -90,8 +88,8 @@ def _segment(pos: int, bounds: Bounds) -> tuple[int, int]:
     return bounds[0][i], bounds[1][i]
 
 
-def strip_leading(text: str, start: int, end: int, initial: bool) -> int | None:
-    """Start of what is left of a capitalised span once leading non-name words are cut off.
+def strip_leading(words: list[str], initial: bool) -> int | None:
+    """Index of the first word left of a capitalised span once leading non-name words are cut.
 
     Cut: chat words; common words when the span opens a sentence or is in capitals ("NOT",
     "BEST"); frequent lower-case words in the run of capitals that opens a sentence ("Opening
@@ -99,15 +97,14 @@ def strip_leading(text: str, start: int, end: int, initial: bool) -> int | None:
     connectors or numbers that follow a cut word. ``None``: nothing left.
     """
     starters = initial
-    for m in _NON_SPACE.finditer(text, start, end):
-        raw = m.group()
+    for n, raw in enumerate(words):
         word = raw.casefold()
-        if m.start() > start and (word in pat.CONNECTORS or word.isdigit()):
+        if n and (word in wl.CONNECTORS or word.isdigit()):
             starters = False
             continue
-        drop = word in pat.NEVER_ALONE or (
-            word in pat.COMMON_WORDS and (initial or (len(raw) > 1 and raw.isupper()))
-        ) or (starters and word in pat.SENTENCE_START_WORDS)
+        drop = word in wl.NEVER_ALONE or (
+            word in wl.COMMON_WORDS and (initial or (len(raw) > 1 and raw.isupper()))
+        ) or (starters and word in wl.SENTENCE_START_WORDS)
         if not drop:
-            return m.start()
+            return n
     return None

@@ -1,0 +1,135 @@
+"""What is left of a run of capitalised words: the names, titles and dates it holds.
+
+The rule-based extractor's main pattern finds runs of capitalised words; the functions here
+clean one run up (leading sentence openers, trailing chat words, titles, shouting), and the
+word sets are kept in every casing the text may use, so the hot loop needs no casefold().
+"""
+
+from __future__ import annotations
+
+from . import entity_patterns as pat
+from . import entity_words as wl
+from .entity_starts import sentence_initial, strip_leading
+from .opener_words import WORDS as OPENER_WORDS
+
+MONTHS = wl.MONTHS
+NOT_ALONE = wl.NOT_ALONE
+
+
+def _cased(words: frozenset[str]) -> frozenset[str]:
+    return frozenset(f(w) for w in words for f in (str.capitalize, str.upper, str.lower))
+
+
+REJECT_CASED = _cased(NOT_ALONE - MONTHS)  # exact-string lookup, no casefold() on the hot path
+MONTHS_CASED = _cased(MONTHS)
+# one capitalised word opening a sentence: no name if listed, unless named elsewhere in its text
+STARTERS_CASED = _cased(wl.SENTENCE_START_WORDS | OPENER_WORDS)
+DEMONYMS_CASED = _cased(wl.DEMONYMS)
+LOWER_WORDS = wl.SENTENCE_START_WORDS | wl.COMMON_WORDS
+TITLE_WORDS = _cased(wl.TITLES)
+HONORIFICS = _cased(wl.HONORIFICS)
+STRIP_FIRST = wl.COMMON_WORDS | wl.NEVER_ALONE  # a span's first word that multiword() cuts
+NEVER_ALONE_CASED = _cased(wl.NEVER_ALONE)
+
+
+def gerund(word: str) -> bool:
+    """ "Leaving", "Refusing": the -ing form of a common verb opening a sentence."""
+    if not word.endswith("ing") or len(word) < 6:
+        return False
+    stem = word[:-3].lower()
+    return stem in LOWER_WORDS or stem + "e" in LOWER_WORDS
+
+
+def cut_titles(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
+    """The name parts of a span holding titles: "US President Barack Obama" -> "US", "Barack
+    Obama". A title is cut only before another capitalised word ("Lord of the Rings" stays),
+    and, but for "Mr", "Dr"..., not before an institution ("Sheriff Court", "Mayor's Office")."""
+    words = text[start:end].split()
+    if words[0] in HONORIFICS and TITLE_WORDS.isdisjoint(words[1:]):  # "Mr X", "Dr X Y"
+        return part(text, text.find(words[1], start + len(words[0])), end)
+    out: list[tuple[int, int, str]] = []
+    first = prev_end = -1
+    pos = start
+    last = len(words) - 1
+    for n, word in enumerate(words):
+        s = text.find(word, pos)
+        pos = s + len(word)
+        if word in TITLE_WORDS and n < last and words[n + 1][0].isupper() and (
+            word in HONORIFICS or words[n + 1].lower() not in wl.INSTITUTIONS
+        ):
+            if first >= 0:
+                out += part(text, first, prev_end)
+            first = -1
+        elif first < 0:
+            first = s
+        prev_end = pos
+    if first >= 0:
+        out += part(text, first, end)
+    return out
+
+
+def part(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
+    word = text[start:end]
+    if " " not in word and (len(word) == 1 or word.casefold() in NOT_ALONE):
+        return []
+    return [(start, end, "demonym" if word in DEMONYMS_CASED else "name")]
+
+
+def multiword(
+    text: str, start: int, end: int, first: str, starter: bool = False
+) -> list[tuple[int, int, str]]:
+    """Clean a span of several capitalised words into the names (or date) it holds.
+
+    Runs of capitals with 3+ words are shouting; leading common words go when the span opens a
+    sentence ("The Beatles" -> "Beatles", ``starter``: "Visit Kyoto" -> "Kyoto"); chat words
+    ("I", "OK") go from either end; titles are cut (:func:`cut_titles`).
+    """
+    span = text[start:end]
+    words = span.split()
+    if len(words) >= 3 and span.isupper():
+        return []  # "IM HAVING A HEART ATTACK"
+    if starter or first in wl.COMMON_WORDS or first in wl.NEVER_ALONE:
+        keep = strip_leading(words, starter or sentence_initial(text, start))
+        if keep is None:
+            return []
+        if keep:
+            pos = start
+            for raw in words[: keep + 1]:
+                start = text.find(raw, pos)
+                pos = start + len(raw)
+            words = words[keep:]
+            if words[0].casefold() in MONTHS:  # "On March 5, 2024"
+                date = pat.month_date_pattern().match(text, start)
+                if date is not None:
+                    return [(start, date.end(), "date")]
+    while len(words) > 1 and words[-1].casefold() in wl.NEVER_ALONE:  # "... and I"
+        end = text.rfind(words.pop(), start, end)
+        while text[end - 1].isspace():
+            end -= 1
+    if len(words) >= 3 and text[start:end].isupper():
+        return []  # what is left is shouting too
+    if len(words) == 1:  # one word left
+        word = words[0]
+        if len(word) <= 1 or word.casefold() in NOT_ALONE:
+            return []
+        return [(start, end, "demonym" if word in DEMONYMS_CASED else "name")]
+    if TITLE_WORDS.isdisjoint(words):
+        return [(start, end, "name")]
+    return cut_titles(text, start, end)
+
+
+def hump(text: str, start: int, end: int) -> tuple[int, int, str]:
+    """A capital inside a word: "getValue", "iPhone", "eBay" are code; "3D", "4K" are names."""
+    word_start = start - 1
+    while word_start and (text[word_start - 1].isalnum() or text[word_start - 1] == "_"):
+        word_start -= 1
+    kind = "code" if any(c.islower() for c in text[word_start:start]) else "name"
+    return (word_start, end, kind)
+
+
+def missing_space(text: str, start: int, end: int) -> bool:
+    """ "odd.He", "from.Within": two sentences glued together, not a dotted name."""
+    for part in text[start:end].split(".")[1:]:
+        if part[:1].isupper() and part.casefold() in wl.COMMON_WORDS:
+            return True
+    return False
