@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from .envvars import ENV_BY_FIELD
 from .lineage import parse_order, parse_scoped
 from .outcomes import parse_thresholds
+from .signals.embedders import EMBEDDER_NAMES
 
 _log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class CollapseConfig:
     answer_exclude: str = ""
     near_duplicate_threshold: float = 0.8
     embedding_dim: int = 128
+    embedder: str = "hashed"       # hashed | wordllama | e5 (the ``embeddings`` extra)
     queue_size: int = 10_000
     queue_mb: int = 64
     batch_size: int = 256
@@ -80,6 +82,9 @@ class CollapseConfig:
                      "answer_hash_file_mb", "max_evaluators", "feedback_references"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        object.__setattr__(self, "embedder", str(self.embedder).strip().lower())
+        if self.embedder not in EMBEDDER_NAMES:
+            raise ValueError(f"embedder must be one of {', '.join(EMBEDDER_NAMES)}")
         object.__setattr__(self, "answer_mode", str(self.answer_mode).strip().lower())
         if self.answer_mode not in ("turn", "every_call"):
             raise ValueError("answer_mode must be 'turn' or 'every_call'")

@@ -192,7 +192,7 @@ def test_permutation_detects_a_collapsed_candidate(items) -> None:
     collapsed = window_of_answers(templated(texts[1500:1540])).sample
     p = permutation_test(items[:40], collapsed, 100, seed=0)
     for key in ("distinct_1", "distinct_2", "distinct_3", "distinct_4",
-                "self_repetition_score", "word_tail_mass", "embedding_mean_cosine_similarity"):
+                "self_repetition_score", "word_coverage_deficit", "embedding_mean_cosine_similarity"):
         assert p[key] is not None and p[key] < 1e-6, (key, p[key])
 
 
@@ -315,3 +315,13 @@ def test_three_families_make_collapse_two_do_not() -> None:
     c = _decided(three)
     assert len(c.degraded_families) == 3 and c.critical_signals == ()
     assert c.verdict == "collapse suspected"
+
+
+def test_every_mean_is_tested_on_its_own_moments() -> None:
+    """A per-answer mean is Welch-tested on the moments its declaration names: a new mean
+    without them falls back to the z-test on its errors, never onto another signal's."""
+    from collapse_otel.registry import SIGNALS
+
+    for s in SIGNALS:
+        assert (s.statistic == "mean") == (s.per_answer is not None), s.key
+        assert s.proportion is None or s.statistic == "proportion", s.key

@@ -221,7 +221,7 @@ def test_rolling_deploy_alerts_for_the_collapsed_release_only(stack: Stack) -> N
     assert _active(chat.get("warning")), chat
     assert chat["warning"]["previous_release"] == "r1" and chat["warning"]["cohort"] == "default"
     assert stack.count("chat", "r2") >= 2
-    assert {"lexical_diversity", "semantic_dispersion"} <= stack.families("chat", "r2")
+    assert "lexical_diversity" in stack.families("chat", "r2")
 
     # the healthy release was judged too (z-scores against the retired r1), and passed
     judged = stack.query(f'{zscore(PREVIOUS)}{{service="search", release="r2"}}')
@@ -235,16 +235,16 @@ def test_canary_in_its_own_cohort_is_compared_with_the_stable_release(stack: Sta
     assert _active(alerts.get("warning")) and _active(alerts.get("critical")), alerts
     assert {a["cohort"] for a in alerts.values()} == {"canary"}
     assert {a["previous_release"] for a in alerts.values()} == {"v1"}
-    assert {"duplication", "semantic_dispersion"} <= stack.families("shop", "v2")
+    assert "duplication" in stack.families("shop", "v2")
     assert not stack.ever_alerted("shop", "v1")   # the first release has nothing to follow
     # v1 serves only cohort "stable": the canary's base is v1 across its cohorts
     base = stack.query('service_release_cohort_signal:collapse_window_signal:avg_previous_release'
-                       '{service="shop", release="v2", signal="embedding_vendi_score"}')
-    (stable,) = stack.query('collapse_embedding_vendi_score{service="shop", release="v1"}')
+                       '{service="shop", release="v2", signal="distinct_2"}')
+    (stable,) = stack.query('collapse_distinct_ngram_ratio{service="shop", release="v1", n="2"}')
     assert [float(r["value"][1]) for r in base] == [pytest.approx(float(stable["value"][1]))]
     assert stable["metric"]["cohort"] == "stable" and base[0]["metric"]["cohort"] == "canary"
     offline = compare_answers(stack.answers[("shop", "v1")], stack.answers[("shop", "v2")])
-    assert {"duplication", "semantic dispersion"} <= set(offline.degraded_families)
+    assert "duplication" in offline.degraded_families
 
 
 def _offline_families(c: Comparison) -> set[str]:

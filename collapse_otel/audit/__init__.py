@@ -18,6 +18,7 @@ _LAZY = {
     "run_audit": "engine", "Columns": "inputs", "read_version": "inputs",
     "read_holdout": "inputs", "read_hashes": "inputs", "DiversityOptions": "diversity",
     "AnswerHashWriter": "answer_hashes", "answer_hash": "answer_hashes",
+    "read_croissant": "croissant", "write_audited": "croissant_out",
 }
 
 
@@ -38,5 +39,5 @@ def main(argv=None) -> int:
 
 
 __all__ = ["AnswerHashWriter", "AuditOptions", "AuditResult", "Columns", "DiversityOptions",
-           "VersionAudit", "answer_hash", "main", "read_hashes", "read_holdout", "read_version",
-           "run_audit"]
+           "VersionAudit", "answer_hash", "main", "read_croissant", "read_hashes", "read_holdout",
+           "read_version", "run_audit", "write_audited"]

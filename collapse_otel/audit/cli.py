@@ -1,7 +1,8 @@
-"""``collapse-otel audit VERSION_FILE [VERSION_FILE ...]``: training-data provenance.
+"""``collapse-otel audit VERSION_FILE [VERSION_FILE ...]`` (or ``--croissant METADATA.json``):
+training-data provenance.
 
-Exit status 0: pass; 1: the latest version's synthetic share is above ``--max-synthetic-share``
-or a version contaminates the holdout; 2: bad input or options (one line ``collapse-otel
+Exit status 0: pass; 1: the latest version's synthetic share is above ``--max-synthetic-share``,
+a version contaminates the holdout or contradicts its Croissant ``rai:hasSyntheticData``; 2: bad input or options (one line ``collapse-otel
 audit: FILE:LINE: message`` on stderr, no traceback), or the push failed.
 """
 
@@ -13,6 +14,8 @@ from collections.abc import Sequence
 
 from ..compare.cli import _is_step_summary
 from ..compare.inputs import InputError
+from .croissant import read_croissant, read_records
+from .croissant_out import write_audited
 from .diversity import DiversityOptions
 from .engine import DEFAULT_SYNTHETIC, AuditOptions, run_audit
 from .inputs import Columns, read_hashes, read_holdout, read_version
@@ -53,12 +56,20 @@ def parser() -> argparse.ArgumentParser:
         "version column, else its file name."),
         epilog="exit status: 0 pass, 1 synthetic share too high or holdout contaminated, "
                "2 bad input")
-    p.add_argument("versions", nargs="+", metavar="VERSION_FILE",
+    p.add_argument("versions", nargs="*", metavar="VERSION_FILE",
                    help="one file per dataset version, oldest first")
+    p.add_argument("--croissant", action="append", default=[], metavar="METADATA.json",
+                   help="a Croissant JSON-LD description instead of VERSION_FILEs (repeatable, "
+                        "oldest first): its record set's text and source fields, its local "
+                        "data files and its rai:hasSyntheticData, checked against the rows; "
+                        "the results go to METADATA.collapse-audit.json beside it")
+    p.add_argument("--record-set", metavar="NAME",
+                   help="the Croissant record set to audit (default: the one with both fields)")
     c = p.add_argument_group("columns")
-    c.add_argument("--text-column", default="text", help="column of the row text (default text)")
+    c.add_argument("--text-column", default="text", help="column (with --croissant: field) of the row text (default text)")
     c.add_argument("--source-column", default="source",
-                   help="column of the row's source (default source)")
+                   help="column (with --croissant: field) of the row's source "
+                        "(default source)")
     c.add_argument("--version-column", default="version",
                    help="column naming the version, if present (default version)")
     g = p.add_argument_group("judgement")
@@ -120,8 +131,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             dataset=args.dataset.strip())
     except ValueError as exc:
         return _fail(str(exc))
+    if bool(args.versions) == bool(args.croissant):
+        return _fail("give VERSION_FILEs or --croissant METADATA.json, not both and not none")
     try:
-        versions = [read_version(path, columns) for path in args.versions]
+        described = [read_croissant(path, args.text_column, args.source_column,
+                                    args.record_set) for path in args.croissant]
+        versions = [read_records(c) for c in described] if described else \
+            [read_version(path, columns) for path in args.versions]
         _unique_labels(versions)
         holdout = read_holdout(args.holdout, columns.text) if args.holdout else None
         own = None
@@ -134,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = run_audit(versions, options, holdout=holdout, own_hashes=own)
     try:
         _write_reports(args, result)
+        for c, audited in zip(described, result.versions, strict=False):
+            write_audited(c, audited, result)
     except OSError as exc:
         return _fail(f"{exc.filename}: cannot write: {exc.strerror or exc}")
     if not args.quiet:

@@ -3,11 +3,13 @@ diversity per source, holdout contamination and the service's own answers.
 
 The gate (exit status 1) judges the latest version's synthetic share (the version about to
 be trained on; earlier versions give the trend) and every version's contamination of the
-holdout (a model trained on any of them has seen those holdout rows).
+holdout (a model trained on any of them has seen those holdout rows). A version whose
+Croissant metadata declares ``rai:hasSyntheticData`` fails too when its rows contradict it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -72,6 +74,15 @@ class VersionAudit:
     contamination: Contamination | None   # None without a holdout
     own_answers: OwnAnswers | None        # None without answer hashes
     diversity: Diversity | None           # None when not measured
+    synthetic_interval: tuple[float, float] = (0.0, 1.0)   # Wilson 95% of the share
+    declared_synthetic: bool | None = None  # what its metadata declares (Croissant)
+
+    @property
+    def declaration_agrees(self) -> bool | None:
+        """Whether ``rai:hasSyntheticData`` matches the rows (None: nothing declared)."""
+        if self.declared_synthetic is None:
+            return None
+        return self.declared_synthetic == (self.synthetic_rows > 0)
 
     def share(self, source: str) -> float:
         return self.sources.get(source, 0) / self.rows if self.rows else 0.0
@@ -135,13 +146,42 @@ def run_audit(versions: Sequence[Version], options: AuditOptions | None = None, 
             diversity = measure(v.label, v.texts, v.sources, opts.synthetic_sources,
                                 opts.diversity)
         previous = VersionAudit(v.label, v.path, v.kind, len(v), dict(sorted(counts.items())),
-                                synthetic, share, change, rises, found, own, diversity)
+                                synthetic, share, change, rises, found, own, diversity,
+                                wilson(synthetic, len(v)), v.declared_synthetic)
         audits.append(previous)
     failures, warnings = _gate(audits, opts)
     return AuditResult(opts, tuple(audits), holdout.path if holdout is not None else None,
                        len(holdout) if holdout is not None else 0, len(contaminated_lines),
                        len(own_hashes) if own_hashes is not None else None,
                        tuple(failures), tuple(warnings))
+
+
+def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """The Wilson score interval of k in n (95%): the rows as a sample of the process that
+    made the corpus, so a declaration is judged against more than one number."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half) if k else 0.0, min(1.0, centre + half) if k < n else 1.0
+
+
+def _declaration(a: VersionAudit) -> str | None:
+    """The sentence when the metadata's ``rai:hasSyntheticData`` contradicts the rows."""
+    if a.declaration_agrees is not False:
+        return None
+    lo, hi = a.synthetic_interval
+    measured = (f"{a.synthetic_rows} of its {a.rows} rows "
+                f"{'comes' if a.synthetic_rows == 1 else 'come'} from synthetic sources "
+                f"(share {a.synthetic_share:.1%}, 95% interval {lo:.1%} to {hi:.1%})")
+    if a.declared_synthetic:
+        return (f"version {a.label}: its metadata declares synthetic data "
+                f"(rai:hasSyntheticData true) but none of its {a.rows} rows comes from a "
+                f"synthetic source (95% interval of the share {lo:.1%} to {hi:.1%}): are "
+                "--synthetic-sources complete?")
+    return (f"version {a.label}: its metadata declares no synthetic data "
+            f"(rai:hasSyntheticData false) but {measured}")
 
 
 def _gate(audits: list[VersionAudit], opts: AuditOptions) -> tuple[list[str], list[str]]:
@@ -156,6 +196,7 @@ def _gate(audits: list[VersionAudit], opts: AuditOptions) -> tuple[list[str], li
             failures.append(f"version {a.label}: {n} holdout row{'s' * (n != 1)} "
                             f"{'have' if n != 1 else 'has'} a near duplicate among its "
                             f"training rows")
+    failures += [s for s in map(_declaration, audits) if s]
     if latest.rises >= opts.rising_versions:
         warnings.append(f"the synthetic share rose in {latest.rises} versions in a row, up "
                         f"to version {latest.label}")

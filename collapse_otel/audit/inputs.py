@@ -48,6 +48,7 @@ class Version:
     lines: list[int] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    declared_synthetic: bool | None = None    # what its metadata declares (Croissant)
 
     def __len__(self) -> int:
         return len(self.texts)

@@ -12,8 +12,10 @@ numbers are ``null``):
 - ``holdout``: null, or {``path``, ``rows``, ``contaminated`` (by any version), ``share``}
 - ``own_answers``: null, or {``hashes``}
 - ``versions``: [{``version``, ``path``, ``kind``, ``rows``, ``sources`` {source: {``rows``,
-  ``share``}}, ``synthetic_rows``, ``synthetic_share``, ``synthetic_share_change``,
-  ``rising_versions``, ``contamination`` (null, or {``contaminated``, ``share``,
+  ``share``}}, ``synthetic_rows``, ``synthetic_share``, ``synthetic_share_interval`` [low,
+  high] (Wilson 95%), ``synthetic_share_change``, ``rising_versions``, ``declared_synthetic``
+  and ``declaration_agrees`` (null, or the Croissant ``rai:hasSyntheticData`` and whether the
+  rows match it), ``contamination`` (null, or {``contaminated``, ``share``,
   ``examples`` [{``holdout_line``, ``training_line``, ``similarity``}]}), ``own_answers``
   (null, or {``rows``, ``share``}), ``diversity`` (null, or {``sample_size``, ``too_small``,
   ``sources`` {source: {signal: value}}, ``synthetic_vs_human`` (null, or {``sample_size``,
@@ -64,7 +66,10 @@ def _version(v: VersionAudit, examples: int) -> dict:
         "version": v.label, "path": v.path, "kind": v.kind, "rows": v.rows,
         "sources": {s: {"rows": n, "share": _num(v.share(s))} for s, n in v.sources.items()},
         "synthetic_rows": v.synthetic_rows, "synthetic_share": _num(v.synthetic_share),
+        "synthetic_share_interval": [_num(x) for x in v.synthetic_interval],
         "synthetic_share_change": _num(v.change), "rising_versions": v.rises,
+        "declared_synthetic": v.declared_synthetic,
+        "declaration_agrees": v.declaration_agrees,
         "contamination": None if c is None else {
             "contaminated": c.contaminated, "share": _num(c.share),
             "examples": [{"holdout_line": m.holdout_line, "training_line": m.training_line,
@@ -150,6 +155,19 @@ def _contamination_lines(result: AuditResult) -> list[str]:
     return out
 
 
+def _declaration_lines(result: AuditResult) -> list[str]:
+    """What each Croissant description declares and whether the rows agree."""
+    out = []
+    for v in result.versions:
+        if v.declared_synthetic is not None:
+            lo, hi = v.synthetic_interval
+            verdict = "agrees" if v.declaration_agrees else "CONTRADICTS"
+            out.append(f"{v.label}: rai:hasSyntheticData {str(v.declared_synthetic).lower()} "
+                       f"{verdict}: synthetic share {v.synthetic_share:.1%} (95% interval "
+                       f"{lo:.1%} to {hi:.1%})")
+    return out
+
+
 def render_text(result: AuditResult) -> str:
     head, body = _rows(result)
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
@@ -161,6 +179,9 @@ def render_text(result: AuditResult) -> str:
     if contamination:
         lines += ["", "contaminated holdout rows (line numbers):"] + \
             [f"  {line}" for line in contamination]
+    declared = _declaration_lines(result)
+    if declared:
+        lines += ["", "declared in Croissant:"] + [f"  {line}" for line in declared]
     lines.append("")
     lines += [f"warning: {w}" for w in result.warnings]
     lines += [f"FAIL: {f}" for f in result.failures]
@@ -181,6 +202,9 @@ def render_markdown(result: AuditResult) -> str:
     if contamination:
         lines += ["Contaminated holdout rows (line numbers):", ""] + \
             [f"- {line}" for line in contamination] + [""]
+    declared = _declaration_lines(result)
+    if declared:
+        lines += ["Declared in Croissant:", ""] + [f"- {line}" for line in declared] + [""]
     lines += [f"- **warning**: {w}" for w in result.warnings]
     lines += [f"- **fail**: {f}" for f in result.failures]
     return "\n".join(lines).rstrip("\n") + "\n"

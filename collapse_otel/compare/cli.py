@@ -82,6 +82,11 @@ def parser() -> argparse.ArgumentParser:
                    metavar="KEY=VALUE", help="critical margin of one signal (repeatable): a "
                    "degradation beyond it alone makes 'collapse suspected', e.g. "
                    "distinct_2=0.08; KEY=none: this signal alone never does")
+    g.add_argument("--embedder", default=os.environ.get("COLLAPSE_OTEL_EMBEDDER", "").strip()
+                   .lower() or "hashed", metavar="NAME",
+                   help="answer embeddings: hashed (default; semantic dispersion is then not "
+                        "judged), wordllama or e5 (the embeddings extra; semantic dispersion "
+                        "is judged under wordllama). Default: $COLLAPSE_OTEL_EMBEDDER")
     s = p.add_argument_group("sides")
     s.add_argument("--cohort-column", default="cohort",
                    help="column that names the cohort (default 'cohort')")
@@ -117,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = CompareOptions(
             alpha=args.alpha, min_families=args.min_families, correction=args.correction,
             permutations=args.permutations, seed=args.seed, sample_size=args.sample_size,
-            floors=dict(args.floor), criticals=dict(args.critical))
+            floors=dict(args.floor), criticals=dict(args.critical), embedder=args.embedder)
         if args.sample_size < 4:
             raise ValueError("sample size must be >= 4")
     except ValueError as exc:

@@ -14,7 +14,7 @@ The verdict rules average a release over the instances serving it, so they carry
 
 from __future__ import annotations
 
-from ..registry import FAMILIES, VERDICT_SIGNALS, Signal
+from ..registry import FAMILIES, Signal, verdict_signals
 from .config import MixinConfig
 from .dashboards import scope_variables
 from .grafana import Panel, Row, dashboard, query_variable, stat, table, value_text
@@ -96,7 +96,7 @@ def signal_line(cfg: MixinConfig, s: Signal) -> list[Panel]:
         [(served(cfg, f"{sign}{zscore(ref)}{side('b', matcher)}"), f"vs {{{{{ref}}}}}")
          for ref in REFERENCES], "none",
         f"(B - reference) / sqrt(se_B^2 + se_ref^2), signed so that positive is the collapse "
-        f"way; significant from {zc:.2f} (Bonferroni over the {len(VERDICT_SIGNALS)} verdict "
+        f"way; significant from {zc:.2f} (Bonferroni over the {len(verdict_signals(cfg.embedder))} verdict "
         f"signals at alpha {cfg.verdict_alpha:g}).", width=6,
         thresholds=[(None, "green"), (round(zc, 2), "red")]))
     return panels
@@ -174,7 +174,7 @@ def _tokens(cfg: MixinConfig) -> list[Panel]:
 def comparison(cfg: MixinConfig) -> dict:
     rows = [Row("Verdict for B", headline(cfg))]
     for family in FAMILIES:
-        signals = tuple(s for s in VERDICT_SIGNALS if s.family == family)
+        signals = tuple(s for s in verdict_signals(cfg.embedder) if s.family == family)
         if not signals:
             continue
         panels = [family_verdict(cfg, family, signals)]

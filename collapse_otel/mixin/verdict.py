@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from statistics import NormalDist
 
-from ..registry import VERDICT_SIGNALS
+from ..registry import verdict_signals
 from .config import MixinConfig
 from .promql import num, sel
 
@@ -69,14 +69,14 @@ def judged(ref: str) -> str:
 def z_critical(cfg: MixinConfig) -> float:
     """Two-sided Bonferroni bound over the verdict signals (Holm's first step, which the
     offline comparison uses): z = Phi^-1(1 - alpha / (2 m))."""
-    return NormalDist().inv_cdf(1 - cfg.verdict_alpha / (2 * len(VERDICT_SIGNALS)))
+    return NormalDist().inv_cdf(1 - cfg.verdict_alpha / (2 * len(verdict_signals(cfg.embedder))))
 
 
 def _signal_series(cfg: MixinConfig) -> list[dict]:
     """One rule per verdict signal for its value (all under one name, labelled ``signal``),
     and one for every standard error (their family already carries ``signal``)."""
     rules = []
-    for s in VERDICT_SIGNALS:
+    for s in verdict_signals(cfg.embedder):
         extra = (s.selector,) if s.selector else ()
         rules.append({"record": VALUE, "expr": f"avg by ({STREAM}) ({s.metric}{sel(cfg, *extra)})",
                       "labels": {"signal": s.key}})
@@ -86,11 +86,11 @@ def _signal_series(cfg: MixinConfig) -> list[dict]:
     return rules
 
 
-def _constants() -> list[dict]:
+def _constants(cfg: MixinConfig) -> list[dict]:
     """Each verdict signal's collapse direction (+1 / -1, labelled with its family) and its
     floor, as series the generic rules join on."""
     rules = []
-    for s in VERDICT_SIGNALS:
+    for s in verdict_signals(cfg.embedder):
         rules.append({"record": DIRECTION, "expr": f"vector({s.collapse})",
                       "labels": {"signal": s.key, "family": s.family.replace(" ", "_")}})
         rules.append({"record": FLOOR, "expr": f"vector({num(s.floor)})",
@@ -116,8 +116,9 @@ def _reference(cfg: MixinConfig, ref: str, cohort_series: str, release_series: s
 
 
 def _comparisons(cfg: MixinConfig, ref: str) -> list[dict]:
-    relative = "|".join(s.key for s in VERDICT_SIGNALS if s.change == "relative")
-    absolute = "|".join(s.key for s in VERDICT_SIGNALS if s.change != "relative")
+    signals = verdict_signals(cfg.embedder)
+    relative = "|".join(s.key for s in signals if s.change == "relative")
+    absolute = "|".join(s.key for s in signals if s.change != "relative")
     keep = f"service, release, cohort, signal, {ref}"
     diff = f"{VALUE} - on ({STREAM}, signal) group_right {base_value(ref)}"
     # both windows hold enough answers for a verdict (the reference's last one, if retired)
@@ -176,7 +177,7 @@ def verdict_rules(cfg: MixinConfig) -> list[dict]:
             "  max by (service, release, previous_release, baseline_release) "
             f"(collapse_release_info{sel(cfg)})\n)")},
         {"record": WINDOW, "expr": f"sum by ({STREAM}) (collapse_window_answers{sel(cfg)})"},
-        *_constants(),
+        *_constants(cfg),
         *_signal_series(cfg),
         {"record": RELEASE_VALUE, "expr": f"avg by (service, release, signal) ({VALUE})"},
         {"record": RELEASE_STDERR, "expr": (
