@@ -23,7 +23,7 @@ against the simulation for it (docs/verdict.md).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -42,6 +42,9 @@ ABSOLUTE_FLOOR = 0.02   # ... nor an absolute one under 2 points for ratios near
 # human text reaches (measured on WikiText-2: words 0.94, bigrams 0.43, entities 0.57), so a
 # window interpolates, and only a sample poorer in items extrapolates.
 COVERAGE: Mapping[str, float] = MappingProxyType({"words": 0.9, "bigrams": 0.4, "entities": 0.5})
+
+
+_DECLARED: dict[str, Signal] = {}   # key -> declaration, filled below (pickling)
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,16 @@ class Signal:
     def selector(self) -> str:
         """PromQL label matchers that pick this signal within its family ("" if none)."""
         return ",".join(f'{k}="{v}"' for k, v in self.labels)
+
+    def __reduce__(self):
+        """Pickled by key and the fields that differ from the declaration (its computations
+        are lambdas): comparisons cross process boundaries in ``make validate``."""
+        base = _DECLARED.get(self.key)
+        if base is None:
+            return super().__reduce__()
+        diff = {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) != getattr(base, f.name)}
+        return _restore, (self.key, diff)
 
     def worse(self, change: float) -> bool:
         return change * self.collapse > 0
@@ -290,6 +303,11 @@ SIGNALS: tuple[Signal, ...] = (
 )
 
 BY_KEY: Mapping[str, Signal] = MappingProxyType({s.key: s for s in SIGNALS})
+_DECLARED.update(BY_KEY)
+
+
+def _restore(key: str, diff: dict) -> Signal:
+    return replace(BY_KEY[key], **diff) if diff else BY_KEY[key]
 
 
 def verdict_signals(embedder: str = DEFAULT_EMBEDDER) -> tuple[Signal, ...]:
