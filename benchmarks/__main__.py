@@ -8,7 +8,7 @@ import os
 import sys
 
 SUITES = ("bench_signals", "bench_memory", "ner_eval", "bench_capture", "bench_export",
-          "bench_serve", "calibration", "validation", "embedders")
+          "bench_serve", "calibration", "validation", "embedders", "bench_distributed")
 
 
 def _fmt(value: object) -> str:

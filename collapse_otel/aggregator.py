@@ -22,7 +22,7 @@ from .answer_hashes import writer_for
 from .budget import MemoryBudget
 from .config import CollapseConfig
 from .feeding import chunks, observe_all, window_of
-from .labels import safe_label_value
+from .labels import user_label_value
 from .outcomes import Outcome
 from .records import OTHER_RELEASE, AnswerRecord, StreamKey
 from .signals.embedders import Embedder, embedder_name, make_embedder
@@ -59,9 +59,10 @@ class AnswerResult(NamedTuple):
 
 def sanitize_label(value: object, default: str) -> str:
     """A label value safe to export (valid UTF-8, at most 128 characters; a repaired value
-    keeps a hash of the original so two long names never merge), never empty."""
-    text = safe_label_value(value)
-    return text if text.strip() else default
+    keeps a hash of the original so two long names never merge), never empty, never the
+    overflow label ``__other__`` (escaped: see ``labels.user_label_value``)."""
+    text = user_label_value(value)
+    return text if text.strip() else user_label_value(default)
 
 
 class Aggregator:

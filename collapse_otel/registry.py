@@ -77,6 +77,8 @@ class Signal:
     # order (None: the coverage deficit of that kind).
     species: str = ""
     order: int | None = None
+    lowest: float = 0.0       # the values it can take (plots never show the impossible)
+    highest: float | None = None
 
     @property
     def otel_name(self) -> str:
@@ -114,6 +116,8 @@ def _moments(values: Iterable[float]) -> MomentStats:
 
 def _s(key: str, metric: str, labels: tuple[tuple[str, str], ...], help_: str, title: str,
        description: str, family: str, collapse: int, statistic: str, **kw: object) -> Signal:
+    if kw.get("unit") == "percentunit":   # a share: from 0 to 1
+        kw.setdefault("highest", 1.0)
     return Signal(key, metric, labels, help_, title, description, family, collapse, statistic,
                   **kw)
 
@@ -166,7 +170,7 @@ def _deficit(kind: str, prefix: str, family: str, **kw: object) -> Signal:
               _DEFICIT_HELP, f"Unseen {_WHAT[kind]} (coverage deficit)",
               f"1 - sample coverage of the sample's {_WHAT[kind]}: the estimated probability "
               f"that the next one is new; rare ones are the first to go under collapse.",
-              family, -1, "corpus", unit="percentunit", species=kind,
+              family, -1, "corpus", unit="percentunit", species=kind, highest=1.0,
               uncertainty="statistic of the 1,000-answer sample; " + (
                   "f1 as a Poisson count" if kind == "words" else "delete-group jackknife, "
                   "every left-out sample's deficit at the whole sample's size"), **kw)
@@ -220,7 +224,7 @@ SIGNALS: tuple[Signal, ...] = (
     _s("self_bleu", "collapse_self_bleu", (),
        "Self-BLEU of the window sample: each answer's BLEU-4 against the others, averaged.",
        "Self-BLEU", "Each sampled answer's BLEU-4 against all the others (Texygen); higher = "
-       "answers more alike.", "lexical diversity", +1, "corpus",
+       "answers more alike.", "lexical diversity", +1, "corpus", highest=1.0,
        uncertainty="mean of the sampled answers' BLEU; jackknife of the mean", audit=True),
     *(_s(f"distinct_{n}", "collapse_distinct_ngram_ratio", (("n", str(n)),), _DISTINCT_HELP,
          f"Distinct {n}-grams", f"Unique / total {n}-grams of the sample; lower = narrower.",
@@ -253,12 +257,13 @@ SIGNALS: tuple[Signal, ...] = (
     _s("embedding_vendi_score", "collapse_embedding_vendi_score", (),
        "Vendi score (q=1) of the window sample's answer embeddings.", "Embedding Vendi score",
        "Effective number of distinct answers (q=1); lower = narrower.",
-       "semantic dispersion", -1, "corpus", audit=True, **_MODEL_EMBEDDINGS,
+       "semantic dispersion", -1, "corpus", lowest=1.0, audit=True, **_MODEL_EMBEDDINGS,
        critical=RELATIVE_FLOOR),
     _s("embedding_mean_cosine_similarity", "collapse_embedding_mean_cosine_similarity", (),
        "Mean pairwise cosine similarity of the window sample's answer embeddings.",
-       "Mean pairwise cosine similarity", "Higher = answers more alike.",
-       "semantic dispersion", +1, "corpus", **_MODEL_EMBEDDINGS,
+       "Mean pairwise cosine similarity", "Mean cosine similarity of the sampled answers' "
+       "embeddings, pair by pair (-1 to 1); higher = answers more alike.",
+       "semantic dispersion", +1, "corpus", lowest=-1.0, highest=1.0, **_MODEL_EMBEDDINGS,
        critical=RELATIVE_FLOOR),
     _s("embedding_effective_rank", "collapse_embedding_effective_rank", (),
        "Effective rank of the window sample's answer embeddings.", "Embedding effective rank",

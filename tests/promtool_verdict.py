@@ -331,10 +331,50 @@ def _rule_cases() -> list[dict]:
                     "release": "r4", "cohort": "default", "signal": "distinct_2",
                     "baseline_release": "h", "change": "relative",
                     "family": "lexical_diversity"}, 1)]),
+        # the compression ratio's 10% move is 1% of error wide (0.02 of 2.9 on each side):
+        # its bound, about 4 errors below, is above 0
         _case(f'{V.family_degraded("previous_release")}{{service="gradual"}}', [
             (named(V.family_degraded("previous_release"), **g2, previous_release="r1",
                    family=family), count)
             for family, count in (("lexical_diversity", 5), ("repetition", 1))]),
+        # the change's error in its own units, and the bound against a Python oracle
+        _case(f'round(100000 * {V.change_stderr("previous_release")}{{service="gradual", '
+              'signal="compression_ratio"})', [
+                  ({**g2, "signal": "compression_ratio", "previous_release": "r1",
+                    "change": "relative"}, round(1e5 * math.hypot(0.02, 0.02) / 2.9))]),
+        *(_case(f'round(100000 * {V.bound("previous_release")}{{service="gradual", '
+                f'signal="{key}"}})', [
+                    ({**g2, "signal": key, "previous_release": "r1", "change": "relative",
+                      "family": "repetition"},
+                     round(1e5 * (0.10 - V.half_width(math.hypot(se, se) / value, 0.05,
+                                                      MixinConfig()))))])
+          for key, (value, se) in (("compression_ratio", BASE["compression_ratio"]),)),
+        # against the pinned baseline: an absolute change's error, distinct-2's bound (13%
+        # down, 1% of error), and the verdict
+        _case(f'round(100000 * {V.change_stderr("baseline_release")}{{service="pinned", '
+              'release="r4", signal="exact_duplicate_ratio"})', [
+                  (dict(service="pinned", release="r4", cohort="default",
+                        signal="exact_duplicate_ratio", baseline_release="h",
+                        change="absolute"), round(1e5 * math.hypot(0.004, 0.004)))]),
+        _case(f'round(100000 * {V.change_stderr("baseline_release")}{{service="pinned", '
+              'release="r4", signal="distinct_2"})', [
+                  (dict(service="pinned", release="r4", cohort="default", signal="distinct_2",
+                        baseline_release="h", change="relative"),
+                   round(1e5 * math.hypot(0.004, 0.004) / 0.55))]),
+        _case(f'round(100000 * {V.bound("baseline_release")}{{service="pinned", '
+              'release="r4", signal="distinct_2"})', [
+                  (dict(service="pinned", release="r4", cohort="default", signal="distinct_2",
+                        baseline_release="h", change="relative", family="lexical_diversity"),
+                   round(1e5 * ((0.55 - 0.4785) / 0.55 - V.half_width(
+                       math.hypot(0.004, 0.004) / 0.55, 0.05, MixinConfig()))))]),
+        _case(f'{V.suspected("baseline_release")}{{service="pinned"}}', [
+            (named(V.suspected("baseline_release"), service="pinned", release=rel,
+                   cohort="default", baseline_release="h"), 1) for rel in ("r4", "r5")]),
+        # the verdict series the alert and the canary gates read: 1 suspected, 0 judged
+        _case(f'{V.suspected("previous_release")}{{service=~"gradual|control|young"}}', [
+            (named(V.suspected("previous_release"), **g2, previous_release="r1"), 1),
+            (named(V.suspected("previous_release"), service="control", release="r2",
+                   cohort="default", previous_release="r1"), 0)]),
         _case(f'{V.families_degraded("baseline_release")}{{service="pinned"}}', [
             (named(V.families_degraded("baseline_release"), service="pinned", release=rel,
                    cohort="default", baseline_release="h"), 3) for rel in ("r4", "r5")]),

@@ -168,13 +168,16 @@ def rule_text(options: CompareOptions) -> str:
             "degrades beyond its critical margin")
 
 
-def equal_size(w: WindowInputs, size: int, texts: int) -> WindowInputs:
-    """The same window with its sample cut to ``size`` answers (slot order is random) and
-    its answer-text hashes to the first ``texts`` (a repeat share grows with the count)."""
+def equal_size(w: WindowInputs, size: int, texts: int, questions: int) -> WindowInputs:
+    """The same window with its sample cut to ``size`` answers (slot order is random), its
+    answer-text hashes to the first ``texts`` and its question hashes to the first
+    ``questions`` (a repeat share grows with the count). Cross-question duplicates are a
+    share of the answers with a question, as the aggregator counts them."""
     hashes = w.text_hashes[:texts] if w.text_hashes is not None else None
+    asked = w.question_hashes[:questions] if w.question_hashes is not None else None
     return WindowInputs(w.answers, w.with_text, w.exact, w.near, w.seq, w.completion,
-                        w.sample[:size], hashes, feedback=w.feedback, evaluations=w.evaluations,
-                        embedder=w.embedder)
+                        w.sample[:size], hashes, w.with_question, w.cross_question, asked,
+                        feedback=w.feedback, evaluations=w.evaluations, embedder=w.embedder)
 
 
 def compare_windows(baseline: WindowInputs, candidate: WindowInputs,
@@ -184,7 +187,9 @@ def compare_windows(baseline: WindowInputs, candidate: WindowInputs,
     m = min(len(baseline.sample), len(candidate.sample), opts.sample_size)
     texts = min(len(w.text_hashes) if w.text_hashes is not None else 0
                 for w in (baseline, candidate))
-    a, b = equal_size(baseline, m, texts), equal_size(candidate, m, texts)
+    questions = min(len(w.question_hashes) if w.question_hashes is not None else 0
+                    for w in (baseline, candidate))
+    a, b = (equal_size(w, m, texts, questions) for w in (baseline, candidate))
     # Hill numbers at the smaller of the two samples' coverages, per kind of type: that
     # sample as observed, the other interpolated down to it
     coverage = common_coverage(compute_window(a), compute_window(b))

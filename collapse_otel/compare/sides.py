@@ -61,7 +61,7 @@ def _side_record(r: AnswerRecord) -> AnswerRecord:
     if completion is None and r.answer:
         completion, estimated = estimate_tokens(r.answer), True
     return AnswerRecord(r.answer, r.prompt_tokens, completion, r.context_ids, r.model,
-                        SIDE, SIDE, SIDE, 0.0, estimated)
+                        SIDE, SIDE, SIDE, 0.0, estimated, question=r.question)
 
 
 def compare_answers(baseline: Sequence[str | AnswerRecord],
