@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test test-fast bench lint clean venv
+.PHONY: demo test test-fast bench validate lint clean venv
 
 venv: $(STAMP)
 
@@ -32,6 +32,11 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks
+
+# The decision rule against ground truth on every corpus (docs/verdict.md): prints the
+# operating table; exit 1 when the requirement is not met. Two worker processes.
+validate: $(STAMP)
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks.validation
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

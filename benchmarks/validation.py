@@ -1,23 +1,67 @@
-"""The verdict against ground truth: the recursive-training simulation, generation by generation.
+"""The verdict against ground truth: power and false-flag rate on several human corpora.
 
-Each generation of each regime (``collapse_otel.simulation``: replace = trained on its own
-samples, accumulate = the control that keeps the human data) is a release; ``compare`` judges
-generation k against generation k-1 with its default options. Required: "collapse suspected"
-for every replace generation from 2 on, for no accumulate generation from 2 on, and generation
-1 against the human text significantly different in both regimes.
+Three kinds of pair are judged by ``compare`` with its default options (``make validate``):
 
-Run: ``python -m benchmarks.validation [--generations 5 --answers 3000 --seed 0]``.
+- recursive training (``collapse_otel.simulation``) on each corpus, per seed: generation k
+  against generation k-1, for the model trained on its own samples (``replace``: collapse,
+  every step must be flagged) and for the control that keeps the human data (``accumulate``:
+  no step from generation 3 on may be flagged);
+- human against model-written text (``tests/data/human-vs-llm``: every pair should be flagged);
+- same-distribution splits: two disjoint random samples of one corpus's human answers, at
+  1,000 and 3,000 answers a side (or half the corpus when it has fewer than 6,000 answers;
+  the table says the size): at most 5% may be flagged.
+
+It prints the operating table: per corpus, regime and generation the share of seeds flagged
+"collapse suspected" (power for replace, false flags for accumulate from generation 3), and
+per corpus and size the share of splits flagged. ``--workers`` spreads the jobs over processes.
+
+Run: ``python -m benchmarks.validation [--seeds 2 --splits 20 --workers 2]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import pickle
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
 
 from collapse_otel.compare import CompareOptions, Comparison, compare_answers
 from collapse_otel.records import AnswerRecord
+from collapse_otel.registry import SIGNALS
 from collapse_otel.simulation import REGIMES, Generation, run_simulation
+from collapse_otel.simulation.corpora import CORPORA, load_corpus
+from collapse_otel.simulation.tokens import detokenize
+
+HUMAN_VS_LLM = Path(__file__).resolve().parents[1] / "tests" / "data" / "human-vs-llm"
+FIRST_JUDGED_ACCUMULATE = 3   # the control may differ from its first generations; not after
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One judged pair: what it is, what the truth is, and compare's result."""
+
+    kind: str            # simulation | split | human-vs-model
+    corpus: str
+    regime: str          # replace | accumulate (simulation), "" otherwise
+    generation: int      # k of "gen k vs gen k-1" (simulation), the split size otherwise
+    seed: int
+    comparison: Comparison
+
+    @property
+    def must_flag(self) -> bool | None:
+        """True: collapse; False: must pass; None: not judged (the control's first steps)."""
+        if self.kind == "simulation":
+            if self.regime == "replace":
+                return True
+            return False if self.generation >= FIRST_JUDGED_ACCUMULATE else None
+        return self.kind == "human-vs-model"
 
 
 def releases(generations: Sequence[Generation]) -> list[list[AnswerRecord]]:
@@ -26,69 +70,288 @@ def releases(generations: Sequence[Generation]) -> list[list[AnswerRecord]]:
             for g in generations]
 
 
+def _records(answers: Iterable) -> list[AnswerRecord]:
+    return [AnswerRecord(detokenize(a), completion_tokens=sum(len(s) for s in a))
+            for a in answers]
+
+
 def judge(regime: str, generations: int, answers: int, seed: int,
-          options: CompareOptions | None = None) -> list[Comparison]:
+          options: CompareOptions | None = None, corpus: str = "wikitext") -> list[Comparison]:
     """compare(generation k-1, generation k) for k = 1..generations."""
-    rel = releases(run_simulation(regime, generations, answers, seed))
+    rel = releases(run_simulation(regime, generations, answers, seed,
+                                  human=load_corpus(corpus)))
     return [compare_answers(rel[k - 1], rel[k], options, baseline_name=f"gen{k - 1}",
                             candidate_name=f"gen{k}") for k in range(1, len(rel))]
 
 
-def meets_requirement(regime: str, comparisons: Sequence[Comparison]) -> bool:
-    first, later = comparisons[0], comparisons[1:]
-    different = any(r.p_adjusted is not None and r.p_adjusted < first.options.alpha
-                    for r in first.signals)
-    if regime == "replace":
-        return different and all(c.collapse_suspected for c in later)
-    return different and not any(c.collapse_suspected for c in later)
+def split_size(corpus: str, size: int) -> int:
+    """Answers a side of a split: ``size``, or half the corpus when it has too few."""
+    return min(size, len(load_corpus(corpus)) // 2)
 
 
-def table(regime: str, comparisons: Sequence[Comparison]) -> list[str]:
-    """Per generation: every signal's change vs the previous one, p (adjusted), verdict."""
+def judge_split(corpus: str, size: int, index: int,
+                options: CompareOptions | None = None) -> Comparison:
+    """Two disjoint random samples of the corpus's human answers (split ``index``)."""
+    pool = load_corpus(corpus)
+    n = split_size(corpus, size)
+    picks = np.random.default_rng([index, n, 7]).permutation(len(pool))[:2 * n].tolist()
+    a, b = _records(pool[i] for i in picks[:n]), _records(pool[i] for i in picks[n:])
+    return compare_answers(a, b, options, baseline_name=f"{corpus} half A",
+                           candidate_name=f"{corpus} half B")
+
+
+def human_vs_model(options: CompareOptions | None = None) -> list[tuple[str, Comparison]]:
+    """Each shipped file's human-written texts against the model's for the same prompts."""
+    out = []
+    for path in sorted(HUMAN_VS_LLM.glob("*.raw_data.json")):
+        data = json.loads(path.read_text())
+        name = path.name.removesuffix(".raw_data.json")
+        out.append((name, compare_answers(
+            [AnswerRecord(t) for t in data["original"]],
+            [AnswerRecord(t) for t in data["sampled"]], options,
+            baseline_name="human", candidate_name=name)))
+    return out
+
+
+# ----------------------------------------------------------------------------- the jobs
+
+
+def _simulation_job(corpus: str, regime: str, seed: int, generations: int, answers: int,
+                    options: CompareOptions | None) -> list[Judged]:
+    return [Judged("simulation", corpus, regime, k, seed, c) for k, c in
+            enumerate(judge(regime, generations, answers, seed, options, corpus), start=1)]
+
+
+def _split_job(corpus: str, size: int, indices: Sequence[int],
+               options: CompareOptions | None) -> list[Judged]:
+    return [Judged("split", corpus, "", split_size(corpus, size), i,
+                   judge_split(corpus, size, i, options)) for i in indices]
+
+
+def _human_job(options: CompareOptions | None) -> list[Judged]:
+    return [Judged("human-vs-model", name.split("_")[0], name.split("_", 1)[1], 150, 0, c)
+            for name, c in human_vs_model(options)]
+
+
+def _call(job: tuple) -> list[Judged]:
+    fn, args = job
+    return fn(*args)
+
+
+def collect(corpora: Sequence[str] = tuple(CORPORA), seeds: int = 2, generations: int = 5,
+            answers: int = 3000, split_sizes: Sequence[int] = (1000, 3000), splits: int = 20,
+            workers: int = 2, options: CompareOptions | None = None, human: bool = True,
+            done: Callable[[list[Judged]], None] | None = None) -> list[Judged]:
+    """Every judged pair, corpus by corpus. Jobs run in ``workers`` processes; ``done`` sees
+    the pairs judged so far after each job."""
+    jobs: list[tuple] = [(_human_job, (options,))] if human else []
+    chunk = max(1, splits // 4)
+    for c in corpora:
+        jobs += [(_simulation_job, (c, r, s, generations, answers, options))
+                 for s in range(seeds) for r in REGIMES]
+        jobs += [(_split_job, (c, n, range(i, min(i + chunk, splits)), options))
+                 for n in split_sizes for i in range(0, splits, chunk)]
+    out: list[Judged] = []
+    if workers <= 1:
+        for job in jobs:
+            out += _call(job)
+            if done:
+                done(out)
+        return out
+    with ProcessPoolExecutor(workers) as pool:
+        for future in as_completed([pool.submit(_call, job) for job in jobs]):
+            out += future.result()
+            if done:
+                done(out)
+    order = {name: i for i, name in enumerate(corpora)}
+    return sorted(out, key=lambda j: (j.kind != "human-vs-model", order.get(j.corpus, -1),
+                                      j.kind, j.regime, j.seed, j.generation))
+
+
+# ----------------------------------------------------------------------------- the table
+
+
+def save(judged: Sequence[Judged], path: Path) -> None:
+    """The judged pairs, to re-decide later without recomputing (``--load``)."""
+    rows = [(j.kind, j.corpus, j.regime, j.generation, j.seed, j.comparison) for j in judged]
+    path.write_bytes(pickle.dumps(rows))
+
+
+def load(path: Path, options: CompareOptions | None = None) -> list[Judged]:
+    """Saved pairs, decided again under ``options`` and the registry's current margins (the
+    decision reads only the stored intervals, so it needs no recomputation)."""
+    opts = options or CompareOptions()
+    margins = {s.key: s.critical for s in SIGNALS}
+    out = []
+    for kind, corpus, regime, generation, seed, c in pickle.loads(path.read_bytes()):
+        decided = replace(opts, criticals={**margins, **opts.criticals}, alpha=c.options.alpha)
+        out.append(Judged(kind, corpus, regime, generation, seed, replace(c, options=decided)))
+    return out
+
+
+def _rate(flags: Sequence[bool]) -> str:
+    return f"{sum(flags)}/{len(flags)}" if flags else "-"
+
+
+def operating_table(judged: Sequence[Judged]) -> list[str]:
+    """The operating table: per corpus, regime and generation, and per split size, the
+    share of pairs flagged "collapse suspected", and whether it meets the requirement."""
     lines = []
-    for c in comparisons:
-        lines.append(f"{regime} {c.candidate} vs {c.baseline}: {c.verdict.upper()}"
-                     f" (degraded families: {', '.join(c.degraded_families) or 'none'};"
-                     f" score {c.score:.0f})")
-        for r in c.signals:
-            if r.change is None:
-                continue
-            change = f"{100 * r.change:+.1f}%" if r.signal.change == "relative" \
-                else f"{r.change:+.4f}"
-            p = r.p_adjusted if r.p_adjusted is not None else r.p_value
-            shown = "-" if p is None else f"{p:.1e}"
-            mark = "" if r.signal.verdict else " (not in verdict)"
-            lines.append(f"    {r.signal.key:34s} {change:>9s}  p {shown:>8s}  {r.verdict}{mark}")
+    corpora = list(dict.fromkeys(j.corpus for j in judged if j.kind != "human-vs-model"))
+    sims = [j for j in judged if j.kind == "simulation"]
+    if sims:
+        gens = sorted({j.generation for j in sims})
+        head = "corpus     regime      " + "".join(f"  gen{k}/{k - 1}" for k in gens)
+        lines += ["Recursive training, gen k vs gen k-1: flagged / seeds "
+                  "(replace: power, must be all; accumulate from gen "
+                  f"{FIRST_JUDGED_ACCUMULATE}: false flags, must be none)", head]
+        for corpus in corpora:
+            for regime in REGIMES:
+                cells = []
+                for k in gens:
+                    flags = [j.comparison.collapse_suspected for j in sims
+                             if (j.corpus, j.regime, j.generation) == (corpus, regime, k)]
+                    cells.append(f"{_rate(flags):>9s}")
+                lines.append(f"{corpus:10s} {regime:11s} " + "".join(cells))
+    splits = [j for j in judged if j.kind == "split"]
+    if splits:
+        lines += ["", "Same-distribution splits: flagged / splits (false-flag rate, at most 5%)"]
+        for corpus in corpora:
+            cells = []
+            for n in sorted({j.generation for j in splits if j.corpus == corpus}):
+                flags = [j.comparison.collapse_suspected for j in splits
+                         if (j.corpus, j.generation) == (corpus, n)]
+                cells.append(f"{n:,} a side: {_rate(flags)} ({100 * sum(flags) / len(flags):.0f}%)")
+            lines.append(f"{corpus:10s} " + "; ".join(cells))
+    human = [j for j in judged if j.kind == "human-vs-model"]
+    if human:
+        lines += ["", "Human against model-written text (150 texts a side): flagged"]
+        for j in human:
+            c = j.comparison
+            lines.append(f"{j.corpus:8s} {j.regime:15s} {c.verdict:20s} "
+                         f"({', '.join(c.degraded_families) or 'no family'}"
+                         f"{'; critical: ' + ', '.join(c.critical_signals) if c.critical_signals else ''})")
     return lines
 
 
+def separation(judged: Sequence[Judged]) -> list[str]:
+    """How far the rule's second clause is from deciding otherwise: per comparison, the
+    largest ratio of a degraded signal's widened-interval near end to its critical margin (the
+    clause fires above 1). Per corpus: the smallest over replace steps, the largest over
+    accumulate steps from generation 3 and over splits."""
+    def ratio(c: Comparison) -> float:
+        return max((b / c.margin(k) for k, b in c.critical_bounds.items() if c.margin(k)),
+                   default=0.0)
+
+    lines = ["Critical clause: widened-interval near end / margin of the most degraded signal "
+             "(fires above 1; 0: no signal with a margin degraded)",
+             "corpus     replace (min)  accumulate gen>=3 (max)  splits (max)"]
+    for corpus in dict.fromkeys(j.corpus for j in judged if j.kind != "human-vs-model"):
+        mine = [j for j in judged if j.corpus == corpus]
+        rep = [ratio(j.comparison) for j in mine if j.regime == "replace"]
+        acc = [ratio(j.comparison) for j in mine if j.regime == "accumulate"
+               and j.generation >= FIRST_JUDGED_ACCUMULATE]
+        spl = [ratio(j.comparison) for j in mine if j.kind == "split"]
+        cells = [f"{f(v):.2f}" if v else "-" for f, v in ((min, rep), (max, acc), (max, spl))]
+        lines.append(f"{corpus:10s} {cells[0]:>13s}  {cells[1]:>23s}  {cells[2]:>12s}")
+    return lines
+
+
+def failures(judged: Sequence[Judged], max_split_rate: float = 0.05) -> list[str]:
+    """What breaks the requirement (empty: met on every corpus)."""
+    out = [f"{j.corpus} {j.regime} gen{j.generation} seed {j.seed}: {j.comparison.verdict}"
+           for j in judged if j.kind == "simulation" and j.must_flag is not None
+           and j.comparison.collapse_suspected != j.must_flag]
+    for corpus in dict.fromkeys(j.corpus for j in judged if j.kind == "split"):
+        for n in sorted({j.generation for j in judged if j.kind == "split" and j.corpus == corpus}):
+            flags = [j.comparison.collapse_suspected for j in judged
+                     if j.kind == "split" and (j.corpus, j.generation) == (corpus, n)]
+            if sum(flags) > max_split_rate * len(flags):
+                out.append(f"{corpus} splits of {n:,}: {sum(flags)}/{len(flags)} flagged")
+    return out
+
+
+def signal_table(judged: Sequence[Judged]) -> list[str]:
+    """Per corpus, regime and generation: the median change of each signal that has a
+    critical margin, with the margin (what the rule's second clause reads)."""
+    from collapse_otel.registry import VERDICT_SIGNALS
+    keys = [s for s in VERDICT_SIGNALS if s.critical is not None]
+    lines = ["Median change (per cent; absolute for ratios near 0) of the signals with a "
+             "critical margin: " + ", ".join(f"{s.key} {s.critical:g}" for s in keys)]
+    groups: dict[tuple, list[Comparison]] = {}
+    for j in judged:
+        if j.kind == "simulation":
+            groups.setdefault((j.corpus, j.regime, f"gen{j.generation}"), []).append(j.comparison)
+        elif j.kind == "split":
+            groups.setdefault((j.corpus, "split", f"{j.generation}"), []).append(j.comparison)
+    for key, comps in groups.items():
+        cells = []
+        for s in keys:
+            values = [c.result(s.key).change for c in comps if c.result(s.key).change is not None]
+            cells.append(f"{s.key}={100 * float(np.median(values)):+.1f}" if values else
+                         f"{s.key}=-")
+        lines.append(" ".join(key) + ": " + " ".join(cells))
+    return lines
+
+
+# ----------------------------------------------------------------------------- entry points
+
+
 def run(generations: int = 5, answers: int = 3000, seed: int = 0,
-        print_table: bool = True) -> list[dict]:
+        print_table: bool = False) -> list[dict]:
+    """``make bench``'s rows: WikiText-2, one seed, both regimes (``make validate`` runs
+    every corpus, seeds and splits)."""
     rows = []
     for regime in REGIMES:
         start = time.perf_counter()
-        comparisons = judge(regime, generations, answers, seed)
+        judged = _simulation_job("wikitext", regime, seed, generations, answers, None)
         elapsed = time.perf_counter() - start
-        if print_table:
-            print("\n".join(table(regime, comparisons)))
-        verdicts = ", ".join(f"{c.candidate}: {c.verdict}" for c in comparisons)
+        broken = failures(judged)
+        verdicts = ", ".join(f"gen{j.generation}: {j.comparison.verdict}" for j in judged)
         rows.append(dict(name=f"validation: {regime} regime, {generations} generations",
-                         value="meets" if meets_requirement(regime, comparisons) else "FAILS",
-                         unit="", target="collapse suspected from gen2 on" if
-                         regime == "replace" else "never collapse suspected from gen2 on",
+                         value="FAILS" if broken else "meets", unit="",
+                         target="collapse suspected at every step" if regime == "replace"
+                         else f"never collapse suspected from gen{FIRST_JUDGED_ACCUMULATE} on",
                          note=f"{answers:,} answers per generation, {elapsed:.0f} s; {verdicts}"))
     return rows
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpora", default=",".join(CORPORA))
+    parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--generations", type=int, default=5)
     parser.add_argument("--answers", type=int, default=3000)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    for row in run(args.generations, args.answers, args.seed):
-        print(f"{row['name']}: {row['value']} ({row['note']})")
+    parser.add_argument("--splits", type=int, default=20)
+    parser.add_argument("--split-sizes", default="1000,3000")
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--save", type=Path, help="pickle the judged pairs here")
+    parser.add_argument("--load", type=Path, help="decide the pairs saved by --save again "
+                        "(current rule and margins) instead of computing them")
+    parser.add_argument("--signals", action="store_true",
+                        help="also print the median change of the critical signals")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    if args.load:
+        judged = load(args.load)
+    else:
+        judged = collect(args.corpora.split(","), args.seeds, args.generations, args.answers,
+                         [int(n) for n in args.split_sizes.split(",")], args.splits,
+                         args.workers, done=(lambda so_far: save(so_far, args.save))
+                         if args.save else None)
+    elapsed = time.perf_counter() - start
+    print("\n".join(operating_table(judged)))
+    print("\n" + "\n".join(separation(judged)))
+    if args.signals:
+        print("\n" + "\n".join(signal_table(judged)))
+    broken = failures(judged)
+    print(f"\n{len(judged)} pairs decided again from {args.load}." if args.load else
+          f"\n{len(judged)} pairs judged in {elapsed:.0f} s wall time "
+          f"({args.workers} worker{'s' * (args.workers > 1)}).")
+    print("Requirement met on every corpus." if not broken else
+          "Requirement NOT met:\n  " + "\n  ".join(broken))
+    return 1 if broken else 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -10,12 +10,20 @@ estimated (``statistic``: a per-answer ``mean`` with a textbook standard error, 
 sample whose spread comes from a delete-group jackknife, or the ``dispersion`` of the window's
 token counts), and how a change is judged (relative, or absolute for ratios that sit near 0,
 with the smallest change that matters).
+
+``critical``: the margin past which one signal alone makes "collapse suspected" (its change's
+interval, widened for the number of signals judged, lies wholly beyond it the collapse way).
+It is the signal's floor, for the signals that measure the text's own diversity, and None for
+the rest: answer lengths, retrieval and user feedback move for reasons other than collapse;
+self-BLEU rises on the control that keeps human data too (+7% to +12% at its generation 3 on
+three corpora); the coverage-standardised Hill numbers and deficits are not yet validated
+against the simulation for it (docs/verdict.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -36,6 +44,9 @@ ABSOLUTE_FLOOR = 0.02   # ... nor an absolute one under 2 points for ratios near
 COVERAGE: Mapping[str, float] = MappingProxyType({"words": 0.9, "bigrams": 0.4, "entities": 0.5})
 
 
+_DECLARED: dict[str, Signal] = {}   # key -> declaration, filled below (pickling)
+
+
 @dataclass(frozen=True)
 class Signal:
     key: str                  # stable id: the `signal` label and the name in reports
@@ -50,6 +61,7 @@ class Signal:
     change: str = "relative"  # relative | absolute
     floor: float = RELATIVE_FLOOR
     verdict: bool = True      # judged by compare and the regression alerts
+    critical: float | None = None   # a degradation surely beyond it: "collapse suspected"
     note: str = ""            # why it is not in the verdict (or not under every embedder)
     unit: str = "short"       # Grafana unit
     embedders: tuple[str, ...] = ()   # judged only on embeddings of these (empty: any)
@@ -76,6 +88,16 @@ class Signal:
     def selector(self) -> str:
         """PromQL label matchers that pick this signal within its family ("" if none)."""
         return ",".join(f'{k}="{v}"' for k, v in self.labels)
+
+    def __reduce__(self):
+        """Pickled by key and the fields that differ from the declaration (its computations
+        are lambdas): comparisons cross process boundaries in ``make validate``."""
+        base = _DECLARED.get(self.key)
+        if base is None:
+            return super().__reduce__()
+        diff = {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) != getattr(base, f.name)}
+        return _restore, (self.key, diff)
 
     def worse(self, change: float) -> bool:
         return change * self.collapse > 0
@@ -160,24 +182,28 @@ SIGNALS: tuple[Signal, ...] = (
        "Answers whose normalised text equals another answer's in the window "
        "(1 - distinct texts / answers).",
        "duplication", +1, "proportion", **_SAMPLE_NEAR_ZERO,
-       uncertainty="1 - distinct texts / answers; jackknife over the window's text hashes"),
+       uncertainty="1 - distinct texts / answers; jackknife over the window's text hashes",
+       critical=ABSOLUTE_FLOOR),
     _s("near_duplicate_ratio", "collapse_duplicate_answer_ratio", (("kind", "near"),),
        _DUP_HELP, "Near duplicate ratio",
        "Answers whose word 5-gram shingles overlap an earlier answer's by Jaccard >= 0.8.",
        "duplication", +1, "proportion", **_SAMPLE_NEAR_ZERO,
        uncertainty="share of the window's answers; Agresti-Coull standard error",
-       proportion=lambda w: (w.near, w.with_text)),
+       proportion=lambda w: (w.near, w.with_text),
+       critical=ABSOLUTE_FLOOR),
     _s("cross_question_duplicate_ratio", "collapse_cross_question_duplicate_ratio", (),
        "Share of the window's answers with a known question that duplicate (exactly or "
        "nearly) an answer given to a different question.", "Cross-question duplicate ratio",
        "Duplicates of an answer given to another question: the same answer whatever is asked. "
        "An FAQ bot repeating its answer to the same question does not count (needs the "
-       "question from capture).", "duplication", +1, "proportion", **_SAMPLE_NEAR_ZERO),
+       "question from capture).", "duplication", +1, "proportion", **_SAMPLE_NEAR_ZERO,
+       critical=ABSOLUTE_FLOOR),
     _s("repeated_ngram_within_answer", "collapse_repeated_ngram_ratio",
        (("scope", "within_answer"),), _REP_HELP, "Repeated 4-grams within answers",
        "Mean seq-rep-4 of the window's answers: generation loops push it up.",
        "repetition", +1, "mean", **_SAMPLE_NEAR_ZERO,
-       per_answer=lambda w: w.seq),
+       per_answer=lambda w: w.seq,
+       critical=ABSOLUTE_FLOOR),
     _s("repeated_ngram_across_answers", "collapse_repeated_ngram_ratio",
        (("scope", "across_answers"),), _REP_HELP, "Repeated 4-grams across answers",
        "1 - distinct-4 of the sample: templated phrasing pushes it up.",
@@ -187,7 +213,8 @@ SIGNALS: tuple[Signal, ...] = (
     _s("compression_ratio", "collapse_compression_ratio", (),
        "gzip compression ratio of the window sample; higher = more repetitive.",
        "Compression ratio", "gzip ratio of the sample's text; higher = more repetitive.",
-       "repetition", +1, "corpus", audit=True),
+       "repetition", +1, "corpus", audit=True,
+       critical=RELATIVE_FLOOR),
     _s("self_repetition_score", "collapse_self_repetition_score", (),
        "Self-repetition score of the window sample (4-grams shared across answers).",
        "Self-repetition score", "4-grams each sampled answer shares with the others.",
@@ -201,12 +228,14 @@ SIGNALS: tuple[Signal, ...] = (
        uncertainty="mean of the sampled answers' BLEU; jackknife of the mean", audit=True),
     *(_s(f"distinct_{n}", "collapse_distinct_ngram_ratio", (("n", str(n)),), _DISTINCT_HELP,
          f"Distinct {n}-grams", f"Unique / total {n}-grams of the sample; lower = narrower.",
-         "lexical diversity", -1, "corpus", unit="percentunit", audit=n == 2)
+         "lexical diversity", -1, "corpus", unit="percentunit", audit=n == 2,
+         critical=RELATIVE_FLOOR)
       for n in (1, 2, 3, 4)),
     _s("ngram_diversity_score", "collapse_ngram_diversity_score", (),
        "Sum of distinct-1..4 over the concatenated window sample.", "N-gram diversity score",
        "Sum of distinct-1..4 of the sample's tokens end to end; lower = narrower vocabulary.",
-       "lexical diversity", -1, "corpus"),
+       "lexical diversity", -1, "corpus",
+       critical=RELATIVE_FLOOR),
     *(_hill("words", "word", q, "lexical diversity", verdict=q == 1, note=_WORD_NOTES[q])
       for q in (0, 1, 2)),
     _deficit("words", "word", "lexical diversity", verdict=True, audit=True),
@@ -217,7 +246,8 @@ SIGNALS: tuple[Signal, ...] = (
        "Mean distinct entities per answer in the window sample.", "Entities per answer",
        "Named things (people, places, products, dates) an answer mentions.",
        "entity diversity", -1, "mean",
-       per_answer=lambda w: _moments(len(set(i.entities)) for i in w.sample)),
+       per_answer=lambda w: _moments(len(set(i.entities)) for i in w.sample),
+       critical=RELATIVE_FLOOR),
     *(_hill("entities", "entity", q, "entity diversity", verdict=q == 0,
             note=_ENTITY_NOTE if q else "") for q in (0, 1, 2)),
     _deficit("entities", "entity", "entity diversity", verdict=False,
@@ -227,12 +257,14 @@ SIGNALS: tuple[Signal, ...] = (
     _s("embedding_vendi_score", "collapse_embedding_vendi_score", (),
        "Vendi score (q=1) of the window sample's answer embeddings.", "Embedding Vendi score",
        "Effective number of distinct answers (q=1); lower = narrower.",
-       "semantic dispersion", -1, "corpus", lowest=1.0, audit=True, **_MODEL_EMBEDDINGS),
+       "semantic dispersion", -1, "corpus", lowest=1.0, audit=True, **_MODEL_EMBEDDINGS,
+       critical=RELATIVE_FLOOR),
     _s("embedding_mean_cosine_similarity", "collapse_embedding_mean_cosine_similarity", (),
        "Mean pairwise cosine similarity of the window sample's answer embeddings.",
        "Mean pairwise cosine similarity", "Mean cosine similarity of the sampled answers' "
        "embeddings, pair by pair (-1 to 1); higher = answers more alike.",
-       "semantic dispersion", +1, "corpus", lowest=-1.0, highest=1.0, **_MODEL_EMBEDDINGS),
+       "semantic dispersion", +1, "corpus", lowest=-1.0, highest=1.0, **_MODEL_EMBEDDINGS,
+       critical=RELATIVE_FLOOR),
     _s("embedding_effective_rank", "collapse_embedding_effective_rank", (),
        "Effective rank of the window sample's answer embeddings.", "Embedding effective rank",
        "Effective rank of the answer embeddings; lower = narrower.",
@@ -276,6 +308,11 @@ SIGNALS: tuple[Signal, ...] = (
 )
 
 BY_KEY: Mapping[str, Signal] = MappingProxyType({s.key: s for s in SIGNALS})
+_DECLARED.update(BY_KEY)
+
+
+def _restore(key: str, diff: dict) -> Signal:
+    return replace(BY_KEY[key], **diff) if diff else BY_KEY[key]
 
 
 def verdict_signals(embedder: str = DEFAULT_EMBEDDER) -> tuple[Signal, ...]:

@@ -117,7 +117,7 @@ def scenarios() -> list[dict]:
     series += release_series("floor", "f2", "default", "a",
                              moved(LEXICAL + REPETITION + ENTITY, 0.049, 0.2), ALL, previous="f1")
     # canary: the canary is a release serving its own cohort
-    canary = moved(REPETITION + ENTITY, 0.25)
+    canary = moved(LEXICAL + REPETITION + ENTITY, 0.25)   # four families: critical too
     canary["exact_duplicate_ratio"] = (0.45, 0.012)
     series += release_series("shop", "v1", "default", "a", moved((), 0), ALL)
     series += release_series("shop", "v2", "canary", "b", canary, ALL, previous="v1")
@@ -179,7 +179,7 @@ def document() -> dict:
     warn = dict(critical=False)
     crit = dict(critical=True)
     gradual = ["lexical diversity", "repetition"]
-    canary = ["duplication", "entity diversity", "repetition"]
+    canary = ["duplication", "entity diversity", "lexical diversity", "repetition"]
     rolling = ["entity diversity", "lexical diversity"]
     pinned = ["entity diversity", "lexical diversity", "repetition"]
     firing = [
@@ -188,14 +188,14 @@ def document() -> dict:
         _expected(cfg, **warn, service="pods", release="r2", cohort="default",
                   families=rolling, value=2, previous="r1"),
         _expected(cfg, **warn, service="shop", release="v2", cohort="canary",
-                  families=canary, value=3, previous="v1"),
+                  families=canary, value=4, previous="v1"),
         _expected(cfg, **warn, service="pinned", release="r4", cohort="default",
                   families=[], value=0, baseline="h"),
     ]
     firing = [f for f in firing if f["exp_labels"].get("previous_release")]
     critical = [
         _expected(cfg, **crit, service="shop", release="v2", cohort="canary",
-                  families=canary, value=3, previous="v1"),
+                  families=canary, value=4, previous="v1"),
         _expected(cfg, **crit, service="pinned", release="r4", cohort="default",
                   families=pinned, value=3, baseline="h"),
         _expected(cfg, **crit, service="pinned", release="r5", cohort="default",
@@ -386,7 +386,33 @@ def _rule_cases() -> list[dict]:
             (named(V.judged("baseline_release"), service="pinned", release=rel,
                    cohort="default", baseline_release="h"), len(VERDICT_SIGNALS))
             for rel in ("r4", "r5")]),
+        *_critical_cases(),
     ]
+
+
+def _critical_cases() -> list[dict]:
+    """The critical margins: their constants, the signals whose bound passed theirs (against a
+    Python oracle of the bound) and the families those signals make, on the gradual step
+    (10% down from r1) and the pinned release r4 (13% below h)."""
+    from collapse_otel.mixin import verdict as V
+
+    cfg = MixinConfig()
+    with_margin = V.critical_signals(cfg)
+    cases = [_case(f"count({V.CRITICAL})", [({}, len(with_margin))])]
+    for ref, stream, moved_keys, step in (
+            ("previous_release", dict(service="gradual", release="r2", cohort="default"),
+             LEXICAL + REPETITION, 0.10),
+            ("baseline_release", dict(service="pinned", release="r4", cohort="default"),
+             LEXICAL + REPETITION + ENTITY, 0.13)):
+        past = [s for s in with_margin if s.key in moved_keys and s.change == "relative"
+                and step - V.half_width(math.hypot(*(BASE[s.key][1],) * 2) / BASE[s.key][0],
+                                        s.floor, cfg) > V.margins(s)[1]]
+        where = ", ".join(f'{k}="{v}"' for k, v in stream.items())
+        cases.append(_case(f"count({V.degraded_critical(ref)}{{{where}}}) or vector(0)",
+                           [({}, len(past))]))
+        cases.append(_case(f"sum({V.families_critical(ref)}{{{where}}}) or vector(0)",
+                           [({}, len({s.family for s in past}))]))
+    return cases
 
 
 def main() -> int:

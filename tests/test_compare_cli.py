@@ -285,3 +285,19 @@ def test_one_cohort_of_files_and_state_files(files, capsys, tmp_path):
                        "v5", "--cohort", "legacy")
     assert code == 2 and "release 'v5' has no cohort 'legacy' (cohorts here: human_holdout, " \
                          "synthetic)" in err
+
+
+def test_critical_option_changes_a_margin(files, capsys, tmp_path):
+    """--critical sets or removes one signal's margin; the JSON report gives each signal's."""
+    code, _, err = run(capsys, files["base.jsonl"], files["same.jsonl"], "--critical",
+                       "distinct_2=-1")
+    assert code == 2 and "a critical margin must be >= 0" in err
+    flags, paths = reports(tmp_path)
+    run(capsys, files["base.jsonl"], files["collapsed.jsonl"], "--critical", "distinct_2=none",
+        "--critical", "self_bleu=50", *flags)
+    overall = json.loads(paths["json"].read_text())["overall"]
+    margins = {s["key"]: s["critical"] for s in overall["signals"]}
+    assert (margins["distinct_2"], margins["self_bleu"], margins["distinct_3"]) == \
+        (None, 50.0, 0.05)
+    assert margins["completion_tokens_cv"] is None
+    assert {"distinct_2", "self_bleu"}.isdisjoint(overall["critical_signals"])

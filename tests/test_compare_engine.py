@@ -17,6 +17,7 @@ from collapse_otel.aggregator import Aggregator
 from collapse_otel.compare import (
     NOT_ENOUGH,
     CompareOptions,
+    Comparison,
     compare_answers,
     compare_streams,
     compare_windows,
@@ -258,6 +259,62 @@ def test_compare_streams_equals_compare_answers() -> None:
     assert streams.families == answers.families and streams.verdict == answers.verdict
     with pytest.raises(KeyError):
         compare_streams(agg, StreamKey("bot", "v1", "default"), StreamKey("bot", "v9", "x"))
+
+
+def _decided(changes: dict[str, tuple[float, float]], **options) -> Comparison:
+    """A comparison whose verdict signals all have p-values: ``changes`` gives some of them a
+    change and its standard error (the rest: no change); families follow from the verdicts."""
+    from collapse_otel.compare.engine import Z95, SignalResult, _families, _verdict
+    from collapse_otel.registry import SIGNALS
+
+    opts = CompareOptions(**options)
+    results = []
+    for s in SIGNALS:
+        change, se = changes.get(s.key, (0.0, 0.01))
+        p = math.erfc(abs(change) / se / math.sqrt(2)) * 13 if s.verdict else None
+        p = min(p, 1.0) if p is not None else None
+        results.append(SignalResult(
+            s, 1.0, 1.0 + change, 0.0, se, change, change - Z95 * se, change + Z95 * se, p,
+            p, "z", s.floor, _verdict(s, change, p, opts.alpha, s.floor)))
+    return Comparison("a", "b", (1000, 1000), 1000, tuple(results),
+                      tuple(_families(results)), opts)
+
+
+def test_one_signal_surely_past_its_critical_margin_is_collapse() -> None:
+    """distinct-2 down 10% with a 1% error: one family, but the interval widened for the 22
+    judged signals (z 3.05: [-13%, -7%]) lies wholly past the 5% margin."""
+    c = _decided({"distinct_2": (-0.10, 0.01)})
+    assert c.degraded_families == ("lexical diversity",)
+    assert c.critical_signals == ("distinct_2",)
+    assert c.collapse_suspected and c.verdict == "collapse suspected"
+    # the same change with a 2% error: degraded (p 4e-7), but the widened interval reaches -4%
+    c = _decided({"distinct_2": (-0.10, 0.02)})
+    assert c.degraded_families == ("lexical diversity",) and c.critical_signals == ()
+    assert c.verdict == "degraded"
+    # the margin is the registry's unless overridden; none removes it
+    assert _decided({"distinct_2": (-0.10, 0.01)}, criticals={"distinct_2": 0.08}).verdict \
+        == "degraded"
+    assert _decided({"distinct_2": (-0.10, 0.01)}, criticals={"distinct_2": None}).verdict \
+        == "degraded"
+
+
+def test_signals_without_a_margin_and_improvements_never_fire_alone() -> None:
+    # answer lengths much less varied: degraded, never critical (no margin)
+    assert _decided({"completion_tokens_cv": (-0.5, 0.01)}).verdict == "degraded"
+    # distinct-2 up 10%: improved, not collapse
+    c = _decided({"distinct_2": (0.10, 0.01)})
+    assert c.critical_signals == () and c.verdict == "pass"
+
+
+def test_three_families_make_collapse_two_do_not() -> None:
+    """Point estimates just past the floors (6% with a 2% error: degraded, never critical)."""
+    two = {"distinct_2": (-0.06, 0.02), "embedding_vendi_score": (-0.06, 0.02)}
+    assert _decided(two).verdict == "degraded"
+    assert _decided(two, min_families=2).verdict == "collapse suspected"
+    three = {**two, "entities_per_answer": (-0.06, 0.02)}
+    c = _decided(three)
+    assert len(c.degraded_families) == 3 and c.critical_signals == ()
+    assert c.verdict == "collapse suspected"
 
 
 def test_every_mean_is_tested_on_its_own_moments() -> None:

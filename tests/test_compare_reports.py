@@ -22,11 +22,12 @@ TOP = {"schema", "schema_version", "tool", "glossary", "gate", "options", "basel
        "overall", "cohorts", "cohorts_only_in_baseline", "cohorts_only_in_candidate",
        "patterns", "phrases"}
 SIDE = {"path", "kind", "name", "answers", "cohorts", "completion_tokens_estimated"}
-SECTION = {"cohort", "note", "verdict", "collapse_suspected", "degraded_families", "score",
-           "answers", "sample_size", "families", "signals", "tail_coverage", "lengths"}
+SECTION = {"cohort", "note", "verdict", "collapse_suspected", "degraded_families",
+           "critical_signals", "score", "answers", "sample_size", "families", "signals", "tail_coverage", "lengths"}
 SIGNAL = {"key", "title", "family", "collapse_direction", "in_verdict", "note", "statistic",
           "test", "change_kind", "baseline", "candidate", "baseline_se", "candidate_se",
-          "change", "low", "high", "p_value", "p_adjusted", "floor", "verdict", "reason"}
+          "change", "low", "high", "p_value", "p_adjusted", "floor", "critical", "verdict",
+          "reason"}
 PATTERN = {"improved_cohort", "improved_families", "degraded_cohort", "degraded_families",
            "message"}
 

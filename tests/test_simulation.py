@@ -174,3 +174,29 @@ def test_replace_collapses_and_accumulate_levels_off(runs):
         assert acc_step < 0.08 and acc_step < 0.5 * rep_step, (i, acc_step, rep_step)
     assert 1 - acc[3][1] / acc[2][1] < 0.05
     assert acc[3][0] > 1.15 * rep[3][0]
+
+
+@pytest.mark.parametrize("name", ["sotu", "email"])
+def test_plain_text_corpora_give_answers_like_wikitext(name):
+    """Each corpus holds 3,000 answers for generation 0 plus a held-out pool, each 1-3
+    sentences of 40-120 words, written back as text the product tokenises to the same words."""
+    from collapse_otel.simulation import load_corpus
+
+    answers = load_corpus(name)
+    assert len(answers) >= 4000
+    for a in answers[::97]:
+        assert 1 <= len(a) <= MAX_SENTENCES and MIN_WORDS <= word_count(a) <= MAX_WORDS
+        assert all(s[-1] in {".", "?", "!"} for s in a)
+        assert len(tokenize(detokenize(a))) >= word_count(a)
+
+
+def test_plain_text_tokens_keep_abbreviations_and_numbers():
+    from collapse_otel.simulation.corpora import sentences
+
+    text = "Mr. Smith paid $1,000 in the U.S. last year... Did he? Yes: it's 2.5 percent!"
+    assert list(sentences(text)) == [
+        ("Mr.", "Smith", "paid", "$", "1,000", "in", "the", "U.S.", "last", "year", "."),
+        ("Did", "he", "?"), ("Yes", ":", "it's", "2.5", "percent", "!")]
+    with pytest.raises(ValueError, match="unknown corpus"):
+        from collapse_otel.simulation import load_corpus
+        load_corpus("nope")

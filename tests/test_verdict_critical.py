@@ -1,51 +1,25 @@
-"""The verdict rules follow the registry's margins: a signal that declares a larger
+"""The verdict rules follow the registry's margins: a signal that declares a
 ``critical`` margin suspects collapse alone once its anytime-valid bound passes it (as
 compare's rule: K families, or one signal beyond its critical margin). Checked by the real
-promtool on rules generated with such a margin."""
+promtool on the generated rules."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import subprocess
-
-import pytest
 
 from collapse_otel.mixin import MixinConfig, generate
 from collapse_otel.mixin import verdict as V
 from collapse_otel.mixin.render import ALERTS_PATH, RULES_PATH
 from collapse_otel.mixin.yamlout import dump
-from collapse_otel.registry import DEFAULT_EMBEDDER
+from collapse_otel.registry import BY_KEY
 from tests.conftest import require_binary
 from tests.promtool_verdict import _expected, moved, release_series
 
-CRITICAL = 0.10
+CRITICAL = BY_KEY["distinct_2"].critical   # the registry's margin for distinct-2
 
 
-@dataclasses.dataclass(frozen=True)
-class _WithCritical:
-    """A registry entry with a critical margin (the registry's own field when it has one)."""
-
-    signal: object
-    critical: float
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.signal, name)
-
-
-@pytest.fixture
-def critical_distinct_2(monkeypatch: pytest.MonkeyPatch) -> None:
-    judged = V.verdict_signals
-
-    def patched(embedder: str = DEFAULT_EMBEDDER) -> tuple:
-        return tuple(_WithCritical(s, CRITICAL) if s.key == "distinct_2" else s
-                     for s in judged(embedder))
-
-    monkeypatch.setattr(V, "verdict_signals", patched)
-
-
-def test_one_signal_beyond_its_critical_margin_suspects_collapse(
-        critical_distinct_2: None, tmp_path) -> None:
+def test_one_signal_beyond_its_critical_margin_suspects_collapse(tmp_path) -> None:
     promtool = require_binary("promtool")
     cfg = MixinConfig()
     files = generate(cfg)
@@ -53,17 +27,16 @@ def test_one_signal_beyond_its_critical_margin_suspects_collapse(
     (tmp_path / "rules.yaml").write_text(files[RULES_PATH])
     (tmp_path / "alerts.yaml").write_text(files[ALERTS_PATH])
     values = "{v}x30"
-    lexical = ("distinct_1", "distinct_2", "distinct_3", "distinct_4", "ngram_diversity_score")
     series = []
-    # far: lexical diversity alone, 20% down: distinct-2's bound passes 10%
-    # near: 12% down: degraded (one family), but its bound stays below 10%
-    for service, fraction in (("far", 0.20), ("near", 0.12)):
+    # far: distinct-2 alone, 20% down: its bound passes the critical margin
+    # near: 7% down: degraded (one family), but its bound stays below the margin
+    for service, fraction in (("far", 0.20), ("near", 0.07)):
         series += release_series(service, "r1", "default", "a", moved((), 0), values)
-        series += release_series(service, "r2", "default", "a", moved(lexical, fraction),
+        series += release_series(service, "r2", "default", "a", moved(("distinct_2",), fraction),
                                  values, previous="r1")
     se = math.hypot(0.004, 0.004) / 0.55
     bound_far = 0.20 - V.half_width(se, 0.05, cfg)
-    bound_near = 0.12 - V.half_width(se, 0.05, cfg)
+    bound_near = 0.07 - V.half_width(se, 0.05, cfg)
     assert bound_far > CRITICAL > bound_near > 0       # the cases are what they say
     ref = "previous_release"
     doc = {

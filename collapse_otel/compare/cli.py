@@ -28,7 +28,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{PROG}: {message}\n")
 
 
-def _floor(text: str) -> tuple[str, float]:
+def _floor(text: str, what: str = "a floor") -> tuple[str, float]:
     key, sep, value = text.partition("=")
     if not sep or key not in BY_KEY:
         raise argparse.ArgumentTypeError(
@@ -38,15 +38,22 @@ def _floor(text: str) -> tuple[str, float]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
     if not number >= 0:
-        raise argparse.ArgumentTypeError("a floor must be >= 0")
+        raise argparse.ArgumentTypeError(f"{what} must be >= 0")
     return key, number
+
+
+def _critical(text: str) -> tuple[str, float | None]:
+    key, _, value = text.partition("=")
+    if value == "none" and key in BY_KEY:
+        return key, None
+    return _floor(text, "a critical margin")
 
 
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog=PROG, allow_abbrev=False, description=(
         "Judge a candidate release against a baseline: every collapse signal with its change, "
         "95%% interval and p-value, a verdict per family, 'collapse suspected' when K families "
-        "degrade. Each side is a JSONL or CSV file of answers ('answer' required; optional "
+        "degrade or one signal degrades beyond its critical margin. Each side is a JSONL or CSV file of answers ('answer' required; optional "
         "prompt, prompt_tokens, completion_tokens, context_ids, cohort, release; .gz too) or "
         "a collapse-otel serve state file."),
         epilog="exit status: 0 pass, 1 the gate failed (see --fail-on), 2 bad input")
@@ -58,8 +65,9 @@ def parser() -> argparse.ArgumentParser:
                         "any 'degraded' family; in all answers or in any cohort")
     g.add_argument("--alpha", type=float, default=0.05,
                    help="error rate across the signals in the verdict (default 0.05)")
-    g.add_argument("--min-families", type=int, default=2, metavar="K",
-                   help="degraded families that make 'collapse suspected' (default 2)")
+    g.add_argument("--min-families", type=int, default=3, metavar="K",
+                   help="degraded families that make 'collapse suspected' (default 3; one "
+                        "signal beyond its critical margin makes it too)")
     g.add_argument("--correction", choices=("holm", "bh"), default="holm",
                    help="multiple-testing correction: holm (default) or bh")
     g.add_argument("--permutations", type=int, default=200,
@@ -70,6 +78,10 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--floor", type=_floor, action="append", default=[], metavar="KEY=VALUE",
                    help="smallest change that matters for one signal (repeatable), e.g. "
                         "distinct_2=0.1 (10%%) or exact_duplicate_ratio=0.05 (5 points)")
+    g.add_argument("--critical", type=_critical, action="append", default=[],
+                   metavar="KEY=VALUE", help="critical margin of one signal (repeatable): a "
+                   "degradation beyond it alone makes 'collapse suspected', e.g. "
+                   "distinct_2=0.08; KEY=none: this signal alone never does")
     g.add_argument("--embedder", default=os.environ.get("COLLAPSE_OTEL_EMBEDDER", "").strip()
                    .lower() or "hashed", metavar="NAME",
                    help="answer embeddings: hashed (default; semantic dispersion is then not "
@@ -110,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = CompareOptions(
             alpha=args.alpha, min_families=args.min_families, correction=args.correction,
             permutations=args.permutations, seed=args.seed, sample_size=args.sample_size,
-            floors=dict(args.floor), embedder=args.embedder)
+            floors=dict(args.floor), criticals=dict(args.critical), embedder=args.embedder)
         if args.sample_size < 4:
             raise ValueError("sample size must be >= 4")
     except ValueError as exc:

@@ -6,8 +6,10 @@ absolute for ratios that sit near 0: never +Inf), a 95% interval for it, a p-val
 for duplicate shares, a normal test on delta-method errors for the spread of lengths), Holm's
 correction across the signals in the verdict, and the smallest change that matters. Then a
 verdict per signal, per family of signals, and "collapse suspected" when at least K families
-degrade: collapse is a pattern across families, never one number (Kayenta's judge scores
-metric groups the same way).
+degrade (collapse is usually a pattern across families; Kayenta's judge scores metric groups
+the same way) or when one signal degrades beyond its critical margin (a model trained on its
+own output can lose lexical diversity alone, by 9% to 14% a release, long before a second
+family moves). The rule and its measured operating characteristic: docs/verdict.md.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from statistics import NormalDist
 
 import numpy as np
 
-from ..registry import COVERAGE, FAMILIES, SIGNALS, Signal
+from ..registry import BY_KEY, COVERAGE, FAMILIES, SIGNALS, Signal
 from ..signals.accumulators import MomentStats
 from ..signals.embedders import EMBEDDER_NAMES
 from ..snapshot import WindowSignals
@@ -35,12 +38,13 @@ Z95 = 1.959963984540054
 @dataclass(frozen=True)
 class CompareOptions:
     alpha: float = 0.05                 # family-wise error rate across the verdict signals
-    min_families: int = 2               # K: degraded families that make "collapse suspected"
+    min_families: int = 3               # K: degraded families that make "collapse suspected"
     correction: str = "holm"            # holm | bh (Benjamini-Hochberg)
     permutations: int = 200
     seed: int = 0
     sample_size: int = 1000             # answers per side for the corpus statistics
     floors: Mapping[str, float] = field(default_factory=dict)   # per-signal overrides
+    criticals: Mapping[str, float | None] = field(default_factory=dict)   # likewise
     embedder: str = "hashed"            # what embeds answers read from files (see registry)
 
     def __post_init__(self) -> None:
@@ -54,9 +58,12 @@ class CompareOptions:
             raise ValueError("permutations must be >= 20")
         if self.embedder not in EMBEDDER_NAMES:
             raise ValueError(f"embedder must be one of {', '.join(EMBEDDER_NAMES)}")
-        unknown = set(self.floors) - {s.key for s in SIGNALS}
-        if unknown:
-            raise ValueError(f"unknown signals in floors: {', '.join(sorted(unknown))}")
+        for name, overrides in (("floors", self.floors), ("criticals", self.criticals)):
+            unknown = set(overrides) - {s.key for s in SIGNALS}
+            if unknown:
+                raise ValueError(f"unknown signals in {name}: {', '.join(sorted(unknown))}")
+        if any(v is not None and v < 0 for v in self.criticals.values()):
+            raise ValueError("critical margins must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -99,9 +106,36 @@ class Comparison:
     def degraded_families(self) -> tuple[str, ...]:
         return tuple(f.family for f in self.families if f.verdict == DEGRADED)
 
+    def margin(self, key: str) -> float | None:
+        """The critical margin of a signal here (options override the registry)."""
+        if key in self.options.criticals:
+            return self.options.criticals[key]
+        return BY_KEY[key].critical if key in BY_KEY else None
+
+    @property
+    def critical_bounds(self) -> dict[str, float]:
+        """Per verdict signal with a critical margin that degraded: the near end of the
+        interval of its change, widened for the number of signals judged (Bonferroni,
+        family-wise ``alpha``), in the collapse direction (how far collapse surely went)."""
+        judged = [r for r in self.signals if r.signal.verdict and r.p_adjusted is not None]
+        if not judged:
+            return {}
+        z = NormalDist().inv_cdf(1 - self.options.alpha / (2 * len(judged)))
+        return {r.signal.key: r.change * r.signal.collapse - z * (r.high - r.low) / (2 * Z95)
+                for r in judged if self.margin(r.signal.key) is not None
+                and r.verdict == DEGRADED and r.low is not None and r.high is not None}
+
+    @property
+    def critical_signals(self) -> tuple[str, ...]:
+        """Verdict signals that degraded beyond their critical margin: the widened interval
+        of the change lies wholly beyond the margin the collapse way."""
+        return tuple(k for k, bound in self.critical_bounds.items() if bound > self.margin(k))
+
     @property
     def collapse_suspected(self) -> bool:
-        return len(self.degraded_families) >= self.options.min_families
+        """At least K families degraded, or one signal degraded beyond its critical margin."""
+        return (len(self.degraded_families) >= self.options.min_families
+                or bool(self.critical_signals))
 
     @property
     def score(self) -> float:
@@ -126,6 +160,12 @@ class Comparison:
 
     def result(self, key: str) -> SignalResult:
         return next(r for r in self.signals if r.signal.key == key)
+
+
+def rule_text(options: CompareOptions) -> str:
+    """The decision rule in words, for the reports."""
+    return (f"collapse suspected when >= {options.min_families} families degrade or one signal "
+            "degrades beyond its critical margin")
 
 
 def equal_size(w: WindowInputs, size: int, texts: int, questions: int) -> WindowInputs:

@@ -124,3 +124,10 @@ def bucket_labels() -> list[str]:
 
 def count(n: int) -> str:
     return f"{n:,}"
+
+
+def critical(c) -> str:
+    """"; beyond its critical margin: Distinct 2-grams" (empty when no signal is)."""
+    titles = [c.result(k).signal.title for k in c.critical_signals]
+    return f"; beyond {'its' if len(titles) == 1 else 'their'} critical margin: " \
+        f"{', '.join(titles)}" if titles else ""

@@ -9,6 +9,7 @@ from html import escape
 
 from ..registry import FAMILIES
 from . import fmt, svg
+from .engine import rule_text
 from .gate import GateResult, Section
 
 CSS = """
@@ -47,15 +48,15 @@ def render(result: GateResult) -> str:
         f"{fmt.count(b.count())} answers) · candidate <b>{escape(c.name)}</b> "
         f"({escape(c.path)}, {fmt.count(c.count())} answers) · "
         f"{fmt.count(o.sample_size)} sampled answers per side for corpus statistics · "
-        f"alpha {o.options.alpha:g} ({escape(o.options.correction)}) · collapse suspected when "
-        f"≥ {o.options.min_families} families degrade</p>",
+        f"alpha {o.options.alpha:g} ({escape(o.options.correction)}) · "
+        f"{escape(rule_text(o.options))}</p>",
         f'<div class="banner" style="background:{banner}"><b>Gate {gate}</b> (exit '
         f"{result.exit_status}, --fail-on {escape(result.fail_on)})"
         + (f": {escape(', '.join(result.failed))}" if result.failed else "")
         + f"<br>All answers: <b>{escape(o.verdict)}</b> · {len(o.degraded_families)} of "
         f"{len(o.families)} families degraded"
         + (f" ({escape(', '.join(o.degraded_families))})" if o.degraded_families else "")
-        + f" · {escape(fmt.score(o))}</div>",
+        + escape(fmt.critical(o).replace(";", " ·", 1)) + f" · {escape(fmt.score(o))}</div>",
     ]
     parts += [f'<p class="pattern"><b>Pattern:</b> {escape(p.message)}</p>'
               for p in result.patterns]
@@ -93,7 +94,9 @@ def render(result: GateResult) -> str:
               "ratios near 0 in points. The grey band is the floor: a smaller change does not "
               "count, even when significant (\"below its floor\"). p is adjusted across the "
               "signals in the verdict. A family degrades when one of its signals degrades and "
-              "none improves; collapse is suspected when at least K families degrade. "
+              "none improves; collapse is suspected when at least K families degrade, or when "
+              "one signal degrades beyond its critical margin (its interval, widened for the "
+              "number of signals judged, lies wholly past the margin the collapse way). "
               f"The score (0-100) is {escape(fmt.SCORE)}.</p>"]
     parts += [f'<p class="muted">({escape(s.title)}) is shown but not judged: '
               f"{escape(s.note)}.</p>" for s in notes]

@@ -17,14 +17,15 @@ meaning; a breaking change bumps ``schema_version``). Numbers that are undefined
 - ``overall``: a comparison; ``cohorts``: a list of comparisons, each with ``cohort``
 - a comparison: ``cohort`` (null for all answers), ``note``, ``verdict`` (``pass`` |
   ``degraded`` | ``collapse suspected``), ``collapse_suspected``, ``degraded_families``,
-  ``score`` (0-100: the share of each family's judged signals that did not degrade,
+  ``critical_signals`` (signals that degraded beyond their critical margin), ``score``
+  (0-100: the share of each family's judged signals that did not degrade,
   averaged over the families with data), ``answers`` {baseline, candidate}, ``sample_size``, ``families``
   [{``family``, ``verdict``, ``degraded``, ``improved``}], ``signals`` [{``key``, ``title``,
   ``family``, ``collapse_direction`` (up | down), ``in_verdict``, ``note``, ``statistic``,
   ``test``, ``change_kind`` (relative: a fraction of the baseline | absolute: a difference),
   ``baseline``, ``candidate``, ``baseline_se``, ``candidate_se``, ``change``, ``low``,
   ``high`` (95% interval of the change), ``p_value``, ``p_adjusted``, ``floor``,
-  ``verdict``, ``reason`` (why, in words: e.g. significant but below its floor)}], ``lengths`` {``bounds`` (upper bounds of the completion-token buckets; the
+  ``critical`` (null: none), ``verdict``, ``reason`` (why, in words: e.g. significant but below its floor)}], ``lengths`` {``bounds`` (upper bounds of the completion-token buckets; the
   last bucket is above them), ``baseline``, ``candidate`` (answers per bucket)}
 - ``cohorts_only_in_baseline``, ``cohorts_only_in_candidate``: cohorts not compared
 - ``patterns``: [{``improved_cohort``, ``improved_families``, ``degraded_cohort``,
@@ -109,12 +110,13 @@ def _section(s: Section) -> dict[str, Any]:
     return {
         "cohort": s.cohort, "note": s.note, "verdict": c.verdict,
         "collapse_suspected": c.collapse_suspected,
-        "degraded_families": list(c.degraded_families), "score": round(c.score, 2),
+        "degraded_families": list(c.degraded_families),
+        "critical_signals": list(c.critical_signals), "score": round(c.score, 2),
         "answers": {"baseline": c.answers[0], "candidate": c.answers[1]},
         "sample_size": c.sample_size,
         "families": [{"family": f.family, "verdict": f.verdict, "degraded": list(f.degraded),
                       "improved": list(f.improved)} for f in c.families],
-        "signals": [_signal(r, c.options.alpha) for r in c.signals],
+        "signals": [_signal(r, c.options.alpha, c.margin(r.signal.key)) for r in c.signals],
         "tail_coverage": [{"kind": t.kind, "rare_items": t.rare_items,
                            "baseline_share": fmt.finite(t.baseline_share),
                            "candidate_share": fmt.finite(t.candidate_share),
@@ -124,7 +126,7 @@ def _section(s: Section) -> dict[str, Any]:
     }
 
 
-def _signal(r: SignalResult, alpha: float) -> dict[str, Any]:
+def _signal(r: SignalResult, alpha: float, margin: float | None) -> dict[str, Any]:
     s = r.signal
     return {
         "key": s.key, "title": s.title, "family": s.family,
@@ -135,5 +137,6 @@ def _signal(r: SignalResult, alpha: float) -> dict[str, Any]:
         "baseline_se": fmt.finite(r.baseline_se), "candidate_se": fmt.finite(r.candidate_se),
         "change": fmt.finite(r.change), "low": fmt.finite(r.low), "high": fmt.finite(r.high),
         "p_value": fmt.finite(r.p_value), "p_adjusted": fmt.finite(r.p_adjusted),
-        "floor": r.floor, "verdict": r.verdict, "reason": fmt.reason(r, alpha),
+        "floor": r.floor, "critical": margin, "verdict": r.verdict,
+        "reason": fmt.reason(r, alpha),
     }

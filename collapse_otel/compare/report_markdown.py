@@ -5,6 +5,7 @@ cohorts (their signal tables folded in ``<details>``)."""
 from __future__ import annotations
 
 from . import fmt
+from .engine import rule_text
 from .gate import GateResult, Section
 
 _ICON = {"pass": "✅", "degraded": "⚠️", "collapse suspected": "❌", "not enough data": "➖"}
@@ -28,14 +29,14 @@ def render(result: GateResult) -> str:
         "",
         f"**Baseline** {esc(b.name)} ({fmt.count(b.count())} answers) · **Candidate** "
         f"{esc(c.name)} ({fmt.count(c.count())} answers) · {fmt.count(o.sample_size)} sampled "
-        f"answers per side · alpha {o.options.alpha:g} ({o.options.correction}) · collapse "
-        f"suspected when ≥ {o.options.min_families} families degrade · exit "
+        f"answers per side · alpha {o.options.alpha:g} ({o.options.correction}) · "
+        f"{rule_text(o.options)} · exit "
         f"{result.exit_status} with `--fail-on {result.fail_on}`",
         "",
         f"**All answers: {_ICON[o.verdict]} {o.verdict}** · {len(o.degraded_families)} of "
         f"{len(o.families)} families degraded"
         + (f" ({', '.join(o.degraded_families)})" if o.degraded_families else "")
-        + f" · {fmt.score(o)}",
+        + fmt.critical(o).replace(";", " ·", 1) + f" · {fmt.score(o)}",
         "",
     ]
     if result.patterns:

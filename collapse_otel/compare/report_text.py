@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..registry import FAMILIES
 from . import fmt
-from .engine import DEGRADED, IMPROVED, MIXED
+from .engine import DEGRADED, IMPROVED, MIXED, rule_text
 from .gate import GateResult, Section
 
 HEADER = ("signal", "baseline", "candidate", "change", "95% interval", "p", "verdict")
@@ -25,8 +25,7 @@ def render(result: GateResult, *, colour: bool = False) -> str:
         f"collapse-otel compare: baseline {b.name} ({b.path}, {fmt.count(b.count())} answers) "
         f"vs candidate {c.name} ({c.path}, {fmt.count(c.count())} answers)",
         f"{fmt.count(o.sample_size)} sampled answers per side for corpus statistics; "
-        f"alpha {o.options.alpha:g} ({o.options.correction}); collapse suspected when "
-        f">= {o.options.min_families} families degrade",
+        f"alpha {o.options.alpha:g} ({o.options.correction}); {rule_text(o.options)}",
         "",
     ]
     lines += _table(result.overall, paint)
@@ -81,7 +80,8 @@ def _summary(s: Section, paint) -> str:
     head = f"{s.label}" + (f" ({s.note})" if s.note else "")
     return (f"{head}: {fmt.count(c.answers[0])} vs {fmt.count(c.answers[1])} answers: "
             f"{paint(c.verdict, c.verdict)}; {len(bad)} of {len(c.families)} families degraded"
-            + (f" ({', '.join(bad)})" if bad else "") + f"; {fmt.score(c)}")
+            + (f" ({', '.join(bad)})" if bad else "") + fmt.critical(c)
+            + f"; {fmt.score(c)}")
 
 
 def _table(section: Section, paint) -> list[str]:

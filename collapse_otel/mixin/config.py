@@ -56,8 +56,10 @@ class MixinConfig:
     # degrades when one of its signals moves the collapse way by at least its floor (the
     # registry's) with z beyond the Bonferroni bound of verdict_alpha over the verdict signals.
     verdict_alpha: float = 0.05
-    verdict_min_families: int = 2              # K: "collapse suspected" (warning)
-    verdict_critical_families: int = 3         # critical from this many, or K vs the baseline
+    # K = 3 as compare's default: gradual collapse is caught by one signal past its critical
+    # margin, and two families just past their floors flagged the control (docs/verdict.md)
+    verdict_min_families: int = 3              # K: "collapse suspected" (warning)
+    verdict_critical_families: int = 4         # critical from this many, or K vs the baseline
     verdict_min_window_answers: int = 200      # both windows, so the errors mean something
     verdict_for: str = "15m"
     # The embedder the services run with (COLLAPSE_OTEL_EMBEDDER): semantic dispersion is in

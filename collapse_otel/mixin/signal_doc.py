@@ -23,6 +23,9 @@ def signal_table() -> str:
         how = s.uncertainty or _HOW[s.statistic]
         change = (f"relative, at least {s.floor:.0%}" if s.change == "relative"
                   else f"absolute, at least {s.floor:g}")
+        if s.critical is not None and s.verdict:
+            change += (f"; critical {s.critical:.0%}" if s.change == "relative"
+                       else f"; critical {s.critical:g}")
         verdict = "yes" if s.judged() else f"no: {s.note}" if not s.verdict else \
             f"with COLLAPSE_OTEL_EMBEDDER={' or '.join(s.embedders)} only: {s.note}"
         rows.append(f"| `{s.key}` | {series} | {s.family} | "

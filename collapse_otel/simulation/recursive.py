@@ -21,9 +21,10 @@ from typing import Literal
 
 import numpy as np
 
+from .corpora import load_corpus
 from .ngram import TrigramModel
 from .tokens import detokenize
-from .wikitext import Answer, load_human_answers
+from .wikitext import Answer
 
 Regime = Literal["replace", "accumulate"]
 REGIMES: tuple[Regime, ...] = ("replace", "accumulate")
@@ -49,7 +50,7 @@ def _generation(index: int, answers: Sequence[Answer]) -> Generation:
 
 def human_sample(count: int, seed: int, pool: Sequence[Answer] | None = None) -> list[Answer]:
     """``count`` human answers drawn without replacement (deterministic for the seed)."""
-    pool = load_human_answers() if pool is None else pool
+    pool = load_corpus("wikitext") if pool is None else pool
     if not 0 < count <= len(pool):
         raise ValueError(f"answers_per_generation must be in 1..{len(pool)} (human answers)")
     picks = np.random.default_rng([seed, 0]).choice(len(pool), size=count, replace=False)
@@ -61,7 +62,8 @@ def run_simulation(regime: Regime, generations: int, answers_per_generation: int
                    human: Sequence[Answer] | None = None) -> list[Generation]:
     """Generations 0..``generations`` (0 = the human sample) of one regime.
 
-    ``human``: the pool of human answers to sample generation 0 from (default: WikiText-2).
+    ``human``: the pool of human answers to sample generation 0 from (default: WikiText-2;
+    ``corpora.load_corpus(name)`` loads another corpus).
     """
     if regime not in REGIMES:
         raise ValueError(f"regime must be one of {REGIMES}, got {regime!r}")

@@ -35,17 +35,15 @@ UNK, MAX_UNK = "<unk>", 2
 _EMPTY_PAIRS = {("(", ")"), ('"', '"'), ("[", "]")}
 _JOINERS = {"@-@": "-", "@,@": ",", "@.@": "."}
 _REPO_DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "wikitext-2"
-_SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "wikitext-2"
 
 
-def default_files() -> list[Path]:
-    """The repository's copy (tests/data/wikitext-2/*.txt.gz), else ../shared/data/wikitext-2."""
-    for folder in (_REPO_DATA, _SHARED_DATA):
-        files = [next((p for p in (folder / f"{split}.txt.gz", folder / f"{split}.txt")
-                       if p.is_file()), None) for split in ("valid", "test")]
-        if all(files):
-            return files
-    raise FileNotFoundError(f"no WikiText-2 files in {_REPO_DATA} or {_SHARED_DATA}")
+def default_files(folder: Path = _REPO_DATA) -> list[Path]:
+    """The repository's copy: tests/data/wikitext-2/{valid,test}.txt.gz (or .txt)."""
+    files = [next((p for p in (folder / f"{split}.txt.gz", folder / f"{split}.txt")
+                   if p.is_file()), None) for split in ("valid", "test")]
+    if not all(files):
+        raise FileNotFoundError(f"no WikiText-2 files in {folder}")
+    return files
 
 
 def read_lines(path: str | Path) -> list[str]:
