@@ -122,7 +122,7 @@ def _phase(row: str, mode: str, seconds: float, capacity_seconds: float,
     try:
         _load(server.port, load_cpu, "closed", max(0.5, capacity_seconds / 3))   # warm-up
         capacity = _load(server.port, load_cpu, "closed", capacity_seconds)
-        server.get("/_bench/flush")
+        before = server.get("/_bench/flush")
         rate = rate if rate is not None else LOAD_FRACTION * capacity["rps"]
         cpu0 = server.cpu()
         opened = _load(server.port, load_cpu, "open", seconds, rate=rate)
@@ -133,7 +133,10 @@ def _phase(row: str, mode: str, seconds: float, capacity_seconds: float,
     return {"capacity": capacity["rps"], "rate": rate, "p50": opened["p50_ms"],
             "p99": opened["p99_ms"], "cpu_ms": cpu * 1e3 / max(1, opened["done"]),
             "errors": opened["errors"] + capacity["errors"], "lag_p99": opened["lag_p99_ms"],
-            "dropped": flushed["dropped"], "load": _load_average()}
+            "dropped": flushed["dropped"], "load": _load_average(), "done": opened["done"],
+            "records": flushed["records"] - before["records"],
+            "analysis_ms": (flushed["analysis_seconds"] - before["analysis_seconds"]) * 1e3
+            / max(1, flushed["records"] - before["records"])}
 
 
 def measure(row: str, pairs: int, seconds: float, capacity_seconds: float) -> list[dict]:
@@ -171,6 +174,7 @@ def rows_for(row: str, pairs: list[dict]) -> list[dict]:
            for key in ("p50", "p99", "cpu_ms", "capacity", "rate")}
     load = statistics.median(p[m]["load"] for p in pairs for m in ("off", "on"))
     dropped = sum(p["on"]["dropped"] for p in pairs)
+    analysis = statistics.median(p["on"]["analysis_ms"] for p in pairs)
     errors = sum(p[m]["errors"] for p in pairs for m in ("off", "on"))
     units = {"p99": f"{off['p99']:.1f} ms", "p50": f"{off['p50']:.1f} ms",
              "cpu_ms": f"{off['cpu_ms']:.2f} ms", "capacity": f"{off['capacity']:.0f} req/s"}
@@ -178,6 +182,8 @@ def rows_for(row: str, pairs: list[dict]) -> list[dict]:
     for key, label, target in RATIOS:
         each = ", ".join(f"{v:.2f}" for v in r[key])
         note = f"pairs {each}; without: {units[key]}"
+        if key == "cpu_ms":
+            note += f"; analysis {analysis:.2f} ms wall per record on the worker"
         if key == "p99":
             note += (f"; open loop {off['rate']:.0f} req/s; load avg {load:.1f}; "
                      f"dropped {dropped}, errors {errors}")

@@ -132,9 +132,14 @@ def build_app(row: str, mode: str) -> Any:
     def flush() -> dict:
         """Wait until every queued record is analysed (so its CPU is charged to the phase)."""
         if pipeline is None:
-            return {"flushed": True, "dropped": 0}
+            return {"flushed": True, "dropped": 0, "records": 0, "intermediate": 0,
+                    "analysis_seconds": 0.0}
         ok = pipeline.flush(120, refresh_gauges=False)
-        return {"flushed": ok, "dropped": sum(pipeline.stats().dropped.values())}
+        stats = pipeline.stats()
+        return {"flushed": ok, "dropped": sum(stats.dropped.values()),
+                "records": stats.records_processed,
+                "intermediate": sum(stats.intermediate.values()),
+                "analysis_seconds": stats.processing_seconds}
 
     return app
 
