@@ -91,8 +91,9 @@ def _agent(model: Any) -> Any:
     compiled = graph.compile()
 
     class Agent:
-        async def ainvoke(self, inputs: dict) -> str:
-            out = await compiled.ainvoke({"messages": [HumanMessage(inputs["question"])]})
+        async def ainvoke(self, inputs: dict, config: Any = None) -> str:
+            out = await compiled.ainvoke({"messages": [HumanMessage(inputs["question"])]},
+                                         config)
             return out["messages"][-1].content
 
     return Agent()

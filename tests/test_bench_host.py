@@ -72,3 +72,12 @@ def test_open_loop_does_not_let_slow_answers_delay_the_next_send():
     assert result["conns"] >= 8            # a new connection when every open one is busy
     assert result["p50_ms"] >= 400
     assert result["wall"] < 1.2 + 0.4 + 5  # not 24 x 0.4 s in a row
+
+
+def test_handler_profile_runs_and_names_the_handler(capsys):
+    from benchmarks import profile_handler
+
+    assert profile_handler.main(["--invokes", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "us CPU per invoke; the handler adds" in out
+    assert "langchain_handler.py" in out and "make_record" in out
