@@ -8,7 +8,7 @@ import os
 import sys
 
 SUITES = ("bench_signals", "bench_memory", "ner_eval", "bench_capture", "bench_export",
-          "bench_serve", "bench_host", "calibration", "validation")
+          "bench_serve", "bench_host", "calibration", "validation", "embedders")
 
 
 def _fmt(value: object) -> str:

@@ -97,7 +97,7 @@ def mentions(sentence: list[dict]) -> list[tuple[int, int, str, list[int], str]]
     return out
 
 
-def names(sentence: list[dict]) -> list[tuple[int, int]]:
+def names(sentence: list[dict]) -> list[tuple[int, int]]:  # noqa: C901 (one rule per branch)
     """Token spans [i, j) of the names in a sentence (see the module docstring)."""
     found = mentions(sentence)
     edges = {(m[0], "start") for m in found} | {(m[1] - 1, "end") for m in found}

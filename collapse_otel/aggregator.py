@@ -22,10 +22,10 @@ from .answer_hashes import writer_for
 from .budget import MemoryBudget
 from .config import CollapseConfig
 from .feeding import chunks, observe_all, window_of
-from .labels import safe_label_value
+from .labels import user_label_value
 from .outcomes import Outcome
 from .records import OTHER_RELEASE, AnswerRecord, StreamKey
-from .signals.embedding import Embedder, HashedFeatureEmbedder
+from .signals.embedders import Embedder, embedder_name, make_embedder
 from .signals.minhash import MinHasher
 from .snapshot import AggregatorSnapshot, WindowSignals
 from .state_compat import fingerprint, reconcile
@@ -59,9 +59,10 @@ class AnswerResult(NamedTuple):
 
 def sanitize_label(value: object, default: str) -> str:
     """A label value safe to export (valid UTF-8, at most 128 characters; a repaired value
-    keeps a hash of the original so two long names never merge), never empty."""
-    text = safe_label_value(value)
-    return text if text.strip() else default
+    keeps a hash of the original so two long names never merge), never empty, never the
+    overflow label ``__other__`` (escaped: see ``labels.user_label_value``)."""
+    text = user_label_value(value)
+    return text if text.strip() else user_label_value(default)
 
 
 class Aggregator:
@@ -74,7 +75,7 @@ class Aggregator:
         cfg = self.config
         self._hasher = TokenHasher()
         self._minhasher = MinHasher()
-        self.embedder = embedder or HashedFeatureEmbedder(cfg.embedding_dim, self._hasher)
+        self.embedder = embedder or make_embedder(cfg.embedder, cfg.embedding_dim, self._hasher)
         self._analyzer = BatchAnalyzer(
             max_answer_chars=cfg.max_answer_chars,
             entity_extractor=entity_extractor or RuleBasedEntityExtractor(),
@@ -326,7 +327,7 @@ class Aggregator:
         """The merged window sketches of one stream (what ``compare`` judges), or None."""
         with self._lock:
             state = self._streams.get(key)
-            return state.window_inputs() if state is not None else None
+            return state.window_inputs(embedder_name(self.embedder)) if state else None
 
     def completion_histogram(self, key: StreamKey) -> tuple[int, ...] | None:
         """Completion tokens per TOKEN_BUCKETS bucket since start (compare's length plot)."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from .envvars import ENV_BY_FIELD
 from .lineage import parse_order, parse_scoped
 from .outcomes import parse_thresholds
+from .signals.embedders import EMBEDDER_NAMES
 
 _log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class CollapseConfig:
     answer_exclude: str = ""
     near_duplicate_threshold: float = 0.8
     embedding_dim: int = 128
+    embedder: str = "hashed"       # hashed | wordllama | e5 (the ``embeddings`` extra)
     queue_size: int = 10_000
     queue_mb: int = 64
     batch_size: int = 256
@@ -80,6 +82,9 @@ class CollapseConfig:
                      "answer_hash_file_mb", "max_evaluators", "feedback_references"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        object.__setattr__(self, "embedder", str(self.embedder).strip().lower())
+        if self.embedder not in EMBEDDER_NAMES:
+            raise ValueError(f"embedder must be one of {', '.join(EMBEDDER_NAMES)}")
         object.__setattr__(self, "answer_mode", str(self.answer_mode).strip().lower())
         if self.answer_mode not in ("turn", "every_call"):
             raise ValueError("answer_mode must be 'turn' or 'every_call'")
@@ -112,6 +117,7 @@ class CollapseConfig:
         """
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
+        sources: dict[str, str] = {}   # field -> where its value came from (for a warning)
         for f in fields(cls):
             if f.name in overrides and overrides[f.name] is not None:
                 raw_arg = overrides.pop(f.name)
@@ -121,21 +127,23 @@ class CollapseConfig:
                     except ValueError as exc:
                         raise ConfigError(f"invalid collapse.{f.name}: {exc}") from None
                 values[f.name] = raw_arg
+                sources[f.name] = f"argument {f.name}"
                 continue
             overrides.pop(f.name, None)
             var = ENV_BY_FIELD.get(f.name)
             raw = env.get(var.name) if var else None
+            name = var.name if var else "OTEL_SERVICE_NAME"
             if f.name == "service" and raw is None:
                 raw = env.get("OTEL_SERVICE_NAME")
             if raw is None or (not strict and not raw.strip()):
                 continue
             try:
                 values[f.name] = parse_value(raw, f.default, f.name)
+                sources[f.name] = name
             except ValueError as exc:
-                name = var.name if var else "OTEL_SERVICE_NAME"
                 if strict:
                     raise ConfigError(f"invalid {name}: {exc}") from None
-                _log.warning("collapse-otel: ignoring invalid %s=%r", name, raw)
+                _warn_once(name, raw, str(exc), f.default)
         if overrides:
             raise TypeError(f"unknown config option(s): {', '.join(sorted(overrides))}")
         try:
@@ -143,8 +151,33 @@ class CollapseConfig:
         except ValueError as exc:
             if strict:
                 raise ConfigError(str(exc)) from None
-            _log.warning("collapse-otel: invalid configuration (%s); using defaults", exc)
-            return cls(**{k: v for k, v in values.items() if k in ("service", "release", "cohort")})
+        # each field is checked on its own: an invalid one falls back to its default, the
+        # others (the arguments above all: lineage, ports) are kept
+        kept: dict[str, object] = {}
+        for name, value in values.items():
+            try:
+                cls(**{name: value})
+            except ValueError as exc:
+                _warn_once(sources[name], value, str(exc), _DEFAULTS[name])
+            else:
+                kept[name] = value
+        return cls(**kept)
+
+
+_DEFAULTS = {f.name: f.default for f in fields(CollapseConfig)}
+_warned: set[tuple[str, str]] = set()
+
+
+def _warn_once(source: str, value: object, why: str, default: object) -> None:
+    """One warning per setting and value in a process, however often it is resolved (the
+    pipeline, the metrics server and instrument() each resolve the configuration)."""
+    key = (source, repr(value))
+    if key in _warned:
+        return
+    _warned.add(key)
+    shown = value if not isinstance(value, str) else _short(value)
+    _log.warning("collapse-otel: ignoring invalid %s=%s (%s); using its default %r",
+                 source.removeprefix("argument "), shown, why, default)
 
 
 def parse_value(value: object, default: object, name: str = "") -> object:

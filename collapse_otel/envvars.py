@@ -53,6 +53,11 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "Jaccard of word 5-gram shingle sets at or above which an answer is a near duplicate"),
     EnvVar("COLLAPSE_OTEL_EMBEDDING_DIM", "embedding_dim", 128,
            "dimension of the default hashed-feature embedding"),
+    EnvVar("COLLAPSE_OTEL_EMBEDDER", "embedder", "hashed",
+           "answer embeddings for semantic dispersion: hashed (word 1-2-gram feature hashing), "
+           "wordllama or e5 (models bundled in the embeddings / embeddings-e5 extras; hashed "
+           "when the extra is absent). Semantic dispersion is in the verdict under wordllama "
+           "only (docs/embeddings.md)"),
     EnvVar("COLLAPSE_OTEL_QUEUE_SIZE", "queue_size", 10_000,
            "records the capture queue holds before it drops (reason='queue_full')"),
     EnvVar("COLLAPSE_OTEL_QUEUE_MB", "queue_mb", 64,

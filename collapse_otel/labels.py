@@ -15,6 +15,7 @@ from functools import lru_cache
 import xxhash
 
 MAX_LABEL_CHARS = 128
+OVERFLOW = "__other__"   # the label of everything past a cap: never a user's own value
 _KEEP_CONTROL = {"\n", "\t"}   # escaped (newline) or harmless (tab) in the text format
 
 
@@ -47,6 +48,14 @@ def _safe_str(text: str, max_chars: int) -> str:
     if fixed == text and len(text) <= max_chars:
         return text
     return _with_digest(text, fixed, max_chars)
+
+
+def user_label_value(value: object, max_chars: int = MAX_LABEL_CHARS) -> str:
+    """``safe_label_value`` of a value a user chose, with the overflow label escaped: a
+    release named ``__other__`` becomes ``__other__~<hash>``, a series of its own, never the
+    bucket of the streams past the cap."""
+    text = safe_label_value(value, max_chars)
+    return _with_digest(text, text, max_chars) if text == OVERFLOW else text
 
 
 def safe_label_value(value: object, max_chars: int = MAX_LABEL_CHARS) -> str:

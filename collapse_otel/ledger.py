@@ -27,6 +27,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable
 from typing import Any
 
+from .labels import user_label_value
 from .records import OTHER_RELEASE, AnswerRecord, StreamKey
 
 TTL_SECONDS = 60.0     # a span path holds an answer up to its trace's hold_seconds (30)
@@ -188,6 +189,8 @@ class AnswerLedger:
 
     def _count_intermediate(self, key: StreamKey) -> None:
         counts = self.intermediate
+        if OTHER_RELEASE in key:   # a user's own "__other__" is not the overflow bucket
+            key = StreamKey(*(user_label_value(v) for v in key))
         if key not in counts and len(counts) >= self._max_streams:
             key = StreamKey(key.service, OTHER_RELEASE, key.cohort)
             if key not in counts and len(counts) >= 2 * self._max_streams:

@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from .labels import safe_label_value
+from .labels import user_label_value
 
 FEEDBACK, EVALUATION = "feedback", "evaluation"
 UP, DOWN = "up", "down"
@@ -131,12 +131,13 @@ def normal_word(value: str) -> str:
 
 
 def evaluator_name(value: Any) -> str | None:
-    """An evaluator name safe as a label value (labels.safe_label_value), or None."""
+    """An evaluator name safe as a label value (labels.user_label_value: never the overflow
+    ``__other__``), or None."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     if not isinstance(value, str) or not value.strip():
         return None
-    return safe_label_value(value.strip())
+    return user_label_value(value.strip())
 
 
 # -- pass or fail ------------------------------------------------------------------------

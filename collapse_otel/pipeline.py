@@ -33,7 +33,15 @@ from .health import (
 )
 from .ledger import AnswerLedger
 from .outcomes import Outcome
-from .pipeline_batches import LONG_ANSWER_CHARS, Barrier, Deferred, FlushMarker, WorkerBatches
+from .pipeline_batches import (
+    LONG_ANSWER_CHARS,
+    Barrier,
+    Charged,
+    Deferred,
+    FlushMarker,
+    WorkerBatches,
+    held_bytes,
+)
 from .records import AnswerRecord
 from .references import AnswerReferences
 
@@ -70,7 +78,7 @@ class Pipeline(WorkerBatches):
         self._errors_logged: set[str] = set()
         self._processing_seconds = 0.0
         self._processed = 0
-        self._queued_long_chars = 0   # characters of long answers waiting in the queue
+        self._queued_bytes = 0   # bytes of long texts queued or in the batch being analysed
         self._ledger = AnswerLedger(self.config.max_streams)   # worker thread only
         self._references = AnswerReferences(self.config.feedback_references)   # worker only
         self._waiting_outcomes: deque[tuple[float, Outcome]] = deque()          # worker only
@@ -94,10 +102,8 @@ class Pipeline(WorkerBatches):
             if type(record) is not AnswerRecord and not isinstance(record, AnswerRecord):
                 self.count_drop(INVALID_RECORD)
                 return False
-            text = record.answer
-            if text is not None and len(text) > LONG_ANSWER_CHARS:
-                return self._put_long(record, len(text))
-            return self._put(record)
+            nbytes = held_bytes(record)
+            return self._put_charged(record, nbytes) if nbytes else self._put(record)
         except Exception as exc:  # pragma: no cover - defensive
             self.report_error(CAPTURE_ERROR, exc)
             return False
@@ -110,9 +116,13 @@ class Pipeline(WorkerBatches):
             self.report_error(CAPTURE_ERROR, exc)
             return False
 
-    def submit_deferred(self, fn: Deferred) -> bool:
-        """Queue an extraction that the worker runs; its records join the next batch."""
+    def submit_deferred(self, fn: Deferred, nbytes: int = 0) -> bool:
+        """Queue an extraction that the worker runs; its records join the next batch.
+        ``nbytes``: what it holds (a span's attributes), charged on the queue's byte budget
+        with the long answers of every other capture path when over ``LONG_ANSWER_CHARS``."""
         try:
+            if nbytes > LONG_ANSWER_CHARS:
+                return self._put_charged(Charged(fn, nbytes), nbytes)
             return self._put(fn)
         except Exception as exc:  # pragma: no cover - defensive
             self.report_error(CAPTURE_ERROR, exc)
@@ -132,22 +142,23 @@ class Pipeline(WorkerBatches):
             self._wake.set()
         return True
 
-    def _put_long(self, record: AnswerRecord, chars: int) -> bool:
-        """Queue a long answer within the ``queue_mb`` bound on queued text (a count bound
-        alone would let 10,000 answers of 100,000 characters hold a gigabyte)."""
+    def _put_charged(self, item: Any, nbytes: int) -> bool:
+        """Queue an item holding long text within the ``queue_mb`` byte budget, shared by
+        every capture path (a count bound alone would let 10,000 answers of 100,000
+        characters hold a gigabyte). The charge lasts until the worker has analysed it."""
         with self._lock:
-            if self._queued_long_chars + chars > self.config.queue_mb << 20:
+            if self._queued_bytes + nbytes > self.config.queue_mb << 20:
                 self._dropped[QUEUE_FULL] = self._dropped.get(QUEUE_FULL, 0) + 1
                 return False
-            self._queued_long_chars += chars
-        if self._put(record):
+            self._queued_bytes += nbytes
+        if self._put(item):
             return True
-        self._release_long(chars)
+        self._release_bytes(nbytes)
         return False
 
-    def _release_long(self, chars: int) -> None:
+    def _release_bytes(self, nbytes: int) -> None:
         with self._lock:
-            self._queued_long_chars -= chars
+            self._queued_bytes -= nbytes
 
     def expect_direct(self) -> None:
         """A direct capture path (the LangChain handler) feeds this pipeline (see ledger.py)."""
@@ -282,6 +293,8 @@ class Pipeline(WorkerBatches):
             left = sum(1 for item in self._queue if not isinstance(item, FlushMarker))
             if left:
                 self._queue.clear()
+                with self._lock:
+                    self._queued_bytes = 0
                 self.count_drop(SHUTDOWN, left)
         except Exception as exc:  # pragma: no cover - defensive
             self.report_error(CAPTURE_ERROR, exc, 0)

@@ -9,9 +9,11 @@ batch: what was queued before it is done when it is released.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
+from itertools import islice
 from typing import Any
 
 from .health import CAPTURE_ERROR, EXTRACT_ERROR, INVALID_RECORD, SIGNAL_ERROR
@@ -20,10 +22,54 @@ from .records import AnswerRecord, StreamKey
 
 Deferred = Callable[[], Iterable[AnswerRecord | Outcome]]
 LONG_ANSWER_CHARS = 4_096  # answers longer than this also count against config.queue_mb
+ATTRIBUTES_READ = 256      # attributes of a span whose size is counted (SDK default limit: 128)
+ITEMS_READ = 64            # items of a sequence attribute read; the rest are extrapolated
+BATCH_SHARE = 16           # a batch stops at 1/16 of queue_mb of long text (4 MiB of 64)
 # a result naming a trace whose answer is not known yet waits for it this long: a span
 # processor holds a trace's answers until its root span ends (30 s at most by default)
 OUTCOME_WAIT_SECONDS = 35.0
 MAX_WAITING_OUTCOMES = 4_096   # beyond: the oldest is counted by its own labels at once
+
+
+class Charged:
+    """A deferred extraction and the bytes it holds, charged on the queue's byte budget
+    until the worker has analysed what it returned."""
+
+    __slots__ = ("fn", "nbytes")
+
+    def __init__(self, fn: Deferred, nbytes: int) -> None:
+        self.fn, self.nbytes = fn, nbytes
+
+    def __call__(self) -> Iterable[AnswerRecord | Outcome]:
+        return self.fn()
+
+
+def held_bytes(record: AnswerRecord) -> int:
+    """The bytes a record's long texts hold (0 when they are short: no lock, no count).
+    ``sys.getsizeof`` is O(1) and counts what a str really takes (1 to 4 bytes a
+    character), where a character count undercounts non-Latin text up to 4 times."""
+    n = 0
+    for text in (record.answer, record.question):
+        if type(text) is str and len(text) > LONG_ANSWER_CHARS:
+            n += sys.getsizeof(text)
+    return n
+
+
+def attribute_bytes(attributes: object) -> int:
+    """The bytes a span's attributes hold, from their sizes (O(attributes), never a pass
+    over the text): strings, and sequences of strings (the first ``ITEMS_READ`` items,
+    extrapolated to the rest)."""
+    values = getattr(attributes, "values", None)
+    if values is None:
+        return 0
+    total = 0
+    for value in islice(values(), ATTRIBUTES_READ):
+        if type(value) is str:
+            total += sys.getsizeof(value)
+        elif isinstance(value, (tuple, list)) and value:
+            read = [sys.getsizeof(v) for v in islice(value, ITEMS_READ) if type(v) is str]
+            total += sys.getsizeof(value) + sum(read) * len(value) // min(len(value), ITEMS_READ)
+    return total
 
 
 class FlushMarker:
@@ -70,30 +116,41 @@ class WorkerBatches:
     aggregator: Any
     count_drop: Callable[..., None]
     report_error: Callable[..., None]
-    _release_long: Callable[[int], None]
+    _release_bytes: Callable[[int], None]
 
     def _drain_once(self) -> None:
         queue, limit = self._queue, self.config.batch_size
+        # the analysis of a batch holds a few times its text: long answers make short batches
+        byte_limit = (self.config.queue_mb << 20) // BATCH_SHARE
         records: list[AnswerRecord] = []
         outcomes: list[Outcome] = []
         markers: list[FlushMarker] = []
-        while queue and len(records) + len(outcomes) < limit:
-            try:
-                item = queue.popleft()
-            except IndexError:
-                break
-            if isinstance(item, AnswerRecord):
-                records.append(item)
-                text = item.answer
-                if text is not None and len(text) > LONG_ANSWER_CHARS:
-                    self._release_long(len(text))
-            elif isinstance(item, Outcome):
-                outcomes.append(item)
-            elif isinstance(item, FlushMarker):
-                markers.append(item)
-                break  # records before the marker must be processed before it is released
-            else:
-                self._run_deferred(item, records, outcomes)
+        charged = 0   # released once the batch is analysed: the batch holds it until then
+        try:
+            while queue and len(records) + len(outcomes) < limit and charged < byte_limit:
+                try:
+                    item = queue.popleft()
+                except IndexError:
+                    break
+                if isinstance(item, AnswerRecord):
+                    records.append(item)
+                    charged += held_bytes(item)
+                elif isinstance(item, Outcome):
+                    outcomes.append(item)
+                elif isinstance(item, FlushMarker):
+                    markers.append(item)
+                    break  # records before the marker must be processed before it is released
+                else:
+                    if type(item) is Charged:
+                        charged += item.nbytes
+                    self._run_deferred(item, records, outcomes)
+            self._analyse(records, outcomes, markers)
+        finally:
+            if charged:
+                self._release_bytes(charged)
+
+    def _analyse(self, records: list[AnswerRecord], outcomes: list[Outcome],
+                 markers: list[FlushMarker]) -> None:
         if records:   # before the outcomes: feedback in this batch may name these answers
             try:
                 self._references.note(records)

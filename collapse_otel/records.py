@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-OTHER_RELEASE = "__other__"
+OTHER_RELEASE = "__other__"   # labels.OVERFLOW: user values are escaped (labels.py)
 
 
 class StreamKey(NamedTuple):

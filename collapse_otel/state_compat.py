@@ -14,6 +14,7 @@ import logging
 from collections.abc import Iterable
 
 from .signals.duplicates import SHINGLE_SKETCH, DuplicateIndex, band_keys_for
+from .signals.embedders import LazyModelEmbedder
 from .signals.minhash import MinHasher
 from .stream import Pane, StreamState
 from .text.hashing import HASH_VERSION
@@ -28,10 +29,16 @@ def fingerprint(config: object, embedder: object, minhasher: MinHasher) -> dict:
         "minhash": [minhasher.bands, minhasher.rows],
         "shingles": SHINGLE_SKETCH,
         "sample_size": config.sample_size,
-        "embedder": f"{type(embedder).__name__}:{getattr(embedder, 'dim', 0)}",
+        "embedder": f"{_embedder_kind(embedder)}:{getattr(embedder, 'dim', 0)}",
         "threshold": config.near_duplicate_threshold,
         "window": [max(1, (config.window_answers + 1) // 2), config.window_seconds / 2],
     }
+
+
+def _embedder_kind(embedder: object) -> str:
+    """The embedder's class, and a bundled model's name (two models share one class)."""
+    kind = type(embedder).__name__
+    return f"{kind}/{embedder.name}" if isinstance(embedder, LazyModelEmbedder) else kind
 
 
 def reconcile(streams: Iterable[StreamState], stored: dict | None, current: dict,

@@ -200,9 +200,10 @@ class StreamState:
         pane.seq_rep.update_many([p.seq_rep for p in with_text if p.seq_rep is not None])
 
     # -- reading --
-    def window_inputs(self) -> WindowInputs:
+    def window_inputs(self, embedder: str = "hashed") -> WindowInputs:
         """Merged copies of the window's sketches: cheap, taken under the aggregator's lock,
-        so the costly ``compute_window`` can run without it."""
+        so the costly ``compute_window`` can run without it (``embedder``: what embedded
+        the sample)."""
         panes = [p for p in (self.previous, self.current) if p is not None]
         seq, comp = MomentStats(), MomentStats()
         sample = self.current.sample.copy() if self.previous is None else \
@@ -226,7 +227,7 @@ class StreamState:
             question_hashes=_known_questions(panes),
             feedback=(outcomes.up, outcomes.down) if self.outcomes.has_feedback else None,
             evaluations=(outcomes.passed, outcomes.failed, outcomes.unknown)
-            if self.outcomes.results else None)
+            if self.outcomes.results else None, embedder=embedder)
 
     def window_signals(self) -> WindowSignals:
         return compute_window(self.window_inputs())

@@ -10,11 +10,14 @@ first four moments. Keys are those of ``collapse_otel.registry``.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
 import numpy as np
 
+from .registry import COVERAGE, SIGNALS
+from .signals import coverage as C
 from .signals import resampling as R
 from .signals import tail as T
 from .signals.accumulators import MomentStats
@@ -43,9 +46,13 @@ class WindowInputs:
     question_hashes: np.ndarray | None = None   # their question hashes
     feedback: tuple[int, int] | None = None     # thumbs (up, down); None: the stream has none
     evaluations: tuple[int, int, int] | None = None   # (pass, fail, unknown) results
+    embedder: str = "hashed"      # what embedded the sample (hashed, a bundled model, custom)
 
 
-def compute_window(w: WindowInputs) -> WindowSignals:
+def compute_window(w: WindowInputs, coverage: Mapping[str, float] | None = None,
+                   ) -> WindowSignals:
+    """Every signal of the window; the Hill numbers at the registry's coverage per kind of
+    type, or at ``coverage`` (a comparison's common coverage)."""
     values: dict[str, float] = {}
     stderr: dict[str, float] = {}
 
@@ -57,8 +64,14 @@ def compute_window(w: WindowInputs) -> WindowSignals:
             if se is not None and math.isfinite(se):
                 stderr[key] = float(se) + 0.0
 
-    if w.with_text:
-        put("near_duplicate_ratio", w.near / w.with_text, proportion_se(w.near, w.with_text))
+    for s in SIGNALS:     # the registry's proportions and per-answer means
+        if s.proportion is not None:
+            counts = s.proportion(w)
+            if counts is not None and counts[1]:
+                put(s.key, counts[0] / counts[1], proportion_se(*counts))
+        elif s.per_answer is not None:
+            moments = s.per_answer(w)
+            put(s.key, moments.mean(), moments.mean_se())
     clustering = 1.0     # variance of the duplicate share / its binomial variance
     if w.text_hashes is not None and len(w.text_hashes) >= 2:
         # repeats cluster (one canned reply repeated many times), so not binomial: the
@@ -80,39 +93,26 @@ def compute_window(w: WindowInputs) -> WindowSignals:
     if w.question_hashes is not None and len(w.question_hashes) >= 2:
         repeated, loo = R.repeated_share(w.question_hashes)
         put("question_distinct_ratio", 1.0 - repeated, R.jackknife_se(1.0 - loo))
-    put("repeated_ngram_within_answer", w.seq.mean(), w.seq.mean_se())
     put("completion_tokens_cv", w.completion.get(), w.completion.cv_se())
-    for key, (value, spread) in sample_statistics(w.sample).items():
-        # leave-group-out values, or a standard error already (the tail masses)
+    for key, (value, spread) in sample_statistics(w.sample, coverage=coverage).items():
+        # leave-group-out values, or a standard error already (the word coverage deficit)
         put(key, value, float(spread) if np.ndim(spread) == 0 else R.jackknife_se(spread))
-    entities = [len(set(item.entities)) for item in w.sample]
-    if entities:
-        moments = MomentStats()
-        moments.update_many(entities)
-        put("entities_per_answer", moments.mean(), moments.mean_se())
-    feedback, evaluations = _outcomes(w, put)
+    feedback, evaluations = _outcomes(w)
     return WindowSignals(
         window_answers=w.answers, window_answers_with_text=w.with_text,
         sample_answers=len(w.sample), values=MappingProxyType(values),
         stderr=MappingProxyType(stderr), feedback=feedback, evaluations=evaluations)
 
 
-def _outcomes(w: WindowInputs, put) -> tuple[MappingProxyType, MappingProxyType]:
-    """The window's thumbs-down rate (down / rated answers) and evaluation fail rate (fail /
-    pass + fail; unknown results are left out), each with its Agresti-Coull error, and the
-    counts behind them."""
+def _outcomes(w: WindowInputs) -> tuple[MappingProxyType, MappingProxyType]:
+    """The counts behind the window's thumbs-down and evaluation fail rates."""
     feedback, evaluations = {}, {}
     if w.feedback is not None:
         up, down = w.feedback
         feedback = {"up": up, "down": down}
-        if up + down:
-            put("thumbs_down_ratio", down / (up + down), proportion_se(down, up + down))
     if w.evaluations is not None:
         passed, failed, unknown = w.evaluations
         evaluations = {"pass": passed, "fail": failed, "unknown": unknown}
-        if passed + failed:
-            put("evaluation_fail_ratio", failed / (passed + failed),
-                proportion_se(failed, passed + failed))
     return MappingProxyType(feedback), MappingProxyType(evaluations)
 
 
@@ -125,9 +125,10 @@ def proportion_se(count: int, n: int) -> float:
 
 
 def sample_statistics(sample: list[SampledAnswer], groups: int = R.GROUPS,
+                      coverage: Mapping[str, float] | None = None,
                       ) -> dict[str, tuple[float | None, np.ndarray]]:
-    """Every corpus statistic of the sample with its leave-group-out values (or, for the
-    tail masses, its standard error)."""
+    """Every corpus statistic of the sample with its leave-group-out values (or a standard
+    error), the Hill numbers at the registry's coverage per kind of type or at ``coverage``."""
     groups = min(groups, len(sample))
     if groups < 2:
         return {}
@@ -150,16 +151,18 @@ def sample_statistics(sample: list[SampledAnswer], groups: int = R.GROUPS,
         out["repeated_ngram_across_answers"] = (1.0 - d4, 1.0 - d4_loo)
     out["self_repetition_score"] = R.self_repetition(tables, 4)
     out["self_bleu"] = T.self_bleu(tables)
-    out["word_tail_mass"] = T.word_tail_mass(tables)
     out["compression_ratio"] = R.chunked_compression(texts, group, STREAMING_GZIP_LEVEL, groups)
+    coverage = {**COVERAGE, **(coverage or {})}
+    for kind, n in (("words", 1), ("bigrams", 2)):
+        t = tables.order(n)
+        if t.total:
+            types = int(t.gram_start.sum())
+            counts = np.bincount(t.gram_of_row() * groups + t.grp, weights=t.count,
+                                 minlength=types * groups).reshape(types, groups)
+            out.update(_at_coverage(kind, counts, coverage[kind]))
     entities = R.count_matrix([item.entities for item in sample], group, groups)
     if len(entities):
-        out["entity_diversity_ratio"] = R.rarefied_with_jackknife(entities)
-        out["entity_entropy_bits"] = R.entropy_with_jackknife(entities)
-        # entities cluster in answers (one names the same place twice; canned replies repeat
-        # names): the answer-level jackknife, measured calibrated; the Poisson error of the
-        # word tail covered 89% here
-        out["entity_tail_mass"] = R.keyed_with_jackknife(entities, T.singleton_share)
+        out.update(_at_coverage("entities", entities, coverage["entities"]))
     contexts = R.count_matrix([item.contexts for item in sample], group, groups)
     if len(contexts):
         out["context_distinct_ratio"] = R.keyed_with_jackknife(contexts, R.distinct_share)
@@ -173,3 +176,28 @@ def sample_statistics(sample: list[SampledAnswer], groups: int = R.GROUPS,
         out["embedding_mean_cosine_similarity"] = emb["cosine"]
         out["embedding_effective_rank"] = emb["rank"]
     return {k: v for k, v in out.items() if v[0] is not None}
+
+
+def _at_coverage(kind: str, counts: np.ndarray, target: float,
+                 ) -> dict[str, tuple[float | None, np.ndarray]]:
+    """The registry's signals of one kind of type from its types x groups count matrix: Hill
+    numbers at coverage ``target`` (or the one the sample reaches within twice its size) and
+    the coverage deficit, each with its leave-group-out values."""
+    r = C.with_jackknife(counts, target)
+    out: dict[str, tuple[float | None, np.ndarray]] = {}
+    if not r:
+        return out
+    for s in SIGNALS:
+        if s.species != kind:
+            continue
+        if s.order is not None:
+            out[s.key] = r[f"q{s.order}"]
+        elif kind == "words":
+            # f1 as a Poisson count (measured: the jackknife was 40% too wide, leaving a
+            # group out turns its doubletons into singletons); bigrams and entity mentions
+            # cluster in answers (an answer's bigrams overlap; one names the same place
+            # twice): the answer-level jackknife (Poisson errors covered 57% of bigram windows)
+            out[s.key] = (r["deficit"][0], C.deficit_se(counts.sum(axis=1)))
+        else:
+            out[s.key] = r["deficit"]
+    return out

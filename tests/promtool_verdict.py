@@ -5,8 +5,8 @@ Every verdict signal gets a value and a standard error per release; each scenari
 of them. Run ``python -m tests.promtool_verdict`` to regenerate; tests/test_rules_promtool.py
 fails when the committed file drifts from this script.
 
-- gradual: a collapse of about 10% per release in two families (lexical diversity, semantic
-  dispersion), errors of a 1,000-answer sample: warning.
+- gradual: a collapse of about 10% per release in two families (lexical diversity,
+  repetition), errors of a 1,000-answer sample: warning.
 - control: the same signals moving 2-3% (the accumulate control of the simulation): quiet.
 - noise: 8% moves, but with errors of a tiny window (z about 1.4): quiet; and a 4.9% move with
   tiny errors (below the 5% floor): quiet.
@@ -42,16 +42,18 @@ BASE = {
     "repeated_ngram_within_answer": (0.01, 0.001), "compression_ratio": (2.9, 0.02),
     "distinct_1": (0.10, 0.001), "distinct_2": (0.55, 0.004), "distinct_3": (0.85, 0.004),
     "distinct_4": (0.95, 0.004), "ngram_diversity_score": (2.45, 0.01),
-    "entities_per_answer": (3.0, 0.05), "entity_diversity_ratio": (0.75, 0.008),
+    "entities_per_answer": (3.0, 0.05), "entity_hill_0": (1200.0, 12.0),
     "embedding_vendi_score": (45.0, 0.8), "embedding_mean_cosine_similarity": (0.30, 0.004),
     "completion_tokens_cv": (0.45, 0.015), "context_distinct_ratio": (0.40, 0.008),
     "context_top10_share": (0.30, 0.008), "self_bleu": (0.15, 0.003),
-    "word_tail_mass": (0.008, 0.0004), "cross_question_duplicate_ratio": (0.01, 0.003),
+    "word_coverage_deficit": (0.05, 0.0015), "word_hill_1": (700.0, 10.0),
+    "cross_question_duplicate_ratio": (0.01, 0.003),
     "thumbs_down_ratio": (0.10, 0.01), "evaluation_fail_ratio": (0.12, 0.01),
 }
 LEXICAL = ("distinct_1", "distinct_2", "distinct_3", "distinct_4", "ngram_diversity_score")
-SEMANTIC = ("embedding_vendi_score", "embedding_mean_cosine_similarity")
-ENTITY = ("entities_per_answer", "entity_diversity_ratio")
+# semantic dispersion is judged under WordLlama embeddings only, not in the default rules
+REPETITION = ("compression_ratio",)
+ENTITY = ("entities_per_answer", "entity_hill_0")
 
 
 def moved(keys: tuple[str, ...], fraction: float, scale_se: float = 1.0,
@@ -99,23 +101,23 @@ def scenarios() -> list[dict]:
     series: list[dict] = []
     # gradual: about 10% per release in two families
     series += release_series("gradual", "r1", "default", "a", moved((), 0), ALL)
-    series += release_series("gradual", "r2", "default", "a", moved(LEXICAL + SEMANTIC, 0.10),
+    series += release_series("gradual", "r2", "default", "a", moved(LEXICAL + REPETITION, 0.10),
                              ALL, previous="r1")
     # control: 2-3% in the same signals
     series += release_series("control", "r1", "default", "a", moved((), 0), ALL)
     series += release_series("control", "r2", "default", "a",
-                             moved(LEXICAL + SEMANTIC + ENTITY, 0.025), ALL, previous="r1")
+                             moved(LEXICAL + REPETITION + ENTITY, 0.025), ALL, previous="r1")
     # noise: 8% with the errors of a window of 40 answers (5x wider): z about 1.4
     series += release_series("noise", "n1", "default", "a", moved((), 0, 5), ALL, window=300)
     series += release_series("noise", "n2", "default", "a",
-                             moved(LEXICAL + SEMANTIC + ENTITY, 0.08, 5), ALL, previous="n1",
+                             moved(LEXICAL + REPETITION + ENTITY, 0.08, 5), ALL, previous="n1",
                              window=300)
     # at the floor: 4.9% with tiny errors (significant, but below the 5% that matters)
     series += release_series("floor", "f1", "default", "a", moved((), 0, 0.2), ALL)
     series += release_series("floor", "f2", "default", "a",
-                             moved(LEXICAL + SEMANTIC + ENTITY, 0.049, 0.2), ALL, previous="f1")
+                             moved(LEXICAL + REPETITION + ENTITY, 0.049, 0.2), ALL, previous="f1")
     # canary: the canary is a release serving its own cohort
-    canary = moved(SEMANTIC + ENTITY, 0.25)
+    canary = moved(REPETITION + ENTITY, 0.25)
     canary["exact_duplicate_ratio"] = (0.45, 0.012)
     series += release_series("shop", "v1", "default", "a", moved((), 0), ALL)
     series += release_series("shop", "v2", "canary", "b", canary, ALL, previous="v1")
@@ -124,16 +126,16 @@ def scenarios() -> list[dict]:
     series += release_series("pods", "r2", "default", "b", moved(LEXICAL + ENTITY, 0.12),
                              f"_x10 {{v}}x{MINUTES - 10}", previous="r1")
     # pinned: small step from r4, but 15% below the human-written baseline in three families
-    r4 = moved(LEXICAL + SEMANTIC + ENTITY, 0.13)
+    r4 = moved(LEXICAL + REPETITION + ENTITY, 0.13)
     series += release_series("pinned", "h", "default", "a", moved((), 0), ALL)
     series += release_series("pinned", "r4", "default", "a", r4, ALL, baseline="h")
     series += release_series("pinned", "r5", "default", "a",
-                             moved(LEXICAL + SEMANTIC + ENTITY, 0.02, base=r4), ALL,
+                             moved(LEXICAL + REPETITION + ENTITY, 0.02, base=r4), ALL,
                              previous="r4", baseline="h")
     # young: a big move, but too few answers in the window to judge it
     series += release_series("young", "y1", "default", "a", moved((), 0), ALL)
     series += release_series("young", "y2", "default", "a",
-                             moved(LEXICAL + SEMANTIC + ENTITY, 0.3), ALL, previous="y1",
+                             moved(LEXICAL + REPETITION + ENTITY, 0.3), ALL, previous="y1",
                              window=100)
     # replicas: r2 runs on two instances; a release's value is their mean, its error
     # sqrt(sum se^2) / n (independent windows)
@@ -176,10 +178,10 @@ def document() -> dict:
     cfg = MixinConfig()
     warn = dict(critical=False)
     crit = dict(critical=True)
-    gradual = ["lexical diversity", "semantic dispersion"]
-    canary = ["duplication", "entity diversity", "semantic dispersion"]
+    gradual = ["lexical diversity", "repetition"]
+    canary = ["duplication", "entity diversity", "repetition"]
     rolling = ["entity diversity", "lexical diversity"]
-    pinned = ["entity diversity", "lexical diversity", "semantic dispersion"]
+    pinned = ["entity diversity", "lexical diversity", "repetition"]
     firing = [
         _expected(cfg, **warn, service="gradual", release="r2", cohort="default",
                   families=gradual, value=2, previous="r1"),
@@ -231,7 +233,7 @@ def document() -> dict:
                          service="pinned"), "value": count}
                      for rel in ("r4", "r5")
                      for fam, count in (("entity diversity", 2), ("lexical diversity", 5),
-                                        ("semantic dispersion", 2))]},
+                                        ("repetition", 1))]},
                 # noise and floor: big or significant moves alone do not degrade anything
                 {"expr": 'service_release_cohort_signal:collapse_signal_degraded:'
                          'previous_release{service=~"noise|floor|control|young"}',
@@ -283,18 +285,18 @@ def _rule_cases() -> list[dict]:
         _case(f'{V.STDERR}{{service="replicas", release="r2", signal="distinct_2"}}', [
             (named(V.STDERR, service="replicas", release="r2", cohort="default",
                    signal="distinct_2"), 0.0025)]),
-        _case(f'{V.RELEASE_VALUE}{{service="shop", release="v1", signal="embedding_vendi_score"}}',
+        _case(f'{V.RELEASE_VALUE}{{service="shop", release="v1", signal="compression_ratio"}}',
               [(named(V.RELEASE_VALUE, service="shop", release="v1",
-                      signal="embedding_vendi_score"), 45)]),
-        _case(f'{V.RELEASE_STDERR}{{service="shop", release="v1", signal="embedding_vendi_score"}}',
+                      signal="compression_ratio"), 2.9)]),
+        _case(f'{V.RELEASE_STDERR}{{service="shop", release="v1", signal="compression_ratio"}}',
               [(named(V.RELEASE_STDERR, service="shop", release="v1",
-                      signal="embedding_vendi_score"), 0.8)]),
+                      signal="compression_ratio"), 0.02)]),
         # the canary's cohort does not exist in v1: v1 across its cohorts is the base
         _case(f'{V.base_value("previous_release")}{{service="shop", '
-              'signal="embedding_vendi_score"}', [
+              'signal="compression_ratio"}', [
                   (named(V.base_value("previous_release"), service="shop", release="v2",
-                         cohort="canary", signal="embedding_vendi_score",
-                         previous_release="v1"), 45)]),
+                         cohort="canary", signal="compression_ratio",
+                         previous_release="v1"), 2.9)]),
         # r1's pod stopped at minute 10: its last values are the base
         _case(f'{V.base_value("previous_release")}{{service="pods", signal="distinct_2"}}', [
             (named(V.base_value("previous_release"), service="pods", release="r2",
@@ -329,10 +331,50 @@ def _rule_cases() -> list[dict]:
                     "release": "r4", "cohort": "default", "signal": "distinct_2",
                     "baseline_release": "h", "change": "relative",
                     "family": "lexical_diversity"}, 1)]),
+        # the compression ratio's 10% move is 1% of error wide (0.02 of 2.9 on each side):
+        # its bound, about 4 errors below, is above 0
         _case(f'{V.family_degraded("previous_release")}{{service="gradual"}}', [
             (named(V.family_degraded("previous_release"), **g2, previous_release="r1",
                    family=family), count)
-            for family, count in (("lexical_diversity", 5), ("semantic_dispersion", 2))]),
+            for family, count in (("lexical_diversity", 5), ("repetition", 1))]),
+        # the change's error in its own units, and the bound against a Python oracle
+        _case(f'round(100000 * {V.change_stderr("previous_release")}{{service="gradual", '
+              'signal="compression_ratio"})', [
+                  ({**g2, "signal": "compression_ratio", "previous_release": "r1",
+                    "change": "relative"}, round(1e5 * math.hypot(0.02, 0.02) / 2.9))]),
+        *(_case(f'round(100000 * {V.bound("previous_release")}{{service="gradual", '
+                f'signal="{key}"}})', [
+                    ({**g2, "signal": key, "previous_release": "r1", "change": "relative",
+                      "family": "repetition"},
+                     round(1e5 * (0.10 - V.half_width(math.hypot(se, se) / value, 0.05,
+                                                      MixinConfig()))))])
+          for key, (value, se) in (("compression_ratio", BASE["compression_ratio"]),)),
+        # against the pinned baseline: an absolute change's error, distinct-2's bound (13%
+        # down, 1% of error), and the verdict
+        _case(f'round(100000 * {V.change_stderr("baseline_release")}{{service="pinned", '
+              'release="r4", signal="exact_duplicate_ratio"})', [
+                  (dict(service="pinned", release="r4", cohort="default",
+                        signal="exact_duplicate_ratio", baseline_release="h",
+                        change="absolute"), round(1e5 * math.hypot(0.004, 0.004)))]),
+        _case(f'round(100000 * {V.change_stderr("baseline_release")}{{service="pinned", '
+              'release="r4", signal="distinct_2"})', [
+                  (dict(service="pinned", release="r4", cohort="default", signal="distinct_2",
+                        baseline_release="h", change="relative"),
+                   round(1e5 * math.hypot(0.004, 0.004) / 0.55))]),
+        _case(f'round(100000 * {V.bound("baseline_release")}{{service="pinned", '
+              'release="r4", signal="distinct_2"})', [
+                  (dict(service="pinned", release="r4", cohort="default", signal="distinct_2",
+                        baseline_release="h", change="relative", family="lexical_diversity"),
+                   round(1e5 * ((0.55 - 0.4785) / 0.55 - V.half_width(
+                       math.hypot(0.004, 0.004) / 0.55, 0.05, MixinConfig()))))]),
+        _case(f'{V.suspected("baseline_release")}{{service="pinned"}}', [
+            (named(V.suspected("baseline_release"), service="pinned", release=rel,
+                   cohort="default", baseline_release="h"), 1) for rel in ("r4", "r5")]),
+        # the verdict series the alert and the canary gates read: 1 suspected, 0 judged
+        _case(f'{V.suspected("previous_release")}{{service=~"gradual|control|young"}}', [
+            (named(V.suspected("previous_release"), **g2, previous_release="r1"), 1),
+            (named(V.suspected("previous_release"), service="control", release="r2",
+                   cohort="default", previous_release="r1"), 0)]),
         _case(f'{V.families_degraded("baseline_release")}{{service="pinned"}}', [
             (named(V.families_degraded("baseline_release"), service="pinned", release=rel,
                    cohort="default", baseline_release="h"), 3) for rel in ("r4", "r5")]),

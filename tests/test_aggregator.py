@@ -11,6 +11,7 @@ import pytest
 from collapse_otel.aggregator import Aggregator, observe_all, window_of
 from collapse_otel.config import CollapseConfig
 from collapse_otel.records import OTHER_RELEASE, AnswerRecord, StreamKey
+from collapse_otel.registry import COVERAGE
 from collapse_otel.signals import batch
 from collapse_otel.text import RuleBasedEntityExtractor, normalize, text_hash, tokenize
 
@@ -60,11 +61,14 @@ def test_window_signals_equal_batch_definitions():
         batch.coefficient_of_variation([len(t.split()) for t in texts]))
     extractor = RuleBasedEntityExtractor()
     entities = [[text_hash(e) for e in extractor.extract(t)] for t in texts]
-    per_answer, _, bits = batch.entity_diversity(entities)
-    assert (w.get("entities_per_answer"), w.get("entity_entropy_bits")) == \
-        pytest.approx((per_answer, bits))
-    assert w.get("entity_diversity_ratio") == pytest.approx(
-        batch.rarefied_richness(e for ents in entities for e in ents))
+    per_answer, _, _ = batch.entity_diversity(entities)
+    assert w.get("entities_per_answer") == pytest.approx(per_answer)
+    for prefix, kind, keys in (
+            ("entity", "entities", (e for ents in entities for e in ents)),
+            ("word", "words", (g for t in tokens for g in t)),
+            ("bigram", "bigrams", (g for t in tokens for g in zip(t, t[1:], strict=False)))):
+        want = batch.hill_at_coverage(keys, COVERAGE[kind])
+        assert [w.get(f"{prefix}_hill_{q}") for q in (0, 1, 2)] == pytest.approx(want), kind
     ctx = batch.context_diversity([[str(i % 7)] for i in range(len(texts))])
     assert (w.get("context_distinct_ratio"), w.get("context_top10_share")) == pytest.approx(ctx)
 

@@ -204,7 +204,7 @@ def test_diversity_per_source_at_equal_size_and_synthetic_narrower(tmp_path: Pat
     assert d["sources"]["distilled"]["distinct_2"] < d["sources"]["human"]["distinct_2"]
     n = d["synthetic_vs_human"]
     assert n["sample_size"] == 60 and n["collapse_suspected"]
-    assert {"lexical diversity", "semantic dispersion"} <= set(n["narrower_families"])
+    assert "lexical diversity" in n["narrower_families"]
     # without enough synthetic rows there is no comparison, and the rest still works
     few = write_jsonl(tmp_path / "few.jsonl", rows(h[:100], "human") +
                       rows(distilled(5), "synthetic"))

@@ -23,3 +23,14 @@ def test_simulation_signals_table_runs_on_a_small_simulation(capsys):
     for name, _, _ in simulation_signals.SIGNALS:
         assert out.count(f"| {name} ") == 3, name  # a row in both regime tables and the summary
     assert "| gen2 " in out and "distinct_2" in out
+
+
+def test_embedder_table_runs_on_a_small_simulation(capsys):
+    from benchmarks import embedders
+
+    assert embedders.main(["--embedders", "hashed", "--answers", "150", "--sample", "150",
+                           "--generations", "2", "--corpus", "wikitext",
+                           "--human-sets", "xsum_gpt-4"]) == 0
+    out = capsys.readouterr().out
+    assert "| hashed | wikitext | 0 | replace | 2 |" in out and "| hashed | xsum_gpt-4 |" in out
+    assert "replace_vendi_step=" in out

@@ -48,7 +48,7 @@ def test_collapsed_candidate_fails_the_gate_with_every_report(files, tmp_path, c
     assert (code, err) == (1, "")
     data = json.loads(paths["json"].read_text())
     assert data["overall"]["verdict"] == "collapse suspected"
-    assert {"lexical diversity", "semantic dispersion"} <= set(data["overall"]["degraded_families"])
+    assert "lexical diversity" in data["overall"]["degraded_families"]
     assert data["gate"] == {"exit_status": 1, "fail_on": "collapse", "failed": ["all answers"]}
     assert (data["baseline"]["name"], data["candidate"]["name"]) == ("v4", "v5")
     assert data["baseline"]["kind"] == kind
@@ -66,7 +66,7 @@ def test_collapsed_candidate_fails_the_gate_with_every_report(files, tmp_path, c
 def test_same_distribution_candidate_passes(files, capsys, kind):
     code, out, err = run(capsys, files[f"base.{kind}"], files[f"same.{kind}"])
     assert (code, err) == (0, "")
-    assert "all answers: 300 vs 300 answers: pass; 0 of 6 families degraded" in out
+    assert "all answers: 300 vs 300 answers: pass; 0 of 5 families degraded" in out
     assert "gate (--fail-on collapse): PASS (exit 0" in out
 
 
@@ -92,7 +92,7 @@ def test_fail_on_degraded_catches_one_family(files, capsys):
     (exit 0 by default), but a failure with --fail-on degraded."""
     code, out, _ = run(capsys, files["base.jsonl"], files["flat.jsonl"])
     assert code == 0
-    assert "all answers: 300 vs 300 answers: degraded; 1 of 6 families degraded " \
+    assert "all answers: 300 vs 300 answers: degraded; 1 of 5 families degraded " \
            "(length and variance)" in out
     code, out, _ = run(capsys, files["base.jsonl"], files["flat.jsonl"], "--fail-on", "degraded")
     assert code == 1 and "FAIL (exit 1; failed: all answers)" in out

@@ -191,7 +191,7 @@ def test_permutation_detects_a_collapsed_candidate(items) -> None:
     collapsed = window_of_answers(templated(texts[1500:1540])).sample
     p = permutation_test(items[:40], collapsed, 100, seed=0)
     for key in ("distinct_1", "distinct_2", "distinct_3", "distinct_4",
-                "self_repetition_score", "word_tail_mass", "embedding_mean_cosine_similarity"):
+                "self_repetition_score", "word_coverage_deficit", "embedding_mean_cosine_similarity"):
         assert p[key] is not None and p[key] < 1e-6, (key, p[key])
 
 
@@ -258,3 +258,13 @@ def test_compare_streams_equals_compare_answers() -> None:
     assert streams.families == answers.families and streams.verdict == answers.verdict
     with pytest.raises(KeyError):
         compare_streams(agg, StreamKey("bot", "v1", "default"), StreamKey("bot", "v9", "x"))
+
+
+def test_every_mean_is_tested_on_its_own_moments() -> None:
+    """A per-answer mean is Welch-tested on the moments its declaration names: a new mean
+    without them falls back to the z-test on its errors, never onto another signal's."""
+    from collapse_otel.registry import SIGNALS
+
+    for s in SIGNALS:
+        assert (s.statistic == "mean") == (s.per_answer is not None), s.key
+        assert s.proportion is None or s.statistic == "proportion", s.key

@@ -68,3 +68,24 @@ def test_screenshot_is_not_blank(page):
     for verdict in ("degraded", "improved"):   # the coloured plots reached the screen
         hex_colour = VERDICT_COLOURS[verdict].lstrip("#")
         assert tuple(int(hex_colour[i:i + 2], 16) for i in (0, 2, 4)) in present, verdict
+
+
+AXES = """JSON.stringify([...document.querySelectorAll('svg.plot')]
+  .filter(s => s.getAttribute('aria-label').endsWith(': baseline and candidate with 95% intervals'))
+  .map(s => [s.getAttribute('aria-label').split(': baseline')[0],
+             [...s.querySelectorAll('text')].filter(t => t.getAttribute('y') === '45.0')
+               .map(t => t.textContent)]))"""
+
+
+def test_value_axes_on_screen_never_show_an_impossible_value(page):
+    """Shares, Self-BLEU, counts: an interval near 0 is cut at 0, never drawn below it."""
+    p, _ = page
+    by_title = {s.title: s for s in SIGNALS}
+    axes = json.loads(p.evaluate(AXES))
+    assert len(axes) == 3 * len(SIGNALS)
+    ticks = [(title, float(v.replace(",", ""))) for title, labels in axes for v in labels]
+    assert len(ticks) > 40
+    for title, tick in ticks:
+        s = by_title[title]
+        assert tick >= s.lowest, (title, tick)
+        assert s.highest is None or tick <= s.highest, (title, tick)

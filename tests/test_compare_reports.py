@@ -18,7 +18,7 @@ from collapse_otel.version import __version__
 
 from .compare_data import make_files
 
-TOP = {"schema", "schema_version", "tool", "gate", "options", "baseline", "candidate",
+TOP = {"schema", "schema_version", "tool", "glossary", "gate", "options", "baseline", "candidate",
        "overall", "cohorts", "cohorts_only_in_baseline", "cohorts_only_in_candidate",
        "patterns", "phrases"}
 SIDE = {"path", "kind", "name", "answers", "cohorts", "completion_tokens_estimated"}
@@ -26,7 +26,7 @@ SECTION = {"cohort", "note", "verdict", "collapse_suspected", "degraded_families
            "answers", "sample_size", "families", "signals", "tail_coverage", "lengths"}
 SIGNAL = {"key", "title", "family", "collapse_direction", "in_verdict", "note", "statistic",
           "test", "change_kind", "baseline", "candidate", "baseline_se", "candidate_se",
-          "change", "low", "high", "p_value", "p_adjusted", "floor", "verdict"}
+          "change", "low", "high", "p_value", "p_adjusted", "floor", "verdict", "reason"}
 PATTERN = {"improved_cohort", "improved_families", "degraded_cohort", "degraded_families",
            "message"}
 

@@ -28,7 +28,7 @@ def test_otel_service_name_is_the_fallback_service():
                                         ("COLLAPSE_OTEL_MAX_STREAMS", "-3"),
                                         ("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
                                          "maybe")])
-def test_bad_env_value_warns_and_falls_back(name, value, caplog):
+def test_bad_env_value_warns_and_falls_back(name, value, caplog, fresh_warnings):
     with caplog.at_level(logging.WARNING):
         cfg = CollapseConfig.resolve({name: value})
     assert cfg == CollapseConfig()
@@ -78,3 +78,63 @@ def test_strict_parses_quoted_values_like_env_strings():
                                  capture_message_content="span_only")
     assert (cfg.window_answers, cfg.window_seconds, cfg.capture_message_content) == \
         (500, 60.0, True)
+
+
+@pytest.fixture
+def fresh_warnings(monkeypatch):
+    """Warnings are given once per process; each test starts with none given."""
+    from collapse_otel import config
+
+    monkeypatch.setattr(config, "_warned", set())
+
+
+def test_one_out_of_range_value_falls_back_for_its_own_field_only(caplog, fresh_warnings):
+    env = {"COLLAPSE_OTEL_MEMORY_BUDGET_MB": "-5", "COLLAPSE_OTEL_WINDOW_ANSWERS": "500"}
+    args = dict(release="v7", previous_release="v6", prometheus_port=9999)
+    with caplog.at_level(logging.WARNING):
+        cfg = CollapseConfig.resolve(env, **args)
+        again = CollapseConfig.resolve(env, **args)   # the pipeline resolves it again
+    assert cfg == again
+    assert (cfg.release, cfg.previous_release, cfg.prometheus_port, cfg.window_answers) == \
+        ("v7", "v6", 9999, 500)
+    assert cfg.memory_budget_mb == CollapseConfig().memory_budget_mb
+    (record,) = caplog.records                       # named once, not once per resolution
+    assert "COLLAPSE_OTEL_MEMORY_BUDGET_MB" in record.getMessage()
+    assert "using its default 512" in record.getMessage()
+
+
+def test_an_invalid_argument_falls_back_alone(caplog, fresh_warnings):
+    with caplog.at_level(logging.WARNING):
+        cfg = CollapseConfig.resolve({"COLLAPSE_OTEL_QUEUE_SIZE": "50"}, memory_budget_mb=-5,
+                                     release="v2", near_duplicate_threshold=3.0)
+    assert (cfg.release, cfg.queue_size, cfg.memory_budget_mb,
+            cfg.near_duplicate_threshold) == ("v2", 50, 512, 0.8)
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2
+    assert any("memory_budget_mb=-5" in m for m in messages)
+
+
+def test_instrument_keeps_its_arguments_and_warns_once(tmp_path):
+    """The whole path of a host application, in its own process: the lineage and the port
+    given to instrument() survive a bad environment value, named in one warning."""
+    import subprocess
+    import sys
+
+    script = (
+        "import logging, sys\n"
+        "logging.basicConfig(stream=sys.stderr, format='%(message)s')\n"
+        "import collapse_otel\n"
+        "from collapse_otel.pipeline import get_pipeline\n"
+        "collapse_otel.instrument(release='v7', previous_release='v6', prometheus_port=0,\n"
+        "                         metrics_export='none', langchain=False)\n"
+        "collapse_otel.observe('an answer', release='v7')\n"
+        "p = get_pipeline(); assert p.flush(30)\n"
+        "c = p.config\n"
+        "print(c.release, c.previous_release, c.prometheus_port, c.memory_budget_mb)\n")
+    env = {"PATH": "/usr/bin:/bin", "COLLAPSE_OTEL_MEMORY_BUDGET_MB": "-5",
+           "OPENBLAS_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["v7", "v6", "0", "512"]
+    assert proc.stderr.count("COLLAPSE_OTEL_MEMORY_BUDGET_MB") == 1, proc.stderr

@@ -16,6 +16,8 @@ from collapse_otel.mixin.verdict import (
     change,
     families_degraded,
     family_degraded,
+    suspected,
+    tightest,
     z_critical,
     zscore,
 )
@@ -74,6 +76,16 @@ def test_dashboard_is_well_formed(path: Path) -> None:
         for target in panel["targets"]:
             assert target["datasource"] == DATASOURCE, panel["title"]
             assert target["expr"].strip()
+
+
+@pytest.mark.parametrize("path", DASHBOARD_FILES, ids=lambda p: p.name)
+def test_every_panel_says_what_its_numbers_mean(path: Path) -> None:
+    """A newcomer hovers the (i): every panel describes what its value is, in a sentence."""
+    for panel in json.loads(path.read_text())["panels"]:
+        if panel["type"] != "row":
+            description = panel.get("description", "")
+            assert len(description) >= 30 and description.endswith((".", ")", "?")), \
+                panel["title"]
 
 
 @pytest.mark.parametrize("path", DASHBOARD_FILES, ids=lambda p: p.name)
@@ -189,14 +201,13 @@ def test_overview_lists_releases_with_collapse_suspected() -> None:
     model = _load("collapse-overview.json")
     row = [p["title"] for p in model["panels"] if p["type"] == "row"][0]
     assert row == "Releases with collapse suspected"
-    k = MixinConfig().verdict_min_families
     for ref, name in (("previous_release", "previous"), ("baseline_release", "baseline")):
         (panel,) = [p for p in model["panels"]
                     if p["title"] == f"Releases with collapse suspected (vs {name} release)"]
         assert panel["type"] == "table"
         (target,) = panel["targets"]
         assert f"{families_degraded(ref)}" in target["expr"]
-        assert f" >= {k}\n" in target["expr"] and target["instant"]
+        assert f" {suspected(ref)} == 1\n" in target["expr"] and target["instant"]
 
 
 def test_plugin_health_shows_every_health_metric() -> None:
@@ -221,10 +232,12 @@ def test_runbook_names_only_panels_that_exist() -> None:
 
 
 def test_runbook_and_readme_quote_the_current_verdict_bound() -> None:
-    """The z bound depends on how many signals are in the verdict: the docs must follow."""
-    z = f"{z_critical(MixinConfig()):.2f}"
-    n = len(VERDICT_SIGNALS)
+    """The bound's width depends on how many signals are in the verdict: the docs must
+    follow."""
+    _, width = tightest(MixinConfig())
+    n, alpha = len(VERDICT_SIGNALS), MixinConfig().verdict_alpha
     runbook = (ROOT / "exporters" / "prometheus" / "runbook.md").read_text()
     readme = (ROOT / "README.md").read_text()
-    assert f"passes {z} (Bonferroni over the {n} verdict signals" in runbook
-    assert f"the Bonferroni bound, {z} for the {n} verdict signals" in readme
+    assert f"all {n} verdict signals" in runbook and f"2 ln({n}/{alpha:g})" in runbook
+    assert f"tightest ({width:.2f})" in runbook
+    assert f"{width:.2f} at best for the {n} verdict signals at alpha {alpha:g}" in readme

@@ -46,9 +46,9 @@ def test_run_demo_prints_every_signal_per_release():
         if metric is N.WINDOW_SIGNAL_STDERR:
             continue   # the table shows values; the errors are in the exposition
         assert any(name.startswith(metric.sample_name) for name in rows), metric.name
-    # every signal has a value; entity richness needs 500 mentions, more than 90 answers name
-    assert all(v != "-" for name, row in rows.items() for v in row.values()
-               if name != "collapse_entity_diversity_ratio")
+    # every signal has a value, in every release: entity richness too, at the coverage a
+    # release that names few entities reaches
+    assert all(v != "-" for row in rows.values() for v in row.values()), rows
     exact = rows['collapse_duplicate_answer_ratio{kind="exact"}']
     assert float(exact["v3"]) > float(exact["v1"])
     vendi = rows["collapse_embedding_vendi_score"]

@@ -261,8 +261,11 @@ def test_boilerplate_does_not_make_a_templated_release_look_richer():
         observe_all(agg, [AnswerRecord(t) for t in texts])
         windows.append(agg.snapshot().streams[0].window)
     assert windows[1].get("entities_per_answer") == 1.0 < windows[0].get("entities_per_answer")
-    # the templated release names its three cities and nothing else
-    assert windows[1].get("entity_entropy_bits") == pytest.approx(math.log2(3))
+    # the templated release names its three cities and nothing else, each once: Chao and
+    # Jost's deficit f1 / n * A with A = (n - 1)(f1 - 1) / ((n - 1)(f1 - 1) + 2) = 2 / 3
+    assert windows[1].get("entity_coverage_deficit") == pytest.approx(2 / 3)
+    for q in (0, 1, 2):
+        assert windows[1].get(f"entity_hill_{q}") < windows[0].get(f"entity_hill_{q}"), q
 
 
 # Answers in the style of an assistant, with the entities a reader would count. Written for
@@ -701,10 +704,11 @@ def test_extract_many_equals_extract_per_text_on_real_texts():
     assert small.extract_many(texts[:300]) == [small.extract(t) for t in texts[:300]]
 
 
-def test_entity_diversity_ratio_does_not_follow_the_sample_size():
+def test_entity_richness_at_equal_coverage_does_not_follow_the_sample_size():
     """The distinct / mentions ratio of a sample falls as the sample grows (here 0.68 at 400
-    human answers, 0.57 at 1,000); the exported ratio is rarefied to 500 mentions, so windows
-    of 400, 1,000 and 3,776 answers of the same text agree within their errors."""
+    human answers, 0.57 at 1,000), and the distinct count grows; distinct entities at a fixed
+    sample coverage do not, so windows of 400, 1,000 and 3,776 answers of the same text agree
+    within their errors."""
     import random
 
     from collapse_otel.compare import window_of_answers
@@ -720,8 +724,10 @@ def test_entity_diversity_ratio_does_not_follow_the_sample_size():
         mentions = [e for item in inputs.sample for e in item.entities]
         raw[n] = len(set(mentions)) / len(mentions)
         w = compute_window(inputs)
-        rarefied[n] = (w.get("entity_diversity_ratio"), w.stderr["entity_diversity_ratio"])
+        rarefied[n] = (w.get("entity_hill_0"), w.stderr["entity_hill_0"])
     assert raw[400] > 1.1 * raw[1000]          # the naive ratio depends on the sample size
     for a, b in itertools.combinations(rarefied.values(), 2):
         assert abs(a[0] - b[0]) < 3 * math.hypot(a[1], b[1]), rarefied
-        assert abs(a[0] - b[0]) < 0.05 * b[0], rarefied
+        # measured 1,565 / 1,695 / 1,868 with errors of 217 / 133 / 92 (the last two are two
+        # different 1,000-answer samples: the sample is capped at 1,000)
+        assert abs(a[0] - b[0]) < 0.2 * b[0], rarefied

@@ -89,3 +89,27 @@ def test_100k_release_names_stay_within_the_stream_cap():
     answers = sum(s.value for fam in text_string_to_metric_families(text.decode())
                   if fam.name == "collapse_answers" for s in fam.samples)
     assert answers == 100_000   # folded, not lost
+
+
+def test_a_release_named_like_the_overflow_keeps_a_series_of_its_own():
+    """Past the cap, streams fold into release="__other__"; a user's release of that name is
+    escaped (``__other__~<hash>``), so its answers never merge with the folded ones."""
+    cap = 3
+    aggregator = Aggregator(CollapseConfig(max_streams=cap))
+    aggregator.observe_batch([AnswerRecord(None, 3, 2, release=OTHER_RELEASE)] * 7)
+    aggregator.observe_batch([AnswerRecord(None, 3, 2, release=f"rel-{i}") for i in range(9)])
+    text = _exposition(aggregator.snapshot)
+    counts = {s.labels["release"]: s.value for fam in text_string_to_metric_families(text.decode())
+              if fam.name == "collapse_answers" for s in fam.samples}
+    (own,) = [r for r in counts if r.startswith(f"{OTHER_RELEASE}~")]
+    assert counts[own] == 7                      # the user's release, whole
+    assert counts[OTHER_RELEASE] == 9 - (cap - 1)   # only the folded streams
+    assert sum(counts.values()) == 16
+    assert promtool_problems(text) == []
+
+
+def test_an_evaluator_named_like_the_overflow_is_escaped_too():
+    from collapse_otel.outcomes import evaluator_name
+
+    assert evaluator_name(OTHER_RELEASE).startswith(f"{OTHER_RELEASE}~")
+    assert evaluator_name("judge") == "judge"

@@ -203,8 +203,8 @@ def test_window_signals_default_is_a_valid_exposition():
 
 
 def test_no_negative_zero_in_the_exposition():
-    """A value that comes out as -0.0 (the entropy of one entity: -(1 * log2 1)) is exported
-    as 0.0: "-0.0" in a scrape reads as a sign flip."""
+    """A value that comes out as -0.0 (the coverage deficit of a sample with no entity named
+    once: 1 - 1) is exported as 0.0: "-0.0" in a scrape reads as a sign flip."""
     from collapse_otel.signals.accumulators import MomentStats
     from collapse_otel.signals.answer_sample import SampledAnswer
     from collapse_otel.window import WindowInputs, compute_window
@@ -212,7 +212,7 @@ def test_no_negative_zero_in_the_exposition():
     rows = [np.eye(4)[i].astype(np.float16).tobytes() for i in range(4)]
     sample = [SampledAnswer(f"answer {i} names ada", (7,), (), row) for i, row in enumerate(rows)]
     window = compute_window(WindowInputs(4, 4, 0, 0, MomentStats(), MomentStats(), sample))
-    assert window.get("entity_entropy_bits") == 0.0
+    assert window.get("entity_coverage_deficit") == 0.0
     assert all(str(v) != "-0.0" for v in (*window.values.values(), *window.stderr.values()))
     text = generate_latest(_registry(AggregatorSnapshot((), 0, 0.0))).decode()
     assert "-0.0" not in text

@@ -148,3 +148,30 @@ def test_a_registry_with_the_users_own_collapse_collector_is_served_as_is(aggreg
     assert body.count(b"# TYPE collapse_answers_total counter") == 1
     assert b'collapse_release_info{baseline_release="",previous_release="v1",release="v0"' \
         in body
+
+
+def test_a_non_loopback_bind_warns_as_serve_refuses(tmp_path):
+    """instrument() with COLLAPSE_OTEL_METRICS_HOST=0.0.0.0 binds every interface: it has no
+    token to check, so it says so (serve refuses the same bind without one); 127.0.0.1 does
+    not warn."""
+    import subprocess
+    import sys
+
+    script = (
+        "import logging, sys, urllib.request\n"
+        "logging.basicConfig(stream=sys.stderr, format='%(levelname)s %(message)s')\n"
+        "import collapse_otel\n"
+        "server = collapse_otel.instrument(metrics_export='server', langchain=False).metrics_server\n"
+        "print(server.addr, server.port)\n")
+    outputs = {}
+    for host in ("0.0.0.0", "127.0.0.1"):
+        env = {"PATH": "/usr/bin:/bin", "COLLAPSE_OTEL_METRICS_HOST": host,
+               "COLLAPSE_OTEL_METRICS_PORT": "0", "OPENBLAS_NUM_THREADS": "1"}
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              env=env, timeout=300, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split()[0] == host
+        outputs[host] = proc.stderr
+    assert outputs["0.0.0.0"].count("WARNING collapse-otel: /metrics listens on 0.0.0.0 with "
+                                    "no token") == 1, outputs["0.0.0.0"]
+    assert "no token" not in outputs["127.0.0.1"]

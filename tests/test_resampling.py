@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from collapse_otel.signals import batch
+from collapse_otel.signals import coverage as C
 from collapse_otel.signals import resampling as R
 from collapse_otel.signals.embedding import HashedFeatureEmbedder
 from collapse_otel.signals.gram_table import GramTables
@@ -110,20 +111,19 @@ def test_compression_and_keyed_statistics(sample):
              for _ in norm]
     hashed = [tuple(text_hash(e) for e in ents) for ents in lists]
     counts = R.count_matrix(hashed, group, G)
-    for mentions in (50, 200):
-        v, loo = R.rarefied_with_jackknife(counts, mentions)
-        assert v == pytest.approx(batch.rarefied_richness((e for x in lists for e in x), mentions))
+    for target in (0.5, 0.8):
+        hill = C.with_jackknife(counts, target)
+        whole = batch.hill_at_coverage((e for x in lists for e in x), target)
+        assert [hill[f"q{q}"][0] for q in (0, 1, 2)] == pytest.approx(whole)
+        at = hill["coverage"][0]    # the target, or the coverage the sample reaches
         for g in range(G):
-            rest = (e for x in _without(lists, group, g) for e in x)
-            expected = batch.rarefied_richness(rest, mentions)
-            assert (np.isnan(loo[g]) and expected is None) or loo[g] == pytest.approx(expected)
+            rest = batch.hill_at_coverage((e for x in _without(lists, group, g) for e in x), at)
+            assert [hill[f"q{q}"][1][g] for q in (0, 1, 2)] == pytest.approx(rest)
     v, loo = R.keyed_with_jackknife(counts, R.distinct_share)
     assert v == pytest.approx(batch.context_diversity(lists)[0])
     v, loo = R.keyed_with_jackknife(counts, R.top_share)
     for g in range(G):
         assert loo[g] == pytest.approx(batch.context_diversity(_without(lists, group, g))[1])
-    v, loo = R.entropy_with_jackknife(counts)
-    assert v == pytest.approx(batch.entity_diversity(lists)[2])
 
 
 def test_embedding_leave_outs_match_recomputation():

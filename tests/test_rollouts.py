@@ -13,12 +13,10 @@ import yaml
 
 from collapse_otel.mixin import MixinConfig
 from collapse_otel.mixin.rollouts import ARGO_PATH, FLAGGER_PATH
-from collapse_otel.registry import FAMILIES
 from tests.ops_stack import CANARY, ROOT, Stack
 
 ARGO = ROOT / ARGO_PATH
 FLAGGER = ROOT / FLAGGER_PATH
-K = MixinConfig().verdict_min_families
 
 # Fields as the projects define them: Argo Rollouts pkg/apis/rollouts/v1alpha1
 # (AnalysisTemplateSpec, Argument, Metric, PrometheusMetric), Flagger
@@ -96,15 +94,17 @@ def test_flagger_metric_template_has_the_documented_structure() -> None:
     (metric,) = canary["spec"]["analysis"]["metrics"]
     assert set(metric) <= FLAGGER_CANARY_METRIC
     assert metric["templateRef"]["name"] == doc["metadata"]["name"]
-    assert metric["thresholdRange"] == {"max": K - 1}
+    assert metric["thresholdRange"] == {"max": 0}   # 1: collapse suspected
     used = set(re.findall(r"\{\{ variables\.(\w+) \}\}", doc["spec"]["query"]))
     assert used == set(metric["templateVariables"]) == {"service", "release", "cohort"}
 
 
 def test_gate_queries_read_only_recording_rules_of_ours() -> None:
-    """Both gates query the verdict rules (names checked against the generated rules), and
-    the same PromQL once their templating is resolved."""
+    """Both gates query the verdict rules (names checked against the generated rules), the
+    same PromQL once their templating is resolved, and the series the alert reads."""
+    from collapse_otel.mixin.alerts import alert_rules
     from collapse_otel.mixin.rules import recording_rules
+    from collapse_otel.mixin.verdict import REFERENCES, suspected
     from tests.test_mixin_contract import metric_names
 
     argo, _ = _argo_query("v5")
@@ -113,6 +113,9 @@ def test_gate_queries_read_only_recording_rules_of_ours() -> None:
     records = {r["record"] for r in recording_rules(MixinConfig())}
     used = metric_names(argo)
     assert used and used <= records, used - records
+    alerts = " ".join(r["expr"] for r in alert_rules(MixinConfig())
+                      if r["alert"] == "CollapseReleaseRegression")
+    assert used == {suspected(ref) for ref in REFERENCES} and all(u in alerts for u in used)
 
 
 def _flagger_query(release: str, variables: dict[str, str]) -> str:
@@ -178,7 +181,7 @@ def test_gates_on_the_end_to_end_prometheus(ops_stack: Stack, release: str, argo
     check, value = flagger_check(ops_stack, release)
     assert (phase, check) == (argo, flagger), (result, value)
     if argo == "Failed":
-        assert K <= result[0] <= len(FAMILIES) and value == result[0]
+        assert result == [1.0] and value == 1.0     # collapse suspected
     elif argo == "Successful":
         assert result == [0.0] and value == 0.0
     else:

@@ -43,7 +43,9 @@ def test_model_written_text_is_worse_than_human_on_every_verdict_signal():
     """On the shipped human- and model-written texts (9 files, 150 texts a side), every
     verdict signal that has a value on both sides moves the collapse way for the model in
     most files (measured: within-answer repetition and distinct-4 9/9, compression 8/9,
-    distinct-2 7/9, entity richness 4/4 where 500 mentions exist, Vendi 6/9)."""
+    distinct-2 7/9, entity richness at equal coverage 8/9, words at equal coverage (q=1) 6/9,
+    unseen words 8/9; semantic dispersion is judged on WordLlama embeddings, not on the
+    default's, and is measured in benchmarks/embedders.py)."""
     import json
 
     from collapse_otel.compare import window_of_answers
@@ -61,7 +63,7 @@ def test_model_written_text_is_worse_than_human_on_every_verdict_signal():
             if a is not None and b is not None and a != b:
                 worse[s.key].append(s.worse(b - a))
     judged = {k: v for k, v in worse.items() if v}
-    assert {"repeated_ngram_within_answer", "distinct_2", "embedding_vendi_score",
-            "entities_per_answer", "compression_ratio"} <= set(judged)
+    assert {"repeated_ngram_within_answer", "distinct_2", "entities_per_answer",
+            "compression_ratio"} <= set(judged)
     for key, outcomes in judged.items():
         assert sum(outcomes) > len(outcomes) / 2, (key, outcomes)

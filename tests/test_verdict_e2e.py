@@ -7,7 +7,9 @@ labels and its predecessor come from ``COLLAPSE_OTEL_*`` env vars (tests/verdict
 Services:
 
 - ``sim-replace`` / ``sim-accumulate``: the recursive-training simulation (3 generations x
-  1,000 answers, seed 0, as tests/test_validation.py), release gen<k> with previous gen<k-1>;
+  1,000 answers, seed 0, as tests/test_validation.py; ``COLLAPSE_OTEL_VERDICT_E2E_SIZE=5x3000``
+  for the full run), release gen<k> with previous gen<k-1>; online and offline must flag every
+  replace step and no accumulate step from generation 3;
 - ``chat``: r1 human text, r2 a model trained on its own samples for 3 generations (collapsed);
 - ``search``: r1 and r2 two human samples (healthy);
 - ``shop``: v1 in cohort ``stable``, the canary v2 in its own cohort ``canary`` answering from
@@ -17,9 +19,10 @@ Services:
 The rules are the production rules (same generator), with ``for: 5s`` and 1 s intervals.
 
 Online and offline judge differently: online each window's signals carry jackknife (or
-textbook) standard errors and a signal degrades when z passes a Bonferroni bound; offline
-compare uses permutation tests for corpus statistics and Holm, on the same answers at equal
-sample size. The verdicts, and the degraded families, must still be the same for every
+textbook) standard errors and a signal degrades when its change reaches the floor and the
+anytime-valid lower bound of the change (a confidence sequence, valid at every evaluation at
+once) is above 0; offline compare uses permutation tests for corpus statistics and Holm, on the
+same answers at equal sample size. The verdicts, and the degraded families, must still be the same for every
 release here (measured: every verdict signal too). One definition differs on purpose: a family
 with a degraded and an improved signal is "mixed" offline and does not count, while online a
 family degrades when any of its signals does; no release here has a mixed family, and the
@@ -28,6 +31,7 @@ agreement test compares the families with a degraded signal on both sides.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from datetime import datetime
@@ -38,7 +42,7 @@ import pytest
 from collapse_otel.compare import Comparison, compare_answers
 from collapse_otel.mixin import MixinConfig, generate
 from collapse_otel.mixin.render import ALERTS_PATH, RULES_PATH
-from collapse_otel.mixin.verdict import families_degraded, family_degraded, zscore
+from collapse_otel.mixin.verdict import families_degraded, family_degraded, suspected, zscore
 from collapse_otel.records import AnswerRecord
 from collapse_otel.simulation import REGIMES, Generation, run_simulation
 from tests.conftest import require_binary
@@ -47,7 +51,11 @@ from tests.verdict_processes import ReleaseProcess, write_answers
 
 pytestmark = pytest.mark.e2e
 
-GENERATIONS, ANSWERS, SEED = 3, 1000, 0
+# the full recursive-training run (5 generations x 3,000 answers) is the slow path:
+# COLLAPSE_OTEL_VERDICT_E2E_SIZE=5x3000
+GENERATIONS, ANSWERS = (int(n) for n in
+                        os.environ.get("COLLAPSE_OTEL_VERDICT_E2E_SIZE", "3x1000").split("x"))
+SEED = 0
 OVERRIDES = {"verdict_for": "5s", "rule_interval": "1s", "previous_release_lookback": "10m"}
 ALERT = "CollapseReleaseRegression"
 PREVIOUS = "previous_release"
@@ -137,6 +145,12 @@ class Stack:
         assert len(found) <= 1, found
         return int(float(found[0]["value"][1])) if found else 0
 
+    def suspected(self, service: str, release: str) -> bool:
+        """The verdict series the alert and the canary gates read (1: collapse suspected)."""
+        sel = f'{{service="{service}", release="{release}"}}'
+        (found,) = self.query(suspected(PREVIOUS) + sel)
+        return float(found["value"][1]) == 1
+
     def alerts(self, service: str, release: str) -> dict[str, dict]:
         """severity -> the ALERTS series of CollapseReleaseRegression for one release."""
         sel = f'{{alertname="{ALERT}", service="{service}", release="{release}"}}'
@@ -221,7 +235,7 @@ def test_rolling_deploy_alerts_for_the_collapsed_release_only(stack: Stack) -> N
     assert _active(chat.get("warning")), chat
     assert chat["warning"]["previous_release"] == "r1" and chat["warning"]["cohort"] == "default"
     assert stack.count("chat", "r2") >= 2
-    assert {"lexical_diversity", "semantic_dispersion"} <= stack.families("chat", "r2")
+    assert "lexical_diversity" in stack.families("chat", "r2")
 
     # the healthy release was judged too (z-scores against the retired r1), and passed
     judged = stack.query(f'{zscore(PREVIOUS)}{{service="search", release="r2"}}')
@@ -235,16 +249,16 @@ def test_canary_in_its_own_cohort_is_compared_with_the_stable_release(stack: Sta
     assert _active(alerts.get("warning")) and _active(alerts.get("critical")), alerts
     assert {a["cohort"] for a in alerts.values()} == {"canary"}
     assert {a["previous_release"] for a in alerts.values()} == {"v1"}
-    assert {"duplication", "semantic_dispersion"} <= stack.families("shop", "v2")
+    assert "duplication" in stack.families("shop", "v2")
     assert not stack.ever_alerted("shop", "v1")   # the first release has nothing to follow
     # v1 serves only cohort "stable": the canary's base is v1 across its cohorts
     base = stack.query('service_release_cohort_signal:collapse_window_signal:avg_previous_release'
-                       '{service="shop", release="v2", signal="embedding_vendi_score"}')
-    (stable,) = stack.query('collapse_embedding_vendi_score{service="shop", release="v1"}')
+                       '{service="shop", release="v2", signal="distinct_2"}')
+    (stable,) = stack.query('collapse_distinct_ngram_ratio{service="shop", release="v1", n="2"}')
     assert [float(r["value"][1]) for r in base] == [pytest.approx(float(stable["value"][1]))]
     assert stable["metric"]["cohort"] == "stable" and base[0]["metric"]["cohort"] == "canary"
     offline = compare_answers(stack.answers[("shop", "v1")], stack.answers[("shop", "v2")])
-    assert {"duplication", "semantic dispersion"} <= set(offline.degraded_families)
+    assert "duplication" in offline.degraded_families
 
 
 def _offline_families(c: Comparison) -> set[str]:
@@ -265,15 +279,19 @@ def test_online_verdict_agrees_with_compare_generation_by_generation(stack: Stac
         alerted = _active(stack.alerts(service, release).get("warning"))
         if not alerted:
             assert not stack.ever_alerted(service, release), (service, release)
-        online = count >= stack.cfg.verdict_min_families
+        online = stack.suspected(service, release)
         rows.append(f"{service:15s} {release}: online {count} {sorted(families)} alert={alerted}"
                     f" | offline {offline.verdict} {sorted(_offline_families(offline))}")
         if not (online == alerted == offline.collapse_suspected
                 and count == len(families)
                 and families == _offline_families(offline)):
             disagree.append(rows[-1])
-        if service.startswith("sim-") and release != "gen1":
-            assert offline.collapse_suspected == (service == "sim-replace"), rows[-1]
+        if service.startswith("sim-"):
+            # ground truth: every replace step collapses; the control does not from gen 3
+            step = int(release.removeprefix("gen"))
+            if service == "sim-replace" or step >= 3:
+                expected = service == "sim-replace"
+                assert alerted == offline.collapse_suspected == expected, rows[-1]
     table = "\n".join(rows)
     print("\n" + table)
     assert len(rows) == 2 * GENERATIONS + 4

@@ -17,12 +17,11 @@ from dataclasses import dataclass
 
 from ..compare.engine import DEGRADED, IMPROVED, CompareOptions, compare_windows
 from ..compare.sides import window_of_answers
-from ..registry import BY_KEY
+from ..registry import BY_KEY, SIGNALS
 from ..window import compute_window
 
 # The registry signals pushed as metrics (every signal is in the JSON report).
-PUSHED_SIGNALS = ("distinct_2", "word_tail_mass", "self_bleu", "compression_ratio",
-                  "embedding_vendi_score")
+PUSHED_SIGNALS = tuple(s.key for s in SIGNALS if s.audit)
 MIN_SAMPLE = 4   # compare_windows' own minimum for corpus statistics
 
 

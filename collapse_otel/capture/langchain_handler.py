@@ -26,7 +26,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from ..pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
 from ..records import AnswerRecord
-from ..spans.build import as_text, document_id, first_label, make_record
+from ..spans.build import QUESTION_CAPTURE_CHARS, as_text, document_id, first_label, make_record
 from ..spans.questions import question_of
 from ..turns import TurnPolicy, output_strings, pick_answer, policy_of
 from .langchain_parts import (
@@ -201,6 +201,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
     def _ask(self, root: UUID, question: str | None) -> None:
         if question is None:
             return
+        question = question[: 2 * QUESTION_CAPTURE_CHARS]   # held per open run: only its head
         with self._lock:
             self._questions[root] = question
             if len(self._questions) > self._max_runs:

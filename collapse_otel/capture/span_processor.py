@@ -7,7 +7,9 @@ order is not relied on: LLM answers wait in a per-trace buffer (trace_buffer.py)
 trace's local root span ends (or too many traces are held, or ``hold_seconds`` pass), then take
 the ids of the trace's retrievals that ended before the LLM span did, and each user turn of the
 trace has its answer picked (spans/trace_turns.py: the other LLM calls count as intermediate).
-Never blocks, never raises.
+The bytes a span's attributes hold are charged on the pipeline's queue budget (``queue_mb``,
+shared with observe() and the handler) until the worker has read them, and the answers waiting
+for their trace's root are bounded by the same number of bytes. Never blocks, never raises.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from ..health import INVALID_EVALUATION
 from ..outcomes import Outcome
 from ..pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
+from ..pipeline_batches import attribute_bytes
 from ..records import AnswerRecord
 from ..spans.conventions import (
     LLM,
@@ -99,7 +102,7 @@ class CollapseSpanProcessor(SpanProcessor):
                 resource = span.resource.attributes if span.resource is not None else None
                 self.pipeline.submit_deferred(partial(
                     self._ingest, kind, attrs, resource, trace_id, ctx.span_id, parent_id,
-                    span.end_time or 0, span.name))
+                    span.end_time or 0, span.name), attribute_bytes(attrs))
             elif trace_id in self._open:
                 # an ancestor of GenAI spans (ancestors end after their descendants)
                 links = self._links.get(trace_id)
@@ -121,7 +124,8 @@ class CollapseSpanProcessor(SpanProcessor):
             resource = span.resource.attributes if span.resource is not None else None
             self.pipeline.submit_deferred(partial(
                 self._outcomes, found, dict(attrs) if attrs else None,
-                dict(resource) if resource else None, trace_id))
+                dict(resource) if resource else None, trace_id),
+                attribute_bytes(attrs) + sum(map(attribute_bytes, found)))
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Release every held answer and wait until the worker analysed them."""
@@ -142,7 +146,10 @@ class CollapseSpanProcessor(SpanProcessor):
                 trace_id: int, span_id: int, parent_id: int | None,
                 end_time: int, name: str | None = None) -> list[AnswerRecord]:
         buffer = self._buffer
-        policy = buffer.policy = policy_of(self.pipeline.config)
+        config = self.pipeline.config
+        policy = buffer.policy = policy_of(config)
+        if buffer.max_bytes is None:   # answers waiting for their root: the queue's bound
+            buffer.max_bytes = config.queue_mb << 20
         out = buffer.expire()
         facts = extract(attrs, kind)
         if facts is not None and facts.kind == LLM:

@@ -70,6 +70,11 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--floor", type=_floor, action="append", default=[], metavar="KEY=VALUE",
                    help="smallest change that matters for one signal (repeatable), e.g. "
                         "distinct_2=0.1 (10%%) or exact_duplicate_ratio=0.05 (5 points)")
+    g.add_argument("--embedder", default=os.environ.get("COLLAPSE_OTEL_EMBEDDER", "").strip()
+                   .lower() or "hashed", metavar="NAME",
+                   help="answer embeddings: hashed (default; semantic dispersion is then not "
+                        "judged), wordllama or e5 (the embeddings extra; semantic dispersion "
+                        "is judged under wordllama). Default: $COLLAPSE_OTEL_EMBEDDER")
     s = p.add_argument_group("sides")
     s.add_argument("--cohort-column", default="cohort",
                    help="column that names the cohort (default 'cohort')")
@@ -105,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = CompareOptions(
             alpha=args.alpha, min_families=args.min_families, correction=args.correction,
             permutations=args.permutations, seed=args.seed, sample_size=args.sample_size,
-            floors=dict(args.floor))
+            floors=dict(args.floor), embedder=args.embedder)
         if args.sample_size < 4:
             raise ValueError("sample size must be >= 4")
     except ValueError as exc:

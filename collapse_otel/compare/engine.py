@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..registry import FAMILIES, SIGNALS, Signal
+from ..registry import COVERAGE, FAMILIES, SIGNALS, Signal
 from ..signals.accumulators import MomentStats
+from ..signals.embedders import EMBEDDER_NAMES
+from ..snapshot import WindowSignals
 from ..window import WindowInputs, compute_window
 from .permutation import permutation_test
 from .tail_coverage import TailCoverage, tail_coverage
@@ -39,6 +41,7 @@ class CompareOptions:
     seed: int = 0
     sample_size: int = 1000             # answers per side for the corpus statistics
     floors: Mapping[str, float] = field(default_factory=dict)   # per-signal overrides
+    embedder: str = "hashed"            # what embeds answers read from files (see registry)
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
@@ -49,6 +52,8 @@ class CompareOptions:
             raise ValueError("correction must be 'holm' or 'bh'")
         if self.permutations < 20:
             raise ValueError("permutations must be >= 20")
+        if self.embedder not in EMBEDDER_NAMES:
+            raise ValueError(f"embedder must be one of {', '.join(EMBEDDER_NAMES)}")
         unknown = set(self.floors) - {s.key for s in SIGNALS}
         if unknown:
             raise ValueError(f"unknown signals in floors: {', '.join(sorted(unknown))}")
@@ -123,12 +128,16 @@ class Comparison:
         return next(r for r in self.signals if r.signal.key == key)
 
 
-def equal_size(w: WindowInputs, size: int, texts: int) -> WindowInputs:
-    """The same window with its sample cut to ``size`` answers (slot order is random) and
-    its answer-text hashes to the first ``texts`` (a repeat share grows with the count)."""
+def equal_size(w: WindowInputs, size: int, texts: int, questions: int) -> WindowInputs:
+    """The same window with its sample cut to ``size`` answers (slot order is random), its
+    answer-text hashes to the first ``texts`` and its question hashes to the first
+    ``questions`` (a repeat share grows with the count). Cross-question duplicates are a
+    share of the answers with a question, as the aggregator counts them."""
     hashes = w.text_hashes[:texts] if w.text_hashes is not None else None
+    asked = w.question_hashes[:questions] if w.question_hashes is not None else None
     return WindowInputs(w.answers, w.with_text, w.exact, w.near, w.seq, w.completion,
-                        w.sample[:size], hashes, feedback=w.feedback, evaluations=w.evaluations)
+                        w.sample[:size], hashes, w.with_question, w.cross_question, asked,
+                        feedback=w.feedback, evaluations=w.evaluations, embedder=w.embedder)
 
 
 def compare_windows(baseline: WindowInputs, candidate: WindowInputs,
@@ -138,14 +147,24 @@ def compare_windows(baseline: WindowInputs, candidate: WindowInputs,
     m = min(len(baseline.sample), len(candidate.sample), opts.sample_size)
     texts = min(len(w.text_hashes) if w.text_hashes is not None else 0
                 for w in (baseline, candidate))
-    a, b = equal_size(baseline, m, texts), equal_size(candidate, m, texts)
-    wa, wb = compute_window(a), compute_window(b)
+    questions = min(len(w.question_hashes) if w.question_hashes is not None else 0
+                    for w in (baseline, candidate))
+    a, b = (equal_size(w, m, texts, questions) for w in (baseline, candidate))
+    # Hill numbers at the smaller of the two samples' coverages, per kind of type: that
+    # sample as observed, the other interpolated down to it
+    coverage = common_coverage(compute_window(a), compute_window(b))
+    wa, wb = compute_window(a, coverage), compute_window(b, coverage)
     perm = permutation_test(a.sample, b.sample, opts.permutations, opts.seed) if m >= 4 else {}
     raw: list[tuple[Signal, dict]] = []
+    # judged under the embedder of both samples; embeddings of two spaces are never compared
+    embedder = a.embedder if a.embedder == b.embedder else "mixed"
     for s in SIGNALS:
+        s = s if s.judged(embedder) == s.verdict else replace(s, verdict=False)
         va, vb = wa.values.get(s.key), wb.values.get(s.key)
         sa, sb = wa.stderr.get(s.key), wb.stderr.get(s.key)
         p, test = _p_value(s, a, b, va, vb, sa, sb, perm)
+        if test and s.order is not None and s.species in coverage:
+            test = f"{test} at coverage {coverage[s.species]:.2f}"
         raw.append((s, dict(baseline=va, candidate=vb, baseline_se=sa, candidate_se=sb,
                             p_value=p, test=test)))
     adjusted = _adjust([r["p_value"] if s.verdict else None for s, r in raw],
@@ -164,37 +183,38 @@ def compare_windows(baseline: WindowInputs, candidate: WindowInputs,
                       tuple(tail_coverage(a.sample, b.sample)))
 
 
+def common_coverage(wa: WindowSignals, wb: WindowSignals) -> dict[str, float]:
+    """Per kind of type: the smaller of the two samples' own coverages (1 - deficit)."""
+    out = {}
+    for kind in COVERAGE:
+        deficits = [w.values.get(s.key) for w in (wa, wb) for s in SIGNALS
+                    if s.species == kind and s.order is None]
+        if len(deficits) == 2 and None not in deficits:
+            out[kind] = 1.0 - max(deficits)
+    return out
+
+
 def _p_value(s: Signal, a: WindowInputs, b: WindowInputs, va, vb, sa, sb,
              perm: Mapping[str, float | None]) -> tuple[float | None, str]:
     if va is None or vb is None:
         return None, ""
+    # the test follows the registry's declaration: permutation for a corpus statistic that
+    # has one, the counts of a proportion, the moments of a per-answer mean, else a z-test on
+    # the two windows' errors
     if s.statistic == "corpus" and perm.get(s.key) is not None:
         return perm[s.key], "permutation"
-    if s.key == "near_duplicate_ratio":
-        return _two_proportions(a.near, a.with_text, b.near, b.with_text), "two-proportion z"
-    if s.key == "thumbs_down_ratio" and a.feedback and b.feedback:
-        return _two_proportions(a.feedback[1], sum(a.feedback), b.feedback[1],
-                                sum(b.feedback)), "two-proportion z"
-    if s.key == "evaluation_fail_ratio" and a.evaluations and b.evaluations:
-        return _two_proportions(a.evaluations[1], sum(a.evaluations[:2]), b.evaluations[1],
-                                sum(b.evaluations[:2])), "two-proportion z"
-    if s.key == "entities_per_answer":
-        return _welch(_moments([len(set(i.entities)) for i in a.sample]),
-                      _moments([len(set(i.entities)) for i in b.sample])), "Welch t"
-    if s.statistic == "mean":
-        return _welch(a.seq, b.seq), "Welch t"
+    if s.proportion is not None:
+        pa, pb = s.proportion(a), s.proportion(b)
+        if pa is not None and pb is not None:
+            return _two_proportions(*pa, *pb), "two-proportion z"
+    if s.per_answer is not None:
+        return _welch(s.per_answer(a), s.per_answer(b)), "Welch t"
     if sa is None or sb is None:
         return None, ""
     # corpus statistics without a permutation form (self-BLEU: every split would rebuild the
     # references), proportions whose repeats cluster: a z-test on the jackknife errors
     return _normal(vb - va, math.hypot(sa, sb)), \
         "z (delta method)" if s.statistic == "dispersion" else "z (jackknife)"
-
-
-def _moments(values: list[int]) -> MomentStats:
-    m = MomentStats()
-    m.update_many(values)
-    return m
 
 
 def _normal(diff: float, se: float) -> float | None:

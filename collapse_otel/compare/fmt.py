@@ -1,15 +1,18 @@
 """How every report writes numbers: values with sensible precision, the change as a percent
 for relative signals and in points for absolute ones, "—" for anything missing (never
-"nan" or "inf")."""
+"nan" or "inf"), and each number with what it means (the score, a verdict's reason)."""
 
 from __future__ import annotations
 
 import math
 
 from ..snapshot import TOKEN_BUCKETS
-from .engine import SignalResult
+from .engine import NO_CHANGE, NOT_ENOUGH, Comparison, SignalResult
 
 DASH = "—"
+SCORE = ("the share of each family's judged signals that did not degrade, averaged over the "
+         "families with data: 100 = none degraded, 0 = all did")
+SCORE_SHORT = "signals not degraded, averaged over families"
 
 
 def finite(v: float | None) -> float | None:
@@ -74,9 +77,45 @@ def p_value(r: SignalResult) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def verdict(r: SignalResult) -> str:
-    """The signal's verdict; in parentheses when the signal is not in the family verdict."""
-    return r.verdict if r.signal.verdict else f"({r.verdict})"
+def score(c: Comparison) -> str:
+    """``score 27/100 (what it is)``: never a bare number."""
+    return f"score {c.score:.0f}/100 ({SCORE_SHORT})"
+
+
+def floor(r: SignalResult) -> str:
+    """The smallest change that counts, in the unit of the change: ``5%``, ``2 pts``."""
+    return change(r, r.floor).lstrip("+")
+
+
+def below_floor(r: SignalResult, alpha: float) -> bool:
+    """Significant (p < alpha), but a change smaller than the floor: not "no change"."""
+    p, c = shown_p(r), finite(r.change)
+    return r.verdict == NO_CHANGE and p is not None and p < alpha and c is not None \
+        and abs(c) < r.floor
+
+
+def verdict(r: SignalResult, alpha: float) -> str:
+    """The signal's verdict, "below its floor of 5%" for a significant change too small to
+    count; in parentheses when the signal is not in the family verdict."""
+    text = f"below its floor of {floor(r)}" if below_floor(r, alpha) else r.verdict
+    return text if r.signal.verdict else f"({text})"
+
+
+def reason(r: SignalResult, alpha: float) -> str:
+    """Why the signal got its verdict, in words (the JSON report's ``reason``)."""
+    p = shown_p(r)
+    if r.verdict == NOT_ENOUGH or p is None:
+        return "a side has no value or too few answers for a test"
+    if below_floor(r, alpha):
+        return (f"significant (p {p_value(r)} < {alpha:g}) but {change(r)} is below its "
+                f"floor of {floor(r)}")
+    if r.verdict == NO_CHANGE:
+        if p >= alpha:
+            return f"not significant (p {p_value(r)} >= {alpha:g})"
+        return f"{change(r)} is below its floor of {floor(r)}"
+    way = "the collapse way" if r.signal.worse(r.change) else "away from collapse"
+    return (f"{change(r)} {way}, at least its floor of {floor(r)}, and significant "
+            f"(p {p_value(r)} < {alpha:g})")
 
 
 def bucket_labels() -> list[str]:

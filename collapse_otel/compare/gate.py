@@ -103,7 +103,8 @@ def run_gate(baseline: Side, candidate: Side, options: CompareOptions, *,
     windows = {}
     for role, side in (("baseline", baseline), ("candidate", candidate)):
         needed = sorted({p[1] if role == "baseline" else p[2] for p in pairs} - {None})
-        windows[role] = _windows(side, role, needed, options.sample_size, progress)
+        windows[role] = _windows(side, role, needed, options.sample_size, progress,
+                                 options.embedder)
 
     size = max(baseline.count(), candidate.count())
     tick = progress("comparing", len(pairs) + 1, "comparisons", size) if progress else None
@@ -140,7 +141,8 @@ def cohort_pairs(baseline: Side, candidate: Side):
 
 
 def _windows(side: Side, role: str, cohorts: list[str], sample_size: int,
-             progress: Progress | None) -> dict[str | None, WindowInputs]:
+             progress: Progress | None, embedder: str = "hashed",
+             ) -> dict[str | None, WindowInputs]:
     if side.windows:   # a state file: the streams' windows
         out: dict[str | None, WindowInputs] = {c: side.windows[c] for c in cohorts}
         out[None] = merge_windows(list(side.windows.values()))
@@ -150,7 +152,7 @@ def _windows(side: Side, role: str, cohorts: list[str], sample_size: int,
     everything = [r for c in side.cohorts for r in side.records[c]]
     rated = [o for c in side.cohorts for o in side.outcomes.get(c, ())]
     out = {None: window_of_answers(everything, sample_size=sample_size, progress=tick,
-                                   outcomes=rated)}
+                                   outcomes=rated, embedder=embedder)}
     if len(side.records) == 1 and cohorts:   # the only cohort is all answers
         out[cohorts[0]] = out[None]
         if tick:
@@ -158,7 +160,7 @@ def _windows(side: Side, role: str, cohorts: list[str], sample_size: int,
         return out
     for c in cohorts:
         out[c] = window_of_answers(side.records[c], sample_size=sample_size, progress=tick,
-                                   outcomes=side.outcomes.get(c, ()))
+                                   outcomes=side.outcomes.get(c, ()), embedder=embedder)
     return out
 
 

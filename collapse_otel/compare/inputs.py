@@ -264,9 +264,8 @@ def _record(path: str, n: int, row: dict, cohort_column: str) -> tuple[AnswerRec
     answer = row["answer"]
     if not isinstance(answer, str):
         raise InputError(path, n, "'answer' must be a string")
-    prompt = row.get("prompt")
-    if prompt is not None and not isinstance(prompt, str):
-        raise InputError(path, n, "'prompt' must be a string")
+    prompt = _optional_text(path, n, row, "prompt")
+    question = _optional_text(path, n, row, "question")
     prompt_tokens = _tokens(path, n, row.get("prompt_tokens"), "prompt_tokens")
     completion = _tokens(path, n, row.get("completion_tokens"), "completion_tokens")
     guessed = completion is None
@@ -277,7 +276,15 @@ def _record(path: str, n: int, row: dict, cohort_column: str) -> tuple[AnswerRec
     return AnswerRecord(
         answer, prompt_tokens, completion, _contexts(path, n, row.get("context_ids")),
         None, "compare", _label(path, n, row, "release") or "unknown",
-        _label(path, n, row, cohort_column) or DEFAULT_COHORT, 0.0, guessed), guessed
+        _label(path, n, row, cohort_column) or DEFAULT_COHORT, 0.0, guessed,
+        question=question or prompt or None), guessed
+
+
+def _optional_text(path: str, n: int, row: dict, name: str) -> str | None:
+    value = row.get(name)
+    if value is not None and not isinstance(value, str):
+        raise InputError(path, n, f"'{name}' must be a string")
+    return value
 
 
 def _tokens(path: str, n: int, value: object, name: str) -> int | None:
@@ -379,7 +386,8 @@ def _choose(path: str, what: str, wanted: str | None, present: set[str], flag: s
 def merge_windows(windows: list[WindowInputs], seed: int = 0) -> WindowInputs:
     """Several cohorts' windows as one: counts and moments add up, the sample takes from
     each cohort in proportion to its answers (sample slots are in random order), text hashes
-    are pooled. Near duplicates stay those found within each cohort."""
+    and question hashes are pooled. Near and cross-question duplicates stay those found within
+    each cohort."""
     if len(windows) == 1:
         return windows[0]
     total = sum(w.answers for w in windows) or 1
@@ -394,7 +402,12 @@ def merge_windows(windows: list[WindowInputs], seed: int = 0) -> WindowInputs:
         completion.merge(w.completion)
     hashes = [w.text_hashes for w in windows if w.text_hashes is not None]
     pooled = rng.permutation(np.concatenate(hashes)) if hashes else None
+    asked = [w.question_hashes for w in windows if w.question_hashes is not None]
+    questions = rng.permutation(np.concatenate(asked)) if asked else None
     feedback, evaluations = merge_outcome_counts(windows)
     return WindowInputs(sum(w.answers for w in windows), sum(w.with_text for w in windows),
                         sum(w.exact for w in windows), sum(w.near for w in windows), seq,
-                        completion, sample, pooled, feedback=feedback, evaluations=evaluations)
+                        completion, sample, pooled,
+                        with_question=sum(w.with_question for w in windows),
+                        cross_question=sum(w.cross_question for w in windows),
+                        question_hashes=questions, feedback=feedback, evaluations=evaluations)

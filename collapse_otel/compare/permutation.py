@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ..signals import coverage as C
 from ..signals import resampling as R
-from ..signals import tail as T
 from ..signals.answer_sample import SampledAnswer, embedding_matrix
 from ..text.hashing import NgramBatch, TokenHasher
 from ..text.normalize import word_bytes
@@ -124,9 +124,9 @@ def _keyed(lists: Sequence[Sequence[int]], fn: Callable[[np.ndarray], float | No
     return stat
 
 
-def _words_once(batch: NgramBatch) -> Statistic | None:
-    """Good-Turing tail mass of each half's words."""
-    tokens, owner = batch.ngrams(1)
+def _types_unseen(batch: NgramBatch, n: int) -> Statistic | None:
+    """Coverage deficit of each half's n-grams."""
+    tokens, owner = batch.ngrams(n)
     if not len(tokens):
         return None
     _, key = np.unique(tokens, return_inverse=True)
@@ -135,7 +135,7 @@ def _words_once(batch: NgramBatch) -> Statistic | None:
 
     def stat(half: np.ndarray) -> tuple[float, float]:
         inside = np.bincount(key, weights=half[owner], minlength=keys).astype(np.int64)
-        a, b = T.singleton_share(inside), T.singleton_share(everything - inside)
+        a, b = C.deficit(inside), C.deficit(everything - inside)
         return (math.nan if a is None else a), (math.nan if b is None else b)
 
     return stat
@@ -182,10 +182,9 @@ def corpus_statistics(pool: Sequence[SampledAnswer]) -> dict[str, Statistic]:
             map(sum, zip(*(f(h) for f in joined), strict=True)))
     stats["self_repetition_score"] = _self_repetition(batch)
     entities = [item.entities for item in pool]
-    stats["entity_diversity_ratio"] = _keyed(entities, R.rarefied_richness)
-    stats["entity_entropy_bits"] = _keyed(entities, R._entropy_bits)
-    stats["entity_tail_mass"] = _keyed(entities, T.singleton_share)
-    stats["word_tail_mass"] = _words_once(batch)
+    stats["entity_coverage_deficit"] = _keyed(entities, C.deficit)
+    stats["word_coverage_deficit"] = _types_unseen(batch, 1)
+    stats["bigram_coverage_deficit"] = _types_unseen(batch, 2)
     contexts = [item.contexts for item in pool]
     stats["context_distinct_ratio"] = _keyed(contexts, R.distinct_share)
     stats["context_top10_share"] = _keyed(contexts, R.top_share)

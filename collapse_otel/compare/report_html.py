@@ -55,7 +55,7 @@ def render(result: GateResult) -> str:
         + f"<br>All answers: <b>{escape(o.verdict)}</b> · {len(o.degraded_families)} of "
         f"{len(o.families)} families degraded"
         + (f" ({escape(', '.join(o.degraded_families))})" if o.degraded_families else "")
-        + f" · score {o.score:.0f}/100</div>",
+        + f" · {escape(fmt.score(o))}</div>",
     ]
     parts += [f'<p class="pattern"><b>Pattern:</b> {escape(p.message)}</p>'
               for p in result.patterns]
@@ -77,7 +77,7 @@ def render(result: GateResult) -> str:
                       + "</h2>",
                       f'<p><span class="v" style="color:{svg.VERDICT_COLOURS[sc.verdict]}">'
                       f"{escape(sc.verdict)}</span> · {fmt.count(sc.answers[0])} vs "
-                      f"{fmt.count(sc.answers[1])} answers · score {sc.score:.0f}/100</p>"]
+                      f"{fmt.count(sc.answers[1])} answers · {escape(fmt.score(sc))}</p>"]
             parts += _section(s)
     if result.phrases is not None:
         parts += ["<h2>Phrases the candidate repeats (--show-text)</h2>",
@@ -91,9 +91,10 @@ def render(result: GateResult) -> str:
               "and the candidate (C) with 95% intervals (value ± 1.96 standard errors), then "
               "the change with its 95% interval: relative signals in % of the baseline, "
               "ratios near 0 in points. The grey band is the floor: a smaller change does not "
-              "count. p is adjusted across the signals in the verdict. A family degrades when "
-              "one of its signals degrades and none improves; collapse is suspected when at "
-              "least K families degrade.</p>"]
+              "count, even when significant (\"below its floor\"). p is adjusted across the "
+              "signals in the verdict. A family degrades when one of its signals degrades and "
+              "none improves; collapse is suspected when at least K families degrade. "
+              f"The score (0-100) is {escape(fmt.SCORE)}.</p>"]
     parts += [f'<p class="muted">({escape(s.title)}) is shown but not judged: '
               f"{escape(s.note)}.</p>" for s in notes]
     parts.append("</body></html>")
@@ -129,7 +130,7 @@ def _section(s: Section) -> list[str]:
                 f"{escape(r.signal.title)}</td><td>{fmt.value(r.baseline)}</td>"
                 f"<td>{fmt.value(r.candidate)}</td><td>{escape(fmt.change(r))}</td>"
                 f"<td>{escape(fmt.interval(r))}</td><td>{escape(fmt.p_value(r))}</td>"
-                f'<td class="l v" style="color:{col}">{escape(fmt.verdict(r))}</td>'
+                f'<td class="l v" style="color:{col}">{escape(fmt.verdict(r, c.options.alpha))}</td>'
                 f'<td class="l">{svg.values_plot(r)}</td><td class="l">{svg.change_plot(r)}'
                 "</td></tr>")
     out.append("</table></div>")

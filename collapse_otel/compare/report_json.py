@@ -6,6 +6,7 @@ meaning; a breaking change bumps ``schema_version``). Numbers that are undefined
 ``--show-text``.
 
 - ``schema``, ``schema_version``, ``tool`` {``name``, ``version``}
+- ``glossary``: what each number of a comparison means, in words {key: text}
 - ``gate``: ``exit_status`` (0 pass, 1 fail), ``fail_on`` (``collapse`` | ``degraded``),
   ``failed`` (labels of the comparisons that failed: ``all answers``, ``cohort X``)
 - ``options``: ``alpha``, ``min_families``, ``correction``, ``permutations``, ``seed``,
@@ -16,13 +17,14 @@ meaning; a breaking change bumps ``schema_version``). Numbers that are undefined
 - ``overall``: a comparison; ``cohorts``: a list of comparisons, each with ``cohort``
 - a comparison: ``cohort`` (null for all answers), ``note``, ``verdict`` (``pass`` |
   ``degraded`` | ``collapse suspected``), ``collapse_suspected``, ``degraded_families``,
-  ``score`` (0-100), ``answers`` {baseline, candidate}, ``sample_size``, ``families``
+  ``score`` (0-100: the share of each family's judged signals that did not degrade,
+  averaged over the families with data), ``answers`` {baseline, candidate}, ``sample_size``, ``families``
   [{``family``, ``verdict``, ``degraded``, ``improved``}], ``signals`` [{``key``, ``title``,
   ``family``, ``collapse_direction`` (up | down), ``in_verdict``, ``note``, ``statistic``,
   ``test``, ``change_kind`` (relative: a fraction of the baseline | absolute: a difference),
   ``baseline``, ``candidate``, ``baseline_se``, ``candidate_se``, ``change``, ``low``,
   ``high`` (95% interval of the change), ``p_value``, ``p_adjusted``, ``floor``,
-  ``verdict``}], ``lengths`` {``bounds`` (upper bounds of the completion-token buckets; the
+  ``verdict``, ``reason`` (why, in words: e.g. significant but below its floor)}], ``lengths`` {``bounds`` (upper bounds of the completion-token buckets; the
   last bucket is above them), ``baseline``, ``candidate`` (answers per bucket)}
 - ``cohorts_only_in_baseline``, ``cohorts_only_in_candidate``: cohorts not compared
 - ``patterns``: [{``improved_cohort``, ``improved_families``, ``degraded_cohort``,
@@ -52,6 +54,7 @@ def to_dict(result: GateResult) -> dict[str, Any]:
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "collapse-otel", "version": __version__},
+        "glossary": glossary(o.alpha),
         "gate": {"exit_status": result.exit_status, "fail_on": result.fail_on,
                  "failed": list(result.failed)},
         "options": {"alpha": o.alpha, "min_families": o.min_families,
@@ -71,6 +74,23 @@ def to_dict(result: GateResult) -> dict[str, Any]:
         "phrases": None if result.phrases is None else [
             {"text": p.text, "candidate": p.candidate, "baseline": p.baseline}
             for p in result.phrases],
+    }
+
+
+def glossary(alpha: float) -> dict[str, str]:
+    return {
+        "score": f"0-100: {fmt.SCORE}",
+        "change": "relative: a fraction of the baseline (0.05 = +5%); absolute: the "
+                  "candidate minus the baseline, for ratios that sit near 0",
+        "low, high": "the 95% interval of the change",
+        "p_value": "the test's two-sided p-value (see test)",
+        "p_adjusted": "p adjusted across the signals in the verdict (see options.correction); "
+                      "null for signals not in the verdict",
+        "floor": "the smallest change that counts, in the unit of change",
+        "verdict": f"degraded / improved: p below {alpha:g} and a change at least the floor, "
+                   "the collapse way or away from it; no significant change: either short "
+                   "(reason says which); not enough data: a side has no value",
+        "baseline_se, candidate_se": "standard error of each side's value",
     }
 
 
@@ -94,7 +114,7 @@ def _section(s: Section) -> dict[str, Any]:
         "sample_size": c.sample_size,
         "families": [{"family": f.family, "verdict": f.verdict, "degraded": list(f.degraded),
                       "improved": list(f.improved)} for f in c.families],
-        "signals": [_signal(r) for r in c.signals],
+        "signals": [_signal(r, c.options.alpha) for r in c.signals],
         "tail_coverage": [{"kind": t.kind, "rare_items": t.rare_items,
                            "baseline_share": fmt.finite(t.baseline_share),
                            "candidate_share": fmt.finite(t.candidate_share),
@@ -104,7 +124,7 @@ def _section(s: Section) -> dict[str, Any]:
     }
 
 
-def _signal(r: SignalResult) -> dict[str, Any]:
+def _signal(r: SignalResult, alpha: float) -> dict[str, Any]:
     s = r.signal
     return {
         "key": s.key, "title": s.title, "family": s.family,
@@ -115,5 +135,5 @@ def _signal(r: SignalResult) -> dict[str, Any]:
         "baseline_se": fmt.finite(r.baseline_se), "candidate_se": fmt.finite(r.candidate_se),
         "change": fmt.finite(r.change), "low": fmt.finite(r.low), "high": fmt.finite(r.high),
         "p_value": fmt.finite(r.p_value), "p_adjusted": fmt.finite(r.p_adjusted),
-        "floor": r.floor, "verdict": r.verdict,
+        "floor": r.floor, "verdict": r.verdict, "reason": fmt.reason(r, alpha),
     }

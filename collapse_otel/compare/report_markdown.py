@@ -35,7 +35,7 @@ def render(result: GateResult) -> str:
         f"**All answers: {_ICON[o.verdict]} {o.verdict}** · {len(o.degraded_families)} of "
         f"{len(o.families)} families degraded"
         + (f" ({', '.join(o.degraded_families)})" if o.degraded_families else "")
-        + f" · score {o.score:.0f}/100",
+        + f" · {fmt.score(o)}",
         "",
     ]
     if result.patterns:
@@ -45,7 +45,7 @@ def render(result: GateResult) -> str:
     if result.cohorts:
         out += ["", "### Cohorts", "",
                 "| cohort | answers (baseline / candidate) | verdict | degraded families "
-                "| improved families | score |", "|---|---:|---|---|---|---:|"]
+                "| improved families | score (0-100) |", "|---|---:|---|---|---|---:|"]
         for s in result.cohorts:
             sc = s.comparison
             improved = [f.family for f in sc.families if f.verdict == "improved"]
@@ -68,8 +68,11 @@ def render(result: GateResult) -> str:
         out += [f"| {esc(p.text)} | {p.candidate} | {p.baseline} |" for p in result.phrases]
     out += ["", "<sub>Change: % of the baseline for relative signals, points for ratios near 0; "
                 "the interval is the 95% interval of the change; p is Holm/BH-adjusted across "
-                "the signals in the verdict. Signals in (parentheses) are shown but not judged."
-                "</sub>"]
+                f"the signals in the verdict. A change counts when p < {o.options.alpha:g} and "
+                "it reaches the signal's floor (5% relative, 2 points for ratios near 0, unless "
+                "set with --floor); a significant change short of it is \"below its floor\". "
+                "Signals in (parentheses) are shown but not judged. Score: "
+                f"{fmt.SCORE}.</sub>"]
     return "\n".join(out) + "\n"
 
 
@@ -88,7 +91,10 @@ def _share(value: float | None) -> str:
 def _tail(s: Section) -> list[str]:
     """The baseline's rare words and entities (seen once in half its sample): how many a
     same-size baseline sample and the candidate still produce."""
-    out = ["| baseline tail still produced | rare items | by the baseline | by the candidate | p |",
+    out = ["The baseline's rare words and entities (each seen once in half its sample): the "
+           "share of them a same-size baseline sample and the candidate still produce; p: "
+           "the candidate against the baseline.", "",
+           "| baseline tail still produced | rare items | by the baseline | by the candidate | p |",
            "|---|---:|---:|---:|---:|"]
     for t in s.comparison.tail:
         p = "—" if t.p_value is None else f"{t.p_value:.2g}"
@@ -101,7 +107,7 @@ def _signals(s: Section) -> list[str]:
     out = ["| signal | family | baseline | candidate | change | 95% interval | p | verdict |",
            "|---|---|---:|---:|---:|---:|---:|---|"]
     for r in s.comparison.signals:
-        verdict = fmt.verdict(r)
+        verdict = fmt.verdict(r, s.comparison.options.alpha)
         if r.verdict in ("degraded", "improved") and r.signal.verdict:
             verdict = f"**{verdict}**"
         out.append(f"| {r.signal.title} | {r.signal.family} | {fmt.value(r.baseline)} | "

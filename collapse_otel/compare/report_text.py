@@ -30,6 +30,7 @@ def render(result: GateResult, *, colour: bool = False) -> str:
         "",
     ]
     lines += _table(result.overall, paint)
+    lines += ["", *_reading(o)]
     notes = {r.signal.title: r.signal.note for r in o.signals if not r.signal.verdict}
     if notes:
         lines.append("")
@@ -61,13 +62,26 @@ def render(result: GateResult, *, colour: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _reading(c) -> list[str]:
+    """What the columns mean, under the table."""
+    o = c.options
+    return [
+        "change: % of the baseline for relative signals, percentage points (pts) for ratios "
+        "near 0; 95% interval: of the change;",
+        f"p: {o.correction.upper() if o.correction == 'bh' else 'Holm'}-adjusted across the "
+        "signals in the verdict (raw for those in parentheses); a change counts when "
+        f"p < {o.alpha:g} and it reaches the signal's floor (else \"below its floor\").",
+        f"score: {fmt.SCORE}.",
+    ]
+
+
 def _summary(s: Section, paint) -> str:
     c = s.comparison
     bad = c.degraded_families
     head = f"{s.label}" + (f" ({s.note})" if s.note else "")
     return (f"{head}: {fmt.count(c.answers[0])} vs {fmt.count(c.answers[1])} answers: "
             f"{paint(c.verdict, c.verdict)}; {len(bad)} of {len(c.families)} families degraded"
-            + (f" ({', '.join(bad)})" if bad else "") + f"; score {c.score:.0f}/100")
+            + (f" ({', '.join(bad)})" if bad else "") + f"; {fmt.score(c)}")
 
 
 def _table(section: Section, paint) -> list[str]:
@@ -81,7 +95,7 @@ def _table(section: Section, paint) -> list[str]:
             if r.signal.family == family:
                 rows.append((f"  {r.signal.title}", fmt.value(r.baseline),
                              fmt.value(r.candidate), fmt.change(r), fmt.interval(r),
-                             fmt.p_value(r), fmt.verdict(r)))
+                             fmt.p_value(r), fmt.verdict(r, section.comparison.options.alpha)))
     cells = [HEADER] + [r for r in rows if isinstance(r, tuple)]
     widths = [max(len(row[i]) for row in cells) for i in range(len(HEADER))]
 

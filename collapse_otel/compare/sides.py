@@ -26,18 +26,20 @@ PROGRESS_STEP = 1024
 def window_of_answers(answers: Iterable[str | AnswerRecord], *, sample_size: int = 1000,
                       aggregator: Aggregator | None = None,
                       progress: Callable[[int], object] | None = None,
-                      outcomes: Iterable[Outcome] = ()) -> WindowInputs:
+                      outcomes: Iterable[Outcome] = (), embedder: str = "hashed",
+                      ) -> WindowInputs:
     """Analyse answers (texts or records) as one stream whose window holds them all, with
     the feedback and evaluation results given for them (``outcomes``);
     ``progress(n)`` is called after every ``PROGRESS_STEP`` answers (a progress bar).
 
     An answer with text and no completion-token count gets capture's estimate (flagged as
     estimated), as ``observe`` and every other capture path give it: the same texts judged
-    online and offline have the same lengths, and the length family is judged either way."""
+    online and offline have the same lengths, and the length family is judged either way.
+    ``embedder``: hashed, or a bundled model (COLLAPSE_OTEL_EMBEDDER's values)."""
     records = [a if isinstance(a, AnswerRecord) else AnswerRecord(a) for a in answers]
     agg = aggregator or Aggregator(CollapseConfig(
         window_answers=2 * len(records) + 2, window_seconds=1e15, sample_size=sample_size,
-        refresh_seconds=3600, memory_budget_mb=1 << 20, max_streams=1))
+        refresh_seconds=3600, memory_budget_mb=1 << 20, max_streams=1, embedder=embedder))
     relabelled = [_side_record(r) for r in records]
     step = PROGRESS_STEP if progress is not None else max(len(relabelled), 1)
     for start in range(0, len(relabelled), step):
@@ -59,7 +61,7 @@ def _side_record(r: AnswerRecord) -> AnswerRecord:
     if completion is None and r.answer:
         completion, estimated = estimate_tokens(r.answer), True
     return AnswerRecord(r.answer, r.prompt_tokens, completion, r.context_ids, r.model,
-                        SIDE, SIDE, SIDE, 0.0, estimated)
+                        SIDE, SIDE, SIDE, 0.0, estimated, question=r.question)
 
 
 def compare_answers(baseline: Sequence[str | AnswerRecord],
@@ -69,8 +71,10 @@ def compare_answers(baseline: Sequence[str | AnswerRecord],
     """Compare two sets of answers (e.g. release N-1's and release N's, or a pinned
     human-written baseline and a candidate)."""
     opts = options or CompareOptions()
-    return compare_windows(window_of_answers(baseline, sample_size=opts.sample_size),
-                           window_of_answers(candidate, sample_size=opts.sample_size), opts,
+    return compare_windows(window_of_answers(baseline, sample_size=opts.sample_size,
+                                             embedder=opts.embedder),
+                           window_of_answers(candidate, sample_size=opts.sample_size,
+                                             embedder=opts.embedder), opts,
                            baseline_name=baseline_name, candidate_name=candidate_name)
 
 

@@ -36,12 +36,19 @@ def _scale(lo: float, hi: float, x0: float, x1: float):
     return lambda v: x0 + (v - lo) / span * (x1 - x0)
 
 
-def _padded(lo: float, hi: float) -> tuple[float, float]:
-    if hi == lo:
-        pad = abs(lo) * 0.1 or 1.0
-        return lo - pad, hi + pad
-    pad = (hi - lo) * 0.08
-    return lo - pad, hi + pad
+def _padded(lo: float, hi: float, lowest: float = float("-inf"),
+            highest: float | None = None) -> tuple[float, float]:
+    """The axis around [lo, hi], kept within the values the signal can take."""
+    pad = (abs(lo) * 0.1 or 1.0) if hi == lo else (hi - lo) * 0.08
+    top = float("inf") if highest is None else highest
+    return max(lo - pad, lowest), min(hi + pad, top)
+
+
+def _within(v: float, r: SignalResult) -> float:
+    """``v`` clamped to the values the signal can take (an interval of a share near 0 is
+    cut at 0: a value plot never shows a negative share)."""
+    top = r.signal.highest if r.signal.highest is not None else float("inf")
+    return min(max(v, r.signal.lowest), top)
 
 
 def values_plot(r: SignalResult, width: int = 200, height: int = 46) -> str:
@@ -50,12 +57,13 @@ def values_plot(r: SignalResult, width: int = 200, height: int = 46) -> str:
     colour = VERDICT_COLOURS.get(r.verdict, "#7f8c8d")
     rows = [("baseline", fmt.finite(r.baseline), fmt.finite(r.baseline_se), BASELINE, 13),
             ("candidate", fmt.finite(r.candidate), fmt.finite(r.candidate_se), colour, 27)]
-    spans = [(v - Z95 * (se or 0), v + Z95 * (se or 0)) for _, v, se, _, _ in rows
-             if v is not None]
+    spans = [(_within(v - Z95 * (se or 0), r), _within(v + Z95 * (se or 0), r))
+             for _, v, se, _, _ in rows if v is not None]
     label = f"{r.signal.title}: baseline and candidate with 95% intervals"
     if not spans:
         return _svg(width, height, [_text(width / 2, 26, "no data", "middle")], label)
-    lo, hi = _padded(min(s[0] for s in spans), max(s[1] for s in spans))
+    lo, hi = _padded(min(s[0] for s in spans), max(s[1] for s in spans), r.signal.lowest,
+                     r.signal.highest)
     x = _scale(lo, hi, 22, width - 6)
     body = [f'<line x1="22" y1="36" x2="{width - 6}" y2="36" stroke="#ccc"/>',
             _text(22, 45, fmt.value(lo)), _text(width - 6, 45, fmt.value(hi), "end")]
@@ -65,7 +73,7 @@ def values_plot(r: SignalResult, width: int = 200, height: int = 46) -> str:
             body.append(_text(22, y + 3, "no data"))
             continue
         tip = f"{name}: {fmt.value(v)}" + (f" ± {fmt.value(Z95 * se)}" if se else "")
-        a, b = x(v - Z95 * (se or 0)), x(v + Z95 * (se or 0))
+        a, b = x(_within(v - Z95 * (se or 0), r)), x(_within(v + Z95 * (se or 0), r))
         body.append(f'<g><title>{escape(tip)}</title>'
                     f'<line x1="{a:.1f}" y1="{y}" x2="{b:.1f}" y2="{y}" stroke="{col}" '
                     f'stroke-width="2"/><circle cx="{x(v):.1f}" cy="{y}" r="3.5" '
@@ -82,15 +90,18 @@ def change_plot(r: SignalResult, width: int = 160, height: int = 46) -> str:
         return _svg(width, height, [_text(width / 2, 26, "no data", "middle")], label)
     ends = [abs(change), 2 * r.floor] + [abs(v) for v in (low, high) if v is not None]
     extent = max(ends) * 1.1 or 1.0
-    x = _scale(-extent, extent, 6, width - 6)
+    least = max(-extent, _least_change(r))
+    low = None if low is None else max(low, least)
+    x = _scale(least, extent, 6, width - 6)
     colour = VERDICT_COLOURS.get(r.verdict, "#7f8c8d")
     tip = f"change {fmt.change(r)}, 95% interval {fmt.interval(r)}"
-    body = [f'<rect x="{x(-r.floor):.1f}" y="6" width="{x(r.floor) - x(-r.floor):.1f}" '
+    band = max(-r.floor, least)
+    body = [f'<rect x="{x(band):.1f}" y="6" width="{x(r.floor) - x(band):.1f}" '
             f'height="28" fill="#eee"><title>floor ±{escape(fmt.change(r, r.floor))}</title>'
             f'</rect>',
             f'<line x1="{x(0):.1f}" y1="4" x2="{x(0):.1f}" y2="36" stroke="#999"/>',
             f'<line x1="6" y1="36" x2="{width - 6}" y2="36" stroke="#ccc"/>',
-            _text(6, 45, fmt.change(r, -extent)), _text(width - 6, 45, fmt.change(r, extent),
+            _text(6, 45, fmt.change(r, least)), _text(width - 6, 45, fmt.change(r, extent),
                                                         "end")]
     bar = ""
     if low is not None and high is not None:
@@ -99,6 +110,17 @@ def change_plot(r: SignalResult, width: int = 160, height: int = 46) -> str:
     body.append(f'<g><title>{escape(tip)}</title>{bar}<circle cx="{x(change):.1f}" cy="20" '
                 f'r="4" fill="{colour}"/></g>')
     return _svg(width, height, body, label)
+
+
+def _least_change(r: SignalResult) -> float:
+    """The lowest change the candidate can show: down to the signal's lowest value (-100%
+    of a share or a count, minus the baseline in points)."""
+    base = fmt.finite(r.baseline)
+    if base is None:
+        return float("-inf")
+    if fmt.change_kind(r) == "relative":
+        return (r.signal.lowest - base) / abs(base)
+    return r.signal.lowest - base
 
 
 def histogram(baseline: list[int], candidate: list[int], labels: list[str],

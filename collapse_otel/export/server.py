@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ipaddress
+import logging
 import socket
 import sys
 import threading
@@ -28,6 +30,7 @@ from .encode import CONTENT_TYPE, generate_text
 from .prometheus import CollapseCollector
 from .series import as_snapshot_source, as_stats_source
 
+_log = logging.getLogger(__name__)
 _COLLECTORS: weakref.WeakKeyDictionary[CollectorRegistry, CollapseCollector] = (
     weakref.WeakKeyDictionary())
 _LOCK = threading.Lock()
@@ -223,6 +226,16 @@ class PrometheusServer:
         self.close()
 
 
+def is_loopback(host: str) -> bool:
+    """Only this machine can connect (``localhost``, 127.0.0.0/8, ::1)."""
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def start_prometheus_server(port: int | None = None, addr: str | None = None,
                             registry: CollectorRegistry | None = None, *, source: object = None,
                             release_order: Iterable[str] | None = None,
@@ -242,6 +255,12 @@ def start_prometheus_server(port: int | None = None, addr: str | None = None,
         server_class = type("_ThreadingServer6", (_ThreadingServer,),
                             {"address_family": socket.AF_INET6})
     httpd = make_server(addr, port, app, server_class, handler_class=_QuietHandler)
+    if not is_loopback(addr):
+        # collapse-otel serve refuses such a bind without a token; this server has none
+        _log.warning("collapse-otel: /metrics listens on %s with no token: anyone who can "
+                     "reach port %s reads the release names and signals; bind 127.0.0.1 "
+                     "(COLLAPSE_OTEL_METRICS_HOST) or put it behind an authenticating proxy",
+                     addr, httpd.server_address[1])
     thread = threading.Thread(target=httpd.serve_forever, name="collapse-otel-metrics",
                               daemon=True)
     thread.start()

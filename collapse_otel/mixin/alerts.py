@@ -15,7 +15,14 @@ from .rules import (
     duplicates_increase,
     rule_file,
 )
-from .verdict import WINDOW, families_degraded, family_degraded, z_critical
+from .verdict import (
+    WINDOW,
+    families_degraded,
+    family_degraded,
+    rule_text,
+    suspected,
+    tightest,
+)
 
 # unreadable feedback or evaluation input is the caller's data, not lost telemetry: counted
 # and graphed (plugin health dashboard), never paged on
@@ -96,17 +103,36 @@ def _families(ref: str) -> str:
     )
 
 
+def _suspected(ref: str) -> str:
+    """The degraded families' count of the streams where collapse is suspected against
+    ``ref`` (the alert's value)."""
+    return (f"{families_degraded(ref)}\nand on (service, release, cohort, {ref})\n"
+            f"{suspected(ref)} == 1")
+
+
+def bound_text(cfg: MixinConfig) -> str:
+    """What a signal's bound is, in words (alert, runbook, dashboards)."""
+    r, width = tightest(cfg)
+    return (
+        "A signal degrades when its change toward collapse reaches its floor (5% relative, or "
+        "0.02 for ratios near 0) and the lower bound of that change is above 0. The bound is "
+        "an anytime-valid confidence sequence (a normal mixture scaled to the floor, "
+        f"one-sided, Bonferroni over the verdict signals at {cfg.verdict_alpha:g}): it holds "
+        "at every evaluation at once, so re-evaluating sliding windows every 30 s adds no "
+        f"false alarms; at best it sits {width:.2f} standard errors below the change (where "
+        f"the error is the floor / {r:.2f})")
+
+
 def release_regression(cfg: MixinConfig, critical: bool) -> dict:
-    k, kc = cfg.verdict_min_families, cfg.verdict_critical_families
-    previous, baseline = families_degraded("previous_release"), families_degraded("baseline_release")
+    kc = cfg.verdict_critical_families
+    previous, baseline = "previous_release", "baseline_release"
     if critical:
-        expr = f"{previous} >= {kc}\nor\n{baseline} >= {k}"
-        tier = (f"{kc} or more families against the previous release, or {k} or more against "
-                "the pinned baseline release")
+        expr = (f"{families_degraded(previous)} >= {kc}\nor\n{_suspected(baseline)}")
+        tier = (f"{kc} or more families against the previous release, or collapse suspected "
+                "against the pinned baseline release")
     else:
-        expr = f"{previous} >= {k}"
-        tier = f"{k} or more families against the previous release"
-    z = z_critical(cfg)
+        expr = _suspected(previous)
+        tier = "collapse suspected against the previous release"
     return _alert(
         cfg, "CollapseReleaseRegression", expr, cfg.verdict_for,
         "critical" if critical else "warning",
@@ -114,10 +140,8 @@ def release_regression(cfg: MixinConfig, critical: bool) -> dict:
         "diversity in {{ $value }} signal families.",
         f"{STREAM} against release {{{{ $labels.previous_release }}}}"
         f"{{{{ $labels.baseline_release }}}}: degraded families: "
-        f"{_families('previous_release')}{_families('baseline_release')}. A family degrades "
-        "when one of its signals moves the collapse way by at least its floor (5% relative, "
-        f"or 0.02 for ratios near 0) with |z| >= {z:.2f} (Bonferroni over the verdict "
-        f"signals at {cfg.verdict_alpha:g}); this fires for {tier}, both windows holding at "
+        f"{_families(previous)}{_families(baseline)}. {bound_text(cfg)}. Collapse is "
+        f"suspected when {rule_text(cfg)}; this fires for {tier}, both windows holding at "
         f"least {cfg.verdict_min_window_answers} answers. The same judgement as "
         "collapse-otel compare.",
     )

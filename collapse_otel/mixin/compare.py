@@ -1,12 +1,12 @@
 """The release comparison dashboard, read from the verdict's recording rules.
 
 Release A (the reference side) and release B (the candidate), each with its own cohort. A
-headline says whether collapse is suspected for B (degraded families against K); then one row
+headline says whether collapse is suspected for B (the verdict series the alert reads); then one row
 per signal family: for every verdict signal, A's and B's values with their 95% intervals
 (value +- 1.96 standard errors), B's change against its previous and against its baseline
 release (relative, or absolute for ratios near 0, as the registry judges it: the change rules
-give no value for a zero reference, never +Inf), B's z-score the collapse way against the
-bound the alerts use, and the family's verdict. Everything is generated from the registry.
+give no value for a zero reference, never +Inf), B's z-score the collapse way (one look's
+bound), and the family's verdict (the rules' anytime-valid bound). Everything is generated from the registry.
 
 The verdict rules average a release over the instances serving it, so they carry no ``job`` or
 ``instance``: the ``$job`` / ``$instance`` variables keep the streams those processes serve.
@@ -14,7 +14,7 @@ The verdict rules average a release over the instances serving it, so they carry
 
 from __future__ import annotations
 
-from ..registry import FAMILIES, VERDICT_SIGNALS, Signal
+from ..registry import FAMILIES, Signal, verdict_signals
 from .config import MixinConfig
 from .dashboards import scope_variables
 from .grafana import Panel, Row, dashboard, query_variable, stat, table, value_text
@@ -23,10 +23,13 @@ from .verdict import (
     REFERENCES,
     STDERR,
     VALUE,
+    base_stderr,
     change,
     families_degraded,
     family_degraded,
     judged,
+    rule_text,
+    suspected,
     z_critical,
     zscore,
 )
@@ -89,17 +92,29 @@ def signal_line(cfg: MixinConfig, s: Signal) -> list[Panel]:
             unit, f"B against its {REF_NAME[ref]} release ({ref} on collapse_release_info): "
             f"{how}. It matters from {s.floor:g}{' (relative)' if s.change == 'relative' else ''}"
             f" the collapse way ({way}).", width=5))
-    sign = "" if s.collapse > 0 else "-"
     zc = z_critical(cfg)
     panels.append(stat(
         f"{s.title}: z toward collapse",
-        [(served(cfg, f"{sign}{zscore(ref)}{side('b', matcher)}"), f"vs {{{{{ref}}}}}")
+        [(served(cfg, z_toward_collapse(s, ref, matcher)), f"vs {{{{{ref}}}}}")
          for ref in REFERENCES], "none",
         f"(B - reference) / sqrt(se_B^2 + se_ref^2), signed so that positive is the collapse "
-        f"way; significant from {zc:.2f} (Bonferroni over the {len(VERDICT_SIGNALS)} verdict "
-        f"signals at alpha {cfg.verdict_alpha:g}).", width=6,
-        thresholds=[(None, "green"), (round(zc, 2), "red")]))
+        f"way; significant from {zc:.2f} (Bonferroni over the "
+        f"{len(verdict_signals(cfg.embedder))} verdict signals at alpha {cfg.verdict_alpha:g})"
+        " for one look; the verdict, re-evaluated every 30 s, uses the anytime-valid bound "
+        "instead (about 4 standard errors below the change). No z when the reference's "
+        "standard error is 0 (its window showed no spread, e.g. not one duplicate): a z over "
+        "B's error alone would read as thousands; the change and its floor tell the size.",
+        width=6, thresholds=[(None, "green"), (round(zc, 2), "red")], no_value="no z"))
     return panels
+
+
+def z_toward_collapse(s: Signal, ref: str, matcher: str) -> str:
+    """B's z-score against ``ref``, positive the collapse way, only where the reference has
+    a standard error (a reference error of 0 makes z the change over B's error alone)."""
+    sign = "" if s.collapse > 0 else "-"
+    return (f"{sign}{zscore(ref)}{side('b', matcher)}\n"
+            f"and on (service, release, cohort, signal, {ref})\n"
+            f"{base_stderr(ref)}{side('b', matcher)} > 0")
 
 
 def family_verdict(cfg: MixinConfig, family: str, signals: tuple[Signal, ...]) -> Panel:
@@ -111,8 +126,9 @@ def family_verdict(cfg: MixinConfig, family: str, signals: tuple[Signal, ...]) -
                         f"{_judged(cfg, ref, signals)}", f"vs {{{{{ref}}}}}"))
     return stat(
         f"{family.capitalize()}: verdict", targets, "short",
-        f"Degraded when one of the family's signals moved the collapse way by at least its floor "
-        f"with z beyond {z_critical(cfg):.2f}, both windows holding at least "
+        "Degraded when one of the family's signals moved the collapse way by at least its floor "
+        "and the anytime-valid lower bound of that change is above 0 (about 4 standard "
+        "errors below it, valid at every evaluation at once), both windows holding at least "
         f"{cfg.verdict_min_window_answers} answers (the value is how many of its signals did); "
         "no change: judged, none did; not judged: B has no such reference release, or a "
         f"window holds fewer than {cfg.verdict_min_window_answers} answers.",
@@ -128,21 +144,20 @@ def headline(cfg: MixinConfig) -> list[Panel]:
         rule = f"{families_degraded(ref)}{side('b')}"
         counts.append((f"max by ({ref}) (\n{served(cfg, rule)}\n)\nor\n{_judged(cfg, ref)}",
                        f"vs {{{{{ref}}}}}"))
-    suspected = " or ".join(
-        f"({families_degraded(ref)}{side('b')} >= bool {k})" for ref in REFERENCES)
-    any_ref = " or ".join(f"{judged(ref)}{side('b')}" for ref in REFERENCES)
+    suspected_ = " or ".join(f"{suspected(ref)}{side('b')}" for ref in REFERENCES)
     answers = [(f"sum(collapse_window_answers{dash_sel(cfg, *raw_side(which))})",
                 f"{name}: $release_{which} / $cohort_{which}") for which, name in SIDES.items()]
     lineage = ("max by (service, release, previous_release, baseline_release) "
                f"(collapse_release_info{dash_sel(cfg, SERVICE)})")
     return [
         stat("Collapse suspected", [(
-            f"max(\n{served(cfg, f'({suspected})')}\n)\nor\n0 * max(\n{served(cfg, f'({any_ref})')}\n)",
+            f"max(\n{served(cfg, f'({suspected_})')}\n)",
             "$release_b / $cohort_b")], "short",
-            f"Collapse is suspected for B when {k} or more signal families degraded against "
-            "its previous release or its baseline release (CollapseReleaseRegression, once "
-            f"it has held for {cfg.verdict_for}: warning at {k} against the previous release, "
-            f"critical at {kc}, or at {k} against the baseline).", width=4,
+            f"Collapse is suspected for B when {rule_text(cfg)} against its previous release "
+            "or its baseline release (the series CollapseReleaseRegression and the canary "
+            f"gates read; the alert once it has held for {cfg.verdict_for}: warning against "
+            f"the previous release, critical at {kc} families or against the baseline).",
+            width=4,
             mappings=value_text({0: ("no", "green"), 1: ("collapse suspected", "red")}),
             no_value="not judged"),
         stat("Families degraded", counts, "short",
@@ -167,14 +182,16 @@ def _tokens(cfg: MixinConfig) -> list[Panel]:
             (f"histogram_quantile({q}, sum by (le) (increase({metric}_bucket"
              f"{dash_sel(cfg, *raw_side(which))}[$__range])))", f"p{int(q * 100)} {name_}")
             for which, name_ in SIDES.items() for q in (0.5, 0.9, 0.99)],
-            "short", width=12, height=6))
+            "short", f"The median (p50), 90th and 99th percentile of the {name.lower()} per "
+            "answer of A and B over the selected time range, from the histogram buckets "
+            "(an estimate within one bucket).", width=12, height=6))
     return panels
 
 
 def comparison(cfg: MixinConfig) -> dict:
     rows = [Row("Verdict for B", headline(cfg))]
     for family in FAMILIES:
-        signals = tuple(s for s in VERDICT_SIGNALS if s.family == family)
+        signals = tuple(s for s in verdict_signals(cfg.embedder) if s.family == family)
         if not signals:
             continue
         panels = [family_verdict(cfg, family, signals)]

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ..signals.embedders import EMBEDDER_NAMES
+
 _DURATION = re.compile(r"([0-9]+(ms|s|m|h|d|w|y))+")
 _DURATION_FIELDS = ("rate_window_short", "rate_window_long", "baseline_window", "baseline_offset",
                     "previous_release_lookback", "duplicate_window", "duplicate_for",
@@ -58,6 +60,9 @@ class MixinConfig:
     verdict_critical_families: int = 3         # critical from this many, or K vs the baseline
     verdict_min_window_answers: int = 200      # both windows, so the errors mean something
     verdict_for: str = "15m"
+    # The embedder the services run with (COLLAPSE_OTEL_EMBEDDER): semantic dispersion is in
+    # the verdict under the embedders the registry names for it (wordllama), not on hashed.
+    embedder: str = "hashed"
     # CollapseFeedbackRegression: the thumbs-down or evaluation fail rate of a stream up
     # against its previous release (the verdict rules' change and z-score) by at least
     # feedback_min_increase, with z beyond the Bonferroni bound of feedback_alpha over the two
@@ -104,7 +109,7 @@ class MixinConfig:
     dashboard_refresh: str = "30s"
     dashboard_time_from: str = "now-6h"
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # noqa: C901 (one check per field)
         for f in fields(self):
             value, default = getattr(self, f.name), f.default
             if isinstance(default, float) and isinstance(value, int) \
@@ -121,6 +126,8 @@ class MixinConfig:
             raise ValueError(f"rule_interval must be empty or a duration, got {self.rule_interval!r}")
         if not 0.0 < self.verdict_alpha < 1.0:
             raise ValueError("verdict_alpha must be in (0, 1)")
+        if self.embedder not in EMBEDDER_NAMES:
+            raise ValueError(f"embedder must be one of {', '.join(EMBEDDER_NAMES)}")
         if not 0.0 < self.feedback_alpha < 1.0:
             raise ValueError("feedback_alpha must be in (0, 1)")
         if not 0.0 <= self.feedback_min_increase <= 1.0 or self.feedback_min_rated < 1:

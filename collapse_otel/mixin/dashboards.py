@@ -11,7 +11,8 @@ from ..registry import SIGNALS
 from .config import MixinConfig
 from .grafana import Row, dashboard, query_variable, table, timeseries
 from .promql import DASHBOARD_MATCHERS, dash_sel, sel
-from .verdict import REFERENCES, families_degraded
+from .verdict import REFERENCES, families_degraded, rule_text
+from .verdict import suspected as verdict
 
 RI = "$__rate_interval"
 BY = "release, cohort"
@@ -73,25 +74,27 @@ def stream_variables(cfg: MixinConfig) -> list[dict]:
 
 
 def suspected(cfg: MixinConfig) -> Row:
-    """Streams whose degraded families reach K against their previous or baseline release
-    (the verdict rules, kept for streams the selected jobs and instances serve)."""
+    """Streams where collapse is suspected against their previous or baseline release (the
+    verdict series the alert reads, kept for streams the selected jobs and instances serve)."""
     k = cfg.verdict_min_families
     served = f"and on (service, release, cohort)\ncollapse_window_answers{dash_sel(cfg)}"
     rules = {ref: f"{families_degraded(ref)}{{{', '.join(STREAM)}}}" for ref in REFERENCES}
     name = {"previous_release": "previous", "baseline_release": "baseline"}
     tables = [table(
         f"Releases with collapse suspected (vs {name[ref]} release)", [(
-            f"max by (service, release, cohort, {ref}) (\n  {rule} >= {k}\n  {served}\n)",
+            f"max by (service, release, cohort, {ref}) (\n  {rule}\n"
+            f"  and on (service, release, cohort, {ref}) {verdict(ref)} == 1\n  {served}\n)",
             "")],
-        f"Streams with {k} or more signal families degraded against their {name[ref]} "
-        f"release (CollapseReleaseRegression); the value is the number of families. See the "
-        "release comparison dashboard for which signals moved.", width=8)
+        f"Streams where collapse is suspected against their {name[ref]} release "
+        f"({rule_text(cfg)}; CollapseReleaseRegression); the value is the number of degraded "
+        "families. See the release comparison dashboard for which signals moved.", width=8)
         for ref, rule in rules.items()]
     over_time = timeseries("Degraded families", [(
         f"max by (service, release, cohort, {ref}) (\n  {rule}\n  {served}\n)",
         f"{{{{release}}}} / {{{{cohort}}}} vs {{{{{ref}}}}}") for ref, rule in rules.items()],
         "short", f"Signal families degraded against the previous and the baseline release; "
-        f"collapse is suspected from {k}.")
+        f"collapse is suspected from {k} (or from one beyond a critical margin, where "
+        "declared).")
     return Row("Releases with collapse suspected", [*tables, over_time])
 
 
@@ -99,7 +102,9 @@ def overview(cfg: MixinConfig) -> dict:
     s = stream_sel(cfg)
     answers = rate_sum("collapse_answers_total", s)
     traffic = Row("Traffic", [
-        timeseries("Answers per second", [(answers, LEGEND)], "reqps"),
+        timeseries("Answers per second", [(answers, LEGEND)], "reqps",
+                   "Answers captured per second (collapse_answers_total, summed over "
+                   "processes), whether or not they carried text."),
         timeseries("Answers in window", [(f"sum by ({BY}) (collapse_window_answers{s})", LEGEND)],
                    description="Answers behind the window gauges below (summed over processes)."),
         timeseries("Windows cut by the memory budget", [
@@ -112,9 +117,15 @@ def overview(cfg: MixinConfig) -> dict:
         timeseries("Tokens per second", [
             (rate_sum("collapse_llm_tokens_total", s, f"{BY}, type"), f"{LEGEND} {{{{type}}}}"),
             (rate_sum("collapse_llm_tokens_estimated_total", s, f"{BY}, type"),
-             f"{LEGEND} {{{{type}}}} estimated")], "short"),
-        timeseries("Completion tokens per answer", quantiles("collapse_completion_tokens", s)),
-        timeseries("Prompt tokens per answer", quantiles("collapse_prompt_tokens", s)),
+             f"{LEGEND} {{{{type}}}} estimated")], "short",
+            "Prompt and completion tokens per second as the model reported them, and those "
+            "capture estimated from the text (4 characters a token) when it reported none."),
+        timeseries("Completion tokens per answer", quantiles("collapse_completion_tokens", s),
+                   "short", "Median (p50) and 90th percentile (p90) of the answers' completion "
+                   "tokens, from the histogram: collapse often shortens answers."),
+        timeseries("Prompt tokens per answer", quantiles("collapse_prompt_tokens", s),
+                   "short", "Median (p50) and 90th percentile (p90) of the prompts' tokens, "
+                   "from the histogram: a change here is a change in what is asked."),
     ])
     dup = Row("Duplicates", [
         timeseries("Duplicate answer ratio", [(
@@ -222,7 +233,7 @@ def health(cfg: MixinConfig) -> dict:
                 "{{instance}}")], "percentunit", "Dropped / (dropped + analysed) records."),
             timeseries("Records analysed per second", [(
                 rate_sum("collapse_records_processed_total", j, "instance"), "{{instance}}")],
-                "short"),
+                "short", "Records the analysis worker has folded into the windows, per second."),
             timeseries("Queue depth", [(f"collapse_queue_depth{j}", "{{instance}}")], "short",
                        "Records waiting for the worker thread."),
             timeseries("Worker busy (processing seconds per second)", [(
@@ -246,7 +257,9 @@ def health(cfg: MixinConfig) -> dict:
                 "Parts of a restored state rebuilt because the configuration changed "
                 "(sample size, embedder, LSH parameters, window); 0: nothing rebuilt (the "
                 "counter exists only after a rebuild)."),
-            timeseries("Scrape target up", [(f"up{j}", "{{instance}}")], "short"),
+            timeseries("Scrape target up", [(f"up{j}", "{{instance}}")], "short",
+                       "1 when Prometheus's last scrape of the process succeeded, 0 when it "
+                       "failed: every other panel of that instance is then stale."),
         ]),
         Row("Feedback and evaluation results", [
             timeseries("Results without a known answer", [(
@@ -264,14 +277,18 @@ def health(cfg: MixinConfig) -> dict:
         Row("Coverage", [
             timeseries("Answers without text", [(
                 f"{rate_sum('collapse_answers_without_text_total', s, by)} / {answers}",
-                "{{service}} {{release}}")], "percentunit"),
+                "{{service}} {{release}}")], "percentunit",
+                "Share of answers captured without text (content capture off): counted, but "
+                "invisible to the text signals."),
             timeseries("Intermediate LLM calls per answer", [(
                 f"{rate_sum('collapse_intermediate_llm_calls_total', s, by)} / {answers}",
                 "{{service}} {{release}}")], "short",
                 "Rewriter, router, judge and tool-call steps per answer; not in the signals."),
             timeseries("Answers truncated", [(
                 f"{rate_sum('collapse_answers_truncated_total', s, by)} / {answers}",
-                "{{service}} {{release}}")], "percentunit"),
+                "{{service}} {{release}}")], "percentunit",
+                "Share of answers longer than the analysis reads (max_answer_chars): their "
+                "signals rest on the first part of the text."),
             timeseries("Estimated tokens", [(
                 f"{rate_sum('collapse_llm_tokens_estimated_total', s, f'{by}, type')}\n/ (\n"
                 f"  {rate_sum('collapse_llm_tokens_estimated_total', s, f'{by}, type')}\n"

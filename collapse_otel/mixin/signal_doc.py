@@ -20,22 +20,11 @@ def signal_table() -> str:
             "|---|---|---|---|---|---|---|"]
     for s in SIGNALS:
         series = f"`{s.metric}{{{s.selector}}}`" if s.selector else f"`{s.metric}`"
-        how = _HOW[s.statistic]
-        if s.key == "exact_duplicate_ratio":
-            how = "1 - distinct texts / answers; jackknife over the window's text hashes"
-        elif s.key == "near_duplicate_ratio":
-            how = "share of the window's answers; Agresti-Coull standard error"
-        elif s.key == "thumbs_down_ratio":
-            how = "share of the window's ratings; Agresti-Coull standard error"
-        elif s.key == "evaluation_fail_ratio":
-            how = "share of the window's pass / fail results; Agresti-Coull standard error"
-        elif s.key == "word_tail_mass":
-            how = "statistic of the 1,000-answer sample; N1 as a Poisson count"
-        elif s.key == "self_bleu":
-            how = "mean of the sampled answers' BLEU; jackknife of the mean"
+        how = s.uncertainty or _HOW[s.statistic]
         change = (f"relative, at least {s.floor:.0%}" if s.change == "relative"
                   else f"absolute, at least {s.floor:g}")
-        verdict = "yes" if s.verdict else f"no: {s.note}"
+        verdict = "yes" if s.judged() else f"no: {s.note}" if not s.verdict else \
+            f"with COLLAPSE_OTEL_EMBEDDER={' or '.join(s.embedders)} only: {s.note}"
         rows.append(f"| `{s.key}` | {series} | {s.family} | "
                     f"{'up' if s.collapse > 0 else 'down'} | {how} | {change} | {verdict} |")
     return "\n".join(rows)

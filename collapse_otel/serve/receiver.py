@@ -27,15 +27,7 @@ from ..health import INVALID_EVALUATION
 from ..pipeline import EXTRACT_ERROR, Pipeline
 from ..records import AnswerRecord
 from .body import gunzip
-from .decode import (
-    Batch,
-    DecodeError,
-    Overloaded,
-    batch_of,
-    parse_cost,
-    parse_json,
-    parse_protobuf,
-)
+from .decode import Batch, DecodeError, Overloaded, batch_of, parse_cost, parse_json, parse_protobuf
 from .settings import ServeSettings
 from .traces import TraceAssembler, hold_cost
 from .wal import GZIP, KIND_JSON, Entry, WriteAheadLog

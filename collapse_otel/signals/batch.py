@@ -13,6 +13,8 @@ from collections.abc import Hashable, Iterable, Sequence
 
 import numpy as np
 
+from .coverage import Abundance
+
 
 def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
     return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
@@ -175,17 +177,12 @@ def entity_diversity(entity_lists: Sequence[Sequence[str]]) -> tuple[float, floa
     return per_answer, ratio, entropy_bits(mentions.values())
 
 
-def rarefied_richness(keys: Iterable[Hashable], mentions: int = 500) -> float | None:
-    """Expected number of distinct keys among ``mentions`` of them drawn without replacement,
-    divided by ``mentions`` (Hurlbert 1971): richness at a fixed number of mentions, so samples
-    that mention different amounts compare. None with fewer mentions than that."""
-    counts = Counter(keys)
-    total = sum(counts.values())
-    if total < mentions:
-        return None
-    all_ways = math.comb(total, mentions)
-    expected = sum(1 - math.comb(total - c, mentions) / all_ways for c in counts.values())
-    return expected / mentions
+def hill_at_coverage(keys: Iterable[Hashable], coverage: float,
+                     ) -> tuple[float, float, float] | None:
+    """Hill numbers of order 0, 1, 2 of the keys' counts at sample coverage ``coverage``
+    (counted with a Counter: the oracle of the streaming count matrices)."""
+    r = Abundance(np.array(list(Counter(keys).values()), dtype=np.int64)).at_coverage(coverage)
+    return None if r is None else r.hill
 
 
 def context_diversity(context_id_lists: Sequence[Sequence[str]]) -> tuple[float, float]:

@@ -1,6 +1,6 @@
 """Corpus statistics of a sample with their delete-group jackknife, in one pass each.
 
-A corpus statistic (distinct-n, compression, entity richness, embedding dispersion) is not a
+A corpus statistic (distinct-n, compression, retrieval shares, embedding dispersion) is not a
 mean, so it has no textbook standard error. The sample's answers are dealt into GROUPS groups
 (answer i goes to group i mod GROUPS: the sample's slot order is random) and each statistic is
 also computed with one group left out; the jackknife variance is
@@ -23,7 +23,6 @@ from .gram_table import GramTables
 
 GROUPS = 20
 _GROUP_BITS = np.uint64(5)          # GROUPS < 32: a group fits in the low 5 bits of a key
-RAREFY_MENTIONS = 500
 
 
 def jackknife_se(loo: np.ndarray) -> float | None:
@@ -196,43 +195,6 @@ def count_matrix(lists: Sequence[Sequence[int]], group: np.ndarray,
 def _leave_out(counts: np.ndarray) -> list[np.ndarray]:
     total = counts.sum(axis=1)
     return [total - counts[:, g] for g in range(counts.shape[1])]
-
-
-def rarefied_richness(counts: np.ndarray, mentions: int = RAREFY_MENTIONS) -> float | None:
-    """Expected distinct keys among ``mentions`` drawn without replacement, / mentions
-    (Hurlbert's rarefaction); None when fewer mentions exist."""
-    counts = counts[counts > 0]
-    total = int(counts.sum())
-    if total < mentions:
-        return None
-    k = np.arange(int(counts.max()))
-    # P(a key with c mentions is missed) = prod_{j<c} (total - mentions - j) / (total - j)
-    missed = np.concatenate(([1.0], np.cumprod((total - mentions - k) / (total - k))))
-    return float((1.0 - missed[counts]).sum() / mentions)
-
-
-def rarefied_with_jackknife(counts: np.ndarray, mentions: int = RAREFY_MENTIONS,
-                            ) -> tuple[float | None, np.ndarray]:
-    value = rarefied_richness(counts.sum(axis=1), mentions)
-    loo = np.array([np.nan if (v := rarefied_richness(c, mentions)) is None else v
-                    for c in _leave_out(counts)])
-    return value, loo
-
-
-def _entropy_bits(counts: np.ndarray) -> float | None:
-    counts = counts[counts > 0]
-    total = counts.sum()
-    if not total:
-        return None
-    p = counts / total
-    return float(-(p * np.log2(p)).sum())
-
-
-def entropy_with_jackknife(counts: np.ndarray) -> tuple[float | None, np.ndarray]:
-    value = _entropy_bits(counts.sum(axis=1))
-    loo = np.array([np.nan if (v := _entropy_bits(c)) is None else v
-                    for c in _leave_out(counts)])
-    return value, loo
 
 
 def distinct_share(counts: np.ndarray) -> float | None:

@@ -1,4 +1,4 @@
-"""Self-BLEU and tail mass of a sample of answers, computed on hashed tokens in numpy.
+"""Self-BLEU of a sample of answers, computed on hashed tokens in numpy.
 
 Self-BLEU (Zhu et al. 2018, Texygen): each answer's sentence BLEU against every other answer
 of the sample as references, averaged; higher = answers more alike. Exactly sacrebleu's
@@ -6,9 +6,7 @@ of the sample as references, averaged; higher = answers more alike. Exactly sacr
 same tokens, for every answer at once: an n-gram's clipped count against all other answers is
 its count in the answer that holds it most, or the second most when that is this answer.
 
-Tail mass: the Good-Turing estimate of the probability mass not yet seen, N1 / N, the share of
-occurrences whose item occurs once in the sample: words (of the sample's tokens) and entity
-mentions. Rare but valid outputs are the first thing recursive training loses.
+(The tail, the probability of a type not yet seen, is the coverage deficit: signals.coverage.)
 """
 
 from __future__ import annotations
@@ -170,33 +168,3 @@ def _clipped_by_group(t: GramTable) -> tuple[np.ndarray, np.ndarray]:
     out += np.bincount(doc[moved] * groups + from_group[moved], weights=delta[moved],
                        minlength=docs * groups).reshape(docs, groups)
     return full, out
-
-
-def word_tail_mass(tables: GramTables) -> tuple[float | None, float | None]:
-    """N1 / N of the sample's words, and its standard error."""
-    t = tables.order(1)
-    if not t.total:
-        return None, None
-    counts = np.bincount(t.gram_of_row(), weights=t.count)
-    return singleton_share(counts), singleton_se(counts)
-
-
-def singleton_se(counts: np.ndarray) -> float | None:
-    """Standard error of N1 / N: N1 counts items that happen to occur once, a sum of many
-    nearly independent rare events, so Var(N1) ~ N1 (Poisson); N hardly varies against it.
-    Measured on 150 windows (benchmarks/calibration.py): the delete-group jackknife was 50%
-    too wide here (leaving a group out turns its doubletons into singletons) and Esty's
-    formula, sqrt(N1 (1 - N1/N) + 2 N2) / N, 40% (it bounds the error against the sample's
-    own coverage, a different quantity)."""
-    counts = counts[counts > 0]
-    total = counts.sum()
-    if not total:
-        return None
-    n1 = int((counts == 1).sum())
-    return float(np.sqrt(n1 * (1 - n1 / total)) / total)
-
-
-def singleton_share(counts: np.ndarray) -> float | None:
-    """N1 / N of per-item counts (the entity mentions' counts of a count matrix column sum)."""
-    total = counts.sum()
-    return float((counts == 1).sum() / total) if total else None

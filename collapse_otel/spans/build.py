@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Mapping
+from itertools import islice
 from typing import Any
 
 from ..config import CollapseConfig
@@ -25,7 +26,9 @@ from ..text.token_estimate import (  # noqa: F401 - re-exported: capture's estim
 
 QUESTION_CAPTURE_CHARS = 16_384   # of a question; only its hash is kept
 MAX_CONTEXT_IDS = 256
+CONTEXT_ITEMS_READ = 4 * MAX_CONTEXT_IDS   # items of context_ids read, valid or not
 MAX_ID_CHARS = 256
+LABEL_READ_CHARS = 4_096   # of a label value: what is stripped, repaired and hashed
 
 
 def as_text(value: Any, max_chars: int | None = None) -> str | None:
@@ -73,6 +76,8 @@ def as_label(value: Any, max_chars: int = MAX_LABEL_CHARS) -> str | None:
             value = str(value)
         elif not isinstance(value, str):
             return None
+    if len(value) > LABEL_READ_CHARS:   # cut before any per-character work
+        value = value[:LABEL_READ_CHARS]
     if not value or value[0].isspace() or value[-1].isspace():
         value = value.strip()
         if not value:
@@ -149,7 +154,9 @@ def make_record(
     ids: list[str] = []
     if isinstance(context_ids, (str, bytes)):  # one id, not one id per character
         context_ids = (context_ids,)
-    for raw in context_ids:
+    # at most CONTEXT_ITEMS_READ items, valid or not: an endless iterable must not hold the
+    # caller (itertools.repeat(None) never yields a valid id)
+    for raw in islice(context_ids, CONTEXT_ITEMS_READ):
         ident = as_label(raw, MAX_ID_CHARS)
         if ident:
             ids.append(ident)
@@ -174,9 +181,10 @@ def make_record(
 
 
 def _question(value: Any) -> str | None:
-    """The question cut before it waits in the queue (only its hash is kept)."""
+    """The question cut before it waits in the queue (only its hash is kept), and before
+    any per-character work: a 400 MB question costs the caller a slice, not a strip."""
     text = as_text(value, QUESTION_CAPTURE_CHARS)
     if text is None:
         return None
-    text = text.strip()
+    text = text[: 2 * QUESTION_CAPTURE_CHARS].strip()
     return text[:QUESTION_CAPTURE_CHARS] if text else None

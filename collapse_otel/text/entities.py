@@ -214,7 +214,7 @@ class RuleBasedEntityExtractor:
             out = merge_spans([], sorted(out, key=lambda m: (m[0], -m[1])))
         return out
 
-    def _names_and_numbers(
+    def _names_and_numbers(  # noqa: C901 (one rule per branch, kept together for speed)
         self, text: str, bounds: Bounds | None,
         # The sets and helpers the hot loop reads, bound once here instead of at every call.
         reject: frozenset[str] = REJECT_CASED, starters: frozenset[str] = STARTERS_CASED,
