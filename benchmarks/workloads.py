@@ -41,3 +41,32 @@ def generated_answers(n: int, words: int = 100, seed: int = 1) -> list[str]:
         toks[5:5] = rng.choice(names).split() + [str(rng.randint(1, 999)), "km"]
         out.append(" ".join(toks[:words]).capitalize() + ".")
     return out
+
+
+def templated_answers(n: int, seed: int = 23, templates: int = 35) -> list[str]:
+    """Collapsed traffic: each answer fills one of a few templates (60-150 words, 3-8 slots
+    drawn from small vocabularies; skewed popularity), and 15% copy an earlier answer with
+    0-3 word edits. Siblings of one template share most 5-grams (Jaccard 0.3-0.9), so they
+    crowd the same LSH buckets: the traffic that made the duplicate index slow."""
+    rng = random.Random(seed)
+    vocab = sorted({w.lower() for t in data_answers()[:400] for w in t.split() if w.isalpha()})
+    slots = (["paris", "lagos", "osaka", "lima", "oslo", "quito", "perth", "dakar", "hanoi"],
+             ["acme router", "nova x2", "sky hub", "bolt drive", "orbit cam", "flux pad"],
+             [str(k) for k in (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 24, 30, 48, 50, 99)])
+    forms: list[list] = []
+    for _ in range(templates):
+        words: list = [rng.choice(vocab) for _ in range(rng.randint(60, 150))]
+        for pos in rng.sample(range(len(words)), rng.randint(3, 8)):
+            words[pos] = rng.choice(slots)
+        forms.append(words)
+    out: list[str] = []
+    for i in range(n):
+        if i > 20 and rng.random() < 0.15:
+            words = out[rng.randrange(i)].split()
+            for _ in range(rng.choice((0, 1, 1, 2, 2, 3))):
+                words[rng.randrange(len(words))] = rng.choice(vocab)
+            out.append(" ".join(words))
+            continue
+        form = forms[min(int(rng.expovariate(1 / 6)), templates - 1)]
+        out.append(" ".join(w if isinstance(w, str) else rng.choice(w) for w in form))
+    return out

@@ -30,6 +30,7 @@ from collapse_otel.mixin.render import ALERTS_PATH, RULES_PATH
 from collapse_otel.mixin.verdict import families_degraded, judged
 from tests.conftest import require_binary
 from tests.prometheus_server import PrometheusServer, free_port, scrape_config
+from tests.waiting import cpu_seconds, wait_progressing
 
 ROOT = Path(__file__).resolve().parent.parent
 RELEASES = ("v1", "v2", "v3")
@@ -71,6 +72,30 @@ class Stack:
                + urllib.parse.urlencode({"match[]": selector}))
         return get_json(url)["data"]
 
+    def progress(self) -> float:
+        """Answers Prometheus has counted: grows while the demo, the canary and the scrapes
+        run, however slowly (the progress the stack's waits require)."""
+        result = self.query('sum(collapse_answers_total{job="collapse-otel"})')
+        return float(result[0]["value"][1]) if result else 0.0
+
+    def scrapes(self, window: str = "1m") -> int:
+        """Samples in ``window`` of the least-scraped answers series."""
+        result = self.query(f'min(count_over_time(collapse_answers_total'
+                            f'{{job="collapse-otel"}}[{window}]))')
+        return int(float(result[0]["value"][1])) if result else 0
+
+    def clean_instant(self, lookback: float = 60.0) -> float | None:
+        """The latest instant of the last minute at which both targets' last scrape had
+        succeeded, or None. On a busy machine a scrape can outlast its 1 s timeout: the
+        target's series then go stale, and an instant query right after finds nothing."""
+        end = time.time() - 1
+        params = {"query": 'count(up{job="collapse-otel"} == 1)', "start": f"{end - lookback:.3f}",
+                  "end": f"{end:.3f}", "step": "0.5"}
+        body = get_json(f"{self.prom}/api/v1/query_range?" + urllib.parse.urlencode(params))
+        points = [float(t) for series in body["data"]["result"]
+                  for t, v in series["values"] if float(v) == 2]
+        return max(points) if points else None
+
     def alerts(self) -> list[dict]:
         return get_json(f"{self.prom}/api/v1/alerts")["data"]["alerts"]
 
@@ -79,22 +104,17 @@ class Stack:
         return [r for g in groups for r in g["rules"]]
 
 
-def wait(predicate: Callable[[], object], timeout: float, what: str,
-         procs: list[subprocess.Popen] = ()):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for proc in procs:
-            if proc.poll() is not None:
-                pytest.fail(f"{proc.args[2:4]} exited with {proc.returncode} while waiting "
-                            f"for {what}")
-        try:
-            result = predicate()
-            if result:
-                return result
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+def wait(predicate: Callable[[], object], stall: float, what: str,
+         procs: list[subprocess.Popen] = (), progress: Callable[[], object] | None = None):
+    """Until ``predicate`` is truthy; fails after ``stall`` seconds without progress (by
+    default the CPU time of ``procs``), not after a fixed time: on a busy machine the stack
+    is slower, not stuck."""
+    try:
+        return wait_progressing(predicate, what, procs=procs, stall=stall,
+                                progress=progress or (lambda: [cpu_seconds(p.pid)
+                                                               for p in procs]))
+    except AssertionError as exc:
+        pytest.fail(str(exc))
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -147,14 +167,16 @@ def running_stack(tmp: Path) -> Iterator[Stack]:
         # entities: it stands at the coverage it reaches)
         wait(lambda: len(s.query('collapse_window_signal_stderr{job="collapse-otel", '
                                  'signal="entity_hill_0"}')) == 4,
-             150, "entity richness of every release, with its error", procs)
+             60, "entity richness of every release, with its error", procs, s.progress)
         # the verdict: v3 degraded against v2 and v1; the canary judged against v3 and v1
         wait(lambda: s.query(f'{families_degraded("previous_release")}{{release="v3"}}'),
-             60, "the verdict on v3", procs)
+             60, "the verdict on v3", procs, s.progress)
         wait(lambda: all(s.query(f'{judged(ref)}{{release="{CANARY}"}}')
                          for ref in ("previous_release", "baseline_release")),
-             60, "the verdict on the canary", procs)
-        time.sleep(3)  # a few more scrapes so every rate() has several samples
+             60, "the verdict on the canary", procs, s.progress)
+        # a few more scrapes of every series, so every rate() has several samples
+        wait(lambda: s.scrapes("30s") >= 5, 60, "five scrapes of every series", procs,
+             s.progress)
         yield s
     finally:
         if prom is not None:

@@ -21,6 +21,7 @@ from collapse_otel.records import AnswerRecord
 from tests.conftest import require_binary
 from tests.prometheus_server import PrometheusServer
 from tests.pushgateway_server import PushgatewayServer, pushgateway_scrape_config
+from tests.waiting import run_watched
 
 from .audit_data import (
     SECRET,
@@ -39,8 +40,8 @@ AUDIT_ALERTS = ("CollapseAuditSyntheticDominates", "CollapseAuditHoldoutContamin
 
 
 def _audit(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "collapse_otel.cli", "audit",
-                           *map(str, args)], capture_output=True, text=True, timeout=300,
+    return run_watched([sys.executable, "-m", "collapse_otel.cli", "audit",
+                        *map(str, args)],
                           cwd=cwd)
 
 

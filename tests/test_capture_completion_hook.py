@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -19,6 +18,7 @@ from collapse_otel.capture.completion_hook import CollapseCompletionHook
 from collapse_otel.capture.span_processor import CollapseSpanProcessor
 from tests.conftest import IN_CI
 from tests.test_capture_support import make_pipeline
+from tests.waiting import run_watched
 
 try:
     from opentelemetry.util.genai.handler import TelemetryHandler
@@ -107,7 +107,6 @@ def test_entry_point_loaded_by_name(tmp_path):
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}",
            "OTEL_INSTRUMENTATION_GENAI_COMPLETION_HOOK": "collapse",
            "COLLAPSE_OTEL_RELEASE": "ep-1"}
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                         text=True, timeout=120)
+    out = run_watched([sys.executable, "-c", script], env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["_SafeCompletionHook", "ep-1", "1", "4"]

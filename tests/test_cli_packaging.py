@@ -7,11 +7,11 @@ import subprocess
 import sys
 
 from collapse_otel.version import __version__
+from tests.waiting import run_watched
 
 
 def _run(*code_or_args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *code_or_args], capture_output=True, text=True,
-                          timeout=60)
+    return run_watched([sys.executable, *code_or_args])
 
 
 def test_version_from_the_command_and_the_module():
@@ -46,8 +46,7 @@ def test_an_installed_wheel_writes_the_runbook_and_the_example_config(tmp_path):
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import collapse_otel\n"
             "assert collapse_otel.__file__.startswith(sys.argv[1]), collapse_otel.__file__\n"
             "from collapse_otel.cli import main; sys.exit(main(['mixin', '--out', sys.argv[2]]))")
-    proc = subprocess.run([sys.executable, "-c", code, str(site), str(out)],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    proc = run_watched([sys.executable, "-c", code, str(site), str(out)], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     for rel in ("exporters/prometheus/runbook.md", "exporters/prometheus/prometheus.example.yml",
                 "exporters/prometheus/collapse_rules.yaml"):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import re
 import socket
-import subprocess
 import sys
 from pathlib import Path
+
+from tests.waiting import run_watched
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -17,8 +18,7 @@ BIN = Path(sys.executable).parent
 def run(*argv: str, env: dict[str, str] | None = None) -> str:
     clean = {k: v for k, v in os.environ.items()
              if not k.startswith(("COLLAPSE_OTEL_", "OTEL_"))}
-    out = subprocess.run(list(argv), cwd=ROOT, env={**clean, **(env or {})},
-                         capture_output=True, text=True, timeout=180)
+    out = run_watched(list(argv), cwd=ROOT, env={**clean, **(env or {})})
     assert out.returncode == 0, f"{argv} failed:\n{out.stdout}\n{out.stderr}"
     return out.stdout
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import subprocess
 import sys
 import textwrap
 import urllib.request
@@ -24,6 +23,7 @@ from collapse_otel.capture import flush
 from collapse_otel.config import CollapseConfig
 from tests.conftest import require_module
 from tests.test_serve_support import REPO
+from tests.waiting import run_watched
 
 
 def _taken_port() -> socket.socket:
@@ -139,8 +139,7 @@ def test_with_otels_prometheus_exporter_the_metrics_go_through_it():
     free.bind(("127.0.0.1", 0))
     port = free.getsockname()[1]
     free.close()
-    proc = subprocess.run([sys.executable, "-c", OTEL_PROMETHEUS_APP, str(port)], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    proc = run_watched([sys.executable, "-c", OTEL_PROMETHEUS_APP, str(port)], cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "True"
     assert "WARNING" not in proc.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from collapse_otel.mixin.alerts import alerts_file
 from collapse_otel.mixin.render import ALERTS_PATH, DASHBOARDS_DIR, RULES_PATH
 from collapse_otel.mixin.rules import rules_file
 from collapse_otel.mixin.yamlout import dump
+from tests.waiting import run_watched
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNBOOK = ROOT / "exporters" / "prometheus" / "runbook.md"
@@ -47,8 +47,7 @@ def test_committed_files_match_the_generator(tmp_path: Path) -> None:
 
 
 def test_python_dash_m_entry_point(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "collapse_otel.mixin", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=60)
+    proc = run_watched([sys.executable, "-m", "collapse_otel.mixin", "--out", str(tmp_path)])
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / RULES_PATH).read_text() == generate()[RULES_PATH]
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 
 import pytest
@@ -41,7 +40,9 @@ def _run_panels(stack: Stack, model: dict, chosen: dict[str, str]) -> dict:
     """Every target of the dashboard at one instant: {(panel title, refId): [(labels,
     value)]}; fails on a target without data."""
     values = variable_values(stack, model, chosen)
-    at = time.time() - 2  # one evaluation instant for every query of the dashboard
+    # one evaluation instant for every query of the dashboard, after clean scrapes
+    at = wait(stack.clean_instant, 60, "an instant after clean scrapes of both targets",
+              progress=stack.progress)
     empty, results = [], {}
     for panel in model["panels"]:
         for target in panel.get("targets", []):
@@ -152,7 +153,8 @@ def test_release_regression_fires_for_the_collapsed_release(ops_stack: Stack) ->
                    + a["labels"].get("baseline_release", "")): a for a in v3_fires()}
         return firing if {s for s, _ in firing} == {"warning", "critical"} else {}
 
-    alerts = wait(both_severities, 60, "CollapseReleaseRegression warning and critical for v3")
+    alerts = wait(both_severities, 60, "CollapseReleaseRegression warning and critical for v3",
+                  progress=ops_stack.progress)
     # warning: K families against v2; critical: K+1 against v2, and K against the baseline v1
     assert set(alerts) == {("warning", "v2"), ("critical", "v2"), ("critical", "v1")}
     description = alerts[("warning", "v2")]["annotations"]["description"]
@@ -170,7 +172,7 @@ def test_duplicate_spike_alert_fires_for_the_collapsed_release(ops_stack: Stack)
             seen.setdefault(release, set()).update(states)
         return bool(seen.get("v3", set()) & {"pending", "firing"})
 
-    wait(v3_active, 60, "CollapseDuplicateAnswerSpike for v3")
+    wait(v3_active, 60, "CollapseDuplicateAnswerSpike for v3", progress=ops_stack.progress)
     assert "v1" not in seen and CANARY not in seen
 
 
@@ -188,6 +190,6 @@ def test_feedback_regression_fires_for_the_collapsed_release(ops_stack: Stack) -
                 and a["labels"].get("release") == "v3" and a["state"] == "firing"}
 
     wait(lambda: v3_fires() == {"thumbs_down_ratio", "evaluation_fail_ratio"}, 60,
-         "CollapseFeedbackRegression for v3 on both rates")
+         "CollapseFeedbackRegression for v3 on both rates", progress=ops_stack.progress)
     assert "v1" not in seen and CANARY not in seen
 

@@ -10,7 +10,6 @@ and alerts (shorter windows, same expressions) are evaluated by the real promtoo
 from __future__ import annotations
 
 import random
-import subprocess
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from collapse_otel.mixin.config import MixinConfig
 from collapse_otel.mixin.rules import rules_file
 from collapse_otel.records import AnswerRecord
 from tests.conftest import require_binary
+from tests.waiting import run_watched
 
 MINUTES, SHIFT, PER_MINUTE = 120, 90, 30
 COUNTERS = ("collapse_answers", "collapse_duplicate_answers", "collapse_answers_with_question",
@@ -101,6 +101,5 @@ def test_spike_alert_tells_an_faq_surge_from_cross_question_duplicates(tmp_path:
         ]}],
     }
     (tmp_path / "test.yaml").write_text(yaml.safe_dump(test, sort_keys=False))
-    proc = subprocess.run([promtool, "test", "rules", "test.yaml"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    proc = run_watched([promtool, "test", "rules", "test.yaml"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]

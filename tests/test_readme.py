@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from collapse_otel.envvars import ALL_ENV_VARS
 from collapse_otel.export.names import ALL_METRICS
+from tests.waiting import run_watched
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -48,8 +48,7 @@ def test_python_example_runs(index, tmp_path):
     if skipped:
         pytest.skip("marked in the README as needing an optional install")
     env = dict(os.environ, COLLAPSE_OTEL_METRICS_PORT="0", PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = run_watched([sys.executable, "-c", code], cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 

@@ -11,6 +11,7 @@ import yaml
 
 from collapse_otel.mixin import MixinConfig, generate
 from tests.conftest import require_binary
+from tests.waiting import run_watched
 
 ROOT = Path(__file__).resolve().parent.parent
 PROM_DIR = ROOT / "exporters" / "prometheus"
@@ -24,8 +25,7 @@ def _promtool() -> str:
 
 
 def _run(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([_promtool(), *map(str, args)], capture_output=True, text=True,
-                          timeout=120, cwd=cwd)
+    return run_watched([_promtool(), *map(str, args)], cwd=cwd)
 
 
 def _rules(path: Path) -> list[dict]:

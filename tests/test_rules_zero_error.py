@@ -9,7 +9,6 @@ p = 1), never NaN. Found by tests/test_verdict_e2e.py (the faq release).
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import yaml
@@ -20,6 +19,7 @@ from collapse_otel.mixin.verdict import degraded, zscore
 from collapse_otel.registry import VERDICT_SIGNALS
 from tests.conftest import require_binary
 from tests.promtool_verdict import BASE, release_series
+from tests.waiting import run_watched
 
 MINUTES = 10
 ALL = f"{{v}}x{MINUTES}"
@@ -57,8 +57,7 @@ def test_zero_errors_give_an_infinite_z_for_a_change_and_none_without(tmp_path: 
     test = {"rule_files": ["rules.yaml"], "evaluation_interval": "1m",
             "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": cases}]}
     (tmp_path / "test.yaml").write_text(yaml.safe_dump(test, sort_keys=False))
-    proc = subprocess.run([promtool, "test", "rules", "test.yaml"], capture_output=True,
-                          text=True, timeout=120, cwd=tmp_path)
+    proc = run_watched([promtool, "test", "rules", "test.yaml"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

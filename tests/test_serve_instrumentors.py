@@ -10,7 +10,6 @@ Each instrumentor runs in its own process (traceloop cannot be instrumented twic
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from collections import Counter
 
@@ -21,6 +20,7 @@ from collapse_otel.serve.service import Service
 from collapse_otel.serve.settings import ServeSettings
 from tests.test_capture_support import RecordingAggregator
 from tests.test_serve_support import REPO
+from tests.waiting import run_watched
 
 CLIENT = r"""
 import json, sys
@@ -77,8 +77,7 @@ def test_instrumented_chain_over_otlp_equals_span_processor(which, shape, interm
                   aggregator=agg).start()
     try:
         url = f"http://127.0.0.1:{svc.ports['otlp_http']}/v1/traces"
-        result = subprocess.run([sys.executable, "-c", CLIENT, which, url, shape], cwd=REPO,
-                                capture_output=True, text=True, timeout=120)
+        result = run_watched([sys.executable, "-c", CLIENT, which, url, shape], cwd=REPO)
         assert result.returncode == 0, result.stderr[-2000:]
         lines = result.stdout.splitlines()
         local = Counter(json.dumps(row) for row in json.loads(lines[-1]))

@@ -99,6 +99,15 @@ def parser() -> argparse.ArgumentParser:
                    help="permutations of the synthetic-vs-human comparison (default 200)")
     d.add_argument("--seed", type=int, default=0, help="seed of the samples and permutations")
     d.add_argument("--no-diversity", action="store_true", help="skip the diversity measures")
+    s = p.add_argument_group("scale-out (pip install 'collapse-otel[distributed]')")
+    s.add_argument("--dask", metavar="ADDRESS",
+                   help="run over partitions on this Dask scheduler (tcp://host:8786), or "
+                        "'local' for a cluster of --workers processes on this machine; the "
+                        "figures equal the single-process audit's")
+    s.add_argument("--workers", type=int, default=2, metavar="N",
+                   help="worker processes of --dask local (default 2)")
+    s.add_argument("--blocksize", type=int, default=64, metavar="MIB",
+                   help="MiB per partition of an uncompressed JSONL version (default 64)")
     o = p.add_argument_group("output")
     o.add_argument("--dataset", default="default", help="dataset name (label of the metrics)")
     o.add_argument("--json", metavar="FILE", help="write the JSON report "
@@ -131,23 +140,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             dataset=args.dataset.strip())
     except ValueError as exc:
         return _fail(str(exc))
-    if bool(args.versions) == bool(args.croissant):
-        return _fail("give VERSION_FILEs or --croissant METADATA.json, not both and not none")
+    problem = _usage(args)
+    if problem:
+        return _fail(problem)
     try:
-        described = [read_croissant(path, args.text_column, args.source_column,
-                                    args.record_set) for path in args.croissant]
-        versions = [read_records(c) for c in described] if described else \
-            [read_version(path, columns) for path in args.versions]
-        _unique_labels(versions)
-        holdout = read_holdout(args.holdout, columns.text) if args.holdout else None
-        own = None
-        if args.own_answers:
-            own = set()
-            for path in args.own_answers:
-                own |= read_hashes(path)
+        result, described = _audit(args, options)
     except InputError as exc:
         return _fail(str(exc))
-    result = run_audit(versions, options, holdout=holdout, own_hashes=own)
+    except ImportError:
+        if not args.dask:
+            raise
+        return _fail("--dask needs Dask: pip install 'collapse-otel[distributed]'")
+    except OSError as exc:   # the scheduler cannot be reached
+        if not args.dask:
+            raise
+        return _fail(f"cannot reach the Dask scheduler {args.dask}: {exc}")
     try:
         _write_reports(args, result)
         for c, audited in zip(described, result.versions, strict=False):
@@ -167,6 +174,58 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError) as exc:
             return _fail(f"cannot push to {args.pushgateway}: {exc}")
     return result.exit_status
+
+
+def _usage(args: argparse.Namespace) -> str | None:
+    """What is wrong with the combination of arguments, if anything."""
+    if bool(args.versions) == bool(args.croissant):
+        return "give VERSION_FILEs or --croissant METADATA.json, not both and not none"
+    if args.workers < 1 or args.blocksize < 1:
+        return "--workers and --blocksize must be >= 1"
+    if args.dask and args.croissant:
+        return "--dask reads VERSION_FILEs, not --croissant"
+    return None
+
+
+def _audit(args: argparse.Namespace, options: AuditOptions):
+    """(the audit, the Croissant descriptions read): in this process or on ``--dask``."""
+    columns = options.columns
+    described, versions = [], []
+    if not args.dask:
+        described = [read_croissant(path, args.text_column, args.source_column,
+                                    args.record_set) for path in args.croissant]
+        versions = [read_records(c) for c in described] if described else \
+            [read_version(path, columns) for path in args.versions]
+        _unique_labels(versions)
+    holdout = read_holdout(args.holdout, columns.text) if args.holdout else None
+    own = None
+    if args.own_answers:
+        own = set()
+        for path in args.own_answers:
+            own |= read_hashes(path)
+    if args.dask:
+        return _distributed(args, options, holdout, own), described
+    return run_audit(versions, options, holdout=holdout, own_hashes=own), described
+
+
+def _distributed(args: argparse.Namespace, options: AuditOptions, holdout, own):
+    """The audit on a Dask cluster: the scheduler at ``--dask``, or a local one."""
+    from distributed import Client, LocalCluster
+
+    from .distributed import run_audit_distributed
+
+    if args.dask == "local":
+        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                               host="127.0.0.1", dashboard_address=None)
+    else:
+        cluster = None
+    try:
+        with Client(cluster if cluster is not None else args.dask, timeout="30s"):
+            return run_audit_distributed(args.versions, options, holdout=holdout,
+                                         own_hashes=own, blocksize=args.blocksize * 2**20)
+    finally:
+        if cluster is not None:
+            cluster.close()
 
 
 def _unique_labels(versions) -> None:

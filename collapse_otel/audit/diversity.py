@@ -68,11 +68,78 @@ class DiversityOptions:
     seed: int = 0
 
 
-def _draw(texts: Sequence[str], size: int, *seed_parts: object) -> list[str]:
-    if len(texts) <= size:
-        return list(texts)
+def _pick(n: int, size: int, *seed_parts: object) -> list[int]:
+    """The positions drawn from ``n`` rows: all of them up to ``size``, else a seeded sample
+    in row order (the positions alone decide the draw, so partitions can serve the rows)."""
+    if n <= size:
+        return list(range(n))
     rng = random.Random(":".join(map(str, seed_parts)))
-    return [texts[i] for i in sorted(rng.sample(range(len(texts)), size))]
+    return sorted(rng.sample(range(n), size))
+
+
+@dataclass(frozen=True)
+class SamplePlan:
+    """The rows a version's diversity needs, as (source, position among the source's rows):
+    decided by the rows per source alone (in order of first appearance)."""
+
+    size: int
+    measured: tuple[str, ...]
+    too_small: tuple[str, ...]
+    per_source: dict[str, list[int]]
+    narrowing_size: int                       # 0: no synthetic-vs-human comparison
+    human: list[tuple[str, int]]
+    synthetic: list[tuple[str, int]]
+
+    def wanted(self) -> dict[str, set[int]]:
+        out: dict[str, set[int]] = {s: set(p) for s, p in self.per_source.items()}
+        for source, i in (*self.human, *self.synthetic):
+            out.setdefault(source, set()).add(i)
+        return out
+
+
+def _pooled(counts: dict[str, int], names: list[str], picks: list[int]) -> list[tuple[str, int]]:
+    bounds, start = [], 0
+    for s in names:
+        bounds.append((start, s))
+        start += counts[s]
+    out, k = [], 0
+    for p in picks:   # sorted: walk the sources once
+        while k + 1 < len(bounds) and bounds[k + 1][0] <= p:
+            k += 1
+        out.append((bounds[k][1], p - bounds[k][0]))
+    return out
+
+
+def plan(label: str, counts: dict[str, int], synthetic: frozenset[str],
+         options: DiversityOptions) -> SamplePlan:
+    floor = max(options.min_rows, MIN_SAMPLE)
+    measured = tuple(sorted(s for s, n in counts.items() if n >= floor))
+    too_small = tuple(sorted(s for s in counts if s not in measured))
+    size = min([counts[s] for s in measured] + [options.sample_size]) if measured else 0
+    per_source = {s: _pick(counts[s], size, options.seed, label, s) for s in measured}
+    humans = [s for s in counts if s not in synthetic]
+    synths = [s for s in counts if s in synthetic]
+    n_h, n_s = sum(counts[s] for s in humans), sum(counts[s] for s in synths)
+    pooled = min(n_h, n_s, options.sample_size)
+    human, synth = [], []
+    if pooled >= floor:
+        human = _pooled(counts, humans, _pick(n_h, pooled, options.seed, label, "human"))
+        synth = _pooled(counts, synths, _pick(n_s, pooled, options.seed, label, "synthetic"))
+    return SamplePlan(size, measured, too_small, per_source,
+                      pooled if pooled >= floor else 0, human, synth)
+
+
+def measure_plan(label: str, p: SamplePlan, rows: dict[tuple[str, int], str],
+                 options: DiversityOptions) -> Diversity:
+    """The diversity from the planned rows (``rows`` maps (source, position) to its text)."""
+    results = []
+    for source in p.measured:
+        sample = [rows[source, i] for i in p.per_source[source]]
+        window = compute_window(window_of_answers(sample, sample_size=p.size))
+        values = {k: float(v) for k, v in window.values.items()
+                  if k in BY_KEY and v is not None}
+        results.append(SourceDiversity(source, 0, values))
+    return Diversity(p.size, tuple(results), p.too_small, _narrowing(label, p, rows, options))
 
 
 def measure(label: str, texts: Sequence[str], sources: Sequence[str],
@@ -80,32 +147,25 @@ def measure(label: str, texts: Sequence[str], sources: Sequence[str],
     by_source: dict[str, list[str]] = {}
     for text, source in zip(texts, sources, strict=True):
         by_source.setdefault(source, []).append(text)
-    floor = max(options.min_rows, MIN_SAMPLE)
-    measured = sorted(s for s, rows in by_source.items() if len(rows) >= floor)
-    too_small = tuple(sorted(s for s in by_source if s not in measured))
-    size = min([len(by_source[s]) for s in measured] + [options.sample_size]) \
-        if measured else 0
-    results = []
-    for source in measured:
-        sample = _draw(by_source[source], size, options.seed, label, source)
-        window = compute_window(window_of_answers(sample, sample_size=size))
-        values = {k: float(v) for k, v in window.values.items()
-                  if k in BY_KEY and v is not None}
-        results.append(SourceDiversity(source, len(by_source[source]), values))
-    human = [t for s, rows in by_source.items() if s not in synthetic for t in rows]
-    synth = [t for s, rows in by_source.items() if s in synthetic for t in rows]
-    return Diversity(size, tuple(results), too_small,
-                     _narrowing(label, human, synth, floor, options))
+    counts = {s: len(r) for s, r in by_source.items()}
+    p = plan(label, counts, synthetic, options)
+    rows = {(s, i): by_source[s][i] for s, picks in p.wanted().items() for i in picks}
+    return with_counts(measure_plan(label, p, rows, options), counts)
 
 
-def _narrowing(label: str, human: list[str], synth: list[str], floor: int,
+def with_counts(d: Diversity, counts: dict[str, int]) -> Diversity:
+    """The measured sources' row counts filled in (the plan's figures know only samples)."""
+    return Diversity(d.sample_size, tuple(SourceDiversity(r.source, counts[r.source], r.values)
+                                          for r in d.sources), d.too_small, d.narrowing)
+
+
+def _narrowing(label: str, p: SamplePlan, rows: dict[tuple[str, int], str],
                options: DiversityOptions) -> Narrowing | None:
-    size = min(len(human), len(synth), options.sample_size)
-    if size < floor:
+    size = p.narrowing_size
+    if not size:
         return None
-    a = window_of_answers(_draw(human, size, options.seed, label, "human"), sample_size=size)
-    b = window_of_answers(_draw(synth, size, options.seed, label, "synthetic"),
-                          sample_size=size)
+    a = window_of_answers([rows[k] for k in p.human], sample_size=size)
+    b = window_of_answers([rows[k] for k in p.synthetic], sample_size=size)
     c = compare_windows(a, b, CompareOptions(sample_size=size, seed=options.seed,
                                              permutations=options.permutations),
                         baseline_name="human", candidate_name="synthetic")
@@ -118,4 +178,3 @@ def _narrowing(label: str, human: list[str], synth: list[str], floor: int,
 
 def narrower_signals(n: Narrowing) -> list[str]:
     return [s.key for s in n.signals if s.verdict == DEGRADED]
-

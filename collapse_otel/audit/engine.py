@@ -126,11 +126,6 @@ def run_audit(versions: Sequence[Version], options: AuditOptions | None = None, 
         counts: dict[str, int] = {}
         for source in v.sources:
             counts[source] = counts.get(source, 0) + 1
-        synthetic = sum(n for s, n in counts.items() if s in opts.synthetic_sources)
-        share = synthetic / len(v)
-        change = None if previous is None else share - previous.synthetic_share
-        rises = previous.rises + 1 if previous is not None and change is not None \
-            and change > 0 else 0
         found = None
         if holdout is not None and held is not None:
             index = TrainingIndex(sketch(v.texts, minhasher), v.lines, opts.threshold,
@@ -139,20 +134,40 @@ def run_audit(versions: Sequence[Version], options: AuditOptions | None = None, 
             contaminated_lines.update(m.holdout_line for m in found.matches)
         own = None
         if own_hashes is not None:
-            hits = sum(answer_hash(t) in own_hashes for t in v.texts)
-            own = OwnAnswers(hits, hits / len(v))
+            own = sum(answer_hash(t) in own_hashes for t in v.texts)
         diversity = None
         if opts.diversity is not None:
             diversity = measure(v.label, v.texts, v.sources, opts.synthetic_sources,
                                 opts.diversity)
-        previous = VersionAudit(v.label, v.path, v.kind, len(v), dict(sorted(counts.items())),
-                                synthetic, share, change, rises, found, own, diversity,
-                                wilson(synthetic, len(v)), v.declared_synthetic)
+        previous = version_audit(opts, previous, v.label, v.path, v.kind, len(v), counts,
+                                 found, own, diversity, v.declared_synthetic)
         audits.append(previous)
+    return audit_result(opts, audits, holdout, len(contaminated_lines),
+                        len(own_hashes) if own_hashes is not None else None)
+
+
+def version_audit(opts: AuditOptions, previous: VersionAudit | None, label: str, path: str,
+                  kind: str, rows: int, counts: dict[str, int], found: Contamination | None,
+                  own_hits: int | None, diversity: Diversity | None,
+                  declared_synthetic: bool | None = None) -> VersionAudit:
+    """One version's figures from its merged counts (shared by the single-process and the
+    partitioned audit, so both judge alike)."""
+    synthetic = sum(n for s, n in counts.items() if s in opts.synthetic_sources)
+    share = synthetic / rows
+    change = None if previous is None else share - previous.synthetic_share
+    rises = previous.rises + 1 if previous is not None and change is not None \
+        and change > 0 else 0
+    own = None if own_hits is None else OwnAnswers(own_hits, own_hits / rows)
+    return VersionAudit(label, path, kind, rows, dict(sorted(counts.items())), synthetic,
+                        share, change, rises, found, own, diversity, wilson(synthetic, rows),
+                        declared_synthetic)
+
+
+def audit_result(opts: AuditOptions, audits: list[VersionAudit], holdout: Holdout | None,
+                 contaminated: int, own_hashes: int | None) -> AuditResult:
     failures, warnings = _gate(audits, opts)
     return AuditResult(opts, tuple(audits), holdout.path if holdout is not None else None,
-                       len(holdout) if holdout is not None else 0, len(contaminated_lines),
-                       len(own_hashes) if own_hashes is not None else None,
+                       len(holdout) if holdout is not None else 0, contaminated, own_hashes,
                        tuple(failures), tuple(warnings))
 
 

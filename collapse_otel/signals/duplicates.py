@@ -40,13 +40,17 @@ _PAIR_MUL = 0x9E3779B97F4A7C15
 _MASK = (1 << 64) - 1
 BUCKET_DEPTH = 2048  # most recent entries kept per LSH bucket (templated traffic: see
 #                      tests/test_near_duplicates_templated.py; 4/16 flagged 5 of ~450)
+SCAN_DEPTH = 128     # newest entries per bucket read as candidates; older ones only counted
+HIST_BINS = 128       # per answer: its shingles counted by their low 7 bits (uint8)
+_RANK_IN_PYTHON = 48  # candidate entries up to which ranking in Python beats numpy
+_IDX_BITS = 40        # ranking key: shared-band count above the answer's position
 
 
 @dataclass(frozen=True, slots=True)
 class DuplicateResult:
     exact: bool
     near: bool
-    max_similarity: float
+    max_similarity: float   # of the match; below the threshold, of the closest verified
     match: int | None = None   # position of the best match in its pane (verification, tests)
     cross_question: bool = False  # a duplicate of an answer given to another question
 
@@ -84,7 +88,9 @@ class DuplicateIndex:
         self.question_hashes = array("Q")   # per answer; 0 = question unknown
         self._exact: set[int] = set()
         self._pairs: set[int] = set()       # (text, question) pairs seen
-        self._buckets: dict[int, int | list[int]] = {}
+        self._buckets: dict[int, int | array] = {}   # band key -> position(s), oldest first
+        self._hist = np.zeros((0, HIST_BINS), dtype=np.uint8)   # see best_match's floor
+        self._hist_state = np.zeros(0, dtype=np.int8)   # 0 not computed, 1 usable, 2 not
         self.exact_count = 0
         self.near_count = 0
         self.indexed = 0          # answers kept for matching (not exact duplicates)
@@ -103,7 +109,7 @@ class DuplicateIndex:
         return (len(self.text_hashes) * ANSWER_BYTES + self.indexed * INDEXED_BYTES +
                 self.banded * (BANDED_BYTES + self.minhasher.bands * BAND_KEY_BYTES) +
                 4 * self.shingle_values + QUESTION_BYTES * len(self.question_hashes) +
-                PAIR_BYTES * len(self._pairs))
+                PAIR_BYTES * len(self._pairs) + self._hist.nbytes + self._hist_state.nbytes)
 
     # -- lookup and insertion (the aggregator calls these across the panes of a window) --
     def has_exact(self, text_hash: int) -> bool:
@@ -123,19 +129,120 @@ class DuplicateIndex:
                 out.extend(hit)
         return out
 
+    def ranked(self, band_keys: Iterable[int], limit: int) -> list[int]:
+        """The ``limit`` LSH candidates sharing the most bands, the most recent first among
+        equals. Templated traffic fills the buckets (up to BUCKET_DEPTH entries each), so the
+        work is bounded whatever the traffic: candidates are the newest SCAN_DEPTH entries of
+        each bucket (a small bucket is read whole), each counted over all the answer's
+        buckets (a binary search in a crowded bucket's older part), in numpy. An older true
+        match still ranks first through the smaller buckets it shares: on templated traffic
+        this flags what reading whole buckets flagged (tests/test_near_duplicates_templated.py)."""
+        buckets = self._buckets
+        hits = [buckets[key] for key in buckets.keys() & band_keys]
+        if not hits:
+            return []
+        total = sum(1 if isinstance(h, int) else min(len(h), SCAN_DEPTH) for h in hits)
+        if total <= _RANK_IN_PYTHON:
+            found: list[int] = []
+            for h in hits:
+                if isinstance(h, int):
+                    found.append(h)
+                else:
+                    found.extend(h)
+            counts = Counter(found)
+            return sorted(counts, key=lambda i: (counts[i], i), reverse=True)[:limit]
+        arrays = [np.frombuffer(h, dtype=np.int64) for h in hits if not isinstance(h, int)]
+        parts = [a[-SCAN_DEPTH:] for a in arrays]
+        singles = [h for h in hits if isinstance(h, int)]
+        if singles:
+            parts.append(np.array(singles, dtype=np.int64))
+        entries = np.concatenate(parts)
+        entries.sort()
+        first = np.empty(len(entries), dtype=bool)
+        first[0] = True
+        np.not_equal(entries[1:], entries[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        counts = np.empty(len(starts), dtype=np.int64)
+        np.subtract(starts[1:], starts[:-1], out=counts[:-1])
+        counts[-1] = len(entries) - starts[-1]
+        entries = entries[starts]
+        for a in arrays:
+            if len(a) > SCAN_DEPTH:   # the older part of a crowded bucket: counted, not scanned
+                older = entries < a[-SCAN_DEPTH]
+                if older.any():
+                    probe = entries[older]
+                    at = np.searchsorted(a, probe)
+                    counts[older] += a[np.minimum(at, len(a) - 1)] == probe
+        keys = (counts << _IDX_BITS) | entries
+        if len(keys) > limit:
+            keys = keys[np.argpartition(keys, len(keys) - limit)[len(keys) - limit:]]
+        keys.sort()
+        return (keys[::-1] & ((1 << _IDX_BITS) - 1)).tolist()
+
+    def histogram(self, shingles: np.ndarray) -> np.ndarray | None:
+        """The answer's shingles counted per bin of their low bits (None when a bin would
+        overflow uint8, or for a bottom-k sketch, whose Jaccard is an estimate)."""
+        if len(shingles) >= SHINGLE_SKETCH:
+            return None
+        counts = np.bincount((shingles & (HIST_BINS - 1)).astype(np.intp), minlength=HIST_BINS)
+        return counts.astype(np.uint8) if counts.max() < 256 else None
+
+    def _histograms(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(histograms, usable) of the answers at ``idx``, computed on first use (the healthy
+        path never asks: answers sharing no band key are never verified)."""
+        self._grow()
+        missing = idx[self._hist_state[idx] == 0]
+        for i in missing.tolist():   # once per answer, then kept
+            sh = self.shingles[i]
+            h = None if sh is None else self.histogram(sh)
+            if h is None:
+                self._hist_state[i] = 2
+            else:
+                self._hist[i] = h
+                self._hist_state[i] = 1
+        return self._hist[idx], self._hist_state[idx] == 1
+
+    def _grow(self) -> None:
+        n = len(self.shingles)
+        if len(self._hist_state) < n:
+            cap = max(256, 2 * n)
+            hist = np.zeros((cap, HIST_BINS), dtype=np.uint8)
+            hist[:len(self._hist)] = self._hist
+            state = np.zeros(cap, dtype=np.int8)
+            state[:len(self._hist_state)] = self._hist_state
+            self._hist, self._hist_state = hist, state
+
+    def keep_histogram(self, idx: int, hist: np.ndarray | None) -> None:
+        """Store the histogram of the answer at ``idx`` (computed for its own check), once
+        this index has started keeping histograms."""
+        if hist is not None and len(self._hist_state):
+            self._grow()
+            self._hist[idx] = hist
+            self._hist_state[idx] = 1
+
     def best_match(self, shingles: np.ndarray, band_keys: list[int], limit: int,
-                   stop_at: float = 1.0) -> tuple[float, int | None]:
+                   stop_at: float = 1.0, floor: float | None = None,
+                   hist: np.ndarray | None = None) -> tuple[float, int | None]:
         """(highest verified Jaccard, its position) among at most ``limit`` LSH candidates;
         (0.0, None) if none. Candidates sharing the most bands go first (on templated traffic
         recency alone lets middling siblings crowd out an older true match), then the most
-        recent. Verification stops at the first similarity >= ``stop_at``."""
+        recent. Verification stops at the first similarity >= ``stop_at``.
+
+        With a ``floor``, a candidate whose Jaccard provably stays below it is not verified:
+        the shared shingles are at most the sum over histogram bins of the smaller count (one
+        numpy pass over all candidates). Every result at or above the floor, and the first
+        one at or above ``stop_at``, are unchanged; only similarities below the floor are no
+        longer all looked at. ``hist``: the answer's histogram, if the caller has it."""
         best, where = 0.0, None
-        found = self.candidates(band_keys)
-        if not found:
+        ranked = self.ranked(band_keys, limit)
+        if not ranked:
             return best, where
-        hits = Counter(found)
-        ranked = sorted(hits, key=lambda i: (hits[i], i), reverse=True)
-        for idx in ranked[:limit]:
+        if floor is not None and len(ranked) > 1 and len(shingles) < SHINGLE_SKETCH:
+            if hist is None:
+                hist = self.histogram(shingles)
+            if hist is not None:
+                ranked = self._bounded(ranked, shingles, hist, floor)
+        for idx in ranked:
             other = self.shingles[idx]
             if other is None:
                 continue
@@ -145,6 +252,17 @@ class DuplicateIndex:
                 if best >= stop_at:
                     break
         return best, where
+
+    def _bounded(self, ranked: list[int], shingles: np.ndarray, hist: np.ndarray,
+                 floor: float) -> list[int]:
+        """``ranked`` without the candidates whose Jaccard bound is below ``floor``."""
+        idx = np.array(ranked, dtype=np.intp)
+        hists, usable = self._histograms(idx)
+        shared = np.minimum(hists, hist).sum(axis=1, dtype=np.int64)
+        lengths = hists.sum(axis=1, dtype=np.int64)   # a histogram counts every shingle
+        bound = shared / np.maximum(len(shingles) + lengths - shared, 1)
+        keep = ~usable | (bound >= floor)
+        return idx[keep].tolist()
 
     def add(self, text_hash: int, shingles: np.ndarray | None, band_keys: list[int] | None,
             exact: bool, near: bool, question: int = 0, cross: bool = False) -> None:
@@ -179,7 +297,7 @@ class DuplicateIndex:
             if hit is None:
                 buckets[key] = idx
             elif isinstance(hit, int):
-                buckets[key] = [hit, idx]
+                buckets[key] = array("q", (hit, idx))
             else:
                 hit.append(idx)
                 if len(hit) > BUCKET_DEPTH:
@@ -359,14 +477,18 @@ def check_and_add(panes: list[DuplicateIndex], text_hash: int, shingles: np.ndar
     if shingles is not None and len(shingles):
         if band_keys is None:
             band_keys = band_keys_for(current.minhasher, shingles)
+        hist = current.histogram(shingles) if any(
+            not pane._buckets.keys().isdisjoint(band_keys) for pane in panes) else None
         for pane in reversed(panes):
-            sim, where = pane.best_match(shingles, band_keys, MAX_CANDIDATES, threshold)
+            sim, where = pane.best_match(shingles, band_keys, MAX_CANDIDATES, threshold,
+                                         floor=threshold, hist=hist)
             if sim > best:
                 best, match, owner = sim, where, pane
     else:
-        shingles, band_keys = None, None
+        shingles, band_keys, hist = None, None, None
     near = best >= threshold
     cross = near and bool(question) and owner.question_hashes[match] != question
     current.add(text_hash, shingles, band_keys, exact=False, near=near, question=question,
                 cross=cross)
+    current.keep_histogram(len(current) - 1, hist)
     return DuplicateResult(False, near, best, match if near else None, cross)
