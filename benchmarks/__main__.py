@@ -10,7 +10,7 @@ import sys
 import traceback
 
 SUITES = ("bench_signals", "bench_compare", "bench_memory", "ner_eval", "bench_capture",
-          "bench_export", "bench_serve", "calibration", "validation", "embedders",
+          "bench_export", "bench_serve", "bench_host", "calibration", "validation", "embedders",
           "bench_distributed")
 
 

@@ -1,0 +1,89 @@
+"""Where the handler's own path spends its time on the host's request thread (not run by
+`make bench`): the host app's chain invoked with the real CollapseCallbackHandler, records
+discarded after the queue (so no analysis runs), against a no-op handler; then cProfile of
+the handler's invokes, restricted to collapse-otel's own functions.
+
+``python -m benchmarks.profile_handler [--invokes 3000] [--agent]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import statistics
+import time
+
+from langchain_core.callbacks import BaseCallbackHandler
+
+from collapse_otel.capture.langchain_handler import CollapseCallbackHandler
+from collapse_otel.config import CollapseConfig
+from collapse_otel.pipeline import Pipeline
+
+from .host_app import _agent, _chain, _model, human_answers
+
+
+class _NullSink:
+    """Stands in for the Aggregator: the handler's path alone."""
+
+    def observe_batch(self, records):
+        return [True] * len(records)
+
+
+class _InlineNoop(BaseCallbackHandler):
+    """A no-op handler that, like CollapseCallbackHandler, runs inline (a plain
+    BaseCallbackHandler makes async LangChain hop to a thread pool for every callback)."""
+
+    run_inline = True
+
+
+def _invoke(runnable, handler, n: int) -> float:
+    """CPU seconds per invoke (this process, every thread)."""
+    config = {"callbacks": [handler]}
+
+    async def go() -> None:
+        for i in range(n):
+            await runnable.ainvoke({"question": f"What does article {i} say?"}, config)
+
+    start = time.process_time()
+    asyncio.run(go())
+    return (time.process_time() - start) / n
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--invokes", type=int, default=3000)
+    parser.add_argument("--agent", action="store_true")
+    args = parser.parse_args(argv)
+    model = _model(human_answers(500))
+    runnable = _agent(model) if args.agent else _chain(model)
+    pipeline = Pipeline(CollapseConfig.resolve(environ={}, queue_size=1_000_000),
+                        aggregator=_NullSink())
+    handler = CollapseCallbackHandler(pipeline=pipeline)
+    noop = _InlineNoop()
+    _invoke(runnable, noop, 200)
+    _invoke(runnable, handler, 200)
+    pipeline.flush(30)
+    rounds = {"noop": [], "handler": []}
+    for _ in range(5):
+        rounds["noop"].append(_invoke(runnable, noop, args.invokes // 5))
+        rounds["handler"].append(_invoke(runnable, handler, args.invokes // 5))
+        pipeline.flush(30)
+    base = statistics.median(rounds["noop"]) * 1e6
+    extra = statistics.median(h - b for h, b in zip(rounds["handler"], rounds["noop"],
+                                                     strict=True)) * 1e6
+    print(f"inline no-op handler: {base:.0f} us CPU per invoke; the handler adds {extra:.0f} us "
+          f"({(base + extra) / base:.3f}x), records discarded after the queue")
+    profiler = cProfile.Profile()
+    profiler.enable()
+    _invoke(runnable, handler, args.invokes // 3)
+    profiler.disable()
+    pipeline.shutdown(30)
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("tottime").print_stats(r"collapse_otel", 25)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
