@@ -11,7 +11,6 @@ from dataclasses import dataclass, fields
 from .envvars import ENV_BY_FIELD
 from .lineage import parse_order, parse_scoped
 from .outcomes import parse_thresholds
-from .signals.embedders import EMBEDDER_NAMES
 
 _log = logging.getLogger(__name__)
 
@@ -83,6 +82,10 @@ class CollapseConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
         object.__setattr__(self, "embedder", str(self.embedder).strip().lower())
+        # imported here: the embedders module loads numpy, which a gunicorn master importing
+        # the multiprocess hooks (and so this module) must not pay for
+        from .signals.embedders import EMBEDDER_NAMES
+
         if self.embedder not in EMBEDDER_NAMES:
             raise ValueError(f"embedder must be one of {', '.join(EMBEDDER_NAMES)}")
         object.__setattr__(self, "answer_mode", str(self.answer_mode).strip().lower())

@@ -115,7 +115,10 @@ class Abundance:
             while hi - lo > 1:         # a grid of 32 sizes at a time: one to four passes
                 grid = np.unique(np.linspace(lo, hi, 34).astype(np.int64))
                 cov = self._coverages(grid)
-                i = int(np.flatnonzero(cov < target).max())
+                below = np.flatnonzero(cov < target)
+                if not len(below):     # rounding put coverage(lo) at the target already
+                    return float(lo)
+                i = int(below.max())
                 lo, hi, c_lo, c_hi = int(grid[i]), int(grid[i + 1]), cov[i], cov[i + 1]
             return lo + (target - c_lo) / (c_hi - c_lo) if c_hi > c_lo else float(hi)
         a = self.deficit_factor()
