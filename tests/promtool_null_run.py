@@ -43,8 +43,8 @@ HOURS = 25
 STEPS = HOURS * 3600 // STEP_S              # evaluations (and samples) per series
 WINDOW = 3600 // STEP_S                     # batches in a full window (one hour)
 PER_BATCH = 10                              # answers per 30 s batch
-NOISY = ("distinct_2", "self_bleu", "embedding_vendi_score",
-         "embedding_mean_cosine_similarity", "entities_per_answer", "entity_diversity_ratio")
+NOISY = ("distinct_2", "self_bleu", "compression_ratio", "word_hill_1",
+         "entities_per_answer", "entity_hill_0")
 REL_SE = 0.018                              # a full window's relative error per side
 COMMON = 0.6                                # correlation between the noisy signals
 DRAINED, LIVE = 3, 3                        # streams of each kind

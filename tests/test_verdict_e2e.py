@@ -282,9 +282,12 @@ def test_online_verdict_agrees_with_compare_generation_by_generation(stack: Stac
         online = stack.suspected(service, release)
         rows.append(f"{service:15s} {release}: online {count} {sorted(families)} alert={alerted}"
                     f" | offline {offline.verdict} {sorted(_offline_families(offline))}")
+        # the verdicts agree; the families online are among those offline: the anytime-valid
+        # bound (about 4 errors) is wider than compare's fixed-horizon test, so a family
+        # just past its floor offline (entity richness at 1,000 answers) may not be online
         if not (online == alerted == offline.collapse_suspected
                 and count == len(families)
-                and families == _offline_families(offline)):
+                and families <= _offline_families(offline)):
             disagree.append(rows[-1])
         if service.startswith("sim-"):
             # ground truth: every replace step collapses; the control does not from gen 3
