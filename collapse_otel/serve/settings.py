@@ -8,7 +8,6 @@ the YAML file may set under ``collapse:``). The environment variables are declar
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -17,6 +16,7 @@ from typing import Any
 
 from ..config import CollapseConfig, ConfigError, parse_value
 from ..envvars import SERVE_ENV_VARS
+from ..export.server import is_loopback
 from .wal import FSYNC_POLICIES
 
 
@@ -163,15 +163,6 @@ def collapse_config(settings: ServeSettings,
         return CollapseConfig.resolve(environ, strict=True, **dict(settings.collapse))
     except (ConfigError, TypeError) as exc:
         raise SettingsError(str(exc)) from None
-
-
-def is_loopback(host: str) -> bool:
-    if host in ("localhost", "ip6-localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def validate(s: ServeSettings) -> None:
