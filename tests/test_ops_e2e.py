@@ -152,7 +152,7 @@ def test_release_regression_fires_for_the_collapsed_release(ops_stack: Stack) ->
     against the baseline v1, naming the degraded families; never for v1 (nothing to compare
     with) nor for the healthy canary v4."""
     seen: dict[str, set[str]] = {}
-    EXPECTED = {("warning", "v2"), ("critical", "v2"), ("critical", "v1")}  # noqa: N806
+    expected = {("warning", "v2"), ("critical", "v2"), ("critical", "v1")}
 
     def v3_fires() -> list[dict]:
         for release, states in _states(ops_stack, "CollapseReleaseRegression").items():
@@ -166,12 +166,12 @@ def test_release_regression_fires_for_the_collapsed_release(ops_stack: Stack) ->
                    + a["labels"].get("baseline_release", "")): a for a in v3_fires()}
         # all three: the baseline's critical may follow the previous release's by a rule
         # evaluation
-        return firing if set(firing) >= EXPECTED else {}
+        return firing if set(firing) >= expected else {}
 
     alerts = wait(both_severities, 60, "CollapseReleaseRegression warning and critical for v3",
                   progress=ops_stack.progress)
     # warning: K families against v2; critical: K+1 against v2, and K against the baseline v1
-    assert set(alerts) == EXPECTED
+    assert set(alerts) == expected
     description = alerts[("warning", "v2")]["annotations"]["description"]
     assert "lexical_diversity" in description and "duplication" in description
     assert "v1" not in seen and CANARY not in seen
