@@ -28,6 +28,7 @@ from .entity_names import (
     STARTERS_CASED,
     STRIP_FIRST,
     TITLE_WORDS,
+    demonym_kind,
     gerund,
     hump,
     missing_space,
@@ -267,7 +268,8 @@ class RuleBasedEntityExtractor:
                             )
                         ):
                             continue
-                    add((start, end, "demonym" if word in demonyms else "name"))
+                    add((start, end, demonym_kind(text, start, end) if word in demonyms
+                         else "name"))
                     continue
                 first = text[start:first_end].casefold()
                 if first in MONTHS:
@@ -305,7 +307,8 @@ class RuleBasedEntityExtractor:
                     if low not in MONTHS:
                         if len(second) > 1 and low not in not_alone and low not in starter_words \
                                 and low not in wl.CONNECTORS and not low.isdigit():
-                            add((first_end + 1, end, "demonym" if second in demonyms else "name"))
+                            add((first_end + 1, end, demonym_kind(text, first_end + 1, end)
+                                 if second in demonyms else "name"))
                             last_end = end
                         continue
                 spans = multiword(text, start, end, first, starter)

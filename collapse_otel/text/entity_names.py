@@ -32,6 +32,47 @@ STRIP_FIRST = wl.COMMON_WORDS | wl.NEVER_ALONE  # a span's first word that multi
 NEVER_ALONE_CASED = _cased(wl.NEVER_ALONE)
 
 
+# Around a nationality word used as a noun, a language or a people ("taught English at",
+# "in Czech and", "some Japanese,"): what may follow it, and what before it makes it an
+# adjective still ("is Danish.", "a Czech composer").
+_AFTER_NOUN = frozenset(
+    """and or at in to with as but for from on was is by than which who that into because while
+    when where since""".split()  # noqa: SIM905
+)
+_BEFORE_ADJECTIVE = frozenset(
+    """a an is was are were be been being become became becomes very more most not so too as
+    all half partly fully proudly""".split()  # noqa: SIM905
+)
+
+
+def demonym_kind(text: str, start: int, end: int) -> str:
+    """ "name" for a nationality word used as a noun (a language, a people), else "demonym"."""
+    i = end
+    for _ in range(2):  # "German and French fluently": look past one "and"/"or" + capital
+        j = i
+        while j < len(text) and text[j] == " ":
+            j += 1
+        k = j
+        while k < len(text) and text[k].isalpha():
+            k += 1
+        after = text[j:k]
+        if after in ("and", "or"):
+            m = k + 1
+            if text[m:m + 1].isupper():
+                while m < len(text) and text[m].isalpha():
+                    m += 1
+                i = m
+                continue
+        if after and not (after in _AFTER_NOUN or after.endswith("ly") and after.islower()):
+            return "demonym"
+        if not after and j < len(text) and text[j] not in ".,;:)!?\n\r":  # "Muslim / Hindu"
+            return "demonym"
+        break
+    window = text[max(0, start - 16):start].rstrip(" \t")  # no look past a line break
+    before = window[max(window.rfind(" "), window.rfind("\t"), window.rfind("\n")) + 1:]
+    return "demonym" if before.lower() in _BEFORE_ADJECTIVE else "name"
+
+
 def gerund(word: str) -> bool:
     """ "Leaving", "Refusing": the -ing form of a common verb opening a sentence."""
     if not word.endswith("ing") or len(word) < 6:
@@ -51,15 +92,23 @@ def cut_titles(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
     first = prev_end = -1
     pos = start
     last = len(words) - 1
+    skip = 0
     for n, word in enumerate(words):
         s = text.find(word, pos)
         pos = s + len(word)
-        if word in TITLE_WORDS and n < last and words[n + 1][0].isupper() and (
+        if skip:  # the "of (the)" after a title: "Governor of Virginia" -> "Virginia"
+            skip -= 1
+        elif word in TITLE_WORDS and n < last and (words[n + 1][0].isupper() and (
             word in HONORIFICS or words[n + 1].lower() not in wl.INSTITUTIONS
-        ):
+        ) or words[n + 1] == "of" and n + 1 < last):
             if first >= 0:
                 out += part(text, first, prev_end)
             first = -1
+            if words[n + 1] == "of":
+                skip = 2 if n + 2 < last and words[n + 2] == "the" else 1
+        elif n == last and first >= 0 and word.lower() in wl.OFFICES:  # "LA Sheriff" -> "LA"
+            out += part(text, first, prev_end)
+            return out
         elif first < 0:
             first = s
         prev_end = pos
@@ -72,7 +121,7 @@ def part(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
     word = text[start:end]
     if " " not in word and (len(word) == 1 or word.casefold() in NOT_ALONE):
         return []
-    return [(start, end, "demonym" if word in DEMONYMS_CASED else "name")]
+    return [(start, end, demonym_kind(text, start, end) if word in DEMONYMS_CASED else "name")]
 
 
 def multiword(
@@ -112,7 +161,8 @@ def multiword(
         word = words[0]
         if len(word) <= 1 or word.casefold() in NOT_ALONE:
             return []
-        return [(start, end, "demonym" if word in DEMONYMS_CASED else "name")]
+        return [(start, end, demonym_kind(text, start, end) if word in DEMONYMS_CASED
+                 else "name")]
     if TITLE_WORDS.isdisjoint(words):
         return [(start, end, "name")]
     return cut_titles(text, start, end)

@@ -69,6 +69,9 @@ _CURRENCY = r"[$€£¥₹]"
 # Possessive quantifiers (Python 3.11+) skip backtracking state; the match is the same without.
 _P = "+" if sys.version_info >= (3, 11) else ""
 _BIG_NUMBER = r"(?i:million|billion|trillion|thousand)"
+# A middle initial joins the words around it ("Charles J. Fillmore", "L. Ron Hubbard") unless
+# the next word opens a sentence ("... Plan B. The next").
+_OPENERS = "The|A|An|I|It|In|On|At|This|That|He|She|They|We|But|And|As|If|So|When"
 _TITLES = ("Mr", "Mrs", "Ms", "Dr", "Prof", "St", "Sr", "Jr", "Mt", "Gen", "Sen", "Gov")
 
 
@@ -126,13 +129,16 @@ def main_pattern() -> re.Pattern[str]:
     # much faster in ``re``. A possessive 's is left out.
     word_rest = (
         rf"\w*{_P}(?:(?:['’](?![sS]\b)|[-&](?={up}|\d)|\.(?={up}(?:\.|\b)))\w+{_P}"
-        rf"|\.(?:(?<=\.{up}\.)|(?:{after_title})(?={_SP}+{up})))*{_P}"
+        rf"|\.(?:(?<=\.{up}\.)|(?:{after_title})(?={_SP}+{up})"
+        rf"|(?<=\b{up}\.)(?={_SP}+{up}[\w.])(?!{_SP}+(?:{_OPENERS})\b)))*{_P}"
     )
     capword = up + word_rest
+    # Connectors join capitalised words ("Bank of America"), not a capital "The" after them,
+    # which opens the next name ("Matthew Ingram of The Globe").
     conn = trie(sorted(CONNECTORS))
     name_rest = (
         rf"(?P<first>{word_rest})"
-        rf"(?:{_SP}+(?:(?:(?:{conn}){_SP}+){{0,2}}{capword}"
+        rf"(?:{_SP}+(?:(?:(?:{conn}){_SP}+){{1,2}}(?!The\b){capword}|{capword}"
         rf"|\d{{1,3}}(?![\w.,/:-]|{_SP}*[-–]{_SP}*\d)))*{_P}"
     )
     num_rest = r"\d{0,2}(?:,\d{3})+(?:\.\d+)?|\d*(?:\.\d+)?"

@@ -102,7 +102,7 @@ def strip_leading(words: list[str], initial: bool) -> int | None:
         if n and (word in wl.CONNECTORS or word.isdigit()):
             starters = False
             continue
-        drop = word in wl.NEVER_ALONE or (
+        drop = word in wl.NEVER_ALONE or (not n and raw == "The") or (
             word in wl.COMMON_WORDS and (initial or (len(raw) > 1 and raw.isupper()))
         ) or (starters and word in wl.SENTENCE_START_WORDS)
         if not drop:

@@ -79,9 +79,17 @@ _TITLES = """
     chancellor secretary ambassador judge chairman chairwoman chairperson administrator
     commissioner sheriff detective sergeant sgt. lt. lieutenant captain capt. colonel col.
     admiral commander pope cardinal archbishop bishop reverend rev. rabbi imam king queen
-    prince princess sir dame coach ceo spokesman spokeswoman director
+    prince princess sir dame coach ceo spokesman spokeswoman director emperor empress earl duke
+    duchess
     """
 TITLES = frozenset(_TITLES.split())
+# Offices, cut from the end of a span too ("Los Angeles Sheriff" -> "Los Angeles"); not the
+# royal titles that end names ("Burger King", "Dancing Queen").
+OFFICES = frozenset(
+    """president senator governor mayor minister chancellor secretary ambassador judge chairman
+    chairwoman chairperson administrator commissioner sheriff spokesman spokeswoman director
+    ceo""".split()  # noqa: SIM905
+)
 INSTITUTIONS = frozenset(
     """court office department league council house hall school college university committee
     club party bank company group museum hospital centre center station street road airport
