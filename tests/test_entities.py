@@ -203,7 +203,12 @@ def test_the_word_list_decides_only_at_a_sentence_start():
 
     assert {"opening", "total", "life"} <= SENTENCE_START_WORDS
     assert RULES.extract("Opening ceremonies vary.") == []
-    assert RULES.extract("We watched the Opening Ceremony on TV.") == ["opening ceremony", "tv"]
+    assert RULES.extract("We watched the Opening Ceremony on CNN.") == ["opening ceremony", "cnn"]
+
+
+def test_abbreviations_of_common_nouns_are_no_names_alone():
+    assert RULES.extract("His IQ is high; the TV and PlayStation VR are on at 5 GMT.") == [
+        "playstation vr"]
 
 
 def test_a_word_written_in_lower_case_in_the_same_text_is_common():

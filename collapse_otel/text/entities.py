@@ -225,6 +225,7 @@ class RuleBasedEntityExtractor:
         strip_first: frozenset[str] = STRIP_FIRST, never_alone: frozenset[str] = NEVER_ALONE_CASED,
         titles: frozenset[str] = TITLE_WORDS, suffixes: tuple[str, ...] = wl.NON_NAME_SUFFIXES,
         common: frozenset[str] = wl.COMMON_WORDS, not_alone: frozenset[str] = wl.NOT_ALONE,
+        regions: frozenset[str] = wl.REGION_WORDS,
     ) -> list[tuple[int, int, str]]:
         """Name, number and date mentions; ``bounds`` as for :meth:`_find_in` (the evidence for
         a sentence-initial word comes from its own text only)."""
@@ -288,7 +289,10 @@ class RuleBasedEntityExtractor:
                     if space == first_end:  # two words: "New York", no split() needed
                         if (text[start:first_end] not in titles
                                 and text[space + 1:end] not in never_alone):
-                            add((start, end, "name"))
+                            # "Roman Catholic church", "North American tour": an adjective
+                            add((start, end, demonym_kind(text, start, end)
+                                 if first in regions and text[space + 1:end] in demonyms
+                                 else "name"))
                             last_end = end
                             continue
                     else:

@@ -37,7 +37,7 @@ NEVER_ALONE_CASED = _cased(wl.NEVER_ALONE)
 # adjective still ("is Danish.", "a Czech composer").
 _AFTER_NOUN = frozenset(
     """and or at in to with as but for from on was is by than which who that into because while
-    when where since""".split()  # noqa: SIM905
+    when where since fluently natively well""".split()  # noqa: SIM905
 )
 _BEFORE_ADJECTIVE = frozenset(
     """a an is was are were be been being become became becomes very more most not so too as
@@ -46,31 +46,43 @@ _BEFORE_ADJECTIVE = frozenset(
 
 
 def demonym_kind(text: str, start: int, end: int) -> str:
-    """ "name" for a nationality word used as a noun (a language, a people), else "demonym"."""
-    i = end
-    for _ in range(2):  # "German and French fluently": look past one "and"/"or" + capital
-        j = i
-        while j < len(text) and text[j] == " ":
-            j += 1
-        k = j
-        while k < len(text) and text[k].isalpha():
-            k += 1
+    """ "name" for a nationality word used as a noun (a language, a people), else "demonym".
+
+    What follows decides, looking past a list ("German, Scottish and English ancestry"); then
+    what comes before ("is Danish.")."""
+    i, n = end, len(text)
+    for _ in range(8):
+        j = _skip_spaces(text, i)
+        k = _word_end(text, j)
         after = text[j:k]
-        if after in ("and", "or"):
-            m = k + 1
-            if text[m:m + 1].isupper():
-                while m < len(text) and text[m].isalpha():
-                    m += 1
-                i = m
+        if after in ("and", "or") or not after and text[j:j + 1] == ",":
+            m = _skip_spaces(text, k if after else j + 1)
+            if text[m:m + 4] in ("and ", "or "):
+                m = _skip_spaces(text, m + 3)
+            q = _word_end(text, m)
+            if text[m:q] in DEMONYMS_CASED or after and text[m:m + 1].isupper():
+                i = q
                 continue
-        if after and not (after in _AFTER_NOUN or after.endswith("ly") and after.islower()):
+        if after and after not in _AFTER_NOUN:
             return "demonym"
-        if not after and j < len(text) and text[j] not in ".,;:)!?\n\r":  # "Muslim / Hindu"
+        if not after and j < n and text[j] not in ".,;:)!?\n\r":  # "Muslim / Hindu"
             return "demonym"
         break
     window = text[max(0, start - 16):start].rstrip(" \t")  # no look past a line break
     before = window[max(window.rfind(" "), window.rfind("\t"), window.rfind("\n")) + 1:]
     return "demonym" if before.lower() in _BEFORE_ADJECTIVE else "name"
+
+
+def _skip_spaces(text: str, i: int) -> int:
+    while i < len(text) and text[i] == " ":
+        i += 1
+    return i
+
+
+def _word_end(text: str, i: int) -> int:
+    while i < len(text) and text[i].isalpha():
+        i += 1
+    return i
 
 
 def gerund(word: str) -> bool:

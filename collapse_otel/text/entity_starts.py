@@ -29,6 +29,10 @@ _BEFORE_WORD = frozenset(" \t\u00a0\n\r\"“‘'([{*")
 _AFTER_WORD = frozenset(" \t\u00a0\n\r\"”’'),;:!?]}*")
 
 
+# A capital article or possessive opening a span mid-sentence is not part of the name, as news
+# NER sets have it ("in The Hague" -> "Hague", "in A Single Man" -> "Single Man").
+_ARTICLES = frozenset(("The", "A", "An", "My", "His", "Her", "Our", "Their", "Your"))
+
 Bounds = tuple[list[int], list[int]]  # start and end offsets of the texts joined in one scan
 
 
@@ -102,7 +106,7 @@ def strip_leading(words: list[str], initial: bool) -> int | None:
         if n and (word in wl.CONNECTORS or word.isdigit()):
             starters = False
             continue
-        drop = word in wl.NEVER_ALONE or (not n and raw == "The") or (
+        drop = word in wl.NEVER_ALONE or (not n and raw in _ARTICLES) or (
             word in wl.COMMON_WORDS and (initial or (len(raw) > 1 and raw.isupper()))
         ) or (starters and word in wl.SENTENCE_START_WORDS)
         if not drop:
