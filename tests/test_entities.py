@@ -206,15 +206,31 @@ def test_the_word_list_decides_only_at_a_sentence_start():
     assert RULES.extract("We watched the Opening Ceremony on CNN.") == ["opening ceremony", "cnn"]
 
 
+def test_dictionary_words_open_sentences_without_being_names():
+    """A capitalised dictionary word opening a sentence is no name, unless the dictionary also
+    spells it with a capital (a name: "Bush", "Jordan") or the text uses it as a name."""
+    import gzip
+    from importlib import resources
+
+    data = resources.files("collapse_otel.text").joinpath("english_words.txt.gz").read_bytes()
+    words = gzip.decompress(data).decode("ascii").split()
+    assert len(words) > 50_000 and words == sorted(words)
+    assert {"hackers", "homeopathy"} <= set(words) and not {"bush", "jordan"} & set(words)
+    assert RULES.extract("Hackers attack the site. Homeopathy is popular.") == []
+    assert RULES.extract("Bush spoke. Jordan won.") == ["bush", "jordan"]
+    assert RULES.extract("Anime fans met. They love Anime films.") == ["anime", "anime"]
+
+
 def test_abbreviations_of_common_nouns_are_no_names_alone():
     assert RULES.extract("His IQ is high; the TV and PlayStation VR are on at 5 GMT.") == [
         "playstation vr"]
 
 
 def test_a_word_written_in_lower_case_in_the_same_text_is_common():
-    assert RULES.extract("Symptoms usually fade.") == ["symptoms"]  # not in the word list
-    assert RULES.extract("Symptoms usually fade. Other symptoms include fever.") == []
-    assert RULES.extract("Symptoms usually fade. See the symptoms-tracker page.") == ["symptoms"]
+    # "Ryokans" is in no word list, nor in the dictionary
+    assert RULES.extract("Ryokans fill up early.") == ["ryokans"]
+    assert RULES.extract("Ryokans fill up early. Other ryokans are cheaper.") == []
+    assert RULES.extract("Ryokans fill up early. See the ryokans-guide page.") == ["ryokans"]
 
 
 def test_a_common_word_used_as_a_name_mid_sentence_stays_a_name():
@@ -227,12 +243,12 @@ def test_a_common_word_used_as_a_name_mid_sentence_stays_a_name():
 
 def test_evidence_does_not_cross_texts_in_a_batch():
     texts = [
-        "Symptoms usually fade.",
-        "Other symptoms include fever.",
+        "Ryokans fill up early.",
+        "Other ryokans are cheaper.",
         "Total is a French energy company.",
         "It expects Total to grow.",
     ]
-    expected = [["symptoms"], [], ["french"], ["total"]]
+    expected = [["ryokans"], [], ["french"], ["total"]]
     assert [RULES.extract(t) for t in texts] == expected
     assert RULES.extract_many(texts) == expected
 
@@ -288,19 +304,15 @@ def test_boilerplate_does_not_make_a_templated_release_look_richer():
 
 
 # Answers in the style of an assistant, with the entities a reader would count. Written for
-# these tests (not taken from any tuning set); the two marked ones are known misses: words
-# too rare in WikiText-2 for the list and not repeated in lower case in the answer.
-_KNOWN_MISS = pytest.mark.xfail(
-    strict=True, reason="rare in WikiText-2, no lower-case use in the same text"
-)
+# these tests (not taken from any tuning set). "Pack" and "Symptoms", too rare in WikiText-2
+# for its list, are known to the English dictionary (english_words.txt.gz).
 LLM_SENTENCES = [
     # travel
     ("Sure! Here's a three-day plan for Kyoto.", ["kyoto"]),
     ("Visit Fushimi Inari early in the morning to avoid the crowds.", ["fushimi inari"]),
     ("Enjoy your trip, and don't forget to try the matcha in Uji!", ["uji"]),
     ("Opening hours: 9:00-17:00, closed on public holidays.", []),
-    pytest.param("Pack light: most ryokans in Hakone have little storage.", ["hakone"],
-                 marks=_KNOWN_MISS),
+    ("Pack light: most ryokans in Hakone have little storage.", ["hakone"]),
     ("Tokyo is about 2 hours from Osaka by Shinkansen.",
      ["tokyo", "2 hours", "osaka", "shinkansen"]),
     # "Trains" is in the looser list for one word opening a sentence (opener_words.py)
@@ -315,7 +327,7 @@ LLM_SENTENCES = [
     ("Thanks for asking! Dr. Anthony Fauci led NIAID for nearly four decades.",
      ["anthony fauci", "niaid"]),
     ("Drink plenty of water and rest.", []),
-    pytest.param("Symptoms usually improve within 10 days.", ["10 days"], marks=_KNOWN_MISS),
+    ("Symptoms usually improve within 10 days.", ["10 days"]),
     ("Seek emergency care if breathing becomes difficult.", []),
     # code
     ("Here are the steps to install Django on Ubuntu.", ["django", "ubuntu"]),

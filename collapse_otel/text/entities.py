@@ -33,6 +33,7 @@ from .entity_names import (
     hump,
     missing_space,
     multiword,
+    starters_with_dictionary,
 )
 from .entity_spans import anchored, find_all, merge_spans
 from .entity_starts import (
@@ -97,6 +98,7 @@ class RuleBasedEntityExtractor:
         self._snake = pat.snake_pattern()
         self._dotted_anchor = pat.dotted_anchor()
         self._dotted = pat.dotted_pattern()
+        self._starters = starters_with_dictionary()
 
     def __repr__(self) -> str:
         return f"RuleBasedEntityExtractor(kinds={sorted(self.kinds)!r})"
@@ -175,7 +177,7 @@ class RuleBasedEntityExtractor:
     ) -> list[tuple[int, int, str]]:
         """``bounds``: start and end offsets of the texts joined in ``text`` (``extract_many``)."""
         strong = self._strong(text)
-        found = self._names_and_numbers(text, bounds)
+        found = self._names_and_numbers(text, bounds, starters=self._starters)
         if strong:
             found = merge_spans(strong, found)
         kinds = self.kinds

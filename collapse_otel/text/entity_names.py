@@ -7,6 +7,10 @@ word sets are kept in every casing the text may use, so the hot loop needs no ca
 
 from __future__ import annotations
 
+import gzip
+from functools import cache
+from importlib import resources
+
 from . import entity_patterns as pat
 from . import entity_words as wl
 from .entity_starts import sentence_initial, strip_leading
@@ -25,6 +29,18 @@ MONTHS_CASED = _cased(MONTHS)
 # one capitalised word opening a sentence: no name if listed, unless named elsewhere in its text
 STARTERS_CASED = _cased(wl.SENTENCE_START_WORDS | OPENER_WORDS)
 DEMONYMS_CASED = _cased(wl.DEMONYMS)
+
+
+@cache
+def starters_with_dictionary() -> frozenset[str]:
+    """:data:`STARTERS_CASED` and the capitalised English words that are never names
+    (english_words.txt.gz, from an English spelling dictionary), read on first use."""
+    try:
+        data = resources.files(__package__).joinpath("english_words.txt.gz").read_bytes()
+        words = gzip.decompress(data).decode("ascii").split()
+    except (OSError, ValueError):  # a broken install: the hand lists still work
+        words = []
+    return STARTERS_CASED | frozenset(w.capitalize() for w in words)
 LOWER_WORDS = wl.SENTENCE_START_WORDS | wl.COMMON_WORDS
 TITLE_WORDS = _cased(wl.TITLES)
 HONORIFICS = _cased(wl.HONORIFICS)
