@@ -62,6 +62,9 @@ def test_implements_the_protocol():
         ("He read The Lord of the Rings twice.", "Lord of the Rings"),
         ("The delegates met in The Hague.", "Hague"),
         ("He wrote to Charles J. Fillmore and L. Ron Hubbard.", "Charles J. Fillmore"),
+        ("Then Kim Jong-un met Moon Jae-in's envoy.", "Kim Jong-un"),
+        ("Then Kim Jong-un met Moon Jae-in's envoy.", "Moon Jae-in"),
+        ("A George Bush-era policy.", "George Bush"),
         ("He wrote to Charles J. Fillmore and L. Ron Hubbard.", "L. Ron Hubbard"),
         ("Ask Dr. Jane Smith about it.", "Jane Smith"),  # titles are not part of names
         ("US President Barack Obama spoke.", "Barack Obama"),

@@ -34,6 +34,7 @@ from .entity_names import (
     missing_space,
     multiword,
     starters_with_dictionary,
+    syllable_end,
 )
 from .entity_spans import anchored, find_all, merge_spans
 from .entity_starts import (
@@ -248,6 +249,8 @@ class RuleBasedEntityExtractor:
                 if word in reject:
                     continue
                 first_end = m.end(first_group)
+                if text[end:end + 1] == "-" and first_end != end:  # "Kim Jong-un"
+                    end = syllable_end(text, end)
                 if first_end == end:  # one word
                     if word in months:
                         date = self._month_date.match(text, start)

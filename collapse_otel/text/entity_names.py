@@ -101,6 +101,31 @@ def _word_end(text: str, i: int) -> int:
     return i
 
 
+def syllable_end(text: str, end: int) -> int:
+    """End of a name whose last word goes on with a hyphen and a short lower-case syllable, as
+    East Asian given names do ("Kim Jong-un", "Hau Lung-bin", "Ban Ki-moon"); not a compound
+    ("Bush-era", "Nobel-winning"): the syllable before has at most four letters, the one after
+    one to four, and is no English word of its own."""
+    j = end + 1
+    k = j
+    while k < len(text) and text[k].isalpha() and text[k].islower():
+        k += 1
+    if not 1 <= k - j <= 4 or (k < len(text) and (text[k].isalnum() or text[k] == "-")):
+        return end
+    i = end - 1
+    while i > 0 and text[i - 1].isalpha():
+        i -= 1
+    if end - i > 4 or text[j:k] in _SUFFIX_WORDS:
+        return end
+    return k
+
+
+_SUFFIX_WORDS = frozenset(
+    """era led run born wide like free made type size held area rich based old year day style up
+    out off on by to the and for""".split()  # noqa: SIM905
+)
+
+
 def gerund(word: str) -> bool:
     """ "Leaving", "Refusing": the -ing form of a common verb opening a sentence."""
     if not word.endswith("ing") or len(word) < 6:
