@@ -65,6 +65,9 @@ def test_implements_the_protocol():
         ("Then Kim Jong-un met Moon Jae-in's envoy.", "Kim Jong-un"),
         ("Then Kim Jong-un met Moon Jae-in's envoy.", "Moon Jae-in"),
         ("A George Bush-era policy.", "George Bush"),
+        # a role noun opening a sentence, one the dictionary never capitalises, is cut
+        ("Biologist Nick Bos spoke. Christian Bale spoke.", "Nick Bos"),
+        ("Biologist Nick Bos spoke. Christian Bale spoke.", "Christian Bale"),
         ("He wrote to Charles J. Fillmore and L. Ron Hubbard.", "L. Ron Hubbard"),
         ("Ask Dr. Jane Smith about it.", "Jane Smith"),  # titles are not part of names
         ("US President Barack Obama spoke.", "Barack Obama"),

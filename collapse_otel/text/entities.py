@@ -228,7 +228,7 @@ class RuleBasedEntityExtractor:
         strip_first: frozenset[str] = STRIP_FIRST, never_alone: frozenset[str] = NEVER_ALONE_CASED,
         titles: frozenset[str] = TITLE_WORDS, suffixes: tuple[str, ...] = wl.NON_NAME_SUFFIXES,
         common: frozenset[str] = wl.COMMON_WORDS, not_alone: frozenset[str] = wl.NOT_ALONE,
-        regions: frozenset[str] = wl.REGION_WORDS,
+        regions: frozenset[str] = wl.REGION_WORDS, roles: tuple[str, ...] = wl.ROLE_SUFFIXES,
     ) -> list[tuple[int, int, str]]:
         """Name, number and date mentions; ``bounds`` as for :meth:`_find_in` (the evidence for
         a sentence-initial word comes from its own text only)."""
@@ -284,7 +284,8 @@ class RuleBasedEntityExtractor:
                         last_end = date.end()
                         add((start, last_end, "date"))
                         continue
-                starter = first in starter_words and not (
+                starter = (first in starter_words or first.endswith(roles)
+                           and text[start:first_end] in starters) and not (
                     start > 1 and text[start - 1] == " " and text[start - 2].isalpha()
                 ) and opens(text, start)
                 if starter and named_elsewhere(text, text[start:first_end], start, bounds):

@@ -7,13 +7,11 @@ word sets are kept in every casing the text may use, so the hot loop needs no ca
 
 from __future__ import annotations
 
-import gzip
 from functools import cache
-from importlib import resources
 
 from . import entity_patterns as pat
 from . import entity_words as wl
-from .entity_starts import sentence_initial, strip_leading
+from .entity_starts import never_names, sentence_initial, strip_leading
 from .opener_words import WORDS as OPENER_WORDS
 
 MONTHS = wl.MONTHS
@@ -33,14 +31,8 @@ DEMONYMS_CASED = _cased(wl.DEMONYMS)
 
 @cache
 def starters_with_dictionary() -> frozenset[str]:
-    """:data:`STARTERS_CASED` and the capitalised English words that are never names
-    (english_words.txt.gz, from an English spelling dictionary), read on first use."""
-    try:
-        data = resources.files(__package__).joinpath("english_words.txt.gz").read_bytes()
-        words = gzip.decompress(data).decode("ascii").split()
-    except (OSError, ValueError):  # a broken install: the hand lists still work
-        words = []
-    return STARTERS_CASED | frozenset(w.capitalize() for w in words)
+    """:data:`STARTERS_CASED` and the capitalised English words that are never names."""
+    return STARTERS_CASED | never_names()
 LOWER_WORDS = wl.SENTENCE_START_WORDS | wl.COMMON_WORDS
 TITLE_WORDS = _cased(wl.TITLES)
 HONORIFICS = _cased(wl.HONORIFICS)

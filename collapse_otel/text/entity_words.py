@@ -151,6 +151,10 @@ NON_NAME_SUFFIXES = (
     "ities", "ful", "tive", "ical", "ctural",
 )
 
+# Endings of the nouns for people's roles ("Biologist Nick Bos", "Director Jane Doe"): a word
+# opening a sentence with one, that the dictionary never capitalises, is cut from the name.
+ROLE_SUFFIXES = ("ist", "ian", "or", "ant", "ee", "ess")
+
 _MONTH_WORDS = (
     "jan feb mar apr may jun jul aug sep sept oct nov dec january february march april june july"
     " august september october november december"
