@@ -94,6 +94,12 @@ def test_titles_are_cut_before_names_and_are_no_entity_alone():
         ("Virginia", "name"), ("United States", "name")]
     assert found("A deputy of the Los Angeles Sheriff spoke.") == [("Los Angeles", "name")]
     assert found("They ate at Burger King.") == [("Burger King", "name")]
+    assert found("An aide to the Afghan Ambassador spoke.") == [("Afghan", "demonym")]
+
+
+def test_an_acronym_in_brackets_and_a_time_of_day():
+    assert found("The World Health Organisation (WHO) met on Saturday Night and Last Year.") \
+        == [("World Health Organisation", "name"), ("WHO", "name")]
 
 
 def test_a_language_or_a_people_is_a_name_an_adjective_a_demonym():

@@ -24,9 +24,11 @@ from .entity_names import (
     MONTHS,
     MONTHS_CASED,
     NEVER_ALONE_CASED,
+    NOT_LAST_CASED,
     REJECT_CASED,
     STARTERS_CASED,
     STRIP_FIRST,
+    TIME_WORDS,
     TITLE_WORDS,
     demonym_kind,
     gerund,
@@ -229,6 +231,7 @@ class RuleBasedEntityExtractor:
         titles: frozenset[str] = TITLE_WORDS, suffixes: tuple[str, ...] = wl.NON_NAME_SUFFIXES,
         common: frozenset[str] = wl.COMMON_WORDS, not_alone: frozenset[str] = wl.NOT_ALONE,
         regions: frozenset[str] = wl.REGION_WORDS, roles: tuple[str, ...] = wl.ROLE_SUFFIXES,
+        not_last: frozenset[str] = NOT_LAST_CASED, time_words: frozenset[str] = TIME_WORDS,
     ) -> list[tuple[int, int, str]]:
         """Name, number and date mentions; ``bounds`` as for :meth:`_find_in` (the evidence for
         a sentence-initial word comes from its own text only)."""
@@ -247,6 +250,9 @@ class RuleBasedEntityExtractor:
             if kind == "name":
                 word = text[start:end]
                 if word in reject:
+                    if word.isupper() and len(word) > 1 and text[start - 1:start] == "(" \
+                            and text[end:end + 1] == ")":
+                        add((start, end, "name"))  # "World Health Organization (WHO)"
                     continue
                 first_end = m.end(first_group)
                 if text[end:end + 1] == "-" and first_end != end:  # "Kim Jong-un"
@@ -294,7 +300,10 @@ class RuleBasedEntityExtractor:
                     space = text.rfind(" ", first_end, end)
                     if space == first_end:  # two words: "New York", no split() needed
                         if (text[start:first_end] not in titles
-                                and text[space + 1:end] not in never_alone):
+                                and text[space + 1:end] not in not_last):
+                            if first in time_words and text[space + 1:end].lower() in time_words:
+                                last_end = end  # "Saturday Night", "Last Year": a date
+                                continue
                             # "Roman Catholic church", "North American tour": an adjective
                             add((start, end, demonym_kind(text, start, end)
                                  if first in regions and text[space + 1:end] in demonyms

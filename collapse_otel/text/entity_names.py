@@ -38,6 +38,12 @@ TITLE_WORDS = _cased(wl.TITLES)
 HONORIFICS = _cased(wl.HONORIFICS)
 STRIP_FIRST = wl.COMMON_WORDS | wl.NEVER_ALONE  # a span's first word that multiword() cuts
 NEVER_ALONE_CASED = _cased(wl.NEVER_ALONE)
+# the last of two words that sends the span to multiword(): "... and I", "Afghan Ambassador"
+NOT_LAST_CASED = NEVER_ALONE_CASED | _cased(wl.OFFICES)
+# spans made only of these are dates, not names: "Saturday Night", "Last Year"
+TIME_WORDS = wl.CALENDAR_WORDS | frozenset(
+    "last next this night morning evening afternoon year week month day weekend".split()  # noqa: SIM905
+)
 
 
 # Around a nationality word used as a noun, a language or a people ("taught English at",
