@@ -134,11 +134,12 @@ def main_pattern() -> re.Pattern[str]:
     )
     capword = up + word_rest
     # Connectors join capitalised words ("Bank of America"), not a capital "The" after them,
-    # which opens the next name ("Matthew Ingram of The Globe").
+    # which opens the next name ("Matthew Ingram of The Globe"); "the" alone joins nothing:
+    # news NER sets split "Peter the Great" as they split "Rathbun the Scientology (church)".
     conn = trie(sorted(CONNECTORS))
     name_rest = (
         rf"(?P<first>{word_rest})"
-        rf"(?:{_SP}+(?:(?:(?:{conn}){_SP}+){{1,2}}(?!The\b){capword}|{capword}"
+        rf"(?:{_SP}+(?:(?!the\b)(?:(?:{conn}){_SP}+){{1,2}}(?!The\b){capword}|{capword}"
         rf"|\d{{1,3}}(?![\w.,/:-]|{_SP}*[-–]{_SP}*\d)))*{_P}"
     )
     num_rest = r"\d{0,2}(?:,\d{3})+(?:\.\d+)?|\d*(?:\.\d+)?"
