@@ -65,6 +65,8 @@ def test_implements_the_protocol():
         ("Then Kim Jong-un met Moon Jae-in's envoy.", "Kim Jong-un"),
         ("Then Kim Jong-un met Moon Jae-in's envoy.", "Moon Jae-in"),
         ("A George Bush-era policy.", "George Bush"),
+        ("[George W.] Bush won, so a Plan B. Then", "George W."),
+        ("[George W.] Bush won, so a Plan B. Then", "Plan B"),
         # a role noun opening a sentence, one the dictionary never capitalises, is cut
         ("Biologist Nick Bos spoke. Christian Bale spoke.", "Nick Bos"),
         ("Biologist Nick Bos spoke. Christian Bale spoke.", "Christian Bale"),
