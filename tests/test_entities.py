@@ -38,7 +38,7 @@ NEWS_DEV = Path(__file__).parent / "data" / "ner" / "gum-news-dev.conll"
 NEWS_TEST = Path(__file__).parent / "data" / "ner" / "gum-news-test.conll"
 # Measured once the rules were final (see README, "Measured quality"); the floor leaves room
 # for the machine, not for the rules: the score is deterministic.
-NEWS_TEST_FLOOR = 0.75
+NEWS_TEST_FLOOR = 0.80  # the target; measured 0.800 (568 of 690 names, 730 predicted)
 WIKIGOLD = Path(__file__).parent / "data" / "ner" / "wikigold.conll"
 RULES = RuleBasedEntityExtractor()
 
@@ -686,12 +686,15 @@ def test_wikigold_f1():
 
 def test_news_f1_on_the_gum_test_split():
     """Names in Wikinews articles (GUM), scored on the test documents the rules were never tuned
-    on; dev is the tuning split. Both beat the naive capitalised-span baseline by a wide margin."""
+    on; news dev and GUM's Wikimedia genres (interviews, biographies, travel guides) are the
+    tuning sets. All beat the naive capitalised-span baseline by a wide margin."""
     dev, test = news_split("dev"), news_split("test")
     assert (len(read_documents(NEWS_DEV)), len(read_documents(NEWS_TEST))) == (12, 12)
     assert (sum(len(g) for _, g in dev), sum(len(g) for _, g in test)) == (646, 690)
     assert any(t.glued for t, _ in test), "sentences are scored as written (SpaceAfter=No)"
-    for sentences, floor in ((test, NEWS_TEST_FLOOR), (dev, 0.85)):
+    wikimedia = read_conll(NEWS_DEV.with_name("gum-wikimedia-dev.conll"))
+    assert sum(len(g) for _, g in wikimedia) == 3417
+    for sentences, floor in ((test, NEWS_TEST_FLOOR), (dev, 0.88), (wikimedia, 0.85)):
         ours = evaluate_sentences(sentences, RuleBasedEntityExtractor(kinds=NEWS_KINDS))
         naive = evaluate_sentences(sentences, CapitalisedSpanBaseline())
         assert ours["f1"] >= floor
