@@ -82,7 +82,7 @@ def require_module(name: str):
     except ImportError:
         if IN_CI:
             pytest.fail(f"{name} is required in CI (it is in the test extra)")
-        pytest.skip(f"{name} not installed (pip install -e '.[test]')")
+        pytest.skip(f"{name} not installed (pip install --group test)")
 
 
 def require_binary(name: str, package: str = "prometheus") -> str:
