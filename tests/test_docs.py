@@ -67,3 +67,12 @@ def test_signal_table_is_the_registry():
 
     page = PAGES[SIGNAL_PAGE]
     assert with_signal_table(page) == page
+
+
+def test_environment_tables_are_envvars():
+    """The tables of docs/configuration.md are generated from collapse_otel/envvars.py
+    (python -m tests.envvar_docs rewrites them); they must not drift."""
+    from tests.envvar_docs import PAGE, with_tables
+
+    page = PAGE.read_text(encoding="utf-8")
+    assert with_tables(page) == page
