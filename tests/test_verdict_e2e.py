@@ -183,8 +183,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
     require_binary("prometheus")
     s = Stack(tmp_path_factory.mktemp("verdict-e2e"))
     try:
-        human = load_corpus("wikitext", DATA)
-        sims = {regime: run_simulation(regime, GENERATIONS, ANSWERS, SEED, human=human)
+        pool = load_corpus("wikitext", DATA)
+        sims = {regime: run_simulation(regime, GENERATIONS, ANSWERS, SEED, human=pool)
                 for regime in REGIMES}
         for regime, gens in sims.items():
             for g in gens:
