@@ -1,4 +1,5 @@
-# Every target builds .venv itself, so a fresh clone needs nothing installed by hand.
+# Every target builds .venv itself, so a fresh clone needs nothing installed by hand. The test and
+# bench tools are dependency groups of pyproject.toml (pip >= 25.1 installs them with --group).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,8 +11,8 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	$(BIN)/python -m pip install -q --upgrade 'pip>=25.1'
+	$(BIN)/python -m pip install -q -e . --group test --group bench
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
