@@ -64,7 +64,8 @@ def stage_costs(texts: list[str]) -> dict[str, float]:
     import numpy as np
     import xxhash
 
-    from collapse_otel.analysis import SHINGLE_SIZE, _unique_pairs
+    from collapse_otel.analysis import SHINGLE_SIZE
+    from collapse_otel.hash_core import unique_pairs
     from collapse_otel.signals.embedding import HashedFeatureEmbedder
     from collapse_otel.signals.minhash import MinHasher
     from collapse_otel.text.entities import RuleBasedEntityExtractor
@@ -108,8 +109,8 @@ def stage_costs(texts: list[str]) -> dict[str, float]:
 
     def vectorised():
         for b in batches:
-            _unique_pairs(*b.ngrams(4))
-            sh, owner = _unique_pairs(*b.ngrams(SHINGLE_SIZE), bits=32)
+            unique_pairs(*b.ngrams(4))
+            sh, owner = unique_pairs(*b.ngrams(SHINGLE_SIZE), bits=32)
             mh.band_keys(mh.signatures(sh.astype(np.uint32), owner, len(b.lengths)))
             emb.embed_batch(b)
 
