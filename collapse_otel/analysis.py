@@ -1,7 +1,8 @@
 """Per-answer analysis of a batch of records: everything that needs no stream state.
 
-Runs outside the aggregator's lock, vectorised over the batch with numpy: tokens, hashes,
-seq-rep-4, shingles and their MinHash band keys, entities and embedding rows.
+Runs outside the aggregator's lock, over the whole batch at once: tokens, hashes, seq-rep-4,
+shingles and their MinHash band keys and embedding rows in one call of the compiled core
+(the interpreter lock released) or numpy (hash_core); entities in one scan.
 """
 
 from __future__ import annotations
