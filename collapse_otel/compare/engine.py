@@ -21,7 +21,18 @@ from statistics import NormalDist
 
 import numpy as np
 
-from ..registry import BY_KEY, COVERAGE, FAMILIES, SIGNALS, Signal
+from ..registry import (
+    BY_KEY,
+    COVERAGE,
+    FAMILIES,
+    PERMUTATION,
+    SIGNALS,
+    TWO_PROPORTIONS,
+    WELCH,
+    Z_DELTA,
+    Z_JACKKNIFE,
+    Signal,
+)
 from ..signals.accumulators import MomentStats
 from ..signals.embedders import EMBEDDER_NAMES
 from ..snapshot import WindowSignals
@@ -236,25 +247,21 @@ def common_coverage(wa: WindowSignals, wb: WindowSignals) -> dict[str, float]:
 
 def _p_value(s: Signal, a: WindowInputs, b: WindowInputs, va, vb, sa, sb,
              perm: Mapping[str, float | None]) -> tuple[float | None, str]:
+    """The signal's declared test; a z-test on the two windows' errors when that test
+    cannot run on this pair (too few answers to permute, a side without counts)."""
     if va is None or vb is None:
         return None, ""
-    # the test follows the registry's declaration: permutation for a corpus statistic that
-    # has one, the counts of a proportion, the moments of a per-answer mean, else a z-test on
-    # the two windows' errors
-    if s.statistic == "corpus" and perm.get(s.key) is not None:
-        return perm[s.key], "permutation"
-    if s.proportion is not None:
+    if s.test == PERMUTATION and perm.get(s.key) is not None:
+        return perm[s.key], s.test
+    if s.test == TWO_PROPORTIONS:
         pa, pb = s.proportion(a), s.proportion(b)
         if pa is not None and pb is not None:
-            return _two_proportions(*pa, *pb), "two-proportion z"
-    if s.per_answer is not None:
-        return _welch(s.per_answer(a), s.per_answer(b)), "Welch t"
+            return _two_proportions(*pa, *pb), s.test
+    if s.test == WELCH:
+        return _welch(s.per_answer(a), s.per_answer(b)), s.test
     if sa is None or sb is None:
         return None, ""
-    # corpus statistics without a permutation form (self-BLEU: every split would rebuild the
-    # references), proportions whose repeats cluster: a z-test on the jackknife errors
-    return _normal(vb - va, math.hypot(sa, sb)), \
-        "z (delta method)" if s.statistic == "dispersion" else "z (jackknife)"
+    return _normal(vb - va, math.hypot(sa, sb)), s.test if s.test == Z_DELTA else Z_JACKKNIFE
 
 
 def _normal(diff: float, se: float) -> float | None:
