@@ -45,7 +45,15 @@ ABSOLUTE_FLOOR = 0.02   # ... nor an absolute one under 2 points for ratios near
 # the smaller of its two samples' coverages instead): below what a 1,000-answer sample of
 # human text reaches (measured on WikiText-2: words 0.94, bigrams 0.43, entities 0.57), so a
 # window interpolates, and only a sample poorer in items extrapolates.
-COVERAGE: Mapping[str, float] = MappingProxyType({"words": 0.9, "bigrams": 0.4, "entities": 0.5})
+# Answers clustered as exact or near duplicates: at the coverage of a sample where half the
+# answers repeat one; a sample of distinct answers (coverage near 0) stands at what it reaches.
+COVERAGE: Mapping[str, float] = MappingProxyType({
+    "words": 0.9, "bigrams": 0.4, "entities": 0.5, "answers": 0.5, "near_answers": 0.5})
+# The lowest common coverage at which a comparison judges a kind's Hill numbers: below it
+# nearly every item of one sample is unseen (every answer distinct: no clusters to compare),
+# and the comparison says "not enough data" (the deficits are still judged).
+LOWEST_COMPARED_COVERAGE: Mapping[str, float] = MappingProxyType({
+    "answers": 0.05, "near_answers": 0.05})
 
 
 _DECLARED: dict[str, Signal] = {}   # key -> declaration, filled below (pickling)
@@ -211,7 +219,9 @@ _HILL_HELP = ("Hill number of order q of the window sample's types (entities, wo
 _DEFICIT_HELP = ("Coverage deficit (1 - Chao-Jost sample coverage) of the window sample's "
                  "types: the chance that the next item is a type the sample never showed.")
 _ORDER = {0: "richness", 1: "exp Shannon", 2: "inverse Simpson"}
-_WHAT = {"entities": "entities", "words": "words", "bigrams": "word bigrams"}
+_WHAT = {"entities": "entities", "words": "words", "bigrams": "word bigrams",
+         "answers": "answers (exact-duplicate clusters)",
+         "near_answers": "answers (near-duplicate clusters)"}
 _HILL_HOW = ("statistic of the 1,000-answer sample at a fixed coverage; delete-group "
              "jackknife, every left-out sample at that coverage")
 _WORD_NOTES = {0: "moves on the control that keeps the human data too (-7% and -6% at "
@@ -240,6 +250,8 @@ def _hill(kind: str, prefix: str, q: int, family: str, **kw: object) -> Signal:
 
 
 def _deficit(kind: str, prefix: str, family: str, **kw: object) -> Signal:
+    kw.setdefault("compute", lambda v: v.sample.deficit(kind))
+    kw.setdefault("uncertainty", _CLUSTERED)
     return _s(f"{prefix}_coverage_deficit", "collapse_coverage_deficit", (("kind", kind),),
               _DEFICIT_HELP, f"Unseen {_WHAT[kind]} (coverage deficit)",
               f"1 - sample coverage of the sample's {_WHAT[kind]}: the estimated probability "
@@ -247,6 +259,18 @@ def _deficit(kind: str, prefix: str, family: str, **kw: object) -> Signal:
               family, -1, "corpus", unit="percentunit", species=kind, highest=1.0,
               permuted=lambda p: p.deficit(kind), **kw)
 
+
+# Answers as species: clusters of exact and of near duplicates, their Hill numbers at equal
+# coverage and their coverage deficit. Informational: the recursive-training simulation
+# produces no duplicate answers (docs/verdict.md), so they cannot earn a margin there.
+_CLUSTER_NOTE = ("informational: every answer is its own cluster in the recursive-training "
+                 "simulation, collapsing or not, so it has no measured margin; read next to "
+                 "the duplicate ratios")
+_ANSWER_CLUSTERS: tuple[Signal, ...] = tuple(
+    s for kind, prefix in (("answers", "answer"), ("near_answers", "near_answer"))
+    for s in (*(_hill(kind, prefix, q, "duplication", verdict=False, note=_CLUSTER_NOTE)
+                for q in (1, 2)),
+              _deficit(kind, prefix, "duplication", verdict=False, note=_CLUSTER_NOTE)))
 
 SIGNALS: tuple[Signal, ...] = (
     _s("exact_duplicate_ratio", "collapse_duplicate_answer_ratio", (("kind", "exact"),),
@@ -272,6 +296,7 @@ SIGNALS: tuple[Signal, ...] = (
        uncertainty="share of the window's answers with a question; binomial error widened "
                    "by the exact duplicates' design effect",
        compute=lambda v: v.cross_question_duplicates(), critical=ABSOLUTE_FLOOR),
+    *_ANSWER_CLUSTERS,
     _s("repeated_ngram_within_answer", "collapse_repeated_ngram_ratio",
        (("scope", "within_answer"),), _REP_HELP, "Repeated 4-grams within answers",
        "Mean seq-rep-4 of the window's answers: generation loops push it up.",
@@ -323,8 +348,7 @@ SIGNALS: tuple[Signal, ...] = (
              compute=lambda v: v.sample.deficit_poisson("words"), uncertainty=_POISSON),
     *(_hill("bigrams", "bigram", q, "lexical diversity", verdict=False, note=_BIGRAM_NOTE)
       for q in (0, 1, 2)),
-    _deficit("bigrams", "bigram", "lexical diversity", verdict=False, note=_BIGRAM_NOTE,
-             compute=lambda v: v.sample.deficit("bigrams"), uncertainty=_CLUSTERED),
+    _deficit("bigrams", "bigram", "lexical diversity", verdict=False, note=_BIGRAM_NOTE),
     _s("entities_per_answer", "collapse_entities_per_answer", (),
        "Mean distinct entities per answer in the window sample.", "Entities per answer",
        "Named things (people, places, products, dates) an answer mentions.",
@@ -334,7 +358,6 @@ SIGNALS: tuple[Signal, ...] = (
     *(_hill("entities", "entity", q, "entity diversity", verdict=q == 0,
             note=_ENTITY_NOTE if q else "") for q in (0, 1, 2)),
     _deficit("entities", "entity", "entity diversity", verdict=False,
-             compute=lambda v: v.sample.deficit("entities"), uncertainty=_CLUSTERED,
              note="also falls on the control that keeps the human data (-17% and -11% at "
                   "generations 2 and 3, against -33% and -29% under collapse): too little "
                   "specificity"),

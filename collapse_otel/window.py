@@ -9,6 +9,7 @@ window's text hashes, distinct questions). Keys are those of ``collapse_otel.reg
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -57,6 +58,13 @@ class WindowView:
         self.sample = SampleView(inputs.sample, {**COVERAGE, **(coverage or {})}, groups,
                                  STREAMING_GZIP_LEVEL)
 
+    def at(self, coverage: Mapping[str, float]) -> WindowView:
+        """The same window with its Hill numbers at ``coverage`` (a comparison's common
+        coverage), sharing the work done so far."""
+        other = copy.copy(self)
+        other.sample = self.sample.at({**COVERAGE, **coverage})
+        return other
+
     @cached_property
     def _exact(self) -> tuple[Estimate | None, float]:
         """The exact duplicate share with its error, and the duplicates' design effect
@@ -97,12 +105,13 @@ class WindowView:
 
 
 def compute_window(w: WindowInputs, coverage: Mapping[str, float] | None = None,
-                   ) -> WindowSignals:
+                   view: WindowView | None = None) -> WindowSignals:
     """Every signal of the window; the Hill numbers at the registry's coverage per kind of
-    type, or at ``coverage`` (a comparison's common coverage)."""
+    type, or at ``coverage`` (a comparison's common coverage). ``view``: the window's view
+    when the caller keeps one (its work is shared; ``coverage`` is then the view's)."""
     values: dict[str, float] = {}
     stderr: dict[str, float] = {}
-    view = WindowView(w, coverage)
+    view = view or WindowView(w, coverage)
     for s in SIGNALS:
         estimate = s.estimate(view)
         value, se = estimate if estimate is not None else (None, None)

@@ -25,6 +25,7 @@ from ..registry import (
     BY_KEY,
     COVERAGE,
     FAMILIES,
+    LOWEST_COMPARED_COVERAGE,
     PERMUTATION,
     SIGNALS,
     TWO_PROPORTIONS,
@@ -36,7 +37,7 @@ from ..registry import (
 from ..signals.accumulators import MomentStats
 from ..signals.embedders import EMBEDDER_NAMES
 from ..snapshot import WindowSignals
-from ..window import WindowInputs, compute_window
+from ..window import WindowInputs, WindowView, compute_window
 from .permutation import permutation_test
 from .tail_coverage import TailCoverage, tail_coverage
 
@@ -203,8 +204,10 @@ def compare_windows(baseline: WindowInputs, candidate: WindowInputs,
     a, b = (equal_size(w, m, texts, questions) for w in (baseline, candidate))
     # Hill numbers at the smaller of the two samples' coverages, per kind of type: that
     # sample as observed, the other interpolated down to it
-    coverage = common_coverage(compute_window(a), compute_window(b))
-    wa, wb = compute_window(a, coverage), compute_window(b, coverage)
+    va, vb = WindowView(a), WindowView(b)   # each side's sample work, done once
+    coverage = common_coverage(compute_window(a, view=va), compute_window(b, view=vb))
+    wa = compute_window(a, view=va.at(coverage))
+    wb = compute_window(b, view=vb.at(coverage))
     perm = permutation_test(a.sample, b.sample, opts.permutations, opts.seed) if m >= 4 else {}
     raw: list[tuple[Signal, dict]] = []
     # judged under the embedder of both samples; embeddings of two spaces are never compared
@@ -213,6 +216,9 @@ def compare_windows(baseline: WindowInputs, candidate: WindowInputs,
         s = s if s.judged(embedder) == s.verdict else replace(s, verdict=False)
         va, vb = wa.values.get(s.key), wb.values.get(s.key)
         sa, sb = wa.stderr.get(s.key), wb.stderr.get(s.key)
+        if s.order is not None and coverage.get(s.species, 1.0) < \
+                LOWEST_COMPARED_COVERAGE.get(s.species, 0.0):
+            va = vb = sa = sb = None    # Hill numbers at a coverage too low to compare
         p, test = _p_value(s, a, b, va, vb, sa, sb, perm)
         if test and s.order is not None and s.species in coverage:
             test = f"{test} at coverage {coverage[s.species]:.2f}"

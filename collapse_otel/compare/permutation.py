@@ -20,6 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..registry import SIGNALS
+from ..signals import answer_clusters as A
 from ..signals import coverage as C
 from ..signals import resampling as R
 from ..signals.answer_sample import SampledAnswer, embedding_matrix
@@ -186,10 +187,16 @@ class Pool:
         return _permuted(_self_repetition(self.batch))
 
     def deficit(self, kind: str) -> Permuted | None:
-        """Coverage deficit of each half's types of ``kind`` (words, bigrams, entities)."""
-        if kind == "entities":
-            return _permuted(_keyed([item.entities for item in self.items], C.deficit))
-        return _permuted(_types_unseen(self.batch, {"words": 1, "bigrams": 2}[kind]))
+        """Coverage deficit of each half's types of ``kind`` (words, bigrams, entities, or
+        answers clustered as exact or near duplicates on the pool)."""
+        if kind in ("words", "bigrams"):
+            return _permuted(_types_unseen(self.batch, {"words": 1, "bigrams": 2}[kind]))
+        texts = [item.text for item in self.items]
+        keyed = {"entities": lambda: [item.entities for item in self.items],
+                 "answers": lambda: [(label,) for label in A.exact_labels(texts).tolist()],
+                 "near_answers": lambda: [(label,) for label in
+                                          A.near_labels(texts, self.batch).tolist()]}
+        return _permuted(_keyed(keyed[kind](), C.deficit))
 
     def contexts(self, fn: Callable[[np.ndarray], float | None]) -> Permuted | None:
         return _permuted(_keyed([item.contexts for item in self.items], fn))

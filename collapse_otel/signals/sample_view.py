@@ -10,6 +10,7 @@ delete-group jackknife (``resampling``), unless a method says otherwise.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from functools import cached_property
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from ..text.hashing import TokenHasher
 from ..text.normalize import word_bytes
+from . import answer_clusters as A
 from . import coverage as C
 from . import resampling as R
 from . import tail as T
@@ -44,6 +46,14 @@ class SampleView:
         self.coverage = coverage
         self.gzip_level = gzip_level
         self._at_coverage: dict[str, dict[str, tuple[float | None, np.ndarray]]] = {}
+        self._type_counts: dict[str, np.ndarray] = {}
+
+    def at(self, coverage: Mapping[str, float]) -> SampleView:
+        """The same sample with its Hill numbers at ``coverage``, sharing the work done so
+        far (a comparison reads both samples' own coverages first)."""
+        other = copy.copy(self)
+        other.coverage, other._at_coverage = coverage, {}
+        return other
 
     @property
     def usable(self) -> bool:
@@ -104,14 +114,23 @@ class SampleView:
     # --- types at equal coverage -----------------------------------------------------------
 
     def type_counts(self, kind: str) -> np.ndarray:
-        """types x groups counts of one kind of type: words, bigrams, entities, or any
-        kind a registry entry names through ``count_kinds``."""
-        return self._counts[kind]() if kind in self._counts else np.zeros((0, self.groups))
+        """types x groups counts of one kind of type: words, bigrams, entities, or answers
+        clustered as exact (answers) or near duplicates (near_answers)."""
+        if kind not in self._type_counts:
+            self._type_counts[kind] = self._counts[kind]() if kind in self._counts else \
+                np.zeros((0, self.groups), np.int64)
+        return self._type_counts[kind]
 
     @cached_property
     def _counts(self) -> dict[str, Callable[[], np.ndarray]]:
         return {"words": lambda: self._gram_counts(1), "bigrams": lambda: self._gram_counts(2),
-                "entities": lambda: self._keyed([item.entities for item in self.items])}
+                "entities": lambda: self._keyed([item.entities for item in self.items]),
+                "answers": lambda: self._clusters(A.exact_labels(self.texts)),
+                "near_answers": lambda: self._clusters(
+                    A.near_labels(self.texts, self.tables.batch))}
+
+    def _clusters(self, labels: np.ndarray) -> np.ndarray:
+        return A.cluster_counts(labels, self.group, self.groups)
 
     def _gram_counts(self, n: int) -> np.ndarray:
         t = self.tables.order(n)
