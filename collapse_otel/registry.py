@@ -214,7 +214,7 @@ _MODEL_EMBEDDINGS = dict(
          "WordLlama embeddings, which do not (docs/embeddings.md)")
 
 _HILL_HELP = ("Hill number of order q of the window sample's types (entities, words, word "
-              "bigrams) at a fixed sample coverage: the effective number of distinct types "
+              "bigrams, exact and near-duplicate answer clusters) at a fixed sample coverage: the effective number of distinct types "
               "(q=0 every type, q=1 the typical ones, q=2 the dominant ones).")
 _DEFICIT_HELP = ("Coverage deficit (1 - Chao-Jost sample coverage) of the window sample's "
                  "types: the chance that the next item is a type the sample never showed.")
