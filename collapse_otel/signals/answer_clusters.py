@@ -55,7 +55,9 @@ def near_labels(texts: Sequence[str], batch: NgramBatch) -> np.ndarray:
                                  [int(h) + 1 for h in exact], shingles, keys, THRESHOLD)
     labels = exact.copy()
     for i, r in enumerate(results):
-        if r.near and r.match is not None:
+        if exact[i] != i:       # the cluster its text's first answer joined
+            labels[i] = labels[exact[i]]
+        elif r.near and r.match is not None:
             labels[i] = labels[r.match]
     return labels
 
