@@ -45,15 +45,7 @@ ABSOLUTE_FLOOR = 0.02   # ... nor an absolute one under 2 points for ratios near
 # the smaller of its two samples' coverages instead): below what a 1,000-answer sample of
 # human text reaches (measured on WikiText-2: words 0.94, bigrams 0.43, entities 0.57), so a
 # window interpolates, and only a sample poorer in items extrapolates.
-# Answers clustered as exact or near duplicates: at the coverage of a sample where half the
-# answers repeat one; a sample of distinct answers (coverage near 0) stands at what it reaches.
-COVERAGE: Mapping[str, float] = MappingProxyType({
-    "words": 0.9, "bigrams": 0.4, "entities": 0.5, "answers": 0.5, "near_answers": 0.5})
-# The lowest common coverage at which a comparison judges a kind's Hill numbers: below it
-# nearly every item of one sample is unseen (every answer distinct: no clusters to compare),
-# and the comparison says "not enough data" (the deficits are still judged).
-LOWEST_COMPARED_COVERAGE: Mapping[str, float] = MappingProxyType({
-    "answers": 0.05, "near_answers": 0.05})
+COVERAGE: Mapping[str, float] = MappingProxyType({"words": 0.9, "bigrams": 0.4, "entities": 0.5})
 
 
 _DECLARED: dict[str, Signal] = {}   # key -> declaration, filled below (pickling)
@@ -214,10 +206,10 @@ _MODEL_EMBEDDINGS = dict(
          "WordLlama embeddings, which do not (docs/embeddings.md)")
 
 _HILL_HELP = ("Hill number of order q of the window sample's types (entities, words, word "
-              "bigrams, exact and near-duplicate answer clusters) at a fixed sample coverage: the effective number of distinct types "
+              "bigrams) at a fixed sample coverage: the effective number of distinct types "
               "(q=0 every type, q=1 the typical ones, q=2 the dominant ones).")
 _DEFICIT_HELP = ("Coverage deficit (1 - Chao-Jost sample coverage) of the window sample's "
-                 "types: the chance that the next item is a type the sample never showed.")
+                 "types (words, word bigrams, entities, answer clusters): the chance that the next item is a type the sample never showed.")
 _ORDER = {0: "richness", 1: "exp Shannon", 2: "inverse Simpson"}
 _WHAT = {"entities": "entities", "words": "words", "bigrams": "word bigrams",
          "answers": "answers (exact-duplicate clusters)",
@@ -260,17 +252,19 @@ def _deficit(kind: str, prefix: str, family: str, **kw: object) -> Signal:
               permuted=lambda p: p.deficit(kind), **kw)
 
 
-# Answers as species: clusters of exact and of near duplicates, their Hill numbers at equal
-# coverage and their coverage deficit. Informational: the recursive-training simulation
-# produces no duplicate answers (docs/verdict.md), so they cannot earn a margin there.
+# Answers as species: the coverage deficit of the clusters of exact and of near duplicates,
+# the chance that the next answer starts a new cluster (f1 as a Poisson count: the answer
+# is the unit sampled). Their Hill numbers at equal coverage are not exported: real traffic
+# repeats few answers (coverage 0.03 to 0.07 in benchmarks/calibration.py's population), where
+# their jackknife errors measured 4 to 15 times the real spread (docs/signals.md).
+# Informational: the recursive-training simulation produces no duplicate answers.
 _CLUSTER_NOTE = ("informational: every answer is its own cluster in the recursive-training "
                  "simulation, collapsing or not, so it has no measured margin; read next to "
                  "the duplicate ratios")
 _ANSWER_CLUSTERS: tuple[Signal, ...] = tuple(
-    s for kind, prefix in (("answers", "answer"), ("near_answers", "near_answer"))
-    for s in (*(_hill(kind, prefix, q, "duplication", verdict=False, note=_CLUSTER_NOTE)
-                for q in (1, 2)),
-              _deficit(kind, prefix, "duplication", verdict=False, note=_CLUSTER_NOTE)))
+    _deficit(kind, prefix, "duplication", verdict=False, note=_CLUSTER_NOTE,
+             compute=lambda v, kind=kind: v.sample.deficit_poisson(kind), uncertainty=_POISSON)
+    for kind, prefix in (("answers", "answer"), ("near_answers", "near_answer")))
 
 SIGNALS: tuple[Signal, ...] = (
     _s("exact_duplicate_ratio", "collapse_duplicate_answer_ratio", (("kind", "exact"),),

@@ -1,14 +1,12 @@
-"""Answers as species: exact and near-duplicate clusters, their Hill numbers at the registry's
-coverage against the coverage estimator on the known cluster sizes, and a comparison that does
-not judge cluster Hill numbers where one side's answers are all distinct."""
+"""Answers as species: exact and near-duplicate clusters, their coverage deficits against the
+Chao-Jost formula on the known cluster sizes, and a comparison that sees canned replies."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from collapse_otel.compare import NOT_ENOUGH, CompareOptions, compare_answers, window_of_answers
-from collapse_otel.registry import COVERAGE
+from collapse_otel.compare import CompareOptions, compare_answers, window_of_answers
 from collapse_otel.signals import answer_clusters as A
 from collapse_otel.signals.coverage import Abundance
 from collapse_otel.text.hashing import TokenHasher
@@ -37,26 +35,23 @@ def _replies() -> list[str]:
         [f"{_text(f'q{i}x', 12)} answer number {i}" for i in range(50)]
 
 
-def test_cluster_signals_are_the_hill_numbers_of_the_cluster_sizes() -> None:
+def test_cluster_deficits_are_the_coverage_deficits_of_the_cluster_sizes() -> None:
     window = compute_window(window_of_answers(_replies(), sample_size=200))
-    sizes = Abundance(np.array([30, 20] + [1] * 50))
-    at = sizes.at_coverage(COVERAGE["answers"])
+    sizes = np.array([30, 20] + [1] * 50)
+    f1, f2, n = 50, 0, 100
+    a = (n - 1) * (f1 - 1) / ((n - 1) * (f1 - 1) + 2)        # f2 = 0: Chao-Jost's A
     for prefix in ("answer", "near_answer"):
-        assert window.values[f"{prefix}_hill_1"] == pytest.approx(at.hill[1], rel=1e-9)
-        assert window.values[f"{prefix}_hill_2"] == pytest.approx(at.hill[2], rel=1e-9)
-        assert window.values[f"{prefix}_coverage_deficit"] == pytest.approx(
-            1 - sizes.coverage(sizes.n), rel=1e-9)
-        assert window.stderr[f"{prefix}_hill_1"] > 0
+        assert window.values[f"{prefix}_coverage_deficit"] == pytest.approx(f1 / n * a)
+        assert window.stderr[f"{prefix}_coverage_deficit"] == pytest.approx(
+            a * np.sqrt(f1 * (1 - f1 / n)) / n)
+    assert Abundance(sizes).f2 == f2
+    assert not any(k.startswith(("answer_hill", "near_answer_hill")) for k in window.values)
 
 
-def test_distinct_answers_leave_cluster_hill_numbers_unjudged() -> None:
-    """Every baseline answer distinct: its coverage is ~0, so the clusters' Hill numbers are
-    not compared; the deficit is, and sees the canned replies."""
+def test_a_release_that_repeats_canned_replies_has_fewer_unseen_answers() -> None:
     distinct = [f"{_text(f'b{i}x', 12)} reply {i}" for i in range(100)]
     c = compare_answers(distinct, _replies(), CompareOptions(permutations=50, sample_size=200))
-    for key in ("answer_hill_1", "answer_hill_2", "near_answer_hill_1"):
+    for key in ("answer_coverage_deficit", "near_answer_coverage_deficit"):
         r = c.result(key)
-        assert (r.verdict, r.baseline, r.p_value) == (NOT_ENOUGH, None, None)
-    deficit = c.result("answer_coverage_deficit")
-    assert deficit.test == "permutation" and deficit.p_value < 1e-6
-    assert deficit.candidate < deficit.baseline
+        assert r.test == "permutation" and r.p_value < 1e-6, key
+        assert r.candidate < r.baseline and not r.signal.verdict, key

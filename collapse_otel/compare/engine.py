@@ -25,7 +25,6 @@ from ..registry import (
     BY_KEY,
     COVERAGE,
     FAMILIES,
-    LOWEST_COMPARED_COVERAGE,
     PERMUTATION,
     SIGNALS,
     TWO_PROPORTIONS,
@@ -216,9 +215,6 @@ def compare_windows(baseline: WindowInputs, candidate: WindowInputs,
         s = s if s.judged(embedder) == s.verdict else replace(s, verdict=False)
         va, vb = wa.values.get(s.key), wb.values.get(s.key)
         sa, sb = wa.stderr.get(s.key), wb.stderr.get(s.key)
-        if s.order is not None and coverage.get(s.species, 1.0) < \
-                LOWEST_COMPARED_COVERAGE.get(s.species, 0.0):
-            va = vb = sa = sb = None    # Hill numbers at a coverage too low to compare
         p, test = _p_value(s, a, b, va, vb, sa, sb, perm)
         if test and s.order is not None and s.species in coverage:
             test = f"{test} at coverage {coverage[s.species]:.2f}"
