@@ -212,7 +212,6 @@ _DEFICIT_HELP = ("Coverage deficit (1 - Chao-Jost sample coverage) of the window
                  "types (words, word bigrams, entities, answer clusters): the chance that the next item is a type the sample never showed.")
 _ORDER = {0: "richness", 1: "exp Shannon", 2: "inverse Simpson"}
 _WHAT = {"entities": "entities", "words": "words", "bigrams": "word bigrams",
-         "answers": "answers (exact-duplicate clusters)",
          "near_answers": "answers (near-duplicate clusters)"}
 _HILL_HOW = ("statistic of the 1,000-answer sample at a fixed coverage; delete-group "
              "jackknife, every left-out sample at that coverage")
@@ -252,19 +251,19 @@ def _deficit(kind: str, prefix: str, family: str, **kw: object) -> Signal:
               permuted=lambda p: p.deficit(kind), **kw)
 
 
-# Answers as species: the coverage deficit of the clusters of exact and of near duplicates,
-# the chance that the next answer starts a new cluster (f1 as a Poisson count: the answer
-# is the unit sampled). Their Hill numbers at equal coverage are not exported: real traffic
-# repeats few answers (coverage 0.03 to 0.07 in benchmarks/calibration.py's population), where
-# their jackknife errors measured 4 to 15 times the real spread (docs/signals.md).
-# Informational: the recursive-training simulation produces no duplicate answers.
-_CLUSTER_NOTE = ("informational: every answer is its own cluster in the recursive-training "
-                 "simulation, collapsing or not, so it has no measured margin; read next to "
-                 "the duplicate ratios")
-_ANSWER_CLUSTERS: tuple[Signal, ...] = tuple(
-    _deficit(kind, prefix, "duplication", verdict=False, note=_CLUSTER_NOTE,
-             compute=lambda v, kind=kind: v.sample.deficit_poisson(kind), uncertainty=_POISSON)
-    for kind, prefix in (("answers", "answer"), ("near_answers", "near_answer")))
+# Answers as species: the coverage deficit of the clusters of near duplicates (exact ones
+# included), the chance that the next answer starts a new cluster. Real traffic repeats few
+# answers (sample coverage 0.03 to 0.07 in benchmarks/calibration.py's population): there the
+# clusters' Hill numbers had jackknife errors 4 to 15 times their real spread, and the exact
+# clusters' deficit had no error that held (jackknife covering 100%, Poisson f1 87%), so
+# neither is exported (docs/signals.md). Informational: the recursive-training simulation
+# produces no duplicate answers.
+_ANSWER_CLUSTERS: tuple[Signal, ...] = (
+    _deficit("near_answers", "near_answer", "duplication", verdict=False,
+             note="informational: every answer is its own cluster in the recursive-training "
+                  "simulation, collapsing or not, so it has no measured margin; read next to "
+                  "the duplicate ratios"),
+)
 
 SIGNALS: tuple[Signal, ...] = (
     _s("exact_duplicate_ratio", "collapse_duplicate_answer_ratio", (("kind", "exact"),),

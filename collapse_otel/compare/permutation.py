@@ -188,12 +188,11 @@ class Pool:
 
     def deficit(self, kind: str) -> Permuted | None:
         """Coverage deficit of each half's types of ``kind`` (words, bigrams, entities, or
-        answers clustered as exact or near duplicates on the pool)."""
+        answers clustered as near duplicates on the pool)."""
         if kind in ("words", "bigrams"):
             return _permuted(_types_unseen(self.batch, {"words": 1, "bigrams": 2}[kind]))
         texts = [item.text for item in self.items]
         keyed = {"entities": lambda: [item.entities for item in self.items],
-                 "answers": lambda: [(label,) for label in A.exact_labels(texts).tolist()],
                  "near_answers": lambda: [(label,) for label in
                                           A.near_labels(texts, self.batch).tolist()]}
         return _permuted(_keyed(keyed[kind](), C.deficit))

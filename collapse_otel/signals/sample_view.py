@@ -115,7 +115,7 @@ class SampleView:
 
     def type_counts(self, kind: str) -> np.ndarray:
         """types x groups counts of one kind of type: words, bigrams, entities, or answers
-        clustered as exact (answers) or near duplicates (near_answers)."""
+        clustered as near duplicates (near_answers)."""
         if kind not in self._type_counts:
             self._type_counts[kind] = self._counts[kind]() if kind in self._counts else \
                 np.zeros((0, self.groups), np.int64)
@@ -125,7 +125,6 @@ class SampleView:
     def _counts(self) -> dict[str, Callable[[], np.ndarray]]:
         return {"words": lambda: self._gram_counts(1), "bigrams": lambda: self._gram_counts(2),
                 "entities": lambda: self._keyed([item.entities for item in self.items]),
-                "answers": lambda: self._clusters(A.exact_labels(self.texts)),
                 "near_answers": lambda: self._clusters(
                     A.near_labels(self.texts, self.tables.batch))}
 
@@ -163,9 +162,8 @@ class SampleView:
         return _jackknifed(r["deficit"]) if r else None
 
     def deficit_poisson(self, kind: str) -> Estimate | None:
-        """1 - sample coverage, f1 as a Poisson count: for words and answer clusters
-        (measured: the jackknife was 40% too wide for words and 26% for exact-duplicate
-        clusters, leaving a group out turns its doubletons into singletons)."""
+        """1 - sample coverage, f1 as a Poisson count: for words (measured: the jackknife
+        was 40% too wide, leaving a group out turns its doubletons into singletons)."""
         total = self.type_counts(kind).sum(axis=1) if self.usable else np.zeros(0, np.int64)
         value = C.deficit(total) if len(total) else None
         return None if value is None else (value, C.deficit_se(total))
