@@ -145,7 +145,8 @@ class SampleView:
     def _standardised(self, kind: str) -> dict[str, tuple[float | None, np.ndarray]]:
         if kind not in self._at_coverage:
             counts = self.type_counts(kind) if self.usable else np.zeros((0, 1))
-            self._at_coverage[kind] = C.with_jackknife(counts, self.coverage[kind]) \
+            # a kind without a coverage of its own has only its deficit read (target 0)
+            self._at_coverage[kind] = C.with_jackknife(counts, self.coverage.get(kind, 0.0)) \
                 if len(counts) else {}
         return self._at_coverage[kind]
 
