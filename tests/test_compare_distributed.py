@@ -88,7 +88,7 @@ def client():
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, memory_limit="512MiB") as cluster, \
+                      dashboard_address=":0", memory_limit="512MiB") as cluster, \
             Client(cluster) as c:
         yield c
 
@@ -155,3 +155,14 @@ def test_cli_on_the_cluster_gives_the_same_report_and_status(files, client, tmp_
         json.loads((tmp_path / "one.json").read_text())
     assert main(["compare", *common, "--dask", "local", "--show-text"]) == 2
     assert "not with --dask" in capsys.readouterr().err
+
+
+def test_cli_dask_local_starts_its_own_workers(files, tmp_path):
+    """--dask local starts worker processes of its own and gives the single process's report."""
+    common = [str(files["baseline"]), str(files["csv"]), "--sample-size", "60",
+              "--permutations", "20", "--quiet", "--no-cohorts"]
+    status = main(["compare", *common, "--json", str(tmp_path / "one.json")])
+    assert main(["compare", *common, "--json", str(tmp_path / "local.json"), "--dask", "local",
+                 "--workers", "1", "--blocksize", "1"]) == status
+    assert json.loads((tmp_path / "local.json").read_text()) == \
+        json.loads((tmp_path / "one.json").read_text())

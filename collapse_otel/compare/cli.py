@@ -187,7 +187,7 @@ def _distributed(args: argparse.Namespace, options: CompareOptions,
     from .distributed import read_sides_distributed
 
     cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address=None) \
+                           host="127.0.0.1", dashboard_address=":0") \
         if args.dask == "local" else None
     try:
         with Client(cluster if cluster is not None else args.dask, timeout="30s"):
