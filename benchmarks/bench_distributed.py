@@ -140,7 +140,8 @@ def run(rows: int = ROWS) -> list[dict]:
         seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
         out.append({"name": "compare, one process", "value": 2 * COMPARE_ROWS / seconds,
                     "unit": "rows/s", "note": f"2 x {COMPARE_ROWS:,} answers, load "
-                    f"{os.getloadavg()[0]:.1f}, {2 * COMPARE_ROWS / cpu:,.0f} rows per CPU-s"})
+                    f"{os.getloadavg()[0]:.1f}, {2 * COMPARE_ROWS / cpu:,.0f} rows per CPU-s "
+                    f"({cpu:.1f} CPU-s)"})
         if pinned is not None:
             os.sched_setaffinity(0, range(os.cpu_count() or 1))   # the workers' own cores
         try:
@@ -192,11 +193,12 @@ def _compare_on(client, sides: list[Path]) -> dict:
     reset = all(client.run(_reset_peak).values())
     load = os.getloadavg()[0]
     before = client.run(_cpu_seconds)
-    start = time.perf_counter()
+    start, driver = time.perf_counter(), _cpu_seconds()
     report = _compare(sides, client)
-    seconds = time.perf_counter() - start
+    seconds, driver = time.perf_counter() - start, _cpu_seconds() - driver
     after = client.run(_cpu_seconds)
     return {"seconds": seconds, "cpu": sum(after[w] - before[w] for w in after),
+            "driver": driver,
             "rss": max(client.run(_peak_rss_mib).values()), "reset": reset, "load": load,
             "report": report, "parts": sum(-(-p.stat().st_size // (COMPARE_BLOCK_MIB * 2**20))
                                            for p in sides)}
@@ -209,7 +211,8 @@ def _compare_rows(n: int, run: dict, single_report: str) -> list[dict]:
     rows = 2 * COMPARE_ROWS
     return [{"name": name, "value": rows / run["seconds"], "unit": "rows/s",
              "note": f"{run['parts']} partitions, report equal to one process, load "
-                     f"{run['load']:.1f}, {rows / run['cpu']:,.0f} rows per worker CPU-s"},
+                     f"{run['load']:.1f}, {rows / run['cpu']:,.0f} rows per worker CPU-s, "
+                     f"driver {run['driver']:.1f} CPU-s"},
             {"name": f"{name}: peak RSS per worker", "value": run["rss"], "unit": "MiB",
              "note": "max over workers (VmHWM" + (", reset after the audit)" if run["reset"]
                                                    else ", audit included)")}]
