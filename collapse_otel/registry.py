@@ -1,8 +1,8 @@
 """Every window signal, declared once.
 
 Exporters (names, series), the demo table, dashboards, recording rules and alerts, the
-README's signal table and the comparison engine all read this list; a new signal is one entry
-here plus the code that computes it (``stream.compute_window``).
+signal table of docs/signals.md and the comparison engine all read this list; a new signal is
+one entry here plus the code that computes it (``stream.compute_window``).
 
 Each entry says which way collapse moves it (``collapse``: +1 up, -1 down), how it is
 estimated (``statistic``: a per-answer ``mean`` with a textbook standard error, a
@@ -54,7 +54,7 @@ class Signal:
     labels: tuple[tuple[str, str], ...]   # labels that pick this signal within its family
     help: str                 # help text of the family
     title: str                # human name (dashboards, reports)
-    description: str          # what it catches (dashboards, README)
+    description: str          # what it catches (dashboards, docs/signals.md)
     family: str               # one of FAMILIES
     collapse: int             # +1: collapse pushes it up; -1: down
     statistic: str            # mean | proportion | corpus | dispersion
