@@ -1,0 +1,169 @@
+"""The analysis in a separate process: the same answers give the same windows and counters as
+in-process, the host never blocks on a stalled analysis process (drops are counted), the
+analysis process dies with its host, and a dead one falls back to in-process analysis."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from benchmarks.host_app import human_answers
+from collapse_otel.config import CollapseConfig
+from collapse_otel.multiprocess.source import MultiprocessSource
+from collapse_otel.offload.host import ProcessPipeline
+from collapse_otel.outcomes import FEEDBACK, Outcome
+from collapse_otel.pipeline import Pipeline
+from collapse_otel.records import AnswerRecord
+from tests.waiting import wait_progressing
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="AF_UNIX SOCK_SEQPACKET")
+
+
+def _records(n: int = 400) -> list[AnswerRecord]:
+    """Human answers over three streams, with exact repeats, a long answer (sent in
+    fragments), answers without text, questions, references and intermediate calls."""
+    answers = human_answers(n // 2)
+    out = []
+    t0 = time.time() - 1000.0
+    for i in range(n):
+        text = answers[i % len(answers)] if i % 17 else None
+        if i == 5:
+            text = " ".join(answers[:400])   # ~240 kB: several datagrams
+        out.append(AnswerRecord(
+            text, prompt_tokens=40 + i % 7, completion_tokens=130 + i % 11,
+            release=f"r{i % 3}", service="svc", timestamp=t0 + i, question=f"q{i % 40}",
+            source="langchain", intermediate=i % 23 == 0, refs=(f"run:{i:032x}",),
+            context_ids=(f"doc{i % 5}",)))
+    return out
+
+
+def _outcomes() -> list[Outcome]:
+    return [Outcome(FEEDBACK, refs=(f"run:{i:032x}",), rating="up" if i % 2 else "down",
+                    timestamp=time.time()) for i in range(0, 400, 9)]
+
+
+def _config(directory) -> CollapseConfig:
+    return CollapseConfig.resolve(environ={}, multiproc_dir=str(directory), window_answers=200,
+                                  refresh_seconds=0.0)
+
+
+def _streams(directory, config):
+    snap = MultiprocessSource(directory, config, cache_seconds=0.0).snapshot()
+    return sorted((dataclasses.replace(s, first_seen=0.0) for s in snap.streams),
+                  key=lambda s: s.key)
+
+
+def test_same_answers_give_identical_windows_and_counters(tmp_path):
+    records, outcomes = _records(), _outcomes()
+    results = {}
+    for name, cls in (("thread", Pipeline), ("process", ProcessPipeline)):
+        config = _config(tmp_path / name)
+        (tmp_path / name).mkdir()
+        pipeline = cls(config)
+        try:
+            for r in records:
+                assert pipeline.submit(r)
+            assert pipeline.flush(300)
+            for o in outcomes:
+                assert pipeline.submit_outcome(o)
+            assert pipeline.flush(300)
+            stats = pipeline.stats()
+        finally:
+            pipeline.shutdown(60)
+        results[name] = (_streams(tmp_path / name, config), stats)
+    (thread, t_stats), (process, p_stats) = results["thread"], results["process"]
+    assert len(thread) == 3 and all(s.answers_total > 0 for s in thread)
+    assert sum(s.answers_without_text_total for s in thread) > 0
+    assert sum(sum(s.feedback_total.values()) for s in thread) == len(outcomes)
+    assert all(len(s.window.values) >= 5 and s.window.window_answers_with_text > 0
+               for s in thread)
+    assert sum(sum(s.duplicate_answers_total.values()) for s in thread) > 0
+    assert process == thread
+    assert p_stats.records_processed == t_stats.records_processed
+    assert p_stats.intermediate == t_stats.intermediate and p_stats.dropped == {}
+
+
+def test_a_stalled_analysis_process_never_blocks_the_host_and_drops_are_counted(tmp_path):
+    pipeline = ProcessPipeline(_config(tmp_path))
+    try:
+        pid = pipeline.analysis_pid
+        record = _records(4)[1]
+        assert pipeline.submit(record) and pipeline.flush(300)
+        os.kill(pid, signal.SIGSTOP)   # the analysis process makes no progress at all
+        try:
+            sent, worst = 0, 0.0
+            for _ in range(100_000):
+                start = time.perf_counter()
+                sent += pipeline.submit(record)
+                worst = max(worst, time.perf_counter() - start)
+            dropped = pipeline.stats().dropped.get("queue_full", 0)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert dropped > 0 and sent + dropped == 100_000
+        assert worst < 1.0   # no submit waited for the stopped process (a blocking one hangs)
+        assert pipeline.flush(300)
+        stats = pipeline.stats()
+        assert stats.records_processed == 1 + sent
+        assert stats.dropped == {"queue_full": dropped}
+    finally:
+        pipeline.shutdown(60)
+    # the state file the host's /metrics reads counts the host's drops too
+    merged = MultiprocessSource(tmp_path, _config(tmp_path), cache_seconds=0.0).stats()
+    assert merged.dropped.get("queue_full") == dropped
+
+
+def _stat(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    stat = _stat(pid)
+    return bool(stat) and stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_the_analysis_process_dies_with_a_killed_host(tmp_path):
+    code = ("import sys, collapse_otel; from collapse_otel.pipeline import get_pipeline; "
+            "collapse_otel.instrument(analysis='process', prometheus=False); "
+            "print(get_pipeline().analysis_pid, flush=True); sys.stdin.read()")
+    host = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "COLLAPSE_OTEL_MULTIPROC_DIR": str(tmp_path)})
+    try:
+        child = int(host.stdout.readline())
+        assert _alive(child)
+    finally:
+        host.kill()
+        host.wait()
+    wait_progressing(lambda: not _alive(child), "the analysis process to exit",
+                     progress=lambda: _stat(child))
+
+
+def test_a_dead_analysis_process_falls_back_to_in_process_analysis(tmp_path):
+    config = _config(tmp_path)
+    pipeline = ProcessPipeline(config)
+    try:
+        records = _records(40)
+        for r in records[:20]:
+            assert pipeline.submit(r)
+        assert pipeline.flush(300)
+        pid = pipeline.analysis_pid
+        os.kill(pid, signal.SIGKILL)
+        wait_progressing(lambda: not _alive(pid) or pipeline.analysis_pid is None,
+                         "the analysis process to die", progress=lambda: None)
+        for r in records[20:]:
+            pipeline.submit(r)
+        assert pipeline.in_process
+        assert pipeline.flush(300)
+        assert pipeline.aggregator.snapshot().streams   # analysed here since it died
+    finally:
+        pipeline.shutdown(60)
