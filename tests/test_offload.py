@@ -28,13 +28,13 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="AF_UNIX SOCK_SE
 def _records(n: int = 400) -> list[AnswerRecord]:
     """Human answers over three streams, with exact repeats, a long answer (sent in
     fragments), answers without text, questions, references and intermediate calls."""
-    answers = human_answers(n // 2)
+    answers = human_answers(n // 4)   # every answer again 300 records later, same stream
     out = []
     t0 = time.time() - 1000.0
     for i in range(n):
         text = answers[i % len(answers)] if i % 17 else None
         if i == 5:
-            text = " ".join(answers[:400])   # ~240 kB: several datagrams
+            text = " ".join(answers * 4)   # ~240 kB: several datagrams
         out.append(AnswerRecord(
             text, prompt_tokens=40 + i % 7, completion_tokens=130 + i % 11,
             release=f"r{i % 3}", service="svc", timestamp=t0 + i, question=f"q{i % 40}",

@@ -1,4 +1,5 @@
-"""The analysis process: reads the host's messages and runs an ordinary capture pipeline.
+"""The analysis process: reads the host's messages and runs an ordinary capture pipeline on
+its one thread, a batch whenever the socket has nothing more to read.
 
 It lowers its own priority (nice 19), so on a busy core the host's threads run first: the
 analysis takes the idle time. Its pipeline writes its state file in the multiprocess
@@ -16,6 +17,7 @@ import socket
 from ..config import CollapseConfig
 from ..health import PipelineStats
 from ..pipeline import Pipeline
+from ..pipeline_batches import FlushMarker
 from .wire import (
     ACK,
     CONFIG,
@@ -36,9 +38,43 @@ PARENT_CHECK_SECONDS = 1.0
 
 
 class ChildPipeline(Pipeline):
-    """A pipeline whose health counters include what the host dropped before sending."""
+    """A pipeline worked by the process's one thread, between reads of the socket (no worker
+    thread: nothing competes for the interpreter lock), whose health counters include what
+    the host dropped before sending."""
 
     host_dropped: dict[str, int] = {}
+
+    def _start(self) -> None:
+        """No worker thread: :meth:`work` runs the batches."""
+
+    def work(self) -> None:
+        """Analyse everything queued, in batches."""
+        while self._queue:
+            self._drain_once()
+            self._maintain()
+
+    def idle(self) -> None:
+        """Nothing arrived for a while: what the worker thread does when woken for nothing."""
+        if self._ledger.waiting:
+            self._observe(self._admit([], False))
+        if self._waiting_outcomes:
+            self._place_outcomes([], force=self._closed)
+        self._maintain()
+
+    def flush(self, timeout: float = 5.0, *, refresh_gauges: bool = True) -> bool:
+        self._queue.append(FlushMarker())   # the ledger and waiting outcomes settle too
+        self.work()
+        if refresh_gauges:
+            refresh = getattr(self.aggregator, "refresh", None)
+            if refresh is not None:
+                refresh(None, 0.0)
+        if self.config.multiproc_dir:
+            self._write_state(force=True)
+        return True
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        self.flush(timeout)
+        self._closed = True
 
     def own_stats(self) -> PipelineStats:
         return super().stats()
@@ -50,19 +86,31 @@ class ChildPipeline(Pipeline):
         return stats
 
 
-def _receive(sock: socket.socket, whole: Reassembler, parent: int) -> bytes | None:
-    """The next whole message; None at the end (socket closed, or the host is gone)."""
+def _receive(sock: socket.socket, whole: Reassembler, parent: int,
+             pipeline: ChildPipeline | None = None) -> bytes | None:
+    """The next whole message; None at the end (socket closed, or the host is gone). While
+    nothing arrives, what is queued is analysed (a batch fills while the host sends)."""
     while True:
         try:
-            data = sock.recv(FRAGMENT + 16)
+            if pipeline is not None and pipeline._queue:
+                data = sock.recv(FRAGMENT + 16, socket.MSG_DONTWAIT)
+            else:
+                data = sock.recv(FRAGMENT + 16)
+        except BlockingIOError:
+            pipeline.work()   # type: ignore[union-attr]
+            continue
         except TimeoutError:
             if os.getppid() != parent:
                 return None
+            if pipeline is not None:
+                pipeline.idle()
             continue
         if not data:
             return None
         message = whole.feed(data)
         if message is not None:
+            if pipeline is not None and len(pipeline._queue) >= pipeline.config.batch_size:
+                pipeline.work()
             return message
 
 
@@ -97,7 +145,7 @@ def serve(fd: int) -> int:
     config = CollapseConfig(**fields)    # type: ignore[arg-type]
     pipeline = ChildPipeline(config)
     sock.settimeout(PARENT_CHECK_SECONDS)
-    while (message := _receive(sock, whole, parent)) is not None:
+    while (message := _receive(sock, whole, parent, pipeline)) is not None:
         try:
             kind, body = decode(message)
             _handle(pipeline, sock, kind, body)
