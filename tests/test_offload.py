@@ -167,3 +167,39 @@ def test_a_dead_analysis_process_falls_back_to_in_process_analysis(tmp_path):
         assert pipeline.aggregator.snapshot().streams   # analysed here since it died
     finally:
         pipeline.shutdown(60)
+
+
+def test_instrument_with_an_analysis_process_serves_its_answers(monkeypatch):
+    """``instrument(analysis="process")`` with no multiprocess directory: a private one,
+    /metrics (the process-wide source) shows the chain's answers, uninstrument removes it."""
+    import urllib.request
+    from pathlib import Path
+
+    from collapse_otel import pipeline as pl
+    from collapse_otel.capture.instrumentor import instrument, uninstrument
+    from tests.test_capture_support import rag_chain
+
+    monkeypatch.delenv("COLLAPSE_OTEL_MULTIPROC_DIR", raising=False)
+    before = pl.set_pipeline(None)
+    try:
+        inst = instrument(release="offloaded", analysis="process", prometheus=True,
+                          prometheus_port=0, prometheus_host="127.0.0.1")
+        p = pl.get_pipeline()
+        assert isinstance(p, ProcessPipeline) and p.analysis_pid and not p.in_process
+        private = Path(p.config.multiproc_dir)
+        assert private.is_dir() and private.stat().st_mode & 0o777 == 0o700
+        chain = rag_chain()
+        for q in ("q1", "q2", "q3"):
+            chain.invoke(q)
+        assert pl.flush(300)
+        assert p.stats().records_processed == 3
+        body = urllib.request.urlopen(inst.metrics_server.url, timeout=60).read().decode()
+        assert 'collapse_answers_total{' in body
+        line = next(x for x in body.splitlines() if x.startswith("collapse_answers_total{")
+                    and 'release="offloaded"' in x)
+        assert float(line.rsplit(" ", 1)[1]) == 3.0
+        pid = p.analysis_pid
+        uninstrument()
+        assert not private.exists() and not _alive(pid)
+    finally:
+        pl.set_pipeline(before)
