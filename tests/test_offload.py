@@ -203,3 +203,32 @@ def test_instrument_with_an_analysis_process_serves_its_answers(monkeypatch):
         assert not private.exists() and not _alive(pid)
     finally:
         pl.set_pipeline(before)
+
+
+_FORKED = """
+import os, sys, tempfile
+from collapse_otel.config import CollapseConfig
+from collapse_otel.offload.host import ProcessPipeline
+from collapse_otel.records import AnswerRecord
+
+p = ProcessPipeline(CollapseConfig.resolve(environ={}, multiproc_dir=sys.argv[1]))
+assert p.submit(AnswerRecord("from the parent " * 20)) and p.flush(300)
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    ok = p.submit(AnswerRecord("from the forked worker " * 20)) and p.flush(300)
+    os.write(w, f"{p.analysis_pid} {p.stats().records_processed} {ok}".encode())
+    p.shutdown(60)
+    os._exit(0)
+os.waitpid(pid, 0)
+print(p.analysis_pid, os.read(r, 100).decode(), p.stats().records_processed)
+p.shutdown(60)
+"""
+
+
+def test_a_forked_worker_gets_its_own_analysis_process(tmp_path):
+    out = subprocess.run([sys.executable, "-c", _FORKED, str(tmp_path)], capture_output=True,
+                         text=True, check=True).stdout.split()
+    parent_child, forked_child, forked_records, ok, parent_records = out
+    assert forked_child != parent_child and ok == "True"
+    assert forked_records == "1" and parent_records == "1"   # each analysed its own
