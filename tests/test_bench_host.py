@@ -88,5 +88,8 @@ def test_handler_profile_runs_and_names_the_handler(capsys):
 
     assert profile_handler.main(["--invokes", "50"]) == 0
     out = capsys.readouterr().out
-    assert "us CPU per invoke; the handler adds" in out
+    assert "us CPU per invoke; an inline no-op handler" in out and "the handler adds" in out
     assert "langchain_handler.py" in out and "make_record" in out
+    assert profile_handler.main(["--invokes", "50", "--process"]) == 0
+    out = capsys.readouterr().out
+    assert "records sent to the analysis process" in out and "make_record" in out
