@@ -97,16 +97,13 @@ def test_a_stalled_analysis_process_never_blocks_the_host_and_drops_are_counted(
         assert pipeline.submit(record) and pipeline.flush(300)
         os.kill(pid, signal.SIGSTOP)   # the analysis process makes no progress at all
         try:
-            sent, worst = 0, 0.0
-            for _ in range(100_000):
-                start = time.perf_counter()
+            sent = 0
+            for _ in range(100_000):   # a blocking send would hang here for good
                 sent += pipeline.submit(record)
-                worst = max(worst, time.perf_counter() - start)
             dropped = pipeline.stats().dropped.get("queue_full", 0)
         finally:
             os.kill(pid, signal.SIGCONT)
         assert dropped > 0 and sent + dropped == 100_000
-        assert worst < 1.0   # no submit waited for the stopped process (a blocking one hangs)
         assert pipeline.flush(300)
         stats = pipeline.stats()
         assert stats.records_processed == 1 + sent
@@ -198,6 +195,10 @@ def test_instrument_with_an_analysis_process_serves_its_answers(monkeypatch):
         line = next(x for x in body.splitlines() if x.startswith("collapse_answers_total{")
                     and 'release="offloaded"' in x)
         assert float(line.rsplit(" ", 1)[1]) == 3.0
+        from collapse_otel.export.series import as_snapshot_source
+
+        (stream,) = as_snapshot_source(p)().streams   # the pipeline as a collector's source
+        assert stream.answers_total == 3 and stream.key.release == "offloaded"
         pid = p.analysis_pid
         uninstrument()
         assert not private.exists() and not _alive(pid)

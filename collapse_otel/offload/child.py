@@ -132,7 +132,7 @@ def _handle(pipeline: ChildPipeline, sock: socket.socket, kind: bytes, body: obj
 
 def serve(fd: int) -> int:
     sock = socket.socket(fileno=fd)
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError):   # the launcher already did (a no-op then: at most 19)
         os.nice(NICE)
     parent = os.getppid()
     whole = Reassembler()

@@ -75,6 +75,11 @@ class ProcessPipeline(Pipeline):
             self._source = MultiprocessSource(self.config.multiproc_dir, self.config)
         return self._source
 
+    def snapshot(self) -> Any:
+        """What /metrics shows: the merged state files (a collector given this pipeline as
+        its source reads this, never the host's unused aggregator)."""
+        return self.metrics_source.snapshot()
+
     # -- producer side ------------------------------------------------------------------
 
     def submit(self, record: AnswerRecord) -> bool:
@@ -115,10 +120,13 @@ class ProcessPipeline(Pipeline):
         self.count_drop(QUEUE_FULL)
         return False
 
-    def _tell_drops(self, link: AnalysisLink) -> None:
+    def _tell_drops(self, link: AnalysisLink, deadline: float | None = None) -> None:
+        """The host's drop counts, for the child's state file: when there is room (a flush
+        waits for room until its deadline)."""
         with self._lock:
             dropped = dict(self._dropped)
-        if link.send(encode(DROPS, dropped)):
+        message = encode(DROPS, dropped)
+        if link.send(message) if deadline is None else link.send_waiting(message, deadline):
             self._drops_told = dropped
 
     def _lost(self, link: AnalysisLink) -> None:
@@ -152,7 +160,7 @@ class ProcessPipeline(Pipeline):
         if not self._drain(timeout):   # deferred extractions forwarded first
             return False
         if self._dropped != self._drops_told:
-            self._tell_drops(link)
+            self._tell_drops(link, deadline)
         try:
             done, stats = link.request((max(0.0, deadline - time.monotonic()),
                                         refresh_gauges), timeout)

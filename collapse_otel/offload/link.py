@@ -3,7 +3,7 @@
 ``send`` never blocks: the socket is non-blocking and a full buffer (the analysis process is
 behind) refuses the message, which the caller counts as dropped. The buffer is the bound on
 memory the link holds (``SOCKET_BUFFER``, capped by the kernel's ``net.core.wmem_max``).
-The process is started with ``subprocess`` (no ``multiprocessing``: it would re-import the
+The process is started with ``subprocess`` at nice 19 (no ``multiprocessing``: it would re-import the
 host's ``__main__``), inherits only its end of the pair, and exits when the host's end closes,
 which the kernel does when the host dies, however it dies.
 """
@@ -23,6 +23,10 @@ from typing import Any
 from .wire import ACK, CONFIG, FLUSH, FRAGMENT, Reassembler, decode, encode, pieces
 
 SOCKET_BUFFER = 8 << 20
+# nice 19 before anything is imported: the imports (numpy, the signal tables) take a second or
+# more of CPU, which must not be taken from the host's core at its priority
+_LAUNCH = ("import os, sys\ntry:\n    os.nice(19)\nexcept OSError:\n    pass\n"
+           "from collapse_otel.offload.child import serve\nsys.exit(serve(int(sys.argv[1])))")
 START_SECONDS = 60.0
 
 
@@ -41,7 +45,7 @@ class AnalysisLink:
             env = {**os.environ, "OPENBLAS_NUM_THREADS": os.environ.get(
                 "OPENBLAS_NUM_THREADS", "1")}
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "collapse_otel.offload", str(child.fileno())],
+                [sys.executable, "-c", _LAUNCH, str(child.fileno())],
                 pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, env=env)
         except BaseException:
@@ -57,7 +61,7 @@ class AnalysisLink:
         self.alive = True
         host.setblocking(False)
         fields = dataclasses.asdict(config)
-        if not self._send_waiting(encode(CONFIG, fields), time.monotonic() + START_SECONDS):
+        if not self.send_waiting(encode(CONFIG, fields), time.monotonic() + START_SECONDS):
             self.close(0)
             raise LinkError("the analysis process took no configuration")
 
@@ -78,7 +82,7 @@ class AnalysisLink:
                 self.alive = False
                 return False
 
-    def _send_waiting(self, message: bytes, deadline: float) -> bool:
+    def send_waiting(self, message: bytes, deadline: float) -> bool:
         """Send a control message, waiting for room until ``deadline``."""
         for datagram in pieces(message):
             while True:
@@ -102,7 +106,7 @@ class AnalysisLink:
         with self._request:
             self._seq += 1
             seq = self._seq
-            if not self._send_waiting(encode(FLUSH, (seq, payload)), deadline):
+            if not self.send_waiting(encode(FLUSH, (seq, payload)), deadline):
                 raise LinkError("flush not sent")
             whole = Reassembler()
             while True:
