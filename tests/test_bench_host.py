@@ -25,9 +25,9 @@ def test_every_row_and_ratio_comes_out_finite_and_positive():
             # calls are intermediate), none dropped at 60% of capacity
             assert on["records"] >= on["done"], (row, design, on)
             assert on["dropped"] == 0, (row, design, on)
-        # the separate process's CPU is counted on top of the server's; in-process, the
-        # server's is all of it
-        assert measured[0]["proc"]["cpu_total_ms"] > measured[0]["proc"]["cpu_ms"], row
+        # the separate process's CPU is counted on top of the server's (at a clock tick's
+        # resolution: a 1 s phase may give it none); in-process, the server's is all of it
+        assert measured[0]["proc"]["cpu_total_ms"] >= measured[0]["proc"]["cpu_ms"], row
         assert measured[0]["on"]["cpu_total_ms"] == measured[0]["on"]["cpu_ms"], row
     rows = [r for row in ROWS for r in bench_host.rows_for(row, pairs[row])]
     assert len(rows) == len(ROWS) * len(bench_host.RATIOS) * len(bench_host.DESIGNS)
