@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 
@@ -265,36 +264,7 @@ def deficit(counts: np.ndarray) -> float | None:
     return 1.0 - a.coverage(a.n) if a.n else None
 
 
-class GroupedCounts(NamedTuple):
-    """Per-type counts of a sample split into groups, as the nonzero (type, group, count)
-    entries of a types x groups matrix: its memory follows the entries, not types x groups
-    (a dense matrix of the bigrams of a sample of long answers takes hundreds of MB)."""
-
-    types: int
-    type_of: np.ndarray
-    group_of: np.ndarray
-    count: np.ndarray
-    groups: int
-
-    @classmethod
-    def of_matrix(cls, counts: np.ndarray) -> GroupedCounts:
-        rows, cols = np.nonzero(counts)
-        return cls(counts.shape[0], rows, cols, counts[rows, cols], counts.shape[1])
-
-    def total(self) -> np.ndarray:
-        """Each type's count over every group."""
-        return self._sum(np.ones(len(self.type_of), dtype=bool))
-
-    def without(self, group: int, total: np.ndarray) -> np.ndarray:
-        """Each type's count with one group left out."""
-        return total - self._sum(self.group_of == group)
-
-    def _sum(self, rows: np.ndarray) -> np.ndarray:
-        return np.rint(np.bincount(self.type_of[rows], weights=self.count[rows],
-                                   minlength=self.types)).astype(np.int64)
-
-
-def with_jackknife(counts: np.ndarray | GroupedCounts, target: float,
+def with_jackknife(counts: np.ndarray, target: float,
                    ) -> dict[str, tuple[float | None, np.ndarray]]:
     """Hill numbers of order 0, 1, 2 at coverage ``target`` and the sample's coverage
     deficit 1 - C, each with its leave-group-out values, from a types x groups count matrix.
@@ -304,9 +274,9 @@ def with_jackknife(counts: np.ndarray | GroupedCounts, target: float,
     smaller size (the delete-group jackknife of a count of distinct types follows the size
     instead).
     Keys: "q0", "q1", "q2", "deficit" and "coverage" (the coverage the values stand at)."""
-    grouped = counts if isinstance(counts, GroupedCounts) else GroupedCounts.of_matrix(counts)
-    groups = grouped.groups
-    total = grouped.total()
+    groups = counts.shape[1]
+    by_group = np.ascontiguousarray(counts.T, dtype=np.int64)    # one row per group
+    total = by_group.sum(axis=0)
     out: dict[str, tuple[float | None, np.ndarray]] = {}
     table = log_factorial_table(int(total.sum()))
     full = Abundance(total, table)
@@ -318,7 +288,7 @@ def with_jackknife(counts: np.ndarray | GroupedCounts, target: float,
     target = at.coverage
     loo = np.full((groups, 4), np.nan)
     for g in range(groups):
-        a = Abundance(grouped.without(g, total), table)
+        a = Abundance(total - by_group[g], table)
         r = a.at_coverage(target, near=at.m) if a.n else None
         if r is not None:
             # the deficit at the whole sample's size: a smaller sample has more types
