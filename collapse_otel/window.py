@@ -29,6 +29,8 @@ from .text.normalize import word_bytes
 
 STREAMING_GZIP_LEVEL = 6
 _HASHER = TokenHasher()
+# a signal's spread: its leave-group-out values, or a standard error already (None: none)
+Spread = np.ndarray | float | None
 
 
 @dataclass(frozen=True)
@@ -92,11 +94,15 @@ def compute_window(w: WindowInputs, coverage: Mapping[str, float] | None = None,
             proportion_se(w.cross_question, w.with_question) * math.sqrt(clustering))
     if w.question_hashes is not None and len(w.question_hashes) >= 2:
         repeated, loo = R.repeated_share(w.question_hashes)
-        put("question_distinct_ratio", 1.0 - repeated, R.jackknife_se(1.0 - loo))
+        if repeated is not None:
+            put("question_distinct_ratio", 1.0 - repeated, R.jackknife_se(1.0 - loo))
     put("completion_tokens_cv", w.completion.get(), w.completion.cv_se())
     for key, (value, spread) in sample_statistics(w.sample, coverage=coverage).items():
         # leave-group-out values, or a standard error already (the word coverage deficit)
-        put(key, value, float(spread) if np.ndim(spread) == 0 else R.jackknife_se(spread))
+        if spread is None or isinstance(spread, float):
+            put(key, value, spread)
+        else:
+            put(key, value, float(spread) if np.ndim(spread) == 0 else R.jackknife_se(spread))
     feedback, evaluations = _outcomes(w)
     return WindowSignals(
         window_answers=w.answers, window_answers_with_text=w.with_text,
@@ -104,9 +110,11 @@ def compute_window(w: WindowInputs, coverage: Mapping[str, float] | None = None,
         stderr=MappingProxyType(stderr), feedback=feedback, evaluations=evaluations)
 
 
-def _outcomes(w: WindowInputs) -> tuple[MappingProxyType, MappingProxyType]:
+def _outcomes(w: WindowInputs,
+              ) -> tuple[MappingProxyType[str, int], MappingProxyType[str, int]]:
     """The counts behind the window's thumbs-down and evaluation fail rates."""
-    feedback, evaluations = {}, {}
+    feedback: dict[str, int] = {}
+    evaluations: dict[str, int] = {}
     if w.feedback is not None:
         up, down = w.feedback
         feedback = {"up": up, "down": down}
@@ -126,7 +134,7 @@ def proportion_se(count: int, n: int) -> float:
 
 def sample_statistics(sample: list[SampledAnswer], groups: int = R.GROUPS,
                       coverage: Mapping[str, float] | None = None,
-                      ) -> dict[str, tuple[float | None, np.ndarray]]:
+                      ) -> dict[str, tuple[float | None, Spread]]:
     """Every corpus statistic of the sample with its leave-group-out values (or a standard
     error), the Hill numbers at the registry's coverage per kind of type or at ``coverage``."""
     groups = min(groups, len(sample))
@@ -179,12 +187,12 @@ def sample_statistics(sample: list[SampledAnswer], groups: int = R.GROUPS,
 
 
 def _at_coverage(kind: str, counts: np.ndarray, target: float,
-                 ) -> dict[str, tuple[float | None, np.ndarray]]:
+                 ) -> dict[str, tuple[float | None, Spread]]:
     """The registry's signals of one kind of type from its types x groups count matrix: Hill
     numbers at coverage ``target`` (or the one the sample reaches within twice its size) and
     the coverage deficit, each with its leave-group-out values."""
     r = C.with_jackknife(counts, target)
-    out: dict[str, tuple[float | None, np.ndarray]] = {}
+    out: dict[str, tuple[float | None, Spread]] = {}
     if not r:
         return out
     for s in SIGNALS:
