@@ -99,15 +99,19 @@ def compute_window(w: WindowInputs, coverage: Mapping[str, float] | None = None,
     put("completion_tokens_cv", w.completion.get(), w.completion.cv_se())
     for key, (value, spread) in sample_statistics(w.sample, coverage=coverage).items():
         # leave-group-out values, or a standard error already (the word coverage deficit)
-        if spread is None or isinstance(spread, float):
-            put(key, value, spread)
-        else:
-            put(key, value, float(spread) if np.ndim(spread) == 0 else R.jackknife_se(spread))
+        put(key, value, _spread_se(spread))
     feedback, evaluations = _outcomes(w)
     return WindowSignals(
         window_answers=w.answers, window_answers_with_text=w.with_text,
         sample_answers=len(w.sample), values=MappingProxyType(values),
         stderr=MappingProxyType(stderr), feedback=feedback, evaluations=evaluations)
+
+
+def _spread_se(spread: Spread) -> float | None:
+    """The standard error of a spread: from leave-group-out values, or the error itself."""
+    if spread is None or isinstance(spread, float):
+        return spread
+    return float(spread) if np.ndim(spread) == 0 else R.jackknife_se(spread)
 
 
 def _outcomes(w: WindowInputs,
@@ -144,17 +148,16 @@ def sample_statistics(sample: list[SampledAnswer], groups: int = R.GROUPS,
     texts = [item.text for item in sample]
     batch = _HASHER.batch([word_bytes(t) for t in texts])
     tables = GramTables(batch, group, groups)
-    out: dict[str, tuple[float | None, np.ndarray]] = {}
+    out: dict[str, tuple[float | None, Spread]] = {}
     diversity, diversity_loo = 0.0, np.zeros(groups)
     for n in (1, 2, 3, 4):
-        out[f"distinct_{n}"] = R.distinct_within(tables, n)
+        out[f"distinct_{n}"] = d4, d4_loo = R.distinct_within(tables, n)   # d4: at n=4
         joined, joined_loo = R.distinct_joined(tables, n)
         diversity += joined or 0.0
         diversity_loo = diversity_loo + np.nan_to_num(joined_loo, nan=0.0) \
             if joined is not None else diversity_loo
     if out["distinct_1"][0] is not None:
         out["ngram_diversity_score"] = (diversity, diversity_loo)
-    d4, d4_loo = out["distinct_4"]
     if d4 is not None:
         out["repeated_ngram_across_answers"] = (1.0 - d4, 1.0 - d4_loo)
     out["self_repetition_score"] = R.self_repetition(tables, 4)
