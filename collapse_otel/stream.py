@@ -334,7 +334,8 @@ def _known_questions(panes: list[Pane]) -> np.ndarray:
     """The window's known question hashes (one per answer with text and a question)."""
     out = np.concatenate([np.frombuffer(p.duplicates.question_hashes, dtype=np.uint64)
                           for p in panes])
-    return out[out != 0]
+    result: np.ndarray = out[out != 0]
+    return result
 
 
 def _count_buckets(values: list[int], hist: list[int]) -> None:

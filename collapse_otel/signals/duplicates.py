@@ -88,7 +88,7 @@ class DuplicateIndex:
         self.question_hashes = array("Q")   # per answer; 0 = question unknown
         self._exact: set[int] = set()
         self._pairs: set[int] = set()       # (text, question) pairs seen
-        self._buckets: dict[int, int | array] = {}   # band key -> position(s), oldest first
+        self._buckets: dict[int, int | array[int]] = {}   # band key -> position(s), oldest first
         self._hist = np.zeros((0, HIST_BINS), dtype=np.uint8)   # see best_match's floor
         self._hist_state = np.zeros(0, dtype=np.int8)   # 0 not computed, 1 usable, 2 not
         self.exact_count = 0
@@ -149,8 +149,8 @@ class DuplicateIndex:
                     found.append(h)
                 else:
                     found.extend(h)
-            counts = Counter(found)
-            return sorted(counts, key=lambda i: (counts[i], i), reverse=True)[:limit]
+            shared = Counter(found)
+            return sorted(shared, key=lambda i: (shared[i], i), reverse=True)[:limit]
         arrays = [np.frombuffer(h, dtype=np.int64) for h in hits if not isinstance(h, int)]
         parts = [a[-SCAN_DEPTH:] for a in arrays]
         singles = [h for h in hits if isinstance(h, int)]
@@ -177,7 +177,8 @@ class DuplicateIndex:
         if len(keys) > limit:
             keys = keys[np.argpartition(keys, len(keys) - limit)[len(keys) - limit:]]
         keys.sort()
-        return (keys[::-1] & ((1 << _IDX_BITS) - 1)).tolist()
+        result: list[int] = (keys[::-1] & ((1 << _IDX_BITS) - 1)).tolist()
+        return result
 
     def histogram(self, shingles: np.ndarray) -> np.ndarray | None:
         """The answer's shingles counted per bin of their low bits (None when a bin would
@@ -262,7 +263,8 @@ class DuplicateIndex:
         lengths = hists.sum(axis=1, dtype=np.int64)   # a histogram counts every shingle
         bound = shared / np.maximum(len(shingles) + lengths - shared, 1)
         keep = ~usable | (bound >= floor)
-        return idx[keep].tolist()
+        result: list[int] = idx[keep].tolist()
+        return result
 
     def add(self, text_hash: int, shingles: np.ndarray | None, band_keys: list[int] | None,
             exact: bool, near: bool, question: int = 0, cross: bool = False) -> None:
@@ -415,7 +417,8 @@ def band_keys_for(minhasher: MinHasher, shingles: np.ndarray) -> list[int] | Non
     if not len(shingles):
         return None
     sig = minhasher.signatures(shingles, np.zeros(len(shingles), np.int64), 1)
-    return minhasher.band_keys(sig)[0].tolist()
+    result: list[int] = minhasher.band_keys(sig)[0].tolist()
+    return result
 
 
 _NOT_DUPLICATE = DuplicateResult(False, False, 0.0)
@@ -476,7 +479,7 @@ def check_and_add(panes: list[DuplicateIndex], text_hash: int, shingles: np.ndar
     best, match, owner = 0.0, None, current
     if shingles is not None and len(shingles):
         if band_keys is None:
-            band_keys = band_keys_for(current.minhasher, shingles)
+            band_keys = band_keys_for(current.minhasher, shingles) or []   # shingles: not empty
         hist = current.histogram(shingles) if any(
             not pane._buckets.keys().isdisjoint(band_keys) for pane in panes) else None
         for pane in reversed(panes):
@@ -487,7 +490,8 @@ def check_and_add(panes: list[DuplicateIndex], text_hash: int, shingles: np.ndar
     else:
         shingles, band_keys, hist = None, None, None
     near = best >= threshold
-    cross = near and bool(question) and owner.question_hashes[match] != question
+    cross = near and match is not None and bool(question) \
+        and owner.question_hashes[match] != question
     current.add(text_hash, shingles, band_keys, exact=False, near=near, question=question,
                 cross=cross)
     current.keep_histogram(len(current) - 1, hist)

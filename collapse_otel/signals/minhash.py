@@ -30,7 +30,8 @@ class MinHasher:
     def signatures(self, hashes: np.ndarray, owner: np.ndarray, answers: int) -> np.ndarray:
         """MinHash signature per answer (answers x bands*rows); rows of answers without
         shingles are all-ones (max) and must be ignored by the caller."""
-        sig = np.full((len(self._a), answers), np.iinfo(np.uint64).max, dtype=np.uint64)
+        sig: np.ndarray = np.full((len(self._a), answers), np.iinfo(np.uint64).max,
+                                  dtype=np.uint64)
         if not len(hashes):
             return sig.T
         with np.errstate(over="ignore"):

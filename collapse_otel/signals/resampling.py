@@ -43,7 +43,8 @@ def jackknife_se(loo: np.ndarray) -> float | None:
 def _with_group(keys: np.ndarray, group: np.ndarray) -> np.ndarray:
     """64-bit keys with their low 5 bits replaced by a group (59-bit keys: for 10^6 keys a
     collision has probability ~1e-6)."""
-    return (keys >> _GROUP_BITS << _GROUP_BITS) | group.astype(np.uint64)
+    result: np.ndarray = (keys >> _GROUP_BITS << _GROUP_BITS) | group.astype(np.uint64)
+    return result
 
 
 def _owned(packed: np.ndarray, groups: int) -> tuple[int, np.ndarray]:
