@@ -85,7 +85,7 @@ class CollapseSpanProcessor(SpanProcessor):
                 attrs = span.attributes
             parent = span.parent
             is_root = parent is None or parent.is_remote
-            parent_id = None if is_root else parent.span_id
+            parent_id = None if is_root or parent is None else parent.span_id
             kind = classify(attrs) if attrs else None
             ctx = span.context
             trace_id = ctx.trace_id

@@ -33,7 +33,8 @@ class MinHasher:
         sig: np.ndarray = np.full((len(self._a), answers), np.iinfo(np.uint64).max,
                                   dtype=np.uint64)
         if not len(hashes):
-            return sig.T
+            empty: np.ndarray = sig.T
+            return empty
         with np.errstate(over="ignore"):
             # multiply-shift hashing; the min is decided by the high bits, so no shift needed.
             # One row per hash function: the per-answer min runs along contiguous memory
@@ -41,7 +42,8 @@ class MinHasher:
             values = np.multiply.outer(self._a, mix64(hashes.astype(np.uint64)))
         starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
         sig[:, owner[starts]] = np.minimum.reduceat(values, starts, axis=1)
-        return sig.T
+        per_answer: np.ndarray = sig.T
+        return per_answer
 
     def band_keys(self, sig: np.ndarray) -> np.ndarray:
         """One 64-bit key per (answer, band): equal keys = equal r-row band."""

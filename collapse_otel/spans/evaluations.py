@@ -40,7 +40,9 @@ MAX_LABEL_CHARS = 64   # a score label is a low-cardinality word
 
 def is_evaluation(attributes: Mapping[str, Any] | None) -> bool:
     """A span (or event) carrying an evaluation result: one lookup (host thread)."""
-    return bool(attributes) and attributes.get(NAME) is not None
+    if not attributes:
+        return False
+    return attributes.get(NAME) is not None
 
 
 def sdk_events(events: Iterable[Any]) -> list[dict[str, Any]]:
