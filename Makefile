@@ -23,6 +23,7 @@ demo: $(STAMP)
 # servers beside the test process on two cores, where BLAS threads only spin.
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest
 
 # The unit tests only (no real Prometheus, serve process, browser or simulation): minutes,
@@ -41,6 +42,7 @@ validate: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) build *.egg-info

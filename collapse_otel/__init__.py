@@ -7,7 +7,7 @@ optional or heavier dependencies (LangChain, the OTel SDK, prometheus_client) lo
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import CollapseConfig
 from .records import AnswerRecord, StreamKey
@@ -49,6 +49,41 @@ _LAZY = {
     "start_otlp_metrics": "collapse_otel.export",
     "register_otel_metrics": "collapse_otel.export",
 }
+
+if TYPE_CHECKING:
+    # what __getattr__ loads, as checkers must see it: the real signatures, not Any (never
+    # executed; a test checks these lines and _LAZY name the same objects)
+    from .aggregator import Aggregator as Aggregator
+    from .aggregator import AnswerResult as AnswerResult
+    from .capture.completion_hook import CollapseCompletionHook as CollapseCompletionHook
+    from .capture.feedback import record_evaluation as record_evaluation
+    from .capture.feedback import record_feedback as record_feedback
+    from .capture.instrumentor import CollapseInstrumentor as CollapseInstrumentor
+    from .capture.instrumentor import instrument as instrument
+    from .capture.instrumentor import uninstrument as uninstrument
+    from .capture.langchain_handler import CollapseCallbackHandler as CollapseCallbackHandler
+    from .capture.observe import observe as observe
+    from .capture.span_processor import CollapseSpanProcessor as CollapseSpanProcessor
+    from .export.otlp import register_otel_metrics as register_otel_metrics
+    from .export.otlp import start_otlp_metrics as start_otlp_metrics
+    from .export.prometheus import CollapseCollector as CollapseCollector
+    from .export.server import make_asgi_app as make_asgi_app
+    from .export.server import make_wsgi_app as make_wsgi_app
+    from .export.server import mount_metrics as mount_metrics
+    from .export.server import start_prometheus_server as start_prometheus_server
+    from .pipeline import Pipeline as Pipeline
+    from .pipeline import flush as flush
+    from .pipeline import get_pipeline as get_pipeline
+    from .pipeline import set_pipeline as set_pipeline
+    from .pipeline import shutdown as shutdown
+    from .signals.embedding import Embedder as Embedder
+    from .signals.embedding import HashedFeatureEmbedder as HashedFeatureEmbedder
+    from .snapshot import AggregatorSnapshot as AggregatorSnapshot
+    from .snapshot import StreamSnapshot as StreamSnapshot
+    from .snapshot import WindowSignals as WindowSignals
+    from .text.entities import EntityExtractor as EntityExtractor
+    from .text.entities import RuleBasedEntityExtractor as RuleBasedEntityExtractor
+    from .text.entities import SpacyEntityExtractor as SpacyEntityExtractor
 
 __all__ = ["AnswerRecord", "CollapseConfig", "StreamKey", *_LAZY]
 

@@ -25,7 +25,8 @@ from .feeding import chunks, observe_all, window_of
 from .labels import user_label_value
 from .outcomes import Outcome
 from .records import OTHER_RELEASE, AnswerRecord, StreamKey
-from .signals.embedders import Embedder, embedder_name, make_embedder
+from .signals.embedders import embedder_name, make_embedder
+from .signals.embedding import Embedder
 from .signals.minhash import MinHasher
 from .snapshot import AggregatorSnapshot, WindowSignals
 from .state_compat import fingerprint, reconcile
@@ -85,10 +86,11 @@ class Aggregator:
         self.streams_folded_total = 0
         self.errors_total = 0
         self._errors_logged: set[str] = set()
-        self._key_cache: dict[tuple, StreamKey] = {}
+        self._key_cache: dict[tuple[object, ...], StreamKey] = {}
         self._last_tick = float("-inf")
         self.streams_evicted_total = 0
-        self.memory = MemoryBudget(cfg.memory_budget_mb << 20, ANALYSER_BYTES)
+        self.memory: MemoryBudget[StreamKey] = MemoryBudget(cfg.memory_budget_mb << 20,
+                                                           ANALYSER_BYTES)
         self.state_rebuilt: dict[str, int] = {}   # parts a restore rebuilt (config changed)
         self.answer_hashes = writer_for(cfg)   # answer_hash_file: None unless asked for
 
@@ -159,6 +161,7 @@ class Aggregator:
                 continue
             if key != run_key or folded:  # a folded record looks again: a place may free up
                 if run:  # apply before looking up the next stream, which may evict idle ones
+                    assert state is not None   # a run is only started once a stream is found
                     self._apply_run(state, prepared, run, results)
                     run = []
                 state, run_key = self._stream_for(key, p.timestamp), key
@@ -166,13 +169,14 @@ class Aggregator:
                 touched.add(state.key)
             run.append(i)
         if run:
+            assert state is not None
             self._apply_run(state, prepared, run, results)
         self.memory.update(self._streams, touched)
         return results
 
-    def _apply_run(self, state: StreamState, prepared: list, run: list[int],
+    def _apply_run(self, state: StreamState, prepared: list[PreparedAnswer | None], run: list[int],
                    results: list[AnswerResult | None]) -> None:
-        answers = [prepared[i] for i in run]
+        answers = [p for p in (prepared[i] for i in run) if p is not None]   # run: no None
         try:
             verdicts = state.apply_many(answers)
         except Exception as exc:
@@ -211,7 +215,7 @@ class Aggregator:
     def _key_for(self, rec: AnswerRecord) -> StreamKey:
         return self._key_of((rec.service, rec.release, rec.cohort))
 
-    def _key_of(self, raw: tuple) -> StreamKey:
+    def _key_of(self, raw: tuple[object, ...]) -> StreamKey:
         if all(type(v) is str for v in raw):
             key = self._key_cache.get(raw)
             if key is not None:
@@ -292,7 +296,8 @@ class Aggregator:
         return self._recompute(lambda s, now: s.cached is None or
                                (s.dirty and now - s.computed_at >= age), budget_seconds)
 
-    def _recompute(self, stale, budget: float | None = None) -> int:
+    def _recompute(self, stale: Callable[[StreamState, float], bool],
+                   budget: float | None = None) -> int:
         start = time.monotonic()
         done = 0
         self._tick()
@@ -390,7 +395,7 @@ class Aggregator:
                 self.state_rebuilt[part] = self.state_rebuilt.get(part, 0) + count
             self.memory.update(streams)
 
-    def fingerprint(self) -> dict:
+    def fingerprint(self) -> dict[str, object]:
         """What this aggregator's sketches depend on (stored with the state)."""
         return fingerprint(self.config, self.embedder, self._minhasher)
 
@@ -406,7 +411,8 @@ class Aggregator:
 
     @classmethod
     def from_bytes(cls, data: bytes, config: CollapseConfig | None = None,
-                   **kwargs: object) -> Aggregator:
-        agg = cls(config, **kwargs)
+                   *, entity_extractor: EntityExtractor | None = None,
+                   embedder: Embedder | None = None) -> Aggregator:
+        agg = cls(config, entity_extractor=entity_extractor, embedder=embedder)
         agg.restore(data)
         return agg

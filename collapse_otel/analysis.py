@@ -189,6 +189,7 @@ class BatchAnalyzer:
                            dim=self.embedder.dim if hashed else 0, hasher=self.hasher)
         rows = out.embedding if hashed else np.asarray(self.embedder.embed(texts),
                                                        dtype=np.float64)
+        assert rows is not None   # batch_hashes embeds whenever it is given a dimension
         with np.errstate(invalid="ignore", divide="ignore"):
             # seq-rep-4: 1 - unique / total 4-grams; nan where an answer has no 4-gram
             seq_rep = (1.0 - out.seq_unique / out.seq_total).tolist()

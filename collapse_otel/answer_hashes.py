@@ -20,6 +20,7 @@ import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol
 
 from .text.hashing import text_hash
 from .text.normalize import clean_text, normalize
@@ -27,6 +28,24 @@ from .text.normalize import clean_text, normalize
 _log = logging.getLogger(__name__)
 HASH_CHARS = 16
 ROTATED_SUFFIX = ".1"
+
+
+class _Answer(Protocol):
+    @property
+    def answer(self) -> str | None: ...
+
+
+class _Prepared(Protocol):
+    """What the writer reads of the aggregator's analysed answer (``PreparedAnswer``)."""
+
+    @property
+    def record(self) -> _Answer: ...
+    @property
+    def has_text(self) -> bool: ...
+    @property
+    def truncated(self) -> bool: ...
+    @property
+    def text_hash(self) -> int: ...
 
 
 def answer_hash(text: str) -> int:
@@ -58,19 +77,19 @@ class AnswerHashWriter:
         """Append the hash of every record's answer that has text; the number written.
         Never raises."""
         try:
-            values = [answer_hash(r.answer) for r in records
-                      if isinstance(getattr(r, "answer", None), str)]
+            values = [answer_hash(text) for r in records
+                      if isinstance(text := getattr(r, "answer", None), str)]
         except Exception as exc:   # a record whose text cannot be read: skip the batch
             self._failed(exc, 1)
             return 0
         return self._write(values)
 
-    def write_prepared(self, prepared: Iterable[object]) -> int:
+    def write_prepared(self, prepared: Iterable[_Prepared | None]) -> int:
         """The aggregator's analysed answers (``PreparedAnswer``, None for a failed one):
         the text hash it computed, or the whole text's when it truncated the answer. Never
         raises."""
         try:
-            values = [answer_hash(p.record.answer) if p.truncated else p.text_hash
+            values = [answer_hash(p.record.answer or "") if p.truncated else p.text_hash
                       for p in prepared if p is not None and p.has_text]
         except Exception as exc:
             self._failed(exc, 1)

@@ -12,10 +12,13 @@ A stream cut short this way reports ``memory_limited`` (exported as a gauge).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from typing import Protocol
+from collections.abc import Hashable, Iterable, Mapping
+from typing import Generic, Protocol, TypeVar
 
 HIGH, LOW = 0.9, 0.7
+
+
+K = TypeVar("K", bound=Hashable)
 
 
 class Sized(Protocol):
@@ -37,21 +40,21 @@ def water_level(sizes: Iterable[float], target: float) -> float:
     return math.inf
 
 
-class MemoryBudget:
+class MemoryBudget(Generic[K]):
     """Tracks the bytes each stream holds and enforces ``budget_bytes`` over all of them."""
 
     def __init__(self, budget_bytes: int, fixed_bytes: int = 0) -> None:
         self.budget = budget_bytes
         self.fixed = fixed_bytes      # held whatever the streams (caches, the analyser)
         self.cap = math.inf
-        self.sizes: dict[object, int] = {}
+        self.sizes: dict[K, int] = {}
         self.trims_total = 0          # older panes dropped to get back under the budget
 
     @property
     def retained(self) -> int:
         return self.fixed + sum(self.sizes.values())
 
-    def update(self, streams: Mapping[object, Sized], touched: Iterable[object] | None = None,
+    def update(self, streams: Mapping[K, Sized], touched: Iterable[K] | None = None,
                ) -> None:
         """Re-measure ``touched`` streams (None: all of them, and forget removed ones), then
         enforce the budget."""
@@ -65,7 +68,7 @@ class MemoryBudget:
                     sizes[key] = state.nbytes()
         self._enforce(streams)
 
-    def _enforce(self, streams: Mapping[object, Sized]) -> None:
+    def _enforce(self, streams: Mapping[K, Sized]) -> None:
         total = self.retained
         if total > HIGH * self.budget:
             self.cap = water_level(self.sizes.values(), HIGH * self.budget - self.fixed)
@@ -80,10 +83,10 @@ class MemoryBudget:
         if total <= self.budget:
             return
         for key in sorted(self.sizes, key=self.sizes.__getitem__, reverse=True):
-            state = streams.get(key)
-            if total <= self.budget or state is None or self.sizes[key] <= self.cap:
+            held = streams.get(key)
+            if total <= self.budget or held is None or self.sizes[key] <= self.cap:
                 break
-            freed = state.drop_previous()
+            freed = held.drop_previous()
             if freed:
                 self.trims_total += 1
                 total -= freed

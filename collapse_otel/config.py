@@ -7,6 +7,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import Any
 
 from .envvars import ENV_BY_FIELD
 from .lineage import parse_order, parse_scoped
@@ -123,7 +124,8 @@ class CollapseConfig:
         for both instead, and parses the arguments too (they come from a YAML file there).
         """
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
+        # each value parsed to its field's type (parse_value), so Any: the dataclass checks
+        values: dict[str, Any] = {}
         sources: dict[str, str] = {}   # field -> where its value came from (for a warning)
         for f in fields(cls):
             if f.name in overrides and overrides[f.name] is not None:
@@ -160,7 +162,7 @@ class CollapseConfig:
                 raise ConfigError(str(exc)) from None
         # each field is checked on its own: an invalid one falls back to its default, the
         # others (the arguments above all: lineage, ports) are kept
-        kept: dict[str, object] = {}
+        kept: dict[str, Any] = {}
         for name, value in values.items():
             try:
                 cls(**{name: value})
@@ -224,7 +226,7 @@ def parse_value(value: object, default: object, name: str = "") -> object:
         ok = False
     if not ok:
         raise ValueError(f"{_short(value)} is not {_KIND[kind]}")
-    return float(value) if kind is float else value
+    return float(value) if kind is float and isinstance(value, int | float) else value
 
 
 _KIND = {bool: "a boolean (true/false)", int: "an integer", float: "a finite number",

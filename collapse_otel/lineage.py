@@ -43,6 +43,8 @@ def parse_order(value: object) -> dict[str, tuple[str, ...]]:
     if not value:
         return {}
     if not isinstance(value, str):
+        if not isinstance(value, Iterable):
+            raise TypeError(f"not a sequence of releases: {value!r}")
         return {ANY: tuple(str(v) for v in value)}
     if "=" not in value:
         return {ANY: tuple(p.strip() for p in value.split(",") if p.strip())}

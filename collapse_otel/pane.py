@@ -4,6 +4,8 @@ versions 2 and 3 still load (with none)."""
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from .analysis import PreparedAnswer
 from .outcome_stats import WindowOutcomes
 from .signals import answer_sample
@@ -22,6 +24,14 @@ PANE_BYTES = 3_000     # a pane's own objects and accumulators, beyond the parts
 def sampled(p: PreparedAnswer) -> SampledAnswer:
     return SampledAnswer(p.sample_text, tuple(p.entity_hashes or ()), tuple(p.context_hashes),
                          unit_row(p.embedding))
+
+
+class PaneParams(TypedDict):
+    """What every pane of one aggregator is built with (merges pass them on by name)."""
+
+    threshold: float
+    minhasher: MinHasher
+    sample_size: int
 
 
 class Pane:

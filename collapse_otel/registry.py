@@ -148,6 +148,7 @@ class Signal:
             counts = self.proportion(view.inputs)
             return None if counts is None or not counts[1] else \
                 (counts[0] / counts[1], agresti_coull_se(*counts))
+        assert self.per_answer is not None   # __post_init__ requires one of the three ways
         moments = self.per_answer(view.inputs)
         return moments.mean(), moments.mean_se()
 
@@ -160,7 +161,7 @@ class Signal:
         """PromQL label matchers that pick this signal within its family ("" if none)."""
         return ",".join(f'{k}="{v}"' for k, v in self.labels)
 
-    def __reduce__(self):
+    def __reduce__(self) -> str | tuple[Any, ...]:
         """Pickled by key and the fields that differ from the declaration (its computations
         are lambdas): comparisons cross process boundaries in ``make validate``."""
         base = _DECLARED.get(self.key)
@@ -186,7 +187,8 @@ def _moments(values: Iterable[float]) -> MomentStats:
 
 
 def _s(key: str, metric: str, labels: tuple[tuple[str, str], ...], help_: str, title: str,
-       description: str, family: str, collapse: int, statistic: str, **kw: object) -> Signal:
+       description: str, family: str, collapse: int, statistic: str, **kw: Any) -> Signal:
+    # kw: Signal's optional fields by name, each checked against its field's type by Signal
     if kw.get("unit") == "percentunit":   # a share: from 0 to 1
         kw.setdefault("highest", 1.0)
     return Signal(key, metric, labels, help_, title, description, family, collapse, statistic,
@@ -420,7 +422,7 @@ BY_KEY: Mapping[str, Signal] = MappingProxyType({s.key: s for s in SIGNALS})
 _DECLARED.update(BY_KEY)
 
 
-def _restore(key: str, diff: dict) -> Signal:
+def _restore(key: str, diff: dict[str, Any]) -> Signal:
     return replace(BY_KEY[key], **diff) if diff else BY_KEY[key]
 
 

@@ -5,9 +5,10 @@ Mappings inside are read-only proxies of private copies, so a snapshot can be sh
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any, TypeVar
 
 from .records import StreamKey
 
@@ -43,7 +44,16 @@ class HistogramSnapshot:
         return out
 
 
-_EMPTY: Mapping[str, float] = MappingProxyType({})
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+def _empty() -> Mapping[K, V]:
+    """One read-only empty mapping for every default, typed as whatever the field holds."""
+    return _EMPTY
+
+
+_EMPTY: MappingProxyType[Any, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -58,11 +68,11 @@ class WindowSignals:
     window_answers: int = 0
     window_answers_with_text: int = 0
     sample_answers: int = 0
-    values: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
-    stderr: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
+    values: Mapping[str, float] = field(default_factory=_empty)
+    stderr: Mapping[str, float] = field(default_factory=_empty)
     # thumbs up / down and evaluation pass / fail / unknown in the window (empty: none seen)
-    feedback: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
-    evaluations: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
+    feedback: Mapping[str, int] = field(default_factory=_empty)
+    evaluations: Mapping[str, int] = field(default_factory=_empty)
 
     def get(self, key: str) -> float | None:
         return self.values.get(key)
@@ -86,12 +96,12 @@ class StreamSnapshot:
     window_memory_limited: bool = False              # the memory budget cut this window short
     answers_with_question_total: int = 0             # answers whose question capture knew
     cross_question_duplicates_total: Mapping[str, int] = field(  # kind: exact | near
-        default_factory=lambda: _EMPTY)
+        default_factory=_empty)
     # feedback and evaluation results (empty until the stream gets one): rating -> count,
     # (evaluator, result) -> count, evaluator -> score histogram, the feedback score histogram
-    feedback_total: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
-    evaluations_total: Mapping[tuple[str, str], int] = field(default_factory=lambda: _EMPTY)
-    evaluation_scores: Mapping[str, HistogramSnapshot] = field(default_factory=lambda: _EMPTY)
+    feedback_total: Mapping[str, int] = field(default_factory=_empty)
+    evaluations_total: Mapping[tuple[str, str], int] = field(default_factory=_empty)
+    evaluation_scores: Mapping[str, HistogramSnapshot] = field(default_factory=_empty)
     feedback_scores: HistogramSnapshot | None = None
 
 
@@ -103,4 +113,4 @@ class AggregatorSnapshot:
     memory_retained_bytes: int = 0   # what the streams hold (estimated) ...
     memory_budget_bytes: int = 0     # ... against this budget
     memory_trims_total: int = 0      # older panes dropped to get back under the budget
-    state_rebuilt: Mapping[str, int] = field(default_factory=lambda: _EMPTY)  # at restore
+    state_rebuilt: Mapping[str, int] = field(default_factory=_empty)  # at restore

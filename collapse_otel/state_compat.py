@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from .signals.duplicates import SHINGLE_SKETCH, DuplicateIndex, band_keys_for
 from .signals.embedders import LazyModelEmbedder
@@ -19,10 +20,15 @@ from .signals.minhash import MinHasher
 from .stream import Pane, StreamState
 from .text.hashing import HASH_VERSION
 
+if TYPE_CHECKING:
+    from .config import CollapseConfig
+    from .signals.embedding import Embedder
+
 _log = logging.getLogger(__name__)
 
 
-def fingerprint(config: object, embedder: object, minhasher: MinHasher) -> dict:
+def fingerprint(config: CollapseConfig, embedder: Embedder, minhasher: MinHasher,
+                ) -> dict[str, object]:
     """What restored sketches must agree with."""
     return {
         "hash": HASH_VERSION,
@@ -35,7 +41,7 @@ def fingerprint(config: object, embedder: object, minhasher: MinHasher) -> dict:
     }
 
 
-def _embedder_kind(embedder: object) -> str:
+def _embedder_kind(embedder: Embedder) -> str:
     """The embedder's class, and a bundled model's name (two models share one class)."""
     kind = type(embedder).__name__
     return f"{kind}/{embedder.name}" if isinstance(embedder, LazyModelEmbedder) else kind

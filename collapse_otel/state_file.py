@@ -22,10 +22,10 @@ import logging
 import os
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 _log = logging.getLogger(__name__)
 
@@ -192,7 +192,21 @@ class RestoreResult:
     mark: dict | None = None     # what the snapshot was saved with (version 3 files)
 
 
-def _load(f: BinaryIO, aggregator: object) -> dict | None:
+class StreamsState(Protocol):
+    """What a state file saves: anything that streams its state (``Aggregator``)."""
+
+    def write_state(self, write: Callable[[bytes], object]) -> None: ...
+
+
+class StatefulAggregator(StreamsState, Protocol):
+    """What a state file restores as well (``Aggregator``'s state methods)."""
+
+    def restore(self, data: bytes) -> None: ...
+    def read_state(self, read: Callable[[int], bytes],
+                   check: Callable[[], None] | None = None) -> None: ...
+
+
+def _load(f: BinaryIO, aggregator: StatefulAggregator) -> dict | None:
     """Stream a snapshot file into ``aggregator`` (``read_state``), verifying the checksum
     before the aggregator replaces its state; version 1 files are read whole. The mark of a
     version 3 file, else None."""
@@ -230,7 +244,7 @@ def _load(f: BinaryIO, aggregator: object) -> dict | None:
     return mark
 
 
-def load_into(path: str | os.PathLike[str], aggregator: object) -> dict | None:
+def load_into(path: str | os.PathLike[str], aggregator: StatefulAggregator) -> dict | None:
     """Restore ``aggregator`` from a state file; CorruptState (a ValueError) if it is not a
     complete, valid one. The file is left where it is (``StateStore.restore`` sets a corrupt
     file aside instead). Returns the file's mark, if it has one."""
@@ -299,7 +313,7 @@ class StateStore:
                       "beside %s", removed, self.path)
         return removed
 
-    def save(self, aggregator: object, mark: dict | None = None) -> int:
+    def save(self, aggregator: StreamsState, mark: dict | None = None) -> int:
         """Stream the aggregator's state to the file, with ``mark`` if given (version 3); the
         file's size in bytes."""
         import json
@@ -341,7 +355,7 @@ class StateStore:
             raise StateError(f"state directory {directory} is not writable: {reason}") \
                 from None
 
-    def restore(self, aggregator: object) -> RestoreResult:
+    def restore(self, aggregator: StatefulAggregator) -> RestoreResult:
         """Load the snapshot. Bad bytes are set aside (``corrupt``); a file that cannot be read
         at all (a path through a file, no permission, I/O error) says nothing about its bytes,
         and starting empty would overwrite it at the next snapshot: StateError instead."""
@@ -366,10 +380,11 @@ class StateStore:
         while target.exists():
             target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
             n += 1
+        moved: Path | None = target
         try:
             os.replace(self.path, target)
         except OSError:
-            target = None
+            moved = None
         _log.warning("collapse-otel serve: state file %s is corrupt (%s); set aside as %s, "
-                     "starting empty", self.path, detail, target)
-        return RestoreResult("corrupt", detail, target)
+                     "starting empty", self.path, detail, moved)
+        return RestoreResult("corrupt", detail, moved)

@@ -48,8 +48,7 @@ class StreamState:
         self.first_seen = first_seen
         self.pane_answers = pane_answers
         self.pane_seconds = pane_seconds
-        self._pane_args = dict(threshold=threshold, minhasher=minhasher,
-                               sample_size=sample_size)
+        self._threshold, self._minhasher, self._sample_size = threshold, minhasher, sample_size
         self._seed = text_hash("\x1f".join(key))
         self._panes_made = 0
         self.counts = dict.fromkeys(COUNTERS, 0)
@@ -69,7 +68,9 @@ class StreamState:
 
     def _new_pane(self, start: float) -> Pane:
         self._panes_made += 1
-        return Pane(start, seed=(self._seed + self._panes_made) & (2**64 - 1), **self._pane_args)
+        return Pane(start, seed=(self._seed + self._panes_made) & (2**64 - 1),
+                    threshold=self._threshold, minhasher=self._minhasher,
+                    sample_size=self._sample_size)
 
     def _advance(self, ts: float) -> None:
         cur = self.current
@@ -333,7 +334,8 @@ def _known_questions(panes: list[Pane]) -> np.ndarray:
     """The window's known question hashes (one per answer with text and a question)."""
     out = np.concatenate([np.frombuffer(p.duplicates.question_hashes, dtype=np.uint64)
                           for p in panes])
-    return out[out != 0]
+    result: np.ndarray = out[out != 0]
+    return result
 
 
 def _count_buckets(values: list[int], hist: list[int]) -> None:

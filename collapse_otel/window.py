@@ -128,9 +128,11 @@ def compute_window(w: WindowInputs, coverage: Mapping[str, float] | None = None,
         stderr=MappingProxyType(stderr), feedback=feedback, evaluations=evaluations)
 
 
-def _outcomes(w: WindowInputs) -> tuple[MappingProxyType, MappingProxyType]:
+def _outcomes(w: WindowInputs,
+              ) -> tuple[MappingProxyType[str, int], MappingProxyType[str, int]]:
     """The counts behind the window's thumbs-down and evaluation fail rates."""
-    feedback, evaluations = {}, {}
+    feedback: dict[str, int] = {}
+    evaluations: dict[str, int] = {}
     if w.feedback is not None:
         up, down = w.feedback
         feedback = {"up": up, "down": down}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ..compare.cli import _is_step_summary
 from ..compare.inputs import InputError
@@ -25,7 +26,7 @@ PROG = "collapse-otel audit"
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:   # one line and exit 2, like every bad input
+    def error(self, message: str) -> NoReturn:   # one line and exit 2, like every bad input
         self.exit(2, f"{PROG}: {message}\n")
 
 

@@ -17,7 +17,8 @@ from collections.abc import Collection
 from dataclasses import fields, replace
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+# mypy (2.x) reports the class this py.typed module defines and lists in __all__ as missing
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from ..config import CollapseConfig
 from ..pipeline import Pipeline, set_pipeline

@@ -203,7 +203,10 @@ class CollapseCallbackHandler(BaseCallbackHandler):
                        parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         self.on_chain_end(None, run_id=run_id, parent_run_id=parent_run_id)
 
-    on_tool_end = on_chain_end
+    def on_tool_end(self, output: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
+                    **kwargs: Any) -> None:
+        self.on_chain_end(output, run_id=run_id, parent_run_id=parent_run_id, **kwargs)
+
     on_tool_error = on_chain_error
 
     # -- turns --------------------------------------------------------------------------------

@@ -80,19 +80,19 @@ class CollapseSpanProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         try:
             raw = getattr(span, "_attributes", None)
-            attrs = getattr(raw, "_dict", None)
+            attrs: Mapping[str, Any] | None = getattr(raw, "_dict", None)
             if type(attrs) is not dict:
                 attrs = span.attributes
             parent = span.parent
             is_root = parent is None or parent.is_remote
-            parent_id = None if is_root else parent.span_id
+            parent_id = None if is_root or parent is None else parent.span_id
             kind = classify(attrs) if attrs else None
             ctx = span.context
             trace_id = ctx.trace_id
             events = getattr(span, "_events", None)
             if events or is_evaluation(attrs):   # evaluation results (span events, or spans)
                 self._evaluations(span, attrs, events, trace_id)
-            if kind is not None:
+            if kind is not None and attrs:   # a kind is only found in attributes
                 if not is_root and trace_id not in self._open:
                     if len(self._open) > 4 * self._max_traces:
                         self._open.clear()  # traces whose items were dropped on a full queue
@@ -108,7 +108,7 @@ class CollapseSpanProcessor(SpanProcessor):
                 links = self._links.get(trace_id)
                 if links is not None and len(links) < MAX_LINKS_PER_TRACE:
                     chain, output = chain_output(attrs) if attrs else (0, None)
-                    asked = chain_input(attrs) if chain else None
+                    asked = chain_input(attrs) if chain and attrs else None
                     links.append((ctx.span_id, parent_id, Note(span.name, chain, output, asked)))
                 if is_root:
                     self.pipeline.submit_deferred(partial(self._buffer.close, trace_id))
@@ -160,6 +160,7 @@ class CollapseSpanProcessor(SpanProcessor):
         note = Note(name) if facts is not None and facts.kind == LLM else None
         if is_root and trace_id not in buffer:
             if facts is not None and facts.kind == LLM:   # a turn of its own
+                assert note is not None   # made for every LLM span just above
                 record = self._record(facts, resource, ())
                 if not answer_flags([(span_id, end_time, facts)], {}, {span_id: note}, policy)[0]:
                     record = replace(record, intermediate=True)

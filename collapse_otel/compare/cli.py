@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from ..registry import BY_KEY
 from .engine import CompareOptions
@@ -24,7 +25,7 @@ PROG = "collapse-otel compare"
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:   # one line and exit 2, like every bad input
+    def error(self, message: str) -> NoReturn:   # one line and exit 2, like every bad input
         self.exit(2, f"{PROG}: {message}\n")
 
 
@@ -213,7 +214,9 @@ def _write_reports(args: argparse.Namespace, result) -> None:
 def _is_step_summary(path: str) -> bool:
     """Append to the job summary (other steps write to it too); overwrite any other file."""
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    return bool(summary) and Path(path).resolve() == Path(summary).resolve()
+    if not summary:
+        return False
+    return Path(path).resolve() == Path(summary).resolve()
 
 
 def _colour(stream) -> bool:

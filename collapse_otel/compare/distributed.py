@@ -24,7 +24,7 @@ import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 from ..aggregator import Aggregator
 from ..analysis import PreparedAnswer
@@ -291,10 +291,15 @@ def _fill_samples(pending: list[_Pending], selections: Sequence[Selection],
         real = answers.get(id(pend), {})
         side = pend.side
         side.whole = _with_sample(side.whole, real)
-        side.windows = {c: side.whole if w is not None and len(side.windows) == 1
+        # side.whole is set on every side analysed on the cluster (compare --dask)
+        side.windows = {c: side.whole if w is not None and len(side.windows) == 1  # type: ignore[misc]
                         else _with_sample(w, real) for c, w in side.windows.items()}
 
 
+@overload
+def _with_sample(w: WindowInputs, real: dict[int, SampledAnswer]) -> WindowInputs: ...
+@overload
+def _with_sample(w: None, real: dict[int, SampledAnswer]) -> None: ...
 def _with_sample(w: WindowInputs | None, real: dict[int, SampledAnswer]) -> WindowInputs | None:
     if w is None:
         return None

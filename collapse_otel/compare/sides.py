@@ -97,6 +97,7 @@ def compare_streams(aggregator: Aggregator, baseline: StreamKey, candidate: Stre
     missing = [str(k) for k, w in ((baseline, a), (candidate, b)) if w is None]
     if missing:
         raise KeyError(f"no such stream: {', '.join(missing)}")
+    assert a is not None and b is not None   # a missing one raised above
     return compare_windows(a, b, options, baseline_name="/".join(baseline),
                            candidate_name="/".join(candidate))
 

@@ -21,7 +21,13 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.retrievers import BaseRetriever
-from langchain_core.runnables import Runnable, RunnableLambda, RunnableParallel, RunnablePassthrough
+from langchain_core.runnables import (
+    Runnable,
+    RunnableConfig,
+    RunnableLambda,
+    RunnableParallel,
+    RunnablePassthrough,
+)
 from pydantic import PrivateAttr
 
 from .answers import COMPOSERS
@@ -109,7 +115,7 @@ class RagAgent:
             "total_tokens": _approx_tokens(SYSTEM + context + question) + _approx_tokens(text)}))
         return {"context": context, "question": question}
 
-    def ask(self, question: str, config: dict[str, Any] | None = None) -> AIMessage:
+    def ask(self, question: str, config: RunnableConfig | None = None) -> AIMessage:
         return self.chain.invoke(question, config=config)
 
 
@@ -133,5 +139,5 @@ def sample_answers(n: int, seed: int = 0) -> dict[str, list[str]]:
     for _ in range(n):
         question = traffic.next_question()
         for release, agent in traffic.agents.items():
-            out[release].append(agent.ask(question).content)
+            out[release].append(str(agent.ask(question).content))   # the fake model answers text
     return out

@@ -9,7 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..export import names as N
-from ..export.series import health_rows, stream_histograms, stream_rows, unique_streams
+from ..export.series import (
+    Labels,
+    health_rows,
+    stream_histograms,
+    stream_rows,
+    unique_streams,
+)
 from ..registry import SIGNALS
 from ..snapshot import AggregatorSnapshot
 
@@ -34,13 +40,14 @@ def _fmt(value: float | None, count: bool) -> str:
 
 def signal_table(snapshot: AggregatorSnapshot, releases: Sequence[str]) -> list[list[str]]:
     """Header + one row per series: [name, collapse-direction, value per release]."""
-    cells: dict[str, dict[str, float]] = {}
+    cells: dict[str, dict[str, float | None]] = {}
     order: list[str] = []
     direction: dict[str, str] = {}
     counts: set[str] = set()
     for base, stream in unique_streams(snapshot):
         release = stream.key.release
-        rows = [(m, labels, v) for m, labels, v in stream_rows(stream, base)]
+        rows: list[tuple[N.MetricDef, Labels, float | None]] = [
+            (m, labels, v) for m, labels, v in stream_rows(stream, base)]
         for metric, labels, hist in stream_histograms(stream, base):
             mean = hist.sum / hist.count if hist.count else None
             rows.append((metric, (*labels, ("stat", "mean")), mean))

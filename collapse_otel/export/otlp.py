@@ -21,6 +21,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -38,6 +39,9 @@ from .series import (
     stream_rows,
     unique_streams,
 )
+
+if TYPE_CHECKING:   # the SDK is loaded only when an exporter is built
+    from opentelemetry.sdk.resources import Resource
 
 _log = logging.getLogger(__name__)
 METER_NAME = "collapse_otel"
@@ -102,7 +106,7 @@ class OtelMetrics:
         provider = meter_provider or metrics.get_meter_provider()
         from .. import __version__
         meter = provider.get_meter(METER_NAME, __version__)
-        self._histograms = {}
+        self._histograms: dict[N.MetricDef, metrics.Histogram] = {}
         for metric in (_FIRST, *(m for m in N.ALL_METRICS if m is not _FIRST)):
             self._create(meter, metric)
 
@@ -192,7 +196,7 @@ class OtlpMetricsExporter:
 
     def __init__(self, source: object = None, *, endpoint: str | None = None,
                  interval_seconds: float = 60.0, release_order: Sequence[str] | None = None,
-                 resource: object = None) -> None:
+                 resource: Resource | None = None) -> None:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader

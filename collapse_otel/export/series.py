@@ -149,8 +149,8 @@ def _intermediate_rows(snapshot: AggregatorSnapshot, counts: object) -> Iterator
         return
     rows: dict[Labels, float] = {}
     for (s, r, c), n in counts.items():
-        labels = (("service", safe_label_value(s)), ("release", safe_label_value(r)),
-                  ("cohort", safe_label_value(c)))
+        labels: Labels = (("service", safe_label_value(s)), ("release", safe_label_value(r)),
+                          ("cohort", safe_label_value(c)))
         rows[labels] = rows.get(labels, 0.0) + float(n)
     for labels, _ in unique_streams(snapshot):
         rows.setdefault(labels, 0.0)

@@ -16,19 +16,22 @@ import socket
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from socketserver import ThreadingMixIn
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client.registry import CollectorRegistry
+from prometheus_client.registry import Collector, CollectorRegistry
 
 from ..config import CollapseConfig
 from ..lineage import Lineage
 from .encode import CONTENT_TYPE, generate_text
 from .prometheus import CollapseCollector
 from .series import as_snapshot_source, as_stats_source
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
 
 _log = logging.getLogger(__name__)
 _COLLECTORS: weakref.WeakKeyDictionary[CollectorRegistry, CollapseCollector] = (
@@ -84,9 +87,11 @@ def collapse_registry(registry: CollectorRegistry | None = None, *, source: obje
     registry = CollectorRegistry(auto_describe=True) if registry is None else registry
     with _LOCK:
         if not _has_collapse_collector(registry):
-            config = getattr(source, "config", None) if source is not None else \
-                CollapseConfig.resolve()
-            src = source if source is not None else _default_source(config)
+            if source is not None:
+                config, src = getattr(source, "config", None), source
+            else:
+                config = CollapseConfig.resolve()
+                src = _default_source(config)
             # the lineage of what is exported: the process-wide pipeline's (instrument()'s)
             lineage = Lineage.from_config(getattr(src, "config", config), release_order)
             collector = CollapseCollector(as_snapshot_source(src), as_stats_source(src),
@@ -120,9 +125,10 @@ def render_metrics(registry: CollectorRegistry, params: dict[str, list[str]],
                    ) -> tuple[list[tuple[str, str]], bytes]:
     """(headers, body) of one /metrics response: ``name[]`` filtering and gzip as in
     client_python. Shared by every server that exposes the collapse metrics."""
+    exposed: Collector = registry
     if "name[]" in params:
-        registry = registry.restricted_registry(params["name[]"])
-    output = generate_text(registry)
+        exposed = registry.restricted_registry(params["name[]"])
+    output = generate_text(exposed)
     headers = [("Content-Type", CONTENT_TYPE)]
     if not disable_compression and "gzip" in (accept_encoding or "").lower():
         output = gzip.compress(output, compresslevel=6)
@@ -132,27 +138,33 @@ def render_metrics(registry: CollectorRegistry, params: dict[str, list[str]],
 
 def make_wsgi_app(registry: CollectorRegistry | None = None, *, source: object = None,
                   release_order: Iterable[str] | None = None,
-                  disable_compression: bool = False) -> Callable:
+                  disable_compression: bool = False) -> MetricsWSGIApp:
     """A WSGI app serving the collapse metrics (and whatever else ``registry`` holds)."""
     registry = collapse_registry(registry, source=source, release_order=release_order)
+    return MetricsWSGIApp(registry, disable_compression)
 
-    def collapse_metrics_app(environ, start_response):
+
+class MetricsWSGIApp:
+    """The WSGI app of :func:`make_wsgi_app`; ``.registry`` is the registry it serves."""
+
+    def __init__(self, registry: CollectorRegistry, disable_compression: bool = False) -> None:
+        self.registry, self.disable_compression = registry, disable_compression
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
             start_response("405 Method Not Allowed", [("Allow", "GET, HEAD")])
             return [b""]
         params = parse_qs(environ.get("QUERY_STRING", ""))
-        headers, output = render_metrics(registry, params, environ.get("HTTP_ACCEPT_ENCODING", ""),
-                                disable_compression)
+        headers, output = render_metrics(self.registry, params,
+                                         environ.get("HTTP_ACCEPT_ENCODING", ""),
+                                         self.disable_compression)
         start_response("200 OK", headers)
         return [output]
-
-    collapse_metrics_app.registry = registry
-    return collapse_metrics_app
 
 
 def make_asgi_app(registry: CollectorRegistry | None = None, *, source: object = None,
                   release_order: Iterable[str] | None = None,
-                  disable_compression: bool = False) -> Callable:
+                  disable_compression: bool = False) -> MetricsASGIApp:
     """An ASGI app serving the collapse metrics; encoding runs in a worker thread so a large
     scrape never stalls the event loop. On FastAPI / Starlette add it as a route
     (:func:`mount_metrics`): ``app.mount("/metrics", ...)`` answers /metrics with a redirect."""
@@ -209,7 +221,8 @@ class PrometheusServer:
     def __init__(self, httpd: WSGIServer, thread: threading.Thread,
                  registry: CollectorRegistry) -> None:
         self._httpd, self._thread, self.registry = httpd, thread, registry
-        self.addr, self.port = httpd.server_address[:2]
+        host, self.port = httpd.server_address[:2]
+        self.addr = host if isinstance(host, str) else host.decode()   # str for AF_INET(6)
 
     @property
     def url(self) -> str:
@@ -252,7 +265,7 @@ def start_prometheus_server(port: int | None = None, addr: str | None = None,
     if source is None and config.multiproc_dir:
         source = _default_source(config)
     app = make_wsgi_app(registry, source=source, release_order=release_order)
-    server_class = _ThreadingServer
+    server_class: type[WSGIServer] = _ThreadingServer
     if ":" in addr:
         server_class = type("_ThreadingServer6", (_ThreadingServer,),
                             {"address_family": socket.AF_INET6})

@@ -96,9 +96,12 @@ def timeseries(title: str, exprs: list[tuple[str, str]], unit: str = "short",
 
 
 def stat(title: str, exprs: list[tuple[str, str]], unit: str = "short", description: str = "",
-         width: int = 6, height: int = 5, **extra: object) -> Panel:
+         width: int = 6, height: int = 5, *,
+         thresholds: list[tuple[float | None, str]] | None = None,
+         mappings: list[dict] | None = None, no_value: str = "") -> Panel:
     return Panel(title, "stat", [target(e, legend, instant=True) for e, legend in exprs], unit,
-                 description, width, height, decimals=3, **extra)
+                 description, width, height, decimals=3, thresholds=thresholds or [],
+                 mappings=mappings or [], no_value=no_value)
 
 
 def table(title: str, exprs: list[tuple[str, str]], description: str = "", width: int = 12,

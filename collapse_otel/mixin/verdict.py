@@ -235,7 +235,7 @@ def _comparisons(cfg: MixinConfig, ref: str) -> list[dict]:
     # s^2 / tau^2: the change's variance in units of the mixture's (tau: the margin)
     positive = f"({change_stderr(ref)} > 0)"
     x = f"(\n      {positive} ^ 2\n      / on (signal) group_left () {FLOOR} ^ 2\n    )"
-    rules = [
+    rules: list[dict] = [
         {"record": base_value(ref), "expr": _reference(cfg, ref, VALUE, RELEASE_VALUE)},
         {"record": base_stderr(ref), "expr": _reference(cfg, ref, STDERR, RELEASE_STDERR)},
         # relative change for signals judged relatively (a zero base gives no series, never

@@ -19,10 +19,12 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from .. import state_frames
 from ..aggregator import Aggregator
 from ..config import CollapseConfig
+from ..pane import PaneParams
 from ..state_file import CorruptState
 from ..stream import StreamState
 from .files import FileIndex, read_blob, save, scan
@@ -86,7 +88,7 @@ def _set_aside(path: Path, why: str) -> None:
                  target.name)
 
 
-def _open_index(path: Path, fingerprint: dict) -> tuple[object, FileIndex] | None:
+def _open_index(path: Path, fingerprint: dict) -> tuple[BinaryIO, FileIndex] | None:
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed by the caller
     except FileNotFoundError:
@@ -127,7 +129,8 @@ def _archive(directory: Path, dead_path: Path, config: CollapseConfig) -> bool:
 class _ArchiveState:
     """The archive's next state, streamed one stream at a time (``write_state``)."""
 
-    def __init__(self, parts: list, config: CollapseConfig, template: Aggregator,
+    def __init__(self, parts: list[tuple[BinaryIO, FileIndex]], config: CollapseConfig,
+                 template: Aggregator,
                  fingerprint: dict) -> None:
         self._parts, self._config, self._template = parts, config, template
         self._fingerprint = fingerprint
@@ -140,8 +143,8 @@ class _ArchiveState:
             for entry in index.entries:
                 by_key.setdefault(entry.key, []).append((f, entry))
         cfg = self._config
-        args = dict(threshold=cfg.near_duplicate_threshold,
-                    minhasher=self._template._minhasher, sample_size=cfg.sample_size)
+        args = PaneParams(threshold=cfg.near_duplicate_threshold,
+                          minhasher=self._template._minhasher, sample_size=cfg.sample_size)
         for key in sorted(by_key):
             blobs = [read_blob(f, entry) for f, entry in by_key[key]]
             if len(blobs) == 1:

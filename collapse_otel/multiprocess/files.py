@@ -20,6 +20,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -28,7 +29,15 @@ import xxhash
 
 from ..outcome_stats import OutcomeTotals
 from ..records import StreamKey
-from ..state_file import _HEADER, _TRAILER, MAGIC, VERSION, CorruptState, StateStore
+from ..state_file import (
+    _HEADER,
+    _TRAILER,
+    MAGIC,
+    VERSION,
+    CorruptState,
+    StateStore,
+    StreamsState,
+)
 from ..state_frames import read_frames
 from ..stream import read_stream_head
 from .paths import worker_path
@@ -42,16 +51,16 @@ _U64 = struct.Struct("<Q")
 class _WithAbout:
     """What ``StateStore.save`` streams: the aggregator's state, then the about record."""
 
-    def __init__(self, state: Any, about: dict) -> None:
+    def __init__(self, state: StreamsState, about: dict) -> None:
         self._state, self._about = state, about
 
-    def write_state(self, write) -> None:
+    def write_state(self, write: Callable[[bytes], object]) -> None:
         self._state.write_state(write)
         data = json.dumps(self._about, sort_keys=True).encode()
         write(_U64.pack(len(data)) + data)
 
 
-def save(path: Path, state: Any, about: dict) -> int:
+def save(path: Path, state: StreamsState, about: dict) -> int:
     """Write ``state`` (anything with ``write_state``) and ``about`` to ``path`` atomically."""
     return StateStore(path).save(_WithAbout(state, about))
 

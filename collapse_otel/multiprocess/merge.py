@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from ..pane import PaneParams
 from ..signals.duplicates import DuplicateIndex, band_keys_for, check_and_add_many
 from ..signals.minhash import MinHasher
 from ..stream import Pane, StreamState
@@ -89,7 +90,7 @@ def merge_streams(states: Sequence[StreamState], *, threshold: float, minhasher:
         out.outcomes.merge(state.outcomes, max_evaluators)
         out.last_seen = max(out.last_seen, state.last_seen)
         out.memory_limited = out.memory_limited or state.memory_limited
-    args = dict(threshold=threshold, minhasher=minhasher, sample_size=sample_size)
+    args = PaneParams(threshold=threshold, minhasher=minhasher, sample_size=sample_size)
     previous = [s.previous for s in states if s.previous is not None]
     out.previous = merge_panes(previous, None, **args) if previous else None
     out.current = merge_panes([s.current for s in states], out.previous, **args)

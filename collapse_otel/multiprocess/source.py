@@ -112,7 +112,9 @@ class MultiprocessSource:
                 self.merge_seconds = time.perf_counter() - start
                 self.merges += 1
                 self._taken = time.monotonic()
-            return self._snapshot
+            snapshot = self._snapshot
+            assert snapshot is not None   # a merge sets it, a failed first one to empty
+            return snapshot
 
     def stats(self) -> MergedStats:
         self.snapshot()

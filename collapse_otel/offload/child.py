@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+from typing import Any
 
 from ..config import CollapseConfig
 from ..health import PipelineStats
@@ -114,15 +115,16 @@ def _receive(sock: socket.socket, whole: Reassembler, parent: int,
             return message
 
 
-def _handle(pipeline: ChildPipeline, sock: socket.socket, kind: bytes, body: object) -> None:
+def _handle(pipeline: ChildPipeline, sock: socket.socket, kind: bytes, body: Any) -> None:
+    # body: a decoded message, whose shape its kind decides (Any: the wire is untyped)
     if kind == RECORD:
-        pipeline.submit(body)    # type: ignore[arg-type]
+        pipeline.submit(body)
     elif kind == OUTCOME:
-        pipeline.submit_outcome(body)    # type: ignore[arg-type]
+        pipeline.submit_outcome(body)
     elif kind == DROPS:
-        pipeline.host_dropped = dict(body)    # type: ignore[call-overload]
+        pipeline.host_dropped = dict(body)
     elif kind == FLUSH:
-        seq, (timeout, refresh) = body    # type: ignore[misc]
+        seq, (timeout, refresh) = body
         done = pipeline.flush(timeout, refresh_gauges=refresh)
         sock.settimeout(None)
         for datagram in pieces(encode(ACK, (seq, done, pipeline.own_stats()))):
@@ -142,7 +144,7 @@ def serve(fd: int) -> int:
     kind, fields = decode(first)
     if kind != CONFIG:
         return 2
-    config = CollapseConfig(**fields)    # type: ignore[arg-type]
+    config = CollapseConfig(**fields)
     pipeline = ChildPipeline(config)
     sock.settimeout(PARENT_CHECK_SECONDS)
     while (message := _receive(sock, whole, parent, pipeline)) is not None:

@@ -160,6 +160,8 @@ class WriteAheadLog:
         not be written whole: the segment is cut back to where it was."""
         if self._fd is None:
             self._open_segment()
+        fd = self._fd
+        assert fd is not None   # _open_segment opened one or raised
         seq = self._next
         payload_head = _PAYLOAD.pack(seq, kind)
         crc = zlib.crc32(body, zlib.crc32(payload_head))
@@ -167,13 +169,13 @@ class WriteAheadLog:
         total = sum(map(len, parts))
         before = self._size
         try:
-            written = os.writev(self._fd, parts)
+            written = os.writev(fd, parts)
             while written < total:     # a short write (rare): write the rest
                 rest = b"".join(parts)[written:]
-                written += os.write(self._fd, rest)
+                written += os.write(fd, rest)
         except OSError:
             with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, before)
+                os.ftruncate(fd, before)
             raise
         self._size += total
         self.bytes += total

@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -41,7 +41,7 @@ class MeanAccumulator:
         self.count += 1
         self.total += value
 
-    def update_many(self, values: list[float]) -> None:
+    def update_many(self, values: Sequence[float]) -> None:
         """Same as ``update`` per value, in order (so the float sum is identical)."""
         total = self.total
         for v in values:
@@ -86,7 +86,7 @@ class MomentStats:
     def update(self, value: float) -> None:
         self.update_many([value])
 
-    def update_many(self, values: list[float]) -> None:
+    def update_many(self, values: Sequence[float]) -> None:
         """Same as ``update`` per value, in order (so the float sums are identical)."""
         t1, t2, t3, t4 = self.total, self.total_sq, self.total_3, self.total_4
         for v in values:

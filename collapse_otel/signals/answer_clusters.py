@@ -53,7 +53,7 @@ def near_labels(texts: Sequence[str], batch: NgramBatch) -> np.ndarray:
     exact = exact_labels(texts)
     results = check_and_add_many([DuplicateIndex(THRESHOLD, _MINHASHER)],
                                  [int(h) + 1 for h in exact], shingles, keys, THRESHOLD)
-    labels = exact.copy()
+    labels: np.ndarray = exact.copy()
     for i, r in enumerate(results):
         if exact[i] != i:       # the cluster its text's first answer joined
             labels[i] = labels[exact[i]]

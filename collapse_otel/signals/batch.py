@@ -103,7 +103,8 @@ def _unit_rows(X: np.ndarray) -> np.ndarray:
     X = np.asarray(X, dtype=np.float64)
     norms = np.linalg.norm(X, axis=1, keepdims=True)
     keep = norms[:, 0] > 0
-    return X[keep] / norms[keep]
+    result: np.ndarray = X[keep] / norms[keep]
+    return result
 
 
 def _kernel_eigenvalues(X: np.ndarray) -> np.ndarray:

@@ -70,10 +70,12 @@ class Reader:
         return out
 
     def u64(self) -> int:
-        return _U64.unpack(self._take(8))[0]
+        result: int = _U64.unpack(self._take(8))[0]
+        return result
 
     def f64(self) -> float:
-        return _F64.unpack(self._take(8))[0]
+        result: float = _F64.unpack(self._take(8))[0]
+        return result
 
     def blob(self) -> bytes:
         return bytes(self._take(self.u64()))
@@ -90,7 +92,8 @@ class Reader:
         arr = np.frombuffer(raw, dtype=dtype)
         if arr.size != int(np.prod(shape, dtype=np.int64)):
             raise ValueError("array size does not match its shape")
-        return arr.reshape(shape).copy()
+        result: np.ndarray = arr.reshape(shape).copy()
+        return result
 
     def int_counts(self) -> dict[int, int]:
         keys = self.array("<u8")

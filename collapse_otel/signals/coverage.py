@@ -58,7 +58,8 @@ class Abundance:
 
     def _lc(self, a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
         """ln C(a, b) for 0 <= b <= a <= n."""
-        return self._lf[a] - self._lf[b] - self._lf[np.subtract(a, b)]
+        result: np.ndarray = self._lf[a] - self._lf[b] - self._lf[np.subtract(a, b)]
+        return result
 
     # --- coverage -------------------------------------------------------------------------
 
@@ -75,7 +76,8 @@ class Abundance:
         """Expected coverage of a sample of ``m`` items (integer below n)."""
         n = self.n
         if m >= n:
-            return 1.0 - self.f1 / n * self.deficit_factor() ** (m - n + 1)
+            result: float = 1.0 - self.f1 / n * self.deficit_factor() ** (m - n + 1)
+            return result
         m = int(m)
         x, f = self.x, self.f
         ok = n - x >= m
@@ -121,10 +123,10 @@ class Abundance:
                 i = int(below.max())
                 lo, hi, c_lo, c_hi = int(grid[i]), int(grid[i + 1]), cov[i], cov[i + 1]
             return lo + (target - c_lo) / (c_hi - c_lo) if c_hi > c_lo else float(hi)
-        a = self.deficit_factor()
-        if a >= 1.0 or a <= 0.0 or target >= self.coverage(2 * n):
+        factor = self.deficit_factor()
+        if factor >= 1.0 or factor <= 0.0 or target >= self.coverage(2 * n):
             return float(2 * n)
-        return float(min(2 * n, n - 1 + math.log((1.0 - target) * n / self.f1) / math.log(a)))
+        return float(min(2 * n, n - 1 + math.log((1.0 - target) * n / self.f1) / math.log(factor)))
 
     # --- Hill numbers ----------------------------------------------------------------------
 
@@ -222,7 +224,8 @@ class Abundance:
             return None
         m = self.size_for(target, near)
         reached = target if 1.0 < m < 2 * self.n else self.coverage(m)
-        return AtCoverage(reached, m, tuple(self.hill(m, q) for q in ORDERS))
+        q0, q1, q2 = (self.hill(m, q) for q in ORDERS)
+        return AtCoverage(reached, m, (q0, q1, q2))
 
 
 def log_factorial_table(n: int) -> np.ndarray:

@@ -142,11 +142,11 @@ class E5Embedder:
             self._lib.e5_free(model)
 
 
-_LOADED: dict[str, object] = {}
+_LOADED: dict[str, Embedder] = {}
 _LOAD_LOCK = threading.Lock()
 
 
-def load_embedder(name: str):
+def load_embedder(name: str) -> Embedder:
     """The named model, loaded once per process (its tables are read-only and shared)."""
     if name not in EMBEDDERS:
         raise ValueError(f"unknown embedder {name!r}; one of hashed, {', '.join(EMBEDDERS)}")
@@ -165,11 +165,11 @@ class LazyModelEmbedder:
     def __init__(self, name: str) -> None:
         self.name = name
         self.dim = _DIMS[name]
-        self._model = None
+        self._model: Embedder | None = None
         self._failed = False
         self._lock = threading.Lock()
 
-    def _load(self):
+    def _load(self) -> Embedder | None:
         with self._lock:
             if self._model is None and not self._failed:
                 try:

@@ -101,7 +101,8 @@ class EmbeddingSketch:
 
     def eigenvalues(self) -> np.ndarray:
         """Eigenvalues of K/n (they equal those of S/n, K being the n x n cosine kernel)."""
-        return np.clip(np.linalg.eigvalsh(self.S / self.n), 0.0, None)
+        result: np.ndarray = np.clip(np.linalg.eigvalsh(self.S / self.n), 0.0, None)
+        return result
 
     def vendi_score(self, q: float = 1.0) -> float | None:
         return vendi_from_eigenvalues(self.eigenvalues(), q) if self.n else None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -43,7 +43,8 @@ def jackknife_se(loo: np.ndarray) -> float | None:
 def _with_group(keys: np.ndarray, group: np.ndarray) -> np.ndarray:
     """64-bit keys with their low 5 bits replaced by a group (59-bit keys: for 10^6 keys a
     collision has probability ~1e-6)."""
-    return (keys >> _GROUP_BITS << _GROUP_BITS) | group.astype(np.uint64)
+    result: np.ndarray = (keys >> _GROUP_BITS << _GROUP_BITS) | group.astype(np.uint64)
+    return result
 
 
 def _owned(packed: np.ndarray, groups: int) -> tuple[int, np.ndarray]:
@@ -209,7 +210,8 @@ def top_share(counts: np.ndarray, top: int = 10) -> float | None:
     return float(np.sort(counts)[-top:].sum() / total)
 
 
-def keyed_with_jackknife(counts: np.ndarray, statistic) -> tuple[float | None, np.ndarray]:
+def keyed_with_jackknife(counts: np.ndarray, statistic: Callable[[np.ndarray], float | None],
+                         ) -> tuple[float | None, np.ndarray]:
     value = statistic(counts.sum(axis=1))
     loo = np.array([np.nan if (v := statistic(c)) is None else v for c in _leave_out(counts)])
     return value, loo
@@ -222,7 +224,7 @@ def embedding_with_jackknife(X: np.ndarray, group: np.ndarray, groups: int = GRO
     first-order perturbation of the full eigenvalues was measured to understate the
     jackknife error by 20%)."""
     n = len(X)
-    empty = {k: (None, np.full(groups, np.nan)) for k in ("vendi", "cosine", "rank")}
+    empty: dict[str, tuple[float | None, np.ndarray]] = {k: (None, np.full(groups, np.nan)) for k in ("vendi", "cosine", "rank")}
     if n < 2:
         return empty
     S = X.T @ X

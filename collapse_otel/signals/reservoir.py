@@ -35,7 +35,8 @@ def _draw_array(seed: int, first: int, count: int) -> np.ndarray:
         z = (z ^ (z >> np.uint64(30))) * _C2
         z = (z ^ (z >> np.uint64(27))) * _C3
         z = z ^ (z >> np.uint64(31))
-    return z % (i + np.uint64(1))
+    result: np.ndarray = z % (i + np.uint64(1))
+    return result
 
 
 def _rand64(seed: int, i: int) -> int:
@@ -160,12 +161,15 @@ class ReservoirSample(Generic[T]):
     def get(self) -> list[T]:
         return list(self.items)
 
-    def to_bytes(self, encode: Callable[[list[T]], bytes] = _encode_texts) -> bytes:
+    # the defaults serve the text samples (T = str); other items pass their own codec
+    def to_bytes(self, encode: Callable[[list[T]], bytes] = _encode_texts,  # type: ignore[assignment]
+                 ) -> bytes:
         return (Writer(TAG_RESERVOIR, 3).u64(self.k).u64(self.seed).u64(self.seen)
                 .blob(encode(self.items)).getvalue())
 
     @classmethod
-    def from_bytes(cls, data: bytes, decode: Callable[[bytes], list[T]] = _decode_texts,
+    def from_bytes(cls, data: bytes,
+                   decode: Callable[[bytes], list[T]] = _decode_texts,  # type: ignore[assignment]
                    sizeof: Callable[[T], int] = sys.getsizeof) -> ReservoirSample[T]:
         r = Reader(data, TAG_RESERVOIR, versions=(3,))
         out = cls(max(r.u64(), 1), r.u64(), sizeof)

@@ -11,7 +11,7 @@ delete-group jackknife (``resampling``), unless a method says otherwise.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 
 import numpy as np
@@ -157,7 +157,7 @@ class SampleView:
         return np.bincount(t.gram_of_row() * groups + t.grp, weights=t.count,
                            minlength=types * groups).reshape(types, groups)
 
-    def _keyed(self, lists: list) -> np.ndarray:
+    def _keyed(self, lists: Sequence[Sequence[int]]) -> np.ndarray:
         return R.count_matrix(lists, self.group, self.groups)
 
     def _standardised(self, kind: str) -> dict[str, tuple[float | None, np.ndarray]]:

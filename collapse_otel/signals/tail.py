@@ -94,9 +94,9 @@ def self_bleu(tables: GramTables) -> tuple[float | None, np.ndarray]:
         refs[keep, g] = _closest_other_length(lengths[keep])
     # most answers score the same without a given group: recompute only those that change
     loo_scores = np.repeat(scores[:, None], groups, axis=1)
-    d, g = np.nonzero((loo_correct != correct[:, :, None]).any(axis=0) | (refs != ref[:, None]))
+    d, dg = np.nonzero((loo_correct != correct[:, :, None]).any(axis=0) | (refs != ref[:, None]))
     if len(d):
-        loo_scores[d, g] = _bleu(loo_correct[:, d, g], total[:, d], lengths[d], refs[d, g])
+        loo_scores[d, dg] = _bleu(loo_correct[:, d, dg], total[:, d], lengths[d], refs[d, dg])
     loo = np.full(groups, np.nan)
     for g in range(groups):
         keep = group != g
@@ -116,7 +116,8 @@ def _clipped_by_group(t: GramTable) -> tuple[np.ndarray, np.ndarray]:
     the other groups: one correction at most, from the n-gram's three groups with the
     largest counts."""
     docs, groups = t.docs, t.groups
-    full, out = np.zeros(docs), np.zeros((docs, groups))
+    full: np.ndarray = np.zeros(docs)
+    out: np.ndarray = np.zeros((docs, groups))
     first, last = t.gram_bounds()
     shared = np.repeat(last > first, last - first + 1)   # an n-gram only one answer has clips to 0
     if not shared.any():

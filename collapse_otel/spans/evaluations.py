@@ -14,7 +14,7 @@ resource). Shared by CollapseSpanProcessor and serve; pure functions over attrib
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..config import CollapseConfig
 from ..outcomes import (
@@ -38,9 +38,11 @@ MAX_PER_SPAN = 64      # evaluation events read from one span
 MAX_LABEL_CHARS = 64   # a score label is a low-cardinality word
 
 
-def is_evaluation(attributes: Mapping[str, Any] | None) -> bool:
+def is_evaluation(attributes: Mapping[str, Any] | None) -> TypeGuard[Mapping[str, Any]]:
     """A span (or event) carrying an evaluation result: one lookup (host thread)."""
-    return bool(attributes) and attributes.get(NAME) is not None
+    if not attributes:
+        return False
+    return attributes.get(NAME) is not None
 
 
 def sdk_events(events: Iterable[Any]) -> list[dict[str, Any]]:

@@ -15,9 +15,10 @@ def retrieval_ids(a: Mapping[str, Any]) -> tuple[str, ...]:
     """Document ids of a retrieval, in the order the design lists the conventions."""
     docs = _json(a.get("gen_ai.retrieval.documents"))
     if isinstance(docs, list):
-        ids = [document_id(d.get("id"), d.get("metadata"), d.get("content"))
-               if isinstance(d, Mapping) else as_label(d, MAX_ID_CHARS) for d in docs[:MAX_DOCS]]
-        return tuple(i for i in ids if i)
+        listed = [document_id(d.get("id"), d.get("metadata"), d.get("content"))
+                  if isinstance(d, Mapping) else as_label(d, MAX_ID_CHARS)
+                  for d in docs[:MAX_DOCS]]
+        return tuple(i for i in listed if i)
     ids = _indexed_doc_ids(a)
     if ids:
         return ids
@@ -57,7 +58,8 @@ def _json_doc_ids(docs: list[Any]) -> tuple[str, ...]:
     out = []
     for d in docs[:MAX_DOCS]:
         if isinstance(d, Mapping):
-            kwargs = d.get("kwargs") if isinstance(d.get("kwargs"), Mapping) else d
+            inner = d.get("kwargs")
+            kwargs = inner if isinstance(inner, Mapping) else d
             ident = document_id(kwargs.get("id"), kwargs.get("metadata"),
                                 kwargs.get("page_content", kwargs.get("content")))
             if ident:

@@ -45,17 +45,19 @@ _UNIT_WORDS = """
     """
 UNIT_WORDS = _UNIT_WORDS.split()
 
+Trie = dict[str, "Trie"]   # a character -> the words' rest ("" marks a word's end)
+
 
 def trie(words: list[str]) -> str:
     """A regex matching exactly ``words``, factored by common prefixes."""
-    root: dict = {}
+    root: Trie = {}
     for word in words:
         node = root
         for ch in word:
             node = node.setdefault(ch, {})
         node[""] = {}
 
-    def emit(node: dict) -> str:
+    def emit(node: Trie) -> str:
         alts = [re.escape(ch) + emit(sub) for ch, sub in sorted(node.items()) if ch]
         if not alts:
             return ""

@@ -60,15 +60,18 @@ def mix64(x: np.ndarray) -> np.ndarray:
     x = x * _M1
     x = x ^ (x >> _S27)
     x = x * _M2
-    return x ^ (x >> _S31)
+    result: np.ndarray = x ^ (x >> _S31)
+    return result
 
 
 def _word_multiplier(k: int) -> np.uint64:
     """Odd multiplier of a token's k-th 8-byte word: a table for the first 64, then derived
     from k, so no two word positions of a long token share one."""
     if k < len(_WORD_K):
-        return _WORD_K[k]
-    return mix64(np.array([k], dtype=np.uint64) ^ _LEN_SALT)[0] | np.uint64(1)
+        multiplier: np.uint64 = _WORD_K[k]
+        return multiplier
+    result: np.uint64 = mix64(np.array([k], dtype=np.uint64) ^ _LEN_SALT)[0] | np.uint64(1)
+    return result
 
 
 class TokenHasher:
@@ -117,7 +120,8 @@ class TokenHasher:
 
 def token_hash(token: str | bytes) -> int:
     """The stable 64-bit hash of one token."""
-    return int(TokenHasher().hash_tokens([token])[0])
+    tokens: list[str] | list[bytes] = [token] if isinstance(token, str) else [token]
+    return int(TokenHasher().hash_tokens(tokens)[0])
 
 
 class NgramBatch:
@@ -171,7 +175,8 @@ class NgramBatch:
         total = len(self.tokens)
         if total < n:
             return np.zeros(0, np.uint64)
-        return self._raw(n)[self.owner[n - 1:] != self.owner[: total - n + 1]]
+        result: np.ndarray = self._raw(n)[self.owner[n - 1:] != self.owner[: total - n + 1]]
+        return result
 
     def per_answer(self, n: int) -> list[np.ndarray]:
         """n-gram hashes split per answer (empty arrays for answers shorter than n)."""
