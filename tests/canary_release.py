@@ -3,8 +3,11 @@ demo's service answers like v1 (the healthy composer, fresh draws of the same wo
 questions and answers) and names v3 as its previous release and v1 as its baseline through
 configuration, as a deploy pipeline would. The rollout gates must let it through.
 
-``python -m tests.canary_release --port P [--release v4] [--rate 25]`` serves /metrics and
-sends traffic until SIGTERM.
+``python -m tests.canary_release --port P [--release v4] [--rate 25] [--follow URL]`` serves
+/metrics and sends traffic until SIGTERM. With ``--follow`` (the demo's /metrics) it answers no
+faster than the demo's baseline release: under load the demo falls behind its pace, and a
+canary window several times the baseline's would compare corpus statistics of samples of
+different sizes.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+import urllib.request
 
 from collapse_otel.capture import CollapseCallbackHandler, Pipeline
 from collapse_otel.config import CollapseConfig
@@ -32,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--previous", default="v3")
     parser.add_argument("--rate", type=float, default=25.0, help="answers per second")
     parser.add_argument("--seed", type=int, default=1, help="draws differ from the demo's (0)")
+    parser.add_argument("--follow", help="the demo's /metrics URL: keep no more answers than "
+                                         "its baseline release")
     args = parser.parse_args(argv)
     config = CollapseConfig.resolve(service=SERVICE, release=args.release, refresh_seconds=1.0,
                                     previous_release=args.previous, baseline_release=BASELINE,
@@ -49,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.stderr.write(f"metrics: {server.url}\n")
     sys.stderr.flush()
     start = time.monotonic()
+    followed = 0.0
     try:
         for i in range(1, 10**9):
             question = make_question(questions, cities)[0]
@@ -59,10 +66,25 @@ def main(argv: list[str] | None = None) -> int:
             raters.rate("v1", run_id, pipeline)   # rated like the healthy v1
             if stop.wait(max(0.0, start + i / args.rate - time.monotonic())):
                 break
+            while args.follow and i >= followed and not stop.wait(0.5):
+                followed = _answered(args.follow)   # read only when the canary caught up
     finally:
         server.close()
         pipeline.shutdown(timeout=5)
     return 0
+
+
+def _answered(url: str) -> float:
+    """Answers the demo's baseline release has counted (inf when /metrics cannot be read:
+    the canary then keeps its own pace)."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return float("inf")
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("collapse_answers_total{")
+               and f'release="{BASELINE}"' in line)
 
 
 if __name__ == "__main__":

@@ -169,7 +169,8 @@ def running_stack(tmp: Path) -> Iterator[Stack]:
                                     "--duration", "120", "--answers", "3000", "--continuous"],
                       procs, logs)
         canary = _start(tmp, "canary", ["tests.canary_release", "--port", str(free_port()),
-                                        "--release", CANARY, "--rate", "25"], procs, logs)
+                                        "--release", CANARY, "--rate", "25",
+                                        "--follow", f"http://{demo}/metrics"], procs, logs)
         cfg = MixinConfig().with_overrides(E2E_OVERRIDES)
         files = generate(cfg)
         work = tmp / "prometheus"
