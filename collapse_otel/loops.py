@@ -74,6 +74,18 @@ def is_limit_error(error: Any) -> bool:
         any(w in text for w in _LIMIT_WORDS)
 
 
+def span_hit_limit(attributes: Any, status: Any = None) -> bool:
+    """Did a span fail at a retry or step limit: its status description, or its
+    ``error.type`` / ``exception.type`` / ``exception.message`` attribute says so?"""
+    if status and is_limit_error(status):
+        return True
+    get = getattr(attributes, "get", None)
+    if get is None:
+        return False
+    return any(isinstance(v := get(k), str) and is_limit_error(v)
+               for k in ("error.type", "exception.type", "exception.message"))
+
+
 class TurnLoops:
     """What one running turn keeps for loop detection: its tool-call hashes (bounded) and
     whether it hit a limit."""

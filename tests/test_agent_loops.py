@@ -8,6 +8,7 @@ counts goes through the real pipeline and aggregator to the exported series.
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
@@ -197,3 +198,87 @@ def test_loop_state_is_bounded_and_drops_are_counted():
         watch.tool(9, "weather", {"city": "Oslo"}, sink)
     assert sink.dropped == {DROPPED: 6 + 6}   # the turn already held one call
     assert len(watch._turns[9].tools) == MAX_TOOL_CALLS
+
+
+# -- OTel GenAI spans -----------------------------------------------------------------------
+
+def _span_setup():
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from collapse_otel.capture.span_processor import CollapseSpanProcessor
+
+    p, agg = make_pipeline()
+    proc = CollapseSpanProcessor(pipeline=p)
+    tp = TracerProvider(resource=Resource.create({"service.name": "shop",
+                                                  "service.version": "v3"}))
+    tp.add_span_processor(proc)
+    return tp.get_tracer("test"), p, agg, proc
+
+
+def _chat(tracer, text):
+    with tracer.start_as_current_span("chat", attributes={
+            "gen_ai.operation.name": "chat", "gen_ai.usage.output_tokens": 3,
+            "gen_ai.output.messages": json.dumps([{"role": "assistant", "parts": [
+                {"type": "text", "content": text}]}])}):
+        pass
+
+
+def _tool(tracer, city):
+    with tracer.start_as_current_span("execute_tool weather", attributes={
+            "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "weather",
+            "gen_ai.tool.call.arguments": json.dumps({"city": city})}):
+        pass
+
+
+def test_otel_genai_execute_tool_spans_repeating_a_call_loop():
+    from opentelemetry.trace import Status, StatusCode
+
+    tracer, p, agg, proc = _span_setup()
+    # a turn that calls the same tool 3 times, then answers
+    with tracer.start_as_current_span("invoke_agent"):
+        for _ in range(3):
+            _chat(tracer, "")
+            _tool(tracer, "Oslo")
+        _chat(tracer, "Sunny in Oslo.")
+    # a turn that calls it for 3 cities: no loop
+    with tracer.start_as_current_span("invoke_agent"):
+        for city in ("Oslo", "Bergen", "Tromso"):
+            _tool(tracer, city)
+        _chat(tracer, "Sunny everywhere.")
+    # a turn cut by the recursion limit (the agent framework's span status)
+    with tracer.start_as_current_span("invoke_agent") as root:
+        _chat(tracer, "Let me check the weather service once more.")
+        _tool(tracer, "Oslo")
+        root.set_status(Status(StatusCode.ERROR, "GraphRecursionError: Recursion limit of 25 "
+                               "reached without hitting a stop condition."))
+    # a plain chat: not an agent turn
+    with tracer.start_as_current_span("invoke_agent"):
+        _chat(tracer, "Hello.")
+    assert proc.force_flush(5000)
+    (stream,) = agg.snapshot().streams
+    assert stream.key == ("shop", "v3", "default")
+    assert stream.agent_turns_total == {"true": 2, "false": 1}
+    assert stream.agent_loops_total == {REPEATED_ANSWER: 0, REPEATED_TOOL_CALL: 1,
+                                        STEP_LIMIT: 1}
+    assert stream.agent_loop_length.sum == 3.0 + 1.0 + 1.0
+    assert stream.window.values["agent_loop_ratio"] == pytest.approx(2 / 3)
+    assert stream.answers_total == 4
+
+
+def test_openinference_tool_spans_and_repeated_answers():
+    tracer, p, agg, proc = _span_setup()
+    same = "The order service did not answer, I will try to look the order up again."
+    with tracer.start_as_current_span("agent", attributes={"openinference.span.kind": "AGENT"}):
+        for n in range(3):
+            _chat(tracer, same)
+            with tracer.start_as_current_span("lookup", attributes={
+                    "openinference.span.kind": "TOOL", "tool.name": "lookup",
+                    "input.value": json.dumps({"order": n})}):
+                pass
+        _chat(tracer, "Your order shipped yesterday.")
+    assert proc.force_flush(5000)
+    (stream,) = agg.snapshot().streams
+    assert stream.agent_turns_total == {"true": 1, "false": 0}
+    assert stream.agent_loops_total == {REPEATED_ANSWER: 1, REPEATED_TOOL_CALL: 0,
+                                        STEP_LIMIT: 0}
