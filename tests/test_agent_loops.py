@@ -282,3 +282,60 @@ def test_openinference_tool_spans_and_repeated_answers():
     assert stream.agent_turns_total == {"true": 1, "false": 0}
     assert stream.agent_loops_total == {REPEATED_ANSWER: 1, REPEATED_TOOL_CALL: 0,
                                         STEP_LIMIT: 0}
+
+
+def test_otlp_agent_trace_into_serve_loops():
+    """OTLP/HTTP into collapse-otel serve: a LangGraph-like trace (root status: recursion
+    limit), the same execute_tool call four times; and a trace that does not loop."""
+    import random
+    import time
+
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+    from collapse_otel.config import CollapseConfig
+    from collapse_otel.serve.service import Service
+    from collapse_otel.serve.settings import ServeSettings
+    from tests.test_capture_support import RecordingAggregator
+    from tests.test_serve_support import kv, post, request_of
+
+    rng = random.Random(3)
+
+    def trace(cities, limit):
+        trace_id, root = rng.randbytes(16), rng.randbytes(8)
+        t = time.time_ns()
+        spans = []
+        for n, city in enumerate(cities):
+            spans.append(Span(trace_id=trace_id, span_id=rng.randbytes(8), parent_span_id=root,
+                              name="chat", end_time_unix_nano=t + 10 * n,
+                              attributes=[kv("gen_ai.operation.name", "chat")]))
+            spans.append(Span(trace_id=trace_id, span_id=rng.randbytes(8), parent_span_id=root,
+                              name="execute_tool weather", end_time_unix_nano=t + 10 * n + 5,
+                              attributes=[kv("gen_ai.operation.name", "execute_tool"),
+                                          kv("gen_ai.tool.name", "weather"),
+                                          kv("gen_ai.tool.call.arguments",
+                                             json.dumps({"city": city}))]))
+        status = Status(code=Status.STATUS_CODE_ERROR,
+                        message="Recursion limit of 9 reached without hitting a stop "
+                                "condition") if limit else Status()
+        spans.append(Span(trace_id=trace_id, span_id=root, name="LangGraph",
+                          end_time_unix_nano=t + 1000, status=status))
+        return spans
+
+    cfg = CollapseConfig.resolve(environ={})
+    agg = RecordingAggregator(cfg)
+    settings = ServeSettings(otlp_http_port=0, otlp_grpc_port=-1, metrics_port=-1)
+    svc = Service(settings, cfg, aggregator=agg).start()
+    try:
+        url = f"http://127.0.0.1:{svc.ports['otlp_http']}/v1/traces"
+        body = request_of({("agents", "v2"): trace(["Oslo"] * 4, True)
+                           + trace(["Oslo", "Bergen"], False)}).SerializeToString()
+        assert post(url, body)[0] == 200
+        assert svc.receiver.pipeline.flush(30)
+        (stream,) = agg.snapshot().streams
+        assert stream.key == ("agents", "v2", "default")
+        assert stream.agent_turns_total == {"true": 1, "false": 1}
+        assert stream.agent_loops_total == {REPEATED_ANSWER: 0, REPEATED_TOOL_CALL: 1,
+                                            STEP_LIMIT: 1}
+        assert stream.agent_loop_length.sum == 4.0 + 1.0
+    finally:
+        svc.stop(10)
