@@ -284,6 +284,7 @@ def test_openinference_tool_spans_and_repeated_answers():
                                         STEP_LIMIT: 0}
 
 
+@pytest.mark.slow   # starts collapse-otel serve
 def test_otlp_agent_trace_into_serve_loops():
     """OTLP/HTTP into collapse-otel serve: a LangGraph-like trace (root status: recursion
     limit), the same execute_tool call four times; and a trace that does not loop."""
