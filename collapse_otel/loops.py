@@ -24,8 +24,8 @@ import numpy as np
 import xxhash
 
 from .signals.duplicates import sorted_jaccard
-from .text.hashing import shingle_set, text_hash
-from .text.normalize import clean_text, normalize, tokenize
+from .text.hashing import TokenHasher, text_hash
+from .text.normalize import clean_text, normalize, word_bytes
 
 MIN_REPEATS = 3          # a step seen this many times in a row (answers) or at all (tools)
 MAX_TOOL_CALLS = 512     # tool-call hashes kept per turn; later ones are counted as dropped
@@ -34,6 +34,7 @@ MAX_JUDGED_CHARS = 20_000     # of each answer, for the near-identical test
 REPEATED_ANSWER, REPEATED_TOOL_CALL, STEP_LIMIT = (
     "repeated_answer", "repeated_tool_call", "step_limit")
 KINDS = (REPEATED_ANSWER, REPEATED_TOOL_CALL, STEP_LIMIT)
+_HASHER = TokenHasher()
 _LIMIT_WORDS = ("recursion limit", "recursion_limit", "max iterations", "max_iterations",
                 "iteration limit", "step limit", "max_steps", "retry limit", "retries exceeded")
 _LIMIT_CLASSES = ("GraphRecursionError", "RecursionLimitError", "MaxIterationsError",
@@ -107,18 +108,18 @@ class TurnLoops:
 def answer_run(texts: Iterable[str | None], threshold: float) -> int:
     """The longest run of consecutive near-identical texts (exact after normalisation, or
     word 5-gram Jaccard >= ``threshold``); calls without text (tool-call steps) are skipped,
-    so an agent that says the same thing between its tool calls still repeats itself."""
-    best = run = 0
-    last: tuple[int, np.ndarray] | None = None
-    for text in texts:
-        if not text or not text.strip():
-            continue
-        norm = normalize(clean_text(text[:MAX_JUDGED_CHARS]))
-        current = (text_hash(norm), shingle_set(tokenize(norm)))
-        if last is not None and _same(last, current, threshold):
-            run += 1
-        else:
-            run = 1
+    so an agent that says the same thing between its tool calls still repeats itself. The
+    texts are shingled in one pass (the answer signals' hashing)."""
+    norms = [normalize(clean_text(t[:MAX_JUDGED_CHARS])) for t in texts if t and t.strip()]
+    if len(norms) < 2:
+        return len(norms)
+    hashes, owner = _HASHER.batch([word_bytes(n) for n in norms]).ngrams(5)
+    cuts = np.searchsorted(owner, np.arange(len(norms) + 1))
+    best = run = 1
+    last = (text_hash(norms[0]), np.unique(hashes[cuts[0]:cuts[1]]))
+    for i in range(1, len(norms)):
+        current = (text_hash(norms[i]), np.unique(hashes[cuts[i]:cuts[i + 1]]))
+        run = run + 1 if _same(last, current, threshold) else 1
         best = max(best, run)
         last = current
     return best
