@@ -340,3 +340,42 @@ def test_otlp_agent_trace_into_serve_loops():
         assert stream.agent_loop_length.sum == 4.0 + 1.0
     finally:
         svc.stop(10)
+
+
+def test_multiprocess_merge_sums_agent_loops(tmp_path):
+    """Three workers' files merge to what one process counting every turn exports, and a
+    state file written and read back keeps the counts (the versioned codecs)."""
+    import time
+
+    from collapse_otel.aggregator import Aggregator
+    from collapse_otel.config import CollapseConfig
+    from collapse_otel.multiprocess.source import MultiprocessSource
+    from collapse_otel.outcomes import LOOP, Outcome
+    from collapse_otel.records import StreamKey
+    from tests.test_feedback_window import _write
+
+    cfg = CollapseConfig(refresh_seconds=0)
+    key = StreamKey("agents", "v2", "default")
+    now = time.time()
+    kinds = ((), (REPEATED_TOOL_CALL,), (REPEATED_ANSWER, STEP_LIMIT), ())
+    events = [Outcome(LOOP, timestamp=now - 300 + i, loop_length=1 + (i % 7) * bool(i % 4),
+                      loop_kinds=kinds[i % 4]) for i in range(300)]
+    one = Aggregator(cfg)
+    one.observe_outcomes([(key, e) for e in events])
+    for w in range(3):
+        agg = Aggregator(cfg)
+        agg.observe_outcomes([(key, e) for e in events[w::3]])
+        _write(tmp_path, 200 + w, agg)
+    (merged,), (single,) = (MultiprocessSource(tmp_path, cfg).snapshot().streams,
+                            one.snapshot(max_age=0).streams)
+    assert single.agent_turns_total == {"true": 150, "false": 150}
+    assert single.agent_loops_total == {REPEATED_ANSWER: 75, REPEATED_TOOL_CALL: 75,
+                                        STEP_LIMIT: 75}
+    for got in (merged, Aggregator.from_bytes(one.to_bytes(), cfg).snapshot(
+            max_age=0).streams[0]):
+        assert got.agent_turns_total == single.agent_turns_total
+        assert got.agent_loops_total == single.agent_loops_total
+        assert got.agent_loop_length == single.agent_loop_length
+        assert got.window.agent_turns == single.window.agent_turns == {"true": 150,
+                                                                       "false": 150}
+        assert got.window.get("agent_loop_ratio") == 0.5
