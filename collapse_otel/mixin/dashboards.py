@@ -222,6 +222,7 @@ def loops_row(cfg: MixinConfig) -> Row:
     verdict and CollapseAgentLoopSpike judge it), the kinds of loop and their length; streams
     without agent turns show nothing."""
     s = stream_sel(cfg)
+    two = stream_sel(cfg, 'le="2.0"')   # turns whose most repeated step ran at most twice
     return Row("Agent loops", [
         timeseries("Agent loop rate (window)", [
             (f"avg by ({BY}) (collapse_agent_loop_ratio{s})", LEGEND),
@@ -247,9 +248,16 @@ def loops_row(cfg: MixinConfig) -> Row:
             f"sum by ({BY}, looping) (collapse_window_agent_turns{s})",
             f"{LEGEND} looping={{{{looping}}}}")], "short",
             f"How many agent turns the rate rests on (the alert needs {cfg.loop_min_turns})."),
-        timeseries("Loop length", quantiles("collapse_agent_loop_length", s), "short",
-                   "Median (p50) and 90th percentile (p90) of how many times an agent turn's "
-                   "most repeated step ran (1: none repeated)."),
+        timeseries("Loop length (mean)", [(
+            f"{rate_sum('collapse_agent_loop_length_sum', s)}\n"
+            f"/ ({rate_sum('collapse_agent_loop_length_count', s)} > 0)", LEGEND)], "short",
+            "How many times an agent turn's most repeated step ran, on average (1: none "
+            "repeated; whole numbers, so read the mean rather than interpolated quantiles)."),
+        timeseries("Turns repeating a step 3+ times", [(
+            f"1 - {rate_sum('collapse_agent_loop_length_bucket', two)}"
+            f"\n/ ({rate_sum('collapse_agent_loop_length_count', s)} > 0)", LEGEND)],
+            "percentunit", "Share of agent turns whose most repeated step ran at least 3 times "
+            "(from the loop length histogram): the repeats behind the loop rate."),
     ])
 
 
