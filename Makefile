@@ -1,17 +1,18 @@
-# Every target builds .venv itself, so a fresh clone needs nothing installed by hand.
+# Every target builds .venv itself, so a fresh clone needs nothing installed by hand. The test and
+# bench tools are dependency groups of pyproject.toml (pip >= 25.1 installs them with --group).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml setup.py csrc/ccore.c | sha1sum | cut -c1-12)
 
 .PHONY: demo test test-fast bench validate lint clean venv
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py csrc/ccore.c
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	$(BIN)/python -m pip install -q --upgrade 'pip>=25.1'
+	$(BIN)/python -m pip install -q -e . --group test --group bench
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -26,10 +27,11 @@ from collapse_otel.config import CollapseConfig
 from collapse_otel.outcomes import DOWN, EVALUATION, FAIL, FEEDBACK, PASS, UP, Outcome
 from collapse_otel.records import AnswerRecord, StreamKey
 from collapse_otel.registry import SIGNALS
+from collapse_otel.simulation.corpora import load_corpus
 from collapse_otel.simulation.ngram import TrigramModel
 from collapse_otel.simulation.tokens import detokenize
-from collapse_otel.simulation.wikitext import load_human_answers
 
+CORPUS_DATA = Path(__file__).resolve().parents[1] / "tests" / "data"   # the shipped corpora
 Z = 1.959963984540054
 
 
@@ -38,7 +40,7 @@ def population(size: int, seed: int = 0) -> list[tuple[AnswerRecord, tuple[Outco
     they got (deterministic for the seed)."""
     rng = np.random.default_rng(seed)
     rate = np.random.default_rng(seed + 1_000)    # the ratings: the answers stay as they were
-    model = TrigramModel(load_human_answers(), top_p=0.95)
+    model = TrigramModel(load_corpus("wikitext", CORPUS_DATA), top_p=0.95)
     texts = [detokenize(a) for a in model.generate(size, rng)]
     canned = texts[:40]
     docs = np.arange(3000)

@@ -29,10 +29,11 @@ import numpy as np
 from collapse_otel.signals import resampling as R
 from collapse_otel.signals.embedders import EMBEDDERS, EmbedderUnavailable, load_embedder
 from collapse_otel.signals.embedding import HashedFeatureEmbedder
-from collapse_otel.simulation import REGIMES, run_simulation
+from collapse_otel.simulation import REGIMES, load_corpus, run_simulation
 from collapse_otel.simulation.tokens import SENTENCE_END
 
-DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "human-vs-llm"
+CORPUS_DATA = Path(__file__).resolve().parents[1] / "tests" / "data"   # the shipped corpora
+DATA = CORPUS_DATA / "human-vs-llm"
 HUMAN_CHARS = 2_000   # of a human-vs-model text: the product's sample keeps 4,096 at most
 
 
@@ -80,7 +81,7 @@ def long_human_pool() -> list[tuple[tuple[str, ...], ...]]:
 @functools.cache
 def simulate(corpus: str, regime: str, generations: int, answers: int, seed: int):
     """One regime's generations, simulated once for every embedder."""
-    human = long_human_pool() if corpus == "long" else None
+    human = long_human_pool() if corpus == "long" else load_corpus(corpus, CORPUS_DATA)
     return run_simulation(regime, generations, answers, seed=seed, human=human)
 
 
@@ -240,7 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except EmbedderUnavailable as exc:
             print(f"skipping {name}: {exc}")
             continue
-        rate = speed(embed, list(run_simulation("replace", 0, 200, seed=99)[0].answers))
+        rate = speed(embed, list(run_simulation("replace", 0, 200, seed=99,
+                                                    human=load_corpus("wikitext", CORPUS_DATA))[0].answers))
         print(f"{name}: {rate:,.1f} answers/s on one core (200 WikiText answers)", flush=True)
         for corpus in args.corpus.split(","):
             answers = min(args.answers, 1000) if corpus == "long" else args.answers

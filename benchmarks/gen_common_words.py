@@ -107,7 +107,8 @@ WORDS = frozenset(_WORDS.split())
 
 
 def _lines_of_data() -> list[str]:
-    return [line for path in default_files() for line in read_lines(path)]
+    folder = Path(__file__).resolve().parents[1] / "tests" / "data" / "wikitext-2"
+    return [line for path in default_files(folder) for line in read_lines(path)]
 
 
 def generate() -> str:

@@ -26,9 +26,11 @@ APP_CPU_SECONDS = 0.005
 
 def human_answers(n: int = 2000, words: int = WORDS) -> list[str]:
     """``n`` consecutive ``words``-word pieces of WikiText-2 (markup undone)."""
-    from collapse_otel.simulation.wikitext import load_human_answers
+    from collapse_otel.simulation.corpora import load_corpus
 
-    tokens = (tok for answer in load_human_answers() for sentence in answer for tok in sentence)
+    data = Path(__file__).resolve().parents[1] / "tests" / "data"
+    tokens = (tok for answer in load_corpus("wikitext", data) for sentence in answer
+              for tok in sentence)
     out = []
     while len(out) < n:
         piece = list(itertools.islice(tokens, words))

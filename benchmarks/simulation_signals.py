@@ -14,13 +14,16 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from collapse_otel.aggregator import Aggregator, observe_all, window_of
 from collapse_otel.config import CollapseConfig
 from collapse_otel.records import AnswerRecord, StreamKey
 from collapse_otel.registry import SIGNALS as REGISTRY
-from collapse_otel.simulation import REGIMES, Generation, run_simulation
+from collapse_otel.simulation import REGIMES, Generation, load_corpus, run_simulation
 from collapse_otel.snapshot import WindowSignals
+
+CORPUS_DATA = Path(__file__).resolve().parents[1] / "tests" / "data"   # the shipped corpora
 
 #: (row name, registry key, direction under collapse: +1 up, -1 down)
 SIGNALS: tuple[tuple[str, str, int], ...] = tuple((s.key, s.key, s.collapse) for s in REGISTRY)
@@ -118,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     for regime in REGIMES:
         start = time.perf_counter()
         gens = run_simulation(regime, args.generations, args.answers, args.seed,
+                              human=load_corpus("wikitext", CORPUS_DATA),
                               top_p=args.top_p, temperature=args.temperature)
         simulated = time.perf_counter() - start
         results[regime] = measure(regime, gens)

@@ -39,7 +39,8 @@ from collapse_otel.simulation import REGIMES, Generation, run_simulation
 from collapse_otel.simulation.corpora import CORPORA, load_corpus
 from collapse_otel.simulation.tokens import detokenize
 
-HUMAN_VS_LLM = Path(__file__).resolve().parents[1] / "tests" / "data" / "human-vs-llm"
+CORPUS_DATA = Path(__file__).resolve().parents[1] / "tests" / "data"   # the shipped corpora
+HUMAN_VS_LLM = CORPUS_DATA / "human-vs-llm"
 FIRST_JUDGED_ACCUMULATE = 3   # the control may differ from its first generations; not after
 
 
@@ -79,20 +80,20 @@ def judge(regime: str, generations: int, answers: int, seed: int,
           options: CompareOptions | None = None, corpus: str = "wikitext") -> list[Comparison]:
     """compare(generation k-1, generation k) for k = 1..generations."""
     rel = releases(run_simulation(regime, generations, answers, seed,
-                                  human=load_corpus(corpus)))
+                                  human=load_corpus(corpus, CORPUS_DATA)))
     return [compare_answers(rel[k - 1], rel[k], options, baseline_name=f"gen{k - 1}",
                             candidate_name=f"gen{k}") for k in range(1, len(rel))]
 
 
 def split_size(corpus: str, size: int) -> int:
     """Answers a side of a split: ``size``, or half the corpus when it has too few."""
-    return min(size, len(load_corpus(corpus)) // 2)
+    return min(size, len(load_corpus(corpus, CORPUS_DATA)) // 2)
 
 
 def judge_split(corpus: str, size: int, index: int,
                 options: CompareOptions | None = None) -> Comparison:
     """Two disjoint random samples of the corpus's human answers (split ``index``)."""
-    pool = load_corpus(corpus)
+    pool = load_corpus(corpus, CORPUS_DATA)
     n = split_size(corpus, size)
     picks = np.random.default_rng([index, n, 7]).permutation(len(pool))[:2 * n].tolist()
     a, b = _records(pool[i] for i in picks[:n]), _records(pool[i] for i in picks[n:])

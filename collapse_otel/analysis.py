@@ -1,7 +1,8 @@
 """Per-answer analysis of a batch of records: everything that needs no stream state.
 
-Runs outside the aggregator's lock, vectorised over the batch with numpy: tokens, hashes,
-seq-rep-4, shingles and their MinHash band keys, entities and embedding rows.
+Runs outside the aggregator's lock, over the whole batch at once: tokens, hashes, seq-rep-4,
+shingles and their MinHash band keys and embedding rows in one call of the compiled core
+(the interpreter lock released) or numpy (hash_core); entities in one scan.
 """
 
 from __future__ import annotations
@@ -13,19 +14,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .hash_core import batch_hashes
 from .records import AnswerRecord
 from .signals.duplicates import SHINGLE_SKETCH
 from .signals.embedding import Embedder, HashedFeatureEmbedder
 from .signals.minhash import MinHasher
 from .text.entities import EntityExtractor
-from .text.hashing import NgramBatch, TokenHasher, text_hash
+from .text.hashing import TokenHasher, text_hash
 from .text.normalize import clean_text, normalize, word_bytes
 
 SHINGLE_SIZE = 5
 SEQ_REP_N = 4
 MAX_CONTEXT_IDS = 256
 MAX_CONTEXT_ID_CHARS = 512
-MAX_BATCH = 1 << 16
 CONTEXT_CACHE = 8_192  # context-id hashes remembered; ids of up to 128 characters (< 5 MB)
 CONTEXT_CACHE_ID_CHARS = 128
 MAX_TOKENS = 100_000_000  # per answer; larger reports are treated as invalid
@@ -178,32 +179,24 @@ class BatchAnalyzer:
         for p, found in zip(with_text, mentions, strict=True):
             p.entity_hashes = [text_hash(e) for e in found]
         if with_text:
-            self._vectorised(with_text, texts, self.hasher.batch(pieces))
+            self._vectorised(with_text, texts, pieces)
         return prepared
 
     def _vectorised(self, answers: list[PreparedAnswer], texts: list[str],
-                    batch: NgramBatch) -> None:
-        count = len(answers)
-        # seq-rep-4: 1 - unique / total 4-grams within each answer
-        grams, owner = batch.ngrams(SEQ_REP_N)
-        total = np.bincount(owner, minlength=count)
-        unique = np.bincount(_unique_pairs(grams, owner)[1], minlength=count)
-        # unique word 5-gram shingles, then MinHash band keys
-        sh, sh_owner = _unique_pairs(*batch.ngrams(SHINGLE_SIZE), bits=32)
-        sh = sh.astype(np.uint32)
-        keys = self.minhasher.band_keys(self.minhasher.signatures(sh, sh_owner, count))
-        per_answer = np.bincount(sh_owner, minlength=count)
-        bounds = np.concatenate(([0], np.cumsum(per_answer)))
-        if isinstance(self.embedder, HashedFeatureEmbedder):
-            rows = self.embedder.embed_batch(batch)
-        else:
-            rows = np.asarray(self.embedder.embed(texts), dtype=np.float64)
+                    pieces: list[bytes]) -> None:
+        hashed = isinstance(self.embedder, HashedFeatureEmbedder)
+        out = batch_hashes(pieces, self.minhasher, seq_n=SEQ_REP_N, shingle_n=SHINGLE_SIZE,
+                           dim=self.embedder.dim if hashed else 0, hasher=self.hasher)
+        rows = out.embedding if hashed else np.asarray(self.embedder.embed(texts),
+                                                       dtype=np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
-            seq_rep = (1.0 - unique / total).tolist()   # nan where an answer has no 4-gram
+            # seq-rep-4: 1 - unique / total 4-grams; nan where an answer has no 4-gram
+            seq_rep = (1.0 - out.seq_unique / out.seq_total).tolist()
+        bounds = np.concatenate(([0], np.cumsum(out.shingle_counts))).tolist()
+        sh = out.shingles
         # plain Python values per answer, converted once per batch
-        for p, rep, lo, hi, band_keys, row in zip(answers, seq_rep, bounds[:-1].tolist(),
-                                                  bounds[1:].tolist(), keys.tolist(), rows,
-                                                  strict=True):
+        for p, rep, lo, hi, band_keys, row in zip(answers, seq_rep, bounds[:-1], bounds[1:],
+                                                  out.band_keys.tolist(), rows, strict=True):
             if rep == rep:  # not nan
                 p.seq_rep = rep
             if hi > lo:  # the smallest hashes first: a bottom-k sketch of a long answer;
@@ -211,22 +204,3 @@ class BatchAnalyzer:
                 p.shingles = sh[lo:min(hi, lo + SHINGLE_SKETCH)].copy()
                 p.band_keys = band_keys
             p.embedding = row
-
-
-def _unique_pairs(hashes: np.ndarray, owner: np.ndarray,
-                  bits: int = 48) -> tuple[np.ndarray, np.ndarray]:
-    """Unique (owner, hash) pairs sorted by owner then hash, hashes cut to ``bits`` bits.
-
-    Packing the owner into the high bits makes this one sort of one array (3x faster than
-    a two-key lexsort). Within one answer of 100 n-grams, 48-bit hashes collide with
-    probability ~2e-11 and 32-bit ones (the stored shingles, half the memory) ~1e-6.
-    """
-    if not len(hashes):
-        return hashes, owner
-    if owner[-1] >= MAX_BATCH:
-        raise ValueError(f"batches are limited to {MAX_BATCH} answers")
-    low = np.uint64(bits)
-    keys = (hashes >> np.uint64(64 - bits)) | (owner.astype(np.uint64) << low)
-    keys.sort(kind="stable")  # the keys arrive in runs of one owner: stable is ~2x faster
-    keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
-    return keys & np.uint64((1 << bits) - 1), (keys >> low).astype(np.int64)

@@ -1,15 +1,18 @@
 """Every window signal, declared once.
 
 Exporters (names, series), the demo table, dashboards, recording rules and alerts, the
-README's signal table and the comparison engine all read this list; a new signal is one entry
-here plus the code that computes it (``stream.compute_window``).
+signal table of docs/signals.md, the window's gauges and the comparison engine all read this
+list: a new signal is one entry here plus the function that computes it, then a regeneration
+(``python -m collapse_otel.mixin``). Nothing else dispatches on a signal's key.
 
-Each entry says which way collapse moves it (``collapse``: +1 up, -1 down), how it is
-estimated (``statistic``: a per-answer ``mean`` with a textbook standard error, a
-``proportion`` of the window's answers, a ``corpus`` statistic of the fixed-size reservoir
-sample whose spread comes from a delete-group jackknife, or the ``dispersion`` of the window's
-token counts), and how a change is judged (relative, or absolute for ratios that sit near 0,
-with the smallest change that matters).
+Each entry says which way collapse moves it (``collapse``: +1 up, -1 down), what kind of
+estimate it is (``statistic``: a per-answer ``mean``, a ``proportion`` of the window's
+answers, a ``corpus`` statistic of the fixed-size reservoir sample, or the ``dispersion`` of
+the window's token counts), how it is computed with its standard error (``compute``, or the
+counts of a ``proportion`` / the moments of a ``per_answer`` mean), how that error is
+estimated (``uncertainty``), which test judges a change (``test``, with ``permuted`` for a
+permutation test), and how a change is judged (relative, or absolute for ratios that sit
+near 0, with the smallest change that matters).
 
 ``critical``: the margin past which one signal alone makes "collapse suspected" (its change's
 interval, widened for the number of signals judged, lies wholly beyond it the collapse way).
@@ -27,7 +30,8 @@ from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 from typing import Any
 
-from .signals.accumulators import MomentStats
+from .signals.accumulators import MomentStats, agresti_coull_se
+from .signals.resampling import distinct_share, top_share
 
 FAMILIES: tuple[str, ...] = (
     "duplication", "repetition", "lexical diversity", "entity diversity",
@@ -46,6 +50,24 @@ COVERAGE: Mapping[str, float] = MappingProxyType({"words": 0.9, "bigrams": 0.4, 
 
 _DECLARED: dict[str, Signal] = {}   # key -> declaration, filled below (pickling)
 
+STATISTICS = ("mean", "proportion", "corpus", "dispersion")
+# The tests a comparison can judge a change by (the names the reports show). A signal whose
+# declared test cannot run on a pair (too few answers, a side without counts) falls back to
+# a z-test on the two windows' standard errors.
+PERMUTATION = "permutation"        # needs ``permuted``: exchangeable answers, pooled and split
+TWO_PROPORTIONS = "two-proportion z"   # needs ``proportion``: the counts on both sides
+WELCH = "Welch t"                  # needs ``per_answer``: the values' moments on both sides
+Z_JACKKNIFE = "z (jackknife)"      # the two windows' values and standard errors
+Z_DELTA = "z (delta method)"       # likewise, errors from the delta method
+TESTS = (PERMUTATION, TWO_PROPORTIONS, WELCH, Z_JACKKNIFE, Z_DELTA)
+# How a statistic's standard error is estimated, unless its entry says otherwise.
+UNCERTAINTY: Mapping[str, str] = MappingProxyType({
+    "mean": "per-answer mean; textbook standard error",
+    "proportion": "share of the window's answers",
+    "corpus": "statistic of the 1,000-answer sample; delete-group jackknife",
+    "dispersion": "window moments; delta-method standard error"})
+Estimate = tuple[float | None, float | None]   # (value, standard error)
+
 
 @dataclass(frozen=True)
 class Signal:
@@ -54,7 +76,7 @@ class Signal:
     labels: tuple[tuple[str, str], ...]   # labels that pick this signal within its family
     help: str                 # help text of the family
     title: str                # human name (dashboards, reports)
-    description: str          # what it catches (dashboards, README)
+    description: str          # what it catches (dashboards, docs/signals.md)
     family: str               # one of FAMILIES
     collapse: int             # +1: collapse pushes it up; -1: down
     statistic: str            # mean | proportion | corpus | dispersion
@@ -79,6 +101,55 @@ class Signal:
     order: int | None = None
     lowest: float = 0.0       # the values it can take (plots never show the impossible)
     highest: float | None = None
+    # How it is computed: the window's view (``window.WindowView``: ``inputs``, the window's
+    # counts and moments, and ``sample``, its reservoir sample prepared once) -> (value,
+    # standard error), or None when the window holds too little. Proportions with
+    # ``proportion`` and means with ``per_answer`` need none.
+    compute: Callable[[Any], Estimate | None] | None = None
+    test: str = ""            # one of TESTS ("": the one the declaration allows, see below)
+    # A permutation test: the pooled samples of a comparison (``compare.permutation.Pool``)
+    # -> the statistic of a half and of the rest (a ``Permuted``), or None.
+    permuted: Callable[[Any], Any] | None = None
+
+    def __post_init__(self) -> None:
+        """Fill in the test and the uncertainty the declaration implies, and refuse one
+        that could not be computed or tested as declared."""
+        if self.statistic not in STATISTICS:
+            raise ValueError(f"{self.key}: statistic must be one of {STATISTICS}")
+        if self.compute is None and self.proportion is None and self.per_answer is None:
+            raise ValueError(f"{self.key}: declares no computation (compute, proportion or "
+                             "per_answer)")
+        if self.statistic == "mean" and self.per_answer is None:
+            raise ValueError(f"{self.key}: a per-answer mean needs per_answer (its moments)")
+        if not self.test:
+            object.__setattr__(self, "test", self._implied_test())
+        needs = {PERMUTATION: self.permuted, TWO_PROPORTIONS: self.proportion,
+                 WELCH: self.per_answer}
+        if self.test not in TESTS or needs.get(self.test, True) is None:
+            raise ValueError(f"{self.key}: test {self.test!r} is not one of {TESTS} or lacks "
+                             "what it needs (permuted, proportion or per_answer)")
+        if not self.uncertainty:
+            object.__setattr__(self, "uncertainty", UNCERTAINTY[self.statistic])
+
+    def _implied_test(self) -> str:
+        if self.permuted is not None:
+            return PERMUTATION
+        if self.per_answer is not None:
+            return WELCH
+        if self.proportion is not None:
+            return TWO_PROPORTIONS
+        return Z_DELTA if self.statistic == "dispersion" else Z_JACKKNIFE
+
+    def estimate(self, view: Any) -> Estimate | None:
+        """(value, standard error) in a window (``window.WindowView``), as declared."""
+        if self.compute is not None:
+            return self.compute(view)
+        if self.proportion is not None:
+            counts = self.proportion(view.inputs)
+            return None if counts is None or not counts[1] else \
+                (counts[0] / counts[1], agresti_coull_se(*counts))
+        moments = self.per_answer(view.inputs)
+        return moments.mean(), moments.mean_se()
 
     @property
     def otel_name(self) -> str:
@@ -138,9 +209,10 @@ _HILL_HELP = ("Hill number of order q of the window sample's types (entities, wo
               "bigrams) at a fixed sample coverage: the effective number of distinct types "
               "(q=0 every type, q=1 the typical ones, q=2 the dominant ones).")
 _DEFICIT_HELP = ("Coverage deficit (1 - Chao-Jost sample coverage) of the window sample's "
-                 "types: the chance that the next item is a type the sample never showed.")
+                 "types (words, word bigrams, entities, answer clusters): the chance that the next item is a type the sample never showed.")
 _ORDER = {0: "richness", 1: "exp Shannon", 2: "inverse Simpson"}
-_WHAT = {"entities": "entities", "words": "words", "bigrams": "word bigrams"}
+_WHAT = {"entities": "entities", "words": "words", "bigrams": "word bigrams",
+         "near_answers": "answers (near-duplicate clusters)"}
 _HILL_HOW = ("statistic of the 1,000-answer sample at a fixed coverage; delete-group "
              "jackknife, every left-out sample at that coverage")
 _WORD_NOTES = {0: "moves on the control that keeps the human data too (-7% and -6% at "
@@ -151,6 +223,9 @@ _WORD_NOTES = {0: "moves on the control that keeps the human data too (-7% and -
                   "generations 2 and 3 under collapse)"}
 _BIGRAM_NOTE = ("lexical diversity is judged by distinct-n at equal size and by words at "
                 "equal coverage; shown to read n-gram types at equal coverage")
+_POISSON = "statistic of the 1,000-answer sample; f1 as a Poisson count"
+_CLUSTERED = ("statistic of the 1,000-answer sample; delete-group jackknife, every left-out "
+              "sample's deficit at the whole sample's size")
 _ENTITY_NOTE = ("judged once per family, as richness (q=0): q=1 and q=2 weigh the common "
                 "entities more and move less under collapse")
 
@@ -162,19 +237,33 @@ def _hill(kind: str, prefix: str, q: int, family: str, **kw: object) -> Signal:
               f"{COVERAGE[kind]:.0%} sample coverage (or at the coverage the sample reaches "
               "at twice its size, when lower): releases of different sizes compare fairly; "
               "lower = narrower.", family, -1, "corpus", uncertainty=_HILL_HOW, species=kind,
-              order=q, **kw)
+              order=q, compute=lambda v: v.sample.hill(kind, q), **kw)
 
 
 def _deficit(kind: str, prefix: str, family: str, **kw: object) -> Signal:
+    kw.setdefault("compute", lambda v: v.sample.deficit(kind))
+    kw.setdefault("uncertainty", _CLUSTERED)
     return _s(f"{prefix}_coverage_deficit", "collapse_coverage_deficit", (("kind", kind),),
               _DEFICIT_HELP, f"Unseen {_WHAT[kind]} (coverage deficit)",
               f"1 - sample coverage of the sample's {_WHAT[kind]}: the estimated probability "
               f"that the next one is new; rare ones are the first to go under collapse.",
               family, -1, "corpus", unit="percentunit", species=kind, highest=1.0,
-              uncertainty="statistic of the 1,000-answer sample; " + (
-                  "f1 as a Poisson count" if kind == "words" else "delete-group jackknife, "
-                  "every left-out sample's deficit at the whole sample's size"), **kw)
+              permuted=lambda p: p.deficit(kind), **kw)
 
+
+# Answers as species: the coverage deficit of the clusters of near duplicates (exact ones
+# included), the chance that the next answer starts a new cluster. Real traffic repeats few
+# answers (sample coverage 0.03 to 0.07 in benchmarks/calibration.py's population): there the
+# clusters' Hill numbers had jackknife errors 4 to 15 times their real spread, and the exact
+# clusters' deficit had no error that held (jackknife covering 100%, Poisson f1 87%), so
+# neither is exported (docs/signals.md). Informational: the recursive-training simulation
+# produces no duplicate answers.
+_ANSWER_CLUSTERS: tuple[Signal, ...] = (
+    _deficit("near_answers", "near_answer", "duplication", verdict=False,
+             note="informational: every answer is its own cluster in the recursive-training "
+                  "simulation, collapsing or not, so it has no measured margin; read next to "
+                  "the duplicate ratios"),
+)
 
 SIGNALS: tuple[Signal, ...] = (
     _s("exact_duplicate_ratio", "collapse_duplicate_answer_ratio", (("kind", "exact"),),
@@ -183,7 +272,7 @@ SIGNALS: tuple[Signal, ...] = (
        "(1 - distinct texts / answers).",
        "duplication", +1, "proportion", **_SAMPLE_NEAR_ZERO,
        uncertainty="1 - distinct texts / answers; jackknife over the window's text hashes",
-       critical=ABSOLUTE_FLOOR),
+       compute=lambda v: v.exact_duplicates(), critical=ABSOLUTE_FLOOR),
     _s("near_duplicate_ratio", "collapse_duplicate_answer_ratio", (("kind", "near"),),
        _DUP_HELP, "Near duplicate ratio",
        "Answers whose word 5-gram shingles overlap an earlier answer's by Jaccard >= 0.8.",
@@ -197,7 +286,10 @@ SIGNALS: tuple[Signal, ...] = (
        "Duplicates of an answer given to another question: the same answer whatever is asked. "
        "An FAQ bot repeating its answer to the same question does not count (needs the "
        "question from capture).", "duplication", +1, "proportion", **_SAMPLE_NEAR_ZERO,
-       critical=ABSOLUTE_FLOOR),
+       uncertainty="share of the window's answers with a question; binomial error widened "
+                   "by the exact duplicates' design effect",
+       compute=lambda v: v.cross_question_duplicates(), critical=ABSOLUTE_FLOOR),
+    *_ANSWER_CLUSTERS,
     _s("repeated_ngram_within_answer", "collapse_repeated_ngram_ratio",
        (("scope", "within_answer"),), _REP_HELP, "Repeated 4-grams within answers",
        "Mean seq-rep-4 of the window's answers: generation loops push it up.",
@@ -209,36 +301,44 @@ SIGNALS: tuple[Signal, ...] = (
        "1 - distinct-4 of the sample: templated phrasing pushes it up.",
        "repetition", +1, "corpus", verdict=False,
        note="1 - distinct-4 by definition: judged once, as distinct-4 (lexical diversity)",
-       **_SAMPLE_NEAR_ZERO),
+       compute=lambda v: v.sample.repeated_across(4),
+       permuted=lambda p: p.repeated_across(4), **_SAMPLE_NEAR_ZERO),
     _s("compression_ratio", "collapse_compression_ratio", (),
        "gzip compression ratio of the window sample; higher = more repetitive.",
        "Compression ratio", "gzip ratio of the sample's text; higher = more repetitive.",
        "repetition", +1, "corpus", audit=True,
+       compute=lambda v: v.sample.compression(), permuted=lambda p: p.compression(),
        critical=RELATIVE_FLOOR),
     _s("self_repetition_score", "collapse_self_repetition_score", (),
        "Self-repetition score of the window sample (4-grams shared across answers).",
        "Self-repetition score", "4-grams each sampled answer shares with the others.",
        "repetition", +1, "corpus", verdict=False,
        note="follows answer length more than repetition: longer answers share more 4-grams, "
-            "so a collapsed release with shorter answers scores lower (the demo's v3)"),
+            "so a collapsed release with shorter answers scores lower (the demo's v3)",
+       compute=lambda v: v.sample.self_repetition(), permuted=lambda p: p.self_repetition()),
     _s("self_bleu", "collapse_self_bleu", (),
        "Self-BLEU of the window sample: each answer's BLEU-4 against the others, averaged.",
        "Self-BLEU", "Each sampled answer's BLEU-4 against all the others (Texygen); higher = "
        "answers more alike.", "lexical diversity", +1, "corpus", highest=1.0,
-       uncertainty="mean of the sampled answers' BLEU; jackknife of the mean", audit=True),
+       uncertainty="mean of the sampled answers' BLEU; jackknife of the mean", audit=True,
+       # no permutation form: every split would rebuild the references
+       compute=lambda v: v.sample.self_bleu()),
     *(_s(f"distinct_{n}", "collapse_distinct_ngram_ratio", (("n", str(n)),), _DISTINCT_HELP,
          f"Distinct {n}-grams", f"Unique / total {n}-grams of the sample; lower = narrower.",
          "lexical diversity", -1, "corpus", unit="percentunit", audit=n == 2,
-         critical=RELATIVE_FLOOR)
+         compute=lambda v, n=n: v.sample.distinct(n),
+         permuted=lambda p, n=n: p.distinct(n), critical=RELATIVE_FLOOR)
       for n in (1, 2, 3, 4)),
     _s("ngram_diversity_score", "collapse_ngram_diversity_score", (),
        "Sum of distinct-1..4 over the concatenated window sample.", "N-gram diversity score",
        "Sum of distinct-1..4 of the sample's tokens end to end; lower = narrower vocabulary.",
        "lexical diversity", -1, "corpus",
+       compute=lambda v: v.sample.ngram_diversity(), permuted=lambda p: p.ngram_diversity(),
        critical=RELATIVE_FLOOR),
     *(_hill("words", "word", q, "lexical diversity", verdict=q == 1, note=_WORD_NOTES[q])
       for q in (0, 1, 2)),
-    _deficit("words", "word", "lexical diversity", verdict=True, audit=True),
+    _deficit("words", "word", "lexical diversity", verdict=True, audit=True,
+             compute=lambda v: v.sample.deficit_poisson("words"), uncertainty=_POISSON),
     *(_hill("bigrams", "bigram", q, "lexical diversity", verdict=False, note=_BIGRAM_NOTE)
       for q in (0, 1, 2)),
     _deficit("bigrams", "bigram", "lexical diversity", verdict=False, note=_BIGRAM_NOTE),
@@ -258,37 +358,46 @@ SIGNALS: tuple[Signal, ...] = (
        "Vendi score (q=1) of the window sample's answer embeddings.", "Embedding Vendi score",
        "Effective number of distinct answers (q=1); lower = narrower.",
        "semantic dispersion", -1, "corpus", lowest=1.0, audit=True, **_MODEL_EMBEDDINGS,
-       critical=RELATIVE_FLOOR),
+       compute=lambda v: v.sample.embedding("vendi"),
+       permuted=lambda p: p.embedding("vendi"), critical=RELATIVE_FLOOR),
     _s("embedding_mean_cosine_similarity", "collapse_embedding_mean_cosine_similarity", (),
        "Mean pairwise cosine similarity of the window sample's answer embeddings.",
        "Mean pairwise cosine similarity", "Mean cosine similarity of the sampled answers' "
        "embeddings, pair by pair (-1 to 1); higher = answers more alike.",
        "semantic dispersion", +1, "corpus", lowest=-1.0, highest=1.0, **_MODEL_EMBEDDINGS,
-       critical=RELATIVE_FLOOR),
+       compute=lambda v: v.sample.embedding("cosine"),
+       permuted=lambda p: p.embedding("cosine"), critical=RELATIVE_FLOOR),
     _s("embedding_effective_rank", "collapse_embedding_effective_rank", (),
        "Effective rank of the window sample's answer embeddings.", "Embedding effective rank",
        "Effective rank of the answer embeddings; lower = narrower.",
        "semantic dispersion", -1, "corpus", verdict=False,
        note="hardly moves under collapse (-0.2% to -0.9% per generation in the recursive-"
-            "training simulation, against -10% for the Vendi score)"),
+            "training simulation, against -10% for the Vendi score)",
+       compute=lambda v: v.sample.embedding("rank"), permuted=lambda p: p.embedding("rank")),
     _s("completion_tokens_cv", "collapse_completion_tokens_cv", (),
        "Coefficient of variation of completion tokens in the window.", "Completion tokens CV",
        "Spread of answer lengths; shrinking variance is a collapse sign.",
-       "length and variance", -1, "dispersion"),
+       "length and variance", -1, "dispersion",
+       compute=lambda v: (v.inputs.completion.get(), v.inputs.completion.cv_se())),
     _s("context_distinct_ratio", "collapse_context_distinct_ratio", (),
        "Distinct retrieved context ids / retrieved ids in the window sample.",
        "Distinct retrieved contexts", "Distinct retrieved context ids / retrieved ids.",
-       "retrieval", -1, "corpus", unit="percentunit"),
+       "retrieval", -1, "corpus", unit="percentunit",
+       compute=lambda v: v.sample.contexts(distinct_share),
+       permuted=lambda p: p.contexts(distinct_share)),
     _s("context_top10_share", "collapse_context_top10_share", (),
        "Share of the window sample's retrievals taken by the 10 most retrieved context ids.",
        "Top-10 context share", "Share of retrievals taken by the 10 most retrieved ids.",
-       "retrieval", +1, "corpus", unit="percentunit"),
+       "retrieval", +1, "corpus", unit="percentunit",
+       compute=lambda v: v.sample.contexts(top_share), permuted=lambda p: p.contexts(top_share)),
     _s("question_distinct_ratio", "collapse_question_distinct_ratio", (),
        "Distinct questions / answers with a known question in the window.",
        "Distinct questions", "How varied the users' questions are: tells a change in what "
        "users ask from a change in the model.", "questions", -1, "proportion",
        unit="percentunit", verdict=False,
-       note="describes the users, not the model: read next to the duplicate ratios"),
+       note="describes the users, not the model: read next to the duplicate ratios",
+       uncertainty="1 - repeated questions / questions; jackknife over the question hashes",
+       compute=lambda v: v.distinct_questions()),
     _s("thumbs_down_ratio", "collapse_thumbs_down_ratio", (),
        "Thumbs down / ratings (thumbs up or down) in the window.", "Thumbs-down rate",
        "Users' thumbs down among the window's ratings (record_feedback); what users "

@@ -1,34 +1,32 @@
 """Every window gauge of one stream, with its standard error, from the window's sketches.
 
-Runs on the worker outside the aggregator's lock (``Aggregator.refresh``). Per-answer means
-and proportions get textbook standard errors from the window's counts and moments; corpus
-statistics are computed on the fixed-size reservoir sample and get a delete-group jackknife
-(``signals.resampling``); the spread of answer lengths gets a delta-method error from the
-first four moments. Keys are those of ``collapse_otel.registry``.
+Runs on the worker outside the aggregator's lock (``Aggregator.refresh``). Each signal is
+computed as its registry entry declares (``Signal.estimate``), on a view of the window: its
+counts and moments (``inputs``), its reservoir sample prepared once for the corpus
+statistics (``sample``), and the window-level computations below (duplicate shares over the
+window's text hashes, distinct questions). Keys are those of ``collapse_otel.registry``.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from types import MappingProxyType
 
 import numpy as np
 
-from .registry import COVERAGE, SIGNALS
-from .signals import coverage as C
+from .registry import COVERAGE, SIGNALS, Estimate
 from .signals import resampling as R
-from .signals import tail as T
-from .signals.accumulators import MomentStats
-from .signals.answer_sample import SampledAnswer, embedding_matrix
-from .signals.gram_table import GramTables
+from .signals.accumulators import MomentStats, agresti_coull_se
+from .signals.answer_sample import SampledAnswer
+from .signals.sample_view import SampleView
 from .snapshot import WindowSignals
-from .text.hashing import TokenHasher
-from .text.normalize import word_bytes
 
 STREAMING_GZIP_LEVEL = 6
-_HASHER = TokenHasher()
+proportion_se = agresti_coull_se   # the error of a share of the window's answers
 
 
 @dataclass(frozen=True)
@@ -50,54 +48,80 @@ class WindowInputs:
     embedder: str = "hashed"      # what embedded the sample (hashed, a bundled model, custom)
 
 
+class WindowView:
+    """One window as the registry's computations read it: ``inputs``, its counts and
+    moments, and ``sample``, its reservoir sample prepared once for every corpus statistic
+    (Hill numbers at the registry's coverage per kind of type, or at ``coverage``)."""
+
+    def __init__(self, inputs: WindowInputs, coverage: Mapping[str, float] | None = None,
+                 groups: int = R.GROUPS) -> None:
+        self.inputs = inputs
+        self.sample = SampleView(inputs.sample, {**COVERAGE, **(coverage or {})}, groups,
+                                 STREAMING_GZIP_LEVEL)
+
+    def at(self, coverage: Mapping[str, float]) -> WindowView:
+        """The same window with its Hill numbers at ``coverage`` (a comparison's common
+        coverage), sharing the work done so far."""
+        other = copy.copy(self)
+        other.sample = self.sample.at({**COVERAGE, **coverage})
+        return other
+
+    @cached_property
+    def _exact(self) -> tuple[Estimate | None, float]:
+        """The exact duplicate share with its error, and the duplicates' design effect
+        (variance of the share / its binomial variance, at least 1)."""
+        w = self.inputs
+        if w.text_hashes is not None and len(w.text_hashes) >= 2:
+            # repeats cluster (one canned reply repeated many times), so not binomial: the
+            # jackknife over the window's text hashes (measured: binomial errors covered 89%)
+            value, loo = R.repeated_share(w.text_hashes)
+            se = R.jackknife_se(loo)
+            n = len(w.text_hashes)
+            binomial = proportion_se(round(value * n), n) if value is not None else None
+            clustering = max(1.0, (se / binomial) ** 2) if se is not None and binomial else 1.0
+            return (value, se), clustering
+        if w.with_text:
+            return (w.exact / w.with_text, proportion_se(w.exact, w.with_text)), 1.0
+        return None, 1.0
+
+    def exact_duplicates(self) -> Estimate | None:
+        return self._exact[0]
+
+    def cross_question_duplicates(self) -> Estimate | None:
+        """The same clusters of repeats make these duplicates: the binomial error widened by
+        the exact duplicates' design effect (measured: the binomial error alone covered
+        87-96%)."""
+        w = self.inputs
+        if not w.with_question:
+            return None
+        return (w.cross_question / w.with_question,
+                proportion_se(w.cross_question, w.with_question) * math.sqrt(self._exact[1]))
+
+    def distinct_questions(self) -> Estimate | None:
+        hashes = self.inputs.question_hashes
+        if hashes is None or len(hashes) < 2:
+            return None
+        repeated, loo = R.repeated_share(hashes)
+        return None if repeated is None else (1.0 - repeated, R.jackknife_se(1.0 - loo))
+
+
 def compute_window(w: WindowInputs, coverage: Mapping[str, float] | None = None,
-                   ) -> WindowSignals:
+                   view: WindowView | None = None) -> WindowSignals:
     """Every signal of the window; the Hill numbers at the registry's coverage per kind of
-    type, or at ``coverage`` (a comparison's common coverage)."""
+    type, or at ``coverage`` (a comparison's common coverage). ``view``: the window's view
+    when the caller keeps one (its work is shared; ``coverage`` is then the view's)."""
     values: dict[str, float] = {}
     stderr: dict[str, float] = {}
-
-    def put(key: str, value: float | None, se: float | None = None) -> None:
+    view = view or WindowView(w, coverage)
+    for s in SIGNALS:
+        estimate = s.estimate(view)
+        value, se = estimate if estimate is not None else (None, None)
         # + 0.0 turns -0.0 (a cosine or a difference that rounds to nothing) into 0.0: the
         # exposition would print "-0.0"
         if value is not None and math.isfinite(value):
-            values[key] = float(value) + 0.0
+            values[s.key] = float(value) + 0.0
             if se is not None and math.isfinite(se):
-                stderr[key] = float(se) + 0.0
-
-    for s in SIGNALS:     # the registry's proportions and per-answer means
-        if s.proportion is not None:
-            counts = s.proportion(w)
-            if counts is not None and counts[1]:
-                put(s.key, counts[0] / counts[1], proportion_se(*counts))
-        elif s.per_answer is not None:
-            moments = s.per_answer(w)
-            put(s.key, moments.mean(), moments.mean_se())
-    clustering = 1.0     # variance of the duplicate share / its binomial variance
-    if w.text_hashes is not None and len(w.text_hashes) >= 2:
-        # repeats cluster (one canned reply repeated many times), so not binomial: the
-        # jackknife over the window's text hashes (measured: binomial errors covered 89%)
-        value, loo = R.repeated_share(w.text_hashes)
-        se = R.jackknife_se(loo)
-        put("exact_duplicate_ratio", value, se)
-        n = len(w.text_hashes)
-        binomial = proportion_se(round(value * n), n) if value is not None else None
-        if se is not None and binomial:
-            clustering = max(1.0, (se / binomial) ** 2)
-    elif w.with_text:
-        put("exact_duplicate_ratio", w.exact / w.with_text, proportion_se(w.exact, w.with_text))
-    if w.with_question:
-        # the same clusters of repeats make these duplicates: the binomial error widened by
-        # the duplicates' design effect (measured: the binomial error alone covered 87-96%)
-        put("cross_question_duplicate_ratio", w.cross_question / w.with_question,
-            proportion_se(w.cross_question, w.with_question) * math.sqrt(clustering))
-    if w.question_hashes is not None and len(w.question_hashes) >= 2:
-        repeated, loo = R.repeated_share(w.question_hashes)
-        put("question_distinct_ratio", 1.0 - repeated, R.jackknife_se(1.0 - loo))
-    put("completion_tokens_cv", w.completion.get(), w.completion.cv_se())
-    for key, (value, spread) in sample_statistics(w.sample, coverage=coverage).items():
-        # leave-group-out values, or a standard error already (the word coverage deficit)
-        put(key, value, float(spread) if np.ndim(spread) == 0 else R.jackknife_se(spread))
+                stderr[s.key] = float(se) + 0.0
     feedback, evaluations = _outcomes(w)
     turns = {} if w.loops is None else {"true": w.loops[0], "false": w.loops[1] - w.loops[0]}
     return WindowSignals(
@@ -119,88 +143,14 @@ def _outcomes(w: WindowInputs) -> tuple[MappingProxyType, MappingProxyType]:
     return MappingProxyType(feedback), MappingProxyType(evaluations)
 
 
-def proportion_se(count: int, n: int) -> float:
-    """Agresti-Coull standard error: p~ = (x + 2) / (n + 4), sqrt(p~(1 - p~) / (n + 4)).
-    Unlike sqrt(p(1-p)/n) it is not 0 when no answer (or every answer) is a duplicate, so a
-    release with no duplicates still has an interval to compare against."""
-    p = (count + 2) / (n + 4)
-    return math.sqrt(p * (1 - p) / (n + 4))
-
-
 def sample_statistics(sample: list[SampledAnswer], groups: int = R.GROUPS,
                       coverage: Mapping[str, float] | None = None,
-                      ) -> dict[str, tuple[float | None, np.ndarray]]:
-    """Every corpus statistic of the sample with its leave-group-out values (or a standard
-    error), the Hill numbers at the registry's coverage per kind of type or at ``coverage``."""
-    groups = min(groups, len(sample))
-    if groups < 2:
-        return {}
-    group = np.arange(len(sample)) % groups
-    texts = [item.text for item in sample]
-    batch = _HASHER.batch([word_bytes(t) for t in texts])
-    tables = GramTables(batch, group, groups)
-    out: dict[str, tuple[float | None, np.ndarray]] = {}
-    diversity, diversity_loo = 0.0, np.zeros(groups)
-    for n in (1, 2, 3, 4):
-        out[f"distinct_{n}"] = R.distinct_within(tables, n)
-        joined, joined_loo = R.distinct_joined(tables, n)
-        diversity += joined or 0.0
-        diversity_loo = diversity_loo + np.nan_to_num(joined_loo, nan=0.0) \
-            if joined is not None else diversity_loo
-    if out["distinct_1"][0] is not None:
-        out["ngram_diversity_score"] = (diversity, diversity_loo)
-    d4, d4_loo = out["distinct_4"]
-    if d4 is not None:
-        out["repeated_ngram_across_answers"] = (1.0 - d4, 1.0 - d4_loo)
-    out["self_repetition_score"] = R.self_repetition(tables, 4)
-    out["self_bleu"] = T.self_bleu(tables)
-    out["compression_ratio"] = R.chunked_compression(texts, group, STREAMING_GZIP_LEVEL, groups)
-    coverage = {**COVERAGE, **(coverage or {})}
-    for kind, n in (("words", 1), ("bigrams", 2)):
-        t = tables.order(n)
-        if t.total:
-            types = int(t.gram_start.sum())
-            counts = np.bincount(t.gram_of_row() * groups + t.grp, weights=t.count,
-                                 minlength=types * groups).reshape(types, groups)
-            out.update(_at_coverage(kind, counts, coverage[kind]))
-    entities = R.count_matrix([item.entities for item in sample], group, groups)
-    if len(entities):
-        out.update(_at_coverage("entities", entities, coverage["entities"]))
-    contexts = R.count_matrix([item.contexts for item in sample], group, groups)
-    if len(contexts):
-        out["context_distinct_ratio"] = R.keyed_with_jackknife(contexts, R.distinct_share)
-        out["context_top10_share"] = R.keyed_with_jackknife(contexts, R.top_share)
-    has_row = np.fromiter((bool(item.embedding) for item in sample), dtype=bool,
-                          count=len(sample))
-    X = embedding_matrix(sample)
-    if len(X) >= 2 and len(X) == int(has_row.sum()):
-        emb = R.embedding_with_jackknife(X, group[has_row], groups)
-        out["embedding_vendi_score"] = emb["vendi"]
-        out["embedding_mean_cosine_similarity"] = emb["cosine"]
-        out["embedding_effective_rank"] = emb["rank"]
-    return {k: v for k, v in out.items() if v[0] is not None}
-
-
-def _at_coverage(kind: str, counts: np.ndarray, target: float,
-                 ) -> dict[str, tuple[float | None, np.ndarray]]:
-    """The registry's signals of one kind of type from its types x groups count matrix: Hill
-    numbers at coverage ``target`` (or the one the sample reaches within twice its size) and
-    the coverage deficit, each with its leave-group-out values."""
-    r = C.with_jackknife(counts, target)
-    out: dict[str, tuple[float | None, np.ndarray]] = {}
-    if not r:
-        return out
+                      ) -> dict[str, Estimate]:
+    """Every corpus statistic of ``sample`` alone, (value, standard error) by registry key."""
+    view = WindowView(WindowInputs(len(sample), len(sample), 0, 0, MomentStats(),
+                                   MomentStats(), sample), coverage, groups)
+    out = {}
     for s in SIGNALS:
-        if s.species != kind:
-            continue
-        if s.order is not None:
-            out[s.key] = r[f"q{s.order}"]
-        elif kind == "words":
-            # f1 as a Poisson count (measured: the jackknife was 40% too wide, leaving a
-            # group out turns its doubletons into singletons); bigrams and entity mentions
-            # cluster in answers (an answer's bigrams overlap; one names the same place
-            # twice): the answer-level jackknife (Poisson errors covered 57% of bigram windows)
-            out[s.key] = (r["deficit"][0], C.deficit_se(counts.sum(axis=1)))
-        else:
-            out[s.key] = r["deficit"]
+        if s.statistic == "corpus" and (e := s.estimate(view)) is not None and e[0] is not None:
+            out[s.key] = e
     return out

@@ -20,12 +20,12 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 # module carries @pytest.mark.slow itself.
 SLOW_MODULES = frozenset({
     "test_audit_cli", "test_audit_e2e", "test_calibration", "test_cli_packaging",
-    "test_compare_cli", "test_compare_html_browser", "test_demo", "test_demo_readme",
+    "test_compare_cli", "test_compare_html_browser", "test_demo", "test_demo_docs",
     "test_e2e_prometheus", "test_examples", "test_export_prometheus", "test_export_server",
     "test_feedback_e2e", "test_feedback_spans", "test_feedback_window", "test_metrics_export",
     "test_multiprocess", "test_multiprocess_workers", "test_near_duplicates",
     "test_near_duplicates_templated", "test_ops_e2e", "test_question_spike_e2e",
-    "test_readme", "test_rollouts", "test_rules_promtool", "test_rules_zero_error",
+    "test_docs", "test_rollouts", "test_rules_promtool", "test_rules_zero_error",
     "test_serve_collector_configs", "test_serve_fuzz", "test_serve_held", "test_serve_load",
     "test_serve_replicas", "test_serve_settings", "test_serve_state", "test_simulation",
     "test_tail_signals", "test_validation", "test_verdict_e2e", "test_capture_completion_hook",
@@ -82,7 +82,7 @@ def require_module(name: str):
     except ImportError:
         if IN_CI:
             pytest.fail(f"{name} is required in CI (it is in the test extra)")
-        pytest.skip(f"{name} not installed (pip install -e '.[test]')")
+        pytest.skip(f"{name} not installed (pip install --group test)")
 
 
 def require_binary(name: str, package: str = "prometheus") -> str:

@@ -1,5 +1,5 @@
-"""gunicorn settings of tests/test_multiprocess_workers.py: the two hooks README's
-"Deploying with several workers" asks for."""
+"""gunicorn settings of tests/test_multiprocess_workers.py: the two hooks
+docs/multiprocess.md asks for."""
 
 from collapse_otel.multiprocess import clear_directory, mark_process_dead
 

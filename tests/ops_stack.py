@@ -60,6 +60,8 @@ class Stack:
     prom: str  # base URL of Prometheus
     cfg: MixinConfig
     files: dict[str, str]  # the generated files Prometheus loaded
+    pids: tuple[int, ...] = ()  # the demo, the canary and Prometheus
+
 
     def query(self, expr: str, at: float | None = None) -> list[dict]:
         params = {"query": expr} if at is None else {"query": expr, "time": f"{at:.3f}"}
@@ -72,11 +74,17 @@ class Stack:
                + urllib.parse.urlencode({"match[]": selector}))
         return get_json(url)["data"]
 
-    def progress(self) -> float:
-        """Answers Prometheus has counted: grows while the demo, the canary and the scrapes
-        run, however slowly (the progress the stack's waits require)."""
-        result = self.query('sum(collapse_answers_total{job="collapse-otel"})')
-        return float(result[0]["value"][1]) if result else 0.0
+    def progress(self) -> tuple:
+        """Answers Prometheus has counted and the CPU time of the stack's processes: grows
+        while the demo, the canary and the scrapes run, however slowly (the progress the
+        stack's waits require). Under load every scrape can time out for a while: the
+        counted answers then stand still, but the processes still work."""
+        try:
+            result = self.query('sum(collapse_answers_total{job="collapse-otel"})')
+        except OSError:
+            result = []
+        counted = float(result[0]["value"][1]) if result else 0.0
+        return counted, tuple(cpu_seconds(pid) for pid in self.pids)
 
     def scrapes(self, window: str = "1m") -> int:
         """Samples in ``window`` of the least-scraped answers series."""
@@ -84,17 +92,27 @@ class Stack:
                             f'{{job="collapse-otel"}}[{window}]))')
         return int(float(result[0]["value"][1])) if result else 0
 
-    def clean_instant(self, lookback: float = 60.0) -> float | None:
-        """The latest instant of the last minute at which both targets' last scrape had
-        succeeded, or None. On a busy machine a scrape can outlast its 1 s timeout: the
-        target's series then go stale, and an instant query right after finds nothing."""
+    def clean_instant(self, lookback: float = 60.0, steady: float = 15.0) -> float | None:
+        """The latest instant of the last minute before which both targets' scrapes had
+        succeeded for ``steady`` seconds, or None. On a busy machine a scrape can outlast its
+        1 s timeout: the target's series then go stale, and the chain of recording rules
+        (signal, change, judged, families, verdict) evaluated during that gap records nothing
+        for a few evaluations. An instant after a steady stretch sees the whole chain."""
         end = time.time() - 1
-        params = {"query": 'count(up{job="collapse-otel"} == 1)', "start": f"{end - lookback:.3f}",
-                  "end": f"{end:.3f}", "step": "0.5"}
+        step = 0.5
+        params = {"query": 'count(up{job="collapse-otel"} == 1)',
+                  "start": f"{end - lookback:.3f}", "end": f"{end:.3f}", "step": str(step)}
         body = get_json(f"{self.prom}/api/v1/query_range?" + urllib.parse.urlencode(params))
-        points = [float(t) for series in body["data"]["result"]
-                  for t, v in series["values"] if float(v) == 2]
-        return max(points) if points else None
+        clean = sorted(float(t) for series in body["data"]["result"]
+                       for t, v in series["values"] if float(v) == 2)
+        latest = run_start = previous = None
+        for t in clean:
+            if previous is None or t - previous > step * 1.5:
+                run_start = t
+            if t - run_start >= steady:
+                latest = t
+            previous = t
+        return latest
 
     def alerts(self) -> list[dict]:
         return get_json(f"{self.prom}/api/v1/alerts")["data"]["alerts"]
@@ -160,7 +178,7 @@ def running_stack(tmp: Path) -> Iterator[Stack]:
         prom = PrometheusServer(scrape_config({"collapse-otel": [demo, canary]},
                                               rule_files=["rules.yaml", "alerts.yaml"]), work)
         procs.append(prom.process)
-        s = Stack(prom.base, cfg, files)
+        s = Stack(prom.base, cfg, files, tuple(p.pid for p in procs))
         wait(lambda: len(s.query('count by (release) (collapse_answers_total'
                                  '{job="collapse-otel"})')) == 4, 60, "four releases", procs)
         # entity richness at equal coverage, with its error, for every release (v3 names few

@@ -1,7 +1,8 @@
 """A record that fails inside a batch is left out whole; the rest of the batch is applied.
 
-What the Aggregator promises (aggregator.py, README "observe"): a record whose analysis fails
-is isolated, ``observe_batch`` returns None for it and counts it in ``errors_total``; a record
+What the Aggregator promises (aggregator.py, docs/signals.md "Streaming API"): a record whose
+analysis fails is isolated, ``observe_batch`` returns None for it and counts it in
+``errors_total``; a record
 whose labels cannot be read is dropped the same way ("this record only"). Nothing of such a
 record may reach a stream: not its counters, not its tokens, not the duplicate index (a later
 answer with the same text would otherwise count as a duplicate of an answer never counted).

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from benchmarks import simulation_signals
-from benchmarks.bench_signals import memory_per_answer, stage_costs, throughput
-from benchmarks.workloads import generated_answers
+from benchmarks.bench_signals import compiled_rows, memory_per_answer, stage_costs, throughput
+from benchmarks.workloads import data_answers, generated_answers
 
 
 def test_signal_benchmarks_run_on_small_inputs():
@@ -14,6 +14,14 @@ def test_signal_benchmarks_run_on_small_inputs():
     assert all(v > 0 for v in stages.values()) and len(stages) >= 5
     total, per_answer = memory_per_answer(window=400)
     assert total > per_answer > 0
+
+
+def test_compiled_core_rows_run_on_small_inputs():
+    """Both paths measured in one run, with their named ratios."""
+    rows = compiled_rows(data_answers()[:300])
+    assert [r["value"] > 0 for r in rows] == [True, True]
+    assert "compiled / numpy" in rows[0]["note"] and "baseline libraries" in rows[0]["note"]
+    assert "NOT BUILT" not in rows[0]["note"]
 
 
 def test_simulation_signals_table_runs_on_a_small_simulation(capsys):

@@ -51,3 +51,21 @@ def test_an_installed_wheel_writes_the_runbook_and_the_example_config(tmp_path):
     for rel in ("exporters/prometheus/runbook.md", "exporters/prometheus/prometheus.example.yml",
                 "exporters/prometheus/collapse_rules.yaml"):
         assert (out / rel).read_bytes() == (root / rel).read_bytes(), rel
+    # its simulation reads the corpora from where it is told, not from a checkout
+    code = ("import sys; sys.path.insert(0, sys.argv[1])\n"
+            "from collapse_otel.simulation import load_corpus, run_simulation\n"
+            "gens = run_simulation('replace', 1, 20, human=load_corpus('sotu', sys.argv[2]))\n"
+            "assert len(gens[1].answers) == 20\n"
+            "load_corpus('email', sys.argv[3])")
+    proc = run_watched([sys.executable, "-c", code, str(site), str(root / "tests" / "data"),
+                        str(tmp_path)], cwd=tmp_path)
+    assert proc.returncode == 1 and "FileNotFoundError: no ham.txt.gz in" in proc.stderr, \
+        proc.stderr[-2000:]
+    # the README is the long description; the test and bench tools are not extras
+    metadata = (site / f"{wheel.name.split('-py')[0]}.dist-info" / "METADATA").read_text()
+    headers, _, body = metadata.partition("\n\n")
+    assert "Description-Content-Type: text/markdown" in headers
+    assert body.strip() == (root / "README.md").read_text(encoding="utf-8").strip()
+    extras = {line.split(": ", 1)[1] for line in headers.splitlines()
+              if line.startswith("Provides-Extra: ")}
+    assert {"langchain", "serve"} <= extras and not extras & {"test", "bench"}

@@ -44,7 +44,7 @@ def report(tmp_path_factory) -> dict:
 
 def test_json_schema_keys_are_stable(report):
     """CI parses these keys: renaming or dropping one is a breaking change (bump the
-    schema version and say so in the README)."""
+    schema version and say so in docs/compare.md and the CHANGELOG)."""
     assert set(report) == TOP
     assert (report["schema"], report["schema_version"]) == (SCHEMA, SCHEMA_VERSION) == \
         ("collapse-otel/compare", 1)

@@ -231,13 +231,13 @@ def test_runbook_names_only_panels_that_exist() -> None:
     assert not missing, f"runbook names panels that do not exist: {missing}"
 
 
-def test_runbook_and_readme_quote_the_current_verdict_bound() -> None:
+def test_runbook_and_operations_page_quote_the_current_verdict_bound() -> None:
     """The bound's width depends on how many signals are in the verdict: the docs must
     follow."""
     _, width = tightest(MixinConfig())
     n, alpha = len(VERDICT_SIGNALS), MixinConfig().verdict_alpha
     runbook = (ROOT / "exporters" / "prometheus" / "runbook.md").read_text()
-    readme = (ROOT / "README.md").read_text()
+    page = (ROOT / "docs" / "operations.md").read_text()
     assert f"all {n} verdict signals" in runbook and f"2 ln({n}/{alpha:g})" in runbook
     assert f"tightest ({width:.2f})" in runbook
-    assert f"{width:.2f} at best for the {n} verdict signals at alpha {alpha:g}" in readme
+    assert f"{width:.2f} at best for the {n} verdict signals at alpha {alpha:g}" in page

@@ -25,7 +25,8 @@ from collapse_otel.records import AnswerRecord
 from collapse_otel.registry import BY_KEY, VERDICT_SIGNALS, verdict_signals
 from collapse_otel.signals import embedders as E
 from collapse_otel.signals.embedding import HashedFeatureEmbedder
-from collapse_otel.simulation import run_simulation
+from collapse_otel.simulation import load_corpus, run_simulation
+from tests.conftest import DATA
 
 
 def _needs(package: str):
@@ -148,7 +149,7 @@ def test_compare_judges_semantic_dispersion_of_a_collapsed_release_under_wordlla
     """Generation 1 against generation 4 of the replace regime (a model retrained on its own
     output three times): WordLlama's Vendi score and mean cosine are judged and degraded; on
     the hashed default the family is left out of the verdict and the report says why."""
-    gens = run_simulation("replace", 4, 1000, seed=3)
+    gens = run_simulation("replace", 4, 1000, seed=3, human=load_corpus("wikitext", DATA))
     base, cand = list(gens[1].answers), list(gens[4].answers)
     model = compare_answers(base, cand, CompareOptions(embedder="wordllama", permutations=50))
     for key in ("embedding_vendi_score", "embedding_mean_cosine_similarity"):

@@ -32,11 +32,12 @@ from collapse_otel.text.entities import (
     SpacyEntityExtractor,
     entity_key,
 )
+from tests.conftest import DATA
 
 WNUT_TEST = Path(__file__).parent / "data" / "ner" / "wnut17-test.conll"
 NEWS_DEV = Path(__file__).parent / "data" / "ner" / "gum-news-dev.conll"
 NEWS_TEST = Path(__file__).parent / "data" / "ner" / "gum-news-test.conll"
-# Measured once the rules were final (see README, "Measured quality"); the floor leaves room
+# Measured once the rules were final (see docs/entities.md, "Measured quality"); the floor leaves room
 # for the machine, not for the rules: the score is deterministic.
 NEWS_TEST_FLOOR = 0.75
 WIKIGOLD = Path(__file__).parent / "data" / "ner" / "wikigold.conll"
@@ -712,11 +713,11 @@ def test_entity_richness_at_equal_coverage_does_not_follow_the_sample_size():
     import random
 
     from collapse_otel.compare import window_of_answers
+    from collapse_otel.simulation import load_corpus
     from collapse_otel.simulation.tokens import detokenize
-    from collapse_otel.simulation.wikitext import load_human_answers
     from collapse_otel.window import compute_window
 
-    texts = [detokenize(a) for a in load_human_answers()]
+    texts = [detokenize(a) for a in load_corpus("wikitext", DATA)]
     random.Random(3).shuffle(texts)
     raw, rarefied = {}, {}
     for n in (400, 1000, len(texts)):

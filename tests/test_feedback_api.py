@@ -251,7 +251,7 @@ def test_reference_map_is_bounded_and_keeps_recent_references():
 
 
 def test_reference_map_memory_at_the_default_bound():
-    """The README states the bound: 65,536 references, 9.3 MiB at the peak."""
+    """docs/feedback.md states the bound: 65,536 references, 9.3 MiB at the peak."""
     tracemalloc.start()
     try:
         refs = AnswerReferences(65_536)

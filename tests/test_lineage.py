@@ -1,7 +1,7 @@
 """Release lineage (collapse_otel.lineage): which release is compared with which, and what every
 process publishes on ``collapse_release_info``.
 
-Expected values follow README "Release lineage" and the lineage module docstring: a configured
+Expected values follow docs/operations.md "Release lineage" and the lineage module docstring: a configured
 predecessor of the process's own release wins over ``release_order``, which wins over first-seen
 order; ``svc=value`` entries scope a value to one service; a process that has seen only its own
 release publishes its configured predecessor (and none when nothing is configured).
@@ -284,7 +284,7 @@ def test_the_default_source_publishes_the_env_lineage_on_both_paths(monkeypatch,
 
 
 def test_instrument_arguments_are_the_published_lineage(no_default_pipeline):
-    """README: ``instrument()`` takes every CollapseConfig field, previous_release and
+    """docs/operations.md: ``instrument()`` takes every CollapseConfig field, previous_release and
     baseline_release included; the metrics it publishes carry them."""
     from collapse_otel.capture.instrumentor import instrument, uninstrument
 

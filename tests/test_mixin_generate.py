@@ -83,6 +83,30 @@ def test_user_config_file_drives_every_output(tmp_path: Path, suffix: str) -> No
         assert 'job=\\"llm-agents\\", env=\\"prod\\"' in path.read_text()
 
 
+def test_a_yaml_config_without_pyyaml_says_what_to_install(tmp_path: Path) -> None:
+    """PyYAML comes with the serve extra only: without it, exit 2 and one line, no traceback
+    (the import is made to fail as it does where PyYAML is not installed)."""
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "ops.yaml"
+    cfg.write_text("verdict_min_families: 3\n")
+    code = ("import sys; sys.modules['yaml'] = None; from collapse_otel.mixin import main; "
+            f"sys.exit(main(['--config', {str(cfg)!r}, '--out', {str(tmp_path)!r}]))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "collapse-otel mixin: " in proc.stderr and "pip install pyyaml" in proc.stderr
+    assert not (tmp_path / RULES_PATH).exists()
+
+
+def test_malformed_yaml_is_one_line_and_status_2(tmp_path: Path, capsys) -> None:
+    cfg = tmp_path / "ops.yaml"
+    cfg.write_text("job_selector: [unclosed\n")
+    assert main(["--config", str(cfg), "--out", str(tmp_path)]) == 2
+    assert "ops.yaml: not valid YAML" in capsys.readouterr().err
+
+
 def test_unknown_or_invalid_config_is_rejected(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"duplicate_treshold": 0.5}))

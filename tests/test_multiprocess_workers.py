@@ -6,7 +6,7 @@ within the tolerances below. After a graceful stop the standalone exporter
 (``python -m collapse_otel.multiprocess``) shows the same from the files the workers left.
 
 Tolerances, from 400 random splits of these answers over 4 workers in one process (largest
-difference seen in brackets; README, "Deploying with several workers"): the compression
+difference seen in brackets; docs/multiprocess.md): the compression
 ratio is computed on the sample in its order (gzip of chunks), which differs from one
 process's order: within 2 of its standard errors (1.65); the n-gram diversity score: 0.1%
 (0.028%); the near-duplicate verdict of an answer can depend on the order two similar
@@ -54,7 +54,7 @@ TOLERANCE = {
     ("collapse_ngram_diversity_score", ""): 0.001,
 }
 FLOAT_ROUNDING = 1e-9   # "exact": sums of the same floats in another order
-# the duplicate counters sum each worker's own verdicts (README): compared, not equal
+# the duplicate counters sum each worker's own verdicts (docs/multiprocess.md): compared, not equal
 NOT_COMPARED = {"collapse_duplicate_answers_total", "collapse_window_signal_stderr"}
 
 

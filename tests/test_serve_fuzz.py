@@ -33,7 +33,7 @@ from tests.test_serve_support import (
 
 PAYLOADS = 10_400
 MAX_BODY = 4 * 1024 * 1024
-RSS_LIMIT_MB = 300     # bound for --max-body-bytes 4 MiB (README: memory)
+RSS_LIMIT_MB = 300     # bound for --max-body-bytes 4 MiB (docs/serve.md: bounded memory)
 ALLOWED = {200, 400, 413, 415, 429, 503}
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from collapse_otel.signals.batch import distinct_n, ngram_diversity_score
-from collapse_otel.simulation import load_human_answers, run_simulation
+from collapse_otel.simulation import load_corpus, load_human_answers, run_simulation
 from collapse_otel.simulation.ngram import TrigramModel, _Uniform
 from collapse_otel.simulation.tokens import detokenize, word_count
 from collapse_otel.simulation.wikitext import (
@@ -20,16 +20,18 @@ from collapse_otel.simulation.wikitext import (
     MAX_WORDS,
     MIN_WORDS,
     clean_sentence,
+    default_files,
     join_marks,
 )
 from collapse_otel.text.normalize import tokenize
+from tests.conftest import DATA
 
 GENERATIONS, ANSWERS = 3, 1000
 
 
 @pytest.fixture(scope="module")
 def human():
-    return load_human_answers()
+    return load_human_answers(default_files(DATA / "wikitext-2"))
 
 
 @pytest.fixture(scope="module")
@@ -180,9 +182,7 @@ def test_replace_collapses_and_accumulate_levels_off(runs):
 def test_plain_text_corpora_give_answers_like_wikitext(name):
     """Each corpus holds 3,000 answers for generation 0 plus a held-out pool, each 1-3
     sentences of 40-120 words, written back as text the product tokenises to the same words."""
-    from collapse_otel.simulation import load_corpus
-
-    answers = load_corpus(name)
+    answers = load_corpus(name, DATA)
     assert len(answers) >= 4000
     for a in answers[::97]:
         assert 1 <= len(a) <= MAX_SENTENCES and MIN_WORDS <= word_count(a) <= MAX_WORDS
@@ -198,5 +198,18 @@ def test_plain_text_tokens_keep_abbreviations_and_numbers():
         ("Mr.", "Smith", "paid", "$", "1,000", "in", "the", "U.S.", "last", "year", "."),
         ("Did", "he", "?"), ("Yes", ":", "it's", "2.5", "percent", "!")]
     with pytest.raises(ValueError, match="unknown corpus"):
-        from collapse_otel.simulation import load_corpus
-        load_corpus("nope")
+        load_corpus("nope", DATA)
+
+
+def test_the_corpus_location_is_an_argument_with_a_clear_error(tmp_path):
+    """The package ships no corpus: an installed wheel reads them where it is told, and says
+    what it expected where they are missing."""
+    assert load_corpus("wikitext", str(DATA)) == load_corpus("wikitext", DATA)
+    with pytest.raises(FileNotFoundError, match="does not exist: pass the folder"):
+        load_corpus("sotu", tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match=r"no WikiText-2 files in .*valid\.txt\.gz"):
+        load_corpus("wikitext", tmp_path)
+    with pytest.raises(FileNotFoundError, match="no addresses.txt.gz in"):
+        load_corpus("sotu", tmp_path)
+    with pytest.raises(TypeError, match="human"):
+        run_simulation("replace", 1, 10)   # no default pool from a checkout

@@ -282,7 +282,7 @@ def test_reservoir_merge_when_b_overflowed_is_uniform_over_union():
 
 
 def test_lsh_candidate_probabilities_quoted_in_the_docs():
-    """10 bands x 3 rows: 0.9992 at J = 0.8 and 1 - 2e-6 at J = 0.9 (README, minhash.py)."""
+    """10 bands x 3 rows: 0.9992 at J = 0.8 and 1 - 2e-6 at J = 0.9 (docs/signals.md, minhash.py)."""
     from collapse_otel.signals.minhash import MinHasher
 
     mh = MinHasher()

@@ -14,7 +14,7 @@ from collapse_otel.signals.gram_table import GramTables
 from collapse_otel.text import normalize, tokenize
 from collapse_otel.text.hashing import TokenHasher
 from collapse_otel.text.normalize import word_bytes
-from tests.conftest import load_texts
+from tests.conftest import DATA, load_texts
 
 
 def _sample() -> list[str]:
@@ -75,11 +75,11 @@ def test_compare_reports_how_much_of_the_baseline_tail_the_candidate_still_produ
     generation 1 does; the control, which keeps training on generation 1, does not lose them
     (measured at 800 answers: 0.43 vs 0.53, p 5e-13; control 0.56 vs 0.53)."""
     from collapse_otel.compare import CompareOptions, compare_answers
-    from collapse_otel.simulation import run_simulation
+    from collapse_otel.simulation import load_corpus, run_simulation
 
     words = {}
     for regime in ("replace", "accumulate"):
-        gens = run_simulation(regime, 3, 800, seed=2)
+        gens = run_simulation(regime, 3, 800, seed=2, human=load_corpus("wikitext", DATA))
         c = compare_answers(gens[1].answers, gens[3].answers, CompareOptions(permutations=20))
         words[regime] = next(t for t in c.tail if t.kind == "words")
         assert words[regime].rare_items > 1000
@@ -93,9 +93,10 @@ def test_compare_reports_how_much_of_the_baseline_tail_the_candidate_still_produ
 def simulated():
     """Window signals of generations 0-3 (1,000 answers each) of both regimes."""
     from benchmarks.simulation_signals import measure
-    from collapse_otel.simulation import run_simulation
+    from collapse_otel.simulation import load_corpus, run_simulation
 
-    return {regime: measure(regime, run_simulation(regime, 3, 1000, seed=0))
+    human = load_corpus("wikitext", DATA)
+    return {regime: measure(regime, run_simulation(regime, 3, 1000, seed=0, human=human))
             for regime in ("replace", "accumulate")}
 
 

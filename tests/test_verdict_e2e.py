@@ -44,8 +44,8 @@ from collapse_otel.mixin import MixinConfig, generate
 from collapse_otel.mixin.render import ALERTS_PATH, RULES_PATH
 from collapse_otel.mixin.verdict import families_degraded, family_degraded, suspected, zscore
 from collapse_otel.records import AnswerRecord
-from collapse_otel.simulation import REGIMES, Generation, run_simulation
-from tests.conftest import require_binary
+from collapse_otel.simulation import REGIMES, Generation, load_corpus, run_simulation
+from tests.conftest import DATA, require_binary
 from tests.prometheus_server import PrometheusServer, free_port, scrape_config
 from tests.verdict_processes import ReleaseProcess, write_answers
 
@@ -75,7 +75,7 @@ def _epoch(rfc3339: str) -> float:
 
 def human(seed: int) -> Generation:
     """1,000 human answers (WikiText-2), a different draw per seed."""
-    return run_simulation("replace", 0, ANSWERS, seed)[0]
+    return run_simulation("replace", 0, ANSWERS, seed, human=load_corpus("wikitext", DATA))[0]
 
 
 def records(g: Generation) -> list[AnswerRecord]:
@@ -183,7 +183,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
     require_binary("prometheus")
     s = Stack(tmp_path_factory.mktemp("verdict-e2e"))
     try:
-        sims = {regime: run_simulation(regime, GENERATIONS, ANSWERS, SEED) for regime in REGIMES}
+        pool = load_corpus("wikitext", DATA)
+        sims = {regime: run_simulation(regime, GENERATIONS, ANSWERS, SEED, human=pool)
+                for regime in REGIMES}
         for regime, gens in sims.items():
             for g in gens:
                 s.deploy(f"sim-{regime}", f"gen{g.index}", records(g),

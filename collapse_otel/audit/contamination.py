@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..analysis import SHINGLE_SIZE, _unique_pairs
+from ..analysis import SHINGLE_SIZE
+from ..hash_core import unique_pairs
 from ..signals.duplicates import SHINGLE_SKETCH, DuplicateIndex
 from ..signals.minhash import MinHasher
 from ..text.hashing import TokenHasher, text_hash
@@ -47,7 +48,7 @@ def sketch(texts: Sequence[str], minhasher: MinHasher,
         chunk = [normalize(clean_text(t)) for t in texts[start:start + CHUNK]]
         out.hashes += [text_hash(t) if t else None for t in chunk]
         batch = hasher.batch([word_bytes(t) for t in chunk])
-        sh, owner = _unique_pairs(*batch.ngrams(SHINGLE_SIZE), bits=32)
+        sh, owner = unique_pairs(*batch.ngrams(SHINGLE_SIZE), bits=32)
         sh = sh.astype(np.uint32)
         keys = minhasher.band_keys(minhasher.signatures(sh, owner, len(chunk))).tolist()
         bounds = np.concatenate(([0], np.cumsum(np.bincount(owner, minlength=len(chunk)))))

@@ -21,11 +21,22 @@ from statistics import NormalDist
 
 import numpy as np
 
-from ..registry import BY_KEY, COVERAGE, FAMILIES, SIGNALS, Signal
+from ..registry import (
+    BY_KEY,
+    COVERAGE,
+    FAMILIES,
+    PERMUTATION,
+    SIGNALS,
+    TWO_PROPORTIONS,
+    WELCH,
+    Z_DELTA,
+    Z_JACKKNIFE,
+    Signal,
+)
 from ..signals.accumulators import MomentStats
 from ..signals.embedders import EMBEDDER_NAMES
 from ..snapshot import WindowSignals
-from ..window import WindowInputs, compute_window
+from ..window import WindowInputs, WindowView, compute_window
 from .permutation import permutation_test
 from .tail_coverage import TailCoverage, tail_coverage
 
@@ -192,8 +203,10 @@ def compare_windows(baseline: WindowInputs, candidate: WindowInputs,
     a, b = (equal_size(w, m, texts, questions) for w in (baseline, candidate))
     # Hill numbers at the smaller of the two samples' coverages, per kind of type: that
     # sample as observed, the other interpolated down to it
-    coverage = common_coverage(compute_window(a), compute_window(b))
-    wa, wb = compute_window(a, coverage), compute_window(b, coverage)
+    va, vb = WindowView(a), WindowView(b)   # each side's sample work, done once
+    coverage = common_coverage(compute_window(a, view=va), compute_window(b, view=vb))
+    wa = compute_window(a, view=va.at(coverage))
+    wb = compute_window(b, view=vb.at(coverage))
     perm = permutation_test(a.sample, b.sample, opts.permutations, opts.seed) if m >= 4 else {}
     raw: list[tuple[Signal, dict]] = []
     # judged under the embedder of both samples; embeddings of two spaces are never compared
@@ -236,25 +249,21 @@ def common_coverage(wa: WindowSignals, wb: WindowSignals) -> dict[str, float]:
 
 def _p_value(s: Signal, a: WindowInputs, b: WindowInputs, va, vb, sa, sb,
              perm: Mapping[str, float | None]) -> tuple[float | None, str]:
+    """The signal's declared test; a z-test on the two windows' errors when that test
+    cannot run on this pair (too few answers to permute, a side without counts)."""
     if va is None or vb is None:
         return None, ""
-    # the test follows the registry's declaration: permutation for a corpus statistic that
-    # has one, the counts of a proportion, the moments of a per-answer mean, else a z-test on
-    # the two windows' errors
-    if s.statistic == "corpus" and perm.get(s.key) is not None:
-        return perm[s.key], "permutation"
-    if s.proportion is not None:
+    if s.test == PERMUTATION and perm.get(s.key) is not None:
+        return perm[s.key], s.test
+    if s.test == TWO_PROPORTIONS:
         pa, pb = s.proportion(a), s.proportion(b)
         if pa is not None and pb is not None:
-            return _two_proportions(*pa, *pb), "two-proportion z"
-    if s.per_answer is not None:
-        return _welch(s.per_answer(a), s.per_answer(b)), "Welch t"
+            return _two_proportions(*pa, *pb), s.test
+    if s.test == WELCH:
+        return _welch(s.per_answer(a), s.per_answer(b)), s.test
     if sa is None or sb is None:
         return None, ""
-    # corpus statistics without a permutation form (self-BLEU: every split would rebuild the
-    # references), proportions whose repeats cluster: a z-test on the jackknife errors
-    return _normal(vb - va, math.hypot(sa, sb)), \
-        "z (delta method)" if s.statistic == "dispersion" else "z (jackknife)"
+    return _normal(vb - va, math.hypot(sa, sb)), s.test if s.test == Z_DELTA else Z_JACKKNIFE
 
 
 def _normal(diff: float, se: float) -> float | None:

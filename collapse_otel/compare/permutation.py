@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 
+from ..registry import SIGNALS
+from ..signals import answer_clusters as A
 from ..signals import coverage as C
 from ..signals import resampling as R
 from ..signals.answer_sample import SampledAnswer, embedding_matrix
@@ -24,6 +28,7 @@ from ..text.hashing import NgramBatch, TokenHasher
 from ..text.normalize import word_bytes
 
 _HASHER = TokenHasher()
+_EMBEDDING = ("vendi", "cosine", "rank")
 # A split of the pool (boolean mask: True = one half) -> the statistic on (that half, the rest).
 Statistic = Callable[[np.ndarray], tuple[float, float]]
 
@@ -141,9 +146,98 @@ def _types_unseen(batch: NgramBatch, n: int) -> Statistic | None:
     return stat
 
 
-def _embedding(X: np.ndarray, rows: np.ndarray) -> dict[str, Statistic]:
-    """Vendi, mean cosine and effective rank of each half, from S_half = X_h' X_h and
-    S - S_half (one product per split)."""
+class Permuted(NamedTuple):
+    """A statistic of a half of the pool and of the rest, over ``units`` exchangeable units
+    (None: the pool's answers; otherwise the statistic's own groups of answers, the first
+    half of them from the baseline)."""
+
+    statistic: Statistic
+    units: int | None = None
+
+
+class Pool:
+    """Two equal-size samples pooled, with the work every permuted statistic shares (hashed
+    text, keyed lists, embedding rows) done once on first use. Each method is the permuted
+    form of one kind of corpus statistic (None: the pool has nothing to compute it on)."""
+
+    def __init__(self, pool_a: Sequence[SampledAnswer], pool_b: Sequence[SampledAnswer],
+                 groups: int = R.GROUPS, level: int = 6) -> None:
+        self.a, self.b = list(pool_a), list(pool_b)
+        self.items = self.a + self.b
+        self.groups, self.level = min(groups, len(self.a)), level
+
+    @cached_property
+    def batch(self) -> NgramBatch:
+        return _HASHER.batch([word_bytes(item.text) for item in self.items])
+
+    def distinct(self, n: int) -> Permuted | None:
+        return _permuted(_distinct(self.batch, n, joined=False))
+
+    def repeated_across(self, n: int = 4) -> Permuted | None:
+        d = _distinct(self.batch, n, joined=False)
+        return None if d is None else Permuted(lambda h: tuple(1.0 - v for v in d(h)))
+
+    def ngram_diversity(self) -> Permuted | None:
+        joined = [_distinct(self.batch, n, joined=True) for n in (1, 2, 3, 4)]
+        if not all(joined):
+            return None
+        return Permuted(lambda h: tuple(map(sum, zip(*(f(h) for f in joined), strict=True))))
+
+    def self_repetition(self) -> Permuted | None:
+        return _permuted(_self_repetition(self.batch))
+
+    def deficit(self, kind: str) -> Permuted | None:
+        """Coverage deficit of each half's types of ``kind`` (words, bigrams, entities, or
+        answers clustered as near duplicates on the pool)."""
+        if kind in ("words", "bigrams"):
+            return _permuted(_types_unseen(self.batch, {"words": 1, "bigrams": 2}[kind]))
+        texts = [item.text for item in self.items]
+        keyed = {"entities": lambda: [item.entities for item in self.items],
+                 "near_answers": lambda: [(label,) for label in
+                                          A.near_labels(texts, self.batch).tolist()]}
+        return _permuted(_keyed(keyed[kind](), C.deficit))
+
+    def contexts(self, fn: Callable[[np.ndarray], float | None]) -> Permuted | None:
+        return _permuted(_keyed([item.contexts for item in self.items], fn))
+
+    @cached_property
+    def _embedding(self) -> Callable[[int], Statistic] | None:
+        has_row = np.fromiter((bool(i.embedding) for i in self.items), dtype=bool,
+                              count=len(self.items))
+        X = embedding_matrix(self.items)
+        if len(X) != int(has_row.sum()) or len(X) < 4:
+            return None
+        return _embedding(X, np.flatnonzero(has_row))
+
+    def embedding(self, statistic: str) -> Permuted | None:
+        """vendi, cosine or rank of each half's embeddings."""
+        pick = self._embedding
+        return None if pick is None else Permuted(pick(_EMBEDDING.index(statistic)))
+
+    def compression(self) -> Permuted | None:
+        """gzip ratio, permuted in the groups of answers it is computed on."""
+        g = self.groups
+        raw_a, packed_a = compression_groups([i.text for i in self.a], g, self.level)
+        raw_b, packed_b = compression_groups([i.text for i in self.b], g, self.level)
+        if not (packed_a.sum() and packed_b.sum()):
+            return None
+        raw, packed = np.r_[raw_a, raw_b], np.r_[packed_a, packed_b]
+
+        def stat(half: np.ndarray) -> tuple[float, float]:
+            pick = half > 0
+            return (raw[pick].sum() / packed[pick].sum(),
+                    raw[~pick].sum() / packed[~pick].sum())
+
+        return Permuted(stat, 2 * g)
+
+
+def _permuted(stat: Statistic | None) -> Permuted | None:
+    return None if stat is None else Permuted(stat)
+
+
+def _embedding(X: np.ndarray, rows: np.ndarray) -> Callable[[int], Statistic]:
+    """Vendi, mean cosine and effective rank (0, 1, 2) of each half, from S_half = X_h' X_h
+    and S - S_half (one product per split, shared by the three)."""
     S, total = X.T @ X, X.sum(axis=0)
     cache: dict[str, tuple] = {}
 
@@ -163,36 +257,7 @@ def _embedding(X: np.ndarray, rows: np.ndarray) -> dict[str, Statistic]:
     def pick(i: int) -> Statistic:
         return lambda half: (both(half)[0][i], both(half)[1][i])
 
-    return {"embedding_vendi_score": pick(0), "embedding_mean_cosine_similarity": pick(1),
-            "embedding_effective_rank": pick(2)}
-
-
-def corpus_statistics(pool: Sequence[SampledAnswer]) -> dict[str, Statistic]:
-    """Per registry key, the statistic of a half of ``pool`` and of the rest."""
-    batch = _HASHER.batch([word_bytes(item.text) for item in pool])
-    stats: dict[str, Statistic | None] = {}
-    for n in (1, 2, 3, 4):
-        stats[f"distinct_{n}"] = _distinct(batch, n, joined=False)
-    d4 = stats["distinct_4"]
-    if d4 is not None:
-        stats["repeated_ngram_across_answers"] = lambda h: tuple(1.0 - v for v in d4(h))
-    joined = [_distinct(batch, n, joined=True) for n in (1, 2, 3, 4)]
-    if all(joined):
-        stats["ngram_diversity_score"] = lambda h: tuple(
-            map(sum, zip(*(f(h) for f in joined), strict=True)))
-    stats["self_repetition_score"] = _self_repetition(batch)
-    entities = [item.entities for item in pool]
-    stats["entity_coverage_deficit"] = _keyed(entities, C.deficit)
-    stats["word_coverage_deficit"] = _types_unseen(batch, 1)
-    stats["bigram_coverage_deficit"] = _types_unseen(batch, 2)
-    contexts = [item.contexts for item in pool]
-    stats["context_distinct_ratio"] = _keyed(contexts, R.distinct_share)
-    stats["context_top10_share"] = _keyed(contexts, R.top_share)
-    has_row = np.fromiter((bool(i.embedding) for i in pool), dtype=bool, count=len(pool))
-    X = embedding_matrix(list(pool))
-    if len(X) == int(has_row.sum()) and len(X) >= 4:
-        stats.update(_embedding(X, np.flatnonzero(has_row)))
-    return {k: v for k, v in stats.items() if v is not None}
+    return pick
 
 
 def compression_groups(texts: Sequence[str], groups: int, level: int,
@@ -209,37 +274,39 @@ def compression_groups(texts: Sequence[str], groups: int, level: int,
 def permutation_test(pool_a: Sequence[SampledAnswer], pool_b: Sequence[SampledAnswer],
                      permutations: int, seed: int, level: int = 6,
                      groups: int = R.GROUPS) -> dict[str, float | None]:
-    """p-value per registry key for "the two equal-size samples come from one population"."""
+    """p-value per registry key for "the two equal-size samples come from one population",
+    for every signal the registry tests by permutation."""
     m = len(pool_a)
     if m != len(pool_b) or m < 4:
         return {}
-    pool = list(pool_a) + list(pool_b)
-    stats = corpus_statistics(pool)
+    pool = Pool(pool_a, pool_b, groups, level)
+    by_units: dict[int | None, dict[str, Statistic]] = {}
+    for s in SIGNALS:
+        if s.permuted is not None and (p := s.permuted(pool)) is not None:
+            by_units.setdefault(p.units, {})[s.key] = p.statistic
     rng = np.random.default_rng(seed)
-    baseline_half = np.r_[np.ones(m), np.zeros(m)]
+    out: dict[str, float | None] = {}
+    # the answers' splits first, then each grouping's (one generator, in that order)
+    for units in sorted(by_units, key=lambda u: -1 if u is None else u):
+        out.update(_permute(by_units[units], units or 2 * m, permutations, rng))
+    return out
+
+
+def _permute(stats: dict[str, Statistic], units: int, permutations: int,
+             rng: np.random.Generator) -> dict[str, float | None]:
+    """Each statistic's p over ``permutations`` random halvings of ``units`` units (the first
+    half of them is the baseline), every statistic on the same halvings."""
+    half_units = units // 2
     observed = {}
     for k, f in stats.items():
-        a, b = f(baseline_half)
+        a, b = f(np.r_[np.ones(half_units), np.zeros(half_units)])
         observed[k] = b - a
     null = {k: np.empty(permutations) for k in stats}
     for i in range(permutations):
-        half = np.zeros(2 * m)
-        half[rng.permutation(2 * m)[:m]] = 1.0
+        half = np.zeros(units)
+        half[rng.permutation(units)[:half_units]] = 1.0
         for k, f in stats.items():
             a, b = f(half)
             null[k][i] = b - a
-    out = {k: normal_p_value(observed[k], null[k]) if np.isfinite(observed[k]) else None
-           for k in stats}
-    g = min(groups, m)
-    raw_a, packed_a = compression_groups([i.text for i in pool_a], g, level)
-    raw_b, packed_b = compression_groups([i.text for i in pool_b], g, level)
-    raw, packed = np.r_[raw_a, raw_b], np.r_[packed_a, packed_b]
-    if packed_a.sum() and packed_b.sum():
-        diff = raw_b.sum() / packed_b.sum() - raw_a.sum() / packed_a.sum()
-        perm = np.empty(permutations)
-        for b in range(permutations):
-            pick = np.zeros(2 * g, bool)
-            pick[rng.permutation(2 * g)[:g]] = True
-            perm[b] = raw[~pick].sum() / packed[~pick].sum() - raw[pick].sum() / packed[pick].sum()
-        out["compression_ratio"] = normal_p_value(diff, perm)
-    return out
+    return {k: normal_p_value(observed[k], null[k]) if np.isfinite(observed[k]) else None
+            for k in stats}

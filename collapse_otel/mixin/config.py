@@ -199,19 +199,25 @@ def runbook_anchor(alertname: str) -> str:
 
 
 def load_config(path: str | Path | None = None) -> MixinConfig:
-    """Defaults, overridden by a JSON or YAML file (YAML needs PyYAML installed)."""
+    """Defaults, overridden by a JSON or YAML file. PyYAML is not a dependency of the base
+    install, so a YAML file without it is a ValueError that says what to install (the CLI
+    prints it and exits 2), never a traceback."""
     if path is None:
         return MixinConfig()
     text = Path(path).read_text(encoding="utf-8")
-    data: Any
-    if str(path).endswith(".json"):
-        data = json.loads(text)
-    else:
-        try:
-            import yaml
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise SystemExit("YAML config needs PyYAML (pip install pyyaml), or use .json") from exc
-        data = yaml.safe_load(text) or {}
+    data = json.loads(text) if str(path).endswith(".json") else _read_yaml(path, text)
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of config keys")
     return MixinConfig().with_overrides(data)
+
+
+def _read_yaml(path: str | Path, text: str) -> Any:
+    try:
+        import yaml
+    except ImportError:
+        raise ValueError(f"{path}: a YAML config needs PyYAML: pip install pyyaml (or "
+                         "'collapse-otel[serve]'), or write the config as JSON (.json)") from None
+    try:
+        return yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None

@@ -28,6 +28,10 @@ GAUGES: dict[str, list[tuple[str, str, str, str, str]]] = {
             for s in SIGNALS if s.family == family]
     for family, title in ROWS.items()}
 
+# Answer clusters as species (informational): in the duplicates row.
+CLUSTER_GAUGES = [(s.title, s.metric, s.selector, s.unit, s.description)
+                  for s in SIGNALS if s.family == "duplication" and s.species]
+
 
 SE_LOOPS = 'signal="agent_loop_ratio"'
 STREAM = ('service=~"$service"', 'release=~"$release"', 'cohort=~"$cohort"')
@@ -150,6 +154,8 @@ def overview(cfg: MixinConfig) -> dict:
             f"avg by ({BY}) (collapse_cross_question_duplicate_ratio{s})", LEGEND)],
             "percentunit", "Share of the window's answers with a known question that repeat an "
             "answer to a different question (a verdict signal)."),
+        *(timeseries(name, [(f"avg by ({BY}) ({metric}{stream_sel(cfg, extra)})", LEGEND)],
+                     unit, desc) for name, metric, extra, unit, desc in CLUSTER_GAUGES),
     ])
     rows = [suspected(cfg), traffic, dup]
     for title, gauges in GAUGES.items():

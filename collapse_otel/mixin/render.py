@@ -17,7 +17,7 @@ from .config import MixinConfig, load_config
 from .dashboards import health, overview
 from .rollouts import rollout_files
 from .rules import rules_file
-from .signal_doc import BEGIN, with_signal_table
+from .signal_doc import BEGIN, SIGNAL_PAGE, with_signal_table
 from .yamlout import dump
 
 RULES_PATH = "exporters/prometheus/collapse_rules.yaml"
@@ -138,8 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     for path in write(generate(cfg), Path(args.out)):
         print(path)
-    readme = Path(args.out) / "README.md"
-    if readme.exists() and BEGIN in (text := readme.read_text(encoding="utf-8")):
-        readme.write_text(with_signal_table(text), encoding="utf-8")
-        print(readme)
+    page = Path(args.out) / SIGNAL_PAGE
+    if page.exists() and BEGIN in (text := page.read_text(encoding="utf-8")):
+        page.write_text(with_signal_table(text), encoding="utf-8")
+        print(page)
     return 0

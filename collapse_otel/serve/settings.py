@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "--state-file): nothing acknowledged is lost to a crash")
     p.add_argument("--wal-fsync", metavar="always|interval|off",
                    help="when the log is fsynced: before each answer (default), every "
-                        "--wal-fsync-interval-ms, or never (see the README)")
+                        "--wal-fsync-interval-ms, or never (see docs/serve.md)")
     p.add_argument("--wal-fsync-interval-ms", help="fsync interval with --wal-fsync interval")
     p.add_argument("--max-body-bytes", help="largest request body accepted")
     p.add_argument("--max-queued-answers",

@@ -20,6 +20,14 @@ from .codec import Reader, Writer
 TAG_MEAN, TAG_MOMENTS, TAG_FREQ = 1, 2, 3
 
 
+def agresti_coull_se(count: int, n: int) -> float:
+    """Agresti-Coull standard error: p~ = (x + 2) / (n + 4), sqrt(p~(1 - p~) / (n + 4)).
+    Unlike sqrt(p(1-p)/n) it is not 0 when no answer (or every answer) is a duplicate, so a
+    release with no duplicates still has an interval to compare against."""
+    p = (count + 2) / (n + 4)
+    return math.sqrt(p * (1 - p) / (n + 4))
+
+
 class MeanAccumulator:
     """Mean of per-answer values (e.g. seq-rep-4 over a window)."""
 

@@ -5,8 +5,10 @@
 - ``email``: the non-spam mail of the SpamAssassin public corpus (mailing-list posts and
   newsletters, 2002; CC0), quoted text, signatures and technical lines removed.
 
-The last two are plain text, one document per line, under tests/data/<name>/ (see its LICENSE
-and ``benchmarks/make_corpora.py``). Their answers are built the way WikiText's are: 1-3
+The package ships none of them: ``load_corpus(name, data_dir)`` reads them from ``data_dir``,
+the folder that holds ``wikitext-2/``, ``sotu/`` and ``email/`` (``tests/data`` of a checkout,
+with their licences). The last two are plain text, one document per line (see
+``benchmarks/make_corpora.py``). Their answers are built the way WikiText's are: 1-3
 consecutive sentences of one document, 40-120 words (``wikitext.group_answers``), tokenised
 into words and punctuation as WikiText is, so ``tokens.detokenize`` writes every corpus alike.
 """
@@ -19,9 +21,8 @@ from functools import cache
 from pathlib import Path
 
 from .tokens import SENTENCE_END
-from .wikitext import Answer, Sentence, group_answers, load_human_answers, read_lines
+from .wikitext import Answer, Sentence, default_files, group_answers, load_human_answers, read_lines
 
-DATA = Path(__file__).resolve().parents[2] / "tests" / "data"
 _ABBREVIATIONS = ("Mr", "Mrs", "Ms", "Dr", "St", "Jr", "Sr", "vs", "etc", "Inc", "Co", "Ltd",
                   "Gen", "Sen", "Rep", "Gov", "No", "Mt", "Ft", "Jan", "Feb", "Aug", "Sept",
                   "Oct", "Nov", "Dec")
@@ -58,16 +59,29 @@ def load_plain(path: str | Path) -> list[Answer]:
     return answers
 
 
-CORPORA: dict[str, Callable[[], list[Answer]]] = {
-    "wikitext": load_human_answers,
-    "sotu": lambda: load_plain(DATA / "sotu" / "addresses.txt.gz"),
-    "email": lambda: load_plain(DATA / "email" / "ham.txt.gz"),
+def _plain(path: Path) -> list[Answer]:
+    if not path.is_file():
+        raise FileNotFoundError(f"no {path.name} in {path.parent}: expected the corpus as in "
+                                f"tests/data/{path.parent.name} of a collapse-otel checkout")
+    return load_plain(path)
+
+
+CORPORA: dict[str, Callable[[Path], list[Answer]]] = {
+    "wikitext": lambda data: load_human_answers(default_files(data / "wikitext-2")),
+    "sotu": lambda data: _plain(data / "sotu" / "addresses.txt.gz"),
+    "email": lambda data: _plain(data / "email" / "ham.txt.gz"),
 }
 
 
 @cache
-def load_corpus(name: str) -> tuple[Answer, ...]:
-    """Every human answer of the named corpus (deterministic, cached per process)."""
+def load_corpus(name: str, data_dir: str | Path) -> tuple[Answer, ...]:
+    """Every human answer of the named corpus under ``data_dir`` (deterministic, cached per
+    process)."""
     if name not in CORPORA:
         raise ValueError(f"unknown corpus {name!r}: one of {', '.join(CORPORA)}")
-    return tuple(CORPORA[name]())
+    data = Path(data_dir)
+    if not data.is_dir():
+        raise FileNotFoundError(f"corpus data directory {data} does not exist: pass the folder "
+                                "that holds wikitext-2/, sotu/ and email/ (tests/data of a "
+                                "collapse-otel checkout)")
+    return tuple(CORPORA[name](data))

@@ -21,7 +21,6 @@ from typing import Literal
 
 import numpy as np
 
-from .corpora import load_corpus
 from .ngram import TrigramModel
 from .tokens import detokenize
 from .wikitext import Answer
@@ -48,9 +47,9 @@ def _generation(index: int, answers: Sequence[Answer]) -> Generation:
     return Generation(index, tuple(detokenize(a) for a in answers), tuple(answers))
 
 
-def human_sample(count: int, seed: int, pool: Sequence[Answer] | None = None) -> list[Answer]:
-    """``count`` human answers drawn without replacement (deterministic for the seed)."""
-    pool = load_corpus("wikitext") if pool is None else pool
+def human_sample(count: int, seed: int, pool: Sequence[Answer]) -> list[Answer]:
+    """``count`` human answers of ``pool`` drawn without replacement (deterministic for the
+    seed)."""
     if not 0 < count <= len(pool):
         raise ValueError(f"answers_per_generation must be in 1..{len(pool)} (human answers)")
     picks = np.random.default_rng([seed, 0]).choice(len(pool), size=count, replace=False)
@@ -58,12 +57,12 @@ def human_sample(count: int, seed: int, pool: Sequence[Answer] | None = None) ->
 
 
 def run_simulation(regime: Regime, generations: int, answers_per_generation: int,
-                   seed: int = 0, *, top_p: float = 0.9, temperature: float = 1.0,
-                   human: Sequence[Answer] | None = None) -> list[Generation]:
+                   seed: int = 0, *, human: Sequence[Answer], top_p: float = 0.9,
+                   temperature: float = 1.0) -> list[Generation]:
     """Generations 0..``generations`` (0 = the human sample) of one regime.
 
-    ``human``: the pool of human answers to sample generation 0 from (default: WikiText-2;
-    ``corpora.load_corpus(name)`` loads another corpus).
+    ``human``: the pool of human answers to sample generation 0 from, for instance
+    ``corpora.load_corpus("wikitext", data_dir)``; the package ships no corpus.
     """
     if regime not in REGIMES:
         raise ValueError(f"regime must be one of {REGIMES}, got {regime!r}")

@@ -34,16 +34,20 @@ MIN_WORDS, MAX_WORDS, MAX_SENTENCES = 40, 120, 3
 UNK, MAX_UNK = "<unk>", 2
 _EMPTY_PAIRS = {("(", ")"), ('"', '"'), ("[", "]")}
 _JOINERS = {"@-@": "-", "@,@": ",", "@.@": "."}
-_REPO_DATA = Path(__file__).resolve().parents[2] / "tests" / "data" / "wikitext-2"
 
 
-def default_files(folder: Path = _REPO_DATA) -> list[Path]:
-    """The repository's copy: tests/data/wikitext-2/{valid,test}.txt.gz (or .txt)."""
+def default_files(folder: str | Path) -> list[Path]:
+    """The validation and test splits in ``folder``: {valid,test}.txt.gz (or .txt). The
+    package ships no corpus; a checkout has it in tests/data/wikitext-2."""
+    folder = Path(folder)
     files = [next((p for p in (folder / f"{split}.txt.gz", folder / f"{split}.txt")
                    if p.is_file()), None) for split in ("valid", "test")]
-    if not all(files):
-        raise FileNotFoundError(f"no WikiText-2 files in {folder}")
-    return files
+    found = [f for f in files if f is not None]
+    if len(found) < len(files):
+        raise FileNotFoundError(
+            f"no WikiText-2 files in {folder}: expected valid.txt.gz and test.txt.gz (or .txt), "
+            "as in tests/data/wikitext-2 of a collapse-otel checkout")
+    return found
 
 
 def read_lines(path: str | Path) -> list[str]:
@@ -126,10 +130,11 @@ def group_answers(sentences: Sequence[Sentence | None]) -> Iterator[Answer]:
             current = []
 
 
-def load_human_answers(files: Sequence[str | Path] | None = None) -> list[Answer]:
-    """Every human answer of the corpus, in corpus order (deterministic)."""
+def load_human_answers(files: Sequence[str | Path]) -> list[Answer]:
+    """Every human answer of the WikiText-2 ``files`` (``default_files(folder)``), in corpus
+    order (deterministic)."""
     answers: list[Answer] = []
-    for path in files if files is not None else default_files():
+    for path in files:
         for tokens in paragraphs(read_lines(path)):
             cleaned = [clean_sentence(s) for s in split_sentences(tokens)]
             answers.extend(group_answers(cleaned))
