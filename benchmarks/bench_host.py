@@ -1,17 +1,21 @@
-"""What the host pays: a real FastAPI + LangChain server with and without collapse-otel.
+"""What the host pays: a real FastAPI + LangChain server without collapse-otel, with its
+analysis on a worker thread (the in-process design), and with its analysis in a child process.
 
 One uvicorn worker (``benchmarks.host_app``) pinned to one core, the load generator
 (``benchmarks.host_load``) in another process pinned to the other core. For each app row and
-each pair, one server process without collapse-otel and one with ``instrument()`` (in
-alternating order, so drift of the shared machine falls on both sides), each:
+each pair, three server processes in a rotating order (so drift of the shared machine falls
+on every side): ``off`` (no collapse-otel), ``on`` (``instrument()``: the analysis on a worker
+thread of the server) and ``proc`` (``instrument(analysis="process")``: the analysis in a child
+process, which inherits the server's core). Each:
 
 1. warm-up (closed loop, not counted);
 2. capacity: closed loop, requests/s (the queue is then drained, not counted);
-3. open loop at 60% of the pair's capacity without collapse-otel (the same rate both ways):
-   p50/p99 latency from each request's due time, and the server process's CPU time (every
-   thread, /proc) per request, after the analysis queue is drained.
+3. open loop at 60% of the pair's capacity without collapse-otel (the same rate every way):
+   p50/p99 latency from each request's due time, and CPU time (every thread, /proc) per
+   request, after the analysis is drained: the server process's, and the server's plus its
+   analysis process's.
 
-Ratios are with / without per pair; the table gives their median and every pair. Rows:
+Ratios are design / without per pair; the table gives their median and every pair. Rows:
 ``chain`` (prompt | fake chat model | parser, 100-word WikiText-2 answers), ``cpu5ms`` (the
 same after 5 ms of the app's own CPU work per request) and ``agent`` (a LangGraph graph with
 3 LLM calls per turn). ``python -m benchmarks.bench_host [--quick]``; environment overrides
@@ -113,6 +117,13 @@ def _load(port: int, cpu: int | None, mode: str, seconds: float, rate: float = 0
     return json.loads(out.stdout)
 
 
+def _cpu_of(pid: int | None) -> float:
+    try:
+        return _cpu_seconds(pid) if pid else 0.0
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+
+
 def _phase(row: str, mode: str, seconds: float, capacity_seconds: float,
            rate: float | None) -> dict:
     """One server process: warm-up, capacity, then the open loop at ``rate`` (None: 60% of
@@ -121,37 +132,55 @@ def _phase(row: str, mode: str, seconds: float, capacity_seconds: float,
     server = _Server(row, mode, server_cpu)
     try:
         _load(server.port, load_cpu, "closed", max(0.5, capacity_seconds / 3))   # warm-up
+        start = server.get("/_bench/flush")
         capacity = _load(server.port, load_cpu, "closed", capacity_seconds)
         before = server.get("/_bench/flush")
         rate = rate if rate is not None else LOAD_FRACTION * capacity["rps"]
-        cpu0 = server.cpu()
+        child = before["analysis_pid"]
+        cpu0, child0 = server.cpu(), _cpu_of(child)
         opened = _load(server.port, load_cpu, "open", seconds, rate=rate)
         flushed = server.get("/_bench/flush")
-        cpu = server.cpu() - cpu0
+        cpu, child_cpu = server.cpu() - cpu0, _cpu_of(child) - child0
     finally:
         server.close()
+    done = max(1, opened["done"])
+    records = flushed["records"] - before["records"]
     return {"capacity": capacity["rps"], "rate": rate, "p50": opened["p50_ms"],
-            "p99": opened["p99_ms"], "cpu_ms": cpu * 1e3 / max(1, opened["done"]),
+            "p99": opened["p99_ms"], "cpu_ms": cpu * 1e3 / done,
+            "cpu_total_ms": (cpu + child_cpu) * 1e3 / done,
             "errors": opened["errors"] + capacity["errors"], "lag_p99": opened["lag_p99_ms"],
-            "dropped": flushed["dropped"], "load": _load_average(), "done": opened["done"],
-            "records": flushed["records"] - before["records"],
+            "dropped": flushed["dropped"] - before["dropped"],
+            "dropped_capacity": before["dropped"] - start["dropped"],
+            "capacity_requests": capacity.get("done", 0),
+            "load": _load_average(), "done": opened["done"], "records": records,
             "analysis_ms": (flushed["analysis_seconds"] - before["analysis_seconds"]) * 1e3
-            / max(1, flushed["records"] - before["records"])}
+            / max(1, records)}
 
 
-def measure(row: str, pairs: int, seconds: float, capacity_seconds: float) -> list[dict]:
-    """Per pair: {"off": phase, "on": phase}; the order alternates between pairs."""
-    out = []
+DESIGNS = ("on", "proc")   # in-process (worker thread), separate process
+DESIGN_TITLES = {"on": "in-process", "proc": "separate process"}
+ORDERS = (("off", "on", "proc"), ("proc", "on", "off"), ("on", "off", "proc"))
+
+
+def measure(row: str, pairs: int, seconds: float, capacity_seconds: float,
+            designs: tuple[str, ...] = DESIGNS) -> list[dict]:
+    """Per pair: {"off": phase, "on": phase, "proc": phase}; the order rotates between pairs.
+    The open-loop rate is 60% of the pair's own capacity without collapse-otel when that
+    phase runs first, else the previous pair's."""
+    out: list[dict] = []
     for i in range(pairs):
+        order = [m for m in ORDERS[i % len(ORDERS)] if m == "off" or m in designs]
+        if i == 0 and order[0] != "off":
+            order.remove("off")
+            order.insert(0, "off")
         pair: dict[str, dict] = {}
-        if i % 2 == 0:
-            pair["off"] = _phase(row, "off", seconds, capacity_seconds, None)
-            pair["on"] = _phase(row, "on", seconds, capacity_seconds, pair["off"]["rate"])
-        else:
-            # the with-phase goes first: its rate comes from the previous pair's capacity
-            rate = out[-1]["off"]["rate"]
-            pair["on"] = _phase(row, "on", seconds, capacity_seconds, rate)
-            pair["off"] = _phase(row, "off", seconds, capacity_seconds, rate)
+        rate = out[-1]["off"]["rate"] if out else None
+        for mode in order:
+            if mode == "off" and order[0] == "off":
+                pair["off"] = _phase(row, "off", seconds, capacity_seconds, None)
+                rate = pair["off"]["rate"]
+            else:
+                pair[mode] = _phase(row, mode, seconds, capacity_seconds, rate)
         out.append(pair)
     return out
 
@@ -159,37 +188,44 @@ def measure(row: str, pairs: int, seconds: float, capacity_seconds: float) -> li
 RATIOS = (  # (key, label, target)
     ("p99", "p99 latency", TARGETS["p99"]),
     ("p50", "p50 latency", ""),
-    ("cpu_ms", "CPU per request", ""),
+    ("cpu_ms", "server-process CPU per request", ""),
+    ("cpu_total_ms", "server + analysis-process CPU per request", ""),
     ("capacity", "unthrottled capacity", TARGETS["capacity"]),
 )
 
 
-def ratios(pairs: list[dict]) -> dict[str, list[float]]:
-    return {key: [p["on"][key] / p["off"][key] for p in pairs] for key, _, _ in RATIOS}
+def ratios(pairs: list[dict], design: str = "on") -> dict[str, list[float]]:
+    return {key: [p[design][key] / p["off"][key] for p in pairs] for key, _, _ in RATIOS}
 
 
 def rows_for(row: str, pairs: list[dict]) -> list[dict]:
-    r = ratios(pairs)
     off = {key: statistics.median(p["off"][key] for p in pairs)
-           for key in ("p50", "p99", "cpu_ms", "capacity", "rate")}
-    load = statistics.median(p[m]["load"] for p in pairs for m in ("off", "on"))
-    dropped = sum(p["on"]["dropped"] for p in pairs)
-    analysis = statistics.median(p["on"]["analysis_ms"] for p in pairs)
-    errors = sum(p[m]["errors"] for p in pairs for m in ("off", "on"))
+           for key in ("p50", "p99", "cpu_ms", "cpu_total_ms", "capacity", "rate")}
     units = {"p99": f"{off['p99']:.1f} ms", "p50": f"{off['p50']:.1f} ms",
-             "cpu_ms": f"{off['cpu_ms']:.2f} ms", "capacity": f"{off['capacity']:.0f} req/s"}
+             "cpu_ms": f"{off['cpu_ms']:.2f} ms", "cpu_total_ms": f"{off['cpu_total_ms']:.2f} ms",
+             "capacity": f"{off['capacity']:.0f} req/s"}
     out = []
-    for key, label, target in RATIOS:
-        each = ", ".join(f"{v:.2f}" for v in r[key])
-        note = f"pairs {each}; without: {units[key]}"
-        if key == "cpu_ms":
-            note += f"; analysis {analysis:.2f} ms wall per record on the worker"
-        if key == "p99":
-            note += (f"; open loop {off['rate']:.0f} req/s; load avg {load:.1f}; "
-                     f"dropped {dropped}, errors {errors}")
-        out.append({"name": f"host {ROW_TITLES[row]}: {label}, with / without",
-                    "value": statistics.median(r[key]), "unit": "x", "target": target,
-                    "note": note})
+    for design in (d for d in DESIGNS if d in pairs[0]):
+        r = ratios(pairs, design)
+        load = statistics.median(p[m]["load"] for p in pairs for m in ("off", design))
+        dropped = sum(p[design]["dropped"] for p in pairs)
+        at_capacity = sum(p[design]["dropped_capacity"] for p in pairs)
+        analysis = statistics.median(p[design]["analysis_ms"] for p in pairs)
+        errors = sum(p[m]["errors"] for p in pairs for m in ("off", design))
+        for key, label, target in RATIOS:
+            each = ", ".join(f"{v:.2f}" for v in r[key])
+            note = f"pairs {each}; without: {units[key]}"
+            if key == "cpu_total_ms":
+                note += f"; analysis {analysis:.2f} ms wall per record"
+            if key == "p99":
+                note += (f"; open loop {off['rate']:.0f} req/s; load avg {load:.1f}; "
+                         f"dropped {dropped}, errors {errors}")
+            if key == "capacity":
+                note += f"; answers dropped in the capacity phases {at_capacity}"
+            out.append({"name": f"host {ROW_TITLES[row]}: {label}, "
+                                f"{DESIGN_TITLES[design]} / without",
+                        "value": statistics.median(r[key]), "unit": "x", "target": target,
+                        "note": note})
     return out
 
 

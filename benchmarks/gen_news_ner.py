@@ -19,9 +19,14 @@ those gold layers with the CoNLL-2003 notion of a name:
 - a mention linked to a Wikipedia article whose title it spells out holds that name even where
   the proper-noun tag is missing ("Facebook co-founder Mark Zuckerberg", "India, where ...").
 
-Run: ``python -m benchmarks.gen_news_ner DIR`` where DIR holds the GUM_news_*.conllu files of
-UniversalDependencies/UD_English-GUM (not-to-release/sources/). The split is by document: GUM's
-own dev and test news documents, and the others alternately in sorted order.
+Run: ``python -m benchmarks.gen_news_ner DIR`` where DIR holds the GUM_*.conllu files of
+UniversalDependencies/UD_English-GUM (not-to-release/sources/). The news split is by document:
+GUM's own dev and test news documents, and the others alternately in sorted order.
+
+A larger tuning set, ``gum-wikimedia-dev.conll``, is read the same way from GUM's other
+openly licensed Wikimedia genres: Wikinews interviews, Wikipedia biographies and Wikivoyage
+travel guides (every document of the three). Tuning on it keeps the news test set unseen, and
+on three times the text of news dev, rules that only fit a dozen articles show up.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ _OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "ner"
 # GUM's own split puts these news documents in dev and test; the other 20 are its train part.
 GUM_DEV = ("GUM_news_homeopathic", "GUM_news_iodine")
 GUM_TEST = ("GUM_news_nasa", "GUM_news_sensitive")
+#: GUM's Wikimedia genres besides news (Wikinews interviews, Wikipedia, Wikivoyage): the
+#: larger tuning set.
+WIKIMEDIA_GENRES = ("interview", "bio", "voyage")
 _NOT_NAMES = frozenset({"time", "quantity"})
 _INSIDE = frozenset({"of", "the", "de", "du", "del", "della", "da", "la", "le", "von", "van",
                      "der", "for", "&", "-", "'n'", "y"})
@@ -229,6 +237,11 @@ def main(argv: list[str] | None = None) -> int:
         text = to_conll([(d, read_conllu(files[d])) for d in docs])
         (_OUT / f"gum-news-{part}.conll").write_text(text, encoding="utf-8")
         print(f"gum-news-{part}.conll: {len(docs)} documents, {text.count('B-NAME')} names")
+    wiki = sorted(p for g in WIKIMEDIA_GENRES for p in folder.glob(f"GUM_{g}_*.conllu"))
+    if wiki:
+        text = to_conll([(p.stem, read_conllu(p)) for p in wiki])
+        (_OUT / "gum-wikimedia-dev.conll").write_text(text, encoding="utf-8")
+        print(f"gum-wikimedia-dev.conll: {len(wiki)} documents, {text.count('B-NAME')} names")
     return 0
 
 

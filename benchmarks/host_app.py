@@ -4,7 +4,9 @@
 port on 127.0.0.1, writes it to F and serves until terminated, pinned to core ``--cpu``.
 Rows: ``chain`` (prompt | chat model | parser), ``cpu5ms`` (the same after 5 ms of the app's
 own CPU work), ``agent`` (a LangGraph graph making 3 LLM calls per turn). ``--mode on`` calls
-``collapse_otel.instrument()`` first, as a user would; ``off`` leaves collapse-otel out.
+``collapse_otel.instrument()`` first, as a user would (analysis on a worker thread), ``proc``
+calls ``instrument(analysis="process")`` (analysis in a child process); ``off`` leaves
+collapse-otel out.
 The chat model is a fake that answers 100-word pieces of WikiText-2 (human text), natively
 async so that no thread-pool hop is measured that a real async client would not make.
 """
@@ -115,10 +117,11 @@ def build_app(row: str, mode: str) -> Any:
     from fastapi import FastAPI
 
     pipeline = None
-    if mode == "on":
+    if mode in ("on", "proc"):
         import collapse_otel
 
-        pipeline = collapse_otel.instrument(prometheus=False).pipeline
+        analysis = "process" if mode == "proc" else "thread"
+        pipeline = collapse_otel.instrument(prometheus=False, analysis=analysis).pipeline
     model = _model(human_answers())
     runnable = _agent(model) if row == "agent" else _chain(model)
     burn = APP_CPU_SECONDS if row == "cpu5ms" else 0.0
@@ -136,10 +139,11 @@ def build_app(row: str, mode: str) -> Any:
         """Wait until every queued record is analysed (so its CPU is charged to the phase)."""
         if pipeline is None:
             return {"flushed": True, "dropped": 0, "records": 0, "intermediate": 0,
-                    "analysis_seconds": 0.0}
+                    "analysis_seconds": 0.0, "analysis_pid": None}
         ok = pipeline.flush(120, refresh_gauges=False)
         stats = pipeline.stats()
         return {"flushed": ok, "dropped": sum(stats.dropped.values()),
+                "analysis_pid": getattr(pipeline, "analysis_pid", None),
                 "records": stats.records_processed,
                 "intermediate": sum(stats.intermediate.values()),
                 "analysis_seconds": stats.processing_seconds}
@@ -150,7 +154,7 @@ def build_app(row: str, mode: str) -> Any:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--row", choices=ROWS, required=True)
-    parser.add_argument("--mode", choices=("off", "on"), required=True)
+    parser.add_argument("--mode", choices=("off", "on", "proc"), required=True)
     parser.add_argument("--cpu", type=int, default=None)
     parser.add_argument("--port-file", required=True)
     args = parser.parse_args(argv)

@@ -110,6 +110,17 @@ class Aggregator:
                 results += self._apply_prepared(prepared)
         return results
 
+    def prepare(self, records: Sequence[AnswerRecord]) -> list[PreparedAnswer | None]:
+        """The costly half of ``observe_batch``: analyse records without applying them
+        (None: a record whose analysis failed, counted). Another process may do it."""
+        return self._prepare(records)
+
+    def observe_prepared(self, prepared: Sequence[PreparedAnswer | None]) -> None:
+        """The other half: apply analysed answers in order, as ``observe_batch`` would have
+        applied them (a partition analysed them; the state is the same)."""
+        with self._lock:
+            self._apply_prepared(list(prepared))
+
     def observe_outcomes(self, events: Sequence[tuple[StreamKey, Outcome]]) -> int:
         """Count feedback and evaluation results, each in the stream given with it (labels
         sanitised and folded by the stream cap as an answer's are); how many were counted."""

@@ -62,6 +62,7 @@ class CollapseConfig:
     capture_message_content: bool = False
     multiproc_dir: str = ""        # several worker processes: each writes its state here
     multiproc_write_seconds: float = 10.0
+    analysis: str = "thread"       # thread: in this process | process: a child process
     answer_hash_file: str = ""     # on request: hashes of the answers (collapse-otel audit)
     answer_hash_file_mb: int = 64
     evaluation_pass_labels: str = PASS_LABELS   # evaluation labels that mean pass / fail
@@ -99,6 +100,9 @@ class CollapseConfig:
             raise ValueError("refresh_seconds must be >= 0")
         if self.window_seconds <= 0:
             raise ValueError("window_seconds must be > 0")
+        object.__setattr__(self, "analysis", str(self.analysis).strip().lower())
+        if self.analysis not in ("thread", "process"):
+            raise ValueError("analysis must be 'thread' or 'process'")
         if self.multiproc_write_seconds <= 0:
             raise ValueError("multiproc_write_seconds must be > 0")
         targets = {t.strip().lower() for t in str(self.metrics_export).split(",") if t.strip()}

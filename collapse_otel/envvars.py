@@ -88,6 +88,9 @@ ENV_VARS: tuple[EnvVar, ...] = (
            "this directory and /metrics merges them (unset: one process)"),
     EnvVar("COLLAPSE_OTEL_MULTIPROC_WRITE_SECONDS", "multiproc_write_seconds", 10.0,
            "seconds between a worker's state writes to COLLAPSE_OTEL_MULTIPROC_DIR"),
+    EnvVar("COLLAPSE_OTEL_ANALYSIS", "analysis", "thread",
+           "where instrument() analyses the answers: thread (a worker thread of the host "
+           "process) or process (a child process fed through a socket; docs/host-overhead.md)"),
     EnvVar("COLLAPSE_OTEL_ANSWER_HASH_FILE", "answer_hash_file", None,
            "append the xxh3 hash of every answer's normalised text to this file (16 hex "
            "characters a line, mode 0600, never text), for collapse-otel audit --own-answers"),

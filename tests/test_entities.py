@@ -39,7 +39,7 @@ NEWS_DEV = Path(__file__).parent / "data" / "ner" / "gum-news-dev.conll"
 NEWS_TEST = Path(__file__).parent / "data" / "ner" / "gum-news-test.conll"
 # Measured once the rules were final (see docs/entities.md, "Measured quality"); the floor leaves room
 # for the machine, not for the rules: the score is deterministic.
-NEWS_TEST_FLOOR = 0.75
+NEWS_TEST_FLOOR = 0.80  # the target; measured 0.800 (568 of 690 names, 730 predicted)
 WIKIGOLD = Path(__file__).parent / "data" / "ner" / "wikigold.conll"
 RULES = RuleBasedEntityExtractor()
 
@@ -59,8 +59,19 @@ def test_implements_the_protocol():
         ("We met at the Bank of America yesterday.", "Bank of America"),
         ("A painting by Vincent van Gogh was sold.", "Vincent van Gogh"),
         ("She flew to Rio de Janeiro last week.", "Rio de Janeiro"),
-        ("He read The Lord of the Rings twice.", "The Lord of the Rings"),
-        ("The delegates met in The Hague.", "The Hague"),
+        # a capital "The" mid-sentence is not part of the name, as in news NER sets
+        ("He read The Lord of the Rings twice.", "Lord of the Rings"),
+        ("The delegates met in The Hague.", "Hague"),
+        ("He wrote to Charles J. Fillmore and L. Ron Hubbard.", "Charles J. Fillmore"),
+        ("Then Kim Jong-un met Moon Jae-in's envoy.", "Kim Jong-un"),
+        ("Then Kim Jong-un met Moon Jae-in's envoy.", "Moon Jae-in"),
+        ("A George Bush-era policy.", "George Bush"),
+        ("[George W.] Bush won, so a Plan B. Then", "George W."),
+        ("[George W.] Bush won, so a Plan B. Then", "Plan B"),
+        # a role noun opening a sentence, one the dictionary never capitalises, is cut
+        ("Biologist Nick Bos spoke. Christian Bale spoke.", "Nick Bos"),
+        ("Biologist Nick Bos spoke. Christian Bale spoke.", "Christian Bale"),
+        ("He wrote to Charles J. Fillmore and L. Ron Hubbard.", "L. Ron Hubbard"),
         ("Ask Dr. Jane Smith about it.", "Jane Smith"),  # titles are not part of names
         ("US President Barack Obama spoke.", "Barack Obama"),
         ("US President Barack Obama spoke.", "US"),
@@ -78,9 +89,26 @@ def test_proper_noun_spans(text, expected):
 def test_titles_are_cut_before_names_and_are_no_entity_alone():
     assert found("NASA Administrator Charles Bolden met Mr. Tedeschi and the President.") == [
         ("NASA", "name"), ("Charles Bolden", "name"), ("Tedeschi", "name")]
-    assert found("He read The Lord of the Rings.") == [("The Lord of the Rings", "name")]
+    assert found("He read The Lord of the Rings.") == [("Lord of the Rings", "name")]
     assert found("Mr Hunt met Sheriff Jones at Perth Sheriff Court.") == [
         ("Hunt", "name"), ("Jones", "name"), ("Perth Sheriff Court", "name")]
+    # an office and its "of" go ("Governor of Virginia"), and an office ending a span
+    assert found("The Governor of Virginia met the Emperor of the United States.") == [
+        ("Virginia", "name"), ("United States", "name")]
+    assert found("A deputy of the Los Angeles Sheriff spoke.") == [("Los Angeles", "name")]
+    assert found("They ate at Burger King.") == [("Burger King", "name")]
+    assert found("An aide to the Afghan Ambassador spoke.") == [("Afghan", "demonym")]
+
+
+def test_an_acronym_in_brackets_and_a_time_of_day():
+    assert found("The World Health Organisation (WHO) met on Saturday Night and Last Year.") \
+        == [("World Health Organisation", "name"), ("WHO", "name")]
+
+
+def test_a_language_or_a_people_is_a_name_an_adjective_a_demonym():
+    assert found("He taught English at a Danish school and spoke German and French fluently.") \
+        == [("English", "name"), ("Danish", "demonym"), ("German", "name"), ("French", "name")]
+    assert found("Written in Czech. She is Danish.") == [("Czech", "name"), ("Danish", "demonym")]
 
 
 def test_nationality_adjectives_alone_are_demonyms():
@@ -190,13 +218,34 @@ def test_the_word_list_decides_only_at_a_sentence_start():
 
     assert {"opening", "total", "life"} <= SENTENCE_START_WORDS
     assert RULES.extract("Opening ceremonies vary.") == []
-    assert RULES.extract("We watched the Opening Ceremony on TV.") == ["opening ceremony", "tv"]
+    assert RULES.extract("We watched the Opening Ceremony on CNN.") == ["opening ceremony", "cnn"]
+
+
+def test_dictionary_words_open_sentences_without_being_names():
+    """A capitalised dictionary word opening a sentence is no name, unless the dictionary also
+    spells it with a capital (a name: "Bush", "Jordan") or the text uses it as a name."""
+    import gzip
+    from importlib import resources
+
+    data = resources.files("collapse_otel.text").joinpath("english_words.txt.gz").read_bytes()
+    words = gzip.decompress(data).decode("ascii").split()
+    assert len(words) > 50_000 and words == sorted(words)
+    assert {"hackers", "homeopathy"} <= set(words) and not {"bush", "jordan"} & set(words)
+    assert RULES.extract("Hackers attack the site. Homeopathy is popular.") == []
+    assert RULES.extract("Bush spoke. Jordan won.") == ["bush", "jordan"]
+    assert RULES.extract("Anime fans met. They love Anime films.") == ["anime", "anime"]
+
+
+def test_abbreviations_of_common_nouns_are_no_names_alone():
+    assert RULES.extract("His IQ is high; the TV and PlayStation VR are on at 5 GMT.") == [
+        "playstation vr"]
 
 
 def test_a_word_written_in_lower_case_in_the_same_text_is_common():
-    assert RULES.extract("Symptoms usually fade.") == ["symptoms"]  # not in the word list
-    assert RULES.extract("Symptoms usually fade. Other symptoms include fever.") == []
-    assert RULES.extract("Symptoms usually fade. See the symptoms-tracker page.") == ["symptoms"]
+    # "Ryokans" is in no word list, nor in the dictionary
+    assert RULES.extract("Ryokans fill up early.") == ["ryokans"]
+    assert RULES.extract("Ryokans fill up early. Other ryokans are cheaper.") == []
+    assert RULES.extract("Ryokans fill up early. See the ryokans-guide page.") == ["ryokans"]
 
 
 def test_a_common_word_used_as_a_name_mid_sentence_stays_a_name():
@@ -209,12 +258,12 @@ def test_a_common_word_used_as_a_name_mid_sentence_stays_a_name():
 
 def test_evidence_does_not_cross_texts_in_a_batch():
     texts = [
-        "Symptoms usually fade.",
-        "Other symptoms include fever.",
+        "Ryokans fill up early.",
+        "Other ryokans are cheaper.",
         "Total is a French energy company.",
         "It expects Total to grow.",
     ]
-    expected = [["symptoms"], [], ["french"], ["total"]]
+    expected = [["ryokans"], [], ["french"], ["total"]]
     assert [RULES.extract(t) for t in texts] == expected
     assert RULES.extract_many(texts) == expected
 
@@ -270,19 +319,15 @@ def test_boilerplate_does_not_make_a_templated_release_look_richer():
 
 
 # Answers in the style of an assistant, with the entities a reader would count. Written for
-# these tests (not taken from any tuning set); the two marked ones are known misses: words
-# too rare in WikiText-2 for the list and not repeated in lower case in the answer.
-_KNOWN_MISS = pytest.mark.xfail(
-    strict=True, reason="rare in WikiText-2, no lower-case use in the same text"
-)
+# these tests (not taken from any tuning set). "Pack" and "Symptoms", too rare in WikiText-2
+# for its list, are known to the English dictionary (english_words.txt.gz).
 LLM_SENTENCES = [
     # travel
     ("Sure! Here's a three-day plan for Kyoto.", ["kyoto"]),
     ("Visit Fushimi Inari early in the morning to avoid the crowds.", ["fushimi inari"]),
     ("Enjoy your trip, and don't forget to try the matcha in Uji!", ["uji"]),
     ("Opening hours: 9:00-17:00, closed on public holidays.", []),
-    pytest.param("Pack light: most ryokans in Hakone have little storage.", ["hakone"],
-                 marks=_KNOWN_MISS),
+    ("Pack light: most ryokans in Hakone have little storage.", ["hakone"]),
     ("Tokyo is about 2 hours from Osaka by Shinkansen.",
      ["tokyo", "2 hours", "osaka", "shinkansen"]),
     # "Trains" is in the looser list for one word opening a sentence (opener_words.py)
@@ -297,7 +342,7 @@ LLM_SENTENCES = [
     ("Thanks for asking! Dr. Anthony Fauci led NIAID for nearly four decades.",
      ["anthony fauci", "niaid"]),
     ("Drink plenty of water and rest.", []),
-    pytest.param("Symptoms usually improve within 10 days.", ["10 days"], marks=_KNOWN_MISS),
+    ("Symptoms usually improve within 10 days.", ["10 days"]),
     ("Seek emergency care if breathing becomes difficult.", []),
     # code
     ("Here are the steps to install Django on Ubuntu.", ["django", "ubuntu"]),
@@ -642,12 +687,15 @@ def test_wikigold_f1():
 
 def test_news_f1_on_the_gum_test_split():
     """Names in Wikinews articles (GUM), scored on the test documents the rules were never tuned
-    on; dev is the tuning split. Both beat the naive capitalised-span baseline by a wide margin."""
+    on; news dev and GUM's Wikimedia genres (interviews, biographies, travel guides) are the
+    tuning sets. All beat the naive capitalised-span baseline by a wide margin."""
     dev, test = news_split("dev"), news_split("test")
     assert (len(read_documents(NEWS_DEV)), len(read_documents(NEWS_TEST))) == (12, 12)
     assert (sum(len(g) for _, g in dev), sum(len(g) for _, g in test)) == (646, 690)
     assert any(t.glued for t, _ in test), "sentences are scored as written (SpaceAfter=No)"
-    for sentences, floor in ((test, NEWS_TEST_FLOOR), (dev, 0.85)):
+    wikimedia = read_conll(NEWS_DEV.with_name("gum-wikimedia-dev.conll"))
+    assert sum(len(g) for _, g in wikimedia) == 3417
+    for sentences, floor in ((test, NEWS_TEST_FLOOR), (dev, 0.88), (wikimedia, 0.85)):
         ours = evaluate_sentences(sentences, RuleBasedEntityExtractor(kinds=NEWS_KINDS))
         naive = evaluate_sentences(sentences, CapitalisedSpanBaseline())
         assert ours["f1"] >= floor
@@ -668,8 +716,8 @@ _NEWS_MISS = pytest.mark.xfail(strict=True, reason="known news miss, see the par
                      marks=_NEWS_MISS),
         # a title followed by "of" keeps the office and the person together
         pytest.param("Minister of Health Jane Doe resigned.", ["Jane Doe"], marks=_NEWS_MISS),
-        # "the" written with a capital mid-sentence stays (wikigold and WNUT17 keep it)
-        pytest.param("He spoke to The Guardian on Monday.", ["Guardian"], marks=_NEWS_MISS),
+        ("He spoke to The Guardian on Monday.", ["Guardian"]),
+        ("Matthew Ingram of The Globe wrote it.", ["Matthew Ingram", "Globe"]),
         ("Police arrested two men in Leeds.", ["Leeds"]),
         ("US President Barack Obama met Prime Minister David Cameron.",
          ["US", "Barack Obama", "David Cameron"]),

@@ -216,7 +216,7 @@ def _distributed(args: argparse.Namespace, options: AuditOptions, holdout, own):
 
     if args.dask == "local":
         cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None)
+                               host="127.0.0.1", dashboard_address=":0")
     else:
         cluster = None
     try:

@@ -9,9 +9,12 @@ each step.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import shutil
+import tempfile
 from collections.abc import Collection
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
@@ -80,8 +83,9 @@ class CollapseInstrumentor(BaseInstrumentor):
 
         overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in _CONFIG_FIELDS}
         config = CollapseConfig.resolve(**overrides)
-        pipeline = Pipeline(config)
-        state: dict[str, Any] = {"pipeline": pipeline, "previous": set_pipeline(pipeline)}
+        state: dict[str, Any] = {}
+        pipeline = _pipeline(config, state)
+        state.update(pipeline=pipeline, previous=set_pipeline(pipeline))
         if kwargs.get("langchain", True):
             try:
                 # release/cohort/service given here are the process defaults (config), so
@@ -106,6 +110,8 @@ class CollapseInstrumentor(BaseInstrumentor):
         if pipeline is not None:
             set_pipeline(state.get("previous"))
             pipeline.shutdown(kwargs.get("timeout", 5.0))
+        if state.get("private_dir"):
+            shutil.rmtree(state["private_dir"], ignore_errors=True)
 
     @property
     def metrics_server(self) -> Any:
@@ -115,6 +121,26 @@ class CollapseInstrumentor(BaseInstrumentor):
     @property
     def pipeline(self) -> Pipeline | None:
         return self._state.get("pipeline")
+
+
+PRIVATE_WRITE_SECONDS = 1.0   # analysis process, private directory: /metrics lags this much
+
+
+def _pipeline(config: CollapseConfig, state: dict[str, Any]) -> Pipeline:
+    """The in-process pipeline, or (``analysis="process"``) one feeding a child process,
+    which writes its state to the multiprocess directory, or to a private one (0700,
+    removed at uninstrument and exit) when none is configured."""
+    if config.analysis != "process":
+        return Pipeline(config)
+    from ..offload.host import ProcessPipeline
+
+    if not config.multiproc_dir:
+        private = tempfile.mkdtemp(prefix="collapse-otel-")
+        atexit.register(shutil.rmtree, private, True)
+        state["private_dir"] = private
+        config = replace(config, multiproc_dir=private, multiproc_write_seconds=min(
+            config.multiproc_write_seconds, PRIVATE_WRITE_SECONDS))
+    return ProcessPipeline(config)
 
 
 def instrument(**kwargs: Any) -> CollapseInstrumentor:

@@ -44,6 +44,13 @@ from .langchain_parts import (
 )
 from .turn_loops import LoopWatch
 
+
+def _key(run_id: Any) -> Any:
+    """A run id as the handler's maps key it: the UUID's int (a UUID hashes in Python code,
+    about 20 times per turn; an int in C), anything else as it is."""
+    return run_id.int if type(run_id) is UUID else run_id
+
+
 MAX_CONTEXT_IDS_PER_ROOT = 256
 MAX_CALLS_PER_TURN = 256
 MAX_DEPTH = 64
@@ -184,6 +191,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
     def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID,
                        parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         try:   # the config (and so the answer filters) is looked up once per root run
+            run_id, parent_run_id = _key(run_id), _key(parent_run_id)
             policy = self._policy() if parent_run_id is None else self._policy_cache[1]
             self._start(run_id, parent_run_id, serialized, kwargs, policy)
             if parent_run_id is None:
@@ -194,6 +202,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
     def on_tool_start(self, serialized: Any, input_str: Any, *, run_id: UUID,
                       parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         try:
+            run_id, parent_run_id = _key(run_id), _key(parent_run_id)
             self._start(run_id, parent_run_id, serialized, kwargs, self._policy_cache[1])
             with self._lock:
                 root = self._root(run_id)
@@ -208,6 +217,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
     def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
                      **kwargs: Any) -> None:
         try:
+            run_id, parent_run_id = _key(run_id), _key(parent_run_id)
             self._end(run_id, parent_run_id, outputs)
         except Exception as exc:
             self._fail(exc)
@@ -287,6 +297,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
                             parent_run_id: UUID | None = None,
                             metadata: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         try:
+            run_id, parent_run_id = _key(run_id), _key(parent_run_id)
             chars = [sum(content_chars(getattr(m, "content", None)) for m in msgs)
                      for msgs in messages]
             self._llm_start(serialized, chars, run_id, parent_run_id, metadata, kwargs, "chat",
@@ -298,6 +309,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
                      parent_run_id: UUID | None = None,
                      metadata: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         try:
+            run_id, parent_run_id = _key(run_id), _key(parent_run_id)
             chars = [len(p) if isinstance(p, str) else 0 for p in prompts]
             self._llm_start(serialized, chars, run_id, parent_run_id, metadata, kwargs,
                             "text_completion", prompts[0] if len(prompts) == 1 else None)
@@ -329,6 +341,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
     def on_llm_end(self, response: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
                    **kwargs: Any) -> None:
         try:
+            run_id, parent_run_id = _key(run_id), _key(parent_run_id)
             run = self._llm.pop(run_id, None)
             with self._lock:
                 root = self._root(run_id)
@@ -343,7 +356,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
                  root: UUID | None, refs: tuple[str, ...] = ()) -> None:
         generations = getattr(response, "generations", None) or []
         llm_output = getattr(response, "llm_output", None) or {}
-        usage = llm_output_usage(llm_output) if len(generations) == 1 else (None, None)
+        usage = None   # read only when the message carries no usage of its own
         config = self.pipeline.config
         question = self._question(run, root) if len(generations) == 1 else None
         for i, gens in enumerate(generations):
@@ -358,6 +371,9 @@ class CollapseCallbackHandler(BaseCallbackHandler):
                 text = None  # a tool-call step, never the answer: its tokens count apart
             prompt, completion = message_usage(message)
             if prompt is None and completion is None:
+                if usage is None:
+                    usage = llm_output_usage(llm_output) if len(generations) == 1 \
+                        else (None, None)
                 prompt, completion = usage
             chars = run.prompt_chars[i] if run is not None and i < len(run.prompt_chars) else 0
             model = first_label(response_model(message, llm_output), run and run.model)
@@ -381,6 +397,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
     def on_llm_error(self, error: BaseException, *, run_id: UUID,
                      parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         try:
+            run_id, parent_run_id = _key(run_id), _key(parent_run_id)
             run = self._llm.pop(run_id, None)
             self._end(run_id, parent_run_id)
             if run is not None:
@@ -393,6 +410,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
     def on_retriever_start(self, serialized: Any, query: str, *, run_id: UUID,
                            parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         try:
+            run_id, parent_run_id = _key(run_id), _key(parent_run_id)
             self._start(run_id, parent_run_id, serialized, kwargs, self._policy_cache[1])
             span = self._spans.start_retriever(
                 kwargs.get("name") or (serialized or {}).get("name") or "retriever")
@@ -404,6 +422,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
     def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID,
                          parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         try:
+            run_id, parent_run_id = _key(run_id), _key(parent_run_id)
             ids = [i for d in list(documents)[:MAX_CONTEXT_IDS_PER_ROOT]
                    if (i := document_id(getattr(d, "id", None), getattr(d, "metadata", None),
                                         getattr(d, "page_content", None)))]
@@ -426,6 +445,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
     def on_retriever_error(self, error: BaseException, *, run_id: UUID,
                            parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         try:
+            run_id, parent_run_id = _key(run_id), _key(parent_run_id)
             self._end(run_id, parent_run_id)
             self._spans.fail(self._retrievers.pop(run_id, None), error, error_type=False)
         except Exception as exc:

@@ -166,10 +166,16 @@ def response_model(message: Any, llm_output: Any) -> str | None:
     return None
 
 
+def _hex(run_id: Any) -> str:
+    return f"{run_id:032x}" if type(run_id) is int else run_id.hex
+
+
 def answer_refs(root: Any, run_id: Any, span: Any) -> tuple[str, ...]:
     """What feedback can name an answer by (collapse_otel.outcomes): the root run id of its
-    turn, the LLM run's own id, and the trace id of the handler's span when it emits one."""
-    refs = [f"run:{root.hex}"] if root == run_id else [f"run:{root.hex}", f"run:{run_id.hex}"]
+    turn, the LLM run's own id (UUIDs, or their ints), and the trace id of the handler's
+    span when it emits one."""
+    refs = [f"run:{_hex(root)}"] if root == run_id else \
+        [f"run:{_hex(root)}", f"run:{_hex(run_id)}"]
     if span is not None:
         trace_id = span.get_span_context().trace_id
         if trace_id:

@@ -145,7 +145,8 @@ def _windows(side: Side, role: str, cohorts: list[str], sample_size: int,
              ) -> dict[str | None, WindowInputs]:
     if side.windows:   # a state file: the streams' windows
         out: dict[str | None, WindowInputs] = {c: side.windows[c] for c in cohorts}
-        out[None] = merge_windows(list(side.windows.values()))
+        out[None] = side.whole if side.whole is not None else \
+            merge_windows(list(side.windows.values()))
         return out
     total = side.count() + sum(len(side.records[c]) for c in cohorts)
     tick = progress(f"analysing {role}", total) if progress else None

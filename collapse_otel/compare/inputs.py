@@ -71,6 +71,8 @@ class Side:
     warnings: tuple[str, ...] = ()   # columns left out, say why (never a value)
     windows: dict[str, WindowInputs] = field(default_factory=dict)        # state files
     lengths: dict[str, list[int]] = field(default_factory=dict)  # per TOKEN_BUCKETS bucket
+    whole: WindowInputs | None = None   # all answers' window, when ``windows`` are of
+    #                                     answer files analysed elsewhere (compare --dask)
     estimated: int = 0           # answers whose completion tokens were estimated from text
 
     @property
@@ -203,15 +205,12 @@ def _answers_side(path: str, kind: str, sel: Selection) -> Side:
     records: list[AnswerRecord] = []
     outcomes: dict[int, tuple[Outcome, ...]] = {}   # by record index
     unreadable: dict[str, tuple[int, str]] = {}    # kind -> (first line, why)
-    releases: set[str] = set()
     estimated, has_cohort_field = 0, False
     with _open(path) as f:
         rows = _jsonl_rows(path, f) if kind == "jsonl" else _csv_rows(path, f, _CSV[f".{kind}"])
         for n, row in rows:
             rec, guessed = _record(path, n, row, sel.cohort_column)
             has_cohort_field = has_cohort_field or sel.cohort_column in row
-            if rec.release != "unknown":
-                releases.add(rec.release)
             found, bad = row_outcomes(row)
             for kind_, why in bad.items():
                 unreadable.setdefault(kind_, (n, why))
@@ -219,6 +218,18 @@ def _answers_side(path: str, kind: str, sel: Selection) -> Side:
                 outcomes[id(rec)] = found
             records.append(rec)
             estimated += guessed
+    name, has_cohorts, groups = grouped(path, sel, records, has_cohort_field)
+    lengths = {c: histogram(rs) for c, rs in groups.items()}
+    rated, warnings = outcomes_by_cohort(path, groups, outcomes, unreadable)
+    return Side(path, kind, name, has_cohorts, records=groups, lengths=lengths,
+                estimated=estimated, outcomes=rated, warnings=warnings)
+
+
+def grouped(path: str, sel: Selection, records: list, has_cohort_field: bool,
+            ) -> tuple[str, bool, dict[str, list]]:
+    """(the side's name, whether it has cohorts, its rows by cohort): the selected release
+    and cohort of rows that have ``release`` and ``cohort`` (records, or their figures)."""
+    releases = {r.release for r in records if r.release != "unknown"}
     name = Path(path).name
     if sel.release is not None:
         records = [r for r in records if r.release == sel.release]
@@ -240,16 +251,14 @@ def _answers_side(path: str, kind: str, sel: Selection) -> Side:
             raise InputError(path, 0, f"no answers of cohort {sel.cohort!r} "
                                       f"(cohorts here: {_listing(present)})")
     has_cohorts = sel.cohorts and has_cohort_field and sel.cohort is None
-    groups: dict[str, list[AnswerRecord]] = {}
+    groups: dict[str, list] = {}
     for r in records:
         groups.setdefault(r.cohort if has_cohorts else DEFAULT_COHORT, []).append(r)
-    lengths = {c: _histogram(rs) for c, rs in groups.items()}
-    rated, warnings = outcomes_by_cohort(path, groups, outcomes, unreadable)
-    return Side(path, kind, name, has_cohorts, records=groups, lengths=lengths,
-                estimated=estimated, outcomes=rated, warnings=warnings)
+    return name, has_cohorts, groups
 
 
-def _histogram(records: list[AnswerRecord]) -> list[int]:
+def histogram(records: list) -> list[int]:
+    """Answers per ``TOKEN_BUCKETS`` bucket of their completion tokens."""
     counts = [0] * (len(TOKEN_BUCKETS) + 1)
     for r in records:
         if r.completion_tokens is not None:

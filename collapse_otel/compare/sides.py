@@ -37,16 +37,27 @@ def window_of_answers(answers: Iterable[str | AnswerRecord], *, sample_size: int
     online and offline have the same lengths, and the length family is judged either way.
     ``embedder``: hashed, or a bundled model (COLLAPSE_OTEL_EMBEDDER's values)."""
     records = [a if isinstance(a, AnswerRecord) else AnswerRecord(a) for a in answers]
-    agg = aggregator or Aggregator(CollapseConfig(
-        window_answers=2 * len(records) + 2, window_seconds=1e15, sample_size=sample_size,
-        refresh_seconds=3600, memory_budget_mb=1 << 20, max_streams=1, embedder=embedder))
-    relabelled = [_side_record(r) for r in records]
+    agg = aggregator or Aggregator(side_config(len(records), sample_size, embedder))
+    relabelled = [side_record(r) for r in records]
     step = PROGRESS_STEP if progress is not None else max(len(relabelled), 1)
     for start in range(0, len(relabelled), step):
         chunk = relabelled[start:start + step]
         observe_all(agg, chunk)
         if progress is not None:
             progress(len(chunk))
+    return side_window(agg, outcomes)
+
+
+def side_config(answers: int, sample_size: int = 1000, embedder: str = "hashed",
+                ) -> CollapseConfig:
+    """One stream whose window holds all ``answers`` answers of a side."""
+    return CollapseConfig(
+        window_answers=2 * answers + 2, window_seconds=1e15, sample_size=sample_size,
+        refresh_seconds=3600, memory_budget_mb=1 << 20, max_streams=1, embedder=embedder)
+
+
+def side_window(agg: Aggregator, outcomes: Iterable[Outcome] = ()) -> WindowInputs:
+    """The side's window once its answers are in ``agg``, with ``outcomes`` counted."""
     key = StreamKey(SIDE, SIDE, SIDE)
     rated = [(key, replace(o, timestamp=0.0)) for o in outcomes]
     if rated:
@@ -56,7 +67,8 @@ def window_of_answers(answers: Iterable[str | AnswerRecord], *, sample_size: int
         WindowInputs(0, 0, 0, 0, MomentStats(), MomentStats(), [])
 
 
-def _side_record(r: AnswerRecord) -> AnswerRecord:
+def side_record(r: AnswerRecord) -> AnswerRecord:
+    """The record as one side's stream holds it (token estimate from the text if none)."""
     completion, estimated = r.completion_tokens, r.tokens_estimated
     if completion is None and r.answer:
         completion, estimated = estimate_tokens(r.answer), True

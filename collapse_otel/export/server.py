@@ -57,12 +57,14 @@ class _DefaultPipeline:
     @staticmethod
     def snapshot():
         from ..pipeline import get_pipeline  # built on first use: lazy import
-        return get_pipeline().aggregator.snapshot()
+        p = get_pipeline()   # analysis in a child process: its merged state files
+        return (getattr(p, "metrics_source", None) or p.aggregator).snapshot()
 
     @staticmethod
     def stats():
         from ..pipeline import get_pipeline
-        return get_pipeline().stats()
+        p = get_pipeline()
+        return (getattr(p, "metrics_source", None) or p).stats()
 
 
 def _has_collapse_collector(registry: CollectorRegistry) -> bool:

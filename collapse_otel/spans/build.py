@@ -69,6 +69,24 @@ def as_label(value: Any, max_chars: int = MAX_LABEL_CHARS) -> str | None:
     None."""
     if value is None:
         return None
+    if max_chars == MAX_LABEL_CHARS and type(value) is str:
+        found = _LABELS.get(value)   # the same few model, release, service names every time
+        if found is not None:
+            return found
+        label = _as_label(value, max_chars)
+        if label and len(value) <= CACHED_LABEL_CHARS:
+            if len(_LABELS) >= CACHED_LABELS:
+                _LABELS.clear()
+            _LABELS[value] = label
+        return label
+    return _as_label(value, max_chars)
+
+
+CACHED_LABELS, CACHED_LABEL_CHARS = 1_024, 256
+_LABELS: dict[str, str] = {}
+
+
+def _as_label(value: Any, max_chars: int) -> str | None:
     if type(value) is not str:
         if isinstance(value, bytes):
             value = value.decode("utf-8", "replace")

@@ -24,14 +24,19 @@ from .entity_names import (
     MONTHS,
     MONTHS_CASED,
     NEVER_ALONE_CASED,
+    NOT_LAST_CASED,
     REJECT_CASED,
     STARTERS_CASED,
     STRIP_FIRST,
+    TIME_WORDS,
     TITLE_WORDS,
+    demonym_kind,
     gerund,
     hump,
     missing_space,
     multiword,
+    starters_with_dictionary,
+    syllable_end,
 )
 from .entity_spans import anchored, find_all, merge_spans
 from .entity_starts import (
@@ -96,6 +101,7 @@ class RuleBasedEntityExtractor:
         self._snake = pat.snake_pattern()
         self._dotted_anchor = pat.dotted_anchor()
         self._dotted = pat.dotted_pattern()
+        self._starters = starters_with_dictionary()
 
     def __repr__(self) -> str:
         return f"RuleBasedEntityExtractor(kinds={sorted(self.kinds)!r})"
@@ -174,7 +180,7 @@ class RuleBasedEntityExtractor:
     ) -> list[tuple[int, int, str]]:
         """``bounds``: start and end offsets of the texts joined in ``text`` (``extract_many``)."""
         strong = self._strong(text)
-        found = self._names_and_numbers(text, bounds)
+        found = self._names_and_numbers(text, bounds, starters=self._starters)
         if strong:
             found = merge_spans(strong, found)
         kinds = self.kinds
@@ -224,6 +230,8 @@ class RuleBasedEntityExtractor:
         strip_first: frozenset[str] = STRIP_FIRST, never_alone: frozenset[str] = NEVER_ALONE_CASED,
         titles: frozenset[str] = TITLE_WORDS, suffixes: tuple[str, ...] = wl.NON_NAME_SUFFIXES,
         common: frozenset[str] = wl.COMMON_WORDS, not_alone: frozenset[str] = wl.NOT_ALONE,
+        regions: frozenset[str] = wl.REGION_WORDS, roles: tuple[str, ...] = wl.ROLE_SUFFIXES,
+        not_last: frozenset[str] = NOT_LAST_CASED, time_words: frozenset[str] = TIME_WORDS,
     ) -> list[tuple[int, int, str]]:
         """Name, number and date mentions; ``bounds`` as for :meth:`_find_in` (the evidence for
         a sentence-initial word comes from its own text only)."""
@@ -242,8 +250,13 @@ class RuleBasedEntityExtractor:
             if kind == "name":
                 word = text[start:end]
                 if word in reject:
+                    if word.isupper() and len(word) > 1 and text[start - 1:start] == "(" \
+                            and text[end:end + 1] == ")":
+                        add((start, end, "name"))  # "World Health Organization (WHO)"
                     continue
                 first_end = m.end(first_group)
+                if text[end:end + 1] == "-" and first_end != end:  # "Kim Jong-un"
+                    end = syllable_end(text, end)
                 if first_end == end:  # one word
                     if word in months:
                         date = self._month_date.match(text, start)
@@ -267,7 +280,8 @@ class RuleBasedEntityExtractor:
                             )
                         ):
                             continue
-                    add((start, end, "demonym" if word in demonyms else "name"))
+                    add((start, end, demonym_kind(text, start, end) if word in demonyms
+                         else "name"))
                     continue
                 first = text[start:first_end].casefold()
                 if first in MONTHS:
@@ -276,7 +290,8 @@ class RuleBasedEntityExtractor:
                         last_end = date.end()
                         add((start, last_end, "date"))
                         continue
-                starter = first in starter_words and not (
+                starter = (first in starter_words or first.endswith(roles)
+                           and text[start:first_end] in starters) and not (
                     start > 1 and text[start - 1] == " " and text[start - 2].isalpha()
                 ) and opens(text, start)
                 if starter and named_elsewhere(text, text[start:first_end], start, bounds):
@@ -285,8 +300,14 @@ class RuleBasedEntityExtractor:
                     space = text.rfind(" ", first_end, end)
                     if space == first_end:  # two words: "New York", no split() needed
                         if (text[start:first_end] not in titles
-                                and text[space + 1:end] not in never_alone):
-                            add((start, end, "name"))
+                                and text[space + 1:end] not in not_last):
+                            if first in time_words and text[space + 1:end].lower() in time_words:
+                                last_end = end  # "Saturday Night", "Last Year": a date
+                                continue
+                            # "Roman Catholic church", "North American tour": an adjective
+                            add((start, end, demonym_kind(text, start, end)
+                                 if first in regions and text[space + 1:end] in demonyms
+                                 else "name"))
                             last_end = end
                             continue
                     else:
@@ -305,7 +326,8 @@ class RuleBasedEntityExtractor:
                     if low not in MONTHS:
                         if len(second) > 1 and low not in not_alone and low not in starter_words \
                                 and low not in wl.CONNECTORS and not low.isdigit():
-                            add((first_end + 1, end, "demonym" if second in demonyms else "name"))
+                            add((first_end + 1, end, demonym_kind(text, first_end + 1, end)
+                                 if second in demonyms else "name"))
                             last_end = end
                         continue
                 spans = multiword(text, start, end, first, starter)

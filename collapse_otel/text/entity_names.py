@@ -7,9 +7,11 @@ word sets are kept in every casing the text may use, so the hot loop needs no ca
 
 from __future__ import annotations
 
+from functools import cache
+
 from . import entity_patterns as pat
 from . import entity_words as wl
-from .entity_starts import sentence_initial, strip_leading
+from .entity_starts import never_names, sentence_initial, strip_leading
 from .opener_words import WORDS as OPENER_WORDS
 
 MONTHS = wl.MONTHS
@@ -25,11 +27,101 @@ MONTHS_CASED = _cased(MONTHS)
 # one capitalised word opening a sentence: no name if listed, unless named elsewhere in its text
 STARTERS_CASED = _cased(wl.SENTENCE_START_WORDS | OPENER_WORDS)
 DEMONYMS_CASED = _cased(wl.DEMONYMS)
+
+
+@cache
+def starters_with_dictionary() -> frozenset[str]:
+    """:data:`STARTERS_CASED` and the capitalised English words that are never names."""
+    return STARTERS_CASED | never_names()
 LOWER_WORDS = wl.SENTENCE_START_WORDS | wl.COMMON_WORDS
 TITLE_WORDS = _cased(wl.TITLES)
 HONORIFICS = _cased(wl.HONORIFICS)
 STRIP_FIRST = wl.COMMON_WORDS | wl.NEVER_ALONE  # a span's first word that multiword() cuts
 NEVER_ALONE_CASED = _cased(wl.NEVER_ALONE)
+# the last of two words that sends the span to multiword(): "... and I", "Afghan Ambassador"
+NOT_LAST_CASED = NEVER_ALONE_CASED | _cased(wl.OFFICES)
+# spans made only of these are dates, not names: "Saturday Night", "Last Year"
+TIME_WORDS = wl.CALENDAR_WORDS | frozenset(
+    "last next this night morning evening afternoon year week month day weekend".split()  # noqa: SIM905
+)
+
+
+# Around a nationality word used as a noun, a language or a people ("taught English at",
+# "in Czech and", "some Japanese,"): what may follow it, and what before it makes it an
+# adjective still ("is Danish.", "a Czech composer").
+_AFTER_NOUN = frozenset(
+    """and or at in to with as but for from on was is by than which who that into because while
+    when where since fluently natively well""".split()  # noqa: SIM905
+)
+_BEFORE_ADJECTIVE = frozenset(
+    """a an is was are were be been being become became becomes very more most not so too as
+    all half partly fully proudly""".split()  # noqa: SIM905
+)
+
+
+def demonym_kind(text: str, start: int, end: int) -> str:
+    """ "name" for a nationality word used as a noun (a language, a people), else "demonym".
+
+    What follows decides, looking past a list ("German, Scottish and English ancestry"); then
+    what comes before ("is Danish.")."""
+    i, n = end, len(text)
+    for _ in range(8):
+        j = _skip_spaces(text, i)
+        k = _word_end(text, j)
+        after = text[j:k]
+        if after in ("and", "or") or not after and text[j:j + 1] == ",":
+            m = _skip_spaces(text, k if after else j + 1)
+            if text[m:m + 4] in ("and ", "or "):
+                m = _skip_spaces(text, m + 3)
+            q = _word_end(text, m)
+            if text[m:q] in DEMONYMS_CASED or after and text[m:m + 1].isupper():
+                i = q
+                continue
+        if after and after not in _AFTER_NOUN:
+            return "demonym"
+        if not after and j < n and text[j] not in ".,;:)!?\n\r":  # "Muslim / Hindu"
+            return "demonym"
+        break
+    window = text[max(0, start - 16):start].rstrip(" \t")  # no look past a line break
+    before = window[max(window.rfind(" "), window.rfind("\t"), window.rfind("\n")) + 1:]
+    return "demonym" if before.lower() in _BEFORE_ADJECTIVE else "name"
+
+
+def _skip_spaces(text: str, i: int) -> int:
+    while i < len(text) and text[i] == " ":
+        i += 1
+    return i
+
+
+def _word_end(text: str, i: int) -> int:
+    while i < len(text) and text[i].isalpha():
+        i += 1
+    return i
+
+
+def syllable_end(text: str, end: int) -> int:
+    """End of a name whose last word goes on with a hyphen and a short lower-case syllable, as
+    East Asian given names do ("Kim Jong-un", "Hau Lung-bin", "Ban Ki-moon"); not a compound
+    ("Bush-era", "Nobel-winning"): the syllable before has at most four letters, the one after
+    one to four, and is no English word of its own."""
+    j = end + 1
+    k = j
+    while k < len(text) and text[k].isalpha() and text[k].islower():
+        k += 1
+    if not 1 <= k - j <= 4 or (k < len(text) and (text[k].isalnum() or text[k] == "-")):
+        return end
+    i = end - 1
+    while i > 0 and text[i - 1].isalpha():
+        i -= 1
+    if end - i > 4 or text[j:k] in _SUFFIX_WORDS:
+        return end
+    return k
+
+
+_SUFFIX_WORDS = frozenset(
+    """era led run born wide like free made type size held area rich based old year day style up
+    out off on by to the and for""".split()  # noqa: SIM905
+)
 
 
 def gerund(word: str) -> bool:
@@ -51,15 +143,23 @@ def cut_titles(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
     first = prev_end = -1
     pos = start
     last = len(words) - 1
+    skip = 0
     for n, word in enumerate(words):
         s = text.find(word, pos)
         pos = s + len(word)
-        if word in TITLE_WORDS and n < last and words[n + 1][0].isupper() and (
+        if skip:  # the "of (the)" after a title: "Governor of Virginia" -> "Virginia"
+            skip -= 1
+        elif word in TITLE_WORDS and n < last and (words[n + 1][0].isupper() and (
             word in HONORIFICS or words[n + 1].lower() not in wl.INSTITUTIONS
-        ):
+        ) or words[n + 1] == "of" and n + 1 < last):
             if first >= 0:
                 out += part(text, first, prev_end)
             first = -1
+            if words[n + 1] == "of":
+                skip = 2 if n + 2 < last and words[n + 2] == "the" else 1
+        elif n == last and first >= 0 and word.lower() in wl.OFFICES:  # "LA Sheriff" -> "LA"
+            out += part(text, first, prev_end)
+            return out
         elif first < 0:
             first = s
         prev_end = pos
@@ -72,7 +172,7 @@ def part(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
     word = text[start:end]
     if " " not in word and (len(word) == 1 or word.casefold() in NOT_ALONE):
         return []
-    return [(start, end, "demonym" if word in DEMONYMS_CASED else "name")]
+    return [(start, end, demonym_kind(text, start, end) if word in DEMONYMS_CASED else "name")]
 
 
 def multiword(
@@ -112,7 +212,8 @@ def multiword(
         word = words[0]
         if len(word) <= 1 or word.casefold() in NOT_ALONE:
             return []
-        return [(start, end, "demonym" if word in DEMONYMS_CASED else "name")]
+        return [(start, end, demonym_kind(text, start, end) if word in DEMONYMS_CASED
+                 else "name")]
     if TITLE_WORDS.isdisjoint(words):
         return [(start, end, "name")]
     return cut_titles(text, start, end)

@@ -16,7 +16,7 @@ import re
 import sys
 from functools import cache
 
-from .entity_words import CONNECTORS, OBJECT_WORDS
+from .entity_words import COMMON_WORDS, CONNECTORS, OBJECT_WORDS
 
 _MONTH = (
     r"(?:Jan(?:uary|\.)?|Feb(?:ruary|\.)?|Mar(?:ch|\.)?|Apr(?:il|\.)?|May|June?|Jun\.|July?"
@@ -115,24 +115,34 @@ def main_pattern() -> re.Pattern[str]:
     with :func:`month_date_pattern` by the caller.
     """
     up = uppercase_class()
+    # words that open a sentence after an initial's dot ("Plan B. Then"): no middle initial
+    openers = trie(sorted({w.capitalize() for w in COMMON_WORDS if w.isalpha()}))
     # The rest of a capitalised word: "Paris", "O'Brien", "Jean-Luc", "AT&T", "U.S.", "Mr.";
     # a possessive 's is left out.
     titles: dict[int, list[str]] = {}
     for t in _TITLES:
         titles.setdefault(len(t), []).append(t)
     after_title = "|".join(rf"(?<=\b(?:{'|'.join(ts)})\.)" for ts in titles.values())
+    # A middle initial joins the words around it ("Charles J. Fillmore", "L. Ron Hubbard")
+    # unless the next word opens a sentence ("Plan B. Then"); a last initial keeps its dot
+    # before a comma or a lower-case word ("George W., then").
     # One \w run, then runs joined by ' - & . ("O'Brien", "Jean-Luc", "AT&T", "U.S."), then the
     # dot of an initialism or a title ("U.S.", "Mr."). Loops over runs, not characters, are
     # much faster in ``re``. A possessive 's is left out.
     word_rest = (
         rf"\w*{_P}(?:(?:['’](?![sS]\b)|[-&](?={up}|\d)|\.(?={up}(?:\.|\b)))\w+{_P}"
-        rf"|\.(?:(?<=\.{up}\.)|(?:{after_title})(?={_SP}+{up})))*{_P}"
+        rf"|\.(?:(?<=\.{up}\.)|(?:{after_title})(?={_SP}+{up})"
+        rf"|(?<=\b{up}\.)(?={_SP}+{up}[\w.])(?!{_SP}+(?:{openers})\b)"
+        rf"|(?<=[\w.] {up}\.)(?=[,;:)\]]|{_SP}+[a-z])))*{_P}"
     )
     capword = up + word_rest
+    # Connectors join capitalised words ("Bank of America"), not a capital "The" after them,
+    # which opens the next name ("Matthew Ingram of The Globe"); "the" alone joins nothing:
+    # news NER sets split "Peter the Great" as they split "Rathbun the Scientology (church)".
     conn = trie(sorted(CONNECTORS))
     name_rest = (
         rf"(?P<first>{word_rest})"
-        rf"(?:{_SP}+(?:(?:(?:{conn}){_SP}+){{0,2}}{capword}"
+        rf"(?:{_SP}+(?:(?!the\b)(?:(?:{conn}){_SP}+){{1,2}}(?!The\b){capword}|{capword}"
         rf"|\d{{1,3}}(?![\w.,/:-]|{_SP}*[-–]{_SP}*\d)))*{_P}"
     )
     num_rest = r"\d{0,2}(?:,\d{3})+(?:\.\d+)?|\d*(?:\.\d+)?"

@@ -17,7 +17,10 @@ Evidence is taken from one text only, never from the other texts of a batch, so
 
 from __future__ import annotations
 
+import gzip
 from bisect import bisect_right
+from functools import cache
+from importlib import resources
 
 from . import entity_words as wl
 
@@ -28,6 +31,10 @@ _SPACE = frozenset(" \t\u00a0")
 _BEFORE_WORD = frozenset(" \t\u00a0\n\r\"“‘'([{*")
 _AFTER_WORD = frozenset(" \t\u00a0\n\r\"”’'),;:!?]}*")
 
+
+# A capital article or possessive opening a span mid-sentence is not part of the name, as news
+# NER sets have it ("in The Hague" -> "Hague", "in A Single Man" -> "Single Man").
+_ARTICLES = frozenset(("The", "A", "An", "My", "His", "Her", "Our", "Their", "Your"))
 
 Bounds = tuple[list[int], list[int]]  # start and end offsets of the texts joined in one scan
 
@@ -102,9 +109,22 @@ def strip_leading(words: list[str], initial: bool) -> int | None:
         if n and (word in wl.CONNECTORS or word.isdigit()):
             starters = False
             continue
-        drop = word in wl.NEVER_ALONE or (
+        drop = word in wl.NEVER_ALONE or (not n and raw in _ARTICLES) or (
             word in wl.COMMON_WORDS and (initial or (len(raw) > 1 and raw.isupper()))
-        ) or (starters and word in wl.SENTENCE_START_WORDS)
+        ) or (starters and (word in wl.SENTENCE_START_WORDS or not n and word.endswith(
+            wl.ROLE_SUFFIXES) and raw in never_names()))
         if not drop:
             return n
     return None
+
+
+@cache
+def never_names() -> frozenset[str]:
+    """Capitalised, the English words a spelling dictionary never capitalises ("Hackers",
+    "Biologist"; english_words.txt.gz), read on first use."""
+    try:
+        data = resources.files(__package__).joinpath("english_words.txt.gz").read_bytes()
+        words = gzip.decompress(data).decode("ascii").split()
+    except (OSError, ValueError):  # a broken install: the hand lists still work
+        words = []
+    return frozenset(w.capitalize() for w in words)

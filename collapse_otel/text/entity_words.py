@@ -79,9 +79,17 @@ _TITLES = """
     chancellor secretary ambassador judge chairman chairwoman chairperson administrator
     commissioner sheriff detective sergeant sgt. lt. lieutenant captain capt. colonel col.
     admiral commander pope cardinal archbishop bishop reverend rev. rabbi imam king queen
-    prince princess sir dame coach ceo spokesman spokeswoman director
+    prince princess sir dame coach ceo spokesman spokeswoman director emperor empress earl duke
+    duchess
     """
 TITLES = frozenset(_TITLES.split())
+# Offices, cut from the end of a span too ("Los Angeles Sheriff" -> "Los Angeles"); not the
+# royal titles that end names ("Burger King", "Dancing Queen").
+OFFICES = frozenset(
+    """president senator governor mayor minister chancellor secretary ambassador judge chairman
+    chairwoman chairperson administrator commissioner sheriff spokesman spokeswoman director
+    ceo""".split()  # noqa: SIM905
+)
 INSTITUTIONS = frozenset(
     """court office department league council house hall school college university committee
     club party bank company group museum hospital centre center station street road airport
@@ -111,8 +119,14 @@ _DEMONYMS = """
     tunisian turkish ugandan ukrainian uruguayan uzbek venezuelan vietnamese welsh yemeni
     zambian zimbabwean arab arabic hispanic latino scandinavian caribbean balkan baltic
     christian muslim islamic jewish hindu buddhist catholic protestant sikh sunni shia shiite
+    soviet republican democratic olympic paralympic imperial presidential
     """
 DEMONYMS = frozenset(_DEMONYMS.split())
+# Before a nationality word they make one adjective ("North American", "Roman Catholic").
+REGION_WORDS = frozenset(
+    """north south east west northern southern eastern western central roman latin anglo
+    """.split()  # noqa: SIM905
+)
 
 # A sentence-initial word followed by one of these is a verb taking an object, as in the
 # imperatives of advice ("Diversify your portfolio", "Drink plenty of water"), not a name.
@@ -134,8 +148,12 @@ CALENDAR_WORDS = frozenset(_CALENDAR.split())
 NON_NAME_SUFFIXES = (
     "ally", "ously", "ively", "fully", "ingly", "ately", "ently", "antly", "ably", "ibly", "edly",
     "ized", "ised", "ated", "ology", "ologies", "ists", "tions", "sions", "ments", "ness",
-    "ities", "ful",
+    "ities", "ful", "tive", "ical", "ctural",
 )
+
+# Endings of the nouns for people's roles ("Biologist Nick Bos", "Director Jane Doe"): a word
+# opening a sentence with one, that the dictionary never capitalises, is cut from the name.
+ROLE_SUFFIXES = ("ist", "ian", "or", "ant", "ee", "ess")
 
 _MONTH_WORDS = (
     "jan feb mar apr may jun jul aug sep sept oct nov dec january february march april june july"
@@ -143,9 +161,18 @@ _MONTH_WORDS = (
 )
 MONTH_WORDS = frozenset(_MONTH_WORDS.split())
 MONTHS = MONTH_WORDS | frozenset(m + "." for m in MONTH_WORDS)
+# Abbreviations of common nouns, units and eras: no name alone, whatever their capitals
+# ("IQ", "TV", "GMT", "PhD", "AD"); a longer name may hold them ("PlayStation VR").
+_ABBREVIATIONS = """
+    tv iq gmt utc vip ad cd dvd phd ph.d. ph.d pc ai dna rna hiv gdp ufo faq pdf usb gps sms atm hq
+    led lcd hd rbi rbis mvp era etc vs dkk cuc usd eur gbp jpy cny aud cad
+    """
+ABBREVIATIONS = frozenset(_ABBREVIATIONS.split())
+
 # Never an entity as a word alone (a longer name may still hold them).
 NOT_ALONE = (
     COMMON_WORDS | ALONE_ONLY | NEVER_ALONE | TITLES | (CALENDAR_WORDS - MONTH_WORDS)
+    | ABBREVIATIONS
 )
 
 # Frequent lower-case words (generated from WikiText-2: common_words.py) that no list above
