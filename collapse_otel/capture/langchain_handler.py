@@ -226,7 +226,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
                        parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         try:   # a turn cut by a retry or step limit (LangGraph's GraphRecursionError)
             if parent_run_id is None and is_limit_error(error):
-                self._loops.limit(run_id, self.pipeline)
+                self._loops.limit(_key(run_id), self.pipeline)
         except Exception as exc:
             self._fail(exc)
         self.on_chain_end(None, run_id=run_id, parent_run_id=parent_run_id)
