@@ -13,8 +13,8 @@ if TYPE_CHECKING:
     from .aggregator import Aggregator
 
 CHUNK = 4096  # records analysed together at most (bounded temporary arrays) ...
-CHUNK_CHARS = 1 << 20  # ... and at most this much answer text (n-gram and MinHash arrays
-#                        take about 250 bytes per character of a batch)
+CHUNK_CHARS = 1 << 18  # ... and at most this much answer text (the analysis holds about 32
+#                        bytes per character of a chunk: 8 MiB)
 
 
 def window_of(snapshot: AggregatorSnapshot, key: StreamKey) -> WindowSignals | None:

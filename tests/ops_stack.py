@@ -1,7 +1,7 @@
 """The end-to-end ops stack: ``collapse-otel demo --continuous`` (releases v1, v2, v3 in one
 process, v1 the pinned baseline), a healthy canary v4 in a second process (tests/
 canary_release.py: previous v3, baseline v1, configured), and a real Prometheus scraping both
-every second with the generated recording and alert rules.
+every 3 s with the generated recording and alert rules, evaluated every second.
 
 Windows and ``for:`` durations are shortened through the mixin config (the same generator
 users run); the rules are the production rules otherwise.
@@ -35,6 +35,7 @@ from tests.waiting import cpu_seconds, wait_progressing
 ROOT = Path(__file__).resolve().parent.parent
 RELEASES = ("v1", "v2", "v3")
 CANARY = "v4"
+SCRAPE = "3s"  # the scrape interval and timeout
 E2E_OVERRIDES = {
     "rate_window_short": "15s", "rate_window_long": "30s", "baseline_window": "5m",
     "baseline_offset": "10m", "previous_release_lookback": "5m", "duplicate_window": "30s",
@@ -92,10 +93,10 @@ class Stack:
                             f'{{job="collapse-otel"}}[{window}]))')
         return int(float(result[0]["value"][1])) if result else 0
 
-    def clean_instant(self, lookback: float = 60.0, steady: float = 15.0) -> float | None:
+    def clean_instant(self, lookback: float = 60.0, steady: float = 6.0) -> float | None:
         """The latest instant of the last minute before which both targets' scrapes had
         succeeded for ``steady`` seconds, or None. On a busy machine a scrape can outlast its
-        1 s timeout: the target's series then go stale, and the chain of recording rules
+        timeout: the target's series then go stale, and the chain of recording rules
         (signal, change, judged, families, verdict) evaluated during that gap records nothing
         for a few evaluations. An instant after a steady stretch sees the whole chain."""
         end = time.time() - 1
@@ -175,8 +176,11 @@ def running_stack(tmp: Path) -> Iterator[Stack]:
         work.mkdir()
         (work / "rules.yaml").write_text(files[RULES_PATH])
         (work / "alerts.yaml").write_text(files[ALERTS_PATH])
-        prom = PrometheusServer(scrape_config({"collapse-otel": [demo, canary]},
-                                              rule_files=["rules.yaml", "alerts.yaml"]), work)
+        # scrapes every 3 s with a 3 s timeout: under load a scrape of the demo's four
+        # releases takes over a second, and a timed-out scrape makes every series stale
+        prom = PrometheusServer(scrape_config({"collapse-otel": [demo, canary]}, SCRAPE,
+                                              rule_files=["rules.yaml", "alerts.yaml"],
+                                              evaluation="1s"), work)
         procs.append(prom.process)
         s = Stack(prom.base, cfg, files, tuple(p.pid for p in procs))
         wait(lambda: len(s.query('count by (release) (collapse_answers_total'

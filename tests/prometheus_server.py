@@ -88,11 +88,12 @@ class PrometheusServer:
 
 
 def scrape_config(jobs: dict[str, list[str]], interval: str = "1s",
-                  rule_files: list[str] | None = None) -> dict:
-    """A Prometheus config scraping ``job -> [host:port, ...]`` every ``interval``."""
+                  rule_files: list[str] | None = None, evaluation: str | None = None) -> dict:
+    """A Prometheus config scraping ``job -> [host:port, ...]`` every ``interval`` (which is
+    also the scrape timeout) and evaluating rules every ``evaluation`` (``interval``)."""
     config: dict = {
         "global": {"scrape_interval": interval, "scrape_timeout": interval,
-                   "evaluation_interval": interval},
+                   "evaluation_interval": evaluation or interval},
         "scrape_configs": [{"job_name": job, "static_configs": [{"targets": targets}]}
                            for job, targets in jobs.items()],
     }

@@ -58,6 +58,18 @@ def _wait(predicate, timeout: float, what: str, prom: PrometheusServer):
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}: {last}")
 
 
+def _more_evaluations(prom: PrometheusServer, n: int) -> None:
+    """Wait until every rule group has been evaluated ``n`` more times."""
+    seen: dict[str, set[str]] = {}
+
+    def done() -> bool:
+        for group in prom.api("rules")["groups"]:
+            seen.setdefault(group["name"], set()).add(group["lastEvaluation"])
+        return bool(seen) and all(len(times) > n for times in seen.values())
+
+    _wait(done, 120, f"{n} more rule evaluations", prom)
+
+
 def _firing(prom: PrometheusServer) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {name: [] for name in AUDIT_ALERTS}
     for alert in prom.api("alerts")["alerts"]:
@@ -113,7 +125,7 @@ def test_audit_pushes_prometheus_scrapes_and_the_alerts_fire(tmp_path: Path) -> 
         assert shares == {"v1": 0.2, "v2": 0.4, "v3": 0.7}
 
         _wait(lambda: all(_firing(prom).values()), 60, "both audit alerts firing", prom)
-        time.sleep(3)   # a few more evaluations: nothing else starts firing
+        _more_evaluations(prom, 3)   # nothing else starts firing
         firing = _firing(prom)
         labels = firing["CollapseAuditSyntheticDominates"][0]
         assert len(firing["CollapseAuditSyntheticDominates"]) == 1

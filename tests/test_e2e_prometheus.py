@@ -67,7 +67,9 @@ def stack(tmp_path_factory):
         _wait(lambda: {r["metric"]["release"]: float(r["value"][1])
                        for r in query("collapse_answers_total")} ==
               dict.fromkeys(RELEASES, float(ANSWERS)), 90, "all demo answers in Prometheus")
-        time.sleep(2.5)
+        scrapes = f'sum(count_over_time(up{{instance="127.0.0.1:{demo_port}"}}[1h]))'
+        done = float(query(scrapes)[0]["value"][1])
+        _wait(lambda: float(query(scrapes)[0]["value"][1]) >= done + 2, 60, "two more scrapes")
         yield {"query": query, "metrics_url": metrics_url, "demo": demo}
     finally:
         if prom is not None:

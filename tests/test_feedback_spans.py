@@ -162,9 +162,9 @@ def test_a_result_inside_an_open_trace_waits_for_its_answer():
     """The answer is held until the trace's root span ends; an evaluation span that ends before
     it (and ``record_evaluation(trace_id=...)`` in the request) still lands in the answer's
     release (span-level ``collapse.release=canary``), not in the resource's ``stable``."""
-    import time
-
     import collapse_otel
+
+    from .waiting import wait_progressing
 
     p, agg = make_pipeline(refresh_seconds=0, evaluation_thresholds="")
     proc = CollapseSpanProcessor(pipeline=p)
@@ -183,7 +183,9 @@ def test_a_result_inside_an_open_trace_waits_for_its_answer():
                                "gen_ai.evaluation.score.label": "not_relevant"})
         collapse_otel.record_evaluation("groundedness", passed=False,
                                         trace_id=root.get_span_context().trace_id, pipeline=p)
-        time.sleep(0.5)          # the worker has seen both results before the root ends
+        # the worker has seen both results (they wait for their answer) before the root ends
+        wait_progressing(lambda: len(p._waiting_outcomes) == 2, "both results waiting",
+                         progress=lambda: (len(p._queue), len(p._waiting_outcomes)), poll=0.02)
         assert not any(s.evaluations_total for s in agg.snapshot(max_age=0).streams)
     assert proc.force_flush(5000)
     streams = {tuple(s.key): s for s in agg.snapshot(max_age=0).streams}

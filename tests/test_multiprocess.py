@@ -22,6 +22,7 @@ from collapse_otel.pipeline import Pipeline
 from collapse_otel.records import AnswerRecord, StreamKey
 from collapse_otel.signals.minhash import MinHasher
 from collapse_otel.stream import COUNTERS, StreamState
+from tests.waiting import wait_progressing
 
 CFG = CollapseConfig(refresh_seconds=0.0)
 WORDS = ["river", "harbour", "bridge", "market", "castle", "tower", "garden", "museum", "station", "square", "north", "south", "old", "new", "green", "quiet", "busy", "early", "late", "grand"]
@@ -238,10 +239,9 @@ def test_a_pipeline_writes_its_state_by_its_worker_and_at_flush(tmp_path):
         def written() -> int:
             with open(path, "rb") as f:
                 return scan(f, path).entries[0].counts["answers"]
-        deadline = time.monotonic() + 10
-        while written() != 25 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert written() == 25   # by the worker thread, no flush
+        # by the worker thread, no flush
+        wait_progressing(lambda: written() == 25, "25 answers written", progress=written,
+                         poll=0.05)
     finally:
         p.shutdown()
 
@@ -298,9 +298,8 @@ def test_a_second_worker_cannot_bind_metrics_and_says_nothing_above_info(tmp_pat
         assert inst.metrics_server is None
         assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
         taken.close()   # the serving worker exits: this one takes the port over
-        deadline = time.monotonic() + 10
-        while inst.metrics_server is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_progressing(lambda: inst.metrics_server, "the port taken over",
+                         progress=lambda: None, poll=0.05)
         body = urllib.request.urlopen(inst.metrics_server.url, timeout=10).read().decode()
         assert 'collapse_answers_total{cohort="default",release="v1",service=' in body
         assert "} 30.0" in body and 'collapse_multiprocess_files{kind="worker"} 3.0' in body

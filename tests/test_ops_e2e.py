@@ -52,7 +52,7 @@ def _run_panels(stack: Stack, model: dict, chosen: dict[str, str]) -> dict:
             return False
         tried.append(at)
         outcome["empty"], outcome["results"] = _panels_at(stack, model, values, at)
-        return not outcome["empty"] or len(tried) >= 3
+        return not outcome["empty"] or len(tried) >= 10
 
     wait(attempt, 60, "an instant after steady scrapes of both targets", progress=stack.progress)
     assert not outcome["empty"], (f"targets without data at {len(tried)} instants; last:\n"

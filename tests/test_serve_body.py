@@ -13,6 +13,7 @@ import pytest
 
 from tests.test_serve_http import body_of, start
 from tests.test_serve_support import PROTOBUF, post
+from tests.waiting import wait_progressing
 
 TRICKLERS = 6          # more than the decode slots
 DEADLINE = 12.0        # body_timeout_seconds of the server under test
@@ -53,6 +54,11 @@ class Trickler(threading.Thread):
             sock.close()
 
 
+def _receiving(svc) -> int:
+    """Bytes of request bodies the server's readers hold right now."""
+    return next(s.app.receiving.used for s in svc._servers if getattr(s, "app", None))
+
+
 def _readable(sock: socket.socket, timeout: float) -> bool:
     import select
 
@@ -70,7 +76,9 @@ def test_trickling_bodies_do_not_block_other_clients_and_are_cut_at_the_deadline
             t.start()
         for t in tricklers:
             assert t.started.wait(10)
-        time.sleep(2 * BYTE_EVERY)              # every trickler is inside its body now
+        wait_progressing(lambda: _receiving(svc) >= TRICKLERS, "every trickler in its body",
+                         progress=lambda: (_receiving(svc), [t.sent for t in tricklers]),
+                         poll=0.02)
         served = []
         for seed in range(3):                  # normal clients, one after another
             sent = time.monotonic()
@@ -170,7 +178,8 @@ def test_bytes_being_received_are_bounded():
         stalled.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: " +
                         PROTOBUF.encode() + b"\r\nContent-Length: 100000\r\n\r\n" +
                         b"\n" * 60_000)
-        time.sleep(0.5)
+        wait_progressing(lambda: _receiving(svc) == 60_000, "the stalled body received",
+                         progress=lambda: _receiving(svc), poll=0.02)
         assert svc.receiver.stats.requests == {}
         code, headers, _ = post(url, body_of(8))
         assert code == 503 and headers["Retry-After"] == "1"

@@ -8,7 +8,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 import urllib.error
 
 import pytest
@@ -156,7 +155,7 @@ def test_sigterm_writes_a_final_snapshot(tmp_path):
     server = ServerProcess(tmp_path, "--state-file", str(state_file), "--snapshot-seconds",
                            "3600")
     _send(server.url, 4, 25, "v3")
-    time.sleep(0.2)
+    wait_for(lambda: value(server.metrics(), "collapse_answers_total") == 25, 30, "answers")
     assert server.stop(signal.SIGTERM) == 0
     fresh = Aggregator(CollapseConfig.resolve(environ={}))
     fresh.restore(state.decode(state_file.read_bytes()))

@@ -40,10 +40,10 @@ _PAIR_MUL = 0x9E3779B97F4A7C15
 _MASK = (1 << 64) - 1
 BUCKET_DEPTH = 2048  # most recent entries kept per LSH bucket (templated traffic: see
 #                      tests/test_near_duplicates_templated.py; 4/16 flagged 5 of ~450)
-SCAN_DEPTH = 128     # newest entries per bucket read as candidates; older ones only counted
 HIST_BINS = 128       # per answer: its shingles counted by their low 7 bits (uint8)
-_RANK_IN_PYTHON = 48  # candidate entries up to which ranking in Python beats numpy
-_IDX_BITS = 40        # ranking key: shared-band count above the answer's position
+_RANK_IN_PYTHON = 48  # bucket entries up to which ranking in Python beats numpy
+_NO_SPLIT = 1 << 62  # a window of one pane
+_IDX_BITS = 40        # ranking key: shared-band count above the answer's window position
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +89,7 @@ class DuplicateIndex:
         self._exact: set[int] = set()
         self._pairs: set[int] = set()       # (text, question) pairs seen
         self._buckets: dict[int, int | array] = {}   # band key -> position(s), oldest first
-        self._hist = np.zeros((0, HIST_BINS), dtype=np.uint8)   # see best_match's floor
+        self._hist = np.zeros((0, HIST_BINS), dtype=np.uint8)   # see match_in_window
         self._hist_state = np.zeros(0, dtype=np.int8)   # 0 not computed, 1 usable, 2 not
         self.exact_count = 0
         self.near_count = 0
@@ -131,53 +131,8 @@ class DuplicateIndex:
 
     def ranked(self, band_keys: Iterable[int], limit: int) -> list[int]:
         """The ``limit`` LSH candidates sharing the most bands, the most recent first among
-        equals. Templated traffic fills the buckets (up to BUCKET_DEPTH entries each), so the
-        work is bounded whatever the traffic: candidates are the newest SCAN_DEPTH entries of
-        each bucket (a small bucket is read whole), each counted over all the answer's
-        buckets (a binary search in a crowded bucket's older part), in numpy. An older true
-        match still ranks first through the smaller buckets it shares: on templated traffic
-        this flags what reading whole buckets flagged (tests/test_near_duplicates_templated.py)."""
-        buckets = self._buckets
-        hits = [buckets[key] for key in buckets.keys() & band_keys]
-        if not hits:
-            return []
-        total = sum(1 if isinstance(h, int) else min(len(h), SCAN_DEPTH) for h in hits)
-        if total <= _RANK_IN_PYTHON:
-            found: list[int] = []
-            for h in hits:
-                if isinstance(h, int):
-                    found.append(h)
-                else:
-                    found.extend(h)
-            counts = Counter(found)
-            return sorted(counts, key=lambda i: (counts[i], i), reverse=True)[:limit]
-        arrays = [np.frombuffer(h, dtype=np.int64) for h in hits if not isinstance(h, int)]
-        parts = [a[-SCAN_DEPTH:] for a in arrays]
-        singles = [h for h in hits if isinstance(h, int)]
-        if singles:
-            parts.append(np.array(singles, dtype=np.int64))
-        entries = np.concatenate(parts)
-        entries.sort()
-        first = np.empty(len(entries), dtype=bool)
-        first[0] = True
-        np.not_equal(entries[1:], entries[:-1], out=first[1:])
-        starts = np.flatnonzero(first)
-        counts = np.empty(len(starts), dtype=np.int64)
-        np.subtract(starts[1:], starts[:-1], out=counts[:-1])
-        counts[-1] = len(entries) - starts[-1]
-        entries = entries[starts]
-        for a in arrays:
-            if len(a) > SCAN_DEPTH:   # the older part of a crowded bucket: counted, not scanned
-                older = entries < a[-SCAN_DEPTH]
-                if older.any():
-                    probe = entries[older]
-                    at = np.searchsorted(a, probe)
-                    counts[older] += a[np.minimum(at, len(a) - 1)] == probe
-        keys = (counts << _IDX_BITS) | entries
-        if len(keys) > limit:
-            keys = keys[np.argpartition(keys, len(keys) - limit)[len(keys) - limit:]]
-        keys.sort()
-        return (keys[::-1] & ((1 << _IDX_BITS) - 1)).tolist()
+        equals (every entry of the answer's buckets counted)."""
+        return [pos for _, pos in ranked_candidates([self], band_keys, limit)]
 
     def histogram(self, shingles: np.ndarray) -> np.ndarray | None:
         """The answer's shingles counted per bin of their low bits (None when a bin would
@@ -221,48 +176,13 @@ class DuplicateIndex:
             self._hist_state[idx] = 1
 
     def best_match(self, shingles: np.ndarray, band_keys: list[int], limit: int,
-                   stop_at: float = 1.0, floor: float | None = None,
-                   hist: np.ndarray | None = None) -> tuple[float, int | None]:
+                   stop_at: float = 1.0) -> tuple[float, int | None]:
         """(highest verified Jaccard, its position) among at most ``limit`` LSH candidates;
         (0.0, None) if none. Candidates sharing the most bands go first (on templated traffic
         recency alone lets middling siblings crowd out an older true match), then the most
-        recent. Verification stops at the first similarity >= ``stop_at``.
-
-        With a ``floor``, a candidate whose Jaccard provably stays below it is not verified:
-        the shared shingles are at most the sum over histogram bins of the smaller count (one
-        numpy pass over all candidates). Every result at or above the floor, and the first
-        one at or above ``stop_at``, are unchanged; only similarities below the floor are no
-        longer all looked at. ``hist``: the answer's histogram, if the caller has it."""
-        best, where = 0.0, None
-        ranked = self.ranked(band_keys, limit)
-        if not ranked:
-            return best, where
-        if floor is not None and len(ranked) > 1 and len(shingles) < SHINGLE_SKETCH:
-            if hist is None:
-                hist = self.histogram(shingles)
-            if hist is not None:
-                ranked = self._bounded(ranked, shingles, hist, floor)
-        for idx in ranked:
-            other = self.shingles[idx]
-            if other is None:
-                continue
-            sim = sorted_jaccard(shingles, other)
-            if sim > best:
-                best, where = sim, idx
-                if best >= stop_at:
-                    break
-        return best, where
-
-    def _bounded(self, ranked: list[int], shingles: np.ndarray, hist: np.ndarray,
-                 floor: float) -> list[int]:
-        """``ranked`` without the candidates whose Jaccard bound is below ``floor``."""
-        idx = np.array(ranked, dtype=np.intp)
-        hists, usable = self._histograms(idx)
-        shared = np.minimum(hists, hist).sum(axis=1, dtype=np.int64)
-        lengths = hists.sum(axis=1, dtype=np.int64)   # a histogram counts every shingle
-        bound = shared / np.maximum(len(shingles) + lengths - shared, 1)
-        keep = ~usable | (bound >= floor)
-        return idx[keep].tolist()
+        recent; the first one at or above ``stop_at`` is the match."""
+        sim, found = match_in_window([self], shingles, band_keys, limit, stop_at)
+        return sim, None if found is None else found[1]
 
     def add(self, text_hash: int, shingles: np.ndarray | None, band_keys: list[int] | None,
             exact: bool, near: bool, question: int = 0, cross: bool = False) -> None:
@@ -461,32 +381,139 @@ def check_and_add_many(panes: list[DuplicateIndex], text_hashes: list[int],
     return out
 
 
+def ranked_candidates(panes: list[DuplicateIndex], band_keys: Iterable[int],
+                      limit: int) -> list[tuple[int, int]]:
+    """(pane, position) of the ``limit`` answers of a window (panes oldest first) that share
+    the most LSH bands with an answer, the most recent first among equals."""
+    split = _split(panes)
+    return [(1, pos - split) if pos >= split else (0, pos)
+            for pos in _ranked(panes, band_keys, limit)]
+
+
+def _split(panes: list[DuplicateIndex]) -> int:
+    """The window position where the newer of two panes starts (past any position of one)."""
+    if len(panes) > 2:
+        raise ValueError("a window has at most two panes")
+    return len(panes[0]) if len(panes) == 2 else _NO_SPLIT
+
+
+def _ranked(panes: list[DuplicateIndex], band_keys: Iterable[int], limit: int) -> list[int]:
+    """``ranked_candidates`` as window positions (the older pane's first). Every entry of
+    the answer's buckets is counted, in one pass over the whole window (one sort of the
+    buckets' entries, joined without a numpy call per bucket): the work is bounded by bands x BUCKET_DEPTH whatever the traffic, and
+    on templated traffic, where siblings crowd every bucket, it is a handful of numpy calls
+    for the window instead of several per bucket and pane."""
+    parts: list = []       # the buckets' arrays, joined as bytes (no numpy call per bucket)
+    newer = 0              # where the newer pane's entries start
+    for pane in panes:
+        buckets = pane._buckets
+        newer = len(parts)
+        singles = array("q")
+        for key in buckets.keys() & band_keys:
+            hit = buckets[key]
+            if isinstance(hit, int):
+                singles.append(hit)
+            else:
+                parts.append(hit)
+        parts.append(singles)
+    first = sum(len(p) for p in parts[:newer]) if len(panes) == 2 else 0
+    entries = np.frombuffer(bytearray().join(parts), dtype=np.int64)
+    if len(panes) == 2 and first < len(entries):
+        entries[first:] += len(panes[0])
+    total = len(entries)
+    if total <= _RANK_IN_PYTHON:
+        counts = Counter(entries.tolist())
+        return sorted(counts, key=lambda i: (counts[i], i), reverse=True)[:limit]
+    entries = np.sort(entries)
+    first = np.empty(total, dtype=bool)
+    first[0] = True
+    np.not_equal(entries[1:], entries[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    counts = np.empty(len(starts), dtype=np.int64)
+    np.subtract(starts[1:], starts[:-1], out=counts[:-1])
+    counts[-1] = total - starts[-1]
+    keys = (counts << _IDX_BITS) | entries[starts]
+    if len(keys) > limit:
+        keys = keys[np.argpartition(keys, len(keys) - limit)[len(keys) - limit:]]
+    keys.sort()
+    return (keys[::-1] & ((1 << _IDX_BITS) - 1)).tolist()
+
+
+def match_in_window(panes: list[DuplicateIndex], shingles: np.ndarray, band_keys: list[int],
+                    limit: int, stop_at: float = 1.0, floor: float | None = None,
+                    hist: np.ndarray | None = None) -> tuple[float, tuple[int, int] | None]:
+    """(highest verified Jaccard, (pane, position)) among at most ``limit`` ranked
+    candidates of the window (panes oldest first); (0.0, None) if none. Verification stops
+    at the first similarity >= ``stop_at``.
+
+    With a ``floor``, a candidate whose Jaccard provably stays below it is not verified:
+    the shared shingles are at most the sum over histogram bins of the smaller count (one
+    numpy pass over all candidates). Every result at or above the floor, and the first one
+    at or above ``stop_at``, are unchanged; only similarities below the floor are no longer
+    all looked at. ``hist``: the answer's histogram, if the caller has it."""
+    ranked = _ranked(panes, band_keys, limit)
+    split = _split(panes)
+    if floor is not None and len(ranked) > 1 and hist is not None:
+        ranked = _bounded(panes, split, ranked, len(shingles), hist, floor)
+    best, where = 0.0, None
+    for pos in ranked:
+        k, local = (1, pos - split) if pos >= split else (0, pos)
+        other = panes[k].shingles[local]
+        if other is None:
+            continue
+        sim = sorted_jaccard(shingles, other)
+        if sim > best:
+            best, where = sim, (k, local)
+            if best >= stop_at:
+                break
+    return best, where
+
+
+def _bounded(panes: list[DuplicateIndex], split: int, ranked: list[int], length: int,
+             hist: np.ndarray, floor: float) -> list[int]:
+    """``ranked`` (window positions) without the candidates whose Jaccard bound is below
+    ``floor``."""
+    idx = np.array(ranked, dtype=np.intp)
+    if int(idx.min()) >= split or int(idx.max()) < split:   # all in one pane
+        k = 1 if int(idx.min()) >= split else 0
+        hists, usable = panes[k]._histograms(idx - split if k else idx)
+    else:
+        older = idx < split
+        hists = np.empty((len(idx), HIST_BINS), dtype=np.uint8)
+        usable = np.empty(len(idx), dtype=bool)
+        hists[older], usable[older] = panes[0]._histograms(idx[older])
+        hists[~older], usable[~older] = panes[1]._histograms(idx[~older] - split)
+    shared = np.minimum(hists, hist).sum(axis=1, dtype=np.int64)
+    lengths = hists.sum(axis=1, dtype=np.int64)   # a histogram counts every shingle
+    bound = shared / np.maximum(length + lengths - shared, 1)
+    return idx[~usable | (bound >= floor)].tolist()
+
+
 def check_and_add(panes: list[DuplicateIndex], text_hash: int, shingles: np.ndarray | None,
                   threshold: float, band_keys: list[int] | None = None,
                   question: int = 0) -> DuplicateResult:
     """Check an answer against every pane of a window (newest last), then add it to the last.
 
     ``shingles`` is None or empty for answers too short to shingle (exact check only).
-    ``question`` is the answer's question hash (0: unknown).
+    ``question`` is the answer's question hash (0: unknown). The MAX_CANDIDATES answers of
+    the window sharing the most LSH bands are verified; the first at or above the
+    threshold is the match.
     """
     current = panes[-1]
     for pane in panes:
         if pane.has_exact(text_hash):
             return _exact_duplicate(panes, text_hash, question)
-    best, match, owner = 0.0, None, current
+    best, found = 0.0, None
     if shingles is not None and len(shingles):
         if band_keys is None:
             band_keys = band_keys_for(current.minhasher, shingles)
-        hist = current.histogram(shingles) if any(
-            not pane._buckets.keys().isdisjoint(band_keys) for pane in panes) else None
-        for pane in reversed(panes):
-            sim, where = pane.best_match(shingles, band_keys, MAX_CANDIDATES, threshold,
-                                         floor=threshold, hist=hist)
-            if sim > best:
-                best, match, owner = sim, where, pane
+        hist = current.histogram(shingles)
+        best, found = match_in_window(panes, shingles, band_keys, MAX_CANDIDATES, threshold,
+                                      floor=threshold, hist=hist)
     else:
         shingles, band_keys, hist = None, None, None
     near = best >= threshold
+    match, owner = (found[1], panes[found[0]]) if found is not None else (None, current)
     cross = near and bool(question) and owner.question_hashes[match] != question
     current.add(text_hash, shingles, band_keys, exact=False, near=near, question=question,
                 cross=cross)

@@ -12,6 +12,7 @@ import numpy as np
 from ..text.hashing import mix64
 
 _P = np.uint64(0x9E3779B97F4A7C15)
+SIGNATURE_BLOCK = 1 << 15   # shingles hashed at once (7.5 MiB of values at 30 functions)
 
 
 class MinHasher:
@@ -33,13 +34,20 @@ class MinHasher:
         sig = np.full((len(self._a), answers), np.iinfo(np.uint64).max, dtype=np.uint64)
         if not len(hashes):
             return sig.T
-        with np.errstate(over="ignore"):
-            # multiply-shift hashing; the min is decided by the high bits, so no shift needed.
-            # One row per hash function: the per-answer min runs along contiguous memory
-            # (3x faster than reducing the transposed layout).
-            values = np.multiply.outer(self._a, mix64(hashes.astype(np.uint64)))
-        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-        sig[:, owner[starts]] = np.minimum.reduceat(values, starts, axis=1)
+        mixed = mix64(hashes.astype(np.uint64))
+        for lo in range(0, len(mixed), SIGNATURE_BLOCK):
+            # a block at a time: the hash values take bands*rows*8 bytes per shingle, so a
+            # batch of long answers would otherwise hold 240 bytes per shingle at once
+            block, who = mixed[lo:lo + SIGNATURE_BLOCK], owner[lo:lo + SIGNATURE_BLOCK]
+            with np.errstate(over="ignore"):
+                # multiply-shift hashing; the min is decided by the high bits, so no shift
+                # needed. One row per hash function: the per-answer min runs along
+                # contiguous memory (3x faster than reducing the transposed layout).
+                values = np.multiply.outer(self._a, block)
+            starts = np.flatnonzero(np.r_[True, who[1:] != who[:-1]])
+            at = who[starts]   # distinct answers (an answer's shingles are contiguous)
+            lows = np.minimum.reduceat(values, starts, axis=1)
+            sig[:, at] = lows if lo == 0 else np.minimum(sig[:, at], lows)
         return sig.T
 
     def band_keys(self, sig: np.ndarray) -> np.ndarray:
