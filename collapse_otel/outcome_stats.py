@@ -4,8 +4,10 @@ Totals (exported as counters and histograms): thumbs up / down, the feedback sco
 and per evaluator its pass / fail / unknown counts and score histogram. Evaluator names are
 label values, so a stream keeps at most ``max_evaluators`` of them; later ones count under
 ``__other__``. Window counts (per pane, so the window's ratios slide with its answers): thumbs
-up / down and evaluation pass / fail / unknown. Everything adds (``merge``), for the
-multiprocess merge, and has a versioned codec.
+up / down and evaluation pass / fail / unknown. Agent turns (collapse_otel.loops) count the
+same way: totals of turns, looping turns, loops by kind and the loop length histogram, and per
+pane the turns and looping turns. Everything adds (``merge``), for the multiprocess merge, and
+has a versioned codec (version 2 adds the agent turns; version 1 still loads, with none).
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from types import MappingProxyType
 
 import numpy as np
 
+from .loops import KINDS as LOOP_KINDS
 from .outcomes import DOWN, FAIL, OTHER_EVALUATOR, PASS, RESULTS, UNKNOWN, UP
 from .signals.codec import Reader, Writer
+from .snapshot import LOOP_LENGTH_BUCKETS as LENGTH_BUCKETS
 from .snapshot import SCORE_BUCKETS, HistogramSnapshot
 
 TAG_TOTALS, TAG_WINDOW = 42, 43
@@ -25,16 +29,17 @@ EVALUATOR_BYTES = 600   # an evaluator's entry: name, counts, 21-bucket histogra
 
 class ScoreHistogram:
     """Scores per SCORE_BUCKETS bucket (the last counts scores above the last bound) and
-    their sum."""
+    their sum (``bounds``: LENGTH_BUCKETS for loop lengths)."""
 
-    __slots__ = ("counts", "total")
+    __slots__ = ("counts", "total", "bounds")
 
-    def __init__(self) -> None:
-        self.counts = [0] * (len(SCORE_BUCKETS) + 1)
+    def __init__(self, bounds: tuple[float, ...] = SCORE_BUCKETS) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
         self.total = 0.0
 
     def add(self, score: float) -> None:
-        self.counts[bisect.bisect_left(SCORE_BUCKETS, score)] += 1
+        self.counts[bisect.bisect_left(self.bounds, score)] += 1
         self.total += score
 
     def merge(self, other: ScoreHistogram) -> None:
@@ -43,14 +48,14 @@ class ScoreHistogram:
 
     def snapshot(self) -> HistogramSnapshot:
         return HistogramSnapshot(tuple(self.counts), self.total, sum(self.counts),
-                                 SCORE_BUCKETS)
+                                 self.bounds)
 
     def write(self, w: Writer) -> None:
         w.array(np.array(self.counts), "<i8").f64(self.total)
 
     @classmethod
-    def read(cls, r: Reader) -> ScoreHistogram:
-        out = cls()
+    def read(cls, r: Reader, bounds: tuple[float, ...] = SCORE_BUCKETS) -> ScoreHistogram:
+        out = cls(bounds)
         counts = r.array("<i8").tolist()
         if len(counts) != len(out.counts):
             raise ValueError("score histogram buckets do not match this version")
@@ -66,6 +71,9 @@ class OutcomeTotals:
         self.feedback_scores = ScoreHistogram()
         self.results: dict[str, dict[str, int]] = {}       # evaluator -> result -> count
         self.scores: dict[str, ScoreHistogram] = {}        # evaluator -> scores
+        self.turns = self.looping = 0                      # agent turns, of which loop
+        self.loops = dict.fromkeys(LOOP_KINDS, 0)          # looping turns by kind of loop
+        self.lengths = ScoreHistogram(LENGTH_BUCKETS)      # loop length of every agent turn
 
     @property
     def has_feedback(self) -> bool:
@@ -76,6 +84,14 @@ class OutcomeTotals:
             self.feedback[rating] += 1
         if score is not None:
             self.feedback_scores.add(score)
+
+    def add_turn(self, length: int, kinds: tuple[str, ...]) -> None:
+        self.turns += 1
+        self.looping += bool(kinds)
+        for kind in kinds:
+            if kind in self.loops:
+                self.loops[kind] += 1
+        self.lengths.add(float(max(1, length)))
 
     def add_evaluation(self, evaluator: str, result: str, score: float | None,
                        max_evaluators: int) -> None:
@@ -108,6 +124,11 @@ class OutcomeTotals:
         for name, hist in other.scores.items():
             slot = self._slot(name, max_evaluators)
             self.scores.setdefault(slot, ScoreHistogram()).merge(hist)
+        self.turns += other.turns
+        self.looping += other.looping
+        for kind, n in other.loops.items():
+            self.loops[kind] += n
+        self.lengths.merge(other.lengths)
 
     def nbytes(self) -> int:
         """Approximate memory held (what the memory budget counts)."""
@@ -124,8 +145,16 @@ class OutcomeTotals:
                                   for result, n in counts.items()}),
                 MappingProxyType({name: h.snapshot() for name, h in self.scores.items()}))
 
+    def loops_exported(self) -> tuple:
+        """(agent turns by looping true / false, looping turns by kind, loop length
+        histogram or None): empty until the stream has an agent turn."""
+        if not self.turns:
+            return MappingProxyType({}), MappingProxyType({}), None
+        return (MappingProxyType({"true": self.looping, "false": self.turns - self.looping}),
+                MappingProxyType(dict(self.loops)), self.lengths.snapshot())
+
     def to_bytes(self) -> bytes:
-        w = Writer(TAG_TOTALS, 1).u64(self.feedback[UP]).u64(self.feedback[DOWN])
+        w = Writer(TAG_TOTALS, 2).u64(self.feedback[UP]).u64(self.feedback[DOWN])
         self.feedback_scores.write(w)
         w.u64(len(self.results))
         for name in sorted(self.results):
@@ -137,11 +166,15 @@ class OutcomeTotals:
             w.u64(hist is not None)
             if hist is not None:
                 hist.write(w)
+        w.u64(self.turns).u64(self.looping)
+        for kind in LOOP_KINDS:
+            w.u64(self.loops[kind])
+        self.lengths.write(w)
         return w.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> OutcomeTotals:
-        r = Reader(data, TAG_TOTALS, versions=(1,))
+        r = Reader(data, TAG_TOTALS, versions=(1, 2))
         out = cls()
         out.feedback[UP], out.feedback[DOWN] = r.u64(), r.u64()
         out.feedback_scores = ScoreHistogram.read(r)
@@ -150,17 +183,27 @@ class OutcomeTotals:
             out.results[name] = {result: r.u64() for result in RESULTS}
             if r.u64():
                 out.scores[name] = ScoreHistogram.read(r)
+        if r.version >= 2:
+            out.turns, out.looping = r.u64(), r.u64()
+            out.loops = {kind: r.u64() for kind in LOOP_KINDS}
+            out.lengths = ScoreHistogram.read(r, LENGTH_BUCKETS)
         r.done()
         return out
 
 
 class WindowOutcomes:
-    """One pane's counts: thumbs up / down, evaluation pass / fail / unknown."""
+    """One pane's counts: thumbs up / down, evaluation pass / fail / unknown, agent turns
+    and looping ones."""
 
-    __slots__ = ("up", "down", "passed", "failed", "unknown")
+    __slots__ = ("up", "down", "passed", "failed", "unknown", "turns", "looping")
 
     def __init__(self) -> None:
         self.up = self.down = self.passed = self.failed = self.unknown = 0
+        self.turns = self.looping = 0
+
+    def add_turn(self, looping: bool) -> None:
+        self.turns += 1
+        self.looping += looping
 
     def add(self, rating: str | None, result: str | None) -> None:
         if rating == UP:
@@ -179,20 +222,23 @@ class WindowOutcomes:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         return self
 
-    def as_tuple(self) -> tuple[int, int, int, int, int]:
-        return self.up, self.down, self.passed, self.failed, self.unknown
+    def as_tuple(self) -> tuple[int, ...]:
+        return (self.up, self.down, self.passed, self.failed, self.unknown, self.turns,
+                self.looping)
 
     def to_bytes(self) -> bytes:
-        w = Writer(TAG_WINDOW, 1)
+        w = Writer(TAG_WINDOW, 2)
         for value in self.as_tuple():
             w.u64(value)
         return w.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> WindowOutcomes:
-        r = Reader(data, TAG_WINDOW, versions=(1,))
+        r = Reader(data, TAG_WINDOW, versions=(1, 2))
         out = cls()
         out.up, out.down, out.passed, out.failed, out.unknown = (r.u64() for _ in range(5))
+        if r.version >= 2:
+            out.turns, out.looping = r.u64(), r.u64()
         r.done()
         return out
 

@@ -19,7 +19,7 @@ from uuid import UUID
 
 from .labels import user_label_value
 
-FEEDBACK, EVALUATION = "feedback", "evaluation"
+FEEDBACK, EVALUATION, LOOP = "feedback", "evaluation", "loop"
 UP, DOWN = "up", "down"
 PASS, FAIL, UNKNOWN = "pass", "fail", "unknown"
 RESULTS = (PASS, FAIL, UNKNOWN)
@@ -34,7 +34,7 @@ _RATING_WORDS = {"up": UP, "thumbs_up": UP, "positive": UP, "like": UP, "good": 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """One feedback or evaluation event. ``refs`` name the rated answer (normalised:
+    """One feedback or evaluation event, or an agent turn's loop verdict (``kind`` LOOP). ``refs`` name the rated answer (normalised:
     ``run:<32 hex>``, ``trace:<32 hex>``, ``response:<id>``); ``service`` / ``release`` /
     ``cohort`` given explicitly win over the answer's stream; ``fallback`` holds the labels
     used when no reference is known (None parts: the configuration's defaults)."""
@@ -50,6 +50,8 @@ class Outcome:
     evaluator: str = ""            # evaluation: the evaluator's name (a safe label value)
     result: str = ""               # evaluation: pass | fail | unknown
     timestamp: float = field(default_factory=time.time)
+    loop_length: int = 0           # loop: how often the turn's most repeated step ran
+    loop_kinds: tuple[str, ...] = ()   # loop: why it loops (collapse_otel.loops; empty: not)
 
 
 # -- references --------------------------------------------------------------------------

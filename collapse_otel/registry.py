@@ -36,7 +36,7 @@ from .signals.resampling import distinct_share, top_share
 FAMILIES: tuple[str, ...] = (
     "duplication", "repetition", "lexical diversity", "entity diversity",
     "semantic dispersion", "length and variance", "retrieval", "questions",
-    "feedback and evaluation",
+    "feedback and evaluation", "agent loops",
 )
 DEFAULT_EMBEDDER = "hashed"   # what semantic dispersion is computed on unless configured
 RELATIVE_FLOOR = 0.05   # a relative change smaller than 5% is not worth a page ...
@@ -416,6 +416,15 @@ SIGNALS: tuple[Signal, ...] = (
        uncertainty="share of the window's pass / fail results; Agresti-Coull standard error",
        proportion=lambda w: None if w.evaluations is None else
        (w.evaluations[1], sum(w.evaluations[:2]))),
+    _s("agent_loop_ratio", "collapse_agent_loop_ratio", (),
+       "Agent turns that loop / agent turns in the window (a turn with a tool call, more than "
+       "one LLM call, or a step limit).", "Agent loop rate",
+       "Agent turns that loop: 3 consecutive near-identical LLM outputs, 3 calls of a tool with "
+       "the same arguments, or a turn cut by a retry or step limit (LangGraph's recursion "
+       "limit). An agent stuck retrying near-identical bad answers (docs/agent-loops.md).",
+       "agent loops", +1, "proportion", **_SAMPLE_NEAR_ZERO,
+       uncertainty="share of the window's agent turns; Agresti-Coull standard error",
+       proportion=lambda w: w.loops),
 )
 
 BY_KEY: Mapping[str, Signal] = MappingProxyType({s.key: s for s in SIGNALS})

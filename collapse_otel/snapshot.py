@@ -23,6 +23,9 @@ SCORE_BUCKETS: tuple[float, ...] = (
     9.0, 10.0,
 )
 
+# Upper bounds of the agent loop length histogram (runs of the most repeated step).
+LOOP_LENGTH_BUCKETS: tuple[float, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 15, 25, 50, 100)
+
 
 @dataclass(frozen=True)
 class HistogramSnapshot:
@@ -73,6 +76,8 @@ class WindowSignals:
     # thumbs up / down and evaluation pass / fail / unknown in the window (empty: none seen)
     feedback: Mapping[str, int] = field(default_factory=_empty)
     evaluations: Mapping[str, int] = field(default_factory=_empty)
+    # agent turns in the window by looping "true" / "false" (empty: the stream has none)
+    agent_turns: Mapping[str, int] = field(default_factory=_empty)
 
     def get(self, key: str) -> float | None:
         return self.values.get(key)
@@ -103,6 +108,11 @@ class StreamSnapshot:
     evaluations_total: Mapping[tuple[str, str], int] = field(default_factory=_empty)
     evaluation_scores: Mapping[str, HistogramSnapshot] = field(default_factory=_empty)
     feedback_scores: HistogramSnapshot | None = None
+    # agent turns (collapse_otel.loops; empty until the stream has one): looping "true" /
+    # "false" -> count, kind of loop -> looping turns, the loop length of every agent turn
+    agent_turns_total: Mapping[str, int] = field(default_factory=_empty)
+    agent_loops_total: Mapping[str, int] = field(default_factory=_empty)
+    agent_loop_length: HistogramSnapshot | None = None
 
 
 @dataclass(frozen=True)

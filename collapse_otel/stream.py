@@ -15,7 +15,7 @@ import numpy as np
 
 from .analysis import PreparedAnswer
 from .outcome_stats import OutcomeTotals, WindowOutcomes
-from .outcomes import Outcome
+from .outcomes import LOOP, Outcome
 from .pane import PANE_BYTES, TAG_PANE, Pane, sampled
 from .records import StreamKey
 from .signals.accumulators import MomentStats
@@ -136,7 +136,10 @@ class StreamState:
         lands in the current one: both are in the window)."""
         for event in events:
             self._advance(event.timestamp)
-            if event.evaluator:
+            if event.kind == LOOP:   # an agent turn: looping or not
+                self.outcomes.add_turn(event.loop_length, event.loop_kinds)
+                self.current.outcomes.add_turn(bool(event.loop_kinds))
+            elif event.evaluator:
                 self.outcomes.add_evaluation(event.evaluator, event.result, event.score,
                                              max_evaluators)
                 self.current.outcomes.add(None, event.result)
@@ -228,7 +231,9 @@ class StreamState:
             question_hashes=_known_questions(panes),
             feedback=(outcomes.up, outcomes.down) if self.outcomes.has_feedback else None,
             evaluations=(outcomes.passed, outcomes.failed, outcomes.unknown)
-            if self.outcomes.results else None, embedder=embedder)
+            if self.outcomes.results else None,
+            loops=(outcomes.looping, outcomes.turns) if self.outcomes.turns else None,
+            embedder=embedder)
 
     def window_signals(self) -> WindowSignals:
         return compute_window(self.window_inputs())
@@ -236,6 +241,7 @@ class StreamState:
     def snapshot(self, window: WindowSignals) -> StreamSnapshot:
         c = self.counts
         feedback, feedback_scores, evaluations, scores = self.outcomes.exported()
+        turns, loops, lengths = self.outcomes.loops_exported()
         return StreamSnapshot(
             key=self.key,
             answers_total=c["answers"],
@@ -257,6 +263,7 @@ class StreamState:
             feedback_total=feedback,
             evaluations_total=evaluations, evaluation_scores=scores,
             feedback_scores=feedback_scores,
+            agent_turns_total=turns, agent_loops_total=loops, agent_loop_length=lengths,
         )
 
     # -- persistence --

@@ -44,6 +44,7 @@ class WindowInputs:
     question_hashes: np.ndarray | None = None   # their question hashes
     feedback: tuple[int, int] | None = None     # thumbs (up, down); None: the stream has none
     evaluations: tuple[int, int, int] | None = None   # (pass, fail, unknown) results
+    loops: tuple[int, int] | None = None   # (looping, all) agent turns; None: the stream has none
     embedder: str = "hashed"      # what embedded the sample (hashed, a bundled model, custom)
 
 
@@ -122,10 +123,12 @@ def compute_window(w: WindowInputs, coverage: Mapping[str, float] | None = None,
             if se is not None and math.isfinite(se):
                 stderr[s.key] = float(se) + 0.0
     feedback, evaluations = _outcomes(w)
+    turns = {} if w.loops is None else {"true": w.loops[0], "false": w.loops[1] - w.loops[0]}
     return WindowSignals(
         window_answers=w.answers, window_answers_with_text=w.with_text,
         sample_answers=len(w.sample), values=MappingProxyType(values),
-        stderr=MappingProxyType(stderr), feedback=feedback, evaluations=evaluations)
+        stderr=MappingProxyType(stderr), feedback=feedback, evaluations=evaluations,
+        agent_turns=MappingProxyType(turns))
 
 
 def _outcomes(w: WindowInputs,

@@ -40,7 +40,7 @@ E2E_OVERRIDES = {
     "rate_window_short": "15s", "rate_window_long": "30s", "baseline_window": "5m",
     "baseline_offset": "10m", "previous_release_lookback": "5m", "duplicate_window": "30s",
     "duplicate_for": "3s", "repetition_for": "3s", "verdict_for": "3s", "dropping_for": "3s",
-    "feedback_for": "3s", "holdout_for": "3s",
+    "feedback_for": "3s", "holdout_for": "3s", "loop_for": "3s",
 }
 GRAFANA_BUILTINS = {"__rate_interval": "1m", "__interval": "15s", "__range": "5m"}
 

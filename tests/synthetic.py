@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from collapse_otel.records import StreamKey
 from collapse_otel.registry import SIGNALS
 from collapse_otel.snapshot import (
+    LOOP_LENGTH_BUCKETS,
     SCORE_BUCKETS,
     TOKEN_BUCKETS,
     AggregatorSnapshot,
@@ -37,6 +38,14 @@ def _scores(rng: random.Random, count: int, top: float) -> HistogramSnapshot:
     return HistogramSnapshot(tuple(counts), float(sum(values)), count, SCORE_BUCKETS)
 
 
+def _lengths(turns: dict[str, int]) -> HistogramSnapshot:
+    """Loop lengths: 1 for the turns that did not loop, 4 for those that did."""
+    counts = [0] * (len(LOOP_LENGTH_BUCKETS) + 1)
+    counts[0], counts[3] = turns["false"], turns["true"]
+    return HistogramSnapshot(tuple(counts), float(turns["false"] + 4 * turns["true"]),
+                             sum(counts), LOOP_LENGTH_BUCKETS)
+
+
 def synthetic_stream(key: StreamKey, seed: int = 0, answers: int = 500,
                      first_seen: float = 1_700_000_000.0, full: bool = True,
                      outcomes: bool = False) -> StreamSnapshot:
@@ -49,13 +58,15 @@ def synthetic_stream(key: StreamKey, seed: int = 0, answers: int = 500,
     if not outcomes:
         values.pop("thumbs_down_ratio")
         values.pop("evaluation_fail_ratio")
+        values.pop("agent_loop_ratio")
     rated = answers // 5
     feedback = {"up": rated - rated // 4, "down": rated // 4} if outcomes else {}
     evaluations = {"pass": rated // 2, "fail": rated // 3, "unknown": 1} if outcomes else {}
+    turns = {"true": rated // 10, "false": rated - rated // 10} if outcomes else {}
     window = WindowSignals(
         window_answers=answers, window_answers_with_text=answers, sample_answers=min(answers, 1000),
         values=values, stderr={k: v / 50 for k, v in values.items()},
-        feedback=feedback, evaluations=evaluations,
+        feedback=feedback, evaluations=evaluations, agent_turns=turns,
     ) if full else WindowSignals(window_answers=answers)
     exact = int(answers * values["exact_duplicate_ratio"]) if full else 0
     extra = dict(
@@ -63,6 +74,10 @@ def synthetic_stream(key: StreamKey, seed: int = 0, answers: int = 500,
         evaluations_total={(e, r): n for e in ("faithfulness", "relevance")
                            for r, n in evaluations.items()},
         evaluation_scores={e: _scores(rng, rated, 1) for e in ("faithfulness", "relevance")},
+        agent_turns_total=turns,
+        agent_loops_total={"repeated_answer": 1, "repeated_tool_call": max(0, rated // 10 - 1),
+                           "step_limit": 2},
+        agent_loop_length=_lengths(turns),
     ) if outcomes else {}
     return StreamSnapshot(
         key=key, answers_total=answers, answers_without_text_total=answers // 50,

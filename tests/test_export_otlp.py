@@ -21,7 +21,7 @@ from collapse_otel.demo.agent import sample_answers
 from collapse_otel.export import names as N
 from collapse_otel.export.otlp import register_otel_metrics, start_otlp_metrics
 from collapse_otel.export.prometheus import CollapseCollector
-from collapse_otel.outcomes import EVALUATION, FEEDBACK, Outcome
+from collapse_otel.outcomes import EVALUATION, FEEDBACK, LOOP, Outcome
 from collapse_otel.pipeline import PipelineStats
 from collapse_otel.records import AnswerRecord, StreamKey
 from tests.conftest import require_module
@@ -55,7 +55,10 @@ class _Source:
                                   score=(i % 5) + 1.0)),
                     (key, Outcome(EVALUATION, evaluator=("faithfulness", "relevance")[i % 2],
                                   result=("pass", "fail", "unknown")[i % 3],
-                                  score=(i % 11) / 10 - 0.15))])
+                                  score=(i % 11) / 10 - 0.15)),
+                    # an agent turn, looping one time in five
+                    (key, Outcome(LOOP, loop_length=1 + 3 * (i % 5 == 0),
+                                  loop_kinds=("repeated_tool_call",) if i % 5 == 0 else ()))])
 
 
 def _prometheus_values(source) -> dict[tuple[str, frozenset], float]:

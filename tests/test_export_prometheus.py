@@ -82,6 +82,21 @@ def test_every_contract_metric_is_exposed_with_snapshot_values():
                             frozenset({**base, "signal": key}.items()))] == se
         assert samples[("collapse_embedding_vendi_score", lab)] == w.get("embedding_vendi_score")
         assert samples[("collapse_completion_tokens_cv", lab)] == w.get("completion_tokens_cv")
+        for looping, n in stream.agent_turns_total.items():
+            assert samples[("collapse_agent_turns_total",
+                            frozenset({**base, "looping": looping}.items()))] == n
+            assert samples[("collapse_window_agent_turns",
+                            frozenset({**base, "looping": looping}.items()))] == \
+                w.agent_turns[looping]
+        for kind, n in stream.agent_loops_total.items():
+            assert samples[("collapse_agent_loops_total",
+                            frozenset({**base, "kind": kind}.items()))] == n
+        assert samples[("collapse_agent_loop_length_count", lab)] == \
+            stream.agent_loop_length.count
+        assert samples[("collapse_agent_loop_length_bucket",
+                        frozenset({**base, "le": "1.0"}.items()))] == \
+            stream.agent_loop_length.bucket_counts[0]
+        assert samples[("collapse_agent_loop_ratio", lab)] == w.get("agent_loop_ratio")
         hist = stream.completion_tokens
         running = 0
         for bound, count in zip((*TOKEN_BUCKETS, float("inf")), hist.bucket_counts, strict=True):

@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNBOOK = ROOT / "exporters" / "prometheus" / "runbook.md"
 ALERT_NAMES = {"CollapseDuplicateAnswerSpike", "CollapseRepetitionHigh",
                "CollapseReleaseRegression", "CollapseTelemetryDropping",
-               "CollapseFeedbackRegression", "CollapseHoldoutFailsWhileSyntheticImproves"}
+               "CollapseFeedbackRegression", "CollapseHoldoutFailsWhileSyntheticImproves",
+               "CollapseAgentLoopSpike"}
 
 
 def _alerts(cfg: MixinConfig | None = None) -> list[dict]:

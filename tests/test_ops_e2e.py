@@ -226,3 +226,26 @@ def test_feedback_regression_fires_for_the_collapsed_release(ops_stack: Stack) -
          "CollapseFeedbackRegression for v3 on both rates", progress=ops_stack.progress)
     assert "v1" not in seen and CANARY not in seen
 
+
+
+def test_agent_loop_spike_fires_for_the_release_whose_agents_loop(ops_stack: Stack) -> None:
+    """The demo's booking agents of v3 loop on a failing tool in half their turns, v1's and
+    v2's in 2%: CollapseAgentLoopSpike fires for v3 against v2, with the change in points as
+    its value; never for v1 (nothing to compare with), v2 (as loopy as v1) nor the canary
+    (no agent turns)."""
+    seen: dict[str, set[str]] = {}
+
+    def v3_fires() -> list[dict]:
+        for release, states in _states(ops_stack, "CollapseAgentLoopSpike").items():
+            seen.setdefault(release, set()).update(states)
+        return [a for a in ops_stack.alerts()
+                if a["labels"]["alertname"] == "CollapseAgentLoopSpike"
+                and a["labels"].get("release") == "v3" and a["state"] == "firing"]
+
+    (alert,) = wait(v3_fires, 60, "CollapseAgentLoopSpike for v3", progress=ops_stack.progress)
+    assert alert["labels"]["previous_release"] == "v2"
+    assert alert["labels"]["signal"] == "agent_loop_ratio"
+    assert 0.3 < float(alert["value"]) < 0.7   # about 50% against 2%, in points
+    rate = ops_stack.query('collapse_agent_loop_ratio{job="collapse-otel", release="v3"}')
+    assert rate and 0.35 < float(rate[0]["value"][1]) < 0.65
+    assert seen.keys() == {"v3"}

@@ -27,9 +27,10 @@ from .compare_data import pool, templated
 
 PKG = Path(__file__).resolve().parents[1] / "collapse_otel"
 N = 120
-# Mixin rules and alerts about the two feedback rates: each rate is paired with the series
-# that counts its rated answers (thumbs, or evaluation results), which only those two have.
-KEYS_ALLOWED_IN = {"registry.py", "mixin/feedback.py"}
+# Mixin rules and alerts about the two feedback rates and the agent loop rate: each rate is
+# paired with the series that counts what it rests on (rated answers, evaluation results,
+# agent turns), which only those have.
+KEYS_ALLOWED_IN = {"registry.py", "mixin/feedback.py", "mixin/loops.py"}
 
 
 def _moments(values) -> MomentStats:

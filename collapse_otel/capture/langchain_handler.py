@@ -6,7 +6,9 @@ root run (the user turn) it belongs to. A turn's LLM outputs wait until its root
 the one whose text the root returned (else the last) is the answer and the others (query
 rewriters, routers, judges, tool-call steps) are intermediate calls (collapse_otel.turns). An
 LLM run the handler sees without its parent (the handler was given to the model only) is a turn
-of its own. The root run's input gives the turn's question (hashed by the worker). It does no
+of its own. The root run's input gives the turn's question (hashed by the worker). Per root run
+it also keeps the loop evidence of an agent turn (LLM outputs, tool calls with their arguments
+hashed, a recursion limit; turn_loops.py), judged by the worker when the turn ends. It does no
 text analysis: it reads what LangChain hands it, builds records and queues them. Every callback
 body is guarded, so nothing raises into the user's chain.
 """
@@ -24,6 +26,7 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
+from ..loops import is_limit_error
 from ..pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
 from ..records import AnswerRecord
 from ..spans.build import QUESTION_CAPTURE_CHARS, as_text, document_id, first_label, make_record
@@ -39,6 +42,7 @@ from .langchain_parts import (
     relock_after_fork,
     response_model,
 )
+from .turn_loops import LoopWatch
 
 
 def _key(run_id: Any) -> Any:
@@ -99,6 +103,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
         self._questions: OrderedDict[UUID, str] = OrderedDict()   # root run -> its question
         self._policy_cache: tuple[Any, TurnPolicy] = (None, TurnPolicy())
         self._direct_to: Pipeline | None = None
+        self._loops = LoopWatch(max_runs)
         relock_after_fork(self)
 
     @property
@@ -171,6 +176,17 @@ class CollapseCallbackHandler(BaseCallbackHandler):
                 turn = self._turns.pop(run_id, None)
         if turn:
             self._submit_turn(turn, outputs)
+        if parent_run_id is None:
+            self._finish_loops(run_id, turn)
+
+    def _finish_loops(self, root: UUID, turn: list[tuple[AnswerRecord, bool]] | None) -> None:
+        """Queue the loop judgement of an ended turn, in its answers' stream."""
+        if turn:
+            first = turn[0][0]
+            labels: tuple[str | None, ...] = (first.service, first.release, first.cohort)
+        else:
+            labels = (self.service, self.release, self.cohort)
+        self._loops.finish(root, self.pipeline, labels)
 
     def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID,
                        parent_run_id: UUID | None = None, **kwargs: Any) -> None:
@@ -188,6 +204,13 @@ class CollapseCallbackHandler(BaseCallbackHandler):
         try:
             run_id, parent_run_id = _key(run_id), _key(parent_run_id)
             self._start(run_id, parent_run_id, serialized, kwargs, self._policy_cache[1])
+            with self._lock:
+                root = self._root(run_id)
+            if root != run_id:
+                name = kwargs.get("name") or (serialized or {}).get("name")
+                arguments = kwargs.get("inputs")
+                self._loops.tool(root, name, input_str if arguments is None else arguments,
+                                 self.pipeline)
         except Exception as exc:
             self._fail(exc)
 
@@ -201,13 +224,20 @@ class CollapseCallbackHandler(BaseCallbackHandler):
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID,
                        parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+        try:   # a turn cut by a retry or step limit (LangGraph's GraphRecursionError)
+            if parent_run_id is None and is_limit_error(error):
+                self._loops.limit(_key(run_id), self.pipeline)
+        except Exception as exc:
+            self._fail(exc)
         self.on_chain_end(None, run_id=run_id, parent_run_id=parent_run_id)
 
     def on_tool_end(self, output: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
                     **kwargs: Any) -> None:
         self.on_chain_end(output, run_id=run_id, parent_run_id=parent_run_id, **kwargs)
 
-    on_tool_error = on_chain_error
+    def on_tool_error(self, error: BaseException, *, run_id: UUID,
+                      parent_run_id: UUID | None = None, **kwargs: Any) -> None:
+        self.on_chain_end(None, run_id=run_id, parent_run_id=parent_run_id)
 
     # -- turns --------------------------------------------------------------------------------
 
@@ -358,6 +388,8 @@ class CollapseCallbackHandler(BaseCallbackHandler):
                 timestamp=time.time(), prompt_chars=chars, source=SOURCE, question=question,
                 refs=refs)
             eligible = not tool_step and (run is None or run.eligible)
+            if i == 0 and root is not None:
+                self._loops.output(root, text, self.pipeline)
             self._route(record, eligible, run, root)
             if i == 0 and run is not None and run.span is not None:
                 self._spans.finish_llm(run.span, record, text, config.capture_message_content)

@@ -23,6 +23,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from ..health import INVALID_EVALUATION
+from ..loops import span_hit_limit
 from ..outcomes import Outcome
 from ..pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
 from ..pipeline_batches import attribute_bytes
@@ -42,6 +43,7 @@ from ..spans.records import facts_to_record
 from ..spans.trace_buffer import MAX_LINKS_PER_TRACE, TraceBuffer
 from ..spans.trace_turns import Note, answer_flags
 from ..turns import policy_of
+from .turn_loops import DROPPED as LOOP_STATE_DROPPED
 
 _log = logging.getLogger(__name__)
 
@@ -109,7 +111,10 @@ class CollapseSpanProcessor(SpanProcessor):
                 if links is not None and len(links) < MAX_LINKS_PER_TRACE:
                     chain, output = chain_output(attrs) if attrs else (0, None)
                     asked = chain_input(attrs) if chain and attrs else None
-                    links.append((ctx.span_id, parent_id, Note(span.name, chain, output, asked)))
+                    status = span.status
+                    limit = not status.is_ok and span_hit_limit(attrs, status.description)
+                    links.append((ctx.span_id, parent_id,
+                                  Note(span.name, chain, output, asked, limit)))
                 if is_root:
                     self.pipeline.submit_deferred(partial(self._buffer.close, trace_id))
         except Exception as exc:
@@ -148,6 +153,8 @@ class CollapseSpanProcessor(SpanProcessor):
         buffer = self._buffer
         config = self.pipeline.config
         policy = buffer.policy = policy_of(config)
+        buffer.near_threshold = config.near_duplicate_threshold
+        buffer.loops = True
         if buffer.max_bytes is None:   # answers waiting for their root: the queue's bound
             buffer.max_bytes = config.queue_mb << 20
         out = buffer.expire()
@@ -173,6 +180,9 @@ class CollapseSpanProcessor(SpanProcessor):
         overflow = buffer.add_span(trace, span_id, parent_id, end_time, facts, resource, note)
         if overflow is not None:
             out.append(overflow)
+        if buffer.tools_dropped:   # tool calls past the loop state's bound
+            self.pipeline.count_drop(LOOP_STATE_DROPPED, buffer.tools_dropped)
+            buffer.tools_dropped = 0
         if is_root:
             out.extend(buffer.close(trace_id))
         return out

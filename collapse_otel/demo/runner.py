@@ -1,5 +1,8 @@
 """``collapse-otel demo``: serve simulated RAG traffic for three releases, export, summarise.
 
+Every third user also books a table through a tool-calling agent (demo/booking.py), whose
+turns loop in the collapsed release v3: the agent loop signals.
+
 The agent is instrumented the way a user would do it (a CollapseCallbackHandler in the
 chain's callbacks, the release in run metadata, feedback and judge results recorded by the
 run id of each turn), the metrics are served on 127.0.0.1 while
@@ -22,11 +25,13 @@ from ..capture import CollapseCallbackHandler, Pipeline
 from ..config import CollapseConfig
 from ..export.server import PrometheusServer, start_prometheus_server
 from .agent import RELEASES, Traffic
+from .booking import BookingAgent
 from .feedback import THRESHOLDS, Raters
 from .table import health_line, render, signal_table
 
 SERVICE = "rag-demo"
 BASELINE = "v1"
+BOOKING_EVERY = 3   # a booking agent turn (tool calls only) every third question
 
 
 class _Progress:
@@ -130,6 +135,7 @@ def _traffic(traffic: Traffic, handler: CollapseCallbackHandler, answers: int, d
     answers by the run id of their turn."""
     raters = raters or Raters()
     counts = dict.fromkeys(traffic.agents, 0)
+    bookings = {release: BookingAgent(release) for release in traffic.agents}
     start = time.monotonic()
     for i in itertools.count() if continuous else range(answers):
         question = traffic.next_question()
@@ -139,6 +145,9 @@ def _traffic(traffic: Traffic, handler: CollapseCallbackHandler, answers: int, d
                                         "run_name": "rag-agent", "run_id": run_id})
             raters.rate(release, run_id, handler.pipeline)
             counts[release] += 1
+            if i % BOOKING_EVERY == 0:   # every third user also books a table
+                bookings[release].book(f"table {i % 40}", 2 + i % 5, config={
+                    "callbacks": [handler], "metadata": {"release": release}})
         progress.update(sum(counts.values()), counts, time.monotonic() - start)
         wait = start + duration * (i + 1) / answers - time.monotonic()
         if (wait > 0 and stop.wait(wait)) or stop.is_set():

@@ -24,7 +24,8 @@ _DIRECTION = {(s.metric, s.labels): "higher" if s.collapse > 0 else "lower" for 
 _DIRECTION[(N.DUPLICATE_ANSWERS.name, (("kind", "exact"),))] = "higher"
 _DIRECTION[(N.DUPLICATE_ANSWERS.name, (("kind", "near"),))] = "higher"
 _DIRECTION[(N.FEEDBACK.name, (("rating", "down"),))] = "higher"
-_COUNT_GAUGES = (N.WINDOW_ANSWERS, N.WINDOW_FEEDBACK, N.WINDOW_EVALUATIONS)
+_DIRECTION[(N.AGENT_TURNS.name, (("looping", "true"),))] = "higher"
+_COUNT_GAUGES = (N.WINDOW_ANSWERS, N.WINDOW_FEEDBACK, N.WINDOW_EVALUATIONS, N.WINDOW_AGENT_TURNS)
 
 
 def _row_name(metric: N.MetricDef, labels: Sequence[tuple[str, str]]) -> str:

@@ -76,6 +76,19 @@ WINDOW_FEEDBACK = _m("collapse_window_feedback", "gauge",
 WINDOW_EVALUATIONS = _m("collapse_window_evaluations", "gauge",
                         "Evaluation results in the stream window, by result.", ("result",))
 
+# Agent turns (collapse_otel.loops): a stream has these series once it had an agent turn.
+AGENT_TURNS = _m("collapse_agent_turns", "counter",
+                 "Agent turns (a tool call, more than one LLM call, or a step limit), by "
+                 "whether they looped.", ("looping",))
+AGENT_LOOPS = _m("collapse_agent_loops", "counter",
+                 "Looping agent turns by kind of loop (repeated_answer, repeated_tool_call, "
+                 "step_limit); a turn can loop in several ways.", ("kind",))
+AGENT_LOOP_LENGTH = _m("collapse_agent_loop_length", "histogram",
+                       "Times the most repeated step of an agent turn ran (1: none repeated).")
+WINDOW_AGENT_TURNS = _m("collapse_window_agent_turns", "gauge",
+                        "Agent turns in the stream window, by whether they looped.",
+                        ("looping",))
+
 WINDOW_MEMORY_LIMITED = _m("collapse_window_memory_limited", "gauge",
                            "1 while the memory budget holds this window below its configured size.")
 
@@ -120,7 +133,8 @@ STREAM_METRICS: tuple[MetricDef, ...] = (
     ANSWERS_WITH_QUESTION, CROSS_QUESTION_DUPLICATES, LLM_TOKENS,
     LLM_TOKENS_ESTIMATED, PROMPT_TOKENS, COMPLETION_TOKENS, WINDOW_ANSWERS, *WINDOW_GAUGES,
     WINDOW_SIGNAL_STDERR, WINDOW_MEMORY_LIMITED, FEEDBACK, FEEDBACK_SCORE, EVALUATIONS,
-    EVALUATION_SCORE, WINDOW_FEEDBACK, WINDOW_EVALUATIONS,
+    EVALUATION_SCORE, WINDOW_FEEDBACK, WINDOW_EVALUATIONS, AGENT_TURNS, AGENT_LOOPS,
+    AGENT_LOOP_LENGTH, WINDOW_AGENT_TURNS,
 )
 HEALTH_METRICS: tuple[MetricDef, ...] = (
     RECORDS_DROPPED, QUEUE_DEPTH, PROCESSING_SECONDS, STREAMS, STREAMS_FOLDED, RECORDS_PROCESSED,

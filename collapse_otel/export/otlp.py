@@ -27,7 +27,13 @@ from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from ..lineage import Lineage
-from ..snapshot import SCORE_BUCKETS, TOKEN_BUCKETS, AggregatorSnapshot, HistogramSnapshot
+from ..snapshot import (
+    LOOP_LENGTH_BUCKETS,
+    SCORE_BUCKETS,
+    TOKEN_BUCKETS,
+    AggregatorSnapshot,
+    HistogramSnapshot,
+)
 from . import names as N
 from .series import (
     Labels,
@@ -118,7 +124,7 @@ class OtelMetrics:
 
         if metric.kind == "histogram":
             bounds = SCORE_BUCKETS if metric in (N.FEEDBACK_SCORE, N.EVALUATION_SCORE) \
-                else TOKEN_BUCKETS
+                else LOOP_LENGTH_BUCKETS if metric is N.AGENT_LOOP_LENGTH else TOKEN_BUCKETS
             self._histograms[metric] = meter.create_histogram(
                 metric.otel_name, unit="", description=metric.help,
                 explicit_bucket_boundaries_advisory=[float(b) for b in bounds])

@@ -63,6 +63,8 @@ def _window_rows(w: WindowSignals, base: Labels) -> Iterator[Row]:
         yield Row(N.WINDOW_FEEDBACK, (*base, ("rating", rating)), float(n))
     for result, n in w.evaluations.items():
         yield Row(N.WINDOW_EVALUATIONS, (*base, ("result", result)), float(n))
+    for looping, n in w.agent_turns.items():
+        yield Row(N.WINDOW_AGENT_TURNS, (*base, ("looping", looping)), float(n))
     values, stderr = w.values, w.stderr
     for signal in SIGNALS:
         value = values.get(signal.key)
@@ -96,6 +98,10 @@ def stream_rows(stream: StreamSnapshot, base: Labels) -> Iterator[Row]:
     for (evaluator, result), n in sorted(stream.evaluations_total.items()):
         yield Row(N.EVALUATIONS, (*base, ("evaluator", safe_label_value(evaluator)),
                                   ("result", result)), float(n))
+    for looping, n in stream.agent_turns_total.items():
+        yield Row(N.AGENT_TURNS, (*base, ("looping", looping)), float(n))
+    for kind, n in stream.agent_loops_total.items():
+        yield Row(N.AGENT_LOOPS, (*base, ("kind", kind)), float(n))
     yield from _window_rows(stream.window, base)
 
 
@@ -104,6 +110,8 @@ def stream_histograms(stream: StreamSnapshot, base: Labels) -> Iterator[HistRow]
     yield HistRow(N.COMPLETION_TOKENS, base, stream.completion_tokens)
     if stream.feedback_scores is not None:
         yield HistRow(N.FEEDBACK_SCORE, base, stream.feedback_scores)
+    if stream.agent_loop_length is not None:
+        yield HistRow(N.AGENT_LOOP_LENGTH, base, stream.agent_loop_length)
     for evaluator in sorted(stream.evaluation_scores):
         yield HistRow(N.EVALUATION_SCORE, (*base, ("evaluator", safe_label_value(evaluator))),
                       stream.evaluation_scores[evaluator])

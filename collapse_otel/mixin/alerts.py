@@ -6,6 +6,7 @@ from ..health import INVALID_EVALUATION, INVALID_FEEDBACK
 from .audit import audit_alert_group
 from .config import MixinConfig
 from .feedback import feedback_alerts
+from .loops import loop_alerts
 from .promql import STREAM_BY, num
 from .rules import (
     REPETITION,
@@ -162,7 +163,7 @@ def telemetry_dropping(cfg: MixinConfig) -> dict:
 def alert_rules(cfg: MixinConfig) -> list[dict]:
     return [release_regression(cfg, critical=False), release_regression(cfg, critical=True),
             duplicate_spike(cfg), repetition_high(cfg), telemetry_dropping(cfg),
-            *feedback_alerts(cfg)]
+            *feedback_alerts(cfg), *loop_alerts(cfg)]
 
 
 def alerts_file(cfg: MixinConfig) -> dict:

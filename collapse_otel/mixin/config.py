@@ -18,7 +18,7 @@ _DURATION = re.compile(r"([0-9]+(ms|s|m|h|d|w|y))+")
 _DURATION_FIELDS = ("rate_window_short", "rate_window_long", "baseline_window", "baseline_offset",
                     "previous_release_lookback", "duplicate_window", "duplicate_for",
                     "repetition_for", "verdict_for", "dropping_for", "rollout_interval",
-                    "audit_for", "feedback_for", "holdout_for")
+                    "audit_for", "feedback_for", "holdout_for", "loop_for")
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,14 @@ class MixinConfig:
     synthetic_cohort_pattern: str = "synthetic.*"
     holdout_for: str = "15m"
     holdout_severity: str = "warning"
+    # CollapseAgentLoopSpike: the share of agent turns that loop up against the previous
+    # release by at least loop_min_increase (points), with z beyond the two-sided bound of
+    # loop_alpha, on at least loop_min_turns agent turns in the window.
+    loop_alpha: float = 0.05
+    loop_min_increase: float = 0.05
+    loop_min_turns: int = 50
+    loop_for: str = "15m"
+    loop_severity: str = "warning"
     # CollapseTelemetryDropping
     dropping_for: str = "15m"
     dropping_severity: str = "warning"
@@ -135,6 +143,10 @@ class MixinConfig:
         if not 0.0 <= self.feedback_min_increase <= 1.0 or self.feedback_min_rated < 1:
             raise ValueError("feedback_min_increase must be in [0, 1] and feedback_min_rated "
                              ">= 1")
+        if not 0.0 < self.loop_alpha < 1.0 or not 0.0 <= self.loop_min_increase <= 1.0 \
+                or self.loop_min_turns < 1:
+            raise ValueError("loop_alpha must be in (0, 1), loop_min_increase in [0, 1] and "
+                             "loop_min_turns >= 1")
         if not self.holdout_cohort or '"' in self.holdout_cohort + \
                 self.synthetic_cohort_pattern:
             raise ValueError("holdout_cohort must be set; neither it nor "

@@ -33,6 +33,7 @@ CLUSTER_GAUGES = [(s.title, s.metric, s.selector, s.unit, s.description)
                   for s in SIGNALS if s.family == "duplication" and s.species]
 
 
+SE_LOOPS = 'signal="agent_loop_ratio"'
 STREAM = ('service=~"$service"', 'release=~"$release"', 'cohort=~"$cohort"')
 
 
@@ -163,6 +164,7 @@ def overview(cfg: MixinConfig) -> dict:
                        unit, desc)
             for name, metric, extra, unit, desc in gauges]))
     rows.append(feedback_row(cfg))
+    rows.append(loops_row(cfg))
     return dashboard(cfg, "overview", "collapse-otel / Overview",
                      "Every collapse signal per release and cohort over time.",
                      stream_variables(cfg), rows)
@@ -218,6 +220,50 @@ def feedback_row(cfg: MixinConfig) -> Row:
             "Median evaluation score per evaluator (buckets fit 0-1, 1-5 and 1-10 scales)."),
         timeseries("Feedback score (median)", quantiles("collapse_feedback_score", s, (0.5,)),
                    "short", "Median numeric feedback score (record_feedback score=)."),
+    ])
+
+
+def loops_row(cfg: MixinConfig) -> Row:
+    """Agent loops per release and cohort: the window's rate with its standard error (as the
+    verdict and CollapseAgentLoopSpike judge it), the kinds of loop and their length; streams
+    without agent turns show nothing."""
+    s = stream_sel(cfg)
+    two = stream_sel(cfg, 'le="2.0"')   # turns whose most repeated step ran at most twice
+    return Row("Agent loops", [
+        timeseries("Agent loop rate (window)", [
+            (f"avg by ({BY}) (collapse_agent_loop_ratio{s})", LEGEND),
+            (f"avg by ({BY}) (collapse_window_signal_stderr{stream_sel(cfg, SE_LOOPS)})",
+             f"{LEGEND} standard error")],
+            "percentunit", "Agent turns that loop / agent turns in the window: 3 near-identical "
+            "answers in a row, 3 calls of one tool with the same arguments, or a step limit "
+            "(docs/agent-loops.md). A verdict signal; CollapseAgentLoopSpike compares it with "
+            "the previous release."),
+        timeseries("Agent loop rate (all processes)", [(
+            _share("collapse_window_agent_turns", s, 'looping="true"', 'looping=~"true|false"'),
+            LEGEND)], "percentunit", "The same from the window counts summed over the "
+            "processes serving a release."),
+        timeseries("Agent turns per second", [(
+            rate_sum("collapse_agent_turns_total", s, f"{BY}, looping"),
+            f"{LEGEND} looping={{{{looping}}}}")], "short",
+            "Agent turns ended per second, looping or not, from the counters."),
+        timeseries("Looping turns per second by kind", [(
+            rate_sum("collapse_agent_loops_total", s, f"{BY}, kind"), f"{LEGEND} {{{{kind}}}}")],
+            "short", "repeated_answer, repeated_tool_call, step_limit (a turn can loop in "
+            "several ways), from the counters: which way the agents get stuck."),
+        timeseries("Agent turns in the window", [(
+            f"sum by ({BY}, looping) (collapse_window_agent_turns{s})",
+            f"{LEGEND} looping={{{{looping}}}}")], "short",
+            f"How many agent turns the rate rests on (the alert needs {cfg.loop_min_turns})."),
+        timeseries("Loop length (mean)", [(
+            f"{rate_sum('collapse_agent_loop_length_sum', s)}\n"
+            f"/ ({rate_sum('collapse_agent_loop_length_count', s)} > 0)", LEGEND)], "short",
+            "How many times an agent turn's most repeated step ran, on average (1: none "
+            "repeated; whole numbers, so read the mean rather than interpolated quantiles)."),
+        timeseries("Turns repeating a step 3+ times", [(
+            f"1 - {rate_sum('collapse_agent_loop_length_bucket', two)}"
+            f"\n/ ({rate_sum('collapse_agent_loop_length_count', s)} > 0)", LEGEND)],
+            "percentunit", "Share of agent turns whose most repeated step ran at least 3 times "
+            "(from the loop length histogram): the repeats behind the loop rate."),
     ])
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .config import MixinConfig
 from .feedback import feedback_rules
+from .loops import loop_rules
 from .promql import STREAM_BY, sel
 from .verdict import LINEAGE, verdict_rules
 
@@ -98,6 +99,7 @@ def recording_rules(cfg: MixinConfig) -> list[dict]:
     """Every recording rule, in evaluation order (later rules read earlier ones)."""
     rules = verdict_rules(cfg)
     rules += feedback_rules(cfg)
+    rules += loop_rules(cfg)
     rules += [
         {"record": answers_increase(cfg),
          "expr": _judged_answers(cfg, "increase", cfg.duplicate_window)},

@@ -270,6 +270,7 @@ def _stream_snapshot(key: StreamKey, entries: list[StreamEntry], window: WindowS
     for e in entries:
         outcomes.merge(e.outcomes, max_evaluators)
     feedback, feedback_scores, evaluations, scores = outcomes.exported()
+    turns, loops, lengths = outcomes.loops_exported()
     prompt = [sum(col) for col in zip(*(e.prompt_hist for e in entries), strict=True)]
     completion = [sum(col) for col in zip(*(e.completion_hist for e in entries), strict=True)]
     return StreamSnapshot(
@@ -293,7 +294,8 @@ def _stream_snapshot(key: StreamKey, entries: list[StreamEntry], window: WindowS
             sum(completion)),
         first_seen=min(e.first_seen for e in entries), window=window,
         window_memory_limited=limited, feedback_total=feedback, feedback_scores=feedback_scores,
-        evaluations_total=evaluations, evaluation_scores=scores)
+        evaluations_total=evaluations, evaluation_scores=scores, agent_turns_total=turns,
+        agent_loops_total=loops, agent_loop_length=lengths)
 
 
 def _health(opened: list[_Open], streams: tuple) -> tuple[AggregatorSnapshot, MergedStats]:

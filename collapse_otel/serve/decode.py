@@ -26,11 +26,14 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError as _PbDecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from ..loops import span_hit_limit
 from ..spans.conventions import chain_input, chain_output, classify, resource_labels
 from ..spans.evaluations import EVENT as EVALUATION_EVENT
 from ..spans.evaluations import MAX_PER_SPAN as MAX_EVALUATIONS
 from ..spans.evaluations import is_evaluation
 from ..spans.trace_turns import Note
+
+_STATUS_ERROR = 2   # opentelemetry.proto.trace.v1.Status.STATUS_CODE_ERROR
 
 MAX_VALUE_DEPTH = 8          # nested kvlist / array levels kept; deeper values become None
 MAX_ARRAY_ITEMS = 1024
@@ -208,6 +211,8 @@ def batch_of(req: ExportTraceServiceRequest,
                 if kind is None:
                     chain, output = chain_output(attrs) if attrs else (0, None)
                     asked = chain_input(attrs) if chain else None
+                    limit = span.status.code == _STATUS_ERROR and \
+                        span_hit_limit(attrs, span.status.message)
                     if evals is not None:
                         cost += deep_size(attrs)
                     cost += getsizeof(output) + getsizeof(asked)
@@ -215,7 +220,8 @@ def batch_of(req: ExportTraceServiceRequest,
                                           span.end_time_unix_nano, None,
                                           attrs if evals is not None else None,
                                           resource if evals is not None else None,
-                                          Note(name, chain, output, asked), evals, cost))
+                                          Note(name, chain, output, asked, limit), evals,
+                                          cost))
                 else:
                     batch.genai += 1
                     if kind == "llm":

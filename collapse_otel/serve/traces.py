@@ -53,6 +53,8 @@ class TraceAssembler:
                                    clock=clock,
                                    on_close=on_close,
                                    max_bytes=max_bytes, policy=policy_of(config))
+        self._buffer.near_threshold = config.near_duplicate_threshold
+        self._buffer.loops = True
 
     @property
     def held_traces(self) -> int:
@@ -109,7 +111,7 @@ class TraceAssembler:
                 out.append(overflow)
         if root_seen:
             out.extend(buffer.close(trace_id, trace))
-        elif trace.pending or trace.retrievals:
+        elif trace.pending or trace.retrievals or trace.tools or trace.limit:
             out.extend(buffer.hold(trace_id, trace))   # a held trace keeps its first-seen place
         return out
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..loops import call_hash
 from ..outcomes import MAX_REF_CHARS, response_ref, trace_ref
 from .build import as_count, as_label, as_text, estimate_tokens, first_label
 from .jsonvalue import json_value as _json
@@ -20,6 +21,7 @@ from .retrievals import retrieval_ids
 
 LLM = "llm"
 RETRIEVER = "retriever"
+TOOL = "tool"          # an executed tool call (gen_ai execute_tool, OpenInference TOOL)
 
 MAX_MESSAGES = 32
 
@@ -47,7 +49,7 @@ MODEL_KEYS = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name")
 class SpanFacts:
     """What one span says about an answer or a retrieval (labels None when absent)."""
 
-    kind: str                       # LLM | RETRIEVER
+    kind: str                       # LLM | RETRIEVER | TOOL
     answer: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
@@ -64,6 +66,7 @@ class SpanFacts:
     question: str | None = None     # the last user message on the span
     refs: tuple[str, ...] = ()      # what feedback can name the answer by (with_refs)
     response_id: str | None = None  # gen_ai.response.id
+    tool_hash: int = 0              # TOOL: xxh3 of its name and arguments (loops.call_hash)
 
 
 def capped(facts: SpanFacts, max_chars: int) -> SpanFacts:
@@ -82,7 +85,7 @@ def capped(facts: SpanFacts, max_chars: int) -> SpanFacts:
 
 
 def classify(attributes: Mapping[str, Any]) -> str | None:
-    """LLM, RETRIEVER or None, reading as few attributes as possible."""
+    """LLM, RETRIEVER, TOOL or None, reading as few attributes as possible."""
     get = attributes.get
     for key in _KIND_KEYS:
         kind = get(key)
@@ -92,6 +95,8 @@ def classify(attributes: Mapping[str, Any]) -> str | None:
                 return LLM
             if kind == "RETRIEVER":
                 return RETRIEVER
+            if kind == "TOOL":
+                return TOOL
             return None
     op = get("gen_ai.operation.name")
     if isinstance(op, str):
@@ -99,6 +104,8 @@ def classify(attributes: Mapping[str, Any]) -> str | None:
             return LLM
         if op in _RETRIEVER_OPERATIONS:
             return RETRIEVER
+        if op == "execute_tool":
+            return TOOL
     req = get("llm.request.type")  # legacy OpenLLMetry
     if req in ("chat", "completion"):
         return LLM
@@ -112,10 +119,18 @@ def classify(attributes: Mapping[str, Any]) -> str | None:
 
 
 def extract(attributes: Mapping[str, Any], kind: str | None = None) -> SpanFacts | None:
-    """Facts of one finished span, or None when it is neither an LLM nor a retriever span."""
+    """Facts of one finished span, or None when it is neither an LLM, a retriever nor a tool
+    span."""
     kind = kind or classify(attributes)
     if kind == LLM:
         return _llm_facts(attributes)
+    if kind == TOOL:   # only the hash of what was called (never exported)
+        get = attributes.get
+        name = get("gen_ai.tool.name") or get("tool.name")
+        arguments = get("gen_ai.tool.call.arguments")
+        if arguments is None:
+            arguments = get("input.value")
+        return SpanFacts(TOOL, tool_hash=call_hash(name, arguments))
     if kind == RETRIEVER:
         return SpanFacts(RETRIEVER, context_ids=retrieval_ids(attributes),
                          release=_span_label(attributes, "release"),

@@ -6,7 +6,8 @@ caller closes the trace (its local root span arrived), ``hold_seconds`` pass sin
 first seen, or more than ``max_traces`` traces or ``max_bytes`` bytes are held (the oldest goes
 first); then it takes the context ids of the retrievals nearest to it (trace_join), and each
 user turn of the trace has its answer picked, the other LLM calls marked intermediate
-(trace_turns). What held
+(trace_turns); with ``loops`` on, an agent trace (tool calls, several LLM calls or a step
+limit) also gets its loop outcome (collapse_otel.loops: the trace as one turn). What held
 traces cost is estimated (``held_bytes``, brought up to date whenever a trace is held or held
 again), so the holder can count it in its memory bound. Single-threaded: only the pipeline's
 worker touches a buffer.
@@ -21,9 +22,11 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from ..loops import MAX_TOOL_CALLS, is_agent_turn, judge
+from ..outcomes import LOOP, Outcome
 from ..records import AnswerRecord
 from ..turns import TurnPolicy
-from .conventions import LLM, RETRIEVER, SpanFacts
+from .conventions import LLM, RETRIEVER, TOOL, SpanFacts
 from .trace_join import join_context_ids
 from .trace_turns import Note, answer_flags, turn_questions
 
@@ -37,7 +40,8 @@ BuildRecord = Callable[[SpanFacts, Mapping[str, Any] | None, Any], AnswerRecord]
 class Trace:
     """What one trace holds: answers waiting, retrievals seen, and its span tree."""
 
-    __slots__ = ("first_seen", "pending", "retrievals", "parents", "counted", "notes")
+    __slots__ = ("first_seen", "pending", "retrievals", "parents", "counted", "notes", "tools",
+                 "limit")
 
     def __init__(self, now: float) -> None:
         self.first_seen = now
@@ -46,6 +50,8 @@ class Trace:
         self.retrievals: list[tuple[int, int, tuple[str, ...]]] = []
         self.parents: dict[int, int | None] = {}
         self.notes: dict[int, Note] = {}
+        self.tools: list[int] = []       # tool-call hashes (loops), at most MAX_TOOL_CALLS
+        self.limit = False               # a span of it failed at a step limit
 
 
 class TraceBuffer:
@@ -72,6 +78,9 @@ class TraceBuffer:
         self.max_bytes = max_bytes       # None: bounded by count only; callers may change it
         self.held_bytes = 0
         self.evicted = 0                 # traces released early: over max_traces or max_bytes
+        self.loops = False               # also release agent traces' loop outcomes
+        self.near_threshold = 0.8        # the near-duplicate test of the loop judgement
+        self.tools_dropped = 0           # tool calls beyond MAX_TOOL_CALLS in a trace
 
     @property
     def held(self) -> int:
@@ -114,7 +123,15 @@ class TraceBuffer:
             trace.parents[span_id] = parent_id
             if note is not None:
                 trace.notes[span_id] = note
+        if note is not None and note.limit:
+            trace.limit = True
         if facts is None:
+            return None
+        if facts.kind == TOOL:
+            if len(trace.tools) < MAX_TOOL_CALLS:
+                trace.tools.append(facts.tool_hash)
+            else:
+                self.tools_dropped += 1
             return None
         if facts.kind == RETRIEVER:
             if facts.context_ids and len(trace.retrievals) < self._max_pending:
@@ -179,20 +196,30 @@ class TraceBuffer:
         llms = [(sid, end, facts) for sid, end, facts, _ in pending]
         answers = answer_flags(llms, parents, notes, self.policy)
         questions = turn_questions(llms, parents, notes)
-        out = []
+        out: list = []
         for (_, _, facts, resource), ids, answer, question in zip(
                 pending, joined, answers, questions, strict=True):
             record = self._build(facts, resource, ids)
             if answer and question != record.question:
                 record = replace(record, question=question)
             out.append(record if answer else replace(record, intermediate=True))
+        limit = trace.limit or any(n.limit for n in notes.values())
+        if self.loops and is_agent_turn(len(pending), len(trace.tools), limit):
+            out.append(self._loops(trace, out[0], limit))
         return out
+
+    def _loops(self, trace: Trace, first: AnswerRecord, limit: bool) -> Outcome:
+        """The loop outcome of an agent trace, in its first answer's stream."""
+        texts = [facts.answer for _, _, facts, _ in sorted(trace.pending, key=lambda p: p[1])]
+        length, kinds = judge(texts, trace.tools, limit, self.near_threshold)
+        return Outcome(LOOP, service=first.service, release=first.release, cohort=first.cohort,
+                       timestamp=first.timestamp, loop_length=length, loop_kinds=kinds)
 
 
 def trace_size(trace: Trace) -> int:
     """Estimated bytes a trace keeps: computed when it is held, so the traces closed in the
     batch that opened them (nearly all) cost nothing to account."""
-    size = TRACE_COST + LINK_COST * len(trace.parents) + \
+    size = TRACE_COST + LINK_COST * len(trace.parents) + 16 * len(trace.tools) + \
         ITEM_COST * (len(trace.pending) + len(trace.retrievals))
     for _, _, ids in trace.retrievals:
         size += sum(map(sys.getsizeof, ids))

@@ -30,6 +30,7 @@ class Note(NamedTuple):
     chain: int = 0       # TOP: a root run's span; CHAIN: a chain or agent span; 0: neither
     output: Any = None
     input: Any = None    # what it was asked (an attribute value, unparsed)
+    limit: bool = False  # it failed at a retry or step limit (loops.span_hit_limit)
 
 
 def answer_flags(llms: Sequence[tuple[int, int, SpanFacts]], parents: Mapping[int, int | None],
