@@ -62,7 +62,7 @@ def test_an_installed_wheel_writes_the_runbook_and_the_example_config(tmp_path):
     assert proc.returncode == 1 and "FileNotFoundError: no ham.txt.gz in" in proc.stderr, \
         proc.stderr[-2000:]
     # the README is the long description; the test and bench tools are not extras
-    metadata = (site / f"{wheel.name.split('-py')[0]}.dist-info" / "METADATA").read_text()
+    metadata = (site / f"{'-'.join(wheel.name.split('-')[:2])}.dist-info" / "METADATA").read_text()
     headers, _, body = metadata.partition("\n\n")
     assert "Description-Content-Type: text/markdown" in headers
     assert body.strip() == (root / "README.md").read_text(encoding="utf-8").strip()
