@@ -3,8 +3,8 @@
 A fixed large population of answers (a trigram model trained on WikiText-2's human answers,
 plus retrieved context ids from a Zipf over documents, questions from a Zipf over 2,000, a
 share of exact and near repeats, and users' thumbs and one evaluator's pass / fail on some
-answers, worse on the repeats and loops)
-is sampled again and again; each replicate is one release window through the real
+answers, worse on the repeats and loops; agent turns on some answers, which loop more often
+on the bad ones) is sampled again and again; each replicate is one release window through the real
 Aggregator. A corpus statistic of a 1,000-answer sample estimates the statistic's expectation
 at that sample size, so the value to cover is the mean over replicates (its own error is
 sd / sqrt(replicates), small against the interval). Coverage = share of replicates whose
@@ -24,7 +24,7 @@ import numpy as np
 
 from collapse_otel.aggregator import Aggregator, observe_all
 from collapse_otel.config import CollapseConfig
-from collapse_otel.outcomes import DOWN, EVALUATION, FAIL, FEEDBACK, PASS, UP, Outcome
+from collapse_otel.outcomes import DOWN, EVALUATION, FAIL, FEEDBACK, LOOP, PASS, UP, Outcome
 from collapse_otel.records import AnswerRecord, StreamKey
 from collapse_otel.registry import SIGNALS
 from collapse_otel.simulation.corpora import load_corpus
@@ -40,6 +40,7 @@ def population(size: int, seed: int = 0) -> list[tuple[AnswerRecord, tuple[Outco
     they got (deterministic for the seed)."""
     rng = np.random.default_rng(seed)
     rate = np.random.default_rng(seed + 1_000)    # the ratings: the answers stay as they were
+    agents = np.random.default_rng(seed + 2_000)  # the agent turns: answers and ratings stay
     model = TrigramModel(load_corpus("wikitext", CORPUS_DATA), top_p=0.95)
     texts = [detokenize(a) for a in model.generate(size, rng)]
     canned = texts[:40]
@@ -73,6 +74,10 @@ def population(size: int, seed: int = 0) -> list[tuple[AnswerRecord, tuple[Outco
         if rate.random() < 0.5:
             rated.append(Outcome(EVALUATION, evaluator="judge",
                                  result=FAIL if rate.random() < (0.4 if bad else 0.05) else PASS))
+        if agents.random() < 0.3:   # an agent turn; the bad ones loop more often
+            looping = agents.random() < (0.4 if bad else 0.05)
+            rated.append(Outcome(LOOP, loop_length=int(agents.integers(3, 9)) if looping else 1,
+                                 loop_kinds=("tool",) if looping else ()))
         out.append((AnswerRecord(text, completion_tokens=max(1, len(text) // 5),
                                  context_ids=ctx, question=f"question {question}"),
                     tuple(rated)))
