@@ -23,8 +23,9 @@ import urllib.request
 from collapse_otel.capture import CollapseCallbackHandler, Pipeline
 from collapse_otel.config import CollapseConfig
 from collapse_otel.demo.agent import RagAgent
+from collapse_otel.demo.booking import BookingAgent
 from collapse_otel.demo.feedback import THRESHOLDS, Raters
-from collapse_otel.demo.runner import BASELINE, SERVICE
+from collapse_otel.demo.runner import BASELINE, BOOKING_EVERY, SERVICE
 from collapse_otel.demo.world import make_cities, make_documents, make_question
 from collapse_otel.export.server import start_prometheus_server
 
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = CollapseCallbackHandler(pipeline=pipeline, service=SERVICE, emit_spans=False)
     cities = make_cities(7)  # the demo's world (Traffic(seed=0))
     agent = RagAgent("v1", cities, make_documents(cities), seed=args.seed)
+    booking = BookingAgent("v1", seed=args.seed)
     questions = random.Random(f"{args.seed}:canary-questions")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -64,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
                                         "metadata": {"release": args.release},
                                         "run_id": run_id})
             raters.rate("v1", run_id, pipeline)   # rated like the healthy v1
+            if i % BOOKING_EVERY == 0:   # books tables like v1: its agent turns are judged
+                booking.book(f"table {i % 40}", 2 + i % 5, config={
+                    "callbacks": [handler], "metadata": {"release": args.release}})
             if stop.wait(max(0.0, start + i / args.rate - time.monotonic())):
                 break
             while args.follow and i >= followed and not stop.wait(0.5):

@@ -51,6 +51,8 @@ WORKERS = 4
 TOLERANCE = {
     ("collapse_compression_ratio", ""): ("compression_ratio", 2.0),
     ("collapse_duplicate_answer_ratio", "near"): ("near_duplicate_ratio", 2.0),
+    # near clusters follow the same order-dependent near-duplicate verdicts
+    ("collapse_coverage_deficit", "near_answers"): ("near_answer_coverage_deficit", 2.0),
     ("collapse_ngram_diversity_score", ""): 0.001,
 }
 FLOAT_ROUNDING = 1e-9   # "exact": sums of the same floats in another order
