@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import threading
@@ -172,6 +173,9 @@ def test_fork_gives_the_child_a_fresh_worker_and_aggregator():
     pid = os.fork()
     if pid == 0:  # child: exit code tells the parent what it saw
         code = 1
+        # a lock held across the fork would hang the child (seen once): after two minutes of
+        # a task bounded by flush's 5 s, print every thread's stack and exit, not hang CI
+        faulthandler.dump_traceback_later(120, exit=True)
         try:
             ok = p.submit(rec(100)) and p.flush(5)
             streams = p.aggregator.snapshot().streams
