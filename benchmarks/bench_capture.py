@@ -1,4 +1,4 @@
-"""Capture overhead on the host's hot path (issue 3), as ratios and medians in one process.
+"""Capture overhead on the host's hot path, as ratios and medians in one process.
 
 - LangChain ``invoke`` with CollapseCallbackHandler vs with a no-op BaseCallbackHandler
   (target <= 1.3x). Measured twice: with the real Aggregator analysing in the worker thread of

@@ -1,6 +1,6 @@
 """Export cost: one /metrics scrape (collect + encode) of 200 streams, and the OTLP collection.
 
-Target (issue 4): one scrape of 200 streams <= 50 ms. Medians over repeats, one process.
+Target: one scrape of 200 streams <= 50 ms. Medians over repeats, one process.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from pathlib import Path
 from collapse_otel.text.entities import EntityExtractor, RuleBasedEntityExtractor
 
 _REPO = Path(__file__).resolve().parents[1]
-_DATA_DIRS = (_REPO / "tests" / "data" / "ner", _REPO.parent / "shared" / "data" / "ner")
+_DATA_DIR = _REPO / "tests" / "data" / "ner"
 
 #: The extractor's kinds that WNUT17 annotates as entities.
 WNUT_KINDS = frozenset({"name", "code"})
@@ -68,11 +68,11 @@ def sentence_text(tokens: list[str]) -> str:
 
 
 def data_file(name: str) -> Path:
-    """The shipped copy of a WNUT17 file (tests/data/ner/), else ../shared/data/ner/."""
-    for folder in _DATA_DIRS:
-        if (folder / name).is_file():
-            return folder / name
-    raise FileNotFoundError(f"{name} not found in {[str(d) for d in _DATA_DIRS]}")
+    """A shipped evaluation set (tests/data/ner/, licences in its README)."""
+    path = _DATA_DIR / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{name} not found in {_DATA_DIR}")
+    return path
 
 
 def read_conll(path: str | Path) -> list[Sentence]:

@@ -1,4 +1,4 @@
-"""CollapseSpanProcessor on hand-built SDK spans: one test per attribute spelling (DESIGN §5)."""
+"""CollapseSpanProcessor on hand-built SDK spans: one test per attribute spelling."""
 
 from __future__ import annotations
 

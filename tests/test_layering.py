@@ -1,4 +1,4 @@
-"""Dependency direction (DESIGN.md section 3): text and signals import no OTel, Prometheus or
+"""Dependency direction: text and signals import no OTel, Prometheus or
 LangChain; the aggregator imports only text, signals, records, config and snapshot types; the
 simulation is pure Python and numpy below every product layer."""
 

@@ -1,4 +1,4 @@
-"""The exact signal definitions reproduce ../shared/reference/metric-values.json."""
+"""The exact signal definitions reproduce tests/data/reference/metric-values.json."""
 
 from __future__ import annotations
 

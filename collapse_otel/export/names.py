@@ -1,4 +1,4 @@
-"""The metrics contract (DESIGN.md section 6): every exported name and help text, in one place.
+"""The metrics contract: every exported name and help text, in one place.
 
 Dashboards and alert rules depend on these names; changing one is a breaking change.
 """

@@ -1,7 +1,7 @@
-"""Exact batch definitions of every collapse signal (DESIGN.md section 4).
+"""Exact batch definitions of every collapse signal.
 
 Pure functions on token lists or vectors, written for clarity: they are the oracles the
-streaming forms are tested against, and they reproduce ../shared/reference/metric-values.json.
+streaming forms are tested against, and they reproduce the reference values in tests/data/reference.
 """
 
 from __future__ import annotations

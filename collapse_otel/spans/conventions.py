@@ -1,4 +1,4 @@
-"""Reading GenAI spans of every convention real instrumentations emit (DESIGN.md section 5).
+"""Reading GenAI spans of every convention real instrumentations emit.
 
 Pure functions over attribute mappings, with no SDK objects, so the span processor and the
 OTLP receiver share them. First match wins, in the order the design lists. Attribute values

@@ -1,4 +1,4 @@
-"""Document ids of a retriever span, in the order DESIGN.md section 5 lists the conventions."""
+"""Document ids of a retriever span, convention by convention."""
 
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 
 Tokens are Unicode NFKC, lower-cased, then the regex ``\\w+``: words and numbers, punctuation
 dropped. Simple on purpose: it is language-agnostic, deterministic across processes, and it is
-what the reference values in DESIGN.md were computed with. Signal functions take token lists,
-so a different tokeniser can be plugged in front of them.
+what the reference values (tests/data/reference) were computed with. Signal functions take
+token lists, so a different tokeniser can be plugged in front of them.
 """
 
 from __future__ import annotations
