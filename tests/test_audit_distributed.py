@@ -23,8 +23,8 @@ from .audit_data import distilled, human, near_copy, rows, synthetic, write_csv,
 
 pytest.importorskip("distributed")
 
-from collapse_otel.answer_hashes import answer_hash  # noqa: E402
 from collapse_otel.audit.distributed import merge, partial, run_audit_distributed  # noqa: E402
+from collapse_otel.state.answer_hashes import answer_hash  # noqa: E402
 
 
 def _one_word(text: str, word: str = "altered") -> str:

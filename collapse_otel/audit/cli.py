@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from ..compare.cli import _is_step_summary
+from ..compare.cli import is_step_summary
 from ..compare.inputs import InputError
 from .croissant import read_croissant, read_records
 from .croissant_out import write_audited
@@ -244,7 +244,7 @@ def _write_reports(args: argparse.Namespace, result) -> None:
     for path, render, appendable in ((args.json, render_json, False),
                                      (args.markdown, render_markdown, True)):
         if path:
-            mode = "a" if appendable and _is_step_summary(path) else "w"
+            mode = "a" if appendable and is_step_summary(path) else "w"
             with open(path, mode, encoding="utf-8") as f:
                 f.write(render(result))
 

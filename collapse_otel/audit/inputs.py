@@ -15,13 +15,13 @@ from pathlib import Path
 
 from ..compare.inputs import (
     InputError,
-    _csv_rows,
-    _jsonl_rows,
-    _lines,
-    _open,
+    csv_rows,
+    jsonl_rows,
+    numbered_lines,
+    open_input,
     sniff,
 )
-from .answer_hashes import HASH_CHARS
+from ..state.answer_hashes import HASH_CHARS
 
 MAX_SOURCES = 32          # distinct sources per file: more means the wrong column
 MAX_SOURCE_CHARS = 64
@@ -77,10 +77,10 @@ def file_kind(path: str | os.PathLike[str]) -> str:
 
 
 def _rows(path: str, kind: str, required: str):
-    f = _open(path)
+    f = open_input(path)
     try:
-        rows = _jsonl_rows(path, f, required) if kind == "jsonl" else \
-            _csv_rows(path, f, _CSV[f".{kind}"], required)
+        rows = jsonl_rows(path, f, required) if kind == "jsonl" else \
+            csv_rows(path, f, _CSV[f".{kind}"], required)
         yield from rows
     finally:
         f.close()
@@ -181,11 +181,11 @@ def read_hashes(path: str | os.PathLike[str]) -> set[int]:
     path = str(path)
     out: set[int] = set()
     try:
-        f = _open(path)
+        f = open_input(path)
     except OSError as exc:
         raise InputError(path, 0, f"cannot read: {exc.strerror or exc}") from None
     with f:
-        for n, text in _lines(path, f):
+        for n, text in numbered_lines(path, f):
             line = text.strip()
             if not line:
                 continue

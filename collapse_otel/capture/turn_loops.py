@@ -1,4 +1,4 @@
-"""Per-turn loop evidence a capture path keeps while agent turns run (collapse_otel.loops).
+"""Per-turn loop evidence a capture path keeps while agent turns run (collapse_otel.turns.loops).
 
 ``LoopWatch`` holds, per open turn (a LangChain root run), its LLM outputs in order, its
 tool-call hashes and whether it hit a step limit: at most ``max_turns`` turns (the oldest is
@@ -16,8 +16,8 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any
 
-from ..loops import TurnLoops, is_agent_turn, judge
-from ..outcomes import LOOP, Outcome
+from ..records.outcomes import LOOP, Outcome
+from ..turns.loops import TurnLoops, is_agent_turn, judge
 
 MAX_STEPS = 256          # LLM outputs kept per turn (the newest)
 DROPPED = "loop_state_dropped"

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from ..registry import BY_KEY
+from ..signals.registry import BY_KEY
 from .engine import CompareOptions
 from .gate import FAIL_ON, run_gate
 from .inputs import InputError, Selection, read_side
@@ -206,12 +206,12 @@ def _write_reports(args: argparse.Namespace, result) -> None:
                          (args.html, report_html)):
         if path:
             text = module.render(result)
-            mode = "a" if module is report_markdown and _is_step_summary(path) else "w"
+            mode = "a" if module is report_markdown and is_step_summary(path) else "w"
             with open(path, mode, encoding="utf-8") as f:
                 f.write(text)
 
 
-def _is_step_summary(path: str) -> bool:
+def is_step_summary(path: str) -> bool:
     """Append to the job summary (other steps write to it too); overwrite any other file."""
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if not summary:

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..outcomes import Outcome
+from ..engine.snapshot import TOKEN_BUCKETS
+from ..engine.window import WindowInputs
 from ..records import AnswerRecord, StreamKey
-from ..serve.state import MAGIC
+from ..records.outcomes import Outcome
 from ..signals.accumulators import MomentStats
-from ..snapshot import TOKEN_BUCKETS
-from ..window import WindowInputs
+from ..state.file import MAGIC
 from .rated import merge_outcome_counts, outcomes_by_cohort, row_outcomes
 from .sides import load_state
 
@@ -112,7 +112,7 @@ def sniff(path: str | os.PathLike[str]) -> tuple[bytes, str | None, bytes]:
     """(the first 4 KiB, possibly gunzipped; the kind by extension, else ``jsonl`` when the
     text starts with ``{``, else None; its first line, without byte-order mark and blanks)."""
     try:
-        with _open(path) as f:
+        with open_input(path) as f:
             head = f.read(4096)
     except OSError as exc:
         raise InputError(path, 0, f"cannot read: {exc.strerror or exc}") from None
@@ -137,13 +137,15 @@ def detect(path: str | os.PathLike[str]) -> str:
     raise InputError(path, 0, "not a JSONL, CSV or collapse-otel state file")
 
 
-def _open(path: str | os.PathLike[str]):
+def open_input(path: str | os.PathLike[str]):
+    """The file as bytes, gunzipped when it is gzip (compare and audit read both)."""
     with open(path, "rb") as f:
         gzipped = f.read(2) == b"\x1f\x8b"
     return gzip.open(path, "rb") if gzipped else open(path, "rb")  # noqa: SIM115
 
 
-def _lines(path: str, f) -> Iterator[tuple[int, str]]:
+def numbered_lines(path: str, f) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a UTF-8 file; InputError names the line that is not."""
     try:
         for n, raw in enumerate(f, 1):
             try:
@@ -155,8 +157,9 @@ def _lines(path: str, f) -> Iterator[tuple[int, str]]:
         raise InputError(path, 0, f"cannot read: {exc}") from None
 
 
-def _jsonl_rows(path: str, f, required: str = "answer") -> Iterator[tuple[int, dict]]:
-    for n, text in _lines(path, f):
+def jsonl_rows(path: str, f, required: str = "answer") -> Iterator[tuple[int, dict]]:
+    """(line number, object) of a JSONL file; InputError on a line that is not an object."""
+    for n, text in numbered_lines(path, f):
         if not text.strip():
             continue
         try:
@@ -172,9 +175,10 @@ def _jsonl_rows(path: str, f, required: str = "answer") -> Iterator[tuple[int, d
         yield n, row
 
 
-def _csv_rows(path: str, f, delimiter: str,
-              required: str = "answer") -> Iterator[tuple[int, dict]]:
-    numbered = _lines(path, f)
+def csv_rows(path: str, f, delimiter: str,
+             required: str = "answer") -> Iterator[tuple[int, dict]]:
+    """(line number, row by header) of a CSV or TSV file with a ``required`` column."""
+    numbered = numbered_lines(path, f)
     line = 0
 
     def texts() -> Iterator[str]:
@@ -206,8 +210,8 @@ def _answers_side(path: str, kind: str, sel: Selection) -> Side:
     outcomes: dict[int, tuple[Outcome, ...]] = {}   # by record index
     unreadable: dict[str, tuple[int, str]] = {}    # kind -> (first line, why)
     estimated, has_cohort_field = 0, False
-    with _open(path) as f:
-        rows = _jsonl_rows(path, f) if kind == "jsonl" else _csv_rows(path, f, _CSV[f".{kind}"])
+    with open_input(path) as f:
+        rows = jsonl_rows(path, f) if kind == "jsonl" else csv_rows(path, f, _CSV[f".{kind}"])
         for n, row in rows:
             rec, guessed = _record(path, n, row, sel.cohort_column)
             has_cohort_field = has_cohort_field or sel.cohort_column in row
@@ -420,3 +424,8 @@ def merge_windows(windows: list[WindowInputs], seed: int = 0) -> WindowInputs:
                         with_question=sum(w.with_question for w in windows),
                         cross_question=sum(w.cross_question for w in windows),
                         question_hashes=questions, feedback=feedback, evaluations=evaluations)
+
+
+# the private names compare/distributed.py and audit/distributed.py still import (another change
+# owns those files): remove once they import the public ones above
+_open, _jsonl_rows, _csv_rows = open_input, jsonl_rows, csv_rows

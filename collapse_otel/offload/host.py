@@ -15,11 +15,10 @@ import logging
 import time
 from typing import Any
 
-from ..health import CAPTURE_ERROR, INVALID_RECORD, QUEUE_FULL, SHUTDOWN, PipelineStats
-from ..outcomes import Outcome
-from ..pipeline import Pipeline
-from ..pipeline_batches import FlushMarker
 from ..records import AnswerRecord
+from ..records.outcomes import Outcome
+from ..worker.health import CAPTURE_ERROR, INVALID_RECORD, QUEUE_FULL, SHUTDOWN, PipelineStats
+from ..worker.pipeline import FlushMarker, Pipeline
 from .link import AnalysisLink, LinkError
 from .wire import DROPS, encode, encode_outcome, encode_record
 

@@ -16,8 +16,8 @@ from dataclasses import fields
 from operator import attrgetter
 from typing import Any
 
-from ..outcomes import Outcome
 from ..records import AnswerRecord
+from ..records.outcomes import Outcome
 
 RECORD, OUTCOME, FLUSH, ACK, DROPS, CONFIG = b"R", b"O", b"F", b"A", b"D", b"K"
 BEGIN, MORE, LAST = b"B", b"C", b"Z"

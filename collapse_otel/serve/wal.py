@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..state_file import FILE_MODE, private_dir
+from ..state.file import FILE_MODE, private_dir
 
 _log = logging.getLogger(__name__)
 

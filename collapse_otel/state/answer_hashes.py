@@ -22,8 +22,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
-from .text.hashing import text_hash
-from .text.normalize import clean_text, normalize
+from ..text.hashing import text_hash
+from ..text.normalize import clean_text, normalize
 
 _log = logging.getLogger(__name__)
 HASH_CHARS = 16

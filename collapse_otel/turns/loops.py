@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import xxhash
 
-from .signals.duplicates import sorted_jaccard
-from .text.hashing import TokenHasher, text_hash
-from .text.normalize import clean_text, normalize, word_bytes
+from ..signals.duplicates import sorted_jaccard
+from ..text.hashing import TokenHasher, text_hash
+from ..text.normalize import clean_text, normalize, word_bytes
 
 MIN_REPEATS = 3          # a step seen this many times in a row (answers) or at all (tools)
 MAX_TOOL_CALLS = 512     # tool-call hashes kept per turn; later ones are counted as dropped
