@@ -160,7 +160,8 @@ def test_the_analysis_is_the_same_on_either_path(monkeypatch):
 _RUN = """
 import sys
 {block}
-from collapse_otel.engine.aggregator import Aggregator, observe_all
+from collapse_otel.engine.aggregator import Aggregator
+from collapse_otel.engine.feeding import observe_all
 from collapse_otel.config import CollapseConfig
 from collapse_otel.engine.hash_core import compiled_core
 from collapse_otel.records import AnswerRecord
