@@ -1,7 +1,7 @@
 """One release of one service, as a deployed process: answers go through the real capture path
 (``observe`` into a ``Pipeline``), then ``/metrics`` is served until the process is killed.
 
-    python -m tests.verdict_processes --port P --answers FILE
+    python -m benchmarks.release_process --port P --answers FILE
 
 Labels and lineage come from the environment, as in a deployment manifest:
 ``COLLAPSE_OTEL_SERVICE``, ``COLLAPSE_OTEL_RELEASE``, ``COLLAPSE_OTEL_COHORT``,
@@ -9,7 +9,8 @@ Labels and lineage come from the environment, as in a deployment manifest:
 of answers: strings, or ``{"text": ..., "completion_tokens": ...}`` objects. The process
 prints ``ready <answers>`` once every answer is analysed and the gauges are fresh.
 
-The helpers below (``write_answers``, ``ReleaseProcess``) start such processes from tests.
+The helpers below (``write_answers``, ``ReleaseProcess``) start such processes for the online
+validation (``benchmarks.validation_online``) and the end-to-end tests.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .prometheus_server import stop_process
+from .prometheus import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 LINEAGE_ENV = ("COLLAPSE_OTEL_SERVICE", "COLLAPSE_OTEL_RELEASE", "COLLAPSE_OTEL_COHORT",
@@ -64,16 +65,19 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def write_answers(path: Path, texts: Sequence[str],
                   completion_tokens: Sequence[int] | None = None) -> Path:
-    """A JSON answers file for one process (texts with their token counts when given)."""
+    """A JSON answers file for one process (texts with their token counts when given), 0600:
+    it holds answer text."""
     rows = list(texts) if completion_tokens is None else [
         {"text": t, "completion_tokens": n}
         for t, n in zip(texts, completion_tokens, strict=True)]
-    path.write_text(json.dumps(rows), encoding="utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(fd, "w", encoding="utf-8") as f:
+        json.dump(rows, f)
     return path
 
 
 class ReleaseProcess:
-    """``python -m tests.verdict_processes`` for one (service, release, cohort), its lineage
+    """``python -m benchmarks.release_process`` for one (service, release, cohort), its lineage
     in ``COLLAPSE_OTEL_*`` env vars; ``wait_ready`` blocks until it serves /metrics."""
 
     def __init__(self, workdir: Path, port: int, answers: Path, service: str, release: str,
@@ -91,7 +95,7 @@ class ReleaseProcess:
         self.log_path = workdir / f"{service}-{release}-{cohort}.log"
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.verdict_processes", "--port", str(port),
+            [sys.executable, "-m", "benchmarks.release_process", "--port", str(port),
              "--answers", str(answers)],
             stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
 
