@@ -123,12 +123,13 @@ def judge_online(stack: VerdictStack, corpus: str, regime: str, seed: int, gener
     return out
 
 
-def collect_online(corpora: Sequence[str], seeds: int = 1, generations: int = 5,
-                   answers: int = 3000, workdir: Path | None = None,
+def collect_online(corpora: Sequence[str], seeds: int | Sequence[int] = 1,
+                   generations: int = 5, answers: int = 3000, workdir: Path | None = None,
                    done: Callable[[OnlineJudged], None] | None = None) -> list[OnlineJudged]:
-    """Every release judged online, corpus by corpus, regime by regime, seed by seed: one
-    Prometheus for the whole run, its data and the answers files in ``workdir`` (a temporary
-    directory, removed after, by default)."""
+    """Every release judged online, corpus by corpus, regime by regime, seed by seed
+    (``seeds``: how many from 0, or which): one Prometheus for the whole run, its data and
+    the answers files in ``workdir`` (a temporary directory, removed after, by default)."""
+    seeds = range(seeds) if isinstance(seeds, int) else seeds
     with tempfile.TemporaryDirectory(prefix="collapse-otel-online-") as tmp:
         stack = VerdictStack(workdir or Path(tmp))
         out: list[OnlineJudged] = []
@@ -136,7 +137,7 @@ def collect_online(corpora: Sequence[str], seeds: int = 1, generations: int = 5,
             stack.start_prometheus()
             for corpus in corpora:
                 for regime in REGIMES:
-                    for seed in range(seeds):
+                    for seed in seeds:
                         out += judge_online(stack, corpus, regime, seed, generations, answers,
                                             done)
         finally:
