@@ -208,12 +208,12 @@ def operating_table(judged: Sequence[Judged]) -> list[str]:
     share of pairs flagged "collapse suspected", and whether it meets the requirement."""
     lines = []
     corpora = list(dict.fromkeys(j.corpus for j in judged if j.kind != "human-vs-model"))
-    flags: dict[tuple[str, str, int], list[bool]] = {}
+    steps: dict[tuple[str, str, int], list[bool]] = {}
     for j in judged:
         if j.kind == "simulation":
-            flags.setdefault((j.corpus, j.regime, j.generation), []).append(
+            steps.setdefault((j.corpus, j.regime, j.generation), []).append(
                 j.comparison.collapse_suspected)
-    lines += generation_table(flags, "Recursive training, gen k vs gen k-1: flagged / seeds "
+    lines += generation_table(steps, "Recursive training, gen k vs gen k-1: flagged / seeds "
                               "(replace: power, must be all; accumulate from gen "
                               f"{FIRST_JUDGED_ACCUMULATE}: false flags, must be none)")
     splits = [j for j in judged if j.kind == "split"]

@@ -27,6 +27,7 @@ from pathlib import Path
 from collapse_otel.registry import VERDICT_SIGNALS
 from collapse_otel.simulation import REGIMES, Generation, run_simulation
 from collapse_otel.simulation.corpora import load_corpus
+from collapse_otel.simulation.recursive import Regime
 
 from .validation import CORPUS_DATA, FIRST_JUDGED_ACCUMULATE, generation_table, ground_truth
 from .verdict_stack import VerdictStack, active
@@ -97,7 +98,7 @@ def _verdict(stack: VerdictStack, corpus: str, regime: str, seed: int, k: int,
                         stack.bounds(service, release))
 
 
-def judge_online(stack: VerdictStack, corpus: str, regime: str, seed: int, generations: int,
+def judge_online(stack: VerdictStack, corpus: str, regime: Regime, seed: int, generations: int,
                  answers: int, done: Callable[[OnlineJudged], None] | None = None,
                  ) -> list[OnlineJudged]:
     """Deploy the simulation's generations one after another and judge each against its

@@ -73,8 +73,12 @@ def test_a_rolling_deploy_of_the_simulation_is_judged_release_by_release(
         stack.stop()
     assert [(j.generation, j.suspected, j.alerted) for j in rows] == [(1, True, True),
                                                                       (2, True, True)]
+    # every signal with a critical margin judged here (the simulated answers have no
+    # questions, so no cross-question duplicates)
     judged_critical = set(CRITICAL) & {s.key for s in verdict_signals(stack.cfg.embedder)}
-    assert all(judged_critical <= set(j.bounds) and j.families for j in rows), rows
+    judged_critical.discard("cross_question_duplicate_ratio")
+    missing = [sorted(judged_critical - set(j.bounds)) for j in rows]
+    assert missing == [[], []] and all(j.families for j in rows), rows
     assert len(stack.procs) == 3 and all(p.process.poll() is not None
                                          for p in stack.procs.values())
     assert not list(tmp_path.glob("*.json"))   # the answers files went with their releases
