@@ -1,5 +1,5 @@
 """A real Prometheus on 127.0.0.1 (the Debian binary), for the online validation and the
-end-to-end tests (``tests/prometheus_server.py`` adds the skip when the binary is missing)."""
+end-to-end tests (``tests/support/prometheus_server.py`` adds the skip when the binary is missing)."""
 
 from __future__ import annotations
 
