@@ -78,11 +78,14 @@ def write_answers(path: Path, texts: Sequence[str],
 
 class ReleaseProcess:
     """``python -m benchmarks.release_process`` for one (service, release, cohort), its lineage
-    in ``COLLAPSE_OTEL_*`` env vars; ``wait_ready`` blocks until it serves /metrics."""
+    in ``COLLAPSE_OTEL_*`` env vars; ``wait_ready`` blocks until it serves /metrics.
+    ``module``: another process taking ``--port`` and ``--answers`` and printing ``ready N``
+    the same way (tests/support/agent_releases.py: agent turns instead of answers)."""
 
     def __init__(self, workdir: Path, port: int, answers: Path, service: str, release: str,
                  cohort: str = "default", previous: str | None = None,
-                 extra_env: Mapping[str, str] | None = None) -> None:
+                 extra_env: Mapping[str, str] | None = None,
+                 module: str = "benchmarks.release_process") -> None:
         self.port, self.service, self.release, self.cohort = port, service, release, cohort
         self.stopped = False
         env = {k: v for k, v in os.environ.items() if k not in LINEAGE_ENV}
@@ -95,7 +98,7 @@ class ReleaseProcess:
         self.log_path = workdir / f"{service}-{release}-{cohort}.log"
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.release_process", "--port", str(port),
+            [sys.executable, "-m", module, "--port", str(port),
              "--answers", str(answers)],
             stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
 
