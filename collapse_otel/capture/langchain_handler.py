@@ -20,7 +20,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import fields
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
@@ -49,6 +50,18 @@ def _key(run_id: Any) -> Any:
     """A run id as the handler's maps key it: the UUID's int (a UUID hashes in Python code,
     about 20 times per turn; an int in C), anything else as it is."""
     return run_id.int if type(run_id) is UUID else run_id
+
+
+def _intermediate(record: AnswerRecord) -> AnswerRecord:
+    """``record`` marked as an intermediate call (dataclasses.replace is several times
+    slower: it reads the fields one by one through Python code; twice per agent turn)."""
+    values = _record_fields(record)
+    return AnswerRecord(*values[:_INTERMEDIATE], True, *values[_INTERMEDIATE + 1:])
+
+
+_FIELDS = [f.name for f in fields(AnswerRecord)]
+_INTERMEDIATE = _FIELDS.index("intermediate")
+_record_fields = attrgetter(*_FIELDS)
 
 
 MAX_CONTEXT_IDS_PER_ROOT = 256
@@ -83,6 +96,10 @@ class CollapseCallbackHandler(BaseCallbackHandler):
 
     run_inline = True   # cheap and non-blocking: no thread-pool hop in async chains
     raise_error = False
+    # events it has no use for: LangChain then skips the call (tool runs come under
+    # ignore_agent, so that one stays False)
+    ignore_retry = True
+    ignore_custom_event = True
 
     def __init__(self, release: str | None = None, cohort: str | None = None,
                  service: str | None = None, pipeline: Pipeline | None = None,
@@ -264,7 +281,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
         """The turn's answer, and its other LLM calls as intermediate ones."""
         if len(calls) == 1:   # the usual chain: one LLM call
             record, ok = calls[0]
-            self.pipeline.submit(record if ok else replace(record, intermediate=True))
+            self.pipeline.submit(record if ok else _intermediate(record))
             return
         eligible = [i for i, (_, ok) in enumerate(calls) if ok]
         texts = [calls[i][0].answer for i in eligible]
@@ -275,12 +292,12 @@ class CollapseCallbackHandler(BaseCallbackHandler):
         answer = eligible[k] if k is not None else -1
         pipeline = self.pipeline
         for i, (record, _) in enumerate(calls):
-            pipeline.submit(record if i == answer else replace(record, intermediate=True))
+            pipeline.submit(record if i == answer else _intermediate(record))
 
     def _route(self, record: AnswerRecord, eligible: bool, run: _LLMRun | None,
                root: UUID | None) -> None:
         if root is None or run is None or run.own_turn or self._policy_cache[1].every_call:
-            self.pipeline.submit(record if eligible else replace(record, intermediate=True))
+            self.pipeline.submit(record if eligible else _intermediate(record))
             return
         overflow = None
         with self._lock:
@@ -291,7 +308,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
             if len(calls) > MAX_CALLS_PER_TURN:
                 overflow = calls.pop(0)[0]
         if overflow is not None:
-            self.pipeline.submit(replace(overflow, intermediate=True))
+            self.pipeline.submit(_intermediate(overflow))
 
     # -- LLM runs -------------------------------------------------------------------------
 
