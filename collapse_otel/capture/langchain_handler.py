@@ -55,8 +55,9 @@ def _key(run_id: Any) -> Any:
 def _intermediate(record: AnswerRecord) -> AnswerRecord:
     """``record`` marked as an intermediate call (dataclasses.replace is several times
     slower: it reads the fields one by one through Python code; twice per agent turn)."""
-    values = _record_fields(record)
-    return AnswerRecord(*values[:_INTERMEDIATE], True, *values[_INTERMEDIATE + 1:])
+    values: list[Any] = list(_record_fields(record))
+    values[_INTERMEDIATE] = True
+    return AnswerRecord(*values)
 
 
 _FIELDS = [f.name for f in fields(AnswerRecord)]
@@ -119,6 +120,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
         self._turns: OrderedDict[UUID, list[tuple[AnswerRecord, bool]]] = OrderedDict()
         self._questions: OrderedDict[UUID, str] = OrderedDict()   # root run -> its question
         self._policy_cache: tuple[Any, TurnPolicy] = (None, TurnPolicy())
+        self._filtering = False   # the cached policy has answer filters
         self._direct_to: Pipeline | None = None
         self._loops = LoopWatch(max_runs)
         relock_after_fork(self)
@@ -132,6 +134,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
         cached = self._policy_cache
         if cached[0] is not config:
             cached = self._policy_cache = (config, policy_of(config))
+            self._filtering = bool(cached[1].filters)
         return cached[1]
 
     def _fail(self, exc: BaseException) -> None:
@@ -161,6 +164,16 @@ class CollapseCallbackHandler(BaseCallbackHandler):
                 closed = self._turns.popitem(last=False)[1]   # a root run that never ended
         if closed:
             self._submit_turn(closed, None)
+
+    def _step(self, run_id: UUID, parent_run_id: UUID) -> None:
+        """``_start`` of a run inside a turn while no answer filters are set: the common
+        case, without the bookkeeping only a full map needs."""
+        parents = self._parents
+        with self._lock:
+            parents[run_id] = parent_run_id
+            if len(parents) <= self._max_runs and len(self._turns) <= self._max_runs:
+                return
+        self._start(run_id, parent_run_id)
 
     def _root(self, run_id: UUID) -> UUID:
         parents, rid = self._parents, run_id
@@ -208,6 +221,12 @@ class CollapseCallbackHandler(BaseCallbackHandler):
     def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID,
                        parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         try:   # the config (and so the answer filters) is looked up once per root run
+            if parent_run_id is not None and not self._filtering:
+                # a step inside a turn (most chain runs): only its place in the run tree
+                rid: Any = run_id.int if type(run_id) is UUID else run_id
+                parent: Any = parent_run_id.int if type(parent_run_id) is UUID else parent_run_id
+                self._step(rid, parent)
+                return
             run_id, parent_run_id = _key(run_id), _key(parent_run_id)
             policy = self._policy() if parent_run_id is None else self._policy_cache[1]
             self._start(run_id, parent_run_id, serialized, kwargs, policy)
@@ -234,6 +253,13 @@ class CollapseCallbackHandler(BaseCallbackHandler):
     def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
                      **kwargs: Any) -> None:
         try:
+            if parent_run_id is not None:   # a step inside a turn: leaves the run tree
+                rid: Any = run_id.int if type(run_id) is UUID else run_id
+                with self._lock:
+                    self._parents.pop(rid, None)
+                    if self._names:
+                        self._names.pop(rid, None)
+                return
             run_id, parent_run_id = _key(run_id), _key(parent_run_id)
             self._end(run_id, parent_run_id, outputs)
         except Exception as exc:
