@@ -365,9 +365,9 @@ done:
  * among equals), bounded by their shingle histograms and verified in that order. On templated
  * traffic the buckets are full and this is most of the worker's time; the Python code there is
  * the definition and the test oracle, and this is bit-exact with it, the indexes' histogram
- * caches included. It reads the indexes' dicts and lists, so it holds the interpreter lock; it
- * raises before changing anything when an input is not what the aggregator stores (the caller
- * then takes the Python path). */
+ * caches included. It reads the indexes' dicts and lists, so it holds the interpreter lock. It
+ * raises when an input is not what the aggregator stores, and the caller then takes the Python
+ * path: histograms it has cached by then are the ones that path computes too. */
 
 #define HIST_BINS 128
 #define IDX_BITS 40
@@ -397,6 +397,23 @@ static int values_get(PyObject *obj, Values *v) {
     if (!ok) {
         values_release(v);
         PyErr_SetString(PyExc_TypeError, "shingles must be 1-d unsigned 32- or 64-bit arrays");
+        return -1;
+    }
+    v->data = v->view.buf;
+    v->n = v->view.len / size;
+    v->wide = size == 8;
+    return 0;
+}
+
+/* A stored shingle set (the index holds only what values_get accepted, or arrays restored as
+ * uint64): read without its format, which costs numpy more than the read. */
+static int stored_get(PyObject *obj, Values *v) {
+    if (PyObject_GetBuffer(obj, &v->view, PyBUF_C_CONTIGUOUS) < 0) return -1;
+    v->held = 1;
+    Py_ssize_t size = v->view.itemsize;
+    if (v->view.ndim != 1 || (size != 4 && size != 8)) {
+        values_release(v);
+        PyErr_SetString(PyExc_TypeError, "stored shingles must be 1-d 32- or 64-bit arrays");
         return -1;
     }
     v->data = v->view.buf;
@@ -475,18 +492,21 @@ static int cmp_desc(const void *x, const void *y) {
 }
 
 PyDoc_STRVAR(near_match_doc,
-"near_match(panes, band_keys, shingles, limit, stop_at, floor, sketch)\n--\n\n"
+"near_match(panes, band_keys, shingles, limit, stop_at, floor, sketch, keep)\n--\n\n"
 "duplicates.match_in_window(panes, shingles, band_keys, limit, stop_at, floor, hist) with the\n"
 "answer's own histogram: (best, pane, position, histogram bytes or None), pane -1 when no\n"
 "candidate was verified; or an int, the mask of panes whose histogram cache must grow first\n"
-"(DuplicateIndex._grow), after which the call is repeated. A negative floor: none.");
+"(DuplicateIndex._grow), after which the call is repeated. A negative floor: none. keep: the\n"
+"answer is added to the last pane next; its histogram is then cached there as keep_histogram\n"
+"would, and returned only when the cache must grow first.");
 
 static PyObject *py_near_match(PyObject *self, PyObject *args) {
     PyObject *panes_in, *keys_in, *own_obj;
     Py_ssize_t limit, sketch;
     double stop_at, floor_;
-    if (!PyArg_ParseTuple(args, "OOOnddn", &panes_in, &keys_in, &own_obj, &limit, &stop_at,
-                          &floor_, &sketch))
+    int keep;
+    if (!PyArg_ParseTuple(args, "OOOnddnp", &panes_in, &keys_in, &own_obj, &limit, &stop_at,
+                          &floor_, &sketch, &keep))
         return NULL;
     PyObject *result = NULL;
     Pane panes[2];
@@ -501,7 +521,7 @@ static PyObject *py_near_match(PyObject *self, PyObject *args) {
     int nhits = 0;
     uint64_t key_values[32];
     PyObject *key_objs[32];
-    uint16_t *cnt = NULL;
+    uint8_t *cnt = NULL;
     int64_t *touched = NULL, *ranked = NULL, *levels = NULL;
     Py_ssize_t *level_n = NULL;
     uint64_t *sortkeys = NULL;
@@ -596,7 +616,7 @@ static PyObject *py_near_match(PyObject *self, PyObject *args) {
     /* count every entry; rank by (shared bands, position), both descending */
     Py_ssize_t nranked = 0;
     if (total && limit) {
-        cnt = calloc((size_t)window, sizeof(uint16_t));
+        cnt = calloc((size_t)window + 8, 1);
         touched = malloc(sizeof(int64_t) * (size_t)(total < window ? total : window));
         ranked = malloc(sizeof(int64_t) * (size_t)limit);
         if (!cnt || !touched || !ranked) { PyErr_NoMemory(); goto done; }
@@ -619,18 +639,23 @@ static PyObject *py_near_match(PyObject *self, PyObject *args) {
                     if (pos > hi) hi = pos;
                 }
                 if (c > maxc) maxc = c;
-                if (c == 0xFFFF) {
+                if (c == 0xFF) {
                     PyErr_SetString(PyExc_ValueError, "too many bucket entries");
                     goto done;
                 }
             }
         }
-        if (nt * 16 >= hi - lo + 1) {
+        if (hi - lo < 16384 || nt * 32 >= hi - lo + 1) {
             /* dense: positions newest first, at most `limit` kept per count */
             levels = malloc(sizeof(int64_t) * (size_t)(maxc + 1) * (size_t)limit);
             level_n = calloc(maxc + 1, sizeof(Py_ssize_t));
             if (!levels || !level_n) { PyErr_NoMemory(); goto done; }
             for (int64_t pos = hi; pos >= lo; pos--) {
+                if ((pos & 7) == 7 && pos - 7 >= lo) {   /* 8 positions at a time */
+                    uint64_t word;
+                    memcpy(&word, cnt + pos - 7, 8);
+                    if (!word) { pos -= 7; continue; }
+                }
                 unsigned c = cnt[pos];
                 if (c && level_n[c] < limit) {
                     levels[(Py_ssize_t)c * limit + level_n[c]++] = pos;
@@ -651,9 +676,10 @@ static PyObject *py_near_match(PyObject *self, PyObject *args) {
         }
     }
 
-    /* the candidates' shingles (checked before anything is written) */
+    /* the candidates; their shingles are read when needed (most are never verified) */
     int pane_of[256];
     Py_ssize_t local_of[256];
+    PyObject *stored[256];   /* borrowed from the lists, which nothing changes meanwhile */
     int involved[2] = {0, 0};
     for (Py_ssize_t i = 0; i < nranked; i++) {
         int k = npanes == 2 && ranked[i] >= panes[0].n;
@@ -661,20 +687,20 @@ static PyObject *py_near_match(PyObject *self, PyObject *args) {
         pane_of[i] = k;
         local_of[i] = local;
         involved[k] = 1;
-        PyObject *obj = PyList_GET_ITEM(panes[k].shingles, local);
+        stored[i] = PyList_GET_ITEM(panes[k].shingles, local);
         memset(&cands[i], 0, sizeof(Values));
-        ncands = i + 1;
-        if (obj != Py_None && values_get(obj, &cands[i]) < 0) goto done;
     }
+    ncands = nranked;
+#define CANDIDATE(i) (cands[i].held || stored[i] == Py_None || stored_get(stored[i], &cands[i]) == 0)
 
     uint8_t own_hist[HIST_BINS];
     int own_usable = values_hist(&own, sketch, own_hist);
-    char keep[256];
-    memset(keep, 1, sizeof(keep));
-    if (floor_ >= 0 && nranked > 1 && own_usable) {
+    int bounded = floor_ >= 0 && nranked > 1 && own_usable;
+    Pane *cur = &panes[npanes - 1];
+    if (bounded || (keep && own_usable)) {
         long grow = 0;
         for (int k = 0; k < npanes; k++) {
-            if (!involved[k]) continue;
+            if (!(bounded && involved[k]) && !(keep && k == npanes - 1)) continue;
             Pane *p = &panes[k];
             if (PyObject_GetBuffer(p->state, &p->state_view, PyBUF_CONTIG) < 0) goto done;
             if (PyObject_GetBuffer(p->hist, &p->hist_view, PyBUF_CONTIG) < 0) {
@@ -687,39 +713,61 @@ static PyObject *py_near_match(PyObject *self, PyObject *args) {
                 PyErr_SetString(PyExc_TypeError, "histogram caches must be int8 and uint8 rows");
                 goto done;
             }
-            if (p->state_view.len < p->n) grow |= 1L << k;
+            if (bounded && involved[k] && p->state_view.len < p->n) grow |= 1L << k;
         }
         if (grow) { result = PyLong_FromLong(grow); goto done; }
-        for (Py_ssize_t i = 0; i < nranked; i++) {
+    }
+
+    /* in rank order: bound (histograms computed once per answer, then kept, as _histograms
+     * does for every ranked candidate), verify, stop at the first match */
+    double best = 0.0;
+    Py_ssize_t where = -1;
+    int found = 0;
+    for (Py_ssize_t i = 0; i < nranked; i++) {
+        if (bounded) {
             Pane *p = &panes[pane_of[i]];
             int8_t *state = (int8_t *)p->state_view.buf + local_of[i];
             uint8_t *row = (uint8_t *)p->hist_view.buf + local_of[i] * HIST_BINS;
-            if (*state == 0)   /* computed once per answer, then kept (as _histograms) */
+            if (*state == 0) {
+                if (!CANDIDATE(i)) goto done;
                 *state = cands[i].held && values_hist(&cands[i], sketch, row) ? 1 : 2;
-            if (*state != 1) continue;
-            int64_t shared = 0, lengths = 0;
-            for (int b = 0; b < HIST_BINS; b++) {
-                shared += row[b] < own_hist[b] ? row[b] : own_hist[b];
-                lengths += row[b];
             }
-            int64_t denom = (int64_t)own.n + lengths - shared;
-            keep[i] = (double)shared / (double)(denom > 1 ? denom : 1) >= floor_;
+            if (found) continue;
+            if (*state == 1) {
+                int64_t shared = 0, lengths = 0;
+                for (int b = 0; b < HIST_BINS; b++) {
+                    shared += row[b] < own_hist[b] ? row[b] : own_hist[b];
+                    lengths += row[b];
+                }
+                int64_t denom = (int64_t)own.n + lengths - shared;
+                if ((double)shared / (double)(denom > 1 ? denom : 1) < floor_) continue;
+            }
+        } else if (found) {
+            break;
         }
-    }
-
-    double best = 0.0;
-    Py_ssize_t where = -1;
-    for (Py_ssize_t i = 0; i < nranked; i++) {
-        if (!keep[i] || !cands[i].held) continue;
+        if (!CANDIDATE(i)) goto done;
+        if (!cands[i].held) continue;   /* an exact duplicate's slot: nothing to verify */
         double sim = values_jaccard(&own, &cands[i], sketch);
         if (sim > best) {
             best = sim;
             where = i;
-            if (best >= stop_at) break;
+            found = best >= stop_at;
         }
     }
+
+    /* the answer's own histogram: into the current pane's cache, where the caller adds it
+     * next (keep_histogram), when the cache has started and has room; else returned */
     PyObject *hist = Py_None;
-    if (own_usable) {
+    int cached = 0;
+    if (own_usable && keep) {
+        cached = cur->state_view.len == 0;   /* not started: nothing to keep */
+        if (cur->state_view.len > cur->n) {
+            memcpy((uint8_t *)cur->hist_view.buf + cur->n * HIST_BINS, own_hist, HIST_BINS);
+            ((int8_t *)cur->state_view.buf)[cur->n] = 1;
+            cached = 1;
+        }
+    }
+    if (own_usable && !cached) {
         hist = PyBytes_FromStringAndSize((const char *)own_hist, HIST_BINS);
         if (!hist) goto done;
     } else {
@@ -727,6 +775,7 @@ static PyObject *py_near_match(PyObject *self, PyObject *args) {
     }
     result = Py_BuildValue("(dnnN)", best, where < 0 ? (Py_ssize_t)-1 : (Py_ssize_t)pane_of[where],
                            where < 0 ? (Py_ssize_t)-1 : local_of[where], hist);
+#undef CANDIDATE
 done:
     for (Py_ssize_t i = 0; i < ncands; i++) values_release(&cands[i]);
     values_release(&own);

@@ -494,21 +494,24 @@ def _bounded(panes: list[DuplicateIndex], split: int, ranked: list[int], length:
 
 
 def compiled_match(core: ModuleType, panes: list[DuplicateIndex], shingles: np.ndarray,
-                   band_keys: list[int], limit: int, threshold: float,
+                   band_keys: list[int], limit: int, threshold: float, keep: bool = False,
                    ) -> tuple[float, tuple[int, int] | None, bytes | None] | None:
     """``match_in_window(panes, shingles, band_keys, limit, threshold, floor=threshold,
     hist=panes[-1].histogram(shingles))`` and that histogram (as bytes), computed in the
-    compiled core with the same results and histogram caches; None, with nothing changed,
-    when the core cannot take these inputs (the caller then runs the Python code)."""
+    compiled core with the same results and histogram caches; None when the core cannot
+    take these inputs (the caller then runs the Python code, which caches the same).
+
+    ``keep``: the caller adds the answer to ``panes[-1]`` next and calls keep_histogram;
+    the core caches the histogram there itself when it can (the bytes are then None)."""
     try:
         out = core.near_match(panes, band_keys, shingles, limit, threshold, threshold,
-                              SHINGLE_SKETCH)
+                              SHINGLE_SKETCH, keep)
         while isinstance(out, int):   # grow the caches as _histograms would, then again
             for k, pane in enumerate(panes):
                 if out >> k & 1:
                     pane._grow()
             out = core.near_match(panes, band_keys, shingles, limit, threshold, threshold,
-                                  SHINGLE_SKETCH)
+                                  SHINGLE_SKETCH, keep)
     except (TypeError, ValueError, OverflowError, BufferError):
         return None
     best, k, pos, hist = out
@@ -543,7 +546,7 @@ def _check_and_add(panes: list[DuplicateIndex], text_hash: int, shingles: np.nda
         if band_keys is None:
             band_keys = band_keys_for(current.minhasher, shingles)
         matched = None if core is None else \
-            compiled_match(core, panes, shingles, band_keys, MAX_CANDIDATES, threshold)
+            compiled_match(core, panes, shingles, band_keys, MAX_CANDIDATES, threshold, True)
         if matched is None:
             hist = current.histogram(shingles)
             best, found = match_in_window(panes, shingles, band_keys, MAX_CANDIDATES,
