@@ -370,7 +370,6 @@ done:
  * path: histograms it has cached by then are the ones that path computes too. */
 
 #define HIST_BINS 128
-#define IDX_BITS 40
 
 typedef struct {
     Py_buffer view;
@@ -486,9 +485,15 @@ typedef struct {
     int pane;
 } Hit;
 
-static int cmp_desc(const void *x, const void *y) {
-    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-    return a < b ? 1 : a > b ? -1 : 0;
+/* The highest set bit of x != 0. */
+static inline int top_bit(uint64_t x) {
+#if defined(__GNUC__) || defined(__clang__)
+    return 63 - __builtin_clzll(x);
+#else
+    int b = 63;
+    while (!(x >> b)) b--;
+    return b;
+#endif
 }
 
 PyDoc_STRVAR(near_match_doc,
@@ -522,9 +527,9 @@ static PyObject *py_near_match(PyObject *self, PyObject *args) {
     uint64_t key_values[32];
     PyObject *key_objs[32];
     uint8_t *cnt = NULL;
-    int64_t *touched = NULL, *ranked = NULL, *levels = NULL;
+    uint64_t *seen = NULL;   /* a bit per window position counted */
+    int64_t *ranked = NULL, *levels = NULL;
     Py_ssize_t *level_n = NULL;
-    uint64_t *sortkeys = NULL;
     int npanes = 0;
 
     PyObject *seq = PySequence_Fast(panes_in, "panes must be a sequence");
@@ -616,11 +621,10 @@ static PyObject *py_near_match(PyObject *self, PyObject *args) {
     /* count every entry; rank by (shared bands, position), both descending */
     Py_ssize_t nranked = 0;
     if (total && limit) {
-        cnt = calloc((size_t)window + 8, 1);
-        touched = malloc(sizeof(int64_t) * (size_t)(total < window ? total : window));
+        cnt = calloc((size_t)window, 1);
+        seen = calloc((size_t)window / 64 + 1, sizeof(uint64_t));
         ranked = malloc(sizeof(int64_t) * (size_t)limit);
-        if (!cnt || !touched || !ranked) { PyErr_NoMemory(); goto done; }
-        Py_ssize_t nt = 0;
+        if (!cnt || !seen || !ranked) { PyErr_NoMemory(); goto done; }
         int64_t lo = window, hi = -1;
         unsigned maxc = 0;
         for (int i = 0; i < nhits; i++) {
@@ -634,7 +638,7 @@ static PyObject *py_near_match(PyObject *self, PyObject *args) {
                 }
                 unsigned c = ++cnt[pos];
                 if (c == 1) {
-                    touched[nt++] = pos;
+                    seen[pos >> 6] |= 1ULL << (pos & 63);
                     if (pos < lo) lo = pos;
                     if (pos > hi) hi = pos;
                 }
@@ -645,35 +649,28 @@ static PyObject *py_near_match(PyObject *self, PyObject *args) {
                 }
             }
         }
-        if (hi - lo < 16384 || nt * 32 >= hi - lo + 1) {
-            /* dense: positions newest first, at most `limit` kept per count */
-            levels = malloc(sizeof(int64_t) * (size_t)(maxc + 1) * (size_t)limit);
-            level_n = calloc(maxc + 1, sizeof(Py_ssize_t));
-            if (!levels || !level_n) { PyErr_NoMemory(); goto done; }
-            for (int64_t pos = hi; pos >= lo; pos--) {
-                if ((pos & 7) == 7 && pos - 7 >= lo) {   /* 8 positions at a time */
-                    uint64_t word;
-                    memcpy(&word, cnt + pos - 7, 8);
-                    if (!word) { pos -= 7; continue; }
-                }
+        /* the counted positions newest first (their bits, a word at a time), at most
+         * `limit` kept per count */
+        levels = malloc(sizeof(int64_t) * (size_t)(maxc + 1) * (size_t)limit);
+        level_n = calloc(maxc + 1, sizeof(Py_ssize_t));
+        if (!levels || !level_n) { PyErr_NoMemory(); goto done; }
+        int full = 0;
+        for (int64_t w = hi >> 6; w >= lo >> 6 && !full; w--) {
+            uint64_t bits = seen[w];
+            while (bits) {
+                int b = top_bit(bits);
+                bits &= ~(1ULL << b);
+                int64_t pos = (w << 6) | b;
                 unsigned c = cnt[pos];
-                if (c && level_n[c] < limit) {
+                if (level_n[c] < limit) {
                     levels[(Py_ssize_t)c * limit + level_n[c]++] = pos;
-                    if (c == maxc && level_n[c] == limit) break;
+                    if (c == maxc && level_n[c] == limit) { full = 1; break; }
                 }
             }
-            for (unsigned c = maxc; c >= 1 && nranked < limit; c--)
-                for (Py_ssize_t j = 0; j < level_n[c] && nranked < limit; j++)
-                    ranked[nranked++] = levels[(Py_ssize_t)c * limit + j];
-        } else {
-            sortkeys = malloc(sizeof(uint64_t) * (size_t)nt);
-            if (!sortkeys) { PyErr_NoMemory(); goto done; }
-            for (Py_ssize_t j = 0; j < nt; j++)
-                sortkeys[j] = ((uint64_t)cnt[touched[j]] << IDX_BITS) | (uint64_t)touched[j];
-            qsort(sortkeys, (size_t)nt, sizeof(uint64_t), cmp_desc);
-            for (Py_ssize_t j = 0; j < nt && nranked < limit; j++)
-                ranked[nranked++] = (int64_t)(sortkeys[j] & ((1ULL << IDX_BITS) - 1));
         }
+        for (unsigned c = maxc; c >= 1 && nranked < limit; c--)
+            for (Py_ssize_t j = 0; j < level_n[c] && nranked < limit; j++)
+                ranked[nranked++] = levels[(Py_ssize_t)c * limit + j];
     }
 
     /* the candidates; their shingles are read when needed (most are never verified) */
@@ -688,7 +685,7 @@ static PyObject *py_near_match(PyObject *self, PyObject *args) {
         local_of[i] = local;
         involved[k] = 1;
         stored[i] = PyList_GET_ITEM(panes[k].shingles, local);
-        memset(&cands[i], 0, sizeof(Values));
+        cands[i].held = 0;
     }
     ncands = nranked;
 #define CANDIDATE(i) (cands[i].held || stored[i] == Py_None || stored_get(stored[i], &cands[i]) == 0)
@@ -791,7 +788,7 @@ done:
         Py_XDECREF(panes[k].state);
     }
     Py_DECREF(seq);
-    free(cnt); free(touched); free(ranked); free(levels); free(level_n); free(sortkeys);
+    free(cnt); free(seen); free(ranked); free(levels); free(level_n);
     return result;
 }
 
