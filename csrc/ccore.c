@@ -485,6 +485,12 @@ typedef struct {
     int pane;
 } Hit;
 
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
+
 /* The highest set bit of x != 0. */
 static inline int top_bit(uint64_t x) {
 #if defined(__GNUC__) || defined(__clang__)
@@ -713,6 +719,15 @@ static PyObject *py_near_match(PyObject *self, PyObject *args) {
             if (bounded && involved[k] && p->state_view.len < p->n) grow |= 1L << k;
         }
         if (grow) { result = PyLong_FromLong(grow); goto done; }
+    }
+
+    if (bounded) {   /* the rows are scattered over the caches: ask for all of them at once */
+        for (Py_ssize_t i = 0; i < nranked; i++) {
+            const uint8_t *row = (const uint8_t *)panes[pane_of[i]].hist_view.buf +
+                                 local_of[i] * HIST_BINS;
+            PREFETCH(row);
+            PREFETCH(row + 64);
+        }
     }
 
     /* in rank order: bound (histograms computed once per answer, then kept, as _histograms

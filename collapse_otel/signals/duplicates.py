@@ -376,9 +376,14 @@ def check_and_add_many(panes: list[DuplicateIndex], text_hashes: list[int],
     for th, sh, keys, q in zip(text_hashes, shingles, band_keys, questions, strict=True):
         if th in exact or th in older_exact:
             out.append(_exact_duplicate(panes, th, q))
-        elif sh is None or keys is None or not len(sh) \
-                or not keys_now.isdisjoint(keys) or not keys_older.isdisjoint(keys):
+        elif sh is None or keys is None or not len(sh):
             out.append(_check_and_add(panes, th, sh, threshold, keys, q, core))
+        elif not keys_now.isdisjoint(keys) or not keys_older.isdisjoint(keys):
+            matched = None if core is None else \
+                compiled_match(core, panes, sh, keys, MAX_CANDIDATES, threshold, True)
+            out.append(_check_and_add(panes, th, sh, threshold, keys, q, None)
+                       if matched is None else _add_checked(panes, th, sh, keys, q, matched,
+                                                            threshold))
         else:
             current.add_unseen(th, sh, keys, q)
             out.append(_NOT_DUPLICATE)
@@ -555,10 +560,23 @@ def _check_and_add(panes: list[DuplicateIndex], text_hash: int, shingles: np.nda
             best, found, hist = matched
     else:
         shingles, band_keys, hist = None, None, None
+    return _add_checked(panes, text_hash, shingles, band_keys, question, (best, found, hist),
+                        threshold)
+
+
+def _add_checked(panes: list[DuplicateIndex], text_hash: int, shingles: np.ndarray | None,
+                 band_keys: list[int] | None, question: int,
+                 matched: tuple[float, tuple[int, int] | None, np.ndarray | bytes | None],
+                 threshold: float) -> DuplicateResult:
+    """Add an answer checked against the window (not an exact duplicate) to its newest pane,
+    with the verdict of its best verified match."""
+    best, found, hist = matched
+    current = panes[-1]
     near = best >= threshold
     match, owner = (found[1], panes[found[0]]) if found is not None else (None, current)
     cross = near and bool(question) and owner.question_hashes[match] != question
     current.add(text_hash, shingles, band_keys, exact=False, near=near, question=question,
                 cross=cross)
-    current.keep_histogram(len(current) - 1, hist)
+    if hist is not None:
+        current.keep_histogram(len(current) - 1, hist)
     return DuplicateResult(False, near, best, match if near else None, cross)
