@@ -5,7 +5,8 @@ are pure functions of an answer's bytes. The compiled core (``collapse_otel._cco
 from csrc/ccore.c at install) computes them with the interpreter lock released, so a host's
 request threads run while the analysis thread works; the numpy code here is the fallback when
 the extension was not built and the oracle the tests hold it to, bit for bit (results are
-compared across processes). ``COLLAPSE_OTEL_PURE_PYTHON=1`` forces the numpy path.
+compared across processes). ``COLLAPSE_OTEL_PURE_PYTHON=1`` forces the numpy path. The
+same extension runs the near-duplicate query (``signals.duplicates.compiled_match``).
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@
  * Every value is bit-for-bit what the numpy code in collapse_otel/hash_core.py computes (that
  * code is the fallback and the test oracle); this file only does it in one pass per answer, with
  * the interpreter lock released, so the host's threads keep running while a batch is analysed.
+ * It also runs the near-duplicate query of one answer against the window (near_match, below),
+ * equal to the numpy code in collapse_otel/signals/duplicates.py in the same way.
  * Plain C99 and the CPython C API; no numpy headers, so it builds wherever Python.h is present.
  */
 #define PY_SSIZE_T_CLEAN
