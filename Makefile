@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml setup.py csrc/ccore.c | sha1sum | cut -c1-12)
 
-.PHONY: demo test test-fast bench validate lint clean venv
+.PHONY: demo test test-fast test-unit bench validate lint clean venv
 
 venv: $(STAMP)
 
@@ -26,11 +26,17 @@ test: $(STAMP)
 	$(BIN)/mypy
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest
 
-# The unit tests only (no real Prometheus, serve process, browser or simulation): minutes,
-# for the edit-test loop; `make test` before a merge.
+# The tests that start nothing heavy (no real Prometheus, serve process, browser or
+# simulation), from every folder: minutes, for the edit-test loop; `make test` before a merge.
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m "not slow"
+
+# The fast tests of tests/unit only (in-process: no framework, server or subprocess): the
+# quickest loop while editing the core.
+test-unit: $(STAMP)
+	$(BIN)/ruff check .
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests/unit -m "not slow"
 
 bench: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks

@@ -20,7 +20,7 @@ from collapse_otel.export.otlp import register_otel_metrics
 from collapse_otel.export.prometheus import CollapseCollector, snapshot_families
 from collapse_otel.pipeline import PipelineStats
 from collapse_otel.records import AnswerRecord
-from tests.synthetic import synthetic_snapshot
+from tests.support.synthetic import synthetic_snapshot
 
 STREAMS = 200
 STATS = PipelineStats({"queue_full": 0}, 0, 1.0, 1000)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import io
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from types import MappingProxyType
 from typing import NamedTuple
 
-from . import state_frames
+from . import forksafe, state_frames
 from .analysis import BatchAnalyzer, PreparedAnswer
 from .answer_hashes import writer_for
 from .budget import MemoryBudget
@@ -81,7 +80,7 @@ class Aggregator:
             max_answer_chars=cfg.max_answer_chars,
             entity_extractor=entity_extractor or RuleBasedEntityExtractor(),
             embedder=self.embedder, minhasher=self._minhasher, hasher=self._hasher)
-        self._lock = threading.RLock()
+        self._lock = forksafe.RLock()
         self._streams: dict[StreamKey, StreamState] = {}
         self.streams_folded_total = 0
         self.errors_total = 0

@@ -16,7 +16,6 @@ body is guarded, so nothing raises into the user's chain.
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -26,6 +25,7 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
+from .. import forksafe
 from ..loops import is_limit_error
 from ..pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
 from ..records import AnswerRecord
@@ -39,7 +39,6 @@ from .langchain_parts import (
     llm_output_usage,
     message_usage,
     names_of,
-    relock_after_fork,
     response_model,
 )
 from .turn_loops import LoopWatch
@@ -93,7 +92,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
         self._pipeline = pipeline
         self._spans = HandlerSpans(tracer_provider, emit_spans)
         self._max_runs = max_runs
-        self._lock = threading.Lock()
+        self._lock = forksafe.Lock()
         self._parents: OrderedDict[UUID, UUID | None] = OrderedDict()
         self._names: dict[UUID, tuple[str, ...]] = {}   # only while answer filters are set
         self._llm: dict[UUID, _LLMRun] = {}
@@ -104,7 +103,6 @@ class CollapseCallbackHandler(BaseCallbackHandler):
         self._policy_cache: tuple[Any, TurnPolicy] = (None, TurnPolicy())
         self._direct_to: Pipeline | None = None
         self._loops = LoopWatch(max_runs)
-        relock_after_fork(self)
 
     @property
     def pipeline(self) -> Pipeline:

@@ -10,12 +10,12 @@ When a turn ends, ``finish`` queues a deferred judgement: the worker compares th
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any
 
+from .. import forksafe
 from ..loops import TurnLoops, is_agent_turn, judge
 from ..outcomes import LOOP, Outcome
 
@@ -38,7 +38,7 @@ class LoopWatch:
     def __init__(self, max_turns: int) -> None:
         self._max_turns = max_turns
         self._turns: OrderedDict[Hashable, _Turn] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = forksafe.Lock()
 
     def __len__(self) -> int:
         return len(self._turns)

@@ -14,7 +14,7 @@ seen every process's answers would hold, as far as the sketches allow.
     keys, and added. Exact duplicates across processes are therefore found (the count of
     exact duplicates of a set does not depend on the order); a near-duplicate verdict can
     depend on the order in which two similar answers are met, so near counts are
-    approximate (measured in tests/test_multiprocess_workers.py).
+    approximate (measured in tests/integration/test_multiprocess_workers.py).
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ PAIR_BYTES = 60        # per answer with a question: its (text, question) set en
 _PAIR_MUL = 0x9E3779B97F4A7C15
 _MASK = (1 << 64) - 1
 BUCKET_DEPTH = 2048  # most recent entries kept per LSH bucket (templated traffic: see
-#                      tests/test_near_duplicates_templated.py; 4/16 flagged 5 of ~450)
+#                      tests/unit/test_near_duplicates_templated.py; 4/16 flagged 5 of ~450)
 HIST_BINS = 128       # per answer: its shingles counted by their low 7 bits (uint8)
 _RANK_IN_PYTHON = 48  # bucket entries up to which ranking in Python beats numpy
 _NO_SPLIT = 1 << 62  # a window of one pane
