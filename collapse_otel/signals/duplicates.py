@@ -25,7 +25,7 @@ from types import ModuleType
 
 import numpy as np
 
-from ..hash_core import compiled_core
+from ..extension import compiled_core
 from .codec import Reader, Writer
 from .minhash import MinHasher
 

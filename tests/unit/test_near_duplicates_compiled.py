@@ -16,7 +16,8 @@ import random
 import numpy as np
 import pytest
 
-from collapse_otel.hash_core import PURE_ENV, compiled_core
+from benchmarks.workloads import templated_answers
+from collapse_otel.extension import PURE_ENV, compiled_core
 from collapse_otel.signals.duplicates import (
     MAX_CANDIDATES,
     SHINGLE_SKETCH,
@@ -30,8 +31,6 @@ from collapse_otel.signals.duplicates import (
 )
 from collapse_otel.text import normalize, shingle_set, text_hash, tokenize
 
-from .test_near_duplicates_templated import generate
-
 
 @pytest.fixture(autouse=True)
 def _compiled(monkeypatch):
@@ -41,7 +40,7 @@ def _compiled(monkeypatch):
 
 
 def _answers(n: int, seed: int):
-    texts, _, _ = generate(n, seed=seed)
+    texts = templated_answers(n, seed=seed)
     rng = random.Random(seed)
     long = " ".join(texts[:12])   # more shingles than the sketch keeps
     texts += [long, long.replace(" the ", " a ", 3), "ok", "", "yes sure"] + texts[:30]
