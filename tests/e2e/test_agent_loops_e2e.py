@@ -21,13 +21,13 @@ from typing import Any
 
 import pytest
 
+from benchmarks.release_process import ReleaseProcess
 from collapse_otel.mixin import MixinConfig, generate
 from collapse_otel.mixin.loops import TURNS
 from collapse_otel.mixin.render import ALERTS_PATH, RULES_PATH
 from collapse_otel.mixin.verdict import VALUE, zscore
 from tests.support.prometheus_server import PrometheusServer, free_port, scrape_config
 from tests.support.requires import require_binary
-from tests.support.verdict_processes import ReleaseProcess
 
 pytest.importorskip("langgraph.prebuilt")
 

@@ -9,8 +9,9 @@ agent is LangGraph's prebuilt ReAct agent over a chat model that asks for the ``
 the way a real one does (``AIMessage.tool_calls``). In a turn whose weather service is down the
 tool fails and the model asks for the same call again, until LangGraph's recursion limit stops
 the turn (``GraphRecursionError``, caught as an app would); otherwise it answers after one call.
-Labels and lineage come from ``COLLAPSE_OTEL_*`` env vars, as for tests/verdict_processes.py,
-whose ``ReleaseProcess(..., module="tests.support.agent_releases")`` starts this one. It prints
+Labels and lineage come from ``COLLAPSE_OTEL_*`` env vars, as for
+benchmarks/release_process.py, whose ``ReleaseProcess(..., module="tests.support.agent_releases")``
+starts this one. It prints
 ``ready <agent turns>`` once every turn is judged and the gauges are fresh.
 """
 
