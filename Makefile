@@ -42,7 +42,8 @@ bench: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks
 
 # The decision rule against ground truth on every corpus (docs/verdict.md): prints the
-# operating table; exit 1 when the requirement is not met. Two worker processes.
+# operating tables, offline (compare) and online (release processes, Prometheus, the
+# generated rules); exit 1 when the requirement is not met. Two worker processes.
 validate: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks.validation
 

@@ -3,7 +3,7 @@ analysis on a worker thread (the in-process design), and with its analysis in a 
 
 One uvicorn worker (``benchmarks.host_app``) pinned to one core, the load generator
 (``benchmarks.host_load``) in another process pinned to the other core. For each app row and
-each pair, three server processes in a rotating order (so drift of the shared machine falls
+each pair, one server process per design in a rotating order (so drift of the shared machine falls
 on every side): ``off`` (no collapse-otel), ``on`` (``instrument()``: the analysis on a worker
 thread of the server) and ``proc`` (``instrument(analysis="process")``: the analysis in a child
 process, which inherits the server's core). Each:
@@ -18,8 +18,12 @@ process, which inherits the server's core). Each:
 Ratios are design / without per pair; the table gives their median and every pair. Rows:
 ``chain`` (prompt | fake chat model | parser, 100-word WikiText-2 answers), ``cpu5ms`` (the
 same after 5 ms of the app's own CPU work per request) and ``agent`` (a LangGraph graph with
-3 LLM calls per turn). ``python -m benchmarks.bench_host [--quick]``; environment overrides
-BENCH_HOST_PAIRS, BENCH_HOST_SECONDS, BENCH_HOST_CAPACITY_SECONDS, BENCH_HOST_ROWS.
+3 LLM calls per turn). A fourth server, ``noop``, attaches a do-nothing inline handler the
+way ``instrument()`` attaches collapse-otel's: what LangChain's callback machinery costs by
+itself, so the table shows LangChain's share beside collapse-otel's.
+``python -m benchmarks.bench_host [--quick]``; environment overrides BENCH_HOST_PAIRS,
+BENCH_HOST_SECONDS, BENCH_HOST_CAPACITY_SECONDS, BENCH_HOST_ROWS, BENCH_HOST_DESIGNS
+(comma-separated, of noop, on, proc).
 """
 
 from __future__ import annotations
@@ -157,14 +161,17 @@ def _phase(row: str, mode: str, seconds: float, capacity_seconds: float,
             / max(1, records)}
 
 
-DESIGNS = ("on", "proc")   # in-process (worker thread), separate process
-DESIGN_TITLES = {"on": "in-process", "proc": "separate process"}
-ORDERS = (("off", "on", "proc"), ("proc", "on", "off"), ("on", "off", "proc"))
+# a do-nothing handler (LangChain's own callback cost), in-process (worker thread), separate
+# process
+DESIGNS = ("noop", "on", "proc")
+DESIGN_TITLES = {"noop": "no-op handler", "on": "in-process", "proc": "separate process"}
+ORDERS = (("off", "noop", "on", "proc"), ("proc", "on", "noop", "off"),
+          ("on", "off", "proc", "noop"), ("noop", "proc", "off", "on"))
 
 
 def measure(row: str, pairs: int, seconds: float, capacity_seconds: float,
             designs: tuple[str, ...] = DESIGNS) -> list[dict]:
-    """Per pair: {"off": phase, "on": phase, "proc": phase}; the order rotates between pairs.
+    """Per pair: {"off": phase, and one per design}; the order rotates between pairs.
     The open-loop rate is 60% of the pair's own capacity without collapse-otel when that
     phase runs first, else the previous pair's."""
     out: list[dict] = []
@@ -237,9 +244,10 @@ def run(pairs: int | None = None, seconds: float | None = None,
     capacity_seconds = capacity_seconds or float(env.get("BENCH_HOST_CAPACITY_SECONDS",
                                                          max(1.0, seconds / 3)))
     rows = rows or tuple(env.get("BENCH_HOST_ROWS", ",".join(ROWS)).split(","))
+    designs = tuple(env.get("BENCH_HOST_DESIGNS", ",".join(DESIGNS)).split(","))
     out: list[dict] = []
     for row in rows:
-        out.extend(rows_for(row, measure(row, pairs, seconds, capacity_seconds)))
+        out.extend(rows_for(row, measure(row, pairs, seconds, capacity_seconds, designs)))
     return out
 
 

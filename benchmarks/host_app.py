@@ -6,7 +6,9 @@ Rows: ``chain`` (prompt | chat model | parser), ``cpu5ms`` (the same after 5 ms 
 own CPU work), ``agent`` (a LangGraph graph making 3 LLM calls per turn). ``--mode on`` calls
 ``collapse_otel.instrument()`` first, as a user would (analysis on a worker thread), ``proc``
 calls ``instrument(analysis="process")`` (analysis in a child process); ``off`` leaves
-collapse-otel out.
+collapse-otel out; ``noop`` attaches a do-nothing inline callback handler the way
+``instrument()`` attaches collapse-otel's (langchain-core's configure hook): what LangChain's own
+callback machinery costs once any handler is attached.
 The chat model is a fake that answers 100-word pieces of WikiText-2 (human text), natively
 async so that no thread-pool hop is measured that a real async client would not make.
 """
@@ -113,10 +115,42 @@ def _burn(seconds: float) -> None:
             x += i * i
 
 
+class _Slot:
+    """What langchain-core's configure hook reads (``get()``), process-wide, as instrument()'s."""
+
+    def __init__(self, handler: Any) -> None:
+        self.handler = handler
+
+    def get(self, default: Any = None) -> Any:
+        return self.handler
+
+
+def attach_noop() -> Any:
+    """A do-nothing handler, inline like collapse-otel's, in every LangChain run."""
+    from langchain_core.callbacks import BaseCallbackHandler
+    from langchain_core.tracers.context import register_configure_hook
+
+    class Noop(BaseCallbackHandler):
+        run_inline = True
+
+        def on_chat_model_start(self, *args: Any, **kwargs: Any) -> None:
+            """Defined: the base class raises NotImplementedError here, which makes LangChain
+            retry as on_llm_start with the messages rendered to strings."""
+
+    handler = Noop()
+    register_configure_hook(_Slot(handler), True)  # type: ignore[arg-type]
+    return handler
+
+
+MODES = ("off", "noop", "on", "proc")
+
+
 def build_app(row: str, mode: str) -> Any:
     from fastapi import FastAPI
 
     pipeline = None
+    if mode == "noop":
+        attach_noop()
     if mode in ("on", "proc"):
         import collapse_otel
 
@@ -154,7 +188,7 @@ def build_app(row: str, mode: str) -> Any:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--row", choices=ROWS, required=True)
-    parser.add_argument("--mode", choices=("off", "on", "proc"), required=True)
+    parser.add_argument("--mode", choices=MODES, required=True)
     parser.add_argument("--cpu", type=int, default=None)
     parser.add_argument("--port-file", required=True)
     args = parser.parse_args(argv)

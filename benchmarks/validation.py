@@ -14,8 +14,11 @@ Three kinds of pair are judged by ``compare`` with its default options (``make v
 It prints the operating table: per corpus, regime and generation the share of seeds flagged
 "collapse suspected" (power for replace, false flags for accumulate from generation 3), and
 per corpus and size the share of splits flagged. ``--workers`` spreads the jobs over processes.
+Then the same simulations are judged online (``benchmarks.validation_online``: each generation
+a release process, a real Prometheus running the generated rules) and the online table is
+printed in the same shape; the requirement holds for both.
 
-Run: ``python -m benchmarks.validation [--seeds 2 --splits 20 --workers 2]``.
+Run: ``python -m benchmarks.validation [--seeds 2 --splits 20 --workers 2 --online on]``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import json
 import os
 import pickle
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -59,10 +62,16 @@ class Judged:
     def must_flag(self) -> bool | None:
         """True: collapse; False: must pass; None: not judged (the control's first steps)."""
         if self.kind == "simulation":
-            if self.regime == "replace":
-                return True
-            return False if self.generation >= FIRST_JUDGED_ACCUMULATE else None
+            return ground_truth(self.regime, self.generation)
         return self.kind == "human-vs-model"
+
+
+def ground_truth(regime: str, generation: int) -> bool | None:
+    """Recursive training, gen k vs gen k-1: True (collapse, must be flagged) for replace,
+    False (must pass) for accumulate from generation 3, None (not judged) before."""
+    if regime == "replace":
+        return True
+    return False if generation >= FIRST_JUDGED_ACCUMULATE else None
 
 
 def releases(generations: Sequence[Generation]) -> list[list[AnswerRecord]]:
@@ -199,21 +208,14 @@ def operating_table(judged: Sequence[Judged]) -> list[str]:
     share of pairs flagged "collapse suspected", and whether it meets the requirement."""
     lines = []
     corpora = list(dict.fromkeys(j.corpus for j in judged if j.kind != "human-vs-model"))
-    sims = [j for j in judged if j.kind == "simulation"]
-    if sims:
-        gens = sorted({j.generation for j in sims})
-        head = "corpus     regime      " + "".join(f"  gen{k}/{k - 1}" for k in gens)
-        lines += ["Recursive training, gen k vs gen k-1: flagged / seeds "
-                  "(replace: power, must be all; accumulate from gen "
-                  f"{FIRST_JUDGED_ACCUMULATE}: false flags, must be none)", head]
-        for corpus in corpora:
-            for regime in REGIMES:
-                cells = []
-                for k in gens:
-                    flags = [j.comparison.collapse_suspected for j in sims
-                             if (j.corpus, j.regime, j.generation) == (corpus, regime, k)]
-                    cells.append(f"{_rate(flags):>9s}")
-                lines.append(f"{corpus:10s} {regime:11s} " + "".join(cells))
+    steps: dict[tuple[str, str, int], list[bool]] = {}
+    for j in judged:
+        if j.kind == "simulation":
+            steps.setdefault((j.corpus, j.regime, j.generation), []).append(
+                j.comparison.collapse_suspected)
+    lines += generation_table(steps, "Recursive training, gen k vs gen k-1: flagged / seeds "
+                              "(replace: power, must be all; accumulate from gen "
+                              f"{FIRST_JUDGED_ACCUMULATE}: false flags, must be none)")
     splits = [j for j in judged if j.kind == "split"]
     if splits:
         lines += ["", "Same-distribution splits: flagged / splits (false-flag rate, at most 5%)"]
@@ -232,6 +234,20 @@ def operating_table(judged: Sequence[Judged]) -> list[str]:
             lines.append(f"{j.corpus:8s} {j.regime:15s} {c.verdict:20s} "
                          f"({', '.join(c.degraded_families) or 'no family'}"
                          f"{'; critical: ' + ', '.join(c.critical_signals) if c.critical_signals else ''})")
+    return lines
+
+
+def generation_table(flags: Mapping[tuple[str, str, int], Sequence[bool]],
+                     title: str) -> list[str]:
+    """Per corpus, regime and generation k (the keys of ``flags``): flagged / judged."""
+    if not flags:
+        return []
+    gens = sorted({k for _, _, k in flags})
+    lines = [title, "corpus     regime      " + "".join(f"  gen{k}/{k - 1}" for k in gens)]
+    for corpus in dict.fromkeys(c for c, _, _ in flags):
+        for regime in REGIMES:
+            cells = [f"{_rate(flags.get((corpus, regime, k), [])):>9s}" for k in gens]
+            lines.append(f"{corpus:10s} {regime:11s} " + "".join(cells))
     return lines
 
 
@@ -317,7 +333,32 @@ def run(generations: int = 5, answers: int = 3000, seed: int = 0,
     return rows
 
 
+def disagreements(judged: Sequence[Judged], online: Sequence) -> list[str]:
+    """Releases judged both ways whose verdicts differ (online: ``OnlineJudged``)."""
+    offline = {(j.corpus, j.regime, j.generation, j.seed): j.comparison for j in judged
+               if j.kind == "simulation"}
+    out = []
+    for o in online:
+        c = offline.get((o.corpus, o.regime, o.generation, o.seed))
+        if c is not None and c.collapse_suspected != o.suspected:
+            out.append(f"{o.corpus} {o.regime} gen{o.generation} seed {o.seed}: offline "
+                       f"{c.verdict} ({', '.join(c.degraded_families) or 'no family'}), online "
+                       f"{'flagged' if o.suspected else 'not flagged'} "
+                       f"({', '.join(o.families) or 'no family'})")
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from .validation_online import (
+        collect_online,
+        load_online,
+        online_failures,
+        online_separation,
+        online_table,
+        progress,
+        save_online,
+    )
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpora", default=",".join(CORPORA))
     parser.add_argument("--seeds", type=int, default=2)
@@ -331,24 +372,58 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "(current rule and margins) instead of computing them")
     parser.add_argument("--signals", action="store_true",
                         help="also print the median change of the critical signals")
+    parser.add_argument("--online", choices=("on", "off", "only"), default="on",
+                        help="also judge the simulations online (release processes and a real "
+                        "Prometheus with the generated rules); only: the online side alone")
+    parser.add_argument("--online-seeds", type=int, help="seeds judged online (--seeds)")
+    parser.add_argument("--save-online", type=Path, help="the online verdicts, as JSON lines")
+    parser.add_argument("--load-online", type=Path, help="print the online verdicts saved by "
+                        "--save-online instead of judging again")
     args = parser.parse_args(argv)
+    corpora = args.corpora.split(",")
     start = time.perf_counter()
+    judged: list[Judged] = []
     if args.load:
         judged = load(args.load)
-    else:
-        judged = collect(args.corpora.split(","), args.seeds, args.generations, args.answers,
+    elif args.online != "only":
+        judged = collect(corpora, args.seeds, args.generations, args.answers,
                          [int(n) for n in args.split_sizes.split(",")], args.splits,
                          args.workers, done=(lambda so_far: save(so_far, args.save))
                          if args.save else None)
     elapsed = time.perf_counter() - start
-    print("\n".join(operating_table(judged)))
-    print("\n" + "\n".join(separation(judged)))
-    if args.signals:
-        print("\n" + "\n".join(signal_table(judged)))
-    broken = failures(judged)
-    print(f"\n{len(judged)} pairs decided again from {args.load}." if args.load else
-          f"\n{len(judged)} pairs judged in {elapsed:.0f} s wall time "
-          f"({args.workers} worker{'s' * (args.workers > 1)}).")
+    if judged:
+        print("\n".join(operating_table(judged)))
+        print("\n" + "\n".join(separation(judged)))
+        if args.signals:
+            print("\n" + "\n".join(signal_table(judged)))
+        print(f"\n{len(judged)} pairs decided again from {args.load}." if args.load else
+              f"\n{len(judged)} pairs judged in {elapsed:.0f} s wall time "
+              f"({args.workers} worker{'s' * (args.workers > 1)}).")
+    online = []
+    if args.load_online:
+        online = load_online(args.load_online)
+    elif args.online != "off" and not args.load:
+        start = time.perf_counter()
+        seen: list = []
+
+        def done(row) -> None:
+            seen.append(row)
+            progress(row)
+            if args.save_online:
+                save_online(seen, args.save_online)
+
+        online = collect_online(corpora, args.online_seeds or args.seeds, args.generations,
+                                args.answers, done=done)
+        print(f"\n{len(online)} releases judged online in "
+              f"{time.perf_counter() - start:.0f} s wall time.")
+    if online:
+        print("\n" + "\n".join(online_table(online)))
+        print("\n" + "\n".join(online_separation(online)))
+        differ = disagreements(judged, online)
+        if judged:
+            print("\nOffline and online verdicts differ: " +
+                  ("\n  " + "\n  ".join(differ) if differ else "nowhere."))
+    broken = failures(judged) + online_failures(online)
     print("Requirement met on every corpus." if not broken else
           "Requirement NOT met:\n  " + "\n  ".join(broken))
     return 1 if broken else 0

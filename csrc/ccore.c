@@ -4,6 +4,8 @@
  * Every value is bit-for-bit what the numpy code in collapse_otel/hash_core.py computes (that
  * code is the fallback and the test oracle); this file only does it in one pass per answer, with
  * the interpreter lock released, so the host's threads keep running while a batch is analysed.
+ * It also runs the near-duplicate query of one answer against the window (near_match, below),
+ * equal to the numpy code in collapse_otel/signals/duplicates.py in the same way.
  * Plain C99 and the CPython C API; no numpy headers, so it builds wherever Python.h is present.
  */
 #define PY_SSIZE_T_CLEAN
@@ -358,8 +360,458 @@ done:
     return out;
 }
 
+/* ---- The near-duplicate query of one answer (collapse_otel/signals/duplicates.py) ----
+ *
+ * match_in_window with a floor, for one answer against the panes of a window: every entry of
+ * the answer's LSH buckets counted, the `limit` sharing the most bands (the most recent first
+ * among equals), bounded by their shingle histograms and verified in that order. On templated
+ * traffic the buckets are full and this is most of the worker's time; the Python code there is
+ * the definition and the test oracle, and this is bit-exact with it, the indexes' histogram
+ * caches included. It reads the indexes' dicts and lists, so it holds the interpreter lock. It
+ * raises when an input is not what the aggregator stores, and the caller then takes the Python
+ * path: histograms it has cached by then are the ones that path computes too. */
+
+#define HIST_BINS 128
+
+typedef struct {
+    Py_buffer view;
+    const void *data;
+    Py_ssize_t n;
+    int wide;   /* 8-byte values, else 4 */
+    int held;
+} Values;
+
+static void values_release(Values *v) {
+    if (v->held) PyBuffer_Release(&v->view);
+    v->held = 0;
+}
+
+/* A 1-d contiguous array of native unsigned 4- or 8-byte integers (a shingle set). */
+static int values_get(PyObject *obj, Values *v) {
+    if (PyObject_GetBuffer(obj, &v->view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return -1;
+    v->held = 1;
+    const char *f = v->view.format ? v->view.format : "B";
+    if (*f == '@' || *f == '=' || (PY_LITTLE_ENDIAN && *f == '<')) f++;
+    Py_ssize_t size = v->view.itemsize;
+    int ok = v->view.ndim == 1 && f[0] && !f[1] && strchr("ILQ", f[0]) != NULL &&
+             (size == 4 || size == 8);
+    if (!ok) {
+        values_release(v);
+        PyErr_SetString(PyExc_TypeError, "shingles must be 1-d unsigned 32- or 64-bit arrays");
+        return -1;
+    }
+    v->data = v->view.buf;
+    v->n = v->view.len / size;
+    v->wide = size == 8;
+    return 0;
+}
+
+/* A stored shingle set (the index holds only what values_get accepted, or arrays restored as
+ * uint64): read without its format, which costs numpy more than the read. */
+static int stored_get(PyObject *obj, Values *v) {
+    if (PyObject_GetBuffer(obj, &v->view, PyBUF_C_CONTIGUOUS) < 0) return -1;
+    v->held = 1;
+    Py_ssize_t size = v->view.itemsize;
+    if (v->view.ndim != 1 || (size != 4 && size != 8)) {
+        values_release(v);
+        PyErr_SetString(PyExc_TypeError, "stored shingles must be 1-d 32- or 64-bit arrays");
+        return -1;
+    }
+    v->data = v->view.buf;
+    v->n = v->view.len / size;
+    v->wide = size == 8;
+    return 0;
+}
+
+static inline uint64_t value_at(const Values *v, Py_ssize_t i) {
+    return v->wide ? ((const uint64_t *)v->data)[i] : ((const uint32_t *)v->data)[i];
+}
+
+/* Values <= limit among the first n (sorted ascending): searchsorted(side="right"). */
+static Py_ssize_t count_upto(const Values *v, Py_ssize_t n, uint64_t limit) {
+    Py_ssize_t lo = 0, hi = n;
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (value_at(v, mid) <= limit) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+}
+
+/* duplicates.sorted_jaccard of two sorted sets of distinct values. */
+static double values_jaccard(const Values *a, const Values *b, Py_ssize_t sketch) {
+    Py_ssize_t la = a->n, lb = b->n;
+    if (!la || !lb) return la == lb ? 1.0 : 0.0;
+    if (la >= sketch || lb >= sketch) {
+        uint64_t a_last = value_at(a, la - 1), b_last = value_at(b, lb - 1);
+        uint64_t x = la >= sketch ? a_last : b_last, y = lb >= sketch ? b_last : a_last;
+        uint64_t limit = x < y ? x : y;
+        la = count_upto(a, la, limit);
+        lb = count_upto(b, lb, limit);
+    }
+    Py_ssize_t i = 0, j = 0, inter = 0;
+    while (i < la && j < lb) {
+        uint64_t u = value_at(a, i), w = value_at(b, j);
+        if (u < w) i++;
+        else if (w < u) j++;
+        else { inter++; i++; j++; }
+    }
+    Py_ssize_t uni = la + lb - inter;
+    return uni ? (double)inter / (double)uni : 0.0;
+}
+
+/* DuplicateIndex.histogram: 1 and the counts in out when usable; 0, out untouched, for a
+ * sketch or a bin that would overflow. */
+static int values_hist(const Values *v, Py_ssize_t sketch, uint8_t *out) {
+    if (v->n >= sketch) return 0;
+    uint32_t c[HIST_BINS] = {0};
+    for (Py_ssize_t i = 0; i < v->n; i++) c[value_at(v, i) & (HIST_BINS - 1)]++;
+    for (int b = 0; b < HIST_BINS; b++)
+        if (c[b] >= 256) return 0;
+    for (int b = 0; b < HIST_BINS; b++) out[b] = (uint8_t)c[b];
+    return 1;
+}
+
+static PyObject *s_buckets, *s_shingles, *s_hist, *s_hist_state;
+
+typedef struct {
+    PyObject *buckets, *shingles, *hist, *state;   /* new references */
+    Py_ssize_t n;                                   /* answers in the pane */
+    Py_buffer hist_view, state_view;
+    int views;
+} Pane;
+
+typedef struct {
+    const int64_t *p;
+    Py_ssize_t n;
+    int64_t single, offset;
+    int pane;
+} Hit;
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
+
+/* The highest set bit of x != 0. */
+static inline int top_bit(uint64_t x) {
+#if defined(__GNUC__) || defined(__clang__)
+    return 63 - __builtin_clzll(x);
+#else
+    int b = 63;
+    while (!(x >> b)) b--;
+    return b;
+#endif
+}
+
+PyDoc_STRVAR(near_match_doc,
+"near_match(panes, band_keys, shingles, limit, stop_at, floor, sketch, keep)\n--\n\n"
+"duplicates.match_in_window(panes, shingles, band_keys, limit, stop_at, floor, hist) with the\n"
+"answer's own histogram: (best, pane, position, histogram bytes or None), pane -1 when no\n"
+"candidate was verified; or an int, the mask of panes whose histogram cache must grow first\n"
+"(DuplicateIndex._grow), after which the call is repeated. A negative floor: none. keep: the\n"
+"answer is added to the last pane next; its histogram is then cached there as keep_histogram\n"
+"would, and returned only when the cache must grow first.");
+
+static PyObject *py_near_match(PyObject *self, PyObject *args) {
+    PyObject *panes_in, *keys_in, *own_obj;
+    Py_ssize_t limit, sketch;
+    double stop_at, floor_;
+    int keep;
+    if (!PyArg_ParseTuple(args, "OOOnddnp", &panes_in, &keys_in, &own_obj, &limit, &stop_at,
+                          &floor_, &sketch, &keep))
+        return NULL;
+    PyObject *result = NULL;
+    Pane panes[2];
+    memset(panes, 0, sizeof(panes));
+    Values own;
+    memset(&own, 0, sizeof(own));
+    Values cands[256];
+    Py_ssize_t ncands = 0;
+    Py_buffer hit_views[64];
+    int nviews = 0;
+    Hit hits[64];
+    int nhits = 0;
+    uint64_t key_values[32];
+    PyObject *key_objs[32];
+    uint8_t *cnt = NULL;
+    uint64_t *seen = NULL;   /* a bit per window position counted */
+    int64_t *ranked = NULL, *levels = NULL;
+    Py_ssize_t *level_n = NULL;
+    int npanes = 0;
+
+    PyObject *seq = PySequence_Fast(panes_in, "panes must be a sequence");
+    if (!seq) return NULL;
+    Py_ssize_t np_ = PySequence_Fast_GET_SIZE(seq);
+    if (np_ < 1 || np_ > 2 || limit < 0 || limit > 256 || sketch < 1) {
+        PyErr_SetString(PyExc_ValueError, "one or two panes, 0 <= limit <= 256, sketch >= 1");
+        goto done;
+    }
+    for (npanes = 0; npanes < np_; npanes++) {
+        Pane *p = &panes[npanes];
+        PyObject *pane = PySequence_Fast_GET_ITEM(seq, npanes);
+        p->buckets = PyObject_GetAttr(pane, s_buckets);
+        p->shingles = p->buckets ? PyObject_GetAttr(pane, s_shingles) : NULL;
+        p->hist = p->shingles ? PyObject_GetAttr(pane, s_hist) : NULL;
+        p->state = p->hist ? PyObject_GetAttr(pane, s_hist_state) : NULL;
+        if (!p->state) { npanes++; goto done; }
+        if (!PyDict_CheckExact(p->buckets) || !PyList_CheckExact(p->shingles)) {
+            npanes++;
+            PyErr_SetString(PyExc_TypeError, "an index's buckets must be a dict, shingles a list");
+            goto done;
+        }
+        p->n = PyList_GET_SIZE(p->shingles);
+    }
+    if (values_get(own_obj, &own) < 0) goto done;
+
+    /* the answer's distinct band keys (set semantics, as buckets.keys() & band_keys) */
+    PyObject *kseq = PySequence_Fast(keys_in, "band keys must be a sequence");
+    if (!kseq) goto done;
+    Py_ssize_t nk_in = PySequence_Fast_GET_SIZE(kseq);
+    int nkeys = 0;
+    if (nk_in > 32) {
+        Py_DECREF(kseq);
+        PyErr_SetString(PyExc_ValueError, "at most 32 band keys");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < nk_in; i++) {
+        PyObject *k = PySequence_Fast_GET_ITEM(kseq, i);
+        if (!PyLong_CheckExact(k)) {
+            Py_DECREF(kseq);
+            PyErr_SetString(PyExc_TypeError, "band keys must be ints");
+            goto done;
+        }
+        uint64_t v = PyLong_AsUnsignedLongLong(k);
+        if (v == (uint64_t)-1 && PyErr_Occurred()) { Py_DECREF(kseq); goto done; }
+        int seen = 0;
+        for (int j = 0; j < nkeys; j++) seen |= key_values[j] == v;
+        if (!seen) { key_values[nkeys] = v; key_objs[nkeys++] = k; }
+    }
+
+    /* the buckets' entries, as window positions (the older pane's first) */
+    Py_ssize_t window = 0, total = 0;
+    for (int k = 0; k < npanes; k++) {
+        for (int j = 0; j < nkeys; j++) {
+            PyObject *hit = PyDict_GetItemWithError(panes[k].buckets, key_objs[j]);
+            if (!hit) {
+                if (PyErr_Occurred()) { Py_DECREF(kseq); goto done; }
+                continue;
+            }
+            Hit *h = &hits[nhits];
+            h->offset = window;
+            h->pane = k;
+            if (PyLong_CheckExact(hit)) {
+                h->single = PyLong_AsLongLong(hit);
+                if (h->single == -1 && PyErr_Occurred()) { Py_DECREF(kseq); goto done; }
+                h->p = &h->single;
+                h->n = 1;
+            } else {
+                Py_buffer *view = &hit_views[nviews];
+                if (PyObject_GetBuffer(hit, view, PyBUF_C_CONTIGUOUS) < 0) {
+                    Py_DECREF(kseq); goto done;
+                }
+                nviews++;
+                if (view->itemsize != 8) {
+                    Py_DECREF(kseq);
+                    PyErr_SetString(PyExc_TypeError, "bucket entries must be 64-bit");
+                    goto done;
+                }
+                h->p = view->buf;
+                h->n = view->len / 8;
+            }
+            total += h->n;
+            nhits++;
+        }
+        window += panes[k].n;
+    }
+    Py_DECREF(kseq);
+
+    /* count every entry; rank by (shared bands, position), both descending */
+    Py_ssize_t nranked = 0;
+    if (total && limit) {
+        cnt = calloc((size_t)window, 1);
+        seen = calloc((size_t)window / 64 + 1, sizeof(uint64_t));
+        ranked = malloc(sizeof(int64_t) * (size_t)limit);
+        if (!cnt || !seen || !ranked) { PyErr_NoMemory(); goto done; }
+        int64_t lo = window, hi = -1;
+        unsigned maxc = 0;
+        for (int i = 0; i < nhits; i++) {
+            const int64_t *e = hits[i].p;
+            int64_t off = hits[i].offset, end = off + panes[hits[i].pane].n;
+            for (Py_ssize_t j = 0; j < hits[i].n; j++) {
+                int64_t pos = e[j] + off;
+                if (pos < off || pos >= end) {
+                    PyErr_SetString(PyExc_ValueError, "a bucket entry is outside its index");
+                    goto done;
+                }
+                unsigned c = ++cnt[pos];
+                if (c == 1) {
+                    seen[pos >> 6] |= 1ULL << (pos & 63);
+                    if (pos < lo) lo = pos;
+                    if (pos > hi) hi = pos;
+                }
+                if (c > maxc) maxc = c;
+                if (c == 0xFF) {
+                    PyErr_SetString(PyExc_ValueError, "too many bucket entries");
+                    goto done;
+                }
+            }
+        }
+        /* the counted positions newest first (their bits, a word at a time), at most
+         * `limit` kept per count */
+        levels = malloc(sizeof(int64_t) * (size_t)(maxc + 1) * (size_t)limit);
+        level_n = calloc(maxc + 1, sizeof(Py_ssize_t));
+        if (!levels || !level_n) { PyErr_NoMemory(); goto done; }
+        int full = 0;
+        for (int64_t w = hi >> 6; w >= lo >> 6 && !full; w--) {
+            uint64_t bits = seen[w];
+            while (bits) {
+                int b = top_bit(bits);
+                bits &= ~(1ULL << b);
+                int64_t pos = (w << 6) | b;
+                unsigned c = cnt[pos];
+                if (level_n[c] < limit) {
+                    levels[(Py_ssize_t)c * limit + level_n[c]++] = pos;
+                    if (c == maxc && level_n[c] == limit) { full = 1; break; }
+                }
+            }
+        }
+        for (unsigned c = maxc; c >= 1 && nranked < limit; c--)
+            for (Py_ssize_t j = 0; j < level_n[c] && nranked < limit; j++)
+                ranked[nranked++] = levels[(Py_ssize_t)c * limit + j];
+    }
+
+    /* the candidates; their shingles are read when needed (most are never verified) */
+    int pane_of[256];
+    Py_ssize_t local_of[256];
+    PyObject *stored[256];   /* borrowed from the lists, which nothing changes meanwhile */
+    int involved[2] = {0, 0};
+    for (Py_ssize_t i = 0; i < nranked; i++) {
+        int k = npanes == 2 && ranked[i] >= panes[0].n;
+        Py_ssize_t local = ranked[i] - (k ? panes[0].n : 0);
+        pane_of[i] = k;
+        local_of[i] = local;
+        involved[k] = 1;
+        stored[i] = PyList_GET_ITEM(panes[k].shingles, local);
+        cands[i].held = 0;
+    }
+    ncands = nranked;
+#define CANDIDATE(i) (cands[i].held || stored[i] == Py_None || stored_get(stored[i], &cands[i]) == 0)
+
+    uint8_t own_hist[HIST_BINS];
+    int own_usable = values_hist(&own, sketch, own_hist);
+    int bounded = floor_ >= 0 && nranked > 1 && own_usable;
+    Pane *cur = &panes[npanes - 1];
+    if (bounded || (keep && own_usable)) {
+        long grow = 0;
+        for (int k = 0; k < npanes; k++) {
+            if (!(bounded && involved[k]) && !(keep && k == npanes - 1)) continue;
+            Pane *p = &panes[k];
+            if (PyObject_GetBuffer(p->state, &p->state_view, PyBUF_CONTIG) < 0) goto done;
+            if (PyObject_GetBuffer(p->hist, &p->hist_view, PyBUF_CONTIG) < 0) {
+                PyBuffer_Release(&p->state_view);
+                goto done;
+            }
+            p->views = 1;
+            if (p->state_view.itemsize != 1 || p->hist_view.itemsize != 1 ||
+                    p->hist_view.len != p->state_view.len * HIST_BINS) {
+                PyErr_SetString(PyExc_TypeError, "histogram caches must be int8 and uint8 rows");
+                goto done;
+            }
+            if (bounded && involved[k] && p->state_view.len < p->n) grow |= 1L << k;
+        }
+        if (grow) { result = PyLong_FromLong(grow); goto done; }
+    }
+
+    if (bounded) {   /* the rows are scattered over the caches: ask for all of them at once */
+        for (Py_ssize_t i = 0; i < nranked; i++) {
+            const uint8_t *row = (const uint8_t *)panes[pane_of[i]].hist_view.buf +
+                                 local_of[i] * HIST_BINS;
+            PREFETCH(row);
+            PREFETCH(row + 64);
+        }
+    }
+
+    /* in rank order: bound (histograms computed once per answer, then kept, as _histograms
+     * does for every ranked candidate), verify, stop at the first match */
+    double best = 0.0;
+    Py_ssize_t where = -1;
+    int found = 0;
+    for (Py_ssize_t i = 0; i < nranked; i++) {
+        if (bounded) {
+            Pane *p = &panes[pane_of[i]];
+            int8_t *state = (int8_t *)p->state_view.buf + local_of[i];
+            uint8_t *row = (uint8_t *)p->hist_view.buf + local_of[i] * HIST_BINS;
+            if (*state == 0) {
+                if (!CANDIDATE(i)) goto done;
+                *state = cands[i].held && values_hist(&cands[i], sketch, row) ? 1 : 2;
+            }
+            if (found) continue;
+            if (*state == 1) {
+                int64_t shared = 0, lengths = 0;
+                for (int b = 0; b < HIST_BINS; b++) {
+                    shared += row[b] < own_hist[b] ? row[b] : own_hist[b];
+                    lengths += row[b];
+                }
+                int64_t denom = (int64_t)own.n + lengths - shared;
+                if ((double)shared / (double)(denom > 1 ? denom : 1) < floor_) continue;
+            }
+        } else if (found) {
+            break;
+        }
+        if (!CANDIDATE(i)) goto done;
+        if (!cands[i].held) continue;   /* an exact duplicate's slot: nothing to verify */
+        double sim = values_jaccard(&own, &cands[i], sketch);
+        if (sim > best) {
+            best = sim;
+            where = i;
+            found = best >= stop_at;
+        }
+    }
+
+    /* the answer's own histogram: into the current pane's cache, where the caller adds it
+     * next (keep_histogram), when the cache has started and has room; else returned */
+    PyObject *hist = Py_None;
+    int cached = 0;
+    if (own_usable && keep) {
+        cached = cur->state_view.len == 0;   /* not started: nothing to keep */
+        if (cur->state_view.len > cur->n) {
+            memcpy((uint8_t *)cur->hist_view.buf + cur->n * HIST_BINS, own_hist, HIST_BINS);
+            ((int8_t *)cur->state_view.buf)[cur->n] = 1;
+            cached = 1;
+        }
+    }
+    if (own_usable && !cached) {
+        hist = PyBytes_FromStringAndSize((const char *)own_hist, HIST_BINS);
+        if (!hist) goto done;
+    } else {
+        Py_INCREF(hist);
+    }
+    result = Py_BuildValue("(dnnN)", best, where < 0 ? (Py_ssize_t)-1 : (Py_ssize_t)pane_of[where],
+                           where < 0 ? (Py_ssize_t)-1 : local_of[where], hist);
+#undef CANDIDATE
+done:
+    for (Py_ssize_t i = 0; i < ncands; i++) values_release(&cands[i]);
+    values_release(&own);
+    for (int i = 0; i < nviews; i++) PyBuffer_Release(&hit_views[i]);
+    for (int k = 0; k < npanes; k++) {
+        if (panes[k].views) {
+            PyBuffer_Release(&panes[k].state_view);
+            PyBuffer_Release(&panes[k].hist_view);
+        }
+        Py_XDECREF(panes[k].buckets);
+        Py_XDECREF(panes[k].shingles);
+        Py_XDECREF(panes[k].hist);
+        Py_XDECREF(panes[k].state);
+    }
+    Py_DECREF(seq);
+    free(cnt); free(seen); free(ranked); free(levels); free(level_n);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"batch", py_batch, METH_VARARGS, batch_doc},
+    {"near_match", py_near_match, METH_VARARGS, near_match_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -371,5 +823,10 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__ccore(void) {
     init_word_bytes();
+    s_buckets = PyUnicode_InternFromString("_buckets");
+    s_shingles = PyUnicode_InternFromString("shingles");
+    s_hist = PyUnicode_InternFromString("_hist");
+    s_hist_state = PyUnicode_InternFromString("_hist_state");
+    if (!s_buckets || !s_shingles || !s_hist || !s_hist_state) return NULL;
     return PyModule_Create(&module);
 }

@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from ..compare.cli import is_step_summary
 from ..compare.inputs import InputError
+from ..compare.scale_out import add_scale_out, dask_client, dask_failure, scale_out_problem
 from .croissant import read_croissant, read_records
 from .croissant_out import write_audited
 from .diversity import DiversityOptions
@@ -100,15 +101,7 @@ def parser() -> argparse.ArgumentParser:
                    help="permutations of the synthetic-vs-human comparison (default 200)")
     d.add_argument("--seed", type=int, default=0, help="seed of the samples and permutations")
     d.add_argument("--no-diversity", action="store_true", help="skip the diversity measures")
-    s = p.add_argument_group("scale-out (pip install 'collapse-otel[distributed]')")
-    s.add_argument("--dask", metavar="ADDRESS",
-                   help="run over partitions on this Dask scheduler (tcp://host:8786), or "
-                        "'local' for a cluster of --workers processes on this machine; the "
-                        "figures equal the single-process audit's")
-    s.add_argument("--workers", type=int, default=2, metavar="N",
-                   help="worker processes of --dask local (default 2)")
-    s.add_argument("--blocksize", type=int, default=64, metavar="MIB",
-                   help="MiB per partition of an uncompressed JSONL version (default 64)")
+    add_scale_out(p, "run", "the figures equal the single-process audit's", "version")
     o = p.add_argument_group("output")
     o.add_argument("--dataset", default="default", help="dataset name (label of the metrics)")
     o.add_argument("--json", metavar="FILE", help="write the JSON report "
@@ -148,14 +141,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         result, described = _audit(args, options)
     except InputError as exc:
         return _fail(str(exc))
-    except ImportError:
-        if not args.dask:
+    except (ImportError, OSError) as exc:
+        message = dask_failure(args, exc)
+        if message is None:
             raise
-        return _fail("--dask needs Dask: pip install 'collapse-otel[distributed]'")
-    except OSError as exc:   # the scheduler cannot be reached
-        if not args.dask:
-            raise
-        return _fail(f"cannot reach the Dask scheduler {args.dask}: {exc}")
+        return _fail(message)
     try:
         _write_reports(args, result)
         for c, audited in zip(described, result.versions, strict=False):
@@ -181,8 +171,9 @@ def _usage(args: argparse.Namespace) -> str | None:
     """What is wrong with the combination of arguments, if anything."""
     if bool(args.versions) == bool(args.croissant):
         return "give VERSION_FILEs or --croissant METADATA.json, not both and not none"
-    if args.workers < 1 or args.blocksize < 1:
-        return "--workers and --blocksize must be >= 1"
+    problem = scale_out_problem(args)
+    if problem:
+        return problem
     if args.dask and args.croissant:
         return "--dask reads VERSION_FILEs, not --croissant"
     return None
@@ -211,22 +202,11 @@ def _audit(args: argparse.Namespace, options: AuditOptions):
 
 def _distributed(args: argparse.Namespace, options: AuditOptions, holdout, own):
     """The audit on a Dask cluster: the scheduler at ``--dask``, or a local one."""
-    from distributed import Client, LocalCluster
-
     from .distributed import run_audit_distributed
 
-    if args.dask == "local":
-        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=":0")
-    else:
-        cluster = None
-    try:
-        with Client(cluster if cluster is not None else args.dask, timeout="30s"):
-            return run_audit_distributed(args.versions, options, holdout=holdout,
-                                         own_hashes=own, blocksize=args.blocksize * 2**20)
-    finally:
-        if cluster is not None:
-            cluster.close()
+    with dask_client(args) as blocksize:
+        return run_audit_distributed(args.versions, options, holdout=holdout, own_hashes=own,
+                                     blocksize=blocksize)
 
 
 def _unique_labels(versions) -> None:

@@ -17,12 +17,12 @@ an optional extra (``pip install 'collapse-otel[distributed]'``), imported only 
 
 from __future__ import annotations
 
-import io
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..compare.inputs import InputError
+from ..compare.partitions import BLOCKSIZE, SPLIT_EVERY, file_blocks, partition_rows
 from ..signals.duplicates import sorted_jaccard
 from ..signals.minhash import MinHasher
 from ..state.answer_hashes import answer_hash
@@ -37,15 +37,11 @@ from .inputs import (
     MAX_VERSION_CHARS,
     Columns,
     Holdout,
-    _name,
-    _rows,
-    _text,
     file_kind,
+    row_name,
+    row_text,
     version_label,
 )
-
-BLOCKSIZE = 64 * 2**20     # bytes per JSONL partition
-SPLIT_EVERY = 8            # partials merged per tree node
 
 
 @dataclass
@@ -103,16 +99,10 @@ class _Held:
 
 def _parse(path: str, kind: str, data: bytes | None, columns: Columns):
     """(line, text, source, label) per row; ``data`` is a JSONL block, None: the whole file."""
-    if data is None:
-        rows = _rows(path, kind, columns.text)
-    else:
-        from ..compare.inputs import _jsonl_rows
-
-        rows = _jsonl_rows(path, io.BytesIO(data), columns.text)
-    for n, row in rows:
-        text = _text(path, n, row, columns.text)
-        source = _name(path, n, row, columns.source, MAX_SOURCE_CHARS).lower()
-        label = _name(path, n, row, columns.version, MAX_VERSION_CHARS, required=False)
+    for n, row in partition_rows(path, kind, data, columns.text):
+        text = row_text(path, n, row, columns.text)
+        source = row_name(path, n, row, columns.source, MAX_SOURCE_CHARS).lower()
+        label = row_name(path, n, row, columns.version, MAX_VERSION_CHARS, required=False)
         yield n, text, source, label
 
 
@@ -202,21 +192,6 @@ def _samples(path: str, kind: str, data: bytes | None, opts: AuditOptions,
     return out
 
 
-def _blocks(path: str, kind: str, blocksize: int):
-    """The version's partitions as Dask delayed bytes (None: the whole file, read by the
-    partition itself)."""
-    import dask
-
-    with open(path, "rb") as f:
-        gzipped = f.read(2) == b"\x1f\x8b"
-    if kind != "jsonl" or gzipped:
-        return [None]
-    from dask.bytes import read_bytes
-
-    _sample, blocks = read_bytes(path, delimiter=b"\n", blocksize=blocksize, sample=False)
-    return blocks[0] or [dask.delayed(b"")]
-
-
 def run_audit_distributed(paths: Sequence[str], options: AuditOptions | None = None, *,
                           holdout: Holdout | None = None, own_hashes: set[int] | None = None,
                           blocksize: int = BLOCKSIZE, split_every: int = SPLIT_EVERY
@@ -240,7 +215,7 @@ def run_audit_distributed(paths: Sequence[str], options: AuditOptions | None = N
     kinds, blocks, reductions = [], [], []
     for path in map(str, paths):
         kind = file_kind(path)
-        parts = _blocks(path, kind, blocksize)
+        parts = file_blocks(path, kind, blocksize)
         kinds.append(kind)
         blocks.append(parts)
         bag = db.from_delayed([dask.delayed(_partition)(path, kind, part, opts_d, held_d, own_d)

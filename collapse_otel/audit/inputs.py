@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..compare.inputs import (
+    CSV_DELIMITERS,
+    JSONL_EXTENSIONS,
     InputError,
-    csv_rows,
-    jsonl_rows,
     numbered_lines,
     open_input,
+    read_rows,
     sniff,
 )
 from ..state.answer_hashes import HASH_CHARS
@@ -26,8 +27,6 @@ from ..state.answer_hashes import HASH_CHARS
 MAX_SOURCES = 32          # distinct sources per file: more means the wrong column
 MAX_SOURCE_CHARS = 64
 MAX_VERSION_CHARS = 128
-_JSONL = (".jsonl", ".ndjson", ".json")
-_CSV = {".csv": ",", ".tsv": "\t"}
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
@@ -76,17 +75,8 @@ def file_kind(path: str | os.PathLike[str]) -> str:
     raise InputError(path, 0, "not a JSONL or CSV file")
 
 
-def _rows(path: str, kind: str, required: str):
-    f = open_input(path)
-    try:
-        rows = jsonl_rows(path, f, required) if kind == "jsonl" else \
-            csv_rows(path, f, _CSV[f".{kind}"], required)
-        yield from rows
-    finally:
-        f.close()
-
-
-def _text(path: str, n: int, row: dict, column: str) -> str:
+def row_text(path: str, n: int, row: dict, column: str) -> str:
+    """The row's text column: a string (never quoted in a message)."""
     if column not in row:
         raise InputError(path, n, f"no '{column}' field")
     value = row[column]
@@ -95,8 +85,8 @@ def _text(path: str, n: int, row: dict, column: str) -> str:
     return value
 
 
-def _name(path: str, n: int, row: dict, column: str, limit: int,
-          required: bool = True) -> str | None:
+def row_name(path: str, n: int, row: dict, column: str, limit: int,
+             required: bool = True) -> str | None:
     """A short name (source, version): a string or an integer, not empty, at most
     ``limit`` characters; never quoted in a message."""
     if column not in row:
@@ -125,7 +115,7 @@ def version_label(path: str | os.PathLike[str]) -> str:
     if name.lower().endswith(".gz"):
         name = name[:-3]
     stem, dot, ext = name.rpartition(".")
-    if dot and f".{ext.lower()}" in (*_JSONL, *_CSV) and stem:
+    if dot and f".{ext.lower()}" in (*JSONL_EXTENSIONS, *CSV_DELIMITERS) and stem:
         name = stem
     return name[:MAX_VERSION_CHARS]
 
@@ -137,10 +127,10 @@ def read_version(path: str | os.PathLike[str], columns: Columns) -> Version:
     labels: set[str] = set()
     sources: set[str] = set()
     labelled = 0
-    for n, row in _rows(path, kind, columns.text):
-        text = _text(path, n, row, columns.text)
-        source = _name(path, n, row, columns.source, MAX_SOURCE_CHARS).lower()
-        label = _name(path, n, row, columns.version, MAX_VERSION_CHARS, required=False)
+    for n, row in read_rows(path, kind, columns.text):
+        text = row_text(path, n, row, columns.text)
+        source = row_name(path, n, row, columns.source, MAX_SOURCE_CHARS).lower()
+        label = row_name(path, n, row, columns.version, MAX_VERSION_CHARS, required=False)
         if label is not None:
             labels.add(label)
             labelled += 1
@@ -168,9 +158,9 @@ def read_holdout(path: str | os.PathLike[str], text_column: str) -> Holdout:
     path = str(path)
     kind = file_kind(path)
     out = Holdout(path)
-    for n, row in _rows(path, kind, text_column):
+    for n, row in read_rows(path, kind, text_column):
         out.lines.append(n)
-        out.texts.append(_text(path, n, row, text_column))
+        out.texts.append(row_text(path, n, row, text_column))
     if not out.texts:
         raise InputError(path, 0, "no rows")
     return out

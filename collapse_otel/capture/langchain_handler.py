@@ -16,16 +16,17 @@ body is guarded, so nothing raises into the user's chain.
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import fields
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
+from .. import forksafe
 from ..records import AnswerRecord
 from ..spans.build import QUESTION_CAPTURE_CHARS, as_text, document_id, first_label, make_record
 from ..spans.questions import question_of
@@ -40,7 +41,6 @@ from .langchain_parts import (
     llm_output_usage,
     message_usage,
     names_of,
-    relock_after_fork,
     response_model,
 )
 from .turn_loops import LoopWatch
@@ -50,6 +50,19 @@ def _key(run_id: Any) -> Any:
     """A run id as the handler's maps key it: the UUID's int (a UUID hashes in Python code,
     about 20 times per turn; an int in C), anything else as it is."""
     return run_id.int if type(run_id) is UUID else run_id
+
+
+def _intermediate(record: AnswerRecord) -> AnswerRecord:
+    """``record`` marked as an intermediate call (dataclasses.replace is several times
+    slower: it reads the fields one by one through Python code; twice per agent turn)."""
+    values: list[Any] = list(_record_fields(record))
+    values[_INTERMEDIATE] = True
+    return AnswerRecord(*values)
+
+
+_FIELDS = [f.name for f in fields(AnswerRecord)]
+_INTERMEDIATE = _FIELDS.index("intermediate")
+_record_fields = attrgetter(*_FIELDS)
 
 
 MAX_CONTEXT_IDS_PER_ROOT = 256
@@ -84,6 +97,10 @@ class CollapseCallbackHandler(BaseCallbackHandler):
 
     run_inline = True   # cheap and non-blocking: no thread-pool hop in async chains
     raise_error = False
+    # events it has no use for: LangChain then skips the call (tool runs come under
+    # ignore_agent, so that one stays False)
+    ignore_retry = True
+    ignore_custom_event = True
 
     def __init__(self, release: str | None = None, cohort: str | None = None,
                  service: str | None = None, pipeline: Pipeline | None = None,
@@ -94,7 +111,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
         self._pipeline = pipeline
         self._spans = HandlerSpans(tracer_provider, emit_spans)
         self._max_runs = max_runs
-        self._lock = threading.Lock()
+        self._lock = forksafe.Lock()
         self._parents: OrderedDict[UUID, UUID | None] = OrderedDict()
         self._names: dict[UUID, tuple[str, ...]] = {}   # only while answer filters are set
         self._llm: dict[UUID, _LLMRun] = {}
@@ -103,9 +120,9 @@ class CollapseCallbackHandler(BaseCallbackHandler):
         self._turns: OrderedDict[UUID, list[tuple[AnswerRecord, bool]]] = OrderedDict()
         self._questions: OrderedDict[UUID, str] = OrderedDict()   # root run -> its question
         self._policy_cache: tuple[Any, TurnPolicy] = (None, TurnPolicy())
+        self._filtering = False   # the cached policy has answer filters
         self._direct_to: Pipeline | None = None
         self._loops = LoopWatch(max_runs)
-        relock_after_fork(self)
 
     @property
     def pipeline(self) -> Pipeline:
@@ -116,6 +133,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
         cached = self._policy_cache
         if cached[0] is not config:
             cached = self._policy_cache = (config, policy_of(config))
+            self._filtering = bool(cached[1].filters)
         return cached[1]
 
     def _fail(self, exc: BaseException) -> None:
@@ -145,6 +163,16 @@ class CollapseCallbackHandler(BaseCallbackHandler):
                 closed = self._turns.popitem(last=False)[1]   # a root run that never ended
         if closed:
             self._submit_turn(closed, None)
+
+    def _step(self, run_id: UUID, parent_run_id: UUID) -> None:
+        """``_start`` of a run inside a turn while no answer filters are set: the common
+        case, without the bookkeeping only a full map needs."""
+        parents = self._parents
+        with self._lock:
+            parents[run_id] = parent_run_id
+            if len(parents) <= self._max_runs and len(self._turns) <= self._max_runs:
+                return
+        self._start(run_id, parent_run_id)
 
     def _root(self, run_id: UUID) -> UUID:
         parents, rid = self._parents, run_id
@@ -192,6 +220,12 @@ class CollapseCallbackHandler(BaseCallbackHandler):
     def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID,
                        parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         try:   # the config (and so the answer filters) is looked up once per root run
+            if parent_run_id is not None and not self._filtering:
+                # a step inside a turn (most chain runs): only its place in the run tree
+                rid: Any = run_id.int if type(run_id) is UUID else run_id
+                parent: Any = parent_run_id.int if type(parent_run_id) is UUID else parent_run_id
+                self._step(rid, parent)
+                return
             run_id, parent_run_id = _key(run_id), _key(parent_run_id)
             policy = self._policy() if parent_run_id is None else self._policy_cache[1]
             self._start(run_id, parent_run_id, serialized, kwargs, policy)
@@ -218,6 +252,13 @@ class CollapseCallbackHandler(BaseCallbackHandler):
     def on_chain_end(self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
                      **kwargs: Any) -> None:
         try:
+            if parent_run_id is not None:   # a step inside a turn: leaves the run tree
+                rid: Any = run_id.int if type(run_id) is UUID else run_id
+                with self._lock:
+                    self._parents.pop(rid, None)
+                    if self._names:
+                        self._names.pop(rid, None)
+                return
             run_id, parent_run_id = _key(run_id), _key(parent_run_id)
             self._end(run_id, parent_run_id, outputs)
         except Exception as exc:
@@ -265,7 +306,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
         """The turn's answer, and its other LLM calls as intermediate ones."""
         if len(calls) == 1:   # the usual chain: one LLM call
             record, ok = calls[0]
-            self.pipeline.submit(record if ok else replace(record, intermediate=True))
+            self.pipeline.submit(record if ok else _intermediate(record))
             return
         eligible = [i for i, (_, ok) in enumerate(calls) if ok]
         texts = [calls[i][0].answer for i in eligible]
@@ -276,12 +317,12 @@ class CollapseCallbackHandler(BaseCallbackHandler):
         answer = eligible[k] if k is not None else -1
         pipeline = self.pipeline
         for i, (record, _) in enumerate(calls):
-            pipeline.submit(record if i == answer else replace(record, intermediate=True))
+            pipeline.submit(record if i == answer else _intermediate(record))
 
     def _route(self, record: AnswerRecord, eligible: bool, run: _LLMRun | None,
                root: UUID | None) -> None:
         if root is None or run is None or run.own_turn or self._policy_cache[1].every_call:
-            self.pipeline.submit(record if eligible else replace(record, intermediate=True))
+            self.pipeline.submit(record if eligible else _intermediate(record))
             return
         overflow = None
         with self._lock:
@@ -292,7 +333,7 @@ class CollapseCallbackHandler(BaseCallbackHandler):
             if len(calls) > MAX_CALLS_PER_TURN:
                 overflow = calls.pop(0)[0]
         if overflow is not None:
-            self.pipeline.submit(replace(overflow, intermediate=True))
+            self.pipeline.submit(_intermediate(overflow))
 
     # -- LLM runs -------------------------------------------------------------------------
 

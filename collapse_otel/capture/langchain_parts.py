@@ -9,9 +9,6 @@ a CollapseSpanProcessor on the same provider does not count the answer twice.
 from __future__ import annotations
 
 import json
-import os
-import threading
-import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -181,22 +178,3 @@ def answer_refs(root: Any, run_id: Any, span: Any) -> tuple[str, ...]:
         if trace_id:
             refs.append(f"trace:{trace_id:032x}")
     return tuple(refs)
-
-
-_RELOCK: weakref.WeakSet[Any] = weakref.WeakSet()
-_fork_hook = False
-
-
-def relock_after_fork(handler: Any) -> None:
-    """Give ``handler`` a new ``_lock`` in a forked child: a lock another thread held at
-    fork() time would stay locked there."""
-    global _fork_hook
-    _RELOCK.add(handler)
-    if not _fork_hook and hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_relock_all)
-        _fork_hook = True
-
-
-def _relock_all() -> None:
-    for handler in list(_RELOCK):
-        handler._lock = threading.Lock()

@@ -4,20 +4,20 @@
 tool-call hashes and whether it hit a step limit: at most ``max_turns`` turns (the oldest is
 dropped first) and ``MAX_STEPS`` outputs and ``loops.MAX_TOOL_CALLS`` tool calls per turn;
 whatever is dropped is counted (``collapse_records_dropped{reason="loop_state_dropped"}``).
-When a turn ends, ``finish`` queues a deferred judgement: the worker compares the outputs
-(shingles, Jaccard) and queues the turn's loop outcome, so the host thread only appends.
+When a turn ends, ``finish`` queues a deferred judgement (``LoopJudgement``): the worker
+compares the outputs (shingles, Jaccard) and queues the turn's loop outcome, so the host thread
+only appends; with the analysis in a separate process, that process judges.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any
 
-from ..records.outcomes import LOOP, Outcome
-from ..turns.loops import TurnLoops, is_agent_turn, judge
+from .. import forksafe
+from ..turns.loops import LoopJudgement, TurnLoops, is_agent_turn
 
 MAX_STEPS = 256          # LLM outputs kept per turn (the newest)
 DROPPED = "loop_state_dropped"
@@ -38,7 +38,7 @@ class LoopWatch:
     def __init__(self, max_turns: int) -> None:
         self._max_turns = max_turns
         self._turns: OrderedDict[Hashable, _Turn] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = forksafe.Lock()
 
     def __len__(self) -> int:
         return len(self._turns)
@@ -88,13 +88,7 @@ class LoopWatch:
         if turn is None or not is_agent_turn(turn.calls, len(turn.tools) + turn.dropped,
                                              turn.limit):
             return
-        threshold = pipeline.config.near_duplicate_threshold
-        service, release, cohort = labels
-        at = time.time()
+        pipeline.submit_deferred(LoopJudgement(
+            turn.texts, turn.tools, turn.limit, pipeline.config.near_duplicate_threshold,
+            labels, time.time()))
 
-        def judged() -> list[Outcome]:
-            length, kinds = judge(turn.texts, turn.tools, turn.limit, threshold)
-            return [Outcome(LOOP, service=service, release=release, cohort=cohort,
-                            timestamp=at, loop_length=length, loop_kinds=kinds)]
-
-        pipeline.submit_deferred(judged)

@@ -20,6 +20,7 @@ from .engine import CompareOptions
 from .gate import FAIL_ON, run_gate
 from .inputs import InputError, Selection, read_side
 from .progress import ProgressBar
+from .scale_out import add_scale_out, dask_client, dask_failure, scale_out_problem
 
 PROG = "collapse-otel compare"
 
@@ -98,15 +99,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--service", help="service to take from a state file")
     s.add_argument("--cohort", help="compare one cohort only (of a state file's streams or "
                                     "a file's cohort column)")
-    d = p.add_argument_group("scale-out (pip install 'collapse-otel[distributed]')")
-    d.add_argument("--dask", metavar="ADDRESS",
-                   help="analyse answer files over partitions on this Dask scheduler "
-                        "(tcp://host:8786), or 'local' for a cluster of --workers processes "
-                        "on this machine; the report equals the single process's")
-    d.add_argument("--workers", type=int, default=2, metavar="N",
-                   help="worker processes of --dask local (default 2)")
-    d.add_argument("--blocksize", type=int, default=64, metavar="MIB",
-                   help="MiB per partition of an uncompressed JSONL file (default 64)")
+    add_scale_out(p, "analyse answer files", "the report equals the single process's", "file")
     o = p.add_argument_group("output")
     o.add_argument("--json", metavar="FILE", help="write the JSON report (schema "
                                                   "collapse-otel/compare v1)")
@@ -135,8 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             floors=dict(args.floor), criticals=dict(args.critical), embedder=args.embedder)
         if args.sample_size < 4:
             raise ValueError("sample size must be >= 4")
-        if args.workers < 1 or args.blocksize < 1:
-            raise ValueError("--workers and --blocksize must be >= 1")
+        problem = scale_out_problem(args)
+        if problem:
+            raise ValueError(problem)
         if args.dask and args.show_text:
             raise ValueError("--show-text reads every answer's text: not with --dask")
     except ValueError as exc:
@@ -155,14 +149,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             candidate = read_side(args.candidate, selections[1])
     except InputError as exc:
         return _fail(str(exc))
-    except ImportError:
-        if not args.dask:
+    except (ImportError, OSError) as exc:
+        message = dask_failure(args, exc)
+        if message is None:
             raise
-        return _fail("--dask needs Dask: pip install 'collapse-otel[distributed]'")
-    except OSError as exc:   # the scheduler cannot be reached
-        if not args.dask:
-            raise
-        return _fail(f"cannot reach the Dask scheduler {args.dask}: {exc}")
+        return _fail(message)
     for warning in (*baseline.warnings, *candidate.warnings):
         sys.stderr.write(f"{PROG}: warning: {warning}\n")
     bar = ProgressBar(force=args.progress, enabled=not args.quiet or args.progress)
@@ -183,20 +174,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _distributed(args: argparse.Namespace, options: CompareOptions,
                  selections: tuple[Selection, Selection]):
     """Both sides read on a Dask cluster: the scheduler at ``--dask``, or a local one."""
-    from distributed import Client, LocalCluster
-
     from .distributed import read_sides_distributed
 
-    cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address=":0") \
-        if args.dask == "local" else None
-    try:
-        with Client(cluster if cluster is not None else args.dask, timeout="30s"):
-            return read_sides_distributed([args.baseline, args.candidate], selections,
-                                          options, blocksize=args.blocksize * 2**20)
-    finally:
-        if cluster is not None:
-            cluster.close()
+    with dask_client(args) as blocksize:
+        return read_sides_distributed([args.baseline, args.candidate], selections, options,
+                                      blocksize=blocksize)
 
 
 def _write_reports(args: argparse.Namespace, result) -> None:

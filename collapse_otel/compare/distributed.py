@@ -20,8 +20,7 @@ extra (``pip install 'collapse-otel[distributed]'``), imported only inside these
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import NamedTuple, overload
@@ -36,24 +35,19 @@ from ..records.outcomes import Outcome
 from ..signals.answer_sample import SampledAnswer
 from .engine import CompareOptions
 from .inputs import (
-    _CSV,
     InputError,
     Selection,
     Side,
-    _csv_rows,
-    _jsonl_rows,
-    _open,
-    _record,
     detect,
     grouped,
     histogram,
     read_side,
+    row_record,
 )
+from .partitions import BLOCKSIZE, SPLIT_EVERY, file_blocks, partition_rows
 from .rated import outcomes_by_cohort, row_outcomes
 from .sides import SIDE, side_config, side_record, side_window
 
-BLOCKSIZE = 64 * 2**20     # bytes per JSONL partition
-SPLIT_EVERY = 8            # partials merged per tree node
 _TEXTLESS = AnswerRecord(None, service=SIDE, release=SIDE, cohort=SIDE, timestamp=0.0)
 
 
@@ -108,15 +102,6 @@ def _analyser(sample_size: int, embedder: str) -> Aggregator:
     return Aggregator(side_config(0, sample_size, embedder))
 
 
-def _rows(path: str, kind: str, data: bytes | None) -> Iterator[tuple[int, dict]]:
-    if data is not None:
-        yield from _jsonl_rows(path, io.BytesIO(data))
-        return
-    with _open(path) as f:
-        yield from _jsonl_rows(path, f) if kind == "jsonl" else \
-            _csv_rows(path, f, _CSV[f".{kind}"])
-
-
 def partial(path: str, kind: str, data: bytes | None, cohort_column: str, sample_size: int,
             embedder: str) -> Partial:
     """One partition's figures (a bad row is kept as the partial's error, raised by the
@@ -124,8 +109,8 @@ def partial(path: str, kind: str, data: bytes | None, cohort_column: str, sample
     out = Partial(lines=data.count(b"\n") if data is not None else 0)
     records, events = [], []
     try:
-        for n, row in _rows(path, kind, data):
-            rec, guessed = _record(path, n, row, cohort_column)
+        for n, row in partition_rows(path, kind, data):
+            rec, guessed = row_record(path, n, row, cohort_column)
             out.cohort_field = out.cohort_field or cohort_column in row
             found, bad = row_outcomes(row)
             for kind_, why in bad.items():
@@ -163,28 +148,12 @@ def _sampled(path: str, kind: str, data: bytes | None, cohort_column: str, sampl
              embedder: str, wanted: frozenset[int]) -> dict[int, SampledAnswer]:
     """The window sample's answers among this partition's rows (by row number in it)."""
     picked, records = [], []
-    for i, (n, row) in enumerate(_rows(path, kind, data)):
+    for i, (n, row) in enumerate(partition_rows(path, kind, data)):
         if i in wanted:
             picked.append(i)
-            records.append(side_record(_record(path, n, row, cohort_column)[0]))
+            records.append(side_record(row_record(path, n, row, cohort_column)[0]))
     prepared = _analyser(sample_size, embedder).prepare(records)
     return {i: sampled(p) for i, p in zip(picked, prepared, strict=True) if p is not None}
-
-
-def file_blocks(path: str, kind: str, blocksize: int) -> list:
-    """The file's partitions as Dask delayed bytes cut at line ends by Dask's reader (None:
-    the whole file, read by the partition itself: gzip cannot be cut, CSV rows may span
-    lines)."""
-    import dask
-
-    with open(path, "rb") as f:
-        gzipped = f.read(2) == b"\x1f\x8b"
-    if kind != "jsonl" or gzipped:
-        return [None]
-    from dask.bytes import read_bytes
-
-    _sample, blocks = read_bytes(path, delimiter=b"\n", blocksize=blocksize, sample=False)
-    return blocks[0] or [dask.delayed(b"")]
 
 
 @dataclass

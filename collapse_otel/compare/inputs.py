@@ -30,8 +30,8 @@ from .sides import load_state
 
 DEFAULT_COHORT = "default"
 CHARS_PER_TOKEN = 4.0   # as capture estimates missing token counts (capture.build)
-_JSONL = (".jsonl", ".ndjson", ".json")
-_CSV = {".csv": ",", ".tsv": "\t"}
+JSONL_EXTENSIONS = (".jsonl", ".ndjson", ".json")
+CSV_DELIMITERS = {".csv": ",", ".tsv": "\t"}
 csv.field_size_limit(1 << 30)   # long answers are fine; the aggregator bounds what it keeps
 
 
@@ -103,9 +103,9 @@ def kind_by_extension(path: str | os.PathLike[str]) -> str | None:
     """``jsonl``, ``csv`` or ``tsv`` by the last extension other than ``.gz``, else None."""
     suffixes = [s.lower() for s in Path(path).suffixes if s.lower() != ".gz"]
     ext = suffixes[-1] if suffixes else ""
-    if ext in _JSONL:
+    if ext in JSONL_EXTENSIONS:
         return "jsonl"
-    return ext[1:] if ext in _CSV else None
+    return ext[1:] if ext in CSV_DELIMITERS else None
 
 
 def sniff(path: str | os.PathLike[str]) -> tuple[bytes, str | None, bytes]:
@@ -138,14 +138,24 @@ def detect(path: str | os.PathLike[str]) -> str:
 
 
 def open_input(path: str | os.PathLike[str]):
-    """The file as bytes, gunzipped when it is gzip (compare and audit read both)."""
+    """The file in binary mode, gunzipped when it is gzipped (whatever its name)."""
     with open(path, "rb") as f:
         gzipped = f.read(2) == b"\x1f\x8b"
     return gzip.open(path, "rb") if gzipped else open(path, "rb")  # noqa: SIM115
 
 
+def read_rows(path: str, kind: str, required: str = "answer") -> Iterator[tuple[int, dict]]:
+    """(line, row) of every row of a ``jsonl``, ``csv`` or ``tsv`` file; ``required``: the
+    column a row must have (an ``InputError`` names the line of the first that does not)."""
+    with open_input(path) as f:
+        if kind == "jsonl":
+            yield from jsonl_rows(path, f, required)
+        else:
+            yield from csv_rows(path, f, CSV_DELIMITERS[f".{kind}"], required)
+
+
 def numbered_lines(path: str, f) -> Iterator[tuple[int, str]]:
-    """(line number, text) of a UTF-8 file; InputError names the line that is not."""
+    """(line number, text) of a binary file's lines, checked to be UTF-8."""
     try:
         for n, raw in enumerate(f, 1):
             try:
@@ -158,7 +168,7 @@ def numbered_lines(path: str, f) -> Iterator[tuple[int, str]]:
 
 
 def jsonl_rows(path: str, f, required: str = "answer") -> Iterator[tuple[int, dict]]:
-    """(line number, object) of a JSONL file; InputError on a line that is not an object."""
+    """(line, object) of every non-blank line of a binary JSONL file."""
     for n, text in numbered_lines(path, f):
         if not text.strip():
             continue
@@ -177,7 +187,7 @@ def jsonl_rows(path: str, f, required: str = "answer") -> Iterator[tuple[int, di
 
 def csv_rows(path: str, f, delimiter: str,
              required: str = "answer") -> Iterator[tuple[int, dict]]:
-    """(line number, row by header) of a CSV or TSV file with a ``required`` column."""
+    """(first line, row by header) of every row of a binary CSV or TSV file."""
     numbered = numbered_lines(path, f)
     line = 0
 
@@ -210,18 +220,16 @@ def _answers_side(path: str, kind: str, sel: Selection) -> Side:
     outcomes: dict[int, tuple[Outcome, ...]] = {}   # by record index
     unreadable: dict[str, tuple[int, str]] = {}    # kind -> (first line, why)
     estimated, has_cohort_field = 0, False
-    with open_input(path) as f:
-        rows = jsonl_rows(path, f) if kind == "jsonl" else csv_rows(path, f, _CSV[f".{kind}"])
-        for n, row in rows:
-            rec, guessed = _record(path, n, row, sel.cohort_column)
-            has_cohort_field = has_cohort_field or sel.cohort_column in row
-            found, bad = row_outcomes(row)
-            for kind_, why in bad.items():
-                unreadable.setdefault(kind_, (n, why))
-            if found:
-                outcomes[id(rec)] = found
-            records.append(rec)
-            estimated += guessed
+    for n, row in read_rows(path, kind):
+        rec, guessed = row_record(path, n, row, sel.cohort_column)
+        has_cohort_field = has_cohort_field or sel.cohort_column in row
+        found, bad = row_outcomes(row)
+        for kind_, why in bad.items():
+            unreadable.setdefault(kind_, (n, why))
+        if found:
+            outcomes[id(rec)] = found
+        records.append(rec)
+        estimated += guessed
     name, has_cohorts, groups = grouped(path, sel, records, has_cohort_field)
     lengths = {c: histogram(rs) for c, rs in groups.items()}
     rated, warnings = outcomes_by_cohort(path, groups, outcomes, unreadable)
@@ -270,7 +278,7 @@ def histogram(records: list) -> list[int]:
     return counts
 
 
-def _record(path: str, n: int, row: dict, cohort_column: str) -> tuple[AnswerRecord, bool]:
+def row_record(path: str, n: int, row: dict, cohort_column: str) -> tuple[AnswerRecord, bool]:
     """The record of one row, and whether its completion tokens were estimated."""
     if "answer" not in row:
         raise InputError(path, n, "no 'answer' field")
@@ -424,8 +432,3 @@ def merge_windows(windows: list[WindowInputs], seed: int = 0) -> WindowInputs:
                         with_question=sum(w.with_question for w in windows),
                         cross_question=sum(w.cross_question for w in windows),
                         question_hashes=questions, feedback=feedback, evaluations=evaluations)
-
-
-# the private names compare/distributed.py and audit/distributed.py still import (another change
-# owns those files): remove once they import the public ones above
-_open, _jsonl_rows, _csv_rows = open_input, jsonl_rows, csv_rows

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
 
+from ..forksafe import cached_property
 from ..signals import answer_clusters as A
 from ..signals import coverage as C
 from ..signals import resampling as R

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import io
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from types import MappingProxyType
 from typing import NamedTuple
 
+from .. import forksafe
 from ..config import CollapseConfig
 from ..records import OTHER_RELEASE, AnswerRecord, StreamKey
 from ..records.outcomes import Outcome
@@ -81,7 +81,7 @@ class Aggregator:
             max_answer_chars=cfg.max_answer_chars,
             entity_extractor=entity_extractor or RuleBasedEntityExtractor(),
             embedder=self.embedder, minhasher=self._minhasher, hasher=self._hasher)
-        self._lock = threading.RLock()
+        self._lock = forksafe.RLock()
         self._streams: dict[StreamKey, StreamState] = {}
         self.streams_folded_total = 0
         self.errors_total = 0

@@ -5,26 +5,24 @@ are pure functions of an answer's bytes. The compiled core (``collapse_otel._cco
 from csrc/ccore.c at install) computes them with the interpreter lock released, so a host's
 request threads run while the analysis thread works; the numpy code here is the fallback when
 the extension was not built and the oracle the tests hold it to, bit for bit (results are
-compared across processes). ``COLLAPSE_OTEL_PURE_PYTHON=1`` forces the numpy path.
+compared across processes). ``COLLAPSE_OTEL_PURE_PYTHON=1`` forces the numpy path (see
+extension.py; the same extension runs the near-duplicate query of signals.duplicates).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import import_module
 from types import ModuleType
 
 import numpy as np
 
+from ..extension import PURE_ENV as PURE_ENV
+from ..extension import compiled_core
 from ..signals.minhash import MinHasher
 from ..text.hashing import WORD_K, NgramBatch, TokenHasher
 
-PURE_ENV = "COLLAPSE_OTEL_PURE_PYTHON"
 MAX_BATCH = 1 << 16
-_UNLOADED = object()
-_core: object = _UNLOADED
 
 
 @dataclass(slots=True)
@@ -38,19 +36,6 @@ class BatchHashes:
     shingle_counts: np.ndarray  # int64: shingles per answer
     band_keys: np.ndarray      # uint64 (answers x bands); rows without shingles are meaningless
     embedding: np.ndarray | None  # float64 (answers x dim) when dim > 0
-
-
-def compiled_core() -> ModuleType | None:
-    """The compiled extension, or None when it is not built or the environment forbids it."""
-    global _core
-    if os.environ.get(PURE_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
-        return None
-    if _core is _UNLOADED:
-        try:
-            _core = import_module("collapse_otel._ccore")
-        except ImportError:
-            _core = None
-    return _core if isinstance(_core, ModuleType) else None
 
 
 def batch_hashes(pieces: Sequence[bytes], minhasher: MinHasher, *, seq_n: int, shingle_n: int,

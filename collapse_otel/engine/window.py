@@ -13,11 +13,11 @@ import copy
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from types import MappingProxyType
 
 import numpy as np
 
+from ..forksafe import cached_property
 from ..signals import resampling as R
 from ..signals.accumulators import MomentStats, agresti_coull_se
 from ..signals.answer_sample import SampledAnswer

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
+from .. import forksafe
 from ..config.lineage import Lineage
 from ..engine.snapshot import (
     LOOP_LENGTH_BUCKETS,
@@ -104,7 +104,7 @@ class OtelMetrics:
         self._snapshot_source: Callable[[], AggregatorSnapshot] = as_snapshot_source(source)
         self._stats_source = as_stats_source(source)
         self.lineage = Lineage.from_config(getattr(source, "config", None), release_order)
-        self._lock = threading.Lock()
+        self._lock = forksafe.Lock()
         self._closed = False
         self._errors_logged: set[str] = set()
         self._observations: dict[str, list[Observation]] = {}   # by metric name

@@ -24,6 +24,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from .. import forksafe
 from ..config import CollapseConfig
 from ..config.lineage import Lineage
 from .encode import CONTENT_TYPE, generate_text
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 _log = logging.getLogger(__name__)
 _COLLECTORS: weakref.WeakKeyDictionary[CollectorRegistry, CollapseCollector] = (
     weakref.WeakKeyDictionary())
-_LOCK = threading.Lock()
+_LOCK = forksafe.Lock()
 
 
 def _process_config() -> CollapseConfig:

@@ -18,7 +18,6 @@ import logging
 import os
 import socket
 import struct
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Any, BinaryIO
 
 import xxhash
 
+from .. import forksafe
 from ..engine.outcome_stats import OutcomeTotals
 from ..engine.stream import read_stream_head
 from ..records import StreamKey
@@ -77,7 +77,7 @@ class StateWriter:
         self.seconds = 0.0
         self._pid = 0
         self._token = ""
-        self._lock = threading.Lock()
+        self._lock = forksafe.Lock()
         self._logged: set[str] = set()
 
     def write(self, aggregator: Any, stats: Any = None) -> bool:

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import BinaryIO, NamedTuple
 
+from .. import forksafe
 from ..config import CollapseConfig
 from ..engine.aggregator import Aggregator
 from ..engine.outcome_stats import OutcomeTotals
@@ -83,7 +83,7 @@ class MultiprocessSource:
         self._fingerprint = template.fingerprint()
         self._minhasher = template._minhasher
         self.cache_seconds = cache_seconds
-        self._lock = threading.Lock()
+        self._lock = forksafe.Lock()
         self._indexes: dict[Path, FileIndex] = {}
         self._windows: dict[StreamKey, _Window] = {}
         self._skip_counted: set[tuple] = set()

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import atexit
 import os
-import threading
 import time
 import weakref
 from typing import Any
 
+from .. import forksafe
 from .files import StateWriter
 
 EXIT_FLUSH_SECONDS = 2.0
@@ -32,7 +32,7 @@ class _Entry:
 
 
 _ENTRIES: weakref.WeakKeyDictionary[Any, _Entry] = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
+_LOCK = forksafe.Lock()
 _registered = False
 
 

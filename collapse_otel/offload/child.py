@@ -24,6 +24,7 @@ from .wire import (
     DROPS,
     FLUSH,
     FRAGMENT,
+    JUDGE,
     OUTCOME,
     RECORD,
     Reassembler,
@@ -120,6 +121,8 @@ def _handle(pipeline: ChildPipeline, sock: socket.socket, kind: bytes, body: Any
         pipeline.submit(body)
     elif kind == OUTCOME:
         pipeline.submit_outcome(body)
+    elif kind == JUDGE:
+        pipeline.submit_deferred(body)
     elif kind == DROPS:
         pipeline.host_dropped = dict(body)
     elif kind == FLUSH:

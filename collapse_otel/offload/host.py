@@ -3,9 +3,9 @@
 ``submit`` encodes the record and copies its bytes into the socket to the analysis process:
 no text analysis, no lock held by an analysis thread, a few microseconds on the caller's
 thread. A full socket drops the record and counts it (``queue_full``), as a full in-process
-queue does; the counts reach the state file through the analysis process. Deferred
-extractions (span readers) still run on this process's worker thread, which forwards what they
-return. When the analysis process cannot start, or dies, the pipeline analyses in-process
+queue does; the counts reach the state file through the analysis process. An agent turn's loop
+judgement travels as its evidence and is judged there. Deferred extractions (span readers)
+still run on this process's worker thread, which forwards what they return. When the analysis process cannot start, or dies, the pipeline analyses in-process
 from then on (the fallback), writing its own state file to the same directory.
 """
 
@@ -17,10 +17,11 @@ from typing import Any
 
 from ..records import AnswerRecord
 from ..records.outcomes import Outcome
+from ..turns.loops import LoopJudgement
 from ..worker.health import CAPTURE_ERROR, INVALID_RECORD, QUEUE_FULL, SHUTDOWN, PipelineStats
 from ..worker.pipeline import FlushMarker, Pipeline
 from .link import AnalysisLink, LinkError
-from .wire import DROPS, encode, encode_outcome, encode_record
+from .wire import DROPS, encode, encode_judgement, encode_outcome, encode_record
 
 _log = logging.getLogger(__name__)
 
@@ -104,6 +105,19 @@ class ProcessPipeline(Pipeline):
             self.report_error(CAPTURE_ERROR, exc)
             return False
 
+    def submit_deferred(self, fn: Any, nbytes: int = 0) -> bool:
+        """An agent turn's loop judgement goes to the analysis process with its evidence
+        (the shingling is analysis work); other deferred extractions (span readers) run on
+        this process's worker thread."""
+        link = self._link if not self._restart else self._restart_link()
+        if link is None or type(fn) is not LoopJudgement:
+            return super().submit_deferred(fn, nbytes)
+        try:
+            return self._send(link, encode_judgement(fn), fn)
+        except Exception as exc:
+            self.report_error(CAPTURE_ERROR, exc)
+            return False
+
     def _send(self, link: AnalysisLink, message: bytes, item: Any) -> bool:
         if self._closed:
             self.count_drop(SHUTDOWN)
@@ -114,8 +128,11 @@ class ProcessPipeline(Pipeline):
             return True
         if not link.alive:
             self._lost(link)
-            return super().submit_outcome(item) if isinstance(item, Outcome) \
-                else super().submit(item)
+            if isinstance(item, Outcome):
+                return super().submit_outcome(item)
+            if type(item) is LoopJudgement:
+                return super().submit_deferred(item)
+            return super().submit(item)
         self.count_drop(QUEUE_FULL)
         return False
 

@@ -16,10 +16,10 @@ import select
 import socket
 import subprocess
 import sys
-import threading
 import time
 from typing import Any
 
+from .. import forksafe
 from .wire import ACK, CONFIG, FLUSH, FRAGMENT, Reassembler, decode, encode, pieces
 
 SOCKET_BUFFER = 8 << 20
@@ -55,8 +55,8 @@ class AnalysisLink:
             child.close()
         self.pid = self.process.pid
         self._sock = host
-        self._lock = threading.Lock()       # one message's datagrams stay together
-        self._request = threading.Lock()    # one request (flush) at a time
+        self._lock = forksafe.Lock()       # one message's datagrams stay together
+        self._request = forksafe.Lock()    # one request (flush) at a time
         self._seq = 0
         self.alive = True
         host.setblocking(False)

@@ -18,8 +18,10 @@ from typing import Any
 
 from ..records import AnswerRecord
 from ..records.outcomes import Outcome
+from ..turns.loops import LoopJudgement
 
 RECORD, OUTCOME, FLUSH, ACK, DROPS, CONFIG = b"R", b"O", b"F", b"A", b"D", b"K"
+JUDGE = b"J"   # an ended agent turn's loop evidence (loops.LoopJudgement)
 BEGIN, MORE, LAST = b"B", b"C", b"Z"
 FRAGMENT = 60 << 10          # bytes of payload a datagram carries at most
 MAX_MESSAGE = 64 << 20       # a reassembled message larger than this is refused
@@ -35,6 +37,10 @@ def encode_record(record: AnswerRecord) -> bytes:
 
 def encode_outcome(event: Outcome) -> bytes:
     return OUTCOME + pickle.dumps(_outcome_fields(event), PROTOCOL)
+
+
+def encode_judgement(judgement: LoopJudgement) -> bytes:
+    return JUDGE + pickle.dumps(judgement.fields(), PROTOCOL)
 
 
 def encode(kind: bytes, payload: Any) -> bytes:
@@ -81,10 +87,13 @@ class Reassembler:
 
 
 def decode(message: bytes) -> tuple[bytes, Any]:
-    """(kind, object): an AnswerRecord, an Outcome, or the control payload."""
+    """(kind, object): an AnswerRecord, an Outcome, a LoopJudgement, or the control
+    payload."""
     kind, payload = message[:1], pickle.loads(message[1:])
     if kind == RECORD:
         return kind, AnswerRecord(*payload)
     if kind == OUTCOME:
         return kind, Outcome(*payload)
+    if kind == JUDGE:
+        return kind, LoopJudgement(*payload)
     return kind, payload

@@ -14,10 +14,11 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
-import threading
 import time
 import zlib
 from typing import Any, BinaryIO
+
+from .. import forksafe
 
 MAX_GZIP_MEMBERS = 64         # concatenated gzip members decoded per body
 DISCARD_MAX = 256 * 1024 * 1024   # unwanted bodies up to this are read and dropped, not kept
@@ -41,7 +42,7 @@ class ByteBudget:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.used = 0
-        self._lock = threading.Lock()
+        self._lock = forksafe.Lock()
 
     def take(self, n: int, mine: int) -> bool:
         """Reserve ``n`` more bytes for a reader holding ``mine``; a body alone always fits."""

@@ -18,10 +18,10 @@ those already ingested only the traces that were still held.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, replace
 from functools import partial
 
+from .. import forksafe
 from ..config import CollapseConfig
 from ..records import AnswerRecord
 from ..worker.health import EXTRACT_ERROR, INVALID_EVALUATION
@@ -48,7 +48,7 @@ class ServeStats:
     """Counters of the receiver itself (exported as collapse_serve_*)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = forksafe.Lock()
         self.requests: dict[tuple[str, str], int] = {}
         self.spans: dict[str, int] = {}
         self.answers_accepted = 0
@@ -95,7 +95,7 @@ class Receiver:
                                         on_invalid=partial(self.pipeline.count_drop,
                                                            INVALID_EVALUATION))
         self.stats = ServeStats()
-        self._lock = threading.Lock()
+        self._lock = forksafe.Lock()
         self.queued_answers = 0
         self.queued_bytes = 0
         self.decoding_bytes = 0  # reserved by requests being decoded (under _lock)

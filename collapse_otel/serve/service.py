@@ -25,6 +25,7 @@ from typing import Any
 
 from prometheus_client.registry import CollectorRegistry
 
+from .. import forksafe
 from ..config import CollapseConfig
 from ..export.server import collapse_registry
 from ..state.file import StateError, StateStore, write_atomic
@@ -66,7 +67,7 @@ class Service:
         self._grpc: Any = None
         self._stop = threading.Event()
         self._house: threading.Thread | None = None
-        self._snapshot_lock = threading.Lock()
+        self._snapshot_lock = forksafe.Lock()
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> Service:

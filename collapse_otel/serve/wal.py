@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import forksafe
 from ..state.file import FILE_MODE, private_dir
 
 _log = logging.getLogger(__name__)
@@ -69,8 +70,8 @@ class WriteAheadLog:
         self.directory = Path(directory)
         self.fsync = fsync
         self.interval = interval_ms / 1000.0
-        self.lock = threading.Lock()
-        self._sync_lock = threading.Lock()      # taken before ``lock``, never inside it
+        self.lock = forksafe.Lock()
+        self._sync_lock = forksafe.Lock()      # taken before ``lock``, never inside it
         self._closed: list[_Segment] = []
         self._current: _Segment | None = None
         self._fd: int | None = None

@@ -21,9 +21,11 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
+from ..extension import compiled_core
 from .codec import Reader, Writer
 from .minhash import MinHasher
 
@@ -167,12 +169,12 @@ class DuplicateIndex:
             state[:len(self._hist_state)] = self._hist_state
             self._hist, self._hist_state = hist, state
 
-    def keep_histogram(self, idx: int, hist: np.ndarray | None) -> None:
+    def keep_histogram(self, idx: int, hist: np.ndarray | bytes | None) -> None:
         """Store the histogram of the answer at ``idx`` (computed for its own check), once
         this index has started keeping histograms."""
         if hist is not None and len(self._hist_state):
             self._grow()
-            self._hist[idx] = hist
+            self._hist[idx] = np.frombuffer(hist, np.uint8) if isinstance(hist, bytes) else hist
             self._hist_state[idx] = 1
 
     def best_match(self, shingles: np.ndarray, band_keys: list[int], limit: int,
@@ -358,7 +360,8 @@ def check_and_add_many(panes: list[DuplicateIndex], text_hashes: list[int],
                        ) -> list[DuplicateResult]:
     """``check_and_add`` for answers in order, with the same results. An answer that shares
     neither its text hash nor any band key with the window (most answers of diverse traffic)
-    is added directly, with a handful of C-level set operations and no candidate ranking."""
+    is added directly, with a handful of C-level set operations and no candidate ranking; the
+    others are checked in the compiled core when it is built."""
     if len(panes) > 2:
         raise ValueError("a window has at most two panes")
     current = panes[-1]
@@ -369,12 +372,18 @@ def check_and_add_many(panes: list[DuplicateIndex], text_hashes: list[int],
     out: list[DuplicateResult] = []
     if questions is None:
         questions = [0] * len(text_hashes)
+    core = compiled_core()
     for th, sh, keys, q in zip(text_hashes, shingles, band_keys, questions, strict=True):
         if th in exact or th in older_exact:
             out.append(_exact_duplicate(panes, th, q))
-        elif sh is None or keys is None or not len(sh) \
-                or not keys_now.isdisjoint(keys) or not keys_older.isdisjoint(keys):
-            out.append(check_and_add(panes, th, sh, threshold, keys, q))
+        elif sh is None or keys is None or not len(sh):
+            out.append(_check_and_add(panes, th, sh, threshold, keys, q, core))
+        elif not keys_now.isdisjoint(keys) or not keys_older.isdisjoint(keys):
+            matched = None if core is None else \
+                compiled_match(core, panes, sh, keys, MAX_CANDIDATES, threshold, True)
+            out.append(_check_and_add(panes, th, sh, threshold, keys, q, None)
+                       if matched is None else _add_checked(panes, th, sh, keys, q, matched,
+                                                            threshold))
         else:
             current.add_unseen(th, sh, keys, q)
             out.append(_NOT_DUPLICATE)
@@ -489,6 +498,31 @@ def _bounded(panes: list[DuplicateIndex], split: int, ranked: list[int], length:
     return idx[~usable | (bound >= floor)].tolist()
 
 
+def compiled_match(core: ModuleType, panes: list[DuplicateIndex], shingles: np.ndarray,
+                   band_keys: list[int], limit: int, threshold: float, keep: bool = False,
+                   ) -> tuple[float, tuple[int, int] | None, bytes | None] | None:
+    """``match_in_window(panes, shingles, band_keys, limit, threshold, floor=threshold,
+    hist=panes[-1].histogram(shingles))`` and that histogram (as bytes), computed in the
+    compiled core with the same results and histogram caches; None when the core cannot
+    take these inputs (the caller then runs the Python code, which caches the same).
+
+    ``keep``: the caller adds the answer to ``panes[-1]`` next and calls keep_histogram;
+    the core caches the histogram there itself when it can (the bytes are then None)."""
+    try:
+        out = core.near_match(panes, band_keys, shingles, limit, threshold, threshold,
+                              SHINGLE_SKETCH, keep)
+        while isinstance(out, int):   # grow the caches as _histograms would, then again
+            for k, pane in enumerate(panes):
+                if out >> k & 1:
+                    pane._grow()
+            out = core.near_match(panes, band_keys, shingles, limit, threshold, threshold,
+                                  SHINGLE_SKETCH, keep)
+    except (TypeError, ValueError, OverflowError, BufferError):
+        return None
+    best, k, pos, hist = out
+    return best, None if k < 0 else (k, pos), hist
+
+
 def check_and_add(panes: list[DuplicateIndex], text_hash: int, shingles: np.ndarray | None,
                   threshold: float, band_keys: list[int] | None = None,
                   question: int = 0) -> DuplicateResult:
@@ -499,23 +533,50 @@ def check_and_add(panes: list[DuplicateIndex], text_hash: int, shingles: np.ndar
     the window sharing the most LSH bands are verified; the first at or above the
     threshold is the match.
     """
+    return _check_and_add(panes, text_hash, shingles, threshold, band_keys, question,
+                          compiled_core())
+
+
+def _check_and_add(panes: list[DuplicateIndex], text_hash: int, shingles: np.ndarray | None,
+                   threshold: float, band_keys: list[int] | None, question: int,
+                   core: ModuleType | None) -> DuplicateResult:
+    """``check_and_add``, the candidates ranked and verified by ``core`` when it is given."""
     current = panes[-1]
     for pane in panes:
         if pane.has_exact(text_hash):
             return _exact_duplicate(panes, text_hash, question)
     best, found = 0.0, None
+    hist: np.ndarray | bytes | None
     if shingles is not None and len(shingles):
         if band_keys is None:
             band_keys = band_keys_for(current.minhasher, shingles)
-        hist = current.histogram(shingles)
-        best, found = match_in_window(panes, shingles, band_keys, MAX_CANDIDATES, threshold,
-                                      floor=threshold, hist=hist)
+        matched = None if core is None else \
+            compiled_match(core, panes, shingles, band_keys, MAX_CANDIDATES, threshold, True)
+        if matched is None:
+            hist = current.histogram(shingles)
+            best, found = match_in_window(panes, shingles, band_keys, MAX_CANDIDATES,
+                                          threshold, floor=threshold, hist=hist)
+        else:
+            best, found, hist = matched
     else:
         shingles, band_keys, hist = None, None, None
+    return _add_checked(panes, text_hash, shingles, band_keys, question, (best, found, hist),
+                        threshold)
+
+
+def _add_checked(panes: list[DuplicateIndex], text_hash: int, shingles: np.ndarray | None,
+                 band_keys: list[int] | None, question: int,
+                 matched: tuple[float, tuple[int, int] | None, np.ndarray | bytes | None],
+                 threshold: float) -> DuplicateResult:
+    """Add an answer checked against the window (not an exact duplicate) to its newest pane,
+    with the verdict of its best verified match."""
+    best, found, hist = matched
+    current = panes[-1]
     near = best >= threshold
     match, owner = (found[1], panes[found[0]]) if found is not None else (None, current)
     cross = near and bool(question) and owner.question_hashes[match] != question
     current.add(text_hash, shingles, band_keys, exact=False, near=near, question=question,
                 cross=cross)
-    current.keep_histogram(len(current) - 1, hist)
+    if hist is not None:
+        current.keep_histogram(len(current) - 1, hist)
     return DuplicateResult(False, near, best, match if near else None, cross)

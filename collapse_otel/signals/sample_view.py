@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping, Sequence
-from functools import cached_property
 
 import numpy as np
 
+from ..forksafe import cached_property
 from ..text.hashing import TokenHasher
 from ..text.normalize import word_bytes
 from . import answer_clusters as A

@@ -17,11 +17,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
+from .. import forksafe
 from ..text.hashing import text_hash
 from ..text.normalize import clean_text, normalize
 
@@ -71,7 +71,7 @@ class AnswerHashWriter:
         self.rotations = 0
         self._fd: int | None = None
         self._logged: set[str] = set()
-        self._lock = threading.Lock()   # observe_batch may run on several threads
+        self._lock = forksafe.Lock()   # observe_batch may run on several threads
 
     def write(self, records: Iterable[object]) -> int:
         """Append the hash of every record's answer that has text; the number written.

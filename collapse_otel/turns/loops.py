@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import xxhash
 
+from ..records.outcomes import LOOP, Outcome
 from ..signals.duplicates import sorted_jaccard
 from ..text.hashing import TokenHasher, text_hash
 from ..text.normalize import clean_text, normalize, word_bytes
@@ -153,3 +154,26 @@ def is_agent_turn(llm_calls: int, tool_calls: int, limit: bool) -> bool:
     """A turn that took steps (more than one LLM call, or a tool call) or hit a limit: the
     turns a loop rate is taken over (a plain one-call chain cannot loop)."""
     return llm_calls > 1 or tool_calls > 0 or limit
+
+
+class LoopJudgement:
+    """A deferred judgement of one ended agent turn: a plain picklable object (not a
+    closure), so that with the analysis in a separate process the host sends its evidence
+    there and the shingling and comparing run in that process, not on a host thread."""
+
+    __slots__ = ("texts", "tools", "limit", "threshold", "labels", "at")
+
+    def __init__(self, texts: list[str | None], tools: list[int], limit: bool,
+                 threshold: float, labels: tuple[str | None, ...], at: float) -> None:
+        self.texts, self.tools, self.limit = texts, tools, limit
+        self.threshold, self.labels, self.at = threshold, labels, at
+
+    def fields(self) -> tuple[Any, ...]:
+        """What travels to the analysis process (``LoopJudgement(*fields)`` rebuilds it)."""
+        return (self.texts, self.tools, self.limit, self.threshold, self.labels, self.at)
+
+    def __call__(self) -> list[Outcome]:
+        length, kinds = judge(self.texts, self.tools, self.limit, self.threshold)
+        service, release, cohort = self.labels
+        return [Outcome(LOOP, service=service, release=release, cohort=cohort,
+                        timestamp=self.at, loop_length=length, loop_kinds=kinds)]

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 from itertools import islice
 from typing import Any
 
+from .. import forksafe
 from ..config import CollapseConfig
 from ..records import AnswerRecord, StreamKey
 from ..records.outcomes import Outcome
@@ -150,7 +151,7 @@ class Pipeline:
         self._wake = threading.Event()
         self._urgent = threading.Event()  # flush / shutdown: skip the linger
         self._last_maintenance = float("-inf")
-        self._lock = threading.Lock()
+        self._lock = forksafe.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
         self._dropped: dict[str, int] = {}
@@ -391,7 +392,8 @@ class Pipeline:
 
     def _after_fork(self) -> None:
         """In a forked child (the parent's thread is gone, its locks may be held): fresh queue,
-        locks, thread and owned aggregator; counts start at zero, never exported twice."""
+        events, locks, thread and owned aggregator; counts start at zero, never exported
+        twice. A given aggregator is kept (its lock is re-created: forksafe.py)."""
         self._reset_runtime()
         if self._owns_aggregator:
             self._aggregator = None
@@ -533,12 +535,10 @@ class Pipeline:
 _PIPELINES: weakref.WeakSet[Pipeline] = weakref.WeakSet()
 _fork_hook_installed = False
 _default: Pipeline | None = None
-_default_lock = threading.Lock()
+_default_lock = forksafe.Lock()   # unlocked again in a forked child (forksafe.py)
 
 
 def _after_fork_in_child() -> None:
-    global _default_lock
-    _default_lock = threading.Lock()
     for p in list(_PIPELINES):
         with contextlib.suppress(Exception):
             p._after_fork()

@@ -3,7 +3,7 @@ the generated rules, against ``collapse-otel compare`` on the same answers.
 
 One process per (service, release, cohort), as in a rolling deploy: each feeds its answers
 through the real capture path (``observe`` into a ``Pipeline``) and serves ``/metrics``; its
-labels and its predecessor come from ``COLLAPSE_OTEL_*`` env vars (tests/support/verdict_processes.py).
+labels and its predecessor come from ``COLLAPSE_OTEL_*`` env vars (benchmarks/verdict_stack.py).
 Services:
 
 - ``sim-replace`` / ``sim-accumulate``: the recursive-training simulation (3 generations x
@@ -32,23 +32,18 @@ agreement test compares the families with a degraded signal on both sides.
 from __future__ import annotations
 
 import os
-import re
 import time
-from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from benchmarks.verdict_stack import PREVIOUS, VerdictStack, active
 from collapse_otel.compare import Comparison, compare_answers
-from collapse_otel.mixin import MixinConfig, generate
-from collapse_otel.mixin.render import ALERTS_PATH, RULES_PATH
-from collapse_otel.mixin.verdict import families_degraded, family_degraded, suspected, zscore
+from collapse_otel.mixin.verdict import zscore
 from collapse_otel.records import AnswerRecord
 from collapse_otel.simulation import REGIMES, Generation, load_corpus, run_simulation
 from tests.support.data import DATA
-from tests.support.prometheus_server import PrometheusServer, free_port, scrape_config
 from tests.support.requires import require_binary
-from tests.support.verdict_processes import ReleaseProcess, write_answers
 
 pytestmark = pytest.mark.e2e
 
@@ -57,21 +52,12 @@ pytestmark = pytest.mark.e2e
 GENERATIONS, ANSWERS = (int(n) for n in
                         os.environ.get("COLLAPSE_OTEL_VERDICT_E2E_SIZE", "3x1000").split("x"))
 SEED = 0
-OVERRIDES = {"verdict_for": "5s", "rule_interval": "1s", "previous_release_lookback": "10m"}
-ALERT = "CollapseReleaseRegression"
-PREVIOUS = "previous_release"
 CANNED = 2420
 TEMPLATES = (
     "Thank you for your question! Our team will get back to you within 24 hours.",
     "Thanks for reaching out. Please check our help center for more information.",
     "We appreciate your patience. A support agent will contact you shortly.",
 )
-
-
-def _epoch(rfc3339: str) -> float:
-    """Prometheus' RFC 3339 timestamps (nanoseconds, 'Z') as epoch seconds on Python 3.10+."""
-    stamp = re.sub(r"(\.\d{6})\d*", r"\1", rfc3339).replace("Z", "+00:00")
-    return datetime.fromisoformat(stamp).timestamp()
 
 
 def human(seed: int) -> Generation:
@@ -84,99 +70,19 @@ def records(g: Generation) -> list[AnswerRecord]:
             for t, n in zip(g.answers, g.completion_tokens, strict=True)]
 
 
-class Stack:
-    """Release processes, Prometheus, and each (service, release)'s answers (for compare)."""
+class Stack(VerdictStack):
+    """The release processes and Prometheus, and each (service, release)'s answers (for
+    compare)."""
 
     def __init__(self, tmp: Path) -> None:
-        self.tmp, self.procs, self.prom = tmp, {}, None
-        self.cfg = MixinConfig().with_overrides(OVERRIDES)
+        super().__init__(tmp, binary=require_binary("prometheus"))
         self.answers: dict[tuple[str, str], list[AnswerRecord]] = {}
-        self.previous: dict[tuple[str, str], str] = {}
 
-    def deploy(self, service: str, release: str, answers: list[AnswerRecord],
-               previous: str | None = None, cohort: str = "default") -> None:
-        path = write_answers(self.tmp / f"{service}-{release}.json",
-                             [a.answer for a in answers],
-                             [a.completion_tokens for a in answers])
+    def deploy_records(self, service: str, release: str, answers: list[AnswerRecord],
+                       previous: str | None = None, cohort: str = "default") -> None:
         self.answers[(service, release)] = answers
-        if previous is not None:
-            self.previous[(service, release)] = previous
-        self.procs[(service, release)] = ReleaseProcess(
-            self.tmp, free_port(), path, service, release, cohort, previous)
-
-    def start_prometheus(self) -> None:
-        files = generate(self.cfg)
-        work = self.tmp / "prometheus"
-        work.mkdir()
-        (work / "rules.yaml").write_text(files[RULES_PATH])
-        (work / "alerts.yaml").write_text(files[ALERTS_PATH])
-        targets = [p.target for p in self.procs.values()]
-        self.prom = PrometheusServer(scrape_config({"collapse-otel": targets},
-                                                   rule_files=["rules.yaml", "alerts.yaml"]),
-                                     work)
-
-    def query(self, expr: str) -> list[dict]:
-        return self.prom.query(expr)
-
-    def wait(self, predicate, timeout: float, what: str):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for key, proc in self.procs.items():
-                if proc.process.poll() is not None and not proc.stopped:
-                    pytest.fail(f"{key} exited: {proc.log_path.read_text()}")
-            result = predicate()
-            if result:
-                return result
-            time.sleep(0.5)
-        pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-
-    def compared(self) -> set[tuple[str, str]]:
-        """(service, release) pairs Prometheus has compared with their previous release."""
-        return {(r["metric"]["service"], r["metric"]["release"])
-                for r in self.query(f"count by (service, release) ({zscore(PREVIOUS)})")}
-
-    def families(self, service: str, release: str) -> set[str]:
-        """Degraded families against the previous release, as the recording rule names them."""
-        sel = f'{{service="{service}", release="{release}"}}'
-        return {r["metric"]["family"] for r in self.query(family_degraded(PREVIOUS) + sel)}
-
-    def count(self, service: str, release: str) -> int:
-        sel = f'{{service="{service}", release="{release}"}}'
-        found = self.query(families_degraded(PREVIOUS) + sel)
-        assert len(found) <= 1, found
-        return int(float(found[0]["value"][1])) if found else 0
-
-    def suspected(self, service: str, release: str) -> bool:
-        """The verdict series the alert and the canary gates read (1: collapse suspected)."""
-        sel = f'{{service="{service}", release="{release}"}}'
-        (found,) = self.query(suspected(PREVIOUS) + sel)
-        return float(found["value"][1]) == 1
-
-    def alerts(self, service: str, release: str) -> dict[str, dict]:
-        """severity -> the ALERTS series of CollapseReleaseRegression for one release."""
-        sel = f'{{alertname="{ALERT}", service="{service}", release="{release}"}}'
-        return {r["metric"]["severity"]: r["metric"] for r in self.query("ALERTS" + sel)}
-
-    def ever_alerted(self, service: str, release: str) -> bool:
-        """Whether CollapseReleaseRegression was ever pending or firing for the release since
-        Prometheus started (not only at this instant)."""
-        sel = f'{{alertname="{ALERT}", service="{service}", release="{release}"}}'
-        return bool(self.query(f"count_over_time(ALERTS{sel}[10m])"))
-
-    def evaluated_since(self, moment: float) -> bool:
-        """True once every rule group (recording rules, alerts, the audit's alerts) has been
-        evaluated twice after ``moment`` (epoch seconds)."""
-        groups = self.prom.api("rules")["groups"]
-        return len(groups) >= 2 and all(_epoch(g["lastEvaluation"]) > moment + g["interval"]
-                                        for g in groups)
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            proc.terminate()
-        if self.prom is not None:
-            self.prom.stop()
-        for proc in self.procs.values():
-            proc.stop()
+        self.deploy(service, release, [a.answer for a in answers],
+                    [a.completion_tokens for a in answers], previous, cohort)
 
 
 @pytest.fixture(scope="module")
@@ -189,20 +95,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
                 for regime in REGIMES}
         for regime, gens in sims.items():
             for g in gens:
-                s.deploy(f"sim-{regime}", f"gen{g.index}", records(g),
-                         previous=f"gen{g.index - 1}" if g.index else None)
-        s.deploy("chat", "r1", records(human(1)))
-        s.deploy("chat", "r2", records(sims["replace"][GENERATIONS]), previous="r1")
-        s.deploy("search", "r1", records(human(2)))
-        s.deploy("search", "r2", records(human(3)), previous="r1")
-        s.deploy("shop", "v1", records(human(4)), cohort="stable")
-        s.deploy("shop", "v2", [AnswerRecord(TEMPLATES[i % len(TEMPLATES)])
-                                for i in range(ANSWERS)], previous="v1", cohort="canary")
+                s.deploy_records(f"sim-{regime}", f"gen{g.index}", records(g),
+                                 previous=f"gen{g.index - 1}" if g.index else None)
+        s.deploy_records("chat", "r1", records(human(1)))
+        s.deploy_records("chat", "r2", records(sims["replace"][GENERATIONS]), previous="r1")
+        s.deploy_records("search", "r1", records(human(2)))
+        s.deploy_records("search", "r2", records(human(3)), previous="r1")
+        s.deploy_records("shop", "v1", records(human(4)), cohort="stable")
+        s.deploy_records("shop", "v2", [AnswerRecord(TEMPLATES[i % len(TEMPLATES)])
+                                        for i in range(ANSWERS)], previous="v1", cohort="canary")
         # two canned replies: the jackknife error of the duplicate share is exactly 0 at this
         # window size (as for a release without duplicates); found by search, checked below
-        s.deploy("faq", "v1", records(human(5)))
-        s.deploy("faq", "v2", [AnswerRecord(TEMPLATES[i % 2]) for i in range(CANNED)],
-                 previous="v1")
+        s.deploy_records("faq", "v1", records(human(5)))
+        s.deploy_records("faq", "v2", [AnswerRecord(TEMPLATES[i % 2]) for i in range(CANNED)],
+                         previous="v1")
         for key, proc in s.procs.items():
             assert proc.wait_ready(120) == len(s.answers[key]), key
         s.start_prometheus()
@@ -214,10 +120,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
         yield s
     finally:
         s.stop()
-
-
-def _active(alert: dict | None) -> bool:
-    return alert is not None and alert["alertstate"] in ("pending", "firing")
 
 
 def test_rolling_deploy_alerts_for_the_collapsed_release_only(stack: Stack) -> None:
@@ -235,7 +137,7 @@ def test_rolling_deploy_alerts_for_the_collapsed_release_only(stack: Stack) -> N
     stack.wait(lambda: stack.evaluated_since(now), 30, "rules evaluated after retirement")
 
     chat = stack.alerts("chat", "r2")
-    assert _active(chat.get("warning")), chat
+    assert active(chat.get("warning")), chat
     assert chat["warning"]["previous_release"] == "r1" and chat["warning"]["cohort"] == "default"
     assert stack.count("chat", "r2") >= 2
     assert "lexical_diversity" in stack.families("chat", "r2")
@@ -249,7 +151,7 @@ def test_rolling_deploy_alerts_for_the_collapsed_release_only(stack: Stack) -> N
 
 def test_canary_in_its_own_cohort_is_compared_with_the_stable_release(stack: Stack) -> None:
     alerts = stack.alerts("shop", "v2")
-    assert _active(alerts.get("warning")) and _active(alerts.get("critical")), alerts
+    assert active(alerts.get("warning")) and active(alerts.get("critical")), alerts
     assert {a["cohort"] for a in alerts.values()} == {"canary"}
     assert {a["previous_release"] for a in alerts.values()} == {"v1"}
     assert "duplication" in stack.families("shop", "v2")
@@ -279,7 +181,7 @@ def test_online_verdict_agrees_with_compare_generation_by_generation(stack: Stac
                                   stack.answers[(service, release)],
                                   baseline_name=previous, candidate_name=release)
         count, families = stack.count(service, release), stack.families(service, release)
-        alerted = _active(stack.alerts(service, release).get("warning"))
+        alerted = active(stack.alerts(service, release).get("warning"))
         if not alerted:
             assert not stack.ever_alerted(service, release), (service, release)
         online = stack.suspected(service, release)

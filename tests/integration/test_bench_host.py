@@ -21,6 +21,9 @@ def test_every_row_and_ratio_comes_out_finite_and_positive():
         for design in bench_host.DESIGNS:
             on = measured[0][design]
             assert on["done"] > 0 and on["errors"] == 0, (row, design)
+            if design == "noop":   # a do-nothing handler: LangChain's cost, no capture
+                assert on["records"] == 0 and on["cpu_total_ms"] == on["cpu_ms"], (row, on)
+                continue
             # the design really captured: one answer per request (the agent's other two LLM
             # calls are intermediate), none dropped at 60% of capacity
             assert on["records"] >= on["done"], (row, design, on)

@@ -14,7 +14,8 @@ FORBIDDEN = ("opentelemetry", "prometheus_client", "langchain", "langgraph")
 # Lowest first. A unit is a subpackage or a top-level module; it may import any unit of a
 # lower layer and none of its own layer or above. A new subpackage joins one of these layers.
 LAYERS: list[set[str]] = [
-    {"text", "simulation", "version"},   # algorithms on text; the ground-truth simulation
+    {"version", "forksafe", "extension"},  # the version; fork-safe locks; the compiled core
+    {"text", "simulation"},              # algorithms on text; the ground-truth simulation
     {"signals"},                         # sketches, batch definitions, the signal registry
     {"records"},                         # AnswerRecord, StreamKey, Outcome
     {"config"},                          # CollapseConfig, environment variables, lineage
@@ -29,7 +30,7 @@ LAYERS: list[set[str]] = [
     {"cli"},                             # `collapse-otel ...`
 ]
 # below the worker nothing needs a framework: capture, export and serve bring them
-FRAMEWORK_FREE = ("text", "signals", "records", "config", "state", "turns", "engine")
+FRAMEWORK_FREE = ("forksafe", "extension", "text", "signals", "records", "config", "state", "turns", "engine")
 
 
 def layer_of(unit: str) -> int:

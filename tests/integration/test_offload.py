@@ -206,6 +206,79 @@ def test_instrument_with_an_analysis_process_serves_its_answers(monkeypatch):
         pl.set_pipeline(before)
 
 
+def _agent_turns(pipeline) -> None:
+    """Two real LangGraph ReAct turns through the handler: one stuck on a failing tool until
+    its step limit, one that calls its tool once and answers."""
+    import itertools
+
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+    from langchain_core.tools import ToolException, tool
+    from langgraph.errors import GraphRecursionError
+
+    from collapse_otel.capture.langchain_handler import CollapseCallbackHandler
+
+    prebuilt = pytest.importorskip("langgraph.prebuilt")
+
+    class ToolCallingFake(GenericFakeChatModel):
+        def bind_tools(self, tools, **kwargs):
+            return self
+
+    def call(n: int) -> AIMessage:
+        return AIMessage(content="", tool_calls=[{"name": "weather", "args": {"city": "Oslo"},
+                                                  "id": f"call-{n}"}])
+
+    @tool
+    def failing(city: str) -> str:
+        """Weather of a city."""
+        raise ToolException("weather service unavailable")
+
+    @tool
+    def weather(city: str) -> str:
+        """Weather of a city."""
+        return "sunny"
+
+    failing.name = weather.name
+    failing.handle_tool_error = True
+    handler = CollapseCallbackHandler(pipeline=pipeline)
+    with pytest.warns(Warning):   # create_react_agent is deprecated in langgraph 1.x
+        stuck = prebuilt.create_react_agent(
+            ToolCallingFake(messages=(call(n) for n in itertools.count())), [failing])
+        fine = prebuilt.create_react_agent(ToolCallingFake(messages=iter(
+            [call(0), AIMessage(content="It is sunny in Oslo today.")])), [weather])
+    with pytest.raises(GraphRecursionError):
+        stuck.with_config(recursion_limit=9).invoke(
+            {"messages": [("user", "Weather in Oslo?")]}, config={"callbacks": [handler]})
+    fine.invoke({"messages": [("user", "Weather in Oslo?")]}, config={"callbacks": [handler]})
+
+
+def test_agent_loops_are_judged_in_the_analysis_process_with_the_same_counts(tmp_path):
+    """An ended agent turn's loop evidence goes to the analysis process, which judges it: the
+    same loop counters as in-process, and no worker thread ever started in the host."""
+    from collapse_otel.turns.loops import REPEATED_ANSWER, REPEATED_TOOL_CALL, STEP_LIMIT
+
+    results = {}
+    for name, cls in (("thread", Pipeline), ("process", ProcessPipeline)):
+        (tmp_path / name).mkdir()
+        config = dataclasses.replace(_config(tmp_path / name), release="agents")
+        pipeline = cls(config)
+        try:
+            _agent_turns(pipeline)
+            assert pipeline.flush(300)
+            host_thread = pipeline._thread
+        finally:
+            pipeline.shutdown(60)
+        results[name] = (_streams(tmp_path / name, config), host_thread)
+    (thread, worker), (process, host_worker) = results["thread"], results["process"]
+    (stream,) = thread
+    assert stream.agent_turns_total == {"true": 1, "false": 1}
+    assert stream.agent_loops_total == {REPEATED_ANSWER: 0, REPEATED_TOOL_CALL: 1,
+                                        STEP_LIMIT: 1}
+    assert stream.agent_loop_length.count == 2 and stream.agent_loop_length.sum == 4.0 + 1.0
+    assert process == thread
+    assert worker is not None and host_worker is None
+
+
 _FORKED = """
 import os, sys, tempfile
 from collapse_otel.config import CollapseConfig

@@ -1,102 +1,17 @@
-"""A real Prometheus on 127.0.0.1 for end-to-end tests (the Debian binary, one per test)."""
+"""A real Prometheus on 127.0.0.1 for end-to-end tests (one per test): ``benchmarks.prometheus``,
+skipped on a laptop without the binary and failed in CI."""
 
 from __future__ import annotations
 
-import json
-import socket
-import subprocess
-import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
+from benchmarks.prometheus import PrometheusServer as _PrometheusServer
+from benchmarks.prometheus import free_port, scrape_config, stop_process, wait_ready
 from tests.support.requires import require_binary
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["PrometheusServer", "free_port", "scrape_config", "stop_process", "wait_ready"]
 
 
-def wait_ready(process: subprocess.Popen, url: str, name: str, log: Path,
-               timeout: float = 30, poll: float = 0.2) -> None:
-    """Until ``url`` answers 200; the log in the error when the process exits first."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} exited: {log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{name} did not become ready in {timeout:.0f} s")
-        time.sleep(poll)
-
-
-def stop_process(process: subprocess.Popen, grace: float = 10) -> None:
-    """SIGTERM, then SIGKILL after ``grace`` seconds."""
-    if process.poll() is None:
-        process.terminate()
-    if process.poll() is None:
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=grace / 2)
-
-
-class PrometheusServer:
-    """Starts Prometheus with ``config`` (a dict, written as JSON, which is valid YAML) in
-    ``workdir`` and waits until it is ready; ``query`` runs an instant query."""
-
+class PrometheusServer(_PrometheusServer):
     def __init__(self, config: dict, workdir: Path) -> None:
-        binary = require_binary("prometheus")
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "prometheus.yml").write_text(json.dumps(config))
-        port = free_port()
-        self.base = f"http://127.0.0.1:{port}"
-        self._log = (workdir / "prometheus.log").open("w")
-        self.process = subprocess.Popen(
-            [binary, f"--config.file={workdir / 'prometheus.yml'}",
-             f"--storage.tsdb.path={workdir / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-             "--log.level=warn"],
-            stdout=self._log, stderr=subprocess.STDOUT, cwd=workdir)
-        try:
-            wait_ready(self.process, f"{self.base}/-/ready", "prometheus",
-                       workdir / "prometheus.log")
-        except TimeoutError:
-            self.stop()
-            raise
-
-    def api(self, path: str, **params: str) -> dict:
-        url = f"{self.base}/api/v1/{path}?{urllib.parse.urlencode(params)}"
-        with urllib.request.urlopen(url, timeout=10) as r:
-            body = json.loads(r.read())
-        assert body["status"] == "success", body
-        return body["data"]
-
-    def query(self, promql: str) -> list[dict]:
-        return self.api("query", query=promql)["result"]
-
-    def stop(self) -> None:
-        stop_process(self.process, grace=20)
-        self._log.close()
-
-
-def scrape_config(jobs: dict[str, list[str]], interval: str = "1s",
-                  rule_files: list[str] | None = None, evaluation: str | None = None) -> dict:
-    """A Prometheus config scraping ``job -> [host:port, ...]`` every ``interval`` (which is
-    also the scrape timeout) and evaluating rules every ``evaluation`` (``interval``)."""
-    config: dict = {
-        "global": {"scrape_interval": interval, "scrape_timeout": interval,
-                   "evaluation_interval": evaluation or interval},
-        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": targets}]}
-                           for job, targets in jobs.items()],
-    }
-    if rule_files:
-        config["rule_files"] = rule_files
-    return config
+        super().__init__(config, workdir, binary=require_binary("prometheus"))

@@ -1,7 +1,7 @@
 """One release of one service, as a deployed process: answers go through the real capture path
 (``observe`` into a ``Pipeline``), then ``/metrics`` is served until the process is killed.
 
-    python -m tests.support.verdict_processes --port P --answers FILE
+    python -m benchmarks.release_process --port P --answers FILE
 
 Labels and lineage come from the environment, as in a deployment manifest:
 ``COLLAPSE_OTEL_SERVICE``, ``COLLAPSE_OTEL_RELEASE``, ``COLLAPSE_OTEL_COHORT``,
@@ -9,7 +9,8 @@ Labels and lineage come from the environment, as in a deployment manifest:
 of answers: strings, or ``{"text": ..., "completion_tokens": ...}`` objects. The process
 prints ``ready <answers>`` once every answer is analysed and the gauges are fresh.
 
-The helpers below (``write_answers``, ``ReleaseProcess``) start such processes from tests.
+The helpers below (``write_answers``, ``ReleaseProcess``) start such processes for the online
+validation (``benchmarks.validation_online``) and the end-to-end tests.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tests.support.prometheus_server import stop_process
+from .prometheus import stop_process
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parent.parent
 LINEAGE_ENV = ("COLLAPSE_OTEL_SERVICE", "COLLAPSE_OTEL_RELEASE", "COLLAPSE_OTEL_COHORT",
                "COLLAPSE_OTEL_PREVIOUS_RELEASE", "COLLAPSE_OTEL_BASELINE_RELEASE",
                "COLLAPSE_OTEL_RELEASE_ORDER")
@@ -64,21 +65,27 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def write_answers(path: Path, texts: Sequence[str],
                   completion_tokens: Sequence[int] | None = None) -> Path:
-    """A JSON answers file for one process (texts with their token counts when given)."""
+    """A JSON answers file for one process (texts with their token counts when given), 0600:
+    it holds answer text."""
     rows = list(texts) if completion_tokens is None else [
         {"text": t, "completion_tokens": n}
         for t, n in zip(texts, completion_tokens, strict=True)]
-    path.write_text(json.dumps(rows), encoding="utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(fd, "w", encoding="utf-8") as f:
+        json.dump(rows, f)
     return path
 
 
 class ReleaseProcess:
-    """``python -m tests.support.verdict_processes`` for one (service, release, cohort), its lineage
-    in ``COLLAPSE_OTEL_*`` env vars; ``wait_ready`` blocks until it serves /metrics."""
+    """``python -m benchmarks.release_process`` for one (service, release, cohort), its lineage
+    in ``COLLAPSE_OTEL_*`` env vars; ``wait_ready`` blocks until it serves /metrics.
+    ``module``: another process taking ``--port`` and ``--answers`` and printing ``ready N``
+    the same way (tests/support/agent_releases.py: agent turns instead of answers)."""
 
     def __init__(self, workdir: Path, port: int, answers: Path, service: str, release: str,
                  cohort: str = "default", previous: str | None = None,
-                 extra_env: Mapping[str, str] | None = None) -> None:
+                 extra_env: Mapping[str, str] | None = None,
+                 module: str = "benchmarks.release_process") -> None:
         self.port, self.service, self.release, self.cohort = port, service, release, cohort
         self.stopped = False
         env = {k: v for k, v in os.environ.items() if k not in LINEAGE_ENV}
@@ -91,7 +98,7 @@ class ReleaseProcess:
         self.log_path = workdir / f"{service}-{release}-{cohort}.log"
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.verdict_processes", "--port", str(port),
+            [sys.executable, "-m", module, "--port", str(port),
              "--answers", str(answers)],
             stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
 
