@@ -30,7 +30,7 @@ from collapse_otel.capture.langchain_handler import CollapseCallbackHandler
 from collapse_otel.capture.observe import observe
 from collapse_otel.capture.span_processor import CollapseSpanProcessor
 from collapse_otel.config import CollapseConfig
-from collapse_otel.pipeline import Pipeline
+from collapse_otel.worker.pipeline import Pipeline
 
 ANSWERS = [f"Answer {i}: the {w} report shows steady growth in {c} this quarter."
            for i, (w, c) in enumerate(itertools.product(

@@ -34,7 +34,7 @@ WORKERS = (1, 2, 4)
 
 
 def _corpus(tmp: Path, rows: int) -> tuple[Path, Path, set[int]]:
-    from collapse_otel.answer_hashes import answer_hash
+    from collapse_otel.state.answer_hashes import answer_hash
 
     texts = generated_answers(rows, seed=7)
     sources = ("web", "books", "forum")

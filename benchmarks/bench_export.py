@@ -13,13 +13,13 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from prometheus_client import CollectorRegistry, generate_latest
 
-from collapse_otel.aggregator import Aggregator
 from collapse_otel.config import CollapseConfig
+from collapse_otel.engine import Aggregator
 from collapse_otel.export.encode import generate_text
 from collapse_otel.export.otlp import register_otel_metrics
 from collapse_otel.export.prometheus import CollapseCollector, snapshot_families
-from collapse_otel.pipeline import PipelineStats
 from collapse_otel.records import AnswerRecord
+from collapse_otel.worker.health import PipelineStats
 from tests.support.synthetic import synthetic_snapshot
 
 STREAMS = 200

@@ -12,8 +12,9 @@ import sys
 import time
 import tracemalloc
 
-from collapse_otel.aggregator import Aggregator, observe_all
 from collapse_otel.config import CollapseConfig
+from collapse_otel.engine.aggregator import Aggregator
+from collapse_otel.engine.feeding import observe_all
 from collapse_otel.records import AnswerRecord
 
 from .workloads import generated_answers

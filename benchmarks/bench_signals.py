@@ -8,14 +8,15 @@ import os
 import time
 import tracemalloc
 
-from collapse_otel.aggregator import Aggregator, observe_all
 from collapse_otel.compare import CompareOptions, compare_answers
 from collapse_otel.config import CollapseConfig
+from collapse_otel.engine.aggregator import Aggregator
+from collapse_otel.engine.feeding import observe_all
+from collapse_otel.engine.window import compute_window
 from collapse_otel.records import AnswerRecord
 from collapse_otel.signals.batch import entity_diversity
 from collapse_otel.signals.corpus import corpus_signals
 from collapse_otel.signals.embedding import EmbeddingSketch
-from collapse_otel.window import compute_window
 
 from .baseline import BaselinePipeline
 from .workloads import data_answers, generated_answers, templated_answers
@@ -54,7 +55,7 @@ def baseline_throughput(texts: list[str], repeats: int = 5) -> float:
 def analysis_cpu(texts: list[str], pure: bool, repeats: int = 3) -> float:
     """Answers per CPU-second of this process through Aggregator.observe_batch (the worker's
     analysis, stream update included), best of ``repeats``; ``pure`` forces the numpy path."""
-    from collapse_otel.hash_core import PURE_ENV
+    from collapse_otel.engine.hash_core import PURE_ENV
 
     saved = os.environ.get(PURE_ENV)
     os.environ[PURE_ENV] = "1" if pure else "0"
@@ -91,9 +92,13 @@ def hash_stage_cpu(texts: list[str], repeats: int = 5) -> dict[str, float]:
     embedding rows), numpy and compiled, batches of 256; best of ``repeats``."""
     import numpy as np
 
-    from collapse_otel.hash_core import compiled_batch_hashes, compiled_core, numpy_batch_hashes
+    from collapse_otel.engine.hash_core import (
+        compiled_batch_hashes,
+        compiled_core,
+        numpy_batch_hashes,
+    )
     from collapse_otel.signals.minhash import MinHasher
-    from collapse_otel.text.hashing import _WORD_K
+    from collapse_otel.text.hashing import WORD_K
     from collapse_otel.text.normalize import normalize, word_bytes
 
     pieces = [word_bytes(normalize(t)) for t in texts]
@@ -103,7 +108,7 @@ def hash_stage_cpu(texts: list[str], repeats: int = 5) -> dict[str, float]:
     if core is not None:
         paths["compiled"] = lambda c: compiled_batch_hashes(core, c, mh, seq_n=4, shingle_n=5,
                                                             dim=128)
-        word_k = np.ascontiguousarray(_WORD_K)  # the C call alone: the lock-released part
+        word_k = np.ascontiguousarray(WORD_K)  # the C call alone: the lock-released part
         paths["released"] = lambda c: core.batch(c, word_k, mh._a, mh._band_salt, mh.bands,
                                                  mh.rows, 4, 5, 128)
     out = {}
@@ -120,7 +125,7 @@ def hash_stage_cpu(texts: list[str], repeats: int = 5) -> dict[str, float]:
 
 def compiled_rows(data: list[str]) -> list[dict]:
     """The compiled core against the numpy path, same process, same run, real text."""
-    from collapse_otel.hash_core import compiled_core
+    from collapse_otel.engine.hash_core import compiled_core
 
     built = compiled_core() is not None
     numpy_rate = analysis_cpu(data, pure=True)
@@ -161,8 +166,8 @@ def stage_costs(texts: list[str]) -> dict[str, float]:
     import numpy as np
     import xxhash
 
-    from collapse_otel.analysis import SHINGLE_SIZE
-    from collapse_otel.hash_core import compiled_batch_hashes, compiled_core, unique_pairs
+    from collapse_otel.engine.analysis import SHINGLE_SIZE
+    from collapse_otel.engine.hash_core import compiled_batch_hashes, compiled_core, unique_pairs
     from collapse_otel.signals.embedding import HashedFeatureEmbedder
     from collapse_otel.signals.minhash import MinHasher
     from collapse_otel.text.entities import RuleBasedEntityExtractor

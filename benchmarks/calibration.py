@@ -22,11 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from collapse_otel.aggregator import Aggregator, observe_all
 from collapse_otel.config import CollapseConfig
-from collapse_otel.outcomes import DOWN, EVALUATION, FAIL, FEEDBACK, LOOP, PASS, UP, Outcome
+from collapse_otel.engine.aggregator import Aggregator
+from collapse_otel.engine.feeding import observe_all
 from collapse_otel.records import AnswerRecord, StreamKey
-from collapse_otel.registry import SIGNALS
+from collapse_otel.records.outcomes import DOWN, EVALUATION, FAIL, FEEDBACK, LOOP, PASS, UP, Outcome
+from collapse_otel.signals.registry import SIGNALS
 from collapse_otel.simulation.corpora import load_corpus
 from collapse_otel.simulation.ngram import TrigramModel
 from collapse_otel.simulation.tokens import detokenize

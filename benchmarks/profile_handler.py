@@ -24,7 +24,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from collapse_otel.capture.langchain_handler import CollapseCallbackHandler
 from collapse_otel.config import CollapseConfig
 from collapse_otel.offload.host import ProcessPipeline
-from collapse_otel.pipeline import Pipeline
+from collapse_otel.worker.pipeline import Pipeline
 
 from .host_app import _agent, _chain, _model, human_answers
 

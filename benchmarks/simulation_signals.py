@@ -16,12 +16,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from collapse_otel.aggregator import Aggregator, observe_all, window_of
 from collapse_otel.config import CollapseConfig
+from collapse_otel.engine import WindowSignals
+from collapse_otel.engine.aggregator import Aggregator
+from collapse_otel.engine.feeding import observe_all, window_of
 from collapse_otel.records import AnswerRecord, StreamKey
-from collapse_otel.registry import SIGNALS as REGISTRY
+from collapse_otel.signals.registry import SIGNALS as REGISTRY
 from collapse_otel.simulation import REGIMES, Generation, load_corpus, run_simulation
-from collapse_otel.snapshot import WindowSignals
 
 CORPUS_DATA = Path(__file__).resolve().parents[1] / "tests" / "data"   # the shipped corpora
 

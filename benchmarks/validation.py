@@ -37,7 +37,7 @@ import numpy as np
 
 from collapse_otel.compare import CompareOptions, Comparison, compare_answers
 from collapse_otel.records import AnswerRecord
-from collapse_otel.registry import SIGNALS
+from collapse_otel.signals.registry import SIGNALS
 from collapse_otel.simulation import REGIMES, Generation, run_simulation
 from collapse_otel.simulation.corpora import CORPORA, load_corpus
 from collapse_otel.simulation.tokens import detokenize
@@ -291,7 +291,7 @@ def failures(judged: Sequence[Judged], max_split_rate: float = 0.05) -> list[str
 def signal_table(judged: Sequence[Judged]) -> list[str]:
     """Per corpus, regime and generation: the median change of each signal that has a
     critical margin, with the margin (what the rule's second clause reads)."""
-    from collapse_otel.registry import VERDICT_SIGNALS
+    from collapse_otel.signals.registry import VERDICT_SIGNALS
     keys = [s for s in VERDICT_SIGNALS if s.critical is not None]
     lines = ["Median change (per cent; absolute for ratios near 0) of the signals with a "
              "critical margin: " + ", ".join(f"{s.key} {s.critical:g}" for s in keys)]

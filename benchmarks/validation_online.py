@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from collapse_otel.registry import VERDICT_SIGNALS
+from collapse_otel.signals.registry import VERDICT_SIGNALS
 from collapse_otel.simulation import REGIMES, Generation, run_simulation
 from collapse_otel.simulation.corpora import load_corpus
 from collapse_otel.simulation.recursive import Regime

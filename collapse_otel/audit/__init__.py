@@ -5,8 +5,8 @@ registry's diversity signals per source at equal sample size (synthetic vs human
 comparison engine), near-duplicate contamination of a holdout set and the share of rows that
 are the service's own earlier answers (``COLLAPSE_OTEL_ANSWER_HASH_FILE``).
 
-Light on import (the aggregator's answer-hash writer is collapse_otel/answer_hashes.py, re-exported
-here), so the heavier modules load only when used.
+Light on import: the heavier modules load only when used. The answer-hash file the audit
+reads is written by the aggregator: ``collapse_otel.state.answer_hashes``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ _LAZY = {
     "AuditOptions": "engine", "AuditResult": "engine", "VersionAudit": "engine",
     "run_audit": "engine", "Columns": "inputs", "read_version": "inputs",
     "read_holdout": "inputs", "read_hashes": "inputs", "DiversityOptions": "diversity",
-    "AnswerHashWriter": "answer_hashes", "answer_hash": "answer_hashes",
     "read_croissant": "croissant", "write_audited": "croissant_out",
 }
 
@@ -38,6 +37,6 @@ def main(argv=None) -> int:
     return _main(argv)
 
 
-__all__ = ["AnswerHashWriter", "AuditOptions", "AuditResult", "Columns", "DiversityOptions",
-           "VersionAudit", "answer_hash", "main", "read_croissant", "read_hashes", "read_holdout",
-           "read_version", "run_audit", "write_audited"]
+__all__ = ["AuditOptions", "AuditResult", "Columns", "DiversityOptions", "VersionAudit", "main",
+           "read_croissant", "read_hashes", "read_holdout", "read_version", "run_audit",
+           "write_audited"]

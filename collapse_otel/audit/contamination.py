@@ -6,7 +6,7 @@ least the threshold (0.8 by default, the aggregator's near-duplicate threshold).
 from MinHash-LSH (the aggregator's ``MinHasher``: 10 bands of 3 rows, a pair at Jaccard 0.8 is
 a candidate with probability 0.9992) and every candidate is verified on the stored shingle
 sets (``sorted_jaccard``: exact below ``SHINGLE_SKETCH`` shingles, a bottom-k estimate above).
-Shingles are hashed exactly as the aggregator hashes them (``collapse_otel.analysis``), so
+Shingles are hashed exactly as the aggregator hashes them (``collapse_otel.engine.analysis``), so
 "near duplicate" means the same thing offline and online. As in the aggregator, an LSH bucket
 keeps its most recent ``BUCKET_DEPTH`` (2,048) rows and a holdout row's ``CANDIDATES`` best
 candidates are verified: bounds that only matter for heavily templated versions.
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..analysis import SHINGLE_SIZE
-from ..hash_core import unique_pairs
+from ..engine.analysis import SHINGLE_SIZE
+from ..engine.hash_core import unique_pairs
 from ..signals.duplicates import SHINGLE_SKETCH, DuplicateIndex
 from ..signals.minhash import MinHasher
 from ..text.hashing import TokenHasher, text_hash

@@ -25,9 +25,9 @@ from ..compare.inputs import InputError
 from ..compare.partitions import BLOCKSIZE, SPLIT_EVERY, file_blocks, partition_rows
 from ..signals.duplicates import sorted_jaccard
 from ..signals.minhash import MinHasher
+from ..state.answer_hashes import answer_hash
 from ..text.hashing import text_hash
 from ..text.normalize import clean_text, normalize
-from .answer_hashes import answer_hash
 from .contamination import CANDIDATES, Contamination, Match, Sketches, TrainingIndex, sketch
 from .diversity import measure_plan, plan, with_counts
 from .engine import AuditOptions, AuditResult, audit_result, version_audit

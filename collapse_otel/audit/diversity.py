@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from ..compare.engine import DEGRADED, IMPROVED, CompareOptions, compare_windows
 from ..compare.sides import window_of_answers
-from ..registry import BY_KEY, SIGNALS
-from ..window import compute_window
+from ..engine.window import compute_window
+from ..signals.registry import BY_KEY, SIGNALS
 
 # The registry signals pushed as metrics (every signal is in the JSON report).
 PUSHED_SIGNALS = tuple(s.key for s in SIGNALS if s.audit)

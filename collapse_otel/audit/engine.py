@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..signals.minhash import MinHasher
-from .answer_hashes import answer_hash
+from ..state.answer_hashes import answer_hash
 from .contamination import Contamination, TrainingIndex, contamination, sketch
 from .diversity import Diversity, DiversityOptions, measure
 from .inputs import Columns, Holdout, Version

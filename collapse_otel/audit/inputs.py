@@ -22,7 +22,7 @@ from ..compare.inputs import (
     read_rows,
     sniff,
 )
-from .answer_hashes import HASH_CHARS
+from ..state.answer_hashes import HASH_CHARS
 
 MAX_SOURCES = 32          # distinct sources per file: more means the wrong column
 MAX_SOURCE_CHARS = 64

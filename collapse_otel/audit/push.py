@@ -10,7 +10,7 @@ labels are the dataset, version and source names (bounded by the input checks), 
 from __future__ import annotations
 
 from ..export.names import AUDIT_METRICS
-from ..labels import safe_label_value
+from ..text.labels import safe_label_value
 from .diversity import PUSHED_SIGNALS
 from .engine import AuditResult
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..pipeline import Pipeline, PipelineStats, flush, get_pipeline, set_pipeline, shutdown
+from ..worker.health import PipelineStats
+from ..worker.pipeline import Pipeline, flush, get_pipeline, set_pipeline, shutdown
 from .feedback import record_evaluation, record_feedback
 from .observe import observe
 from .span_processor import CollapseSpanProcessor

@@ -15,11 +15,12 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from ..pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
 from ..records import AnswerRecord
 from ..spans.build import as_text
 from ..spans.conventions import LLM, LLM_OPERATIONS, SpanFacts, extract
 from ..spans.records import facts_to_record
+from ..worker.health import CAPTURE_ERROR
+from ..worker.pipeline import Pipeline, get_pipeline
 
 
 class CollapseCompletionHook:

@@ -15,8 +15,7 @@ import logging
 import time
 from typing import Any
 
-from ..health import INVALID_EVALUATION, INVALID_FEEDBACK
-from ..outcomes import (
+from ..records.outcomes import (
     EVALUATION,
     FEEDBACK,
     Outcome,
@@ -28,8 +27,9 @@ from ..outcomes import (
     run_ref,
     trace_ref,
 )
-from ..pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
 from ..spans.build import as_label
+from ..worker.health import CAPTURE_ERROR, INVALID_EVALUATION, INVALID_FEEDBACK
+from ..worker.pipeline import Pipeline, get_pipeline
 
 _log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from typing import Any
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from ..config import CollapseConfig
-from ..pipeline import Pipeline, set_pipeline
+from ..worker.pipeline import Pipeline, set_pipeline
 from . import metrics_export
-from .package import _instruments
+from .package import INSTRUMENTS
 
 _log = logging.getLogger(__name__)
 _CONFIG_FIELDS = frozenset(f.name for f in fields(CollapseConfig))
@@ -77,7 +77,7 @@ class CollapseInstrumentor(BaseInstrumentor):
             self._state: dict[str, Any] = {}
 
     def instrumentation_dependencies(self) -> Collection[str]:
-        return _instruments   # none: LangChain is optional, see capture/package.py
+        return INSTRUMENTS   # none: LangChain is optional, see capture/package.py
 
     def _instrument(self, **kwargs: Any) -> None:
         from .langchain_handler import CollapseCallbackHandler

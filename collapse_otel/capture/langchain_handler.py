@@ -27,12 +27,13 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 
 from .. import forksafe
-from ..loops import is_limit_error
-from ..pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
 from ..records import AnswerRecord
 from ..spans.build import QUESTION_CAPTURE_CHARS, as_text, document_id, first_label, make_record
 from ..spans.questions import question_of
-from ..turns import TurnPolicy, output_strings, pick_answer, policy_of
+from ..turns.answers import TurnPolicy, output_strings, pick_answer, policy_of
+from ..turns.loops import is_limit_error
+from ..worker.health import CAPTURE_ERROR
+from ..worker.pipeline import Pipeline, get_pipeline
 from .langchain_parts import (
     HandlerSpans,
     answer_refs,

@@ -168,7 +168,7 @@ def _hex(run_id: Any) -> str:
 
 
 def answer_refs(root: Any, run_id: Any, span: Any) -> tuple[str, ...]:
-    """What feedback can name an answer by (collapse_otel.outcomes): the root run id of its
+    """What feedback can name an answer by (collapse_otel.records.outcomes): the root run id of its
     turn, the LLM run's own id (UUIDs, or their ints), and the trace id of the handler's
     span when it emits one."""
     refs = [f"run:{_hex(root)}"] if root == run_id else \

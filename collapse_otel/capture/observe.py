@@ -6,8 +6,9 @@ import contextlib
 from collections.abc import Iterable
 from typing import Any
 
-from ..pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
 from ..spans.build import make_record
+from ..worker.health import CAPTURE_ERROR
+from ..worker.pipeline import Pipeline, get_pipeline
 
 
 def observe(answer: str | bytes | None, *, release: str | None = None,

@@ -7,5 +7,5 @@ dependency ``opentelemetry-instrument`` should refuse to load the instrumentor w
 
 from __future__ import annotations
 
-_instruments: tuple[str, ...] = ()
+INSTRUMENTS: tuple[str, ...] = ()
 _supports: tuple[str, ...] = ("langchain-core >= 0.3",)   # hooked when installed

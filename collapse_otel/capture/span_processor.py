@@ -22,12 +22,8 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
-from ..health import INVALID_EVALUATION
-from ..loops import span_hit_limit
-from ..outcomes import Outcome
-from ..pipeline import CAPTURE_ERROR, Pipeline, get_pipeline
-from ..pipeline_batches import attribute_bytes
 from ..records import AnswerRecord
+from ..records.outcomes import Outcome
 from ..spans.conventions import (
     LLM,
     SpanFacts,
@@ -42,7 +38,10 @@ from ..spans.evaluations import evaluation_outcomes, is_evaluation, sdk_events
 from ..spans.records import facts_to_record
 from ..spans.trace_buffer import MAX_LINKS_PER_TRACE, TraceBuffer
 from ..spans.trace_turns import Note, answer_flags
-from ..turns import policy_of
+from ..turns.answers import policy_of
+from ..turns.loops import span_hit_limit
+from ..worker.health import CAPTURE_ERROR, INVALID_EVALUATION
+from ..worker.pipeline import Pipeline, attribute_bytes, get_pipeline
 from .turn_loops import DROPPED as LOOP_STATE_DROPPED
 
 _log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Per-turn loop evidence a capture path keeps while agent turns run (collapse_otel.loops).
+"""Per-turn loop evidence a capture path keeps while agent turns run (collapse_otel.turns.loops).
 
 ``LoopWatch`` holds, per open turn (a LangChain root run), its LLM outputs in order, its
 tool-call hashes and whether it hit a step limit: at most ``max_turns`` turns (the oldest is
@@ -17,7 +17,7 @@ from collections.abc import Hashable
 from typing import Any
 
 from .. import forksafe
-from ..loops import LoopJudgement, TurnLoops, is_agent_turn
+from ..turns.loops import LoopJudgement, TurnLoops, is_agent_turn
 
 MAX_STEPS = 256          # LLM outputs kept per turn (the newest)
 DROPPED = "loop_state_dropped"

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from ..registry import BY_KEY
+from ..signals.registry import BY_KEY
 from .engine import CompareOptions
 from .gate import FAIL_ON, run_gate
 from .inputs import InputError, Selection, read_side

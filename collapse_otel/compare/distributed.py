@@ -25,14 +25,14 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import NamedTuple, overload
 
-from ..aggregator import Aggregator
-from ..analysis import PreparedAnswer
-from ..feeding import chunks
-from ..outcomes import Outcome
-from ..pane import sampled
+from ..engine.aggregator import Aggregator
+from ..engine.analysis import PreparedAnswer
+from ..engine.feeding import chunks
+from ..engine.pane import sampled
+from ..engine.window import WindowInputs
 from ..records import AnswerRecord
+from ..records.outcomes import Outcome
 from ..signals.answer_sample import SampledAnswer
-from ..window import WindowInputs
 from .engine import CompareOptions
 from .inputs import (
     InputError,

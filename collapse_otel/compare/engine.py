@@ -21,7 +21,11 @@ from statistics import NormalDist
 
 import numpy as np
 
-from ..registry import (
+from ..engine.snapshot import WindowSignals
+from ..engine.window import WindowInputs, WindowView, compute_window
+from ..signals.accumulators import MomentStats
+from ..signals.embedders import EMBEDDER_NAMES
+from ..signals.registry import (
     BY_KEY,
     COVERAGE,
     FAMILIES,
@@ -33,10 +37,6 @@ from ..registry import (
     Z_JACKKNIFE,
     Signal,
 )
-from ..signals.accumulators import MomentStats
-from ..signals.embedders import EMBEDDER_NAMES
-from ..snapshot import WindowSignals
-from ..window import WindowInputs, WindowView, compute_window
 from .permutation import permutation_test
 from .tail_coverage import TailCoverage, tail_coverage
 

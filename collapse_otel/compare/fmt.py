@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from ..snapshot import TOKEN_BUCKETS
+from ..engine.snapshot import TOKEN_BUCKETS
 from .engine import NO_CHANGE, NOT_ENOUGH, Comparison, SignalResult
 
 DASH = "—"

@@ -14,8 +14,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..engine.window import WindowInputs
 from ..text.normalize import tokenize
-from ..window import WindowInputs
 from .engine import DEGRADED, IMPROVED, CompareOptions, Comparison, compare_windows
 from .inputs import Side, merge_windows
 from .sides import window_of_answers

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..outcomes import Outcome
+from ..engine.snapshot import TOKEN_BUCKETS
+from ..engine.window import WindowInputs
 from ..records import AnswerRecord, StreamKey
-from ..serve.state import MAGIC
+from ..records.outcomes import Outcome
 from ..signals.accumulators import MomentStats
-from ..snapshot import TOKEN_BUCKETS
-from ..window import WindowInputs
+from ..state.file import MAGIC
 from .rated import merge_outcome_counts, outcomes_by_cohort, row_outcomes
 from .sides import load_state
 

@@ -19,11 +19,11 @@ from typing import NamedTuple
 import numpy as np
 
 from ..forksafe import cached_property
-from ..registry import SIGNALS
 from ..signals import answer_clusters as A
 from ..signals import coverage as C
 from ..signals import resampling as R
 from ..signals.answer_sample import SampledAnswer, embedding_matrix
+from ..signals.registry import SIGNALS
 from ..text.hashing import NgramBatch, TokenHasher
 from ..text.normalize import word_bytes
 
@@ -249,7 +249,7 @@ def _embedding(X: np.ndarray, rows: np.ndarray) -> Callable[[int], Statistic]:
             Sh, th, nh = Xh.T @ Xh, Xh.sum(axis=0), len(Xh)
             pair = []
             for S_, t_, n_ in ((Sh, th, nh), (S - Sh, total - th, len(X) - nh)):
-                pair.append(R._embedding_stats(np.linalg.eigvalsh(S_), t_, n_) if n_ >= 2
+                pair.append(R.embedding_stats(np.linalg.eigvalsh(S_), t_, n_) if n_ >= 2
                             else (math.nan,) * 3)
             cache.update(key=key, value=pair)
         return cache["value"]
@@ -267,7 +267,7 @@ def compression_groups(texts: Sequence[str], groups: int, level: int,
     for k in range(groups):
         data = " ".join(texts[k::groups]).encode("utf-8", "surrogatepass")
         raw[k] = len(data)
-        packed[k] = len(R._gzip(data, level)) if data else 0
+        packed[k] = len(R.gzip_bytes(data, level)) if data else 0
     return raw, packed
 
 

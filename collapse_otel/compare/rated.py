@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..config import CollapseConfig
-from ..outcomes import EVALUATION, FEEDBACK, Outcome, as_rating, evaluator_name, judge_of
+from ..records.outcomes import EVALUATION, FEEDBACK, Outcome, as_rating, evaluator_name, judge_of
 
 DEFAULT_EVALUATOR = "evaluation"
 _CONFIG = CollapseConfig()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from html import escape
 
-from ..registry import FAMILIES
+from ..signals.registry import FAMILIES
 from . import fmt, svg
 from .engine import rule_text
 from .gate import GateResult, Section

@@ -38,7 +38,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..snapshot import TOKEN_BUCKETS
+from ..engine.snapshot import TOKEN_BUCKETS
 from ..version import __version__
 from . import fmt
 from .engine import SignalResult

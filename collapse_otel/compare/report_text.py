@@ -4,7 +4,7 @@ terminal (and never with ``NO_COLOR``)."""
 
 from __future__ import annotations
 
-from ..registry import FAMILIES
+from ..signals.registry import FAMILIES
 from . import fmt
 from .engine import DEGRADED, IMPROVED, MIXED, rule_text
 from .gate import GateResult, Section

@@ -10,13 +10,14 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
-from ..aggregator import Aggregator, observe_all
 from ..config import CollapseConfig
-from ..outcomes import Outcome
+from ..engine.aggregator import Aggregator
+from ..engine.feeding import observe_all
+from ..engine.window import WindowInputs
 from ..records import AnswerRecord, StreamKey
+from ..records.outcomes import Outcome
 from ..signals.accumulators import MomentStats
 from ..text.token_estimate import estimate_tokens
-from ..window import WindowInputs
 from .engine import CompareOptions, Comparison, compare_windows
 
 SIDE = "side"
@@ -105,7 +106,7 @@ def compare_streams(aggregator: Aggregator, baseline: StreamKey, candidate: Stre
 def load_state(path: str | os.PathLike[str], config: CollapseConfig | None = None) -> Aggregator:
     """An aggregator restored from a ``collapse-otel serve`` state file (ValueError if the
     file is not one)."""
-    from ..serve.state import load_into
+    from ..state.file import load_into
 
     agg = Aggregator(config or CollapseConfig(refresh_seconds=3600, memory_budget_mb=1 << 20))
     load_into(path, agg)

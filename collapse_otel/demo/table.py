@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..engine.snapshot import AggregatorSnapshot
 from ..export import names as N
 from ..export.series import (
     Labels,
@@ -16,8 +17,7 @@ from ..export.series import (
     stream_rows,
     unique_streams,
 )
-from ..registry import SIGNALS
-from ..snapshot import AggregatorSnapshot
+from ..signals.registry import SIGNALS
 
 # Which way a series moves when a release collapses (from the signal registry).
 _DIRECTION = {(s.metric, s.labels): "higher" if s.collapse > 0 else "lower" for s in SIGNALS}

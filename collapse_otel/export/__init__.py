@@ -4,7 +4,7 @@ Nothing is registered or started at import; every entry point takes the registry
 provider to use. Metric names and help texts live in :mod:`.names` (the contract).
 """
 
-from ..labels import MAX_LABEL_CHARS, safe_label_value
+from ..text.labels import MAX_LABEL_CHARS, safe_label_value
 from .otlp import OtelMetrics, OtlpMetricsExporter, register_otel_metrics, start_otlp_metrics
 from .prometheus import CollapseCollector
 from .server import (

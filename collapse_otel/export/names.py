@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..registry import metric_families
+from ..signals.registry import metric_families
 
 STREAM_LABELS = ("service", "release", "cohort")
 
@@ -76,7 +76,7 @@ WINDOW_FEEDBACK = _m("collapse_window_feedback", "gauge",
 WINDOW_EVALUATIONS = _m("collapse_window_evaluations", "gauge",
                         "Evaluation results in the stream window, by result.", ("result",))
 
-# Agent turns (collapse_otel.loops): a stream has these series once it had an agent turn.
+# Agent turns (collapse_otel.turns.loops): a stream has these series once it had an agent turn.
 AGENT_TURNS = _m("collapse_agent_turns", "counter",
                  "Agent turns (a tool call, more than one LLM call, or a step limit), by "
                  "whether they looped.", ("looping",))

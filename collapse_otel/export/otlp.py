@@ -26,8 +26,8 @@ from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from .. import forksafe
-from ..lineage import Lineage
-from ..snapshot import (
+from ..config.lineage import Lineage
+from ..engine.snapshot import (
     LOOP_LENGTH_BUCKETS,
     SCORE_BUCKETS,
     TOKEN_BUCKETS,
@@ -191,8 +191,8 @@ def register_otel_metrics(source: object = None, *,
     """Report the collapse signals through ``meter_provider`` (default: the global one) from
     ``source`` (default: the process-wide capture pipeline)."""
     if source is None:
-        from .server import _DefaultPipeline
-        source = _DefaultPipeline()
+        from .server import DefaultPipeline
+        source = DefaultPipeline()
     return OtelMetrics(source, meter_provider=meter_provider, release_order=release_order)
 
 

@@ -21,8 +21,8 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
-from ..lineage import Lineage
-from ..snapshot import SCORE_BUCKETS, TOKEN_BUCKETS, AggregatorSnapshot
+from ..config.lineage import Lineage
+from ..engine.snapshot import SCORE_BUCKETS, TOKEN_BUCKETS, AggregatorSnapshot
 from . import names as N
 from .encode import LabelSet, escape_label_value
 from .series import (
@@ -143,7 +143,7 @@ class CollapseCollector(Collector):
     reason, queue depth, processing seconds, records processed).
     ``release_order``: releases oldest first, for ``collapse_release_info``'s previous_release
     (releases it does not list follow in first-seen order); ``lineage`` the whole
-    configuration of predecessors and baselines (``collapse_otel.lineage``).
+    configuration of predecessors and baselines (``collapse_otel.config.lineage``).
     """
 
     def __init__(self, snapshot_source: Callable[[], AggregatorSnapshot],

@@ -10,11 +10,11 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
-from ..labels import safe_label_value
-from ..lineage import Lineage
+from ..config.lineage import Lineage
+from ..engine.snapshot import AggregatorSnapshot, HistogramSnapshot, StreamSnapshot, WindowSignals
 from ..records import OTHER_RELEASE
-from ..registry import SIGNALS
-from ..snapshot import AggregatorSnapshot, HistogramSnapshot, StreamSnapshot, WindowSignals
+from ..signals.registry import SIGNALS
+from ..text.labels import safe_label_value
 from . import names as N
 
 _log = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ def release_rows(snapshot: AggregatorSnapshot, lineage: Lineage | Sequence[str] 
     """``collapse_release_info{service, release, previous_release, baseline_release} 1``.
 
     Per service and release seen (``__other__`` is not a release): its predecessor and the
-    pinned baseline, from configuration (``collapse_otel.lineage``); releases nothing orders
+    pinned baseline, from configuration (``collapse_otel.config.lineage``); releases nothing orders
     follow each other in first-seen order. A sequence is taken as a release order.
     """
     if not isinstance(lineage, Lineage):

@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from .. import forksafe
 from ..config import CollapseConfig
-from ..lineage import Lineage
+from ..config.lineage import Lineage
 from .encode import CONTENT_TYPE, generate_text
 from .prometheus import CollapseCollector
 from .series import as_snapshot_source, as_stats_source
@@ -44,13 +44,13 @@ def _process_config() -> CollapseConfig:
     """The configuration of the process-wide pipeline when one is installed (``instrument()``
     installs its own, holding its arguments), else the environment's: where the default
     source's lineage (previous_release, baseline_release, release_order) comes from."""
-    from .. import pipeline  # lazy import, as in _DefaultPipeline
+    from ..worker.pipeline import current_pipeline  # lazy import, as in DefaultPipeline
 
-    current = pipeline._default
+    current = current_pipeline()
     return current.config if current is not None else CollapseConfig.resolve()
 
 
-class _DefaultPipeline:
+class DefaultPipeline:
     """The process-wide capture pipeline, looked up on every scrape (it may be replaced, and
     it is rebuilt in forked workers)."""
 
@@ -60,13 +60,13 @@ class _DefaultPipeline:
 
     @staticmethod
     def snapshot():
-        from ..pipeline import get_pipeline  # built on first use: lazy import
+        from ..worker.pipeline import get_pipeline  # built on first use: lazy import
         p = get_pipeline()   # analysis in a child process: its merged state files
         return (getattr(p, "metrics_source", None) or p.aggregator).snapshot()
 
     @staticmethod
     def stats():
-        from ..pipeline import get_pipeline
+        from ..worker.pipeline import get_pipeline
         p = get_pipeline()
         return (getattr(p, "metrics_source", None) or p).stats()
 
@@ -110,7 +110,7 @@ def _default_source(config: CollapseConfig) -> object:
         from ..multiprocess.source import MultiprocessSource
 
         return MultiprocessSource(config.multiproc_dir, config)
-    return _DefaultPipeline()
+    return DefaultPipeline()
 
 
 def _register_multiprocess_health(registry: CollectorRegistry, source: object) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..health import INVALID_EVALUATION, INVALID_FEEDBACK
+from ..worker.health import INVALID_EVALUATION, INVALID_FEEDBACK
 from .audit import audit_alert_group
 from .config import MixinConfig
 from .feedback import feedback_alerts

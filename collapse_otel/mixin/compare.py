@@ -14,7 +14,7 @@ The verdict rules average a release over the instances serving it, so they carry
 
 from __future__ import annotations
 
-from ..registry import FAMILIES, Signal, verdict_signals
+from ..signals.registry import FAMILIES, Signal, verdict_signals
 from .config import MixinConfig
 from .dashboards import scope_variables
 from .grafana import Panel, Row, dashboard, query_variable, stat, table, value_text

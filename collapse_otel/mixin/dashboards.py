@@ -7,7 +7,7 @@ reads the verdict's recording rules. Every query filters on ``$job`` and ``$inst
 
 from __future__ import annotations
 
-from ..registry import SIGNALS
+from ..signals.registry import SIGNALS
 from .config import MixinConfig
 from .grafana import Row, dashboard, query_variable, table, timeseries
 from .promql import DASHBOARD_MATCHERS, dash_sel, sel

@@ -1,4 +1,4 @@
-"""Rules and the alert on agent loops (collapse_otel.loops): CollapseAgentLoopSpike.
+"""Rules and the alert on agent loops (collapse_otel.turns.loops): CollapseAgentLoopSpike.
 
 The agent loop rate is a verdict signal, so the verdict rules already give each stream its
 change and z-score against its previous release (the same cohort there when it has one). The

@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 from statistics import NormalDist
 
-from ..registry import Signal, verdict_signals
+from ..signals.registry import Signal, verdict_signals
 from .config import MixinConfig
 from .promql import num, sel
 

@@ -21,12 +21,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from .. import state_frames
-from ..aggregator import Aggregator
 from ..config import CollapseConfig
-from ..pane import PaneParams
-from ..state_file import CorruptState
-from ..stream import StreamState
+from ..engine.aggregator import Aggregator
+from ..engine.pane import PaneParams
+from ..engine.stream import StreamState
+from ..state import frames as state_frames
+from ..state.file import CorruptState
 from .files import FileIndex, read_blob, save, scan
 from .merge import cap_window, merge_streams
 from .paths import LOCK_NAME, archive_path, directory_of, worker_path

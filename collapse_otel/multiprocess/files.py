@@ -27,19 +27,19 @@ from typing import Any, BinaryIO
 import xxhash
 
 from .. import forksafe
-from ..outcome_stats import OutcomeTotals
+from ..engine.outcome_stats import OutcomeTotals
+from ..engine.stream import read_stream_head
 from ..records import StreamKey
-from ..state_file import (
-    _HEADER,
-    _TRAILER,
+from ..state.file import (
+    HEADER,
     MAGIC,
+    TRAILER,
     VERSION,
     CorruptState,
     StateStore,
     StreamsState,
 )
-from ..state_frames import read_frames
-from ..stream import read_stream_head
+from ..state.frames import read_frames
 from .paths import worker_path
 
 _log = logging.getLogger(__name__)
@@ -187,17 +187,17 @@ class _Hashing:
 
     @property
     def position(self) -> int:
-        return _HEADER.size + self.length - self.left
+        return HEADER.size + self.length - self.left
 
 
 def scan(f: BinaryIO, path: Path) -> FileIndex:
     """Index an open state file, verifying it whole; CorruptState on any mismatch."""
     ident = ident_of(f)
     try:
-        head = f.read(_HEADER.size)
-        if len(head) < _HEADER.size or _HEADER.unpack(head) != (MAGIC, VERSION):
+        head = f.read(HEADER.size)
+        if len(head) < HEADER.size or HEADER.unpack(head) != (MAGIC, VERSION):
             raise CorruptState("not a collapse-otel state file of this format")
-        length = ident[3] - _HEADER.size - _TRAILER.size
+        length = ident[3] - HEADER.size - TRAILER.size
         if length < 0:
             raise CorruptState("shorter than header and trailer")
         payload = _Hashing(f, length)
@@ -215,7 +215,7 @@ def scan(f: BinaryIO, path: Path) -> FileIndex:
         about = json.loads(payload.read(size))
         if payload.left or not isinstance(about, dict):
             raise CorruptState("payload continues after the about record")
-        stored_length, digest = _TRAILER.unpack(f.read(_TRAILER.size))
+        stored_length, digest = TRAILER.unpack(f.read(TRAILER.size))
         if stored_length != length or payload.sha.digest() != digest:
             raise CorruptState("checksum mismatch")
     except CorruptState:

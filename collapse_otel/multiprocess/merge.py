@@ -22,10 +22,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from ..pane import PaneParams
+from ..engine.pane import Pane, PaneParams
+from ..engine.stream import StreamState
 from ..signals.duplicates import DuplicateIndex, band_keys_for, check_and_add_many
 from ..signals.minhash import MinHasher
-from ..stream import Pane, StreamState
 
 _MIX = 0x9E3779B97F4A7C15
 _MASK = 2**64 - 1

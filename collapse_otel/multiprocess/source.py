@@ -26,14 +26,14 @@ from types import MappingProxyType
 from typing import BinaryIO, NamedTuple
 
 from .. import forksafe
-from ..aggregator import Aggregator
 from ..config import CollapseConfig
-from ..outcome_stats import OutcomeTotals
+from ..engine.aggregator import Aggregator
+from ..engine.outcome_stats import OutcomeTotals
+from ..engine.snapshot import AggregatorSnapshot, HistogramSnapshot, StreamSnapshot, WindowSignals
+from ..engine.stream import StreamState
+from ..engine.window import compute_window
 from ..records import StreamKey
-from ..snapshot import AggregatorSnapshot, HistogramSnapshot, StreamSnapshot, WindowSignals
-from ..state_file import CorruptState
-from ..stream import StreamState
-from ..window import compute_window
+from ..state.file import CorruptState
 from .files import FileIndex, StreamEntry, read_blob, scan
 from .merge import merge_streams
 from .paths import archive_path, worker_files

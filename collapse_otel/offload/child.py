@@ -16,9 +16,8 @@ import socket
 from typing import Any
 
 from ..config import CollapseConfig
-from ..health import PipelineStats
-from ..pipeline import Pipeline
-from ..pipeline_batches import FlushMarker
+from ..worker.health import PipelineStats
+from ..worker.pipeline import FlushMarker, Pipeline
 from .wire import (
     ACK,
     CONFIG,

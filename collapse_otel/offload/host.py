@@ -15,12 +15,11 @@ import logging
 import time
 from typing import Any
 
-from ..health import CAPTURE_ERROR, INVALID_RECORD, QUEUE_FULL, SHUTDOWN, PipelineStats
-from ..loops import LoopJudgement
-from ..outcomes import Outcome
-from ..pipeline import Pipeline
-from ..pipeline_batches import FlushMarker
 from ..records import AnswerRecord
+from ..records.outcomes import Outcome
+from ..turns.loops import LoopJudgement
+from ..worker.health import CAPTURE_ERROR, INVALID_RECORD, QUEUE_FULL, SHUTDOWN, PipelineStats
+from ..worker.pipeline import FlushMarker, Pipeline
 from .link import AnalysisLink, LinkError
 from .wire import DROPS, encode, encode_judgement, encode_outcome, encode_record
 

@@ -16,9 +16,9 @@ from dataclasses import fields
 from operator import attrgetter
 from typing import Any
 
-from ..loops import LoopJudgement
-from ..outcomes import Outcome
 from ..records import AnswerRecord
+from ..records.outcomes import Outcome
+from ..turns.loops import LoopJudgement
 
 RECORD, OUTCOME, FLUSH, ACK, DROPS, CONFIG = b"R", b"O", b"F", b"A", b"D", b"K"
 JUDGE = b"J"   # an ended agent turn's loop evidence (loops.LoopJudgement)

@@ -26,12 +26,12 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError as _PbDecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from ..loops import span_hit_limit
 from ..spans.conventions import chain_input, chain_output, classify, resource_labels
 from ..spans.evaluations import EVENT as EVALUATION_EVENT
 from ..spans.evaluations import MAX_PER_SPAN as MAX_EVALUATIONS
 from ..spans.evaluations import is_evaluation
 from ..spans.trace_turns import Note
+from ..turns.loops import span_hit_limit
 
 _STATUS_ERROR = 2   # opentelemetry.proto.trace.v1.Status.STATUS_CODE_ERROR
 

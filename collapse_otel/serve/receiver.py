@@ -23,9 +23,9 @@ from functools import partial
 
 from .. import forksafe
 from ..config import CollapseConfig
-from ..health import INVALID_EVALUATION
-from ..pipeline import EXTRACT_ERROR, Pipeline
 from ..records import AnswerRecord
+from ..worker.health import EXTRACT_ERROR, INVALID_EVALUATION
+from ..worker.pipeline import Pipeline
 from .body import gunzip
 from .decode import Batch, DecodeError, Overloaded, batch_of, parse_cost, parse_json, parse_protobuf
 from .settings import ServeSettings

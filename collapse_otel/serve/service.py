@@ -28,7 +28,7 @@ from prometheus_client.registry import CollectorRegistry
 from .. import forksafe
 from ..config import CollapseConfig
 from ..export.server import collapse_registry
-from ..state_file import StateError, StateStore, write_atomic
+from ..state.file import StateError, StateStore, write_atomic
 from . import grpc_server
 from .http import HttpApp, make_server
 from .metrics import ServeCollector

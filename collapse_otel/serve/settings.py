@@ -2,7 +2,7 @@
 
 The receiver's own knobs live here (the analysis knobs stay in CollapseConfig, whose fields
 the YAML file may set under ``collapse:``). The environment variables are declared in
-``SERVE_ENV_VARS`` in collapse_otel/envvars.py, the project-wide list.
+``SERVE_ENV_VARS`` in collapse_otel/config/envvars.py, the project-wide list.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..config import CollapseConfig, ConfigError, parse_value
-from ..envvars import SERVE_ENV_VARS
+from ..config.envvars import SERVE_ENV_VARS
+from ..config.settings import CollapseConfig, ConfigError, parse_value
 from ..export.server import is_loopback
 from .wal import FSYNC_POLICIES
 

@@ -18,13 +18,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..config import CollapseConfig
-from ..outcomes import Outcome
 from ..records import AnswerRecord
+from ..records.outcomes import Outcome
 from ..spans.conventions import LLM, SpanFacts, capped, extract, with_refs
 from ..spans.evaluations import evaluation_outcomes
 from ..spans.records import facts_to_record
 from ..spans.trace_buffer import ITEM_COST, LINK_COST, TRACE_COST, Trace, TraceBuffer
-from ..turns import policy_of
+from ..turns.answers import policy_of
 from .decode import Batch, SpanItem
 
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import forksafe
-from ..state_file import FILE_MODE, private_dir
+from ..state.file import FILE_MODE, private_dir
 
 _log = logging.getLogger(__name__)
 

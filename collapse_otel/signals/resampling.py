@@ -167,7 +167,7 @@ def chunked_compression(texts: Sequence[str], group: np.ndarray, level: int,
             continue
         data = " ".join(members).encode("utf-8", "surrogatepass")
         raw[k] = len(data)
-        packed[k] = len(_gzip(data, level))
+        packed[k] = len(gzip_bytes(data, level))
     if not raw.sum():
         return None, np.full(groups, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -175,7 +175,8 @@ def chunked_compression(texts: Sequence[str], group: np.ndarray, level: int,
     return float(raw.sum() / packed.sum()), loo
 
 
-def _gzip(data: bytes, level: int) -> bytes:
+def gzip_bytes(data: bytes, level: int) -> bytes:
+    """``data`` gzipped at ``level`` (the compression-ratio signal measures its length)."""
     c = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     return c.compress(data) + c.flush()
 
@@ -229,7 +230,7 @@ def embedding_with_jackknife(X: np.ndarray, group: np.ndarray, groups: int = GRO
         return empty
     S = X.T @ X
     total = X.sum(axis=0)
-    full = _embedding_stats(np.linalg.eigvalsh(S), total, n)
+    full = embedding_stats(np.linalg.eigvalsh(S), total, n)
     loo = np.full((groups, 3), np.nan)
     for k in range(groups):
         members = group == k
@@ -237,12 +238,12 @@ def embedding_with_jackknife(X: np.ndarray, group: np.ndarray, groups: int = GRO
         if n - n_k < 2:
             continue
         Xk = X[members]
-        loo[k] = _embedding_stats(np.linalg.eigvalsh(S - Xk.T @ Xk), total - Xk.sum(axis=0),
+        loo[k] = embedding_stats(np.linalg.eigvalsh(S - Xk.T @ Xk), total - Xk.sum(axis=0),
                                   n - n_k)
     return {name: (full[i], loo[:, i]) for i, name in enumerate(("vendi", "cosine", "rank"))}
 
 
-def _embedding_stats(lam: np.ndarray, total: np.ndarray, n: int) -> tuple[float, float, float]:
+def embedding_stats(lam: np.ndarray, total: np.ndarray, n: int) -> tuple[float, float, float]:
     """From the eigenvalues of S = X'X (unit rows): Vendi of K/n, mean cosine, effective rank."""
     lam = np.clip(lam, 0.0, None)
     return (vendi_from_eigenvalues(lam / n, 1.0), float((total @ total - n) / (n * (n - 1))),

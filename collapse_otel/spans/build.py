@@ -15,11 +15,10 @@ from itertools import islice
 from typing import Any
 
 from ..config import CollapseConfig
-from ..labels import MAX_LABEL_CHARS, safe_label_value
 from ..records import AnswerRecord
 from ..text.hashing import text_hash
-from ..text.token_estimate import (  # noqa: F401 - re-exported: capture's estimate
-    CHARS_PER_TOKEN,
+from ..text.labels import MAX_LABEL_CHARS, safe_label_value
+from ..text.token_estimate import (
     estimate_tokens,
     estimate_tokens_from_chars,
 )

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..loops import call_hash
-from ..outcomes import MAX_REF_CHARS, response_ref, trace_ref
-from .build import as_count, as_label, as_text, estimate_tokens, first_label
+from ..records.outcomes import MAX_REF_CHARS, response_ref, trace_ref
+from ..text.token_estimate import estimate_tokens
+from ..turns.loops import call_hash
+from .build import as_count, as_label, as_text, first_label
 from .jsonvalue import json_value as _json
 from .questions import llm_span_question
 from .retrievals import retrieval_ids
@@ -195,7 +196,7 @@ def _llm_facts(a: Mapping[str, Any]) -> SpanFacts:
 
 def with_refs(facts: SpanFacts, trace_id: int | bytes) -> SpanFacts:
     """LLM facts with the references feedback can name the answer by: its trace id and its
-    ``gen_ai.response.id`` (collapse_otel.outcomes)."""
+    ``gen_ai.response.id`` (collapse_otel.records.outcomes)."""
     refs = tuple(r for r in (trace_ref(trace_id), response_ref(facts.response_id)) if r)
     return replace(facts, refs=refs) if refs else facts
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TypeGuard
 
 from ..config import CollapseConfig
-from ..outcomes import (
+from ..records.outcomes import (
     EVALUATION,
     Outcome,
     as_score,

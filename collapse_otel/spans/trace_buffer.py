@@ -7,7 +7,7 @@ first seen, or more than ``max_traces`` traces or ``max_bytes`` bytes are held (
 first); then it takes the context ids of the retrievals nearest to it (trace_join), and each
 user turn of the trace has its answer picked, the other LLM calls marked intermediate
 (trace_turns); with ``loops`` on, an agent trace (tool calls, several LLM calls or a step
-limit) also gets its loop outcome (collapse_otel.loops: the trace as one turn). What held
+limit) also gets its loop outcome (collapse_otel.turns.loops: the trace as one turn). What held
 traces cost is estimated (``held_bytes``, brought up to date whenever a trace is held or held
 again), so the holder can count it in its memory bound. Single-threaded: only the pipeline's
 worker touches a buffer.
@@ -22,10 +22,10 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from ..loops import MAX_TOOL_CALLS, is_agent_turn, judge
-from ..outcomes import LOOP, Outcome
 from ..records import AnswerRecord
-from ..turns import TurnPolicy
+from ..records.outcomes import LOOP, Outcome
+from ..turns.answers import TurnPolicy
+from ..turns.loops import MAX_TOOL_CALLS, is_agent_turn, judge
 from .conventions import LLM, RETRIEVER, TOOL, SpanFacts
 from .trace_join import join_context_ids
 from .trace_turns import Note, answer_flags, turn_questions

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from ..turns import TurnPolicy, output_strings, pick_answer
+from ..turns.answers import TurnPolicy, output_strings, pick_answer
 from .conventions import SpanFacts
 from .questions import chain_question
 from .trace_join import ancestors

@@ -18,7 +18,7 @@ import numpy as np
 import xxhash
 
 HASH_VERSION = 2  # bumped when token hashes change: stored shingles of another version
-#                   compare with nothing (collapse_otel.state_compat)
+#                   compare with nothing (collapse_otel.engine.state_compat)
 _P = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier (golden ratio); mixes positions
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -26,7 +26,7 @@ _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 
 
 _LEN_SALT = np.uint64(0xD6E8FEB86659FD93)
-_WORD_K = np.random.default_rng(0x70CE).integers(1, 2**63, size=64, dtype=np.uint64) \
+WORD_K = np.random.default_rng(0x70CE).integers(1, 2**63, size=64, dtype=np.uint64) \
     * np.uint64(2) + np.uint64(1)  # odd multipliers of a token's first 64 8-byte words
 _TAIL_MASK = np.array([(1 << (8 * i)) - 1 for i in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
 _WORD_BYTES = np.zeros(256, dtype=bool)
@@ -67,8 +67,8 @@ def mix64(x: np.ndarray) -> np.ndarray:
 def _word_multiplier(k: int) -> np.uint64:
     """Odd multiplier of a token's k-th 8-byte word: a table for the first 64, then derived
     from k, so no two word positions of a long token share one."""
-    if k < len(_WORD_K):
-        multiplier: np.uint64 = _WORD_K[k]
+    if k < len(WORD_K):
+        multiplier: np.uint64 = WORD_K[k]
         return multiplier
     result: np.uint64 = mix64(np.array([k], dtype=np.uint64) ^ _LEN_SALT)[0] | np.uint64(1)
     return result
@@ -86,7 +86,7 @@ class TokenHasher:
         words = np.ndarray((len(buf) + 1,), dtype="<u8", buffer=padded, strides=(1,))
         lengths = lengths.astype(np.int64, copy=False)
         with np.errstate(over="ignore"):
-            acc = (words[starts] & _TAIL_MASK[np.minimum(lengths, 8)]) * _WORD_K[0]
+            acc = (words[starts] & _TAIL_MASK[np.minimum(lengths, 8)]) * WORD_K[0]
             longer = np.flatnonzero(lengths > 8)
             k = 1
             while len(longer):  # the rare tokens over 8 bytes, one more word per round

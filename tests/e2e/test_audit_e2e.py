@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from collapse_otel.audit import AnswerHashWriter
 from collapse_otel.mixin import MixinConfig, generate
 from collapse_otel.mixin.render import ALERTS_PATH, DASHBOARDS_DIR
 from collapse_otel.records import AnswerRecord
+from collapse_otel.state.answer_hashes import AnswerHashWriter
 from tests.support.audit_data import (
     SECRET,
     human,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.calibration import coverage
-from collapse_otel.registry import SIGNALS
+from collapse_otel.signals.registry import SIGNALS
 
 REPLICATES = 150
 

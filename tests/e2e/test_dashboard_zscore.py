@@ -16,7 +16,7 @@ import yaml
 from collapse_otel.mixin import MixinConfig, generate
 from collapse_otel.mixin.render import RULES_PATH
 from collapse_otel.mixin.verdict import zscore
-from collapse_otel.registry import BY_KEY
+from collapse_otel.signals.registry import BY_KEY
 from tests.support.promtool_verdict import BASE, release_series
 from tests.support.requires import require_binary
 

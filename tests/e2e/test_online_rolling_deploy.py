@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks.validation_online import CRITICAL, judge_online
 from benchmarks.verdict_stack import VerdictStack
-from collapse_otel.registry import verdict_signals
+from collapse_otel.signals.registry import verdict_signals
 from tests.support.requires import require_binary
 
 pytestmark = pytest.mark.e2e

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from collapse_otel.aggregator import Aggregator
 from collapse_otel.config import CollapseConfig
+from collapse_otel.engine import Aggregator
 from collapse_otel.export.series import stream_rows, unique_streams
 from collapse_otel.mixin.alerts import alerts_file
 from collapse_otel.mixin.config import MixinConfig

@@ -16,7 +16,7 @@ import yaml
 from collapse_otel.mixin import MixinConfig, generate
 from collapse_otel.mixin.render import RULES_PATH
 from collapse_otel.mixin.verdict import degraded, zscore
-from collapse_otel.registry import VERDICT_SIGNALS
+from collapse_otel.signals.registry import VERDICT_SIGNALS
 from tests.support.promtool_verdict import BASE, release_series
 from tests.support.requires import require_binary
 from tests.support.waiting import run_watched

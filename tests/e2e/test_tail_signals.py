@@ -52,7 +52,7 @@ def test_self_bleu_equals_sacrebleu():
 
 
 def test_coverage_deficits_count_what_occurs_once_and_twice():
-    from collapse_otel.window import sample_statistics
+    from collapse_otel.engine.window import sample_statistics
 
     texts = _sample()
     tokens = [tokenize(t) for t in texts]

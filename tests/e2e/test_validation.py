@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks.validation import Judged, failures, judge, judge_split, operating_table
 from collapse_otel.compare import CompareOptions
-from collapse_otel.registry import VERDICT_SIGNALS
+from collapse_otel.signals.registry import VERDICT_SIGNALS
 
 OPTIONS = CompareOptions(permutations=100)
 CORPORA = ("wikitext", "sotu")
@@ -85,7 +85,7 @@ def test_model_written_text_is_worse_than_human_on_every_verdict_signal():
     import json
 
     from collapse_otel.compare import window_of_answers
-    from collapse_otel.window import compute_window
+    from collapse_otel.engine.window import compute_window
     from tests.support.data import HUMAN_VS_LLM
 
     worse = {s.key: [] for s in VERDICT_SIGNALS}

@@ -12,7 +12,7 @@ from collapse_otel.mixin import MixinConfig, generate
 from collapse_otel.mixin import verdict as V
 from collapse_otel.mixin.render import ALERTS_PATH, RULES_PATH
 from collapse_otel.mixin.yamlout import dump
-from collapse_otel.registry import BY_KEY
+from collapse_otel.signals.registry import BY_KEY
 from tests.support.promtool_verdict import _expected, moved, release_series
 from tests.support.requires import require_binary
 

@@ -19,7 +19,7 @@ from collapse_otel.capture.langchain_handler import CollapseCallbackHandler
 from collapse_otel.capture.turn_loops import DROPPED, LoopWatch
 from collapse_otel.export.encode import encode_text
 from collapse_otel.export.prometheus import snapshot_families
-from collapse_otel.loops import (
+from collapse_otel.turns.loops import (
     MAX_TOOL_CALLS,
     REPEATED_ANSWER,
     REPEATED_TOOL_CALL,
@@ -347,11 +347,11 @@ def test_multiprocess_merge_sums_agent_loops(tmp_path):
     state file written and read back keeps the counts (the versioned codecs)."""
     import time
 
-    from collapse_otel.aggregator import Aggregator
     from collapse_otel.config import CollapseConfig
+    from collapse_otel.engine import Aggregator
     from collapse_otel.multiprocess.source import MultiprocessSource
-    from collapse_otel.outcomes import LOOP, Outcome
     from collapse_otel.records import StreamKey
+    from collapse_otel.records.outcomes import LOOP, Outcome
     from tests.support.worker_state import write_worker_state
 
     cfg = CollapseConfig(refresh_seconds=0)

@@ -30,8 +30,8 @@ from tests.support.audit_data import (
 
 pytest.importorskip("distributed")
 
-from collapse_otel.answer_hashes import answer_hash  # noqa: E402
 from collapse_otel.audit.distributed import merge, partial, run_audit_distributed  # noqa: E402
+from collapse_otel.state.answer_hashes import answer_hash  # noqa: E402
 
 
 def _one_word(text: str, word: str = "altered") -> str:

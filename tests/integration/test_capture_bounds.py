@@ -18,8 +18,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from collapse_otel.capture.observe import observe
 from collapse_otel.capture.span_processor import CollapseSpanProcessor
 from collapse_otel.config import CollapseConfig
-from collapse_otel.pipeline import Pipeline
 from collapse_otel.spans.build import CONTEXT_ITEMS_READ, QUESTION_CAPTURE_CHARS
+from collapse_otel.worker.pipeline import Pipeline
 from tests.support.waiting import run_watched, wait_progressing
 
 MIB = 1 << 20
@@ -150,7 +150,7 @@ import threading
 from opentelemetry.sdk.trace import TracerProvider
 from collapse_otel.capture.span_processor import CollapseSpanProcessor
 from collapse_otel.config import CollapseConfig
-from collapse_otel.pipeline import Pipeline
+from collapse_otel.worker.pipeline import Pipeline
 
 def rss():
     for line in open('/proc/self/status'):
@@ -194,7 +194,7 @@ def test_observe_peak_rss_with_long_answers_stays_near_the_budget() -> None:
     script = f"""
 from collapse_otel.capture.observe import observe
 from collapse_otel.config import CollapseConfig
-from collapse_otel.pipeline import Pipeline
+from collapse_otel.worker.pipeline import Pipeline
 
 def status(key):
     for line in open('/proc/self/status'):

@@ -18,8 +18,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from collapse_otel.capture.langchain_handler import CollapseCallbackHandler
 from collapse_otel.capture.observe import observe
 from collapse_otel.capture.span_processor import CollapseSpanProcessor
-from collapse_otel.ledger import MAX_KEYS, AnswerLedger
 from collapse_otel.records import OTHER_RELEASE, AnswerRecord, StreamKey
+from collapse_otel.worker.ledger import MAX_KEYS, AnswerLedger
 from tests.support.capture import (
     ANSWERS,
     USAGE,

@@ -18,12 +18,12 @@ from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from opentelemetry.sdk.trace import TracerProvider
 
-from collapse_otel.aggregator import Aggregator
 from collapse_otel.capture.langchain_handler import CollapseCallbackHandler
 from collapse_otel.capture.observe import observe
 from collapse_otel.capture.span_processor import CollapseSpanProcessor
 from collapse_otel.config import CollapseConfig
-from collapse_otel.pipeline import Pipeline
+from collapse_otel.engine import Aggregator
+from collapse_otel.worker.pipeline import Pipeline
 from tests.support.capture import simple_chain
 
 SECRET = "zebra-quartz-7781 confidential answer text"

@@ -8,9 +8,9 @@ from importlib.metadata import entry_points
 
 import pytest
 
-from collapse_otel import pipeline as pl
 from collapse_otel.capture.instrumentor import CollapseInstrumentor, instrument, uninstrument
 from collapse_otel.records import AnswerRecord
+from collapse_otel.worker import pipeline as pl
 from tests.support.capture import ANSWERS, rag_chain
 
 

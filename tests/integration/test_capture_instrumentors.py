@@ -179,8 +179,8 @@ def test_spans_pick_the_same_answers_as_the_handler(instrumented, shape):
 # LangChain run) plus a CollapseSpanProcessor on a provider a third-party instrumentor feeds.
 @pytest.fixture
 def zero_code():
-    from collapse_otel import pipeline as pl
     from collapse_otel.capture.instrumentor import uninstrument
+    from collapse_otel.worker import pipeline as pl
 
     before = pl.set_pipeline(None)
     yield

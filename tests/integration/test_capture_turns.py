@@ -14,7 +14,7 @@ from langchain_core.runnables import RunnableLambda
 
 from collapse_otel.capture.langchain_handler import CollapseCallbackHandler
 from collapse_otel.config import CollapseConfig
-from collapse_otel.turns import TurnPolicy, output_strings, pick_answer
+from collapse_otel.turns.answers import TurnPolicy, output_strings, pick_answer
 from tests.support.capture import (
     ANSWERS,
     QUESTIONS,

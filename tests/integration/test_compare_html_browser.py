@@ -11,7 +11,7 @@ import pytest
 
 from collapse_otel.cli import main
 from collapse_otel.compare.svg import VERDICT_COLOURS
-from collapse_otel.registry import SIGNALS
+from collapse_otel.signals.registry import SIGNALS
 from tests.support.compare_data import make_files
 from tests.support.headless import Browser
 from tests.support.requires import require_binary, require_module

@@ -14,9 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collapse_otel.analysis import BatchAnalyzer
-from collapse_otel.hash_core import (
-    _WORD_K,
+from collapse_otel.engine.analysis import BatchAnalyzer
+from collapse_otel.engine.hash_core import (
     PURE_ENV,
     compiled_batch_hashes,
     compiled_core,
@@ -26,7 +25,7 @@ from collapse_otel.records import AnswerRecord
 from collapse_otel.signals.embedding import HashedFeatureEmbedder
 from collapse_otel.signals.minhash import MinHasher
 from collapse_otel.text.entities import RuleBasedEntityExtractor
-from collapse_otel.text.hashing import TokenHasher
+from collapse_otel.text.hashing import WORD_K, TokenHasher
 from collapse_otel.text.normalize import clean_text, normalize, word_bytes
 from tests.support.multilingual import VARIED
 from tests.support.waiting import run_watched
@@ -121,7 +120,7 @@ def test_equal_on_random_text(texts):
 
 def test_long_tokens_use_derived_word_multipliers():
     """Tokens over 64 words (512 bytes) reach the multipliers derived past the table."""
-    assert len(_WORD_K) == 64
+    assert len(WORD_K) == 64
     long = [b"q" * 513, b"r" * 1024 + b" s", bytes(range(0x80, 0x100)) * 9]
     _assert_equal(long, MinHasher())
     hasher = TokenHasher()
@@ -161,9 +160,10 @@ def test_the_analysis_is_the_same_on_either_path(monkeypatch):
 _RUN = """
 import sys
 {block}
-from collapse_otel.aggregator import Aggregator, observe_all
+from collapse_otel.engine.aggregator import Aggregator
+from collapse_otel.engine.feeding import observe_all
 from collapse_otel.config import CollapseConfig
-from collapse_otel.hash_core import compiled_core
+from collapse_otel.engine.hash_core import compiled_core
 from collapse_otel.records import AnswerRecord
 from dataclasses import replace
 from benchmarks.workloads import data_answers, generated_answers
@@ -208,7 +208,7 @@ def test_the_core_releases_the_interpreter_lock():
     def work():  # nothing between the flag and the call may release the lock
         state["in_call"] = True
         started.set()
-        core.batch(pieces, _WORD_K, minhasher._a, minhasher._band_salt, 10, 3, 4, 5, 128)
+        core.batch(pieces, WORD_K, minhasher._a, minhasher._band_salt, 10, 3, 4, 5, 128)
         state["in_call"] = False
 
     old = sys.getswitchinterval()

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from collapse_otel.config import CollapseConfig
-from collapse_otel.envvars import ENV_VARS
+from collapse_otel.config.envvars import ENV_VARS
 
 
 def test_precedence():
@@ -83,7 +83,7 @@ def test_strict_parses_quoted_values_like_env_strings():
 @pytest.fixture
 def fresh_warnings(monkeypatch):
     """Warnings are given once per process; each test starts with none given."""
-    from collapse_otel import config
+    from collapse_otel.config import settings as config
 
     monkeypatch.setattr(config, "_warned", set())
 
@@ -124,7 +124,7 @@ def test_instrument_keeps_its_arguments_and_warns_once(tmp_path):
         "import logging, sys\n"
         "logging.basicConfig(stream=sys.stderr, format='%(message)s')\n"
         "import collapse_otel\n"
-        "from collapse_otel.pipeline import get_pipeline\n"
+        "from collapse_otel.worker.pipeline import get_pipeline\n"
         "collapse_otel.instrument(release='v7', previous_release='v6', prometheus_port=0,\n"
         "                         metrics_export='none', langchain=False)\n"
         "collapse_otel.observe('an answer', release='v7')\n"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from collapse_otel.envvars import ALL_ENV_VARS
+from collapse_otel.config.envvars import ALL_ENV_VARS
 from collapse_otel.export.names import ALL_METRICS
 from tests.support.waiting import run_watched
 
@@ -71,7 +71,7 @@ def test_signal_table_is_the_registry():
 
 
 def test_environment_tables_are_envvars():
-    """The tables of docs/configuration.md are generated from collapse_otel/envvars.py
+    """The tables of docs/configuration.md are generated from collapse_otel/config/envvars.py
     (python -m tests.support.envvar_docs rewrites them); they must not drift."""
     from tests.support.envvar_docs import PAGE, with_tables
 

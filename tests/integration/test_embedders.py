@@ -17,15 +17,15 @@ import threading
 import numpy as np
 import pytest
 
-from collapse_otel.aggregator import Aggregator
 from collapse_otel.compare import CompareOptions, compare_answers
 from collapse_otel.config import CollapseConfig
-from collapse_otel.pipeline import Pipeline
+from collapse_otel.engine import Aggregator
 from collapse_otel.records import AnswerRecord
-from collapse_otel.registry import BY_KEY, VERDICT_SIGNALS, verdict_signals
 from collapse_otel.signals import embedders as E
 from collapse_otel.signals.embedding import HashedFeatureEmbedder
+from collapse_otel.signals.registry import BY_KEY, VERDICT_SIGNALS, verdict_signals
 from collapse_otel.simulation import load_corpus, run_simulation
+from collapse_otel.worker.pipeline import Pipeline
 from tests.support.data import DATA
 
 

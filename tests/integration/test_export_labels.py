@@ -5,13 +5,12 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from collapse_otel.aggregator import Aggregator
 from collapse_otel.config import CollapseConfig
+from collapse_otel.engine import Aggregator, AggregatorSnapshot
 from collapse_otel.export.encode import generate_text
 from collapse_otel.export.prometheus import CollapseCollector
-from collapse_otel.labels import MAX_LABEL_CHARS, safe_label_value
 from collapse_otel.records import OTHER_RELEASE, AnswerRecord, StreamKey
-from collapse_otel.snapshot import AggregatorSnapshot
+from collapse_otel.text.labels import MAX_LABEL_CHARS, safe_label_value
 from tests.support.promtool_metrics import promtool_problems
 from tests.support.synthetic import synthetic_stream
 
@@ -109,7 +108,7 @@ def test_a_release_named_like_the_overflow_keeps_a_series_of_its_own():
 
 
 def test_an_evaluator_named_like_the_overflow_is_escaped_too():
-    from collapse_otel.outcomes import evaluator_name
+    from collapse_otel.records.outcomes import evaluator_name
 
     assert evaluator_name(OTHER_RELEASE).startswith(f"{OTHER_RELEASE}~")
     assert evaluator_name("judge") == "judge"

@@ -15,15 +15,15 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
 
-from collapse_otel.aggregator import Aggregator
 from collapse_otel.config import CollapseConfig
 from collapse_otel.demo.agent import sample_answers
+from collapse_otel.engine import Aggregator
 from collapse_otel.export import names as N
 from collapse_otel.export.otlp import register_otel_metrics, start_otlp_metrics
 from collapse_otel.export.prometheus import CollapseCollector
-from collapse_otel.outcomes import EVALUATION, FEEDBACK, LOOP, Outcome
-from collapse_otel.pipeline import PipelineStats
 from collapse_otel.records import AnswerRecord, StreamKey
+from collapse_otel.records.outcomes import EVALUATION, FEEDBACK, LOOP, Outcome
+from collapse_otel.worker.health import PipelineStats
 from tests.support.requires import require_module
 
 RELEASES = ("v1", "v2", "v3")

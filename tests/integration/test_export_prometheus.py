@@ -16,12 +16,17 @@ from prometheus_client import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
+from collapse_otel.engine.snapshot import (
+    SCORE_BUCKETS,
+    TOKEN_BUCKETS,
+    AggregatorSnapshot,
+    WindowSignals,
+)
 from collapse_otel.export import names as N
 from collapse_otel.export.encode import encode_text, generate_text
 from collapse_otel.export.prometheus import CollapseCollector
-from collapse_otel.pipeline import PipelineStats
 from collapse_otel.records import OTHER_RELEASE, StreamKey
-from collapse_otel.snapshot import SCORE_BUCKETS, TOKEN_BUCKETS, AggregatorSnapshot, WindowSignals
+from collapse_otel.worker.health import PipelineStats
 from tests.support.promtool_metrics import promtool_problems
 from tests.support.synthetic import synthetic_snapshot, synthetic_stream
 
@@ -210,9 +215,9 @@ def test_window_signals_default_is_a_valid_exposition():
 def test_no_negative_zero_in_the_exposition():
     """A value that comes out as -0.0 (the coverage deficit of a sample with no entity named
     once: 1 - 1) is exported as 0.0: "-0.0" in a scrape reads as a sign flip."""
+    from collapse_otel.engine.window import WindowInputs, compute_window
     from collapse_otel.signals.accumulators import MomentStats
     from collapse_otel.signals.answer_sample import SampledAnswer
-    from collapse_otel.window import WindowInputs, compute_window
 
     rows = [np.eye(4)[i].astype(np.float16).tobytes() for i in range(4)]
     sample = [SampledAnswer(f"answer {i} names ada", (7,), (), row) for i, row in enumerate(rows)]

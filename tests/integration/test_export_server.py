@@ -11,8 +11,8 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
-from collapse_otel.aggregator import Aggregator
 from collapse_otel.config import CollapseConfig
+from collapse_otel.engine import Aggregator
 from collapse_otel.export.encode import CONTENT_TYPE
 from collapse_otel.export.server import make_asgi_app, make_wsgi_app, start_prometheus_server
 from collapse_otel.records import AnswerRecord
@@ -105,7 +105,7 @@ def test_asgi_app(aggregator):
 
 
 def test_default_source_is_the_process_wide_pipeline():
-    from collapse_otel.pipeline import Pipeline, set_pipeline
+    from collapse_otel.worker.pipeline import Pipeline, set_pipeline
 
     pipeline = Pipeline(CollapseConfig(refresh_seconds=0))
     old = set_pipeline(pipeline)

@@ -30,14 +30,14 @@ from langchain_core.messages import AIMessage
 from langchain_core.tools import ToolException, tool
 from prometheus_client import generate_latest
 
-from collapse_otel import pipeline as pipeline_module
-from collapse_otel.aggregator import Aggregator
 from collapse_otel.capture import observe
 from collapse_otel.capture.langchain_handler import CollapseCallbackHandler
 from collapse_otel.config import CollapseConfig
+from collapse_otel.engine import Aggregator
 from collapse_otel.export import server as export_server
 from collapse_otel.multiprocess import writer as multiprocess_writer
-from collapse_otel.pipeline import Pipeline
+from collapse_otel.worker import pipeline as pipeline_module
+from collapse_otel.worker.pipeline import Pipeline
 
 langgraph_prebuilt = pytest.importorskip("langgraph.prebuilt")
 from langgraph.errors import GraphRecursionError  # noqa: E402

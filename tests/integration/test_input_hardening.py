@@ -11,10 +11,10 @@ import numpy as np
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-from collapse_otel.aggregator import Aggregator
 from collapse_otel.capture.observe import observe
 from collapse_otel.capture.span_processor import CollapseSpanProcessor
 from collapse_otel.config import CollapseConfig
+from collapse_otel.engine import Aggregator
 from collapse_otel.records import AnswerRecord
 from collapse_otel.serve.decode import batch_of
 from collapse_otel.serve.traces import TraceAssembler

@@ -1,4 +1,4 @@
-"""Release lineage (collapse_otel.lineage): which release is compared with which, and what every
+"""Release lineage (collapse_otel.config.lineage): which release is compared with which, and what every
 process publishes on ``collapse_release_info``.
 
 Expected values follow docs/operations.md "Release lineage" and the lineage module docstring: a configured
@@ -17,13 +17,13 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from collapse_otel import pipeline as pl
-from collapse_otel.aggregator import Aggregator
 from collapse_otel.config import CollapseConfig, ConfigError
+from collapse_otel.config.lineage import ANY, Lineage, parse_order, parse_scoped
+from collapse_otel.engine import Aggregator
 from collapse_otel.export.otlp import register_otel_metrics
 from collapse_otel.export.server import collapse_registry
-from collapse_otel.lineage import ANY, Lineage, parse_order, parse_scoped
 from collapse_otel.records import AnswerRecord
+from collapse_otel.worker import pipeline as pl
 
 INFO_LABELS = {"service", "release", "previous_release", "baseline_release"}
 

@@ -149,7 +149,7 @@ def test_fastapi_serves_metrics_at_the_path_without_a_redirect():
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
-    from collapse_otel.aggregator import Aggregator
+    from collapse_otel.engine import Aggregator
     from collapse_otel.export import make_asgi_app, mount_metrics
     from collapse_otel.records import AnswerRecord
 

@@ -12,16 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from collapse_otel.aggregator import Aggregator, observe_all
 from collapse_otel.config import CollapseConfig
+from collapse_otel.engine.aggregator import Aggregator
+from collapse_otel.engine.feeding import observe_all
+from collapse_otel.engine.stream import COUNTERS, StreamState
 from collapse_otel.multiprocess import MultiprocessSource, clear_directory, mark_process_dead
 from collapse_otel.multiprocess.__main__ import main as exporter_main
 from collapse_otel.multiprocess.files import health_of, save, scan, stream_counters
 from collapse_otel.multiprocess.paths import worker_path
-from collapse_otel.pipeline import Pipeline
 from collapse_otel.records import AnswerRecord, StreamKey
 from collapse_otel.signals.minhash import MinHasher
-from collapse_otel.stream import COUNTERS, StreamState
+from collapse_otel.worker.pipeline import Pipeline
 from tests.support.waiting import wait_progressing
 
 CFG = CollapseConfig(refresh_seconds=0.0)

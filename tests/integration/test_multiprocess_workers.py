@@ -33,8 +33,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
-from collapse_otel.aggregator import Aggregator, observe_all
 from collapse_otel.config import CollapseConfig
+from collapse_otel.engine.aggregator import Aggregator
+from collapse_otel.engine.feeding import observe_all
 from collapse_otel.export.encode import generate_text
 from collapse_otel.export.prometheus import CollapseCollector
 from collapse_otel.spans.build import make_record

@@ -17,9 +17,9 @@ from benchmarks.host_app import human_answers
 from collapse_otel.config import CollapseConfig
 from collapse_otel.multiprocess.source import MultiprocessSource
 from collapse_otel.offload.host import ProcessPipeline
-from collapse_otel.outcomes import FEEDBACK, Outcome
-from collapse_otel.pipeline import Pipeline
 from collapse_otel.records import AnswerRecord
+from collapse_otel.records.outcomes import FEEDBACK, Outcome
+from collapse_otel.worker.pipeline import Pipeline
 from tests.support.waiting import wait_progressing
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="AF_UNIX SOCK_SEQPACKET")
@@ -129,7 +129,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_the_analysis_process_dies_with_a_killed_host(tmp_path):
-    code = ("import sys, collapse_otel; from collapse_otel.pipeline import get_pipeline; "
+    code = ("import sys, collapse_otel; from collapse_otel.worker.pipeline import get_pipeline; "
             "collapse_otel.instrument(analysis='process', prometheus=False); "
             "print(get_pipeline().analysis_pid, flush=True); sys.stdin.read()")
     host = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
@@ -172,8 +172,8 @@ def test_instrument_with_an_analysis_process_serves_its_answers(monkeypatch):
     import urllib.request
     from pathlib import Path
 
-    from collapse_otel import pipeline as pl
     from collapse_otel.capture.instrumentor import instrument, uninstrument
+    from collapse_otel.worker import pipeline as pl
     from tests.support.capture import rag_chain
 
     monkeypatch.delenv("COLLAPSE_OTEL_MULTIPROC_DIR", raising=False)
@@ -255,7 +255,7 @@ def _agent_turns(pipeline) -> None:
 def test_agent_loops_are_judged_in_the_analysis_process_with_the_same_counts(tmp_path):
     """An ended agent turn's loop evidence goes to the analysis process, which judges it: the
     same loop counters as in-process, and no worker thread ever started in the host."""
-    from collapse_otel.loops import REPEATED_ANSWER, REPEATED_TOOL_CALL, STEP_LIMIT
+    from collapse_otel.turns.loops import REPEATED_ANSWER, REPEATED_TOOL_CALL, STEP_LIMIT
 
     results = {}
     for name, cls in (("thread", Pipeline), ("process", ProcessPipeline)):

@@ -14,7 +14,7 @@ from pathlib import Path
 from collapse_otel.config import CollapseConfig
 from collapse_otel.serve.service import Service
 from collapse_otel.serve.settings import ServeSettings
-from collapse_otel.spans.build import estimate_tokens
+from collapse_otel.text.token_estimate import estimate_tokens
 from tests.support.capture import RecordingAggregator
 from tests.support.serve import kv, post, request_of
 

@@ -12,11 +12,11 @@ import urllib.error
 
 import pytest
 
-from collapse_otel.aggregator import Aggregator
 from collapse_otel.config import CollapseConfig
+from collapse_otel.engine import Aggregator
 from collapse_otel.records import AnswerRecord
-from collapse_otel.serve import state
-from collapse_otel.serve.state import CorruptState, StateError, StateStore
+from collapse_otel.state import file as state
+from collapse_otel.state.file import CorruptState, StateError, StateStore
 from tests.support.serve import (
     REPO,
     ServerProcess,

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from collapse_otel.aggregator import Aggregator
 from collapse_otel.config import CollapseConfig
+from collapse_otel.engine import Aggregator
 from collapse_otel.serve.settings import SettingsError, resolve
 from collapse_otel.serve.wal import KIND_PROTOBUF, MAGIC, WriteAheadLog
-from collapse_otel.state_file import load_into
+from collapse_otel.state.file import load_into
 from tests.support.serve import (
     PROTOBUF,
     ServerProcess,

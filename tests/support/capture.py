@@ -13,10 +13,10 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
-from collapse_otel.aggregator import Aggregator
 from collapse_otel.config import CollapseConfig
-from collapse_otel.pipeline import Pipeline
+from collapse_otel.engine import Aggregator
 from collapse_otel.records import AnswerRecord
+from collapse_otel.worker.pipeline import Pipeline
 
 ANSWERS = [
     "Paris is the capital of France and its largest city.",

@@ -13,10 +13,11 @@ import json
 import random
 from pathlib import Path
 
-from collapse_otel.aggregator import Aggregator, observe_all
 from collapse_otel.config import CollapseConfig
+from collapse_otel.engine.aggregator import Aggregator
+from collapse_otel.engine.feeding import observe_all
 from collapse_otel.records import AnswerRecord
-from collapse_otel.serve.state import StateStore
+from collapse_otel.state.file import StateStore
 from tests.support.data import HUMAN_VS_LLM
 
 SECRET = "Zanzibar-Quokka-7731"

@@ -1,5 +1,5 @@
 """The tables of environment variables in docs/configuration.md, written from
-collapse_otel/envvars.py (``python -m tests.support.envvar_docs`` rewrites them; ``tests/integration/test_docs.py``
+collapse_otel/config/envvars.py (``python -m tests.support.envvar_docs`` rewrites them; ``tests/integration/test_docs.py``
 fails when they drift), so the documented defaults and meanings are the code's."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from collapse_otel.envvars import ENV_VARS, SERVE_ENV_VARS, EnvVar
+from collapse_otel.config.envvars import ENV_VARS, SERVE_ENV_VARS, EnvVar
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 TABLES = {"config": ENV_VARS, "serve": SERVE_ENV_VARS}

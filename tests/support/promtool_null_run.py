@@ -35,7 +35,7 @@ from collapse_otel.mixin import MixinConfig, generate
 from collapse_otel.mixin.render import ALERTS_PATH, RULES_PATH
 from collapse_otel.mixin.verdict import degraded, suspected, z_critical
 from collapse_otel.mixin.yamlout import dump
-from collapse_otel.registry import VERDICT_SIGNALS
+from collapse_otel.signals.registry import VERDICT_SIGNALS
 from tests.support.promtool_verdict import BASE, _labels
 
 STEP_S = 30

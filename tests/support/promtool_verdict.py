@@ -31,7 +31,7 @@ from collapse_otel.mixin import MixinConfig
 from collapse_otel.mixin.alerts import release_regression
 from collapse_otel.mixin.verdict import families_degraded, family_degraded, z_critical
 from collapse_otel.mixin.yamlout import dump
-from collapse_otel.registry import VERDICT_SIGNALS
+from collapse_otel.signals.registry import VERDICT_SIGNALS
 
 OUT = Path(__file__).resolve().parents[2] / "exporters" / "prometheus" / "tests" / \
     "verdict_test.yaml"

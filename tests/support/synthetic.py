@@ -6,9 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from collapse_otel.records import StreamKey
-from collapse_otel.registry import SIGNALS
-from collapse_otel.snapshot import (
+from collapse_otel.engine.snapshot import (
     LOOP_LENGTH_BUCKETS,
     SCORE_BUCKETS,
     TOKEN_BUCKETS,
@@ -17,6 +15,8 @@ from collapse_otel.snapshot import (
     StreamSnapshot,
     WindowSignals,
 )
+from collapse_otel.records import StreamKey
+from collapse_otel.signals.registry import SIGNALS
 
 
 def _histogram(rng: random.Random, count: int, scale: int) -> HistogramSnapshot:

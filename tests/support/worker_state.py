@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collapse_otel.aggregator import Aggregator
+from collapse_otel.engine import Aggregator
 from collapse_otel.multiprocess.files import health_of, save
 from collapse_otel.multiprocess.paths import worker_path
 

@@ -8,11 +8,12 @@ import time
 
 import pytest
 
-from collapse_otel.aggregator import Aggregator, observe_all, window_of
 from collapse_otel.config import CollapseConfig
+from collapse_otel.engine.aggregator import Aggregator
+from collapse_otel.engine.feeding import observe_all, window_of
 from collapse_otel.records import OTHER_RELEASE, AnswerRecord, StreamKey
-from collapse_otel.registry import COVERAGE
 from collapse_otel.signals import batch
+from collapse_otel.signals.registry import COVERAGE
 from collapse_otel.text import RuleBasedEntityExtractor, normalize, text_hash, tokenize
 from tests.support.data import load_texts
 

@@ -1,6 +1,6 @@
 """A record that fails inside a batch is left out whole; the rest of the batch is applied.
 
-What the Aggregator promises (aggregator.py, docs/signals.md "Streaming API"): a record whose
+What the Aggregator promises (engine/aggregator.py, docs/signals.md "Streaming API"): a record whose
 analysis fails is isolated, ``observe_batch`` returns None for it and counts it in
 ``errors_total``; a record
 whose labels cannot be read is dropped the same way ("this record only"). Nothing of such a
@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import time
 
-from collapse_otel import aggregator as aggregator_module
-from collapse_otel import analysis
-from collapse_otel.aggregator import Aggregator
 from collapse_otel.config import CollapseConfig
-from collapse_otel.pipeline import Pipeline
+from collapse_otel.engine import Aggregator, analysis
+from collapse_otel.engine import aggregator as aggregator_module
 from collapse_otel.records import AnswerRecord, StreamKey
+from collapse_otel.worker.pipeline import Pipeline
 
 T0 = time.time() - 60
 POISONED = "the poisoned answer text that appears only twice in this batch"
@@ -140,7 +139,7 @@ def test_a_failure_while_applying_stays_in_its_stream(monkeypatch):
     """Applying prepared answers raises only on a bug (or MemoryError). Then that stream's run
     is reported as failed, every other stream of the batch is applied, the pipeline's counts
     say exactly that, and the next batch applies."""
-    from collapse_otel.stream import StreamState
+    from collapse_otel.engine.stream import StreamState
 
     real = StreamState.apply_many
 

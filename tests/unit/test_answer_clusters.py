@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from collapse_otel.compare import CompareOptions, compare_answers, window_of_answers
+from collapse_otel.engine.window import compute_window
 from collapse_otel.signals import answer_clusters as A
 from collapse_otel.signals.coverage import Abundance
 from collapse_otel.text.hashing import TokenHasher
 from collapse_otel.text.normalize import word_bytes
-from collapse_otel.window import compute_window
 
 
 def _text(prefix: str, words: int = 40) -> str:

@@ -8,14 +8,14 @@ import os
 import stat
 from pathlib import Path
 
-from collapse_otel.aggregator import Aggregator
-from collapse_otel.audit.answer_hashes import AnswerHashWriter, answer_hash, writer_for
 from collapse_otel.audit.inputs import read_hashes
 from collapse_otel.compare import window_of_answers
 from collapse_otel.config import CollapseConfig
-from collapse_otel.pipeline import Pipeline
+from collapse_otel.engine import Aggregator
 from collapse_otel.records import AnswerRecord
+from collapse_otel.state.answer_hashes import AnswerHashWriter, answer_hash, writer_for
 from collapse_otel.text import normalize, text_hash
+from collapse_otel.worker.pipeline import Pipeline
 
 TEXTS = [f"Answer number {i}: the Kestrel office opens at {i} o'clock." for i in range(50)]
 

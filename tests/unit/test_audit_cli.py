@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from collapse_otel.audit import AnswerHashWriter
 from collapse_otel.audit.push import build_registry
 from collapse_otel.cli import main
 from collapse_otel.records import AnswerRecord
+from collapse_otel.state.answer_hashes import AnswerHashWriter
 from tests.support.audit_data import (
     SECRET,
     distilled,

@@ -9,11 +9,11 @@ import threading
 
 import pytest
 
-from collapse_otel import pipeline as pl
-from collapse_otel.aggregator import Aggregator
 from collapse_otel.config import CollapseConfig
-from collapse_otel.pipeline import Pipeline
+from collapse_otel.engine import Aggregator
 from collapse_otel.records import AnswerRecord
+from collapse_otel.worker import pipeline as pl
+from collapse_otel.worker.pipeline import Pipeline
 from tests.support.capture import make_pipeline
 
 

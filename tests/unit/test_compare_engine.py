@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from collapse_otel.aggregator import Aggregator
 from collapse_otel.compare import (
     NOT_ENOUGH,
     CompareOptions,
@@ -26,7 +25,8 @@ from collapse_otel.compare import (
 from collapse_otel.compare.engine import _adjust, _two_proportions, _welch
 from collapse_otel.compare.permutation import normal_p_value, permutation_test
 from collapse_otel.config import CollapseConfig
-from collapse_otel.feeding import observe_all
+from collapse_otel.engine import Aggregator
+from collapse_otel.engine.feeding import observe_all
 from collapse_otel.records import AnswerRecord, StreamKey
 from collapse_otel.signals.accumulators import MomentStats
 from tests.support.compare_data import pool, templated
@@ -264,7 +264,7 @@ def _decided(changes: dict[str, tuple[float, float]], **options) -> Comparison:
     """A comparison whose verdict signals all have p-values: ``changes`` gives some of them a
     change and its standard error (the rest: no change); families follow from the verdicts."""
     from collapse_otel.compare.engine import Z95, SignalResult, _families, _verdict
-    from collapse_otel.registry import SIGNALS
+    from collapse_otel.signals.registry import SIGNALS
 
     opts = CompareOptions(**options)
     results = []
@@ -319,7 +319,7 @@ def test_three_families_make_collapse_two_do_not() -> None:
 def test_every_mean_is_tested_on_its_own_moments() -> None:
     """A per-answer mean is Welch-tested on the moments its declaration names: a new mean
     without them falls back to the z-test on its errors, never onto another signal's."""
-    from collapse_otel.registry import SIGNALS
+    from collapse_otel.signals.registry import SIGNALS
 
     for s in SIGNALS:
         assert (s.statistic == "mean") == (s.per_answer is not None), s.key

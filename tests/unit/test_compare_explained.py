@@ -15,7 +15,7 @@ import pytest
 from collapse_otel.cli import main
 from collapse_otel.compare import fmt, svg
 from collapse_otel.compare.engine import NO_CHANGE, SignalResult, _verdict
-from collapse_otel.registry import BY_KEY
+from collapse_otel.signals.registry import BY_KEY
 from tests.support.compare_data import make_files
 
 FLOOR = 0.99   # distinct-2 falls by less on the collapsed candidate: significant, below it

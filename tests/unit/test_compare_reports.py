@@ -13,7 +13,7 @@ from collapse_otel.compare import fmt
 from collapse_otel.compare.engine import SignalResult
 from collapse_otel.compare.progress import THRESHOLD, ProgressBar
 from collapse_otel.compare.report_json import SCHEMA, SCHEMA_VERSION
-from collapse_otel.registry import BY_KEY, SIGNALS
+from collapse_otel.signals.registry import BY_KEY, SIGNALS
 from collapse_otel.version import __version__
 from tests.support.compare_data import make_files
 

@@ -12,9 +12,9 @@ from statistics import mean, pstdev
 
 from collapse_otel.compare import NOT_ENOUGH, compare_answers, window_of_answers
 from collapse_otel.config import CollapseConfig
+from collapse_otel.engine.window import compute_window
 from collapse_otel.records import AnswerRecord
 from collapse_otel.spans.build import make_record
-from collapse_otel.window import compute_window
 
 VARIED = [" ".join(f"word{i}-{j}" for j in range(5 + (i * 7) % 40)) for i in range(300)]
 UNIFORM = [" ".join(f"word{i}-{j}" for j in range(20)) for i in range(300)]

@@ -21,7 +21,7 @@ from collapse_otel.mixin.verdict import (
     z_critical,
     zscore,
 )
-from collapse_otel.registry import FAMILIES, SIGNALS, VERDICT_SIGNALS
+from collapse_otel.signals.registry import FAMILIES, SIGNALS, VERDICT_SIGNALS
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD_FILES = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))

@@ -292,8 +292,9 @@ def test_common_words_rule():
 def test_boilerplate_does_not_make_a_templated_release_look_richer():
     """The signal the rule is for: a release collapsed onto one template with sign-offs must not
     show more entities per answer, or a lower share of distinct ones, than a varied release."""
-    from collapse_otel.aggregator import Aggregator, observe_all
     from collapse_otel.config import CollapseConfig
+    from collapse_otel.engine.aggregator import Aggregator
+    from collapse_otel.engine.feeding import observe_all
     from collapse_otel.records import AnswerRecord
 
     varied = [
@@ -760,9 +761,9 @@ def test_entity_richness_at_equal_coverage_does_not_follow_the_sample_size():
     import random
 
     from collapse_otel.compare import window_of_answers
+    from collapse_otel.engine.window import compute_window
     from collapse_otel.simulation import load_corpus
     from collapse_otel.simulation.tokens import detokenize
-    from collapse_otel.window import compute_window
 
     texts = [detokenize(a) for a in load_corpus("wikitext", DATA)]
     random.Random(3).shuffle(texts)

@@ -12,7 +12,8 @@ import pytest
 
 import collapse_otel
 from collapse_otel.config import CollapseConfig
-from collapse_otel.outcomes import (
+from collapse_otel.records import AnswerRecord, StreamKey
+from collapse_otel.records.outcomes import (
     EVALUATION,
     FEEDBACK,
     Outcome,
@@ -22,8 +23,7 @@ from collapse_otel.outcomes import (
     run_ref,
     trace_ref,
 )
-from collapse_otel.records import AnswerRecord, StreamKey
-from collapse_otel.references import AnswerReferences
+from collapse_otel.worker.references import AnswerReferences
 from tests.support.capture import make_pipeline
 
 

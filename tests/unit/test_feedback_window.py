@@ -11,15 +11,16 @@ from collections import Counter
 
 import numpy as np
 
-from collapse_otel.aggregator import Aggregator, observe_all
 from collapse_otel.config import CollapseConfig
+from collapse_otel.engine.aggregator import Aggregator
+from collapse_otel.engine.feeding import observe_all
+from collapse_otel.engine.snapshot import SCORE_BUCKETS
+from collapse_otel.engine.stream import StreamState
+from collapse_otel.engine.window import proportion_se
 from collapse_otel.multiprocess import MultiprocessSource, mark_process_dead
-from collapse_otel.outcomes import EVALUATION, FEEDBACK, Outcome
 from collapse_otel.records import AnswerRecord, StreamKey
+from collapse_otel.records.outcomes import EVALUATION, FEEDBACK, Outcome
 from collapse_otel.signals.codec import Writer
-from collapse_otel.snapshot import SCORE_BUCKETS
-from collapse_otel.stream import StreamState
-from collapse_otel.window import proportion_se
 from tests.support.worker_state import write_worker_state
 
 KEY = StreamKey("rag", "v1", "default")

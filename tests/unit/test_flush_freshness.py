@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collapse_otel.config import CollapseConfig
-from collapse_otel.pipeline import Pipeline
 from collapse_otel.records import AnswerRecord
+from collapse_otel.worker.pipeline import Pipeline
 
 
 def test_snapshot_after_flush_sees_every_answer():

@@ -13,9 +13,10 @@ import tracemalloc
 
 import pytest
 
-from collapse_otel.aggregator import Aggregator, observe_all
-from collapse_otel.budget import water_level
 from collapse_otel.config import CollapseConfig
+from collapse_otel.engine.aggregator import Aggregator
+from collapse_otel.engine.budget import water_level
+from collapse_otel.engine.feeding import observe_all
 from collapse_otel.export.names import MEMORY_BUDGET, MEMORY_RETAINED, WINDOW_MEMORY_LIMITED
 from collapse_otel.export.series import health_rows, stream_rows, unique_streams
 from collapse_otel.records import AnswerRecord
@@ -151,7 +152,7 @@ def test_water_level():
 def test_long_answers_in_the_queue_are_bounded_and_counted():
     import threading
 
-    from collapse_otel.pipeline import Pipeline
+    from collapse_otel.worker.pipeline import Pipeline
 
     gate = threading.Event()
 

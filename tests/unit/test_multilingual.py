@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from collapse_otel.aggregator import Aggregator, observe_all
 from collapse_otel.config import CollapseConfig
+from collapse_otel.engine.aggregator import Aggregator
+from collapse_otel.engine.feeding import observe_all
 from collapse_otel.records import AnswerRecord
 from collapse_otel.signals.batch import distinct_n, seq_rep_n
 from collapse_otel.text import tokenize

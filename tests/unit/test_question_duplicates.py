@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from collapse_otel.aggregator import Aggregator
-from collapse_otel.analysis import QUESTION_CHARS, question_hash
 from collapse_otel.config import CollapseConfig
+from collapse_otel.engine import Aggregator
+from collapse_otel.engine.analysis import QUESTION_CHARS, question_hash
 from collapse_otel.export.prometheus import CollapseCollector
 from collapse_otel.records import AnswerRecord
 from collapse_otel.signals.duplicates import DuplicateIndex

@@ -15,13 +15,13 @@ from types import MappingProxyType
 import numpy as np
 import pytest
 
-from collapse_otel import registry
 from collapse_otel.compare import CompareOptions, compare_windows, window_of_answers
 from collapse_otel.compare.engine import DEGRADED
 from collapse_otel.compare.permutation import Permuted, normal_p_value
-from collapse_otel.registry import PERMUTATION, WELCH, Z_JACKKNIFE, Signal
+from collapse_otel.engine.window import compute_window
+from collapse_otel.signals import registry
 from collapse_otel.signals.accumulators import MomentStats
-from collapse_otel.window import compute_window
+from collapse_otel.signals.registry import PERMUTATION, WELCH, Z_JACKKNIFE, Signal
 from tests.support.compare_data import pool, templated
 
 PKG = Path(__file__).resolve().parents[2] / "collapse_otel"
@@ -29,7 +29,7 @@ N = 120
 # Mixin rules and alerts about the two feedback rates and the agent loop rate: each rate is
 # paired with the series that counts what it rests on (rated answers, evaluation results,
 # agent turns), which only those have.
-KEYS_ALLOWED_IN = {"registry.py", "mixin/feedback.py", "mixin/loops.py"}
+KEYS_ALLOWED_IN = {"signals/registry.py", "mixin/feedback.py", "mixin/loops.py"}
 
 
 def _moments(values) -> MomentStats:

@@ -7,14 +7,14 @@ import random
 
 import pytest
 
-from collapse_otel.aggregator import Aggregator
 from collapse_otel.config import CollapseConfig
+from collapse_otel.engine import Aggregator
 from collapse_otel.export.prometheus import snapshot_families
 from collapse_otel.records import AnswerRecord
-from collapse_otel.serve.state import StateStore
 from collapse_otel.signals.duplicates import DuplicateIndex
 from collapse_otel.signals.minhash import MinHasher
 from collapse_otel.signals.reservoir import ReservoirSample
+from collapse_otel.state.file import StateStore
 from tests.support.vocabulary import VOCAB
 
 

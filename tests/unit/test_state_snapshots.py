@@ -15,11 +15,11 @@ import tracemalloc
 
 import pytest
 
-from collapse_otel.aggregator import Aggregator
 from collapse_otel.config import CollapseConfig
+from collapse_otel.engine import Aggregator
 from collapse_otel.records import AnswerRecord
-from collapse_otel.serve import state
-from collapse_otel.serve.state import StateStore
+from collapse_otel.state import file as state
+from collapse_otel.state.file import StateStore
 from tests.support.vocabulary import VOCAB
 
 

@@ -59,9 +59,10 @@ def test_lazy_root_names_have_their_real_signatures(mypy_snippet: Snippet) -> No
 def test_a_correct_use_of_the_root_api_checks_clean(mypy_snippet: Snippet) -> None:
     out, status = mypy_snippet(
         "import collapse_otel\n"
+        "from collapse_otel.engine import Aggregator, AggregatorSnapshot\n"
         "queued: bool = collapse_otel.observe('a', release='r1', completion_tokens=3)\n"
-        "agg = collapse_otel.Aggregator()\n"
-        "snap: collapse_otel.AggregatorSnapshot = agg.snapshot()\n")
+        "agg = Aggregator(collapse_otel.CollapseConfig())\n"
+        "snap: AggregatorSnapshot = agg.snapshot()\n")
     assert (status, out.strip()) == (0, ""), out
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from collapse_otel.mixin.render import ALERTS_PATH, RULES_PATH
-from collapse_otel.registry import VERDICT_SIGNALS
+from collapse_otel.signals.registry import VERDICT_SIGNALS
 from tests.support.ops_stack import CANARY, ROOT, Stack, substitute, variable_values, wait
 
 pytestmark = pytest.mark.e2e

@@ -17,10 +17,10 @@ from types import ModuleType
 
 import numpy as np
 
-from .extension import PURE_ENV as PURE_ENV
-from .extension import compiled_core
-from .signals.minhash import MinHasher
-from .text.hashing import _WORD_K, NgramBatch, TokenHasher
+from ..extension import PURE_ENV as PURE_ENV
+from ..extension import compiled_core
+from ..signals.minhash import MinHasher
+from ..text.hashing import WORD_K, NgramBatch, TokenHasher
 
 MAX_BATCH = 1 << 16
 
@@ -55,7 +55,7 @@ def compiled_batch_hashes(core: ModuleType, pieces: Sequence[bytes], minhasher: 
     if len(pieces) > MAX_BATCH:
         raise ValueError(f"batches are limited to {MAX_BATCH} answers")
     tokens, lengths, total, unique, sh, counts, keys, rows = core.batch(
-        pieces, _WORD_K, minhasher._a, minhasher._band_salt, minhasher.bands, minhasher.rows,
+        pieces, WORD_K, minhasher._a, minhasher._band_salt, minhasher.bands, minhasher.rows,
         seq_n, shingle_n, dim)
     answers = len(pieces)
     return BatchHashes(
@@ -70,7 +70,7 @@ def numpy_batch_hashes(pieces: Sequence[bytes], minhasher: MinHasher, *, seq_n: 
                        shingle_n: int, dim: int = 0,
                        hasher: TokenHasher | None = None) -> BatchHashes:
     """The numpy path: the fallback, and the definition the compiled path must equal."""
-    from .signals.embedding import HashedFeatureEmbedder
+    from ..signals.embedding import HashedFeatureEmbedder
 
     batch = (hasher or TokenHasher()).batch(pieces)
     count = len(pieces)

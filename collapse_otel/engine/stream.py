@@ -13,17 +13,17 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..records import StreamKey
+from ..records.outcomes import LOOP, Outcome
+from ..signals.accumulators import MomentStats
+from ..signals.codec import Reader, Writer
+from ..signals.duplicates import DuplicateResult, check_and_add_many
+from ..signals.minhash import MinHasher
+from ..text.hashing import text_hash
 from .analysis import PreparedAnswer
 from .outcome_stats import OutcomeTotals, WindowOutcomes
-from .outcomes import LOOP, Outcome
 from .pane import PANE_BYTES, TAG_PANE, Pane, sampled
-from .records import StreamKey
-from .signals.accumulators import MomentStats
-from .signals.codec import Reader, Writer
-from .signals.duplicates import DuplicateResult, check_and_add_many
-from .signals.minhash import MinHasher
 from .snapshot import TOKEN_BUCKETS, HistogramSnapshot, StreamSnapshot, WindowSignals
-from .text.hashing import text_hash
 from .window import WindowInputs, compute_window
 
 __all__ = ["COUNTERS", "PANE_BYTES", "TAG_PANE", "Pane", "StreamHead", "StreamState",

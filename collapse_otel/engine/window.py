@@ -4,7 +4,7 @@ Runs on the worker outside the aggregator's lock (``Aggregator.refresh``). Each 
 computed as its registry entry declares (``Signal.estimate``), on a view of the window: its
 counts and moments (``inputs``), its reservoir sample prepared once for the corpus
 statistics (``sample``), and the window-level computations below (duplicate shares over the
-window's text hashes, distinct questions). Keys are those of ``collapse_otel.registry``.
+window's text hashes, distinct questions). Keys are those of ``collapse_otel.signals.registry``.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from types import MappingProxyType
 
 import numpy as np
 
-from .forksafe import cached_property
-from .registry import COVERAGE, SIGNALS, Estimate
-from .signals import resampling as R
-from .signals.accumulators import MomentStats, agresti_coull_se
-from .signals.answer_sample import SampledAnswer
-from .signals.sample_view import SampleView
+from ..forksafe import cached_property
+from ..signals import resampling as R
+from ..signals.accumulators import MomentStats, agresti_coull_se
+from ..signals.answer_sample import SampledAnswer
+from ..signals.registry import COVERAGE, SIGNALS, Estimate
+from ..signals.sample_view import SampleView
 from .snapshot import WindowSignals
 
 STREAMING_GZIP_LEVEL = 6

@@ -6,16 +6,16 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+from ..signals import answer_sample
+from ..signals.accumulators import FrequencyTable, MeanAccumulator, MomentStats
+from ..signals.answer_sample import SampledAnswer, unit_row
+from ..signals.codec import Reader, Writer
+from ..signals.duplicates import DuplicateIndex
+from ..signals.embedding import EmbeddingSketch
+from ..signals.minhash import MinHasher
+from ..signals.reservoir import ReservoirSample, legacy_items
 from .analysis import PreparedAnswer
 from .outcome_stats import WindowOutcomes
-from .signals import answer_sample
-from .signals.accumulators import FrequencyTable, MeanAccumulator, MomentStats
-from .signals.answer_sample import SampledAnswer, unit_row
-from .signals.codec import Reader, Writer
-from .signals.duplicates import DuplicateIndex
-from .signals.embedding import EmbeddingSketch
-from .signals.minhash import MinHasher
-from .signals.reservoir import ReservoirSample, legacy_items
 
 TAG_PANE = 40   # version 3: the sample holds whole analysed answers; 4: outcome counts
 PANE_BYTES = 3_000     # a pane's own objects and accumulators, beyond the parts counted below

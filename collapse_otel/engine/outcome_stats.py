@@ -4,7 +4,7 @@ Totals (exported as counters and histograms): thumbs up / down, the feedback sco
 and per evaluator its pass / fail / unknown counts and score histogram. Evaluator names are
 label values, so a stream keeps at most ``max_evaluators`` of them; later ones count under
 ``__other__``. Window counts (per pane, so the window's ratios slide with its answers): thumbs
-up / down and evaluation pass / fail / unknown. Agent turns (collapse_otel.loops) count the
+up / down and evaluation pass / fail / unknown. Agent turns (collapse_otel.turns.loops) count the
 same way: totals of turns, looping turns, loops by kind and the loop length histogram, and per
 pane the turns and looping turns. Everything adds (``merge``), for the multiprocess merge, and
 has a versioned codec (version 2 adds the agent turns; version 1 still loads, with none).
@@ -17,9 +17,9 @@ from types import MappingProxyType
 
 import numpy as np
 
-from .loops import KINDS as LOOP_KINDS
-from .outcomes import DOWN, FAIL, OTHER_EVALUATOR, PASS, RESULTS, UNKNOWN, UP
-from .signals.codec import Reader, Writer
+from ..records.outcomes import DOWN, FAIL, OTHER_EVALUATOR, PASS, RESULTS, UNKNOWN, UP
+from ..signals.codec import Reader, Writer
+from ..turns.loops import KINDS as LOOP_KINDS
 from .snapshot import LOOP_LENGTH_BUCKETS as LENGTH_BUCKETS
 from .snapshot import SCORE_BUCKETS, HistogramSnapshot
 

@@ -1,6 +1,6 @@
 """The streaming aggregator: per-stream windows of every collapse signal, bounded in memory.
 
-Records are analysed per batch outside the lock (collapse_otel.analysis), then applied to
+Records are analysed per batch outside the lock (collapse_otel.engine.analysis), then applied to
 their stream under the lock. Streams beyond ``max_streams`` fold into release='__other__'.
 Window gauges are computed on demand from the sketches and cached per stream, so a scrape
 costs little when nothing changed.
@@ -15,26 +15,27 @@ from collections.abc import Callable, Sequence
 from types import MappingProxyType
 from typing import NamedTuple
 
-from . import forksafe, state_frames
+from .. import forksafe
+from ..config import CollapseConfig
+from ..records import OTHER_RELEASE, AnswerRecord, StreamKey
+from ..records.outcomes import Outcome
+from ..signals.embedders import embedder_name, make_embedder
+from ..signals.embedding import Embedder
+from ..signals.minhash import MinHasher
+from ..state import frames as state_frames
+from ..state.answer_hashes import writer_for
+from ..text.entities import EntityExtractor, RuleBasedEntityExtractor
+from ..text.hashing import TokenHasher
+from ..text.labels import user_label_value
 from .analysis import BatchAnalyzer, PreparedAnswer
-from .answer_hashes import writer_for
 from .budget import MemoryBudget
-from .config import CollapseConfig
-from .feeding import chunks, observe_all, window_of
-from .labels import user_label_value
-from .outcomes import Outcome
-from .records import OTHER_RELEASE, AnswerRecord, StreamKey
-from .signals.embedders import embedder_name, make_embedder
-from .signals.embedding import Embedder
-from .signals.minhash import MinHasher
+from .feeding import chunks
 from .snapshot import AggregatorSnapshot, WindowSignals
 from .state_compat import fingerprint, reconcile
 from .stream import StreamState
-from .text.entities import EntityExtractor, RuleBasedEntityExtractor
-from .text.hashing import TokenHasher
 from .window import WindowInputs, compute_window
 
-__all__ = ["Aggregator", "AnswerResult", "observe_all", "sanitize_label", "window_of"]
+__all__ = ["Aggregator", "AnswerResult", "sanitize_label"]
 
 _log = logging.getLogger(__name__)
 OVERFLOW_STREAMS = 16

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from .records import StreamKey
+from ..records import StreamKey
 
 # Upper bounds of the prompt/completion token histograms (Prometheus adds +Inf).
 TOKEN_BUCKETS: tuple[float, ...] = (
@@ -61,7 +61,7 @@ _EMPTY: MappingProxyType[Any, Any] = MappingProxyType({})
 
 @dataclass(frozen=True)
 class WindowSignals:
-    """Window gauges of one stream, keyed by the signal registry (``collapse_otel.registry``).
+    """Window gauges of one stream, keyed by the signal registry (``collapse_otel.signals.registry``).
 
     A signal missing from ``values`` is undefined: the window holds too little to say (no
     text, no 4-grams, too few entity mentions); ``stderr`` has its standard error where one
@@ -108,7 +108,7 @@ class StreamSnapshot:
     evaluations_total: Mapping[tuple[str, str], int] = field(default_factory=_empty)
     evaluation_scores: Mapping[str, HistogramSnapshot] = field(default_factory=_empty)
     feedback_scores: HistogramSnapshot | None = None
-    # agent turns (collapse_otel.loops; empty until the stream has one): looping "true" /
+    # agent turns (collapse_otel.turns.loops; empty until the stream has one): looping "true" /
     # "false" -> count, kind of loop -> looping turns, the loop length of every agent turn
     agent_turns_total: Mapping[str, int] = field(default_factory=_empty)
     agent_loops_total: Mapping[str, int] = field(default_factory=_empty)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from .records import AnswerRecord, StreamKey
+from ..records import AnswerRecord, StreamKey
 from .snapshot import AggregatorSnapshot, WindowSignals
 
 if TYPE_CHECKING:

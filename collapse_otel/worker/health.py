@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .records import StreamKey
+from ..records import StreamKey
 
 # Drop reasons (label values of collapse_records_dropped_total{reason}).
 QUEUE_FULL = "queue_full"

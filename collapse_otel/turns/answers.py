@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .config import CollapseConfig
+from ..config import CollapseConfig
 
 MAX_OUTPUT_STRINGS = 512       # strings of a turn's output compared with its LLM answers
 MAX_OUTPUT_DEPTH = 8

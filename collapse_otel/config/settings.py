@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from ..records.outcomes import parse_thresholds
 from .envvars import ENV_BY_FIELD
 from .lineage import parse_order, parse_scoped
-from .outcomes import parse_thresholds
 
 _log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class CollapseConfig:
     service: str = "unknown_service"
     release: str = "unknown"
     cohort: str = "default"
-    previous_release: str = ""     # release lineage (collapse_otel.lineage): the release
+    previous_release: str = ""     # release lineage (collapse_otel.config.lineage): the release
     baseline_release: str = ""     # before ``release``, a pinned baseline, releases oldest
     release_order: str = ""        # first; each may hold svc=value entries
     window_answers: int = 10_000
@@ -86,7 +86,7 @@ class CollapseConfig:
         object.__setattr__(self, "embedder", str(self.embedder).strip().lower())
         # imported here: the embedders module loads numpy, which a gunicorn master importing
         # the multiprocess hooks (and so this module) must not pay for
-        from .signals.embedders import EMBEDDER_NAMES
+        from ..signals.embedders import EMBEDDER_NAMES
 
         if self.embedder not in EMBEDDER_NAMES:
             raise ValueError(f"embedder must be one of {', '.join(EMBEDDER_NAMES)}")

@@ -27,8 +27,8 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable
 from typing import Any
 
-from .labels import user_label_value
-from .records import OTHER_RELEASE, AnswerRecord, StreamKey
+from ..records import OTHER_RELEASE, AnswerRecord, StreamKey
+from ..text.labels import user_label_value
 
 TTL_SECONDS = 60.0     # a span path holds an answer up to its trace's hold_seconds (30)
 GRACE_SECONDS = 1.0

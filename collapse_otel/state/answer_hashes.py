@@ -21,9 +21,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
-from . import forksafe
-from .text.hashing import text_hash
-from .text.normalize import clean_text, normalize
+from .. import forksafe
+from ..text.hashing import text_hash
+from ..text.normalize import clean_text, normalize
 
 _log = logging.getLogger(__name__)
 HASH_CHARS = 16

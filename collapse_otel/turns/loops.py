@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import xxhash
 
-from .outcomes import LOOP, Outcome
-from .signals.duplicates import sorted_jaccard
-from .text.hashing import TokenHasher, text_hash
-from .text.normalize import clean_text, normalize, word_bytes
+from ..records.outcomes import LOOP, Outcome
+from ..signals.duplicates import sorted_jaccard
+from ..text.hashing import TokenHasher, text_hash
+from ..text.normalize import clean_text, normalize, word_bytes
 
 MIN_REPEATS = 3          # a step seen this many times in a row (answers) or at all (tools)
 MAX_TOOL_CALLS = 512     # tool-call hashes kept per turn; later ones are counted as dropped

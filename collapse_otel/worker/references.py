@@ -17,8 +17,8 @@ from collections.abc import Iterable
 
 import xxhash
 
-from .outcomes import Outcome
-from .records import AnswerRecord, StreamKey
+from ..records import AnswerRecord, StreamKey
+from ..records.outcomes import Outcome
 
 
 def _hash(ref: str) -> int:

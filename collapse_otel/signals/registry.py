@@ -30,8 +30,8 @@ from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 from typing import Any
 
-from .signals.accumulators import MomentStats, agresti_coull_se
-from .signals.resampling import distinct_share, top_share
+from .accumulators import MomentStats, agresti_coull_se
+from .resampling import distinct_share, top_share
 
 FAMILIES: tuple[str, ...] = (
     "duplication", "repetition", "lexical diversity", "entity diversity",

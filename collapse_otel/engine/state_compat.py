@@ -14,15 +14,16 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from .signals.duplicates import SHINGLE_SKETCH, DuplicateIndex, band_keys_for
-from .signals.embedders import LazyModelEmbedder
-from .signals.minhash import MinHasher
-from .stream import Pane, StreamState
-from .text.hashing import HASH_VERSION
+from ..signals.duplicates import SHINGLE_SKETCH, DuplicateIndex, band_keys_for
+from ..signals.embedders import LazyModelEmbedder
+from ..signals.minhash import MinHasher
+from ..text.hashing import HASH_VERSION
+from .pane import Pane
+from .stream import StreamState
 
 if TYPE_CHECKING:
-    from .config import CollapseConfig
-    from .signals.embedding import Embedder
+    from ..config import CollapseConfig
+    from ..signals.embedding import Embedder
 
 _log = logging.getLogger(__name__)
 

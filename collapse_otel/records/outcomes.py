@@ -3,7 +3,7 @@
 An ``Outcome`` says how an answer fared (a user's thumbs up or down, a score; an evaluator's
 score, label or pass/fail). It names the answer by references (a LangChain run id, an OTel
 trace id, a ``gen_ai.response.id``), so that the worker can put it in the stream (service,
-release, cohort) of the answer it rates (``references.py``). Pure functions, no I/O: capture,
+release, cohort) of the answer it rates (``worker/references.py``). Pure functions, no I/O: capture,
 the span readers and ``compare`` build events with them.
 """
 
@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from .labels import user_label_value
+from ..text.labels import user_label_value
 
 FEEDBACK, EVALUATION, LOOP = "feedback", "evaluation", "loop"
 UP, DOWN = "up", "down"
@@ -51,7 +51,7 @@ class Outcome:
     result: str = ""               # evaluation: pass | fail | unknown
     timestamp: float = field(default_factory=time.time)
     loop_length: int = 0           # loop: how often the turn's most repeated step ran
-    loop_kinds: tuple[str, ...] = ()   # loop: why it loops (collapse_otel.loops; empty: not)
+    loop_kinds: tuple[str, ...] = ()   # loop: why it loops (collapse_otel.turns.loops; empty: not)
 
 
 # -- references --------------------------------------------------------------------------

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..records import AnswerRecord
+from ..signals.duplicates import SHINGLE_SKETCH
+from ..signals.embedding import Embedder, HashedFeatureEmbedder
+from ..signals.minhash import MinHasher
+from ..text.entities import EntityExtractor
+from ..text.hashing import TokenHasher, text_hash
+from ..text.normalize import clean_text, normalize, word_bytes
 from .hash_core import batch_hashes
-from .records import AnswerRecord
-from .signals.duplicates import SHINGLE_SKETCH
-from .signals.embedding import Embedder, HashedFeatureEmbedder
-from .signals.minhash import MinHasher
-from .text.entities import EntityExtractor
-from .text.hashing import TokenHasher, text_hash
-from .text.normalize import clean_text, normalize, word_bytes
 
 SHINGLE_SIZE = 5
 SEQ_REP_N = 4

@@ -35,8 +35,8 @@ VERSION_MARKED = 3     # a mark before the payload
 MAX_MARK = 1 << 26
 FILE_MODE = 0o600
 _HEADER_V1 = struct.Struct(">8sH6xQ32s")
-_HEADER = struct.Struct(">8sH6x")
-_TRAILER = struct.Struct(">Q32s")
+HEADER = struct.Struct(">8sH6x")
+TRAILER = struct.Struct(">Q32s")
 _U64 = struct.Struct(">Q")
 
 
@@ -50,15 +50,15 @@ class CorruptState(ValueError):
 
 def encode(payload: bytes) -> bytes:
     """A whole snapshot file for ``payload`` (what ``StateStore.save`` streams)."""
-    return (_HEADER.pack(MAGIC, VERSION) + payload +
-            _TRAILER.pack(len(payload), hashlib.sha256(payload).digest()))
+    return (HEADER.pack(MAGIC, VERSION) + payload +
+            TRAILER.pack(len(payload), hashlib.sha256(payload).digest()))
 
 
 def decode(data: bytes) -> bytes:
     """The payload of a snapshot file (either version); CorruptState on any mismatch."""
-    if len(data) < _HEADER.size:
+    if len(data) < HEADER.size:
         raise CorruptState("shorter than the header")
-    magic, version = _HEADER.unpack_from(data)
+    magic, version = HEADER.unpack_from(data)
     if magic != MAGIC:
         raise CorruptState("not a collapse-otel state file")
     if version == VERSION_MARKED:
@@ -70,10 +70,10 @@ def decode(data: bytes) -> bytes:
         _, _, length, digest = _HEADER_V1.unpack_from(data)
         payload = data[_HEADER_V1.size:]
     elif version == VERSION:
-        if len(data) < _HEADER.size + _TRAILER.size:
+        if len(data) < HEADER.size + TRAILER.size:
             raise CorruptState("shorter than header and trailer")
-        length, digest = _TRAILER.unpack_from(data, len(data) - _TRAILER.size)
-        payload = data[_HEADER.size:len(data) - _TRAILER.size]
+        length, digest = TRAILER.unpack_from(data, len(data) - TRAILER.size)
+        payload = data[HEADER.size:len(data) - TRAILER.size]
     else:
         raise CorruptState(f"unsupported state format version {version}")
     if len(payload) != length:
@@ -85,10 +85,10 @@ def decode(data: bytes) -> bytes:
 
 def decode_checked(data: bytes) -> bytes:
     """The checksummed part of a version 2 or 3 file (header and trailer checked)."""
-    if len(data) < _HEADER.size + _TRAILER.size:
+    if len(data) < HEADER.size + TRAILER.size:
         raise CorruptState("shorter than header and trailer")
-    length, digest = _TRAILER.unpack_from(data, len(data) - _TRAILER.size)
-    body = data[_HEADER.size:len(data) - _TRAILER.size]
+    length, digest = TRAILER.unpack_from(data, len(data) - TRAILER.size)
+    body = data[HEADER.size:len(data) - TRAILER.size]
     if len(body) != length or hashlib.sha256(body).digest() != digest:
         raise CorruptState("checksum mismatch")
     return body
@@ -119,8 +119,8 @@ def read_mark(path: str | os.PathLike[str]) -> dict | None:
     """The mark of a version 3 file (None for other versions), without checking the whole
     checksum: for tools that only inspect a file."""
     with open(path, "rb") as f:
-        head = f.read(_HEADER.size)
-        if len(head) < _HEADER.size or _HEADER.unpack(head) != (MAGIC, VERSION_MARKED):
+        head = f.read(HEADER.size)
+        if len(head) < HEADER.size or HEADER.unpack(head) != (MAGIC, VERSION_MARKED):
             return None
         size = _U64.unpack(f.read(_U64.size))[0]
         if size > MAX_MARK:
@@ -210,14 +210,14 @@ def _load(f: BinaryIO, aggregator: StatefulAggregator) -> dict | None:
     """Stream a snapshot file into ``aggregator`` (``read_state``), verifying the checksum
     before the aggregator replaces its state; version 1 files are read whole. The mark of a
     version 3 file, else None."""
-    head = f.read(_HEADER.size)
-    if len(head) < _HEADER.size:
+    head = f.read(HEADER.size)
+    if len(head) < HEADER.size:
         raise CorruptState("shorter than the header")
-    magic, version = _HEADER.unpack(head)
+    magic, version = HEADER.unpack(head)
     if magic != MAGIC or version not in (VERSION, VERSION_MARKED):   # version 1, or foreign
         aggregator.restore(decode(head + f.read()))
         return None
-    length = os.fstat(f.fileno()).st_size - _HEADER.size - _TRAILER.size
+    length = os.fstat(f.fileno()).st_size - HEADER.size - TRAILER.size
     if length < 0:
         raise CorruptState("shorter than header and trailer")
     payload = _HashingReader(f, length)
@@ -234,7 +234,7 @@ def _load(f: BinaryIO, aggregator: StatefulAggregator) -> dict | None:
     def check() -> None:
         if payload.left:
             raise CorruptState("payload continues after the last stream")
-        stored_length, digest = _TRAILER.unpack(f.read(_TRAILER.size))
+        stored_length, digest = TRAILER.unpack(f.read(TRAILER.size))
         if stored_length != length or payload.sha.digest() != digest:
             raise CorruptState("checksum mismatch")
 
@@ -321,7 +321,7 @@ class StateStore:
         sha, size = hashlib.sha256(), 0
 
         with atomic_file(self.path) as f:
-            f.write(_HEADER.pack(MAGIC, VERSION if mark is None else VERSION_MARKED))
+            f.write(HEADER.pack(MAGIC, VERSION if mark is None else VERSION_MARKED))
 
             def write(data: bytes) -> None:
                 nonlocal size
@@ -333,8 +333,8 @@ class StateStore:
                 raw = json.dumps(mark, sort_keys=True, separators=(",", ":")).encode()
                 write(_U64.pack(len(raw)) + raw)
             aggregator.write_state(write)
-            f.write(_TRAILER.pack(size, sha.digest()))
-        return _HEADER.size + size + _TRAILER.size
+            f.write(TRAILER.pack(size, sha.digest()))
+        return HEADER.size + size + TRAILER.size
 
     def check_writable(self) -> None:
         """Create and remove a probe file beside the snapshot, so a directory serve cannot
