@@ -28,7 +28,7 @@ import json
 import os
 import pickle
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -42,9 +42,15 @@ from collapse_otel.simulation import REGIMES, Generation, run_simulation
 from collapse_otel.simulation.corpora import CORPORA, load_corpus
 from collapse_otel.simulation.tokens import detokenize
 
-CORPUS_DATA = Path(__file__).resolve().parents[1] / "tests" / "data"   # the shipped corpora
+from .ground_truth import (
+    CORPUS_DATA,
+    FIRST_JUDGED_ACCUMULATE,
+    generation_table,
+    ground_truth,
+    rate,
+)
+
 HUMAN_VS_LLM = CORPUS_DATA / "human-vs-llm"
-FIRST_JUDGED_ACCUMULATE = 3   # the control may differ from its first generations; not after
 
 
 @dataclass(frozen=True)
@@ -64,14 +70,6 @@ class Judged:
         if self.kind == "simulation":
             return ground_truth(self.regime, self.generation)
         return self.kind == "human-vs-model"
-
-
-def ground_truth(regime: str, generation: int) -> bool | None:
-    """Recursive training, gen k vs gen k-1: True (collapse, must be flagged) for replace,
-    False (must pass) for accumulate from generation 3, None (not judged) before."""
-    if regime == "replace":
-        return True
-    return False if generation >= FIRST_JUDGED_ACCUMULATE else None
 
 
 def releases(generations: Sequence[Generation]) -> list[list[AnswerRecord]]:
@@ -199,10 +197,6 @@ def load(path: Path, options: CompareOptions | None = None) -> list[Judged]:
     return out
 
 
-def _rate(flags: Sequence[bool]) -> str:
-    return f"{sum(flags)}/{len(flags)}" if flags else "-"
-
-
 def operating_table(judged: Sequence[Judged]) -> list[str]:
     """The operating table: per corpus, regime and generation, and per split size, the
     share of pairs flagged "collapse suspected", and whether it meets the requirement."""
@@ -224,7 +218,7 @@ def operating_table(judged: Sequence[Judged]) -> list[str]:
             for n in sorted({j.generation for j in splits if j.corpus == corpus}):
                 flags = [j.comparison.collapse_suspected for j in splits
                          if (j.corpus, j.generation) == (corpus, n)]
-                cells.append(f"{n:,} a side: {_rate(flags)} ({100 * sum(flags) / len(flags):.0f}%)")
+                cells.append(f"{n:,} a side: {rate(flags)} ({100 * sum(flags) / len(flags):.0f}%)")
             lines.append(f"{corpus:10s} " + "; ".join(cells))
     human = [j for j in judged if j.kind == "human-vs-model"]
     if human:
@@ -234,20 +228,6 @@ def operating_table(judged: Sequence[Judged]) -> list[str]:
             lines.append(f"{j.corpus:8s} {j.regime:15s} {c.verdict:20s} "
                          f"({', '.join(c.degraded_families) or 'no family'}"
                          f"{'; critical: ' + ', '.join(c.critical_signals) if c.critical_signals else ''})")
-    return lines
-
-
-def generation_table(flags: Mapping[tuple[str, str, int], Sequence[bool]],
-                     title: str) -> list[str]:
-    """Per corpus, regime and generation k (the keys of ``flags``): flagged / judged."""
-    if not flags:
-        return []
-    gens = sorted({k for _, _, k in flags})
-    lines = [title, "corpus     regime      " + "".join(f"  gen{k}/{k - 1}" for k in gens)]
-    for corpus in dict.fromkeys(c for c, _, _ in flags):
-        for regime in REGIMES:
-            cells = [f"{_rate(flags.get((corpus, regime, k), [])):>9s}" for k in gens]
-            lines.append(f"{corpus:10s} {regime:11s} " + "".join(cells))
     return lines
 
 

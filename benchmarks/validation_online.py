@@ -29,7 +29,7 @@ from collapse_otel.simulation import REGIMES, Generation, run_simulation
 from collapse_otel.simulation.corpora import load_corpus
 from collapse_otel.simulation.recursive import Regime
 
-from .validation import CORPUS_DATA, FIRST_JUDGED_ACCUMULATE, generation_table, ground_truth
+from .ground_truth import CORPUS_DATA, FIRST_JUDGED_ACCUMULATE, generation_table, ground_truth
 from .verdict_stack import VerdictStack, active
 
 READY_SECONDS = 900.0      # hang guard: a release analysing its answers on a loaded machine

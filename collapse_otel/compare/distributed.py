@@ -26,8 +26,7 @@ from functools import lru_cache
 from typing import NamedTuple, overload
 
 from ..engine.aggregator import Aggregator
-from ..engine.analysis import PreparedAnswer
-from ..engine.feeding import chunks
+from ..engine.analysis import PreparedAnswer, chunks
 from ..engine.pane import sampled
 from ..engine.window import WindowInputs
 from ..records import AnswerRecord

@@ -27,9 +27,8 @@ from ..state.answer_hashes import writer_for
 from ..text.entities import EntityExtractor, RuleBasedEntityExtractor
 from ..text.hashing import TokenHasher
 from ..text.labels import user_label_value
-from .analysis import BatchAnalyzer, PreparedAnswer
+from .analysis import BatchAnalyzer, PreparedAnswer, chunks
 from .budget import MemoryBudget
-from .feeding import chunks
 from .snapshot import AggregatorSnapshot, WindowSignals
 from .state_compat import fingerprint, reconcile
 from .stream import StreamState

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +32,23 @@ CONTEXT_CACHE_ID_CHARS = 128
 MAX_TOKENS = 100_000_000  # per answer; larger reports are treated as invalid
 SAMPLE_CHARS = 4_096  # what the window sample keeps of an answer, and where entities are read
 QUESTION_CHARS = 4_096  # of a question, what its hash reads
+CHUNK = 4096  # records analysed together at most (bounded temporary arrays) ...
+CHUNK_CHARS = 1 << 18  # ... and at most this much answer text (the analysis holds about 32
+#                        bytes per character of a chunk: 8 MiB)
+
+
+def chunks(records: Sequence[AnswerRecord]) -> Iterable[Sequence[AnswerRecord]]:
+    """Consecutive pieces of at most CHUNK records and CHUNK_CHARS characters of answer text
+    (at least one record each), so a batch of long answers is analysed in bounded memory."""
+    start, chars = 0, 0
+    for i, rec in enumerate(records):
+        size = len(rec.answer) if isinstance(rec.answer, str | bytes) else 0
+        if i > start and (i - start >= CHUNK or chars + size > CHUNK_CHARS):
+            yield records[start:i]
+            start, chars = i, 0
+        chars += size
+    if start < len(records):
+        yield records[start:] if start else records
 
 
 @dataclass(slots=True)
