@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from ..compare.inputs import InputError
 from ..compare.partitions import BLOCKSIZE, SPLIT_EVERY, file_blocks, partition_rows
@@ -29,7 +30,7 @@ from ..state.answer_hashes import answer_hash
 from ..text.hashing import text_hash
 from ..text.normalize import clean_text, normalize
 from .contamination import CANDIDATES, Contamination, Match, Sketches, TrainingIndex, sketch
-from .diversity import measure_plan, plan, with_counts
+from .diversity import DiversityOptions, SamplePlan, measure_plan, plan, with_counts
 from .engine import AuditOptions, AuditResult, audit_result, version_audit
 from .inputs import (
     MAX_SOURCE_CHARS,
@@ -159,7 +160,7 @@ def _contamination(out: Partial, texts: list[str], lines: list[int], opts: Audit
                 continue
             sim = sorted_jaccard(sh, other)
             if sim >= opts.threshold:
-                h = rows.hashes[idx]
+                h = cast(int, rows.hashes[idx])   # a row with shingles has text: a hash
                 found.append((sim, hits[idx], idx, h, lines[idx]))
                 out.first[h] = (idx, lines[idx])
 
@@ -225,7 +226,7 @@ def run_audit_distributed(paths: Sequence[str], options: AuditOptions | None = N
     labels = [_check(path, p) for path, p in zip(paths, merged, strict=True)]
     _unique(labels, paths)
     samples = []
-    plans = []
+    plans: list[tuple[SamplePlan, int] | None] = []   # None: diversity not measured
     for label, path, kind, parts, p in zip(labels, paths, kinds, blocks, merged, strict=True):
         if opts.diversity is None:
             plans.append(None)
@@ -241,6 +242,7 @@ def run_audit_distributed(paths: Sequence[str], options: AuditOptions | None = N
                 offsets[s] = offsets.get(s, 0) + n
         plans.append((sp, len(p.blocks)))
     fetched = list(dask.compute(*samples)) if samples else []
+    contaminated: set[int]
     audits, previous, contaminated = [], None, set()
     for label, path, kind, p, planned in zip(labels, paths, kinds, merged, plans, strict=True):
         found = _matches(p, held, holdout) if held is not None and holdout is not None \
@@ -254,7 +256,8 @@ def run_audit_distributed(paths: Sequence[str], options: AuditOptions | None = N
             for part in fetched[:n]:
                 rows.update(part)
             del fetched[:n]
-            diversity = with_counts(measure_plan(label, sp, rows, opts.diversity), p.counts)
+            planned_with = cast(DiversityOptions, opts.diversity)   # planned: it is set
+            diversity = with_counts(measure_plan(label, sp, rows, planned_with), p.counts)
         previous = version_audit(opts, previous, label, str(path), kind, p.rows, p.counts,
                                  found, p.own_hits if own is not None else None, diversity)
         audits.append(previous)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, overload
 
 from ..compare.inputs import (
     CSV_DELIMITERS,
@@ -85,6 +86,12 @@ def row_text(path: str, n: int, row: dict, column: str) -> str:
     return value
 
 
+@overload
+def row_name(path: str, n: int, row: dict, column: str, limit: int,
+             required: Literal[True] = ...) -> str: ...
+@overload
+def row_name(path: str, n: int, row: dict, column: str, limit: int,
+             required: bool = ...) -> str | None: ...
 def row_name(path: str, n: int, row: dict, column: str, limit: int,
              required: bool = True) -> str | None:
     """A short name (source, version): a string or an integer, not empty, at most

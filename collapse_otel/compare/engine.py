@@ -15,9 +15,10 @@ family moves). The rule and its measured operating characteristic: docs/verdict.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from statistics import NormalDist
+from typing import Any, cast
 
 import numpy as np
 
@@ -132,7 +133,9 @@ class Comparison:
         if not judged:
             return {}
         z = NormalDist().inv_cdf(1 - self.options.alpha / (2 * len(judged)))
-        return {r.signal.key: r.change * r.signal.collapse - z * (r.high - r.low) / (2 * Z95)
+        # a degraded verdict has a change (NOT_ENOUGH is the verdict without one)
+        return {r.signal.key: cast(float, r.change) * r.signal.collapse
+                - z * (r.high - r.low) / (2 * Z95)
                 for r in judged if self.margin(r.signal.key) is not None
                 and r.verdict == DEGRADED and r.low is not None and r.high is not None}
 
@@ -140,7 +143,9 @@ class Comparison:
     def critical_signals(self) -> tuple[str, ...]:
         """Verdict signals that degraded beyond their critical margin: the widened interval
         of the change lies wholly beyond the margin the collapse way."""
-        return tuple(k for k, bound in self.critical_bounds.items() if bound > self.margin(k))
+        # critical_bounds holds only the signals with a margin
+        return tuple(k for k, bound in self.critical_bounds.items()
+                     if bound > cast(float, self.margin(k)))
 
     @property
     def collapse_suspected(self) -> bool:
@@ -203,10 +208,10 @@ def compare_windows(baseline: WindowInputs, candidate: WindowInputs,
     a, b = (equal_size(w, m, texts, questions) for w in (baseline, candidate))
     # Hill numbers at the smaller of the two samples' coverages, per kind of type: that
     # sample as observed, the other interpolated down to it
-    va, vb = WindowView(a), WindowView(b)   # each side's sample work, done once
-    coverage = common_coverage(compute_window(a, view=va), compute_window(b, view=vb))
-    wa = compute_window(a, view=va.at(coverage))
-    wb = compute_window(b, view=vb.at(coverage))
+    view_a, view_b = WindowView(a), WindowView(b)   # each side's sample work, done once
+    coverage = common_coverage(compute_window(a, view=view_a), compute_window(b, view=view_b))
+    wa = compute_window(a, view=view_a.at(coverage))
+    wb = compute_window(b, view=view_b.at(coverage))
     perm = permutation_test(a.sample, b.sample, opts.permutations, opts.seed) if m >= 4 else {}
     raw: list[tuple[Signal, dict]] = []
     # judged under the embedder of both samples; embeddings of two spaces are never compared
@@ -243,7 +248,7 @@ def common_coverage(wa: WindowSignals, wb: WindowSignals) -> dict[str, float]:
         deficits = [w.values.get(s.key) for w in (wa, wb) for s in SIGNALS
                     if s.species == kind and s.order is None]
         if len(deficits) == 2 and None not in deficits:
-            out[kind] = 1.0 - max(deficits)
+            out[kind] = 1.0 - max(cast("list[float]", deficits))
     return out
 
 
@@ -256,11 +261,14 @@ def _p_value(s: Signal, a: WindowInputs, b: WindowInputs, va, vb, sa, sb,
     if s.test == PERMUTATION and perm.get(s.key) is not None:
         return perm[s.key], s.test
     if s.test == TWO_PROPORTIONS:
-        pa, pb = s.proportion(a), s.proportion(b)
+        # the registry checks that a signal declaring this test has its counts
+        proportion = cast("Callable[[Any], tuple[int, int] | None]", s.proportion)
+        pa, pb = proportion(a), proportion(b)
         if pa is not None and pb is not None:
             return _two_proportions(*pa, *pb), s.test
     if s.test == WELCH:
-        return _welch(s.per_answer(a), s.per_answer(b)), s.test
+        per_answer = cast("Callable[[Any], MomentStats]", s.per_answer)   # likewise
+        return _welch(per_answer(a), per_answer(b)), s.test
     if sa is None or sb is None:
         return None, ""
     return _normal(vb - va, math.hypot(sa, sb)), s.test if s.test == Z_DELTA else Z_JACKKNIFE
@@ -287,7 +295,8 @@ def _welch(a: MomentStats, b: MomentStats) -> float | None:
     sa, sb = a.mean_se(), b.mean_se()
     if sa is None or sb is None or not (math.isfinite(sa) and math.isfinite(sb)):
         return None
-    return _normal(b.mean() - a.mean(), math.hypot(sa, sb))
+    # an error of the mean needs two values, so both means exist
+    return _normal(cast(float, b.mean()) - cast(float, a.mean()), math.hypot(sa, sb))
 
 
 def _change(s: Signal, va, vb, sa, sb) -> tuple[float | None, float | None, float | None]:

@@ -5,6 +5,7 @@ for relative signals and in points for absolute ones, "—" for anything missing
 from __future__ import annotations
 
 import math
+from typing import cast
 
 from ..engine.snapshot import TOKEN_BUCKETS
 from .engine import NO_CHANGE, NOT_ENOUGH, Comparison, SignalResult
@@ -113,7 +114,8 @@ def reason(r: SignalResult, alpha: float) -> str:
         if p >= alpha:
             return f"not significant (p {p_value(r)} >= {alpha:g})"
         return f"{change(r)} is below its floor of {floor(r)}"
-    way = "the collapse way" if r.signal.worse(r.change) else "away from collapse"
+    # a judged verdict (not NOT_ENOUGH) has a change
+    way = "the collapse way" if r.signal.worse(cast(float, r.change)) else "away from collapse"
     return (f"{change(r)} {way}, at least its floor of {floor(r)}, and significant "
             f"(p {p_value(r)} < {alpha:g})")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 
@@ -175,13 +175,16 @@ class Pool:
 
     def repeated_across(self, n: int = 4) -> Permuted | None:
         d = _distinct(self.batch, n, joined=False)
-        return None if d is None else Permuted(lambda h: tuple(1.0 - v for v in d(h)))
+        return None if d is None else \
+            Permuted(lambda h: cast("tuple[float, float]", tuple(1.0 - v for v in d(h))))
 
     def ngram_diversity(self) -> Permuted | None:
         joined = [_distinct(self.batch, n, joined=True) for n in (1, 2, 3, 4)]
         if not all(joined):
             return None
-        return Permuted(lambda h: tuple(map(sum, zip(*(f(h) for f in joined), strict=True))))
+        parts = cast("list[Statistic]", joined)   # all() above: none is None
+        return Permuted(lambda h: cast("tuple[float, float]",
+                                       tuple(map(sum, zip(*(f(h) for f in parts), strict=True)))))
 
     def self_repetition(self) -> Permuted | None:
         return _permuted(_self_repetition(self.batch))
@@ -192,7 +195,8 @@ class Pool:
         if kind in ("words", "bigrams"):
             return _permuted(_types_unseen(self.batch, {"words": 1, "bigrams": 2}[kind]))
         texts = [item.text for item in self.items]
-        keyed = {"entities": lambda: [item.entities for item in self.items],
+        keyed: dict[str, Callable[[], Sequence[Sequence[int]]]] = {
+                 "entities": lambda: [item.entities for item in self.items],
                  "near_answers": lambda: [(label,) for label in
                                           A.near_labels(texts, self.batch).tolist()]}
         return _permuted(_keyed(keyed[kind](), C.deficit))
@@ -239,20 +243,21 @@ def _embedding(X: np.ndarray, rows: np.ndarray) -> Callable[[int], Statistic]:
     """Vendi, mean cosine and effective rank (0, 1, 2) of each half, from S_half = X_h' X_h
     and S - S_half (one product per split, shared by the three)."""
     S, total = X.T @ X, X.sum(axis=0)
-    cache: dict[str, tuple] = {}
+    # the last split's key and its per-half (vendi, cosine, rank)
+    cache: dict[str, bytes | list[tuple[float, float, float]]] = {}
 
-    def both(half: np.ndarray) -> tuple:
+    def both(half: np.ndarray) -> list[tuple[float, float, float]]:
         key = half.tobytes()
         if cache.get("key") != key:
             side = half[rows] > 0
             Xh = X[side]
             Sh, th, nh = Xh.T @ Xh, Xh.sum(axis=0), len(Xh)
-            pair = []
+            pair: list[tuple[float, float, float]] = []
             for S_, t_, n_ in ((Sh, th, nh), (S - Sh, total - th, len(X) - nh)):
                 pair.append(R.embedding_stats(np.linalg.eigvalsh(S_), t_, n_) if n_ >= 2
                             else (math.nan,) * 3)
             cache.update(key=key, value=pair)
-        return cache["value"]
+        return cast("list[tuple[float, float, float]]", cache["value"])
 
     def pick(i: int) -> Statistic:
         return lambda half: (both(half)[0][i], both(half)[1][i])

@@ -13,6 +13,7 @@ comparison as a whole, with a warning naming the column (never a value).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from ..config import CollapseConfig
 from ..records.outcomes import EVALUATION, FEEDBACK, Outcome, as_rating, evaluator_name, judge_of
@@ -73,7 +74,9 @@ def merge_outcome_counts(windows: Sequence) -> tuple[tuple[int, int] | None,
     ev = [w.evaluations for w in windows if w.evaluations is not None]
     feedback = tuple(map(sum, zip(*fb, strict=True))) if fb else None
     evaluations = tuple(map(sum, zip(*ev, strict=True))) if ev else None
-    return feedback, evaluations
+    # the sums keep the length of the tuples they add (two, three)
+    return (cast("tuple[int, int] | None", feedback),
+            cast("tuple[int, int, int] | None", evaluations))
 
 
 def outcomes_by_cohort(path: str, groups: dict[str, list], outcomes: dict[int, tuple[Outcome, ...]],

@@ -16,7 +16,8 @@ import re
 import socket
 import time
 import zlib
-from typing import Any, BinaryIO
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from .. import forksafe
 
@@ -57,13 +58,22 @@ class ByteBudget:
             self.used -= n
 
 
+class BufferedInput(Protocol):
+    """What the reader needs of the handler's rfile (a BufferedReader): ``read1`` and ``peek``
+    make at most one socket read, so the deadline is checked between reads."""
+
+    def read(self, size: int, /) -> bytes: ...
+    def read1(self, size: int, /) -> bytes: ...
+    def peek(self, size: int, /) -> bytes: ...
+
+
 class BodyReader:
     """Reads (or discards) one request body before ``deadline`` seconds have passed.
 
     ``done()`` must follow: it returns the budget and restores the connection's idle timeout.
     """
 
-    def __init__(self, rfile: BinaryIO, sock: socket.socket, headers: Any, *,
+    def __init__(self, rfile: BufferedInput, sock: socket.socket, headers: Any, *,
                  deadline: float, budget: ByteBudget, idle_timeout: float | None) -> None:
         self._rfile, self._sock, self._headers = rfile, sock, headers
         self._seconds = deadline
@@ -124,7 +134,7 @@ class BodyReader:
         return True
 
     # -- reading --------------------------------------------------------------------------
-    def _io(self, read: Any, n: int) -> bytes:
+    def _io(self, read: Callable[[int], bytes], n: int) -> bytes:
         """``read(n)`` (read1 or peek: one socket read at most) within the deadline."""
         remaining = self._deadline - time.monotonic()
         if remaining <= 0:

@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from sys import getsizeof
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError as _PbDecodeError
@@ -112,16 +112,16 @@ def parse_cost(body: bytes | bytearray, json_body: bool = False) -> int:
     return len(body) + PARSED_PER_TAG * body.count(b"\n")
 
 
-def parse_protobuf(body: bytes) -> ExportTraceServiceRequest:
+def parse_protobuf(body: bytes | bytearray) -> ExportTraceServiceRequest:
     req = ExportTraceServiceRequest()
     try:
-        req.ParseFromString(body)
+        req.ParseFromString(cast(bytes, body))   # the stub says bytes; any buffer parses
     except (_PbDecodeError, RecursionError, ValueError) as exc:
         raise DecodeError(f"invalid protobuf: {type(exc).__name__}") from None
     return req
 
 
-def parse_json(body: bytes) -> ExportTraceServiceRequest:
+def parse_json(body: bytes | bytearray) -> ExportTraceServiceRequest:
     """OTLP/JSON: lowerCamelCase (original names accepted too), ids as hex, enums as ints."""
     try:
         data = json.loads(body)

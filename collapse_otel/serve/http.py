@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 from google.protobuf import json_format
@@ -160,7 +160,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]
         app = self.server.app
-        reader = BodyReader(self.rfile, self.connection, self.headers,
+        # rbufsize is -1 (the default): StreamRequestHandler's rfile is a BufferedReader
+        reader = BodyReader(cast(io.BufferedReader, self.rfile), self.connection, self.headers,
                             deadline=app.body_timeout, budget=app.receiving,
                             idle_timeout=self.timeout)
         try:
@@ -215,11 +216,12 @@ class Handler(BaseHTTPRequestHandler):
                   (GZIP if encoding == "gzip" else 0), body)   # as received, for the log
         extra = 0
         if encoding == "gzip":
-            body = gunzip(body, app.max_body)
-            if body is None:
+            unzipped = gunzip(body, app.max_body)
+            if unzipped is None:
                 return self._error(413, f"decompressed body over {app.max_body} bytes", fmt)
-            if isinstance(body, str):
-                return self._error(400, body, fmt)
+            if isinstance(unzipped, str):
+                return self._error(400, unzipped, fmt)
+            body = unzipped
             extra = len(body)       # the decompressed copy, beside the received body
         receiver = app.receiver
         try:
@@ -295,7 +297,8 @@ def make_server(host: str, port: int, app: HttpApp, *, otlp: bool,
     server_class = _Server
     if ":" in host:
         import socket
-        server_class = type("_Server6", (_Server,), {"address_family": socket.AF_INET6})
+        server_class = cast("type[_Server]",
+                            type("_Server6", (_Server,), {"address_family": socket.AF_INET6}))
     httpd = server_class((host, port), Handler)
     httpd.app, httpd.serve_otlp, httpd.serve_metrics = app, otlp, metrics
     return httpd

@@ -24,6 +24,7 @@ from functools import partial
 from .. import forksafe
 from ..config import CollapseConfig
 from ..records import AnswerRecord
+from ..records.outcomes import Outcome as RecordOutcome
 from ..worker.health import EXTRACT_ERROR, INVALID_EVALUATION
 from ..worker.pipeline import Pipeline
 from .body import gunzip
@@ -132,6 +133,7 @@ class Receiver:
             reserved += n
 
         req = None
+        error: BaseException | None
         try:
             req = parse(body)
             batch = batch_of(req, charge)
@@ -279,7 +281,8 @@ class Receiver:
             self.queued_answers -= answers
             self.queued_bytes -= nbytes
 
-    def _work(self, batch: Batch, nbytes: int, seq: int | None = None) -> list[AnswerRecord]:
+    def _work(self, batch: Batch, nbytes: int,
+              seq: int | None = None) -> list[AnswerRecord | RecordOutcome]:
         """Runs on the pipeline's worker thread. ``seq``: the request's place in the log."""
         try:
             records = self.assembler.ingest(batch)
@@ -353,11 +356,12 @@ class Receiver:
         return True
 
     def _decode_logged(self, entry: Entry) -> Batch:
-        body: bytes | str | None = entry.body
+        body = entry.body
         if entry.kind & GZIP:
-            body = gunzip(entry.body, max(self.settings.max_body_bytes, 1 << 30))
-            if not isinstance(body, bytes):
+            unzipped = gunzip(entry.body, max(self.settings.max_body_bytes, 1 << 30))
+            if not isinstance(unzipped, bytes):
                 raise DecodeError("logged gzip body does not decompress")
+            body = unzipped
         kind = entry.kind & ~GZIP
         req = parse_json(body) if kind == KIND_JSON else parse_protobuf(body)
         return batch_of(req)

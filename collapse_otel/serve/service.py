@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client.registry import CollectorRegistry
 
@@ -83,7 +83,9 @@ class Service:
             try:
                 self._replay((result.mark or {}).get("wal") or {})
             except OSError as exc:    # say which file, not "cannot listen"
-                raise StateError(f"cannot use the write-ahead log {self.wal.directory}: "
+                # the log is made with the state store, above
+                wal = cast(WriteAheadLog, self.wal).directory
+                raise StateError(f"cannot use the write-ahead log {wal}: "
                                  f"{exc.strerror or exc}") from None
         app = HttpApp(self.receiver, self.registry, s.token)
         same = s.metrics_port < 0 or s.metrics_port == s.otlp_http_port != 0

@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import ModuleType
+from typing import cast
 
 import numpy as np
 
@@ -90,7 +91,7 @@ class DuplicateIndex:
         self.question_hashes = array("Q")   # per answer; 0 = question unknown
         self._exact: set[int] = set()
         self._pairs: set[int] = set()       # (text, question) pairs seen
-        self._buckets: dict[int, int | array] = {}   # band key -> position(s), oldest first
+        self._buckets: dict[int, int | array[int]] = {}   # band key -> position(s), oldest first
         self._hist = np.zeros((0, HIST_BINS), dtype=np.uint8)   # see match_in_window
         self._hist_state = np.zeros(0, dtype=np.int8)   # 0 not computed, 1 usable, 2 not
         self.exact_count = 0
@@ -337,7 +338,8 @@ def band_keys_for(minhasher: MinHasher, shingles: np.ndarray) -> list[int] | Non
     if not len(shingles):
         return None
     sig = minhasher.signatures(shingles, np.zeros(len(shingles), np.int64), 1)
-    return minhasher.band_keys(sig)[0].tolist()
+    keys: list[int] = minhasher.band_keys(sig)[0].tolist()
+    return keys
 
 
 _NOT_DUPLICATE = DuplicateResult(False, False, 0.0)
@@ -412,7 +414,7 @@ def _ranked(panes: list[DuplicateIndex], band_keys: Iterable[int], limit: int) -
     buckets' entries, joined without a numpy call per bucket): the work is bounded by bands x BUCKET_DEPTH whatever the traffic, and
     on templated traffic, where siblings crowd every bucket, it is a handful of numpy calls
     for the window instead of several per bucket and pane."""
-    parts: list = []       # the buckets' arrays, joined as bytes (no numpy call per bucket)
+    parts: list[array[int]] = []   # the buckets' arrays, joined as bytes (no numpy call per bucket)
     newer = 0              # where the newer pane's entries start
     for pane in panes:
         buckets = pane._buckets
@@ -434,18 +436,19 @@ def _ranked(panes: list[DuplicateIndex], band_keys: Iterable[int], limit: int) -
         counts = Counter(entries.tolist())
         return sorted(counts, key=lambda i: (counts[i], i), reverse=True)[:limit]
     entries = np.sort(entries)
-    first = np.empty(total, dtype=bool)
-    first[0] = True
-    np.not_equal(entries[1:], entries[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
-    counts = np.empty(len(starts), dtype=np.int64)
-    np.subtract(starts[1:], starts[:-1], out=counts[:-1])
-    counts[-1] = total - starts[-1]
-    keys = (counts << _IDX_BITS) | entries[starts]
+    head = np.empty(total, dtype=bool)   # where each distinct position's run starts
+    head[0] = True
+    np.not_equal(entries[1:], entries[:-1], out=head[1:])
+    starts = np.flatnonzero(head)
+    runs = np.empty(len(starts), dtype=np.int64)
+    np.subtract(starts[1:], starts[:-1], out=runs[:-1])
+    runs[-1] = total - starts[-1]
+    keys = (runs << _IDX_BITS) | entries[starts]
     if len(keys) > limit:
         keys = keys[np.argpartition(keys, len(keys) - limit)[len(keys) - limit:]]
     keys.sort()
-    return (keys[::-1] & ((1 << _IDX_BITS) - 1)).tolist()
+    positions: list[int] = (keys[::-1] & ((1 << _IDX_BITS) - 1)).tolist()
+    return positions
 
 
 def match_in_window(panes: list[DuplicateIndex], shingles: np.ndarray, band_keys: list[int],
@@ -495,7 +498,8 @@ def _bounded(panes: list[DuplicateIndex], split: int, ranked: list[int], length:
     shared = np.minimum(hists, hist).sum(axis=1, dtype=np.int64)
     lengths = hists.sum(axis=1, dtype=np.int64)   # a histogram counts every shingle
     bound = shared / np.maximum(length + lengths - shared, 1)
-    return idx[~usable | (bound >= floor)].tolist()
+    kept: list[int] = idx[~usable | (bound >= floor)].tolist()
+    return kept
 
 
 def compiled_match(core: ModuleType, panes: list[DuplicateIndex], shingles: np.ndarray,
@@ -548,8 +552,8 @@ def _check_and_add(panes: list[DuplicateIndex], text_hash: int, shingles: np.nda
     best, found = 0.0, None
     hist: np.ndarray | bytes | None
     if shingles is not None and len(shingles):
-        if band_keys is None:
-            band_keys = band_keys_for(current.minhasher, shingles)
+        if band_keys is None:   # shingles is not empty, so neither are its keys
+            band_keys = cast("list[int]", band_keys_for(current.minhasher, shingles))
         matched = None if core is None else \
             compiled_match(core, panes, shingles, band_keys, MAX_CANDIDATES, threshold, True)
         if matched is None:
@@ -574,7 +578,8 @@ def _add_checked(panes: list[DuplicateIndex], text_hash: int, shingles: np.ndarr
     current = panes[-1]
     near = best >= threshold
     match, owner = (found[1], panes[found[0]]) if found is not None else (None, current)
-    cross = near and bool(question) and owner.question_hashes[match] != question
+    # near implies a verified match (threshold > 0), so match is a position here
+    cross = near and bool(question) and owner.question_hashes[cast(int, match)] != question
     current.add(text_hash, shingles, band_keys, exact=False, near=near, question=question,
                 cross=cross)
     if hist is not None:

@@ -33,7 +33,8 @@ class MinHasher:
         shingles are all-ones (max) and must be ignored by the caller."""
         sig = np.full((len(self._a), answers), np.iinfo(np.uint64).max, dtype=np.uint64)
         if not len(hashes):
-            return sig.T
+            empty: np.ndarray = sig.T
+            return empty
         mixed = mix64(hashes.astype(np.uint64))
         for lo in range(0, len(mixed), SIGNATURE_BLOCK):
             # a block at a time: the hash values take bands*rows*8 bytes per shingle, so a
@@ -48,7 +49,8 @@ class MinHasher:
             at = who[starts]   # distinct answers (an answer's shingles are contiguous)
             lows = np.minimum.reduceat(values, starts, axis=1)
             sig[:, at] = lows if lo == 0 else np.minimum(sig[:, at], lows)
-        return sig.T
+        per_answer: np.ndarray = sig.T
+        return per_answer
 
     def band_keys(self, sig: np.ndarray) -> np.ndarray:
         """One 64-bit key per (answer, band): equal keys = equal r-row band."""
