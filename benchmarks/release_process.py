@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from .prometheus import stop_process
 
@@ -41,7 +42,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from collapse_otel.capture import Pipeline, observe
-    from collapse_otel.export.server import start_prometheus_server
 
     answers = json.loads(args.answers.read_text(encoding="utf-8"))
     pipeline = Pipeline()      # CollapseConfig.resolve(): labels and lineage from the env
@@ -54,8 +54,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     stats = pipeline.stats()
     if stats.dropped or stats.records_processed != len(answers):   # never lose answers quietly
         sys.exit(f"analysed {stats.records_processed} of {len(answers)}: {stats.dropped}")
-    server = start_prometheus_server(args.port, "127.0.0.1", source=pipeline)
-    print(f"ready {stats.records_processed} {server.url}", flush=True)
+    serve_until_terminated(pipeline, args.port, stats.records_processed)
+
+
+def serve_until_terminated(pipeline: Any, port: int, ready: int) -> None:
+    """Serve the pipeline's /metrics on 127.0.0.1:``port``, print ``ready N URL`` (what
+    :class:`ReleaseProcess` waits for) and return on SIGTERM."""
+    from collapse_otel.export.server import start_prometheus_server
+
+    server = start_prometheus_server(port, "127.0.0.1", source=pipeline)
+    print(f"ready {ready} {server.url}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     while not stop.wait(0.5):

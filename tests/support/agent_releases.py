@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import signal
 import sys
-import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -32,6 +30,8 @@ from langchain_core.messages import AIMessage
 from langchain_core.tools import ToolException, tool
 from langgraph.errors import GraphRecursionError
 from langgraph.prebuilt import create_react_agent
+
+from benchmarks.release_process import serve_until_terminated
 
 RECURSION_LIMIT = 9   # model, tools, model, ... : a looping turn calls the tool 4 times
 
@@ -80,7 +80,6 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     from collapse_otel.capture import Pipeline
     from collapse_otel.capture.langchain_handler import CollapseCallbackHandler
-    from collapse_otel.export.server import start_prometheus_server
 
     turns = json.loads(args.answers.read_text(encoding="utf-8"))
     pipeline = Pipeline()      # CollapseConfig.resolve(): labels and lineage from the env
@@ -94,13 +93,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(f"dropped: {stats.dropped}")
     (stream,) = pipeline.aggregator.snapshot().streams
     judged = sum(stream.agent_turns_total.values())
-    server = start_prometheus_server(args.port, "127.0.0.1", source=pipeline)
-    print(f"ready {judged} {server.url}", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    while not stop.wait(0.5):
-        pass
-    server.close()
+    serve_until_terminated(pipeline, args.port, judged)
 
 
 if __name__ == "__main__":
