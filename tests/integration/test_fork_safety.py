@@ -48,7 +48,6 @@ pytestmark = [pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork"
 PKG = Path(__file__).resolve().parents[1] / "collapse_otel"
 CHILD_SECONDS = 60      # a child still running then dumps its stacks and exits 1
 PARENT_SECONDS = 120    # a child still running then is killed and the test fails
-FORKS = 30
 
 
 class ToolCallingFake(GenericFakeChatModel):
@@ -163,60 +162,6 @@ def test_locks_held_by_another_thread_at_fork_are_free_in_the_child(tmp_path: Pa
     assert code == 0
     looping_turn(agent, handler)   # the parent goes on, its locks released by their holder
     assert p.flush(30) and _looping(agg) == 2
-
-
-@pytest.mark.slow   # forks 30 times while threads capture
-def test_forking_while_threads_capture_never_hangs_a_child(tmp_path: Path) -> None:
-    p, agg, handler = _capture(tmp_path)
-    agent = looping_agent()
-    # every path once before the threads: a module that a thread is still importing at the
-    # fork stays locked in the child (CPython's per-module import locks); LangChain and
-    # prometheus_client import lazily on first use
-    looping_turn(agent, handler)
-    observe("A first answer.", pipeline=p)
-    assert p.flush(30)
-    generate_latest(export_server.collapse_registry(source=p))
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def agents() -> None:
-        while not stop.is_set():
-            looping_turn(agent, handler)
-
-    def answers() -> None:
-        for i in itertools.count():
-            if stop.is_set():
-                return
-            observe(f"Answer {i}: the weather in Oslo is {i % 17} degrees.", pipeline=p)
-            if i % 200 == 199:
-                p.flush(30)
-
-    def scrapes() -> None:
-        while not stop.is_set():
-            generate_latest(export_server.collapse_registry(source=p))
-
-    def guarded(fn: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                fn()
-            except BaseException as exc:
-                errors.append(exc)
-        return run
-
-    threads = [threading.Thread(target=guarded(f), daemon=True) for f in (agents, answers,
-                                                                            scrapes)]
-    for t in threads:
-        t.start()
-    try:
-        codes = [fork_and_wait(lambda: capture_in_child(p, agg, handler))
-                 for _ in range(FORKS)]
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(60)
-    assert not errors, errors
-    assert codes == [0] * FORKS
-    assert p.flush(30)
 
 
 def test_every_lock_is_fork_safe() -> None:
